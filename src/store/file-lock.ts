@@ -1,0 +1,24 @@
+import * as fs from 'node:fs'
+import {KoffiSyscalls} from '../sys/koffi-syscalls'
+import {StoreError} from './store-error'
+
+const sys = new KoffiSyscalls()
+
+/**
+ * Runs `fn` holding an exclusive flock on `file`. flock rather than a lock file with a pid in it:
+ * the kernel drops the lock when its holder dies, even by SIGKILL, so there is no stale lock to
+ * detect and steal. Waits by polling (a blocking flock would stall Node's event loop).
+ */
+export async function withFileLock<T>(file: string, fn: () => Promise<T>, timeoutMs = 30 * 60_000): Promise<T> {
+  const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600) // Node opens every fd O_CLOEXEC
+  try {
+    const deadline = Date.now() + timeoutMs
+    while (!sys.tryFlock(fd, true)) {
+      if (Date.now() > deadline) throw new StoreError('STORE_LOCKED', `timed out waiting for the lock ${file}`)
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+    return await fn()
+  } finally {
+    fs.closeSync(fd) // releases the lock
+  }
+}

@@ -1,0 +1,47 @@
+// Linux constants for the calls in syscalls.ts (x86_64 and arm64 share all of these but the
+// syscall numbers, which live in koffi-syscalls.ts).
+
+export const CLONE_NEWNS = 0x00020000
+export const CLONE_NEWCGROUP = 0x02000000
+export const CLONE_NEWUTS = 0x04000000
+export const CLONE_NEWIPC = 0x08000000
+export const CLONE_NEWUSER = 0x10000000
+export const CLONE_NEWPID = 0x20000000
+export const CLONE_NEWNET = 0x40000000
+
+export const MS_RDONLY = 0x1
+export const MS_NOSUID = 0x2
+export const MS_NODEV = 0x4
+export const MS_NOEXEC = 0x8
+export const MS_REMOUNT = 0x20
+export const MS_BIND = 0x1000
+export const MS_MOVE = 0x2000
+export const MS_REC = 0x4000
+export const MS_PRIVATE = 0x40000
+export const MS_SLAVE = 0x80000
+export const MS_STRICTATIME = 0x1000000
+
+export const MNT_DETACH = 0x2
+
+export const PR_SET_PDEATHSIG = 1
+export const PR_GET_DUMPABLE = 3
+export const PR_SET_DUMPABLE = 4
+export const PR_SET_KEEPCAPS = 8
+export const PR_CAPBSET_READ = 23
+export const PR_CAPBSET_DROP = 24
+export const PR_SET_NO_NEW_PRIVS = 38
+export const PR_GET_NO_NEW_PRIVS = 39
+export const PR_CAP_AMBIENT = 47
+export const PR_CAP_AMBIENT_CLEAR_ALL = 4
+
+export const S_IFMT = 0o170000
+export const S_IFIFO = 0o010000
+export const S_IFCHR = 0o020000
+export const S_IFBLK = 0o060000
+
+/** glibc's makedev(): the kernel's 64-bit dev_t encoding of a major/minor pair. */
+export function makedev(major: number, minor: number): bigint {
+  const ma = BigInt(major)
+  const mi = BigInt(minor)
+  return ((ma & 0xfffn) << 8n) | (mi & 0xffn) | ((mi & ~0xffn) << 12n) | ((ma & ~0xfffn) << 32n)
+}

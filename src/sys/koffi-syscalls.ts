@@ -1,0 +1,232 @@
+import type {CapabilitySets, Syscalls} from './syscalls'
+import {SysError, rejectNul} from './sys-error'
+
+// koffi is loaded on first use, and each function is bound on its first call: `pivot run` pays
+// only for the handful of calls it makes (binding all of them up front costs several ms).
+type Fn = (...args: unknown[]) => number
+type Koffi = typeof import('koffi')
+
+let koffi: Koffi | undefined
+let libc: ReturnType<Koffi['load']> | undefined
+const bound = new Map<string, Fn>()
+
+function fn(prototype: string): Fn {
+  let f = bound.get(prototype)
+  if (!f) {
+    koffi ??= require('koffi') as Koffi
+    libc ??= koffi.load('libc.so.6')
+    f = libc.func(prototype) as Fn
+    bound.set(prototype, f)
+  }
+  return f
+}
+
+function errno(): number {
+  return koffi!.errno()
+}
+
+// Syscalls without a glibc wrapper, or whose glibc wrapper we must avoid (setgroups/setresuid/
+// setresgid broadcast to every thread through SIGSETXID; the raw call changes this thread only,
+// which is what a thread that is about to exec wants and what a multi-threaded Node allows).
+const NR: Record<string, Record<'pivot_root' | 'setgroups' | 'setresuid' | 'setresgid' | 'close_range', number>> = {
+  x64: {pivot_root: 155, setgroups: 116, setresuid: 117, setresgid: 119, close_range: 436},
+  arm64: {pivot_root: 41, setgroups: 159, setresuid: 147, setresgid: 149, close_range: 436},
+}
+
+function nr(name: keyof (typeof NR)['x64']): number {
+  const table = NR[process.arch]
+  if (!table) throw new Error(`pivot: unsupported architecture ${process.arch}`)
+  return table[name]
+}
+
+const F_GETFD = 1
+const F_SETFD = 2
+const FD_CLOEXEC = 1
+const CLOSE_RANGE_CLOEXEC = 1 << 2
+const SIOCGIFFLAGS = 0x8913
+const SIOCSIFFLAGS = 0x8914
+const IFF_UP = 0x1
+const LINUX_CAPABILITY_VERSION_3 = 0x20080522
+const ENODATA = 61
+
+/** Calls libc through koffi. Checks every string for NUL before the call, errno right after it. */
+export class KoffiSyscalls implements Syscalls {
+  private check(call: string, args: unknown[], result: number | bigint): void {
+    if (Number(result) === -1) throw new SysError(call, args, errno())
+  }
+
+  unshare(flags: number): void {
+    this.check('unshare', [flags], fn('int unshare(int flags)')(flags))
+  }
+
+  setns(fd: number, nstype: number): void {
+    this.check('setns', [fd, nstype], fn('int setns(int fd, int nstype)')(fd, nstype))
+  }
+
+  mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void {
+    for (const [what, v] of [['source', source], ['target', target], ['fstype', fstype], ['data', data]] as const) rejectNul('mount', what, v)
+    const mount = fn('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)')
+    this.check('mount', [source, target, fstype, flags, data], mount(source, target, fstype, flags, data))
+  }
+
+  umount2(target: string, flags: number): void {
+    rejectNul('umount2', 'target', target)
+    this.check('umount2', [target, flags], fn('int umount2(const char *target, int flags)')(target, flags))
+  }
+
+  pivotRoot(newRoot: string, putOld: string): void {
+    rejectNul('pivot_root', 'new_root', newRoot)
+    rejectNul('pivot_root', 'put_old', putOld)
+    const syscall = fn('long syscall(long nr, ...)')
+    this.check('pivot_root', [newRoot, putOld], syscall(nr('pivot_root'), 'const char *', newRoot, 'const char *', putOld))
+  }
+
+  chroot(path: string): void {
+    rejectNul('chroot', 'path', path)
+    this.check('chroot', [path], fn('int chroot(const char *path)')(path))
+  }
+
+  chdir(path: string): void {
+    rejectNul('chdir', 'path', path)
+    this.check('chdir', [path], fn('int chdir(const char *path)')(path))
+  }
+
+  sethostname(name: string): void {
+    rejectNul('sethostname', 'name', name)
+    const len = Buffer.byteLength(name)
+    this.check('sethostname', [name], fn('int sethostname(const char *name, size_t len)')(name, len))
+  }
+
+  umask(mask: number): number {
+    return fn('uint32_t umask(uint32_t mask)')(mask)
+  }
+
+  getpid(): number {
+    return fn('int getpid()')()
+  }
+
+  mknod(path: string, mode: number, dev: bigint): void {
+    rejectNul('mknod', 'path', path)
+    this.check('mknod', [path, mode, dev], fn('int mknod(const char *path, uint32_t mode, uint64_t dev)')(path, mode, dev))
+  }
+
+  lsetxattr(path: string, name: string, value: Buffer): void {
+    rejectNul('lsetxattr', 'path', path)
+    rejectNul('lsetxattr', 'name', name)
+    const set = fn('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)')
+    this.check('lsetxattr', [path, name], set(path, name, value, value.length, 0))
+  }
+
+  lgetxattr(path: string, name: string): Buffer | null {
+    rejectNul('lgetxattr', 'path', path)
+    rejectNul('lgetxattr', 'name', name)
+    const get = fn('long lgetxattr(const char *path, const char *name, void *value, size_t size)')
+    const size = Number(get(path, name, null, 0))
+    if (size === -1) {
+      const e = errno()
+      if (e === ENODATA) return null
+      throw new SysError('lgetxattr', [path, name], e)
+    }
+    const buf = Buffer.alloc(size)
+    this.check('lgetxattr', [path, name], get(path, name, buf, size))
+    return buf
+  }
+
+  prctl(option: number, arg2 = 0, arg3 = 0, arg4 = 0, arg5 = 0): number {
+    const prctl = fn('int prctl(int option, ...)')
+    const ul = 'unsigned long'
+    const result = prctl(option, ul, arg2, ul, arg3, ul, arg4, ul, arg5)
+    this.check('prctl', [option, arg2, arg3, arg4, arg5], result)
+    return result
+  }
+
+  capget(): CapabilitySets {
+    const header = capHeader()
+    const data = Buffer.alloc(24)
+    this.check('capget', [], fn('int capget(void *header, void *data)')(header, data))
+    const read = (offset: number) => BigInt(data.readUInt32LE(offset)) | (BigInt(data.readUInt32LE(offset + 12)) << 32n)
+    return {effective: read(0), permitted: read(4), inheritable: read(8)}
+  }
+
+  capset(sets: CapabilitySets): void {
+    const data = Buffer.alloc(24)
+    const write = (value: bigint, offset: number) => {
+      data.writeUInt32LE(Number(value & 0xffffffffn), offset)
+      data.writeUInt32LE(Number((value >> 32n) & 0xffffffffn), offset + 12)
+    }
+    write(sets.effective, 0)
+    write(sets.permitted, 4)
+    write(sets.inheritable, 8)
+    this.check('capset', [sets.effective, sets.permitted, sets.inheritable], fn('int capset(void *header, void *data)')(capHeader(), data))
+  }
+
+  setgroups(gids: number[]): void {
+    const list = Uint32Array.from(gids)
+    const syscall = fn('long syscall(long nr, ...)')
+    this.check('setgroups', [gids], syscall(nr('setgroups'), 'long', gids.length, 'void *', list))
+  }
+
+  setresgid(gid: number): void {
+    const syscall = fn('long syscall(long nr, ...)')
+    this.check('setresgid', [gid], syscall(nr('setresgid'), 'long', gid, 'long', gid, 'long', gid))
+  }
+
+  setresuid(uid: number): void {
+    const syscall = fn('long syscall(long nr, ...)')
+    this.check('setresuid', [uid], syscall(nr('setresuid'), 'long', uid, 'long', uid, 'long', uid))
+  }
+
+  setCloexec(fd: number, on: boolean): void {
+    const fcntl = fn('int fcntl(int fd, int cmd, ...)')
+    const flags = fcntl(fd, F_GETFD)
+    this.check('fcntl', [fd, 'F_GETFD'], flags)
+    const next = on ? flags | FD_CLOEXEC : flags & ~FD_CLOEXEC
+    this.check('fcntl', [fd, 'F_SETFD', next], fcntl(fd, F_SETFD, 'int', next))
+  }
+
+  cloexecFrom(first: number): void {
+    const syscall = fn('long syscall(long nr, ...)')
+    this.check('close_range', [first, 'CLOSE_RANGE_CLOEXEC'], syscall(nr('close_range'), 'unsigned int', first, 'unsigned int', 0xffffffff, 'unsigned int', CLOSE_RANGE_CLOEXEC))
+  }
+
+  tryFlock(fd: number, exclusive: boolean): boolean {
+    const LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4, EWOULDBLOCK = 11
+    const result = fn('int flock(int fd, int operation)')(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB)
+    if (result === -1 && errno() === EWOULDBLOCK) return false
+    this.check('flock', [fd, exclusive ? 'LOCK_EX' : 'LOCK_SH'], result)
+    return true
+  }
+
+  interfaceUp(name: string): void {
+    rejectNul('interface_up', 'name', name)
+    if (Buffer.byteLength(name) >= 16) throw new SysError('interface_up', [name], 36 /* ENAMETOOLONG */)
+    const fd = fn('int socket(int domain, int type, int protocol)')(2 /* AF_INET */, 2 /* SOCK_DGRAM */ | 0o2000000 /* SOCK_CLOEXEC */, 0)
+    this.check('socket', ['AF_INET', 'SOCK_DGRAM'], fd)
+    const close = fn('int close(int fd)')
+    try {
+      const ioctl = fn('int ioctl(int fd, unsigned long request, ...)')
+      const ifreq = Buffer.alloc(40)
+      ifreq.write(name, 0)
+      this.check('ioctl', [name, 'SIOCGIFFLAGS'], ioctl(fd, SIOCGIFFLAGS, 'void *', ifreq))
+      ifreq.writeUInt16LE(ifreq.readUInt16LE(16) | IFF_UP, 16)
+      this.check('ioctl', [name, 'SIOCSIFFLAGS'], ioctl(fd, SIOCSIFFLAGS, 'void *', ifreq))
+    } finally {
+      close(fd)
+    }
+  }
+
+  execve(path: string, argv: string[], envp: string[]): never {
+    rejectNul('execve', 'path', path)
+    argv.forEach((a, i) => rejectNul('execve', `argv[${i}]`, a))
+    envp.forEach((e, i) => rejectNul('execve', `envp[${i}]`, e))
+    const execve = fn('int execve(const char *path, const char **argv, const char **envp)')
+    execve(path, [...argv, null], [...envp, null])
+    throw new SysError('execve', [path], errno())
+  }
+}
+
+function capHeader(): Buffer {
+  const header = Buffer.alloc(8)
+  header.writeUInt32LE(LINUX_CAPABILITY_VERSION_3, 0)
+  return header
+}

@@ -1,0 +1,34 @@
+import {Command, Flags, Interfaces} from '@oclif/core'
+import {isPivotError} from '../errors'
+import {Store, resolveCacheRoot} from '../store'
+
+export type PivotFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof PivotCommand)['baseFlags'] & T['flags']>
+
+/**
+ * The base of every command but the `run` fast path: the global `--cache-dir` flag, and errors
+ * rendered as one line (`pivot: ...`, or `{"error": {code, message}}` with --json) with the
+ * error's own exit status instead of oclif's stack-trace style.
+ */
+export abstract class PivotCommand extends Command {
+  static baseFlags = {
+    'cache-dir': Flags.string({
+      description: 'cache root [default: $PIVOT_CACHE_DIR, else the project cache/]',
+      helpGroup: 'GLOBAL',
+    }),
+  }
+
+  protected openStore(cacheDir: string | undefined): Store {
+    return Store.open(resolveCacheRoot(cacheDir))
+  }
+
+  protected async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
+    // oclif's own errors (bad flags, this.exit) keep oclif's handling.
+    if (!isPivotError(err) && err.oclif) return super.catch(err)
+    const code = isPivotError(err) ? err.code : 'INTERNAL'
+    const message = isPivotError(err) ? err.message : `internal error: ${err.stack ?? err.message}`
+    if (this.jsonEnabled()) this.logJson({error: {code, message}})
+    else process.stderr.write(`pivot: ${message}\n`)
+    process.exitCode = isPivotError(err) ? err.exitCode : 125
+    return undefined
+  }
+}
