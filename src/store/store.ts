@@ -139,12 +139,19 @@ export class Store {
     }
   }
 
+  /** Every readable image record. An unreadable one is skipped, not fatal: `images` and `prune` must still work. */
   listImages(): ImageRecord[] {
-    return fs
-      .readdirSync(this.path('images'))
-      .filter(f => /^[0-9a-f]{64}\.json$/.test(f))
-      .map(f => this.readImage(`sha256:${f.slice(0, 64)}`))
-      .filter((r): r is ImageRecord => r !== undefined)
+    const images: ImageRecord[] = []
+    for (const f of fs.readdirSync(this.path('images'))) {
+      if (!/^[0-9a-f]{64}\.json$/.test(f)) continue
+      try {
+        const image = this.readImage(`sha256:${f.slice(0, 64)}`)
+        if (image) images.push(image)
+      } catch (error) {
+        if (!(error instanceof StoreError)) throw error
+      }
+    }
+    return images
   }
 
   removeImage(id: string): void {
@@ -235,12 +242,19 @@ export class Store {
   }
 }
 
-function isAlive(pid: number): boolean {
+/** True while `pid` runs. A zombie (killed, not yet reaped) counts as dead: its work is over. */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0)
-    return true
   } catch (error) {
     return !isErrno(error, 'ESRCH')
+  }
+  try {
+    // The state letter follows the command name, which is in parentheses and may hold spaces.
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
+  } catch {
+    return false
   }
 }
 

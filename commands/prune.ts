@@ -1,0 +1,39 @@
+import {PivotCommand} from '../src/ui/pivot-command'
+
+export default class Prune extends PivotCommand {
+  static summary = 'Free the disk space nothing uses any more'
+  static description = `Removes, in order: containers that are not running (and leftover cgroups), names that point at no image, images no name references, layers no image, build-cache record or container uses, stale short links under l/, and staging leftovers of dead processes under tmp/.
+
+Layers and images committed since another pivot process with work in flight (a pull, import or build) started are kept, as it may be about to use them; a later prune takes them.
+
+Reports what it removed and the bytes reclaimed (--json: {containers, names, images, layers, links, tmp, kept, reclaimedBytes, errors}). The exit status is non-zero when something could not be removed.`
+
+  static examples = ['<%= config.bin %> rmi ubuntu && <%= config.bin %> prune', '<%= config.bin %> prune --json']
+
+  static enableJsonFlag = true
+
+  async run(): Promise<unknown> {
+    const {flags} = await this.parse(Prune)
+    const {pruneCache} = await import('../src/images/prune-cache')
+    const report = await pruneCache(this.openStore(flags['cache-dir']))
+    if (report.errors.length > 0) process.exitCode = 125
+    if (this.jsonEnabled()) return report
+    for (const message of report.errors) process.stderr.write(`pivot: ${message}\n`)
+    const {formatSize, shortId} = await import('../src/ui/format')
+    const out: string[] = []
+    for (const id of report.containers) out.push(`Deleted container: ${id}`)
+    for (const name of report.names) out.push(`Deleted dangling name: ${name}`)
+    for (const id of report.images) out.push(`Deleted image: ${id}`)
+    for (const digest of report.layers) out.push(`Deleted layer: ${digest}`)
+    for (const link of report.links) out.push(`Deleted stale link: l/${link}`)
+    for (const entry of report.tmp) out.push(`Deleted leftover: tmp/${entry}`)
+    const kept = report.kept.layers.length + report.kept.images.length
+    if (kept > 0) {
+      const what = [...report.kept.images.map(id => `image ${shortId(id)}`), ...report.kept.layers.map(d => `layer ${shortId(d)}`)]
+      out.push(`Kept (in use by running pivot process ${report.kept.pids.join(', ')}): ${what.join(', ')}`)
+    }
+    out.push(`Total reclaimed space: ${formatSize(report.reclaimedBytes)}`)
+    process.stdout.write(out.join('\n') + '\n')
+    return report
+  }
+}

@@ -1,0 +1,207 @@
+import {spawn} from 'node:child_process'
+import {randomBytes} from 'node:crypto'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import {type Readable, Transform, type Writable} from 'node:stream'
+import {pipeline} from 'node:stream/promises'
+import {isPivotError} from '../errors'
+import type {ImageRecord, Store} from '../store'
+import {ImageError} from './image-error'
+import {resolveImage} from './resolve-image'
+
+export interface ExportOptions {
+  signal?: AbortSignal
+  /** What `-` writes to; process.stdout by default. */
+  stdout?: NodeJS.WritableStream & {isTTY?: boolean}
+}
+
+export interface ExportResult {
+  image: ImageRecord
+  /** The file written (absolute), or '-' for standard output. */
+  output: string
+  bytes: number
+}
+
+/**
+ * `pivot export IMAGE -o FILE|-`: the image's flattened rootfs as one tar, which `pivot import`
+ * and `docker import` both take back unchanged.
+ *
+ * FILE is written to a temp name beside it and renamed into place once complete and synced, so a
+ * failed or interrupted export never leaves a half archive under FILE's name.
+ */
+export async function exportImage(store: Store, arg: string, output: string, options: ExportOptions = {}): Promise<ExportResult> {
+  const {image} = resolveImage(store, arg)
+  for (const digest of image.layers) {
+    if (!store.hasLayer(digest)) throw new ImageError('IMAGE_EXPORT_FAILED', `cannot export ${arg}: its layer ${digest} is missing from the cache`)
+  }
+  const stdout = options.stdout ?? process.stdout
+  if (output === '-' && stdout.isTTY) {
+    throw new ImageError('IMAGE_BAD_OUTPUT', 'refusing to write a tar archive to a terminal: use -o FILE, or redirect standard output')
+  }
+  if (output === '-') {
+    const bytes = await copy(store, image, stdout, options.signal)
+    return {image, output: '-', bytes}
+  }
+
+  const target = path.resolve(output)
+  if (isDirectory(target)) throw new ImageError('IMAGE_BAD_OUTPUT', `cannot write ${output}: it is a directory`)
+  const temp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`)
+  let fd: number
+  try {
+    // 0600 as docker's `-o` does: the archive holds the image's /etc/shadow and setuid binaries.
+    fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600)
+  } catch (error) {
+    throw new ImageError('IMAGE_BAD_OUTPUT', `cannot write ${output}: ${describeErrno(error)}`)
+  }
+  // A signal between here and the rename would otherwise leave the temp file behind.
+  const onSignal = (signal: NodeJS.Signals) => {
+    fs.rmSync(temp, {force: true})
+    process.kill(process.pid, signal)
+  }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  try {
+    const bytes = await copy(store, image, fs.createWriteStream('', {fd, autoClose: false}), options.signal)
+    try {
+      fs.fsyncSync(fd)
+      fs.closeSync(fd)
+      fs.renameSync(temp, target)
+    } catch (error) {
+      throw new ImageError('IMAGE_EXPORT_FAILED', `cannot write ${output}: ${describeErrno(error)}`)
+    }
+    return {image, output: target, bytes}
+  } catch (error) {
+    try {
+      fs.closeSync(fd)
+    } catch {
+      // already closed
+    }
+    fs.rmSync(temp, {force: true})
+    throw error
+  } finally {
+    process.removeListener('SIGINT', onSignal)
+    process.removeListener('SIGTERM', onSignal)
+  }
+}
+
+function isDirectory(file: string): boolean {
+  try {
+    return fs.statSync(file).isDirectory()
+  } catch {
+    return false
+  }
+}
+
+function describeErrno(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException).code
+  if (code === 'ENOENT') return 'no such directory'
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied'
+  if (code === 'ENOSPC') return 'no space left on the device'
+  return code ?? (error as Error).message
+}
+
+/** Streams the flattened rootfs to `sink`; returns the bytes written. */
+async function copy(store: Store, image: ImageRecord, sink: NodeJS.WritableStream, signal?: AbortSignal): Promise<number> {
+  let bytes = 0
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      bytes += chunk.length
+      callback(null, chunk)
+    },
+  })
+  const source =
+    image.layers.length === 0 ? await packEmpty(store) : image.layers.length === 1 ? await packLayer(store, image.layers[0]) : flattenLayers(store, image.layers)
+  try {
+    await pipeline(source.stream as Readable, counter, sink as Writable, {signal})
+    // A flattening child that failed half way ends its stdout early: its exit status tells.
+    await source.done
+  } catch (error) {
+    source.abort()
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'EPIPE' || code === 'ERR_STREAM_PREMATURE_CLOSE') throw new ImageError('IMAGE_EXPORT_FAILED', 'export cancelled: the output was closed')
+    if (code === 'ABORT_ERR') throw new ImageError('IMAGE_EXPORT_FAILED', 'export cancelled')
+    // The flattening child's own message says more than the broken pipe it caused.
+    const childError = await source.done.then(() => undefined, (e: unknown) => e)
+    if (childError) throw childError
+    if (error instanceof ImageError) throw error
+    const message = isPivotError(error) ? error.message : (code ?? (error as Error).message)
+    throw new ImageError('IMAGE_EXPORT_FAILED', `export failed: ${message}`, {cause: error})
+  }
+  return bytes
+}
+
+interface TarSource {
+  stream: NodeJS.ReadableStream
+  /** Resolves when the producer finished cleanly, rejects with its error. */
+  done: Promise<void>
+  abort(): void
+}
+
+async function packLayer(store: Store, digest: string): Promise<TarSource> {
+  const {packRootfs} = await import('../unpack')
+  const stream = packRootfs(store.layerRootfs(digest))
+  return {stream, done: Promise.resolve(), abort: () => (stream as Readable).destroy?.()}
+}
+
+/** An image with no layer at all (a build from scratch with no step): an archive of an empty `/`. */
+async function packEmpty(store: Store): Promise<TarSource> {
+  const {packRootfs} = await import('../unpack')
+  const dir = store.stage('export-empty')
+  fs.chmodSync(dir, 0o755)
+  const stream = packRootfs(dir) as Readable
+  stream.once('close', () => fs.rmSync(dir, {recursive: true, force: true}))
+  return {stream, done: Promise.resolve(), abort: () => stream.destroy()}
+}
+
+/**
+ * Several layers: flattened by the kernel. A child process started by util-linux `unshare
+ * --mount --propagation private` mounts a read-only overlay of the layers (the `l/` short names,
+ * top first, as `run` stacks them) and runs packRootfs on the merged tree, writing the tar to its
+ * stdout.
+ *
+ * Why overlay rather than a merged walk in JS: the merge is then exactly the one `pivot run` shows
+ * (whiteouts, opaque dirs, upper-wins, hardlinks within a layer keeping one inode), and packRootfs
+ * is reused unchanged — a second tar writer that re-implements xattrs, devices and hardlinks
+ * across layers would be a second place for the round-trip guarantees to break.
+ * Why a child in its own mount namespace: the whole process (every libuv thread included) sees the
+ * mount, unlike an `unshare(CLONE_NEWNS)` on our main thread; the host never sees it; and the
+ * kernel drops it when the child exits, however it exits — a SIGKILL leaves no mount to clean
+ * under tmp/, only the empty mount point, which sweepTmp removes.
+ */
+function flattenLayers(store: Store, layers: string[]): TarSource {
+  const mountpoint = store.stage('export-mnt')
+  const lower = [...layers].reverse().map(d => store.layerShortName(d))
+  // The short links are what keeps the lowerdir string short; make sure each one is in place.
+  for (const d of layers) if (!fs.existsSync(store.path('l', store.layerShortName(d)))) store.linkLayer(d)
+  const env = {...process.env}
+  delete env.NODE_OPTIONS
+  delete env.NODE_EXTRA_CA_CERTS
+  const child = spawn(
+    'unshare',
+    ['--mount', '--propagation', 'private', '--', process.execPath, path.join(__dirname, 'flatten-worker.js'), store.path('l'), mountpoint, lower.join(':')],
+    {stdio: ['ignore', 'pipe', 'pipe'], env},
+  )
+  let stderr = ''
+  child.stderr!.setEncoding('utf8')
+  child.stderr!.on('data', (s: string) => {
+    if (stderr.length < 4096) stderr += s
+  })
+  const done = new Promise<void>((resolve, reject) => {
+    child.on('error', error => reject(new ImageError('IMAGE_EXPORT_FAILED', `cannot flatten the layers: unshare: ${(error as NodeJS.ErrnoException).code ?? error.message}`)))
+    child.on('close', (code, signal) => {
+      try {
+        fs.rmdirSync(mountpoint)
+      } catch {
+        // already gone
+      }
+      if (code === 0) resolve()
+      else {
+        const why = stderr.trim().split('\n').pop() || (signal ? `killed by ${signal}` : `exit status ${code}`)
+        reject(new ImageError('IMAGE_EXPORT_FAILED', `cannot flatten the layers: ${why.replace(/^pivot: /, '')}`))
+      }
+    })
+  })
+  // Rejections are handled by copy(); keep Node from flagging one that lands before it looks.
+  done.catch(() => undefined)
+  return {stream: child.stdout!, done, abort: () => child.kill('SIGKILL')}
+}

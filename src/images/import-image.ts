@@ -1,0 +1,119 @@
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import {isPivotError} from '../errors'
+import type {ImageRecord, LayerRecord, Store} from '../store'
+import {ImageError} from './image-error'
+import {normaliseName} from './image-name'
+
+export interface ImportOptions {
+  /** Replace the name when it already exists. */
+  force?: boolean
+  signal?: AbortSignal
+  /** What `-` reads; process.stdin by default (a parameter so tests can feed a stream). */
+  stdin?: NodeJS.ReadableStream & {isTTY?: boolean}
+}
+
+export interface ImportResult {
+  name: string
+  image: ImageRecord
+  layer: LayerRecord
+  /** The layer was already in the cache (same content imported or pulled before). */
+  layerReused: boolean
+}
+
+/**
+ * `pivot import FILE|- NAME`: a rootfs tarball (`docker export` output, a debootstrap tarball,
+ * gzip or not) becomes a one-layer image, the same cache entry a pull of that content makes.
+ *
+ * Failure leaves the cache as it was: the name is checked before any work, the tar is unpacked
+ * into a staging dir under tmp/ (removed on failure; a killed import leaves it to sweepTmp), and
+ * nothing appears under layers/, images/ or refs/ until the layer is complete and verified.
+ */
+export async function importImage(store: Store, file: string, nameArg: string, options: ImportOptions = {}): Promise<ImportResult> {
+  const name = normaliseName(nameArg)
+  if (!options.force && store.getRef(name) !== undefined) throw exists(nameArg)
+  const input = openInput(file, options.stdin ?? process.stdin)
+
+  store.sweepTmp()
+  const staging = store.stage('import')
+  let layer: LayerRecord
+  let layerReused = false
+  try {
+    const rootfs = path.join(staging, 'rootfs')
+    fs.mkdirSync(rootfs)
+    // What `/` gets when the archive has no './' entry, whatever our umask.
+    fs.chmodSync(rootfs, 0o755)
+    const {unpackLayer} = await import('../unpack')
+    let unpacked: {digest: string; size: number; entries: number}
+    try {
+      unpacked = await unpackLayer(input, rootfs, {signal: options.signal})
+    } catch (error) {
+      if (!isPivotError(error)) throw error
+      // The archive's own faults get one code; the file system's (ENOSPC...) another.
+      const code = ARCHIVE_FAULTS.has(error.code) ? 'IMAGE_BAD_ARCHIVE' : 'IMAGE_IMPORT_FAILED'
+      throw new ImageError(code, `cannot import ${describe(file)}: ${error.message}`, {cause: error})
+    }
+    if (store.hasLayer(unpacked.digest)) {
+      layer = store.readLayer(unpacked.digest)
+      layerReused = true
+      fs.rmSync(staging, {recursive: true, force: true})
+    } else {
+      layer = store.commitLayer(staging, {digest: unpacked.digest, tarSize: unpacked.size, entries: unpacked.entries})
+    }
+  } catch (error) {
+    fs.rmSync(staging, {recursive: true, force: true})
+    destroy(input)
+    throw error
+  }
+
+  return store.withLock(`ref-${name}`, async () => {
+    // Checked again under the lock: another import may have taken the name while we unpacked.
+    // Losing that race leaves an unreferenced layer, which `prune` frees.
+    if (!options.force && store.getRef(name) !== undefined) throw exists(nameArg)
+    const now = new Date().toISOString()
+    const image = store.writeImage({
+      layers: [layer.digest],
+      config: {},
+      source: {kind: 'import', file: file === '-' ? '-' : path.resolve(file)},
+      created: now,
+      added: now,
+    })
+    store.setRef(name, image.id)
+    return {name, image, layer, layerReused}
+  })
+}
+
+const ARCHIVE_FAULTS = new Set(['UNPACK_CORRUPT', 'UNPACK_TRUNCATED', 'UNPACK_HOSTILE_ENTRY', 'UNPACK_TOO_DEEP', 'UNPACK_UNSUPPORTED'])
+
+function exists(name: string): ImageError {
+  return new ImageError('IMAGE_EXISTS', `image ${name} already exists: use --force to replace the name`)
+}
+
+function describe(file: string): string {
+  return file === '-' ? 'standard input' : file
+}
+
+/** Opens the input before any staging so a missing file fails with the cache untouched. */
+function openInput(file: string, stdin: NodeJS.ReadableStream & {isTTY?: boolean}): NodeJS.ReadableStream {
+  if (file === '-') {
+    if (stdin.isTTY) throw new ImageError('IMAGE_NO_INPUT', 'standard input is a terminal: pipe a tar archive into `pivot import -`, or give a FILE')
+    return stdin
+  }
+  let fd: number
+  try {
+    fd = fs.openSync(file, 'r')
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'ENOENT') throw new ImageError('IMAGE_FILE_NOT_FOUND', `no such file: ${file}`)
+    throw new ImageError('IMAGE_FILE_NOT_FOUND', `cannot open ${file}: ${code ?? (error as Error).message}`)
+  }
+  if (fs.fstatSync(fd).isDirectory()) {
+    fs.closeSync(fd)
+    throw new ImageError('IMAGE_BAD_ARCHIVE', `cannot import ${file}: it is a directory, not a tar archive`)
+  }
+  return fs.createReadStream('', {fd})
+}
+
+function destroy(stream: NodeJS.ReadableStream): void {
+  if (stream !== process.stdin && typeof (stream as {destroy?: () => void}).destroy === 'function') (stream as fs.ReadStream).destroy()
+}

@@ -1,0 +1,188 @@
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import {isPivotError} from '../errors'
+import {type Store, digestHex} from '../store'
+import {pruneContainers} from '../runtime/prune-containers'
+import {containerUses} from './container-usage'
+import {buildCacheLayers} from './build-cache-layers'
+import {inFlight} from './in-flight'
+
+export interface PruneReport {
+  /** Container ids removed by the runtime (dead containers, their leftover cgroups). */
+  containers: string[]
+  /** Names whose image record was missing. */
+  names: string[]
+  /** Image ids no name referenced. */
+  images: string[]
+  /** Layer digests no image, build-cache record or container used. */
+  layers: string[]
+  /** `l/` entries that pointed at no layer. */
+  links: string[]
+  /** tmp/ entries of dead processes. */
+  tmp: string[]
+  /** Unreferenced layers and images kept because another pivot process may be about to use them. */
+  kept: {layers: string[]; images: string[]; pids: number[]}
+  /** Bytes freed: layer disk sizes plus tmp/ leftovers. */
+  reclaimedBytes: number
+  /** What could not be removed (the command exits non-zero when there is any). */
+  errors: string[]
+}
+
+// /proc gives process start times to the clock tick, /proc/stat's boot time to the second.
+const CLOCK_SLACK_MS = 2000
+
+/**
+ * Garbage collection of the cache, in dependency order: containers first (they pin images and
+ * layers), then names pointing nowhere, image records no name references, layers nothing
+ * references, stale `l/` links, and tmp/ leftovers. A layer is live when an image record, a
+ * build-cache record (`build-cache/*.json` with `layers: string[]`) or a container lists it.
+ *
+ * Races: a pull or build commits layers (and the image record) before it references them. Anything
+ * created since the start of the oldest other process with work in flight (a tmp/ entry or a held
+ * lock) is kept and reported, never deleted; the next prune takes it if it is still garbage.
+ */
+export async function pruneCache(store: Store): Promise<PruneReport> {
+  return store.withLock('prune', async () => {
+    // A container the runtime could not remove keeps its record, and so its image and layers:
+    // the rest of the collection is still safe to do, and is done.
+    const errors: string[] = []
+    let containers: string[] = []
+    try {
+      containers = await pruneContainers(store)
+    } catch (error) {
+      if (!isPivotError(error)) throw error
+      errors.push(error.message)
+    }
+    const flight = inFlight(store)
+    const recent = (iso: string | undefined) => {
+      if (flight.since === undefined) return false
+      const t = iso === undefined ? NaN : Date.parse(iso)
+      return Number.isNaN(t) || t >= flight.since - CLOCK_SLACK_MS
+    }
+    const report: PruneReport = {containers, names: [], images: [], layers: [], links: [], tmp: [], kept: {layers: [], images: [], pids: flight.pids}, reclaimedBytes: 0, errors}
+
+    const uses = containerUses(store)
+    const pinnedImages = new Set(uses.map(c => c.imageId))
+
+    // Names first: a name whose record is gone pins nothing.
+    for (const ref of store.refs()) {
+      if (!store.readImage(ref.id) && store.removeRef(ref.name)) report.names.push(ref.name)
+    }
+    const named = new Set(store.refs().map(r => r.id))
+    const liveLayers = new Set<string>()
+    for (const image of store.listImages()) {
+      if (named.has(image.id) || pinnedImages.has(image.id)) {
+        image.layers.forEach(l => liveLayers.add(l))
+      } else if (recent(image.added)) {
+        report.kept.images.push(image.id)
+        image.layers.forEach(l => liveLayers.add(l))
+      } else {
+        store.removeImage(image.id)
+        report.images.push(image.id)
+      }
+    }
+    for (const use of uses) use.layers.forEach(l => liveLayers.add(l))
+    for (const l of buildCacheLayers(store)) liveLayers.add(l)
+
+    for (const digest of store.listLayers()) {
+      if (liveLayers.has(digest)) continue
+      let record: {diskSize?: number; created?: string} | undefined
+      try {
+        record = store.readLayer(digest)
+      } catch {
+        record = undefined // a layer dir without its record is damaged: garbage, size by walking it
+      }
+      if (recent(record?.created)) {
+        report.kept.layers.push(digest)
+        continue
+      }
+      const size = record?.diskSize ?? treeSize(store.layerDir(digest))
+      store.removeLayer(digest)
+      report.layers.push(digest)
+      report.reclaimedBytes += size
+    }
+
+    report.links = pruneLinks(store)
+
+    // Size what sweepTmp is about to remove: entries whose owner process is gone.
+    const deadTmp = new Map<string, number>()
+    for (const entry of fs.readdirSync(store.path('tmp'))) {
+      const pid = Number(entry.split('-')[0])
+      if (!(Number.isInteger(pid) && pid > 0 && isAlive(pid))) deadTmp.set(entry, treeSize(store.path('tmp', entry)))
+    }
+    report.tmp = store.sweepTmp()
+    for (const entry of report.tmp) report.reclaimedBytes += deadTmp.get(entry) ?? 0
+    return report
+  })
+}
+
+/**
+ * Removes `l/` entries that are not the short link of a committed layer (dangling links, and
+ * temp links of a dead linker), and re-creates a missing link for a layer that has none.
+ */
+function pruneLinks(store: Store): string[] {
+  const wanted = new Map(store.listLayers().map(d => [store.layerShortName(d), d]))
+  const removed: string[] = []
+  for (const entry of fs.readdirSync(store.path('l'))) {
+    const tempOwner = /^[0-9a-f]{12}\.(\d+)\.tmp$/.exec(entry)
+    if (tempOwner && isAlive(Number(tempOwner[1]))) continue
+    const digest = wanted.get(entry)
+    if (digest !== undefined && readlinkOrUndefined(store.path('l', entry)) === path.join('..', 'layers', digestHex(digest), 'rootfs')) {
+      wanted.delete(entry)
+      continue
+    }
+    fs.rmSync(store.path('l', entry), {recursive: true, force: true})
+    removed.push(entry)
+  }
+  for (const digest of wanted.values()) store.linkLayer(digest)
+  return removed
+}
+
+function readlinkOrUndefined(file: string): string | undefined {
+  try {
+    return fs.readlinkSync(file)
+  } catch {
+    return undefined
+  }
+}
+
+/** Bytes of regular files under `root` (hardlinks once), not following symlinks. */
+function treeSize(root: string): number {
+  const seen = new Set<string>()
+  let total = 0
+  const walk = (file: string) => {
+    let st: fs.Stats
+    try {
+      st = fs.lstatSync(file)
+    } catch {
+      return
+    }
+    if (st.isDirectory()) {
+      let entries: string[] = []
+      try {
+        entries = fs.readdirSync(file)
+      } catch {
+        return
+      }
+      for (const e of entries) walk(path.join(file, e))
+    } else if (st.isFile()) {
+      const key = `${st.dev}:${st.ino}`
+      if (st.nlink > 1) {
+        if (seen.has(key)) return
+        seen.add(key)
+      }
+      total += st.size
+    }
+  }
+  walk(root)
+  return total
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
