@@ -1,0 +1,37 @@
+import * as fs from 'node:fs'
+import {type ImageConfig, type Store, digestHex, isErrno, writeJsonAtomic} from '../store'
+
+/**
+ * `build-cache/<hex>.json`: what a step with that cache key produced. `pivot prune` keeps every
+ * layer listed here (src/images/prune-cache.ts), so a cached step never points at a freed layer.
+ */
+export interface BuildCacheRecord {
+  key: string
+  /** The full layer chain after the step, bottom first. */
+  layers: string[]
+  /** The env and working directory after the step. */
+  config: Pick<ImageConfig, 'Env' | 'WorkingDir'>
+  created: string
+}
+
+function recordPath(store: Store, key: string): string {
+  return store.path('build-cache', `${digestHex(key)}.json`)
+}
+
+/** The record for `key`, when there is one and every layer it lists is still in the store. */
+export function readBuildCache(store: Store, key: string): BuildCacheRecord | undefined {
+  let record: BuildCacheRecord
+  try {
+    record = JSON.parse(fs.readFileSync(recordPath(store, key), 'utf8')) as BuildCacheRecord
+  } catch (error) {
+    if (isErrno(error, 'ENOENT')) return undefined
+    return undefined // damaged: rebuild the step and rewrite it
+  }
+  if (record.key !== key || !Array.isArray(record.layers) || !record.layers.every(l => typeof l === 'string' && store.hasLayer(l))) return undefined
+  return record
+}
+
+export function writeBuildCache(store: Store, record: BuildCacheRecord): void {
+  fs.mkdirSync(store.path('build-cache'), {recursive: true, mode: 0o700})
+  writeJsonAtomic(recordPath(store, record.key), record)
+}

@@ -1,0 +1,204 @@
+import {BuildError} from './build-error'
+import {BLOCK, TYPE, type WriteEntry, decodeHeader, encodeHeaders, isZeroBlock, parsePax, parsePaxInteger} from '../unpack/tar-format'
+
+const OVERLAY_XATTR_PREFIX = 'trusted.overlay.'
+const OPAQUE_XATTR = 'trusted.overlay.opaque'
+const WHITEOUT_PREFIX = '.wh.'
+const OPAQUE_MARKER = '.wh..wh..opq'
+
+/**
+ * Turns packRootfs's tar of a tree in overlay layer format (a container's upper dir, or a tree a
+ * copy step made) into a Docker layer tar, the form every pulled layer has:
+ *
+ *   - a whiteout (0/0 character device) becomes an empty `.wh.<name>` file. Since Linux 5.8
+ *     overlayfs makes whiteouts as hard links of one shared inode, so a hard link to a whiteout
+ *     is a whiteout too;
+ *   - an opaque directory (trusted.overlay.opaque=y) becomes the directory plus `.wh..wh..opq`;
+ *   - overlay's private attributes (trusted.overlay.origin, .impure, .nlink, ...) are left out:
+ *     they describe the upper dir's relation to the lower dirs of one mount, not the content;
+ *   - the tree's root entry is left out (a layer does not change the image's root directory).
+ *
+ * A redirect or metacopy attribute means overlay kept part of the content elsewhere (the
+ * redirect_dir or metacopy mount features): committing the upper dir alone would lose it, so it
+ * fails. Everything else passes through byte for byte in the same order, so the same tree gives
+ * the same tar and the same digest.
+ */
+export async function* toLayerTar(source: AsyncIterable<Buffer | string>): AsyncGenerator<Buffer> {
+  const reader = new BlockReader(source)
+  const whiteouts = new Set<string>()
+  let pax: Array<[string, Buffer]> = []
+  for (;;) {
+    const block = await reader.read(BLOCK)
+    if (block === null) throw corrupt('the archive ends without its end marker')
+    if (isZeroBlock(block, 0)) {
+      yield Buffer.alloc(2 * BLOCK)
+      await reader.discardRest()
+      return
+    }
+    const h = decodeHeader(block, 0)
+    if (h.typeflag === 'x') {
+      const body = await reader.read(padded(h.size))
+      if (body === null) throw corrupt('truncated pax header')
+      pax = parsePax(body.subarray(0, h.size))
+      continue
+    }
+    const type = typeOf(h.typeflag)
+    const entry: WriteEntry = {name: h.name, type, mode: h.mode & 0o7777, uid: h.uid, gid: h.gid, size: h.size, mtimeNs: BigInt(h.mtime) * 1_000_000_000n}
+    if (h.linkname !== '') entry.linkname = h.linkname
+    if (type === TYPE.char || type === TYPE.block) {
+      entry.devmajor = h.devmajor
+      entry.devminor = h.devminor
+    }
+    const xattrs: Array<[string, Buffer]> = []
+    let opaque = false
+    for (const [key, value] of pax) {
+      if (key === 'path') entry.name = value.toString('latin1')
+      else if (key === 'linkpath') entry.linkname = value.toString('latin1')
+      else if (key === 'mtime') entry.mtimeNs = paxTimeNs(value.toString('latin1'))
+      else if (key === 'size') entry.size = parsePaxInteger(value.toString('latin1'), key)
+      else if (key === 'uid') entry.uid = parsePaxInteger(value.toString('latin1'), key)
+      else if (key === 'gid') entry.gid = parsePaxInteger(value.toString('latin1'), key)
+      else if (key.startsWith('SCHILY.xattr.')) {
+        const name = key.slice('SCHILY.xattr.'.length)
+        if (name === OPAQUE_XATTR) opaque = value.toString('latin1') === 'y'
+        else if (name === 'trusted.overlay.redirect' || name === 'trusted.overlay.metacopy') {
+          throw new BuildError(
+            'BUILD_STEP_FAILED',
+            `cannot commit ${entry.name}: overlayfs kept it as a ${name.slice(OVERLAY_XATTR_PREFIX.length)} (its content lives in a lower layer); mount overlay with redirect_dir=off,metacopy=off`,
+          )
+        } else if (!name.startsWith(OVERLAY_XATTR_PREFIX)) xattrs.push([name, value])
+      }
+    }
+    pax = []
+    if (xattrs.length > 0) entry.xattrs = xattrs
+    else delete entry.xattrs
+
+    const rel = entry.name.replace(/\/+$/, '')
+    if (rel === '.' || rel === '') {
+      await reader.skip(padded(entry.size))
+      continue
+    }
+    const slash = rel.lastIndexOf('/')
+    const dir = slash < 0 ? '' : rel.slice(0, slash + 1)
+    const base = rel.slice(slash + 1)
+    const isWhiteout =
+      (type === TYPE.char && entry.devmajor === 0 && entry.devminor === 0) ||
+      (type === TYPE.link && whiteouts.has((entry.linkname ?? '').replace(/\/+$/, '')))
+    if (isWhiteout) {
+      whiteouts.add(rel)
+      yield encodeHeaders({name: `${dir}${WHITEOUT_PREFIX}${base}`, type: TYPE.file, mode: 0, uid: 0, gid: 0, size: 0, mtimeNs: entry.mtimeNs})
+      continue
+    }
+    yield encodeHeaders(entry)
+    if (type === TYPE.dir && opaque) {
+      yield encodeHeaders({name: `${rel}/${OPAQUE_MARKER}`, type: TYPE.file, mode: 0, uid: 0, gid: 0, size: 0, mtimeNs: entry.mtimeNs})
+    }
+    if (type === TYPE.file && entry.size > 0) yield* reader.pass(padded(entry.size))
+  }
+}
+
+function typeOf(flag: string): WriteEntry['type'] {
+  switch (flag) {
+    case '0':
+    case '\0':
+    case '7':
+      return TYPE.file
+    case '1':
+      return TYPE.link
+    case '2':
+      return TYPE.symlink
+    case '3':
+      return TYPE.char
+    case '4':
+      return TYPE.block
+    case '5':
+      return TYPE.dir
+    case '6':
+      return TYPE.fifo
+    default:
+      throw corrupt(`unexpected entry type ${JSON.stringify(flag)}`)
+  }
+}
+
+/** A pax decimal time ("1700000000.5", "-1.25") as nanoseconds since the epoch. */
+export function paxTimeNs(value: string): bigint {
+  const m = /^(-?)(\d{1,20})(?:\.(\d*))?$/.exec(value)
+  if (!m) throw corrupt(`bad pax time ${JSON.stringify(value.slice(0, 40))}`)
+  const ns = BigInt(m[2]) * 1_000_000_000n + BigInt(((m[3] ?? '') + '000000000').slice(0, 9))
+  return m[1] ? -ns : ns
+}
+
+function padded(size: number): number {
+  return Math.ceil(size / BLOCK) * BLOCK
+}
+
+function corrupt(message: string): BuildError {
+  return new BuildError('BUILD_STEP_FAILED', `packing the layer failed: ${message}`)
+}
+
+/** Exact-size reads over a stream of chunks. */
+class BlockReader {
+  private readonly it: AsyncIterator<Buffer | string>
+  private chunks: Buffer[] = []
+  private buffered = 0
+  private ended = false
+
+  constructor(source: AsyncIterable<Buffer | string>) {
+    this.it = source[Symbol.asyncIterator]()
+  }
+
+  private async fill(n: number): Promise<void> {
+    while (this.buffered < n && !this.ended) {
+      const r = await this.it.next()
+      if (r.done) {
+        this.ended = true
+        break
+      }
+      const chunk = typeof r.value === 'string' ? Buffer.from(r.value, 'latin1') : r.value
+      this.chunks.push(chunk)
+      this.buffered += chunk.length
+    }
+  }
+
+  private take(n: number): Buffer {
+    const all = this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks)
+    const out = all.subarray(0, n)
+    const rest = all.subarray(n)
+    this.chunks = rest.length > 0 ? [rest] : []
+    this.buffered = rest.length
+    return out
+  }
+
+  /** Exactly n bytes; null at a clean end of input. */
+  async read(n: number): Promise<Buffer | null> {
+    await this.fill(n)
+    if (this.buffered === 0 && this.ended) return null
+    if (this.buffered < n) throw corrupt('the archive is truncated')
+    return this.take(n)
+  }
+
+  /** n bytes passed on in pieces (file data: never held whole). */
+  async *pass(n: number): AsyncGenerator<Buffer> {
+    let left = n
+    while (left > 0) {
+      if (this.buffered === 0) await this.fill(1)
+      if (this.buffered === 0) throw corrupt('the archive is truncated')
+      const piece = this.take(Math.min(left, this.buffered))
+      left -= piece.length
+      yield piece
+    }
+  }
+
+  async skip(n: number): Promise<void> {
+    for await (const _ of this.pass(n)) void _
+  }
+
+  async discardRest(): Promise<void> {
+    this.chunks = []
+    this.buffered = 0
+    while (!this.ended) {
+      const r = await this.it.next()
+      if (r.done) this.ended = true
+    }
+  }
+}
