@@ -23,7 +23,7 @@ DOCKERD_LOG=/var/log/pivot-test-dockerd.log
 REGISTRY_LOG=/var/log/pivot-test-registry.log
 # Bump a version when its build below changes: machines that keep their daemon and registry
 # between runs then rebuild instead of testing against the old fixture.
-BUSYBOX_VERSION=1
+BUSYBOX_VERSION=2
 DEBIAN_VERSION=1
 IMAGE_PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # The Debian client matches the Debian daemon; /usr/local/bin/docker (if any) is a newer client.
@@ -177,6 +177,8 @@ build_busybox() {
   log "building $BUSYBOX_IMAGE"
   local root
   root=$(mktemp -d /tmp/pivot-busybox.XXXXXX)
+  # mktemp makes the dir 0700, and it becomes the image's / : a real rootfs has 0755.
+  chmod 755 "$root"
   mkdir -p "$root"/{bin,sbin,usr/bin,usr/sbin,etc,root,tmp,proc,sys,dev,home,var}
   chmod 1777 "$root/tmp"
   chmod 700 "$root/root"
@@ -234,6 +236,7 @@ build_debian_tarball() {
   local mirror root
   mirror=$(debian_mirror)
   root=$(mktemp -d /var/tmp/pivot-debian.XXXXXX)
+  chmod 755 "$root"
   log "debootstrap --variant=minbase bookworm from $mirror (about a minute)"
   local dblog
   dblog=$(mktemp)

@@ -1,0 +1,318 @@
+import {randomBytes} from 'node:crypto'
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import {DaemonError} from '../daemon/daemon-error'
+import type {DaemonImage, DockerDaemon} from '../daemon/docker-daemon'
+import {familiarName, normalizeReference, type NormalizedReference} from '../reference'
+import type {ImageRecord, Store} from '../store'
+import type {ProgressEvent} from '../ui/progress'
+import {abortedError, unpackImageArchive, type StagedLayer} from './unpack-image-archive'
+import {defaultUnpackLayer, type UnpackLayerFn} from './unpack-layer-fn'
+
+export interface PullOptions {
+  /** One flat layer from `docker export` of a throwaway container, instead of the image's layers. */
+  flat?: boolean
+  onProgress?: (event: ProgressEvent) => void
+  signal?: AbortSignal
+  /** The daemon to use (tests pass a FakeDaemon); default: connect per DOCKER_HOST. */
+  daemon?: DockerDaemon | (() => Promise<DockerDaemon>)
+  /** The layer unpacker (tests pass a fake); default: src/unpack's unpackLayer. */
+  unpack?: UnpackLayerFn
+}
+
+export interface PullResult {
+  /** The canonical name the image is filed under, e.g. `docker.io/library/ubuntu:latest`. */
+  name: string
+  /** pivot's image id. */
+  id: string
+  /** Layer digests, bottom first. */
+  layers: string[]
+  /** Bytes the image's layers take on disk. */
+  size: number
+  dockerImageId: string
+  /** True when nothing was unpacked: the cache already held every layer. */
+  reused: boolean
+  warnings: string[]
+}
+
+/** Label on pivot's throwaway export containers: `<hostname>:<pid>` of the pull that made it. */
+export const EXPORT_LABEL = 'io.pivot.export'
+/** Command given to an export container of an image that has none (the container never starts). */
+export const EXPORT_PLACEHOLDER_CMD = '/pivot-export-placeholder'
+
+/**
+ * `pivot pull`: has the daemon pull `reference`, then brings the image into the cache.
+ *
+ * 1. The daemon pulls (progress events per layer). When the registry is unreachable, or does not
+ *    know the image, but the daemon has a copy, that copy is used with a warning: offline CI works.
+ * 2. An image the cache already holds under the same docker image id (and in the same form,
+ *    layered or flat) only gets the name pointed at it: no export at all.
+ * 3. Otherwise, under a per-image lock (two concurrent pulls do the work once): layered, the
+ *    `docker save` stream is unpacked layer by layer (layers already cached are skipped) and each
+ *    layer's digest checked against the daemon's diff ids; flat, a container is created (never
+ *    started), exported into one layer and removed. Layers are committed, then the image record,
+ *    then the name.
+ *
+ * Any failure or abort leaves the cache as it was (staging dirs are removed; a killed pull's are
+ * swept by the next one).
+ */
+export async function pullImage(store: Store, reference: string, options: PullOptions = {}): Promise<PullResult> {
+  const ref = normalizeReference(reference)
+  const emit = options.onProgress ?? (() => undefined)
+  const warnings: string[] = []
+  const warn = (message: string) => {
+    warnings.push(message)
+    emit({type: 'warning', message})
+  }
+  const signal = options.signal
+  const checkAbort = () => {
+    if (signal?.aborted) throw abortedError()
+  }
+  store.sweepTmp()
+  const daemon = typeof options.daemon === 'function' ? await options.daemon() : options.daemon ?? (await connect())
+  checkAbort()
+
+  const shown = familiarName(ref)
+  emit({type: 'phase', title: `Pulling ${shown}`})
+  const image = await pullThroughDaemon(daemon, ref, shown, {emit, warn, signal})
+  checkAbort()
+
+  const flat = options.flat ?? false
+  const result = (record: ImageRecord, reused: boolean): PullResult => ({
+    name: ref.name,
+    id: record.id,
+    layers: record.layers,
+    size: store.imageDiskSize(record),
+    dockerImageId: image.id,
+    reused,
+    warnings,
+  })
+
+  const cached = findCached(store, image, flat)
+  if (cached) {
+    store.setRef(ref.name, cached.id)
+    return result(cached, true)
+  }
+
+  return store.withLock(`pull-${image.id.replace(/^sha256:/, '')}`, async () => {
+    // Another pull of this image may have finished while we waited for the lock.
+    const now = findCached(store, image, flat)
+    if (now) {
+      store.setRef(ref.name, now.id)
+      return result(now, true)
+    }
+    checkAbort()
+    const unpack = options.unpack ?? defaultUnpackLayer
+    const {layers, unpacked} = flat
+      ? await pullFlat(store, daemon, image, {unpack, emit, signal, shown})
+      : await pullLayered(store, daemon, image, {unpack, emit, signal})
+    const record = store.writeImage({
+      layers,
+      config: image.config,
+      source: {kind: 'daemon', reference: ref.name, dockerImageId: image.id, ...repoDigestOf(image, ref)},
+      created: image.created || new Date().toISOString(),
+      added: new Date().toISOString(),
+    })
+    store.setRef(ref.name, record.id)
+    return result(record, !unpacked)
+  })
+}
+
+async function connect(): Promise<DockerDaemon> {
+  return (await import('../daemon/dockerode-daemon')).connectDaemon()
+}
+
+interface Reporting {
+  emit: (event: ProgressEvent) => void
+  warn: (message: string) => void
+  signal?: AbortSignal
+}
+
+/** Step 1: pull, falling back to the daemon's own copy when the registry fails us. */
+async function pullThroughDaemon(daemon: DockerDaemon, ref: NormalizedReference, shown: string, r: Reporting): Promise<DaemonImage> {
+  if (ref.digest) {
+    // A digest pins the content: a copy the daemon already has is the image, registry or not.
+    const local = await inspectOrUndefined(daemon, ref.name)
+    if (local) return local
+  }
+  try {
+    await daemon.pullImage(ref.name, p => r.emit({type: 'pull', ...p}), {signal: r.signal})
+  } catch (error) {
+    if (r.signal?.aborted) throw abortedError()
+    if (!(error instanceof DaemonError) || error.code === 'DAEMON_UNREACHABLE' || error.code === 'DAEMON_BAD_HOST') throw error
+    const local = await inspectOrUndefined(daemon, ref.name)
+    if (!local) {
+      if (error.code === 'DAEMON_IMAGE_NOT_FOUND') {
+        throw new DaemonError('DAEMON_IMAGE_NOT_FOUND', `image ${shown} not found in its registry or the Docker daemon: ${stripPrefix(error.message)}`, {cause: error})
+      }
+      throw error
+    }
+    r.warn(
+      error.code === 'DAEMON_REGISTRY_UNREACHABLE'
+        ? `registry unreachable, using the daemon's copy of ${shown}`
+        : `could not pull ${shown} (${stripPrefix(error.message)}), using the daemon's copy`,
+    )
+    return local
+  }
+  return daemon.inspectImage(ref.name)
+}
+
+function stripPrefix(message: string): string {
+  return message.replace(/^cannot pull \S+: /, '')
+}
+
+async function inspectOrUndefined(daemon: DockerDaemon, ref: string): Promise<DaemonImage | undefined> {
+  try {
+    return await daemon.inspectImage(ref)
+  } catch (error) {
+    if (error instanceof DaemonError && error.code === 'DAEMON_IMAGE_NOT_FOUND') return undefined
+    throw error
+  }
+}
+
+function sameLayers(a: string[], b: string[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i])
+}
+
+/**
+ * The cached image made from this docker image in this form: layered records carry exactly the
+ * diff ids, a flat record one layer of its own. Every layer must still be there.
+ */
+export function findCached(store: Store, image: DaemonImage, flat: boolean): ImageRecord | undefined {
+  for (const record of store.listImages()) {
+    if (record.source.kind !== 'daemon' || record.source.dockerImageId !== image.id) continue
+    if (sameLayers(record.layers, image.diffIds) === flat) continue
+    if (!record.layers.every(d => store.hasLayer(d))) continue
+    return record
+  }
+  return undefined
+}
+
+function repoDigestOf(image: DaemonImage, ref: NormalizedReference): {repoDigest?: string} {
+  for (const d of image.repoDigests) {
+    try {
+      const parsed = normalizeReference(d)
+      if (parsed.repository === ref.repository && parsed.digest) return {repoDigest: parsed.digest}
+    } catch {
+      // a repo digest docker wrote that we cannot read: not worth failing a pull over
+    }
+  }
+  return {}
+}
+
+interface Work {
+  unpack: UnpackLayerFn
+  emit: (event: ProgressEvent) => void
+  signal?: AbortSignal
+}
+
+/** Layered: `docker save`, unpack what the store lacks, verify, commit bottom-up. */
+async function pullLayered(store: Store, daemon: DockerDaemon, image: DaemonImage, w: Work): Promise<{layers: string[]; unpacked: boolean}> {
+  const missing = image.diffIds.filter(d => !store.hasLayer(d))
+  if (missing.length === 0) return {layers: image.diffIds, unpacked: false}
+  w.emit({type: 'phase', title: `Unpacking ${plural(new Set(missing).size, 'layer')}`})
+  const staged = await unpackImageArchive({
+    store,
+    diffIds: image.diffIds,
+    imageId: image.id,
+    open: signal => daemon.saveImage(image.id, {signal}),
+    unpack: w.unpack,
+    signal: w.signal,
+    onLayer: (i, n) => w.emit({type: 'detail', title: `Unpacking layer ${i}/${n}`}),
+  })
+  commitStaged(store, image.diffIds, staged, w.signal)
+  return {layers: image.diffIds, unpacked: true}
+}
+
+function commitStaged(store: Store, order: string[], staged: Map<string, StagedLayer>, signal?: AbortSignal): void {
+  try {
+    if (signal?.aborted) throw abortedError()
+    for (const digest of order) {
+      const layer = staged.get(digest)
+      if (!layer || !fs.existsSync(layer.staging)) continue
+      store.commitLayer(layer.staging, {digest, tarSize: layer.size, entries: layer.entries})
+    }
+  } finally {
+    for (const layer of staged.values()) fs.rmSync(layer.staging, {recursive: true, force: true})
+  }
+}
+
+/** Flat: a throwaway container (never started), exported into one layer, removed whatever happens. */
+async function pullFlat(
+  store: Store,
+  daemon: DockerDaemon,
+  image: DaemonImage,
+  w: Work & {shown: string},
+): Promise<{layers: string[]; unpacked: boolean}> {
+  w.emit({type: 'phase', title: `Exporting ${w.shown} (flat)`})
+  await removeStaleExportContainers(daemon)
+  const needsCmd = !image.config.Cmd?.length && !image.config.Entrypoint?.length
+  const container = await daemon.createContainer({
+    image: image.id,
+    cmd: needsCmd ? [EXPORT_PLACEHOLDER_CMD] : undefined,
+    name: `pivot-export-${process.pid}-${randomBytes(4).toString('hex')}`,
+    labels: {[EXPORT_LABEL]: `${os.hostname()}:${process.pid}`},
+  })
+  const staging = store.stage('flat')
+  try {
+    if (w.signal?.aborted) throw abortedError()
+    const rootfs = path.join(staging, 'rootfs')
+    fs.mkdirSync(rootfs, {mode: 0o755})
+    const stream = await daemon.exportContainer(container, {signal: w.signal})
+    // A daemon dying mid-export says more than the truncated tar the unpacker then sees.
+    let streamError: unknown
+    stream.on('error', (error: unknown) => {
+      streamError ??= error
+    })
+    w.emit({type: 'detail', title: `Unpacking ${w.shown} (flat)`})
+    let result: {digest: string; size: number; entries: number}
+    try {
+      result = await w.unpack(stream, rootfs, {signal: w.signal})
+    } catch (error) {
+      ;(stream as NodeJS.ReadableStream & {destroy?: () => void}).destroy?.()
+      if (w.signal?.aborted) throw abortedError()
+      throw streamError ?? error
+    }
+    if (w.signal?.aborted) throw abortedError()
+    if (!store.hasLayer(result.digest)) {
+      store.commitLayer(staging, {digest: result.digest, tarSize: result.size, entries: result.entries})
+    }
+    return {layers: [result.digest], unpacked: true}
+  } finally {
+    fs.rmSync(staging, {recursive: true, force: true})
+    await daemon.removeContainer(container).catch(() => undefined)
+  }
+}
+
+/** Export containers left by pulls on this host that were killed before their cleanup ran. */
+async function removeStaleExportContainers(daemon: DockerDaemon): Promise<void> {
+  let containers
+  try {
+    containers = await daemon.listContainers(EXPORT_LABEL)
+  } catch {
+    return // housekeeping only
+  }
+  const host = os.hostname()
+  for (const c of containers) {
+    const label = c.labels[EXPORT_LABEL] ?? ''
+    const owner = label.slice(0, label.lastIndexOf(':'))
+    const pid = Number(label.slice(label.lastIndexOf(':') + 1))
+    if (owner !== host || !Number.isInteger(pid) || pid <= 0 || isAlive(pid)) continue
+    await daemon.removeContainer(c.id).catch(() => undefined)
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== 'ESRCH'
+  }
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`
+}
+

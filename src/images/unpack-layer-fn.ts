@@ -1,0 +1,16 @@
+/**
+ * The shape of `unpackLayer` (src/unpack) as the pull code uses it, so tests can hand in a fake:
+ * unpacks a layer tar (gzip auto-detected) into `dest`, an existing empty directory, and resolves
+ * with the sha256 digest of the uncompressed tar.
+ */
+export type UnpackLayerFn = (
+  source: NodeJS.ReadableStream,
+  dest: string,
+  options?: {signal?: AbortSignal},
+) => Promise<{digest: string; size: number; entries: number}>
+
+/** The real unpacker, loaded on first use. */
+export const defaultUnpackLayer: UnpackLayerFn = async (source, dest, options) => {
+  const {unpackLayer} = await import('../unpack')
+  return unpackLayer(source, dest, options)
+}

@@ -1,0 +1,12 @@
+export {
+  DEFAULT_DOMAIN,
+  NAME_TOTAL_LENGTH_MAX,
+  familiarName,
+  formatReference,
+  isValidTag,
+  normalizeName,
+  normalizeReference,
+  parseReference,
+} from './parse-reference'
+export type {ImageReference, NormalizedReference} from './parse-reference'
+export {ReferenceError} from './reference-error'

@@ -1,0 +1,108 @@
+// Benchmark (not part of the suite): `pivot pull` of the Debian fixture, which the daemon already
+// holds, against the shell pipeline people use for the same job, in the same run:
+//
+//     docker export $(docker create IMG) | tar -x -C DIR ; docker rm CONTAINER
+//
+// Layered (docker save) and --flat (docker export) pulls into a fresh cache each round, then
+// re-pulls of the unchanged image (against `docker pull` of the same image, which is also a
+// no-op round trip to the registry). Medians of several interleaved rounds, printed with ratios.
+//
+//     npx tsc -p . && node dist/test/bench/pull.bench.js [rounds]
+import {spawnSync} from 'node:child_process'
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+
+const IMAGE = 'localhost:5000/pivot-test/debian:bookworm'
+const REPO_ROOT = path.resolve(__dirname, '..', '..', '..')
+const PIVOT = path.join(REPO_ROOT, 'bin', 'pivot')
+const DOCKER = fs.existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker'
+const ROUNDS = Number(process.argv[2] ?? 5)
+
+// Every child runs as users run it: NODE_EXTRA_CA_CERTS alone adds ~40 ms to a node start here.
+const env: NodeJS.ProcessEnv = {...process.env}
+delete env.NODE_EXTRA_CA_CERTS
+
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pivot-bench-pull-'))
+process.on('exit', () => fs.rmSync(work, {recursive: true, force: true}))
+
+function sh(command: string): void {
+  const r = spawnSync('bash', ['-c', command], {env, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe']})
+  if (r.status !== 0) throw new Error(`${command}: exit ${r.status}: ${r.stderr}`)
+}
+
+function time(command: string): number {
+  const start = process.hrtime.bigint()
+  sh(command)
+  return Number(process.hrtime.bigint() - start) / 1e6
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = Math.floor(s.length / 2)
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
+}
+
+let n = 0
+const fresh = () => path.join(work, `r${n++}`)
+
+interface Case {
+  name: string
+  /** Returns the command to time; `prepare` work (mkdir) happens outside the timing. */
+  run: () => string
+  cleanup?: () => void
+}
+
+const shellDir = () => {
+  const dir = fresh()
+  fs.mkdirSync(dir)
+  return dir
+}
+
+const cases: Case[] = [
+  {
+    name: 'shell: docker export $(docker create) | tar -x',
+    run: () => {
+      const dir = shellDir()
+      return `c=$(${DOCKER} create ${IMAGE}) && ${DOCKER} export "$c" | tar -x -C ${dir} && ${DOCKER} rm "$c" >/dev/null`
+    },
+  },
+  {name: 'pivot pull --flat', run: () => `${PIVOT} pull -q --flat --cache-dir ${fresh()} ${IMAGE}`},
+  {name: 'pivot pull (layered)', run: () => `${PIVOT} pull -q --cache-dir ${fresh()} ${IMAGE}`},
+]
+
+function main(): void {
+  sh(`${DOCKER} image inspect ${IMAGE} >/dev/null`) // the daemon must hold it (test/env/setup.sh)
+  const results = new Map<string, number[]>(cases.map(c => [c.name, []]))
+  // One warm-up round (page cache, daemon), then interleaved rounds so drift hits every case alike.
+  for (const c of cases) sh(c.run())
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const c of cases) {
+      results.get(c.name)!.push(time(c.run()))
+      // Keep the disk from filling: each round writes ~120 MB.
+      for (const e of fs.readdirSync(work)) fs.rmSync(path.join(work, e), {recursive: true, force: true})
+    }
+  }
+
+  // Re-pull of an unchanged image: the cache holds it, the daemon reports the same id.
+  const cache = fresh()
+  sh(`${PIVOT} pull -q --cache-dir ${cache} ${IMAGE}`)
+  const repull: number[] = []
+  const dockerPull: number[] = []
+  for (let round = 0; round < ROUNDS; round++) {
+    repull.push(time(`${PIVOT} pull -q --cache-dir ${cache} ${IMAGE}`))
+    dockerPull.push(time(`${DOCKER} pull -q ${IMAGE}`))
+  }
+
+  const base = median(results.get(cases[0].name)!)
+  const row = (name: string, xs: number[], against: number, label: string) =>
+    `${name.padEnd(48)} ${median(xs).toFixed(0).padStart(6)} ms   (min ${Math.min(...xs).toFixed(0)}, max ${Math.max(...xs).toFixed(0)})   ${(median(xs) / against).toFixed(2)}x ${label}`
+  console.log(`pull of ${IMAGE} (daemon already has it), ${ROUNDS} rounds, medians:`)
+  for (const c of cases) console.log(row(c.name, results.get(c.name)!, base, 'the shell pipeline'))
+  console.log('')
+  console.log('re-pull of the unchanged image:')
+  console.log(row('docker pull -q (up to date)', dockerPull, median(dockerPull), 'docker pull'))
+  console.log(row('pivot pull (unchanged: no export)', repull, median(dockerPull), 'docker pull'))
+}
+
+main()
