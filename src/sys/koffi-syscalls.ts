@@ -1,5 +1,5 @@
 import type {CapabilitySets, Syscalls} from './syscalls'
-import {SysError, rejectNul} from './sys-error'
+import {SysArgumentError, SysError, rejectNul} from './sys-error'
 
 // koffi is loaded on first use, and each function is bound on its first call: `pivot run` pays
 // only for the handful of calls it makes (binding all of them up front costs several ms).
@@ -13,12 +13,31 @@ const bound = new Map<string, Fn>()
 function fn(prototype: string): Fn {
   let f = bound.get(prototype)
   if (!f) {
-    koffi ??= require('koffi') as Koffi
+    koffi ??= loadKoffi()
     libc ??= koffi.load('libc.so.6')
     f = libc.func(prototype) as Fn
     bound.set(prototype, f)
   }
   return f
+}
+
+/**
+ * koffi's index.js loads https, zlib and crypto (for its installer) and probes a dozen paths
+ * before it requires the prebuilt addon: ~6 ms of every process that makes a call, twice per
+ * `pivot run` (parent and init). The addon itself is all the calls need (its exports are the
+ * same functions; index.js only adds deprecated aliases). Anything unexpected falls back to the
+ * package's own loader.
+ */
+function loadKoffi(): Koffi {
+  if (process.platform === 'linux' && (process.arch === 'x64' || process.arch === 'arm64')) {
+    try {
+      const native = require(`koffi/build/koffi/linux_${process.arch}/koffi.node`) as Koffi & {version?: string}
+      if (native.version === (require('koffi/package.json') as {version: string}).version) return native
+    } catch {
+      // e.g. musl: the package's loader knows where to look
+    }
+  }
+  return require('koffi') as Koffi
 }
 
 function errno(): number {
@@ -215,6 +234,13 @@ export class KoffiSyscalls implements Syscalls {
     }
   }
 
+  signalDefault(signum: number): void {
+    // A zeroed struct sigaction is SIG_DFL with an empty mask and no flags; 256 bytes covers
+    // glibc's 152-byte struct on every 64-bit architecture.
+    const act = Buffer.alloc(256)
+    this.check('sigaction', [signum, 'SIG_DFL'], fn('int sigaction(int signum, const void *act, void *oldact)')(signum, act, null))
+  }
+
   execve(path: string, argv: string[], envp: string[]): never {
     rejectNul('execve', 'path', path)
     argv.forEach((a, i) => rejectNul('execve', `argv[${i}]`, a))
@@ -223,6 +249,116 @@ export class KoffiSyscalls implements Syscalls {
     execve(path, [...argv, null], [...envp, null])
     throw new SysError('execve', [path], errno())
   }
+
+  mknodBytes(path: Buffer, mode: number, dev: bigint): void {
+    const p = cPath('mknod', path)
+    this.check('mknod', [shown(path), mode, dev], fn('int mknod(const char *path, uint32_t mode, uint64_t dev)')(p, mode, dev))
+  }
+
+  lsetxattrBytes(path: Buffer, name: string, value: Buffer): void {
+    const p = cPath('lsetxattr', path)
+    rejectNul('lsetxattr', 'name', name)
+    const set = fn('int lsetxattr(const char *path, const char *name, const void *value, size_t size, int flags)')
+    this.check('lsetxattr', [shown(path), name], set(p, name, value, value.length, 0))
+  }
+
+  lgetxattrBytes(path: Buffer, name: string): Buffer | null {
+    const p = cPath('lgetxattr', path)
+    rejectNul('lgetxattr', 'name', name)
+    const get = fn('long lgetxattr(const char *path, const char *name, void *value, size_t size)')
+    // The value can grow between the size query and the read (ERANGE): ask again.
+    for (;;) {
+      const size = Number(get(p, name, null, 0))
+      if (size === -1) {
+        const e = errno()
+        if (e === ENODATA) return null
+        throw new SysError('lgetxattr', [shown(path), name], e)
+      }
+      const buf = Buffer.alloc(size)
+      const got = Number(get(p, name, buf, size))
+      if (got === -1) {
+        const e = errno()
+        if (e === ERANGE) continue
+        if (e === ENODATA) return null
+        throw new SysError('lgetxattr', [shown(path), name], e)
+      }
+      return buf.subarray(0, got)
+    }
+  }
+
+  llistxattrBytes(path: Buffer): string[] {
+    const p = cPath('llistxattr', path)
+    const list = fn('long llistxattr(const char *path, void *list, size_t size)')
+    for (;;) {
+      const size = Number(list(p, null, 0))
+      this.check('llistxattr', [shown(path)], size)
+      if (size === 0) return []
+      const buf = Buffer.alloc(size)
+      const got = Number(list(p, buf, size))
+      if (got === -1 && errno() === ERANGE) continue
+      this.check('llistxattr', [shown(path)], got)
+      return buf.subarray(0, got).toString('utf8').split('\0').filter(n => n !== '')
+    }
+  }
+
+  lutimensBytes(path: Buffer, atimeNs: bigint, mtimeNs: bigint): void {
+    const p = cPath('utimensat', path)
+    const utimensat = fn('int utimensat(int dirfd, const char *path, const void *times, int flags)')
+    this.check('utimensat', [shown(path)], utimensat(AT_FDCWD, p, timespecs(atimeNs, mtimeNs), AT_SYMLINK_NOFOLLOW))
+  }
+
+  futimens(fd: number, atimeNs: bigint, mtimeNs: bigint): void {
+    this.check('futimens', [fd], fn('int futimens(int fd, const void *times)')(fd, timespecs(atimeNs, mtimeNs)))
+  }
+
+  pipe(): [number, number] {
+    const fds = new Int32Array(2)
+    this.check('pipe2', ['O_CLOEXEC'], fn('int pipe2(void *fds, int flags)')(fds, O_CLOEXEC))
+    return [fds[0]!, fds[1]!]
+  }
+
+  setPipeSize(fd: number, size: number): number {
+    const result = fn('int fcntl(int fd, int cmd, ...)')(fd, F_SETPIPE_SZ, 'int', size)
+    this.check('fcntl', [fd, 'F_SETPIPE_SZ', size], result)
+    return result
+  }
+}
+
+const O_CLOEXEC = 0o2000000
+const F_SETPIPE_SZ = 1031
+
+const AT_FDCWD = -100
+const AT_SYMLINK_NOFOLLOW = 0x100
+const ERANGE = 34
+const NUL = Buffer.alloc(1)
+
+/** A byte path as C wants it: refused if it holds a NUL, terminated by one. */
+function cPath(call: string, path: Buffer): Buffer {
+  if (path.includes(0)) throw new SysArgumentError(call, 'path')
+  return Buffer.concat([path, NUL])
+}
+
+/** How a byte path appears in an error message (invalid UTF-8 shows as U+FFFD). */
+function shown(path: Buffer): string {
+  return path.toString('utf8')
+}
+
+/** struct timespec[2] for utimensat/futimens from nanoseconds since the epoch (floor division). */
+function timespecs(atimeNs: bigint, mtimeNs: bigint): Buffer {
+  const buf = Buffer.alloc(32)
+  let offset = 0
+  for (const ns of [atimeNs, mtimeNs]) {
+    let sec = ns / 1_000_000_000n
+    let nsec = ns % 1_000_000_000n
+    if (nsec < 0n) {
+      nsec += 1_000_000_000n
+      sec -= 1n
+    }
+    buf.writeBigInt64LE(sec, offset)
+    buf.writeBigInt64LE(nsec, offset + 8)
+    offset += 16
+  }
+  return buf
 }
 
 function capHeader(): Buffer {

@@ -1,5 +1,5 @@
 import type {CapabilitySets, Syscalls} from './syscalls'
-import {SysError, rejectNul} from './sys-error'
+import {SysArgumentError, SysError, rejectNul} from './sys-error'
 import {constants} from 'node:os'
 
 export interface RecordedCall {
@@ -66,6 +66,7 @@ export class RecordingSyscalls implements Syscalls {
   cloexecFrom(first: number): void { this.record('close_range_cloexec', first) }
   tryFlock(fd: number, exclusive: boolean): boolean { this.record('flock', fd, exclusive); return true }
   interfaceUp(name: string): void { rejectNul('interface_up', 'name', name); this.record('interface_up', name) }
+  signalDefault(signum: number): void { this.record('signal_default', signum) }
   execve(path: string, argv: string[], envp: string[]): never {
     rejectNul('execve', 'path', path)
     argv.forEach((a, i) => rejectNul('execve', `argv[${i}]`, a))
@@ -73,4 +74,19 @@ export class RecordingSyscalls implements Syscalls {
     this.record('execve', path, argv, envp)
     throw new Error('RecordingSyscalls.execve: a fake cannot replace the process')
   }
+  mknodBytes(path: Buffer, mode: number, dev: bigint): void { rejectNulBytes('mknod', path); this.record('mknod', path.toString(), mode, dev) }
+  lsetxattrBytes(path: Buffer, name: string, value: Buffer): void {
+    rejectNulBytes('lsetxattr', path); rejectNul('lsetxattr', 'name', name)
+    this.record('lsetxattr', path.toString(), name, value.toString('hex'))
+  }
+  lgetxattrBytes(path: Buffer, name: string): Buffer | null { rejectNulBytes('lgetxattr', path); this.record('lgetxattr', path.toString(), name); return null }
+  llistxattrBytes(path: Buffer): string[] { rejectNulBytes('llistxattr', path); this.record('llistxattr', path.toString()); return [] }
+  lutimensBytes(path: Buffer, atimeNs: bigint, mtimeNs: bigint): void { rejectNulBytes('utimensat', path); this.record('utimensat', path.toString(), atimeNs, mtimeNs) }
+  futimens(fd: number, atimeNs: bigint, mtimeNs: bigint): void { this.record('futimens', fd, atimeNs, mtimeNs) }
+  pipe(): [number, number] { this.record('pipe2'); return [1000, 1001] }
+  setPipeSize(fd: number, size: number): number { this.record('set_pipe_size', fd, size); return size }
+}
+
+function rejectNulBytes(call: string, path: Buffer): void {
+  if (path.includes(0)) throw new SysArgumentError(call, 'path')
 }

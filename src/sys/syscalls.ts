@@ -42,6 +42,29 @@ export interface Syscalls {
   tryFlock(fd: number, exclusive: boolean): boolean
   /** Brings a network interface up (SIOCSIFFLAGS), e.g. `lo` in a fresh network namespace. */
   interfaceUp(name: string): void
+  /**
+   * Sets a signal's disposition back to SIG_DFL (sigaction). An ignored signal stays ignored
+   * across execve: Node ignores SIGPIPE and SIGXFSZ, and a command exec'd from Node must not.
+   */
+  signalDefault(signum: number): void
   /** Replaces the process image. Returns only by throwing. */
   execve(path: string, argv: string[], envp: string[]): never
+
+  // Byte-path variants: a Linux file name is a string of bytes that need not be valid UTF-8, and a
+  // layer must be unpacked (and packed) with its names exactly as the archive has them. The Buffer
+  // holds the path without a terminating NUL; one inside it is refused like a NUL in a string.
+  mknodBytes(path: Buffer, mode: number, dev: bigint): void
+  lsetxattrBytes(path: Buffer, name: string, value: Buffer): void
+  /** The attribute's value, or null when the file has none by that name. Never follows a symlink. */
+  lgetxattrBytes(path: Buffer, name: string): Buffer | null
+  /** Names of the extended attributes of the file itself (never of a symlink's target). */
+  llistxattrBytes(path: Buffer): string[]
+  /** utimensat(AT_FDCWD, path, [atime, mtime], AT_SYMLINK_NOFOLLOW): exact nanoseconds since the epoch, on a symlink itself. */
+  lutimensBytes(path: Buffer, atimeNs: bigint, mtimeNs: bigint): void
+  /** futimens(2): exact nanoseconds since the epoch on an open file. */
+  futimens(fd: number, atimeNs: bigint, mtimeNs: bigint): void
+  /** pipe2(O_CLOEXEC): [read end, write end]. A real pipe, where Node's spawn would give a socketpair. */
+  pipe(): [number, number]
+  /** fcntl(F_SETPIPE_SZ): asks for a pipe buffer of `size` bytes; returns the size the kernel granted. */
+  setPipeSize(fd: number, size: number): number
 }

@@ -1,0 +1,3 @@
+export {unpackLayer, type UnpackResult} from './unpack-layer'
+export {packRootfs} from './pack-rootfs'
+export {UnpackError, type UnpackErrorCode} from './unpack-error'

@@ -1,0 +1,32 @@
+import * as path from 'node:path'
+import {PassThrough, type Readable} from 'node:stream'
+import {startWorker, workerError} from './worker-process'
+
+/**
+ * A tar of `dir`'s contents: './' for dir itself, then relative names ('etc/', 'etc/passwd'),
+ * sorted, never following a symlink. Faithful to what unpackLayer restores: modes (setuid, sticky),
+ * numeric owners, nanosecond mtimes, symlink targets, hardlinks (one inode -> Link entries),
+ * devices, FIFOs and xattrs (security.capability included). GNU tar and `docker import` read it.
+ *
+ * Streaming: a child process (pack-worker.ts, chrooted into dir) writes it, and backpressure
+ * reaches it through the pipe. The stream ends only after the child has exited cleanly; any
+ * failure destroys it with an UnpackError (and the tar then lacks its end-of-archive marker, so
+ * even a reader that ignores the error cannot take it for complete). Destroying the stream kills
+ * the child.
+ */
+export function packRootfs(dir: string): NodeJS.ReadableStream {
+  const out = new PassThrough({highWaterMark: 1 << 20})
+  const worker = startWorker('pack-worker.js', path.resolve(dir), {stdin: 'ignore', stdout: 'pipe'})
+  const stdout = worker.child.stdout as Readable
+  stdout.pipe(out, {end: false})
+  void worker.done.then(outcome => {
+    if (out.destroyed) return
+    const failed = workerError(outcome, 'the pack worker')
+    if (failed) out.destroy(failed)
+    else out.end()
+  })
+  out.once('close', () => {
+    if (worker.child.exitCode === null && worker.child.signalCode === null) worker.child.kill('SIGKILL')
+  })
+  return out
+}
