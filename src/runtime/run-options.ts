@@ -24,6 +24,8 @@ export interface ResourceLimits {
 export interface RunOptions {
   store: Store
   image: ImageRecord
+  /** The name the image was asked for by (recorded in the container's state); optional. */
+  imageName?: string
   command: string[]
   /** `K=V` strings: the image's Env merged with the user's. */
   env: string[]
@@ -39,7 +41,11 @@ export interface RunOptions {
   readOnlyRootfs: boolean
   /** Remove the container (its writable layer and record) when it exits. */
   remove: boolean
-  /** Keep the writable layer after exit so the caller can commit it (build steps). */
+  /**
+   * Keep the writable layer after exit so the caller can commit it (build steps). Nothing of the
+   * container is removed then, whatever `remove` says: the caller commits RunResult.upperDir and
+   * calls removeContainer(store, containerId).
+   */
   keepUpper?: boolean
   noNewPrivileges?: boolean
   /** Where the container's stdout/stderr go: the terminal (run) or a pipe (build, to stream and log). */

@@ -1,0 +1,156 @@
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import type {ImageConfig} from '../store/image-record'
+import type {VolumeMount} from './run-options'
+import {RuntimeError} from './runtime-error'
+
+/** Docker's PATH for an image that sets none (daemon's oci.DefaultPathEnv). */
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+
+/**
+ * The command docker runs (its daemon's config merge): with a non-empty --entrypoint, the
+ * arguments alone follow it (the image's Cmd is dropped); otherwise the arguments replace the
+ * image's Cmd, and the entrypoint is the image's unless --entrypoint "" cleared it.
+ */
+export function resolveCommand(config: ImageConfig, args: readonly string[], entrypointFlag?: string): string[] {
+  let entrypoint: string[]
+  let cmd: string[]
+  if (entrypointFlag !== undefined && entrypointFlag !== '') {
+    entrypoint = [entrypointFlag]
+    cmd = [...args]
+  } else {
+    entrypoint = entrypointFlag === '' ? [] : [...(config.Entrypoint ?? [])]
+    cmd = args.length > 0 ? [...args] : [...(config.Cmd ?? [])]
+  }
+  const command = [...entrypoint, ...cmd]
+  if (command.length === 0) {
+    throw new RuntimeError('RUN_NO_COMMAND', 'no command specified: give one after the image name (the image has no Cmd or Entrypoint)')
+  }
+  return command
+}
+
+function envKey(entry: string): string {
+  const eq = entry.indexOf('=')
+  return eq === -1 ? entry : entry.slice(0, eq)
+}
+
+/** Later entries replace earlier ones with the same key, in place (docker's ReplaceOrAppendEnvValues). */
+export function mergeEnv(...lists: ReadonlyArray<readonly string[]>): string[] {
+  const out: string[] = []
+  const index = new Map<string, number>()
+  for (const list of lists) {
+    for (const entry of list) {
+      const key = envKey(entry)
+      const at = index.get(key)
+      if (at === undefined) {
+        index.set(key, out.length)
+        out.push(entry)
+      } else out[at] = entry
+    }
+  }
+  return out
+}
+
+/** The process environment the container starts with: PATH (when the image has none), HOSTNAME, then the image's and the user's. */
+export function containerEnv(env: readonly string[], hostname: string): string[] {
+  const base: string[] = []
+  if (!env.some(e => envKey(e) === 'PATH')) base.push(`PATH=${DEFAULT_PATH}`)
+  base.push(`HOSTNAME=${hostname}`)
+  return mergeEnv(base, env)
+}
+
+function checkEnvEntry(entry: string, where: string): void {
+  if (entry.includes('\0')) throw new RuntimeError('RUN_BAD_FLAG', `${where}: environment entry contains a NUL byte`)
+  const key = envKey(entry)
+  if (key === '') throw new RuntimeError('RUN_BAD_FLAG', `${where}: invalid environment variable ${JSON.stringify(entry)}: the name is empty`)
+  if (/\s/.test(key)) throw new RuntimeError('RUN_BAD_FLAG', `${where}: invalid environment variable name ${JSON.stringify(key)}: it contains whitespace`)
+}
+
+/**
+ * -e and --env-file as docker reads them: files first, then -e, later wins; `KEY` without `=`
+ * takes KEY from pivot's own environment and is dropped when that has none.
+ */
+export function userEnv(envFlags: readonly string[], envFiles: readonly string[], hostEnv: NodeJS.ProcessEnv = process.env): string[] {
+  const entries: Array<{entry: string; where: string}> = []
+  for (const file of envFiles) {
+    let text: string
+    try {
+      text = fs.readFileSync(file, 'utf8')
+    } catch (error) {
+      throw new RuntimeError('RUN_BAD_FLAG', `--env-file ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`)
+    }
+    text.split('\n').forEach((raw, n) => {
+      const line = raw.replace(/\r$/, '').replace(/^\s+/, '')
+      if (line === '' || line.startsWith('#')) return
+      entries.push({entry: line, where: `--env-file ${file} line ${n + 1}`})
+    })
+  }
+  for (const entry of envFlags) entries.push({entry, where: '-e'})
+  const out: string[] = []
+  for (const {entry, where} of entries) {
+    checkEnvEntry(entry, where)
+    if (entry.includes('=')) out.push(entry)
+    else if (hostEnv[entry] !== undefined) out.push(`${entry}=${hostEnv[entry]}`)
+  }
+  return out
+}
+
+/**
+ * `-v HOST:CONTAINER[:ro|:rw]`. Both absolute; the host path must exist (pivot has no named
+ * volumes and, unlike old docker, never creates a missing source: a typo would silently mount an
+ * empty directory).
+ */
+export function parseVolume(spec: string): VolumeMount {
+  const bad = (why: string) => new RuntimeError('RUN_BAD_VOLUME', `invalid volume ${JSON.stringify(spec)}: ${why}`)
+  if (spec.includes('\0')) throw bad('it contains a NUL byte')
+  const parts = spec.split(':')
+  let readOnly = false
+  if (parts.length === 3) {
+    const mode = parts.pop()!
+    if (mode === 'ro') readOnly = true
+    else if (mode !== 'rw') throw bad(`unknown option ${JSON.stringify(mode)} (use ro or rw)`)
+  }
+  if (parts.length !== 2) throw bad('use HOST:CONTAINER[:ro]')
+  const [source, target] = parts
+  if (!path.isAbsolute(source)) throw bad(`the host path ${JSON.stringify(source)} is not absolute (pivot has no named volumes)`)
+  if (!path.isAbsolute(target)) throw bad(`the container path ${JSON.stringify(target)} is not absolute`)
+  const normalTarget = path.posix.normalize(target).replace(/(.)\/+$/, '$1')
+  if (normalTarget === '/') throw bad('the container path cannot be /')
+  if (/^\/(proc|sys)(\/|$)/.test(normalTarget)) throw bad(`cannot mount over ${normalTarget}: /proc and /sys are the kernel's`)
+  const normalSource = path.resolve(source)
+  try {
+    fs.statSync(normalSource)
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    throw bad(code === 'ENOENT' ? `the host path ${normalSource} does not exist` : `cannot use the host path ${normalSource}: ${code}`)
+  }
+  return {source: normalSource, target: normalTarget, readOnly}
+}
+
+/** Docker's container name rule. */
+export function checkContainerName(name: string): void {
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]+$/.test(name) || name.length > 128) {
+    throw new RuntimeError('RUN_BAD_FLAG', `invalid container name ${JSON.stringify(name)}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed, at least 2 characters`)
+  }
+}
+
+/** An RFC 1123 host name of at most 63 characters (sethostname's limit is 64 bytes). */
+export function checkHostname(name: string): void {
+  if (!/^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(name) || name.length > 63) {
+    throw new RuntimeError('RUN_BAD_FLAG', `invalid hostname ${JSON.stringify(name)}: letters, digits, '-' and '.', at most 63 characters`)
+  }
+}
+
+export function checkWorkdir(dir: string): string {
+  if (dir.includes('\0')) throw new RuntimeError('RUN_BAD_FLAG', 'the working directory contains a NUL byte')
+  if (!path.posix.isAbsolute(dir)) {
+    throw new RuntimeError('RUN_BAD_FLAG', `the working directory ${JSON.stringify(dir)} is invalid: it needs to be an absolute path`)
+  }
+  return path.posix.normalize(dir)
+}
+
+export function checkUser(user: string): void {
+  if (user === '' || user.includes('\0') || /[\s/]/.test(user) || user.split(':').length > 2) {
+    throw new RuntimeError('RUN_BAD_FLAG', `invalid user ${JSON.stringify(user)}: use UID[:GID] or NAME[:GROUP]`)
+  }
+}

@@ -1,0 +1,190 @@
+import {randomBytes} from 'node:crypto'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import type {Store} from '../store/store'
+import {writeJsonAtomic} from '../store/store'
+import type {ResourceLimits} from './run-options'
+import {RuntimeError} from './runtime-error'
+
+/**
+ * `containers/<id>/state.json`: one container's record. The container's other files sit beside
+ * it: `init/` (its topmost lower layer: etc/hostname, hosts, resolv.conf, mount points),
+ * `upper/` and `work/` (overlay's writable layer), `rootfs/` (the mount point, used only inside
+ * the container's mount namespace).
+ */
+export interface ContainerState {
+  id: string
+  name?: string
+  /** The image id, and the name it was run by. */
+  image: string
+  imageName?: string
+  /** The image's layer digests, bottom first: prune keeps them while the container exists. */
+  layers: string[]
+  command: string[]
+  hostname: string
+  status: 'created' | 'running' | 'exited'
+  /**
+   * The `pivot run` (or build) process that owns the container, with its start time from
+   * /proc/<pid>/stat so a reused pid is not taken for the owner. A container whose owner is gone
+   * and is not `exited` was left by a killed pivot: prune removes it.
+   */
+  owner: {pid: number; startTime: string}
+  /** The init's (then the command's) pid on the host, while it runs. */
+  pid?: number
+  limits: ResourceLimits
+  remove: boolean
+  created: string
+  started?: string
+  finished?: string
+  exitCode?: number
+}
+
+/** `containers/names/<name>` -> id: a symlink, so taking a name is one atomic syscall. */
+const NAMES_DIR = 'names'
+
+/**
+ * A short tag of the store's root (FNV-1a, 48 bits, no crypto to load): cgroups are host-wide
+ * but containers belong to one cache, so a container's cgroup is named `<tag>-<id>`, and
+ * `pivot prune` on one cache never touches the cgroups of another cache's containers.
+ */
+export function storeTag(root: string): string {
+  let h = 0xcbf29ce484222325n
+  for (const byte of Buffer.from(path.resolve(root))) {
+    h ^= BigInt(byte)
+    h = (h * 0x100000001b3n) & 0xffffffffffffffffn
+  }
+  return (h >> 16n).toString(16).padStart(12, '0')
+}
+
+/** The cgroup id of a container of this store. */
+export function cgroupIdOf(store: Store, containerId: string): string {
+  return `${storeTag(store.root)}-${containerId}`
+}
+
+/** The container id of a cgroup id made by cgroupIdOf for this store, or undefined. */
+export function containerOfCgroup(store: Store, cgroupId: string): string | undefined {
+  const m = /^([0-9a-f]{12})-([0-9a-f]{64})$/.exec(cgroupId)
+  return m && m[1] === storeTag(store.root) ? m[2] : undefined
+}
+
+export function newContainerId(): string {
+  return randomBytes(32).toString('hex')
+}
+
+export function containerDir(store: Store, id: string): string {
+  return store.path('containers', id)
+}
+
+export function writeState(store: Store, state: ContainerState): void {
+  writeJsonAtomic(path.join(containerDir(store, state.id), 'state.json'), state)
+}
+
+export function readState(store: Store, id: string): ContainerState | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(containerDir(store, id), 'state.json'), 'utf8')) as ContainerState
+  } catch {
+    return undefined
+  }
+}
+
+/** Every container directory's id (whatever its state, even without a readable record). */
+export function listContainerIds(store: Store): string[] {
+  let entries: string[]
+  try {
+    entries = fs.readdirSync(store.path('containers'))
+  } catch {
+    return []
+  }
+  return entries.filter(e => /^[0-9a-f]{64}$/.test(e))
+}
+
+/** `starttime` (field 22) of /proc/<pid>/stat, or undefined when there is no such process. */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
+  } catch {
+    return undefined
+  }
+}
+
+export function currentOwner(): ContainerState['owner'] {
+  return {pid: process.pid, startTime: processStartTime(process.pid) ?? ''}
+}
+
+/** Whether the process that runs this container is still there (same pid, same start time). */
+export function isOwnerAlive(state: Pick<ContainerState, 'owner'>): boolean {
+  return state.owner !== undefined && processStartTime(state.owner.pid) === state.owner.startTime
+}
+
+/**
+ * Takes `name` for container `id`. A name stays taken while its container exists, running or
+ * exited (docker's rule); a link left behind by a container that is gone is taken over.
+ */
+export function reserveName(store: Store, name: string, id: string): void {
+  const dir = store.path('containers', NAMES_DIR)
+  fs.mkdirSync(dir, {recursive: true, mode: 0o700})
+  const link = path.join(dir, name)
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      fs.symlinkSync(id, link)
+      return
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+    }
+    let holder: string
+    try {
+      holder = fs.readlinkSync(link)
+    } catch {
+      continue
+    }
+    if (fs.existsSync(containerDir(store, holder))) {
+      throw new RuntimeError(
+        'RUN_NAME_IN_USE',
+        `the container name "${name}" is already in use by container ${holder.slice(0, 12)}: remove it (pivot prune removes stopped containers) or choose another name`,
+      )
+    }
+    // Stale: its container is gone. Rename-then-check so two runs cannot both take it.
+    const stale = `${link}.${process.pid}.stale`
+    try {
+      fs.renameSync(link, stale)
+      fs.rmSync(stale, {force: true})
+    } catch {
+      // Another run took it over first; try again.
+    }
+  }
+  throw new RuntimeError('RUN_NAME_IN_USE', `could not take the container name "${name}"`)
+}
+
+/** Frees `name` if it still points at `id`. */
+export function releaseName(store: Store, name: string, id: string): void {
+  const link = store.path('containers', NAMES_DIR, name)
+  try {
+    if (fs.readlinkSync(link) === id) fs.rmSync(link, {force: true})
+  } catch {
+    // Already gone.
+  }
+}
+
+/** Names whose container no longer exists. */
+export function staleNames(store: Store): string[] {
+  const dir = store.path('containers', NAMES_DIR)
+  let names: string[]
+  try {
+    names = fs.readdirSync(dir)
+  } catch {
+    return []
+  }
+  return names.filter(n => {
+    try {
+      return !fs.existsSync(containerDir(store, fs.readlinkSync(path.join(dir, n))))
+    } catch {
+      return true
+    }
+  })
+}
+
+export function removeStaleName(store: Store, name: string): void {
+  fs.rmSync(store.path('containers', NAMES_DIR, name), {force: true})
+}

@@ -1,0 +1,45 @@
+/**
+ * What `pivot run` sends the container's init over fd 3, as one JSON line: everything the init
+ * needs, resolved by the parent, so the init reads no store files and loads nothing heavy. The
+ * line is also the "go": the parent writes it only after the init is in the container's cgroup.
+ */
+export interface InitVolume {
+  /** Absolute host path (the init still sees the host's tree until pivot_root). */
+  source: string
+  /** Absolute path inside the container. */
+  target: string
+  readOnly: boolean
+  /** What the source is: a file is bound onto a file, anything else onto a directory. */
+  kind: 'dir' | 'file'
+}
+
+export interface InitConfig {
+  /** The store root, absolute: the init chdirs here so overlay's lowerdir paths are short relative ones. */
+  storeRoot: string
+  /** Overlay lower dirs relative to storeRoot, TOPMOST FIRST (overlay's order): the container's init layer, then the image's layers via `l/<short>`. */
+  lowerDirs: string[]
+  /** Relative to storeRoot; absent with a read-only rootfs (an overlay without upper is read-only). */
+  upperDir?: string
+  workDir?: string
+  /** Absolute mount point of the container's root (`containers/<id>/rootfs`). */
+  rootfs: string
+  hostname: string
+  net: 'host' | 'none'
+  volumes: InitVolume[]
+  readOnlyRootfs: boolean
+  command: string[]
+  /** Final environment but HOME, which the init takes from the container's passwd when absent. */
+  env: string[]
+  /** Absolute path inside the container; created when missing. */
+  workdir: string
+  /** `uid[:gid]` or `name[:group]`; undefined = root. */
+  user?: string
+  noNewPrivileges: boolean
+}
+
+/** What the init writes back on fd 3 when it fails before exec (one JSON line), then exits with exitCode. */
+export interface InitFailure {
+  code: string
+  message: string
+  exitCode: number
+}

@@ -1,0 +1,186 @@
+import {
+  CLONE_NEWIPC,
+  CLONE_NEWNET,
+  CLONE_NEWNS,
+  CLONE_NEWUTS,
+  MNT_DETACH,
+  MS_BIND,
+  MS_NODEV,
+  MS_NOEXEC,
+  MS_NOSUID,
+  MS_PRIVATE,
+  MS_RDONLY,
+  MS_REC,
+  MS_REMOUNT,
+  MS_STRICTATIME,
+  PR_SET_PDEATHSIG,
+  S_IFCHR,
+} from '../../sys/constants'
+import type {InitConfig} from '../init-config'
+import {
+  boundingSetSteps,
+  capabilitySteps,
+  maskedPathSteps,
+  noNewPrivilegesSteps,
+  readonlyPathSteps,
+  seccompSteps,
+} from './hardening'
+import type {Step} from './steps'
+
+const SIGKILL = 9
+
+/** The devices every container gets (docker's and the OCI spec's default set). */
+export const DEFAULT_DEVICES: ReadonlyArray<{name: string; major: number; minor: number}> = [
+  {name: 'null', major: 1, minor: 3},
+  {name: 'zero', major: 1, minor: 5},
+  {name: 'full', major: 1, minor: 7},
+  {name: 'random', major: 1, minor: 8},
+  {name: 'urandom', major: 1, minor: 9},
+  {name: 'tty', major: 5, minor: 0},
+]
+
+/** The /dev symlinks a program expects (what udev or docker make). */
+export const DEFAULT_DEV_LINKS: ReadonlyArray<{name: string; target: string}> = [
+  {name: 'fd', target: '/proc/self/fd'},
+  {name: 'stdin', target: '/proc/self/fd/0'},
+  {name: 'stdout', target: '/proc/self/fd/1'},
+  {name: 'stderr', target: '/proc/self/fd/2'},
+  {name: 'ptmx', target: 'pts/ptmx'},
+]
+
+function join(root: string, inside: string): string {
+  return root.replace(/\/+$/, '') + (inside.startsWith('/') ? inside : '/' + inside)
+}
+
+/** The overlay's option string. lowerdir is topmost first; paths are relative to the store root (the init's cwd). */
+export function overlayOptions(config: Pick<InitConfig, 'lowerDirs' | 'upperDir' | 'workDir'>): string {
+  const lower = `lowerdir=${config.lowerDirs.join(':')}`
+  return config.upperDir && config.workDir ? `${lower},upperdir=${config.upperDir},workdir=${config.workDir}` : lower
+}
+
+/**
+ * The container's setup, in order, from its config alone (no I/O): what the init executes
+ * between reading its config and exec. The comments say why each step is where it is.
+ */
+export function planContainer(config: InitConfig): Step[] {
+  const root = config.rootfs
+  const steps: Step[] = []
+
+  // -- Namespaces. One unshare for all: the init is alone on its main thread's namespaces (Node's
+  //    other threads stay outside, which is why nothing after this may be async). The PID
+  //    namespace was made by the parent: the init is already its PID 1.
+  steps.push({op: 'unshare', flags: CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | (config.net === 'none' ? CLONE_NEWNET : 0)})
+
+  // -- Before any mount: the host's / is shared (systemd), and the new mount namespace starts as
+  //    a peer of it, so every mount below would propagate back into the host's mount table.
+  //    rprivate cuts that, and pivot_root refuses a shared new root or parent anyway (EINVAL).
+  steps.push({op: 'mount', source: null, target: '/', fstype: null, flags: MS_REC | MS_PRIVATE, data: null})
+
+  // -- A new network namespace has only `lo`, and down: bring it up so 127.0.0.1 works.
+  if (config.net === 'none') steps.push({op: 'interfaceUp', name: 'lo'})
+  steps.push({op: 'sethostname', name: config.hostname})
+
+  // -- The root: overlay of the init layer and the image's layers (read-only, shared by every
+  //    container of the image) under the container's own upper dir. The chdir to the store root
+  //    first lets lowerdir name `l/<12 hex>` links instead of long absolute paths: the whole
+  //    option string must fit in one page. Without an upper dir the overlay is read-only
+  //    (--read-only); MS_RDONLY says so to the kernel up front.
+  steps.push({op: 'chdir', path: config.storeRoot})
+  steps.push({
+    op: 'mount',
+    source: 'overlay',
+    target: root,
+    fstype: 'overlay',
+    flags: config.upperDir ? 0 : MS_RDONLY,
+    data: overlayOptions(config),
+  })
+
+  // -- Kernel filesystems, mounted under the new root before pivot_root. Their mount points are
+  //    real directories of the container's init layer (the topmost lower layer, made by the
+  //    parent), so a symlink in the image (say /proc -> /) cannot redirect a mount elsewhere.
+  //    proc here shows the container's PID namespace: the init, which mounts it, is its PID 1.
+  steps.push({op: 'mount', source: 'proc', target: join(root, '/proc'), fstype: 'proc', flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: null})
+
+  // -- /dev: a small tmpfs with only the safe devices, never the host's /dev. umask 0 first, or
+  //    mknod and mkdir would apply the inherited umask and the devices would not be 0666.
+  const dev = join(root, '/dev')
+  steps.push({op: 'mount', source: 'tmpfs', target: dev, fstype: 'tmpfs', flags: MS_NOSUID | MS_STRICTATIME, data: 'mode=755,size=65536k'})
+  steps.push({op: 'umask', mask: 0})
+  for (const d of DEFAULT_DEVICES) {
+    steps.push({op: 'mknod', path: join(dev, d.name), mode: S_IFCHR | 0o666, major: d.major, minor: d.minor})
+  }
+  for (const l of DEFAULT_DEV_LINKS) steps.push({op: 'symlink', target: l.target, path: join(dev, l.name)})
+  steps.push({op: 'mkdir', path: join(dev, 'pts'), mode: 0o755})
+  steps.push({op: 'mkdir', path: join(dev, 'shm'), mode: 0o1777})
+  steps.push({op: 'mkdir', path: join(dev, 'mqueue'), mode: 0o755})
+  // A private devpts instance (newinstance): the container's ptys are not the host's, and
+  // /dev/ptmx (-> pts/ptmx) opens this instance. ptmxmode=0666 so a non-root user can open it.
+  steps.push({
+    op: 'mount',
+    source: 'devpts',
+    target: join(dev, 'pts'),
+    fstype: 'devpts',
+    flags: MS_NOSUID | MS_NOEXEC,
+    data: 'newinstance,ptmxmode=0666,mode=0620,gid=5',
+  })
+  steps.push({op: 'mount', source: 'shm', target: join(dev, 'shm'), fstype: 'tmpfs', flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: 'mode=1777,size=65536k'})
+  // mqueue shows the IPC namespace's message queues; mounted after the unshare(NEWIPC) above.
+  steps.push({op: 'mount', source: 'mqueue', target: join(dev, 'mqueue'), fstype: 'mqueue', flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: null})
+
+  // -- /sys read-only from the start (MS_RDONLY on the mount itself, not a remount later, so
+  //    there is no moment where it is writable). With --net none it lists the new namespace's
+  //    network devices: it is mounted after the unshare(NEWNET).
+  steps.push({op: 'mount', source: 'sysfs', target: join(root, '/sys'), fstype: 'sysfs', flags: MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, data: null})
+
+  // -- Volumes after /dev (a volume under /dev must land on the tmpfs, not under it) and sorted
+  //    by depth so that -v a:/data -v b:/data/sub mounts b on top of a, not hidden beneath it.
+  //    rbind like docker. The read-only bit needs a second call: MS_RDONLY is ignored on the
+  //    bind itself and only sticks with MS_REMOUNT|MS_BIND.
+  const volumes = [...config.volumes].sort((a, b) => depth(a.target) - depth(b.target))
+  for (const v of volumes) {
+    const target = join(root, v.target)
+    if (v.target === '/dev' || v.target.startsWith('/dev/')) {
+      steps.push(v.kind === 'file' ? {op: 'touch', path: target} : {op: 'mkdir', path: target, mode: 0o755})
+    }
+    steps.push({op: 'mount', source: v.source, target, fstype: null, flags: MS_BIND | MS_REC, data: null})
+    if (v.readOnly) steps.push({op: 'mount', source: null, target, fstype: null, flags: MS_BIND | MS_REMOUNT | MS_RDONLY, data: null})
+  }
+
+  // -- pivot_root(".", ".") (runc's way): no put_old directory is needed in the image; the old
+  //    root ends up stacked under the new one at "/", and the detached unmount drops it, host
+  //    tree and all, from this namespace. The chdir("/") after it leaves the stacked old root.
+  steps.push({op: 'chdir', path: root})
+  steps.push({op: 'pivotRoot', newRoot: '.', putOld: '.'})
+  steps.push({op: 'umount2', target: '.', flags: MNT_DETACH})
+  steps.push({op: 'chdir', path: '/'})
+
+  // -- Masked and read-only paths: after pivot_root, on the container's own /proc and /sys.
+  steps.push(...maskedPathSteps(config))
+  steps.push(...readonlyPathSteps(config))
+
+  // -- The process. The working directory is reached (or made) as root, before the user switch,
+  //    like runc: a directory the user cannot create or enter is still its cwd.
+  steps.push({op: 'workdir', path: config.workdir})
+  steps.push(...boundingSetSteps(config))
+  steps.push({op: 'switchUser', user: config.user})
+  // A change of uid or gid clears the parent-death signal: set it again, so a SIGKILLed
+  // `pivot run` still takes the container with it.
+  steps.push({op: 'prctl', option: PR_SET_PDEATHSIG, arg2: SIGKILL})
+  steps.push(...capabilitySteps(config))
+  steps.push(...noNewPrivilegesSteps(config))
+  // The command gets the usual umask, not the 0 used for the devices.
+  steps.push({op: 'umask', mask: 0o022})
+  // Node ignores SIGPIPE and SIGXFSZ, and an ignored signal stays ignored across exec: without
+  // this, `yes | head -1` would see EPIPE instead of dying quietly.
+  steps.push({op: 'resetSignals'})
+  // No host fd may reach the command (CVE-2024-21626): fd 3 (the parent's socket) and anything
+  // Node opened become close-on-exec; 0-2 must NOT be, or the command's output is lost.
+  steps.push({op: 'closeFds'})
+  steps.push(...seccompSteps(config))
+  steps.push({op: 'exec', command: config.command, env: config.env})
+  return steps
+}
+
+function depth(p: string): number {
+  return p.split('/').filter(Boolean).length
+}

@@ -1,0 +1,270 @@
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import {containerEnv, checkHostname} from './container-config'
+import {cgroupIdOf, containerDir, currentOwner, newContainerId, releaseName, reserveName, writeState, type ContainerState} from './container-record'
+import type {InitConfig, InitFailure, InitVolume} from './init-config'
+import {prepareInitLayer} from './init-layer'
+import type {RunOptions, RunResult} from './run-options'
+import {RuntimeError} from './runtime-error'
+import {exitStatus, forwardSignals} from './signals'
+import {createCgroup, type Cgroup} from './cgroups'
+import {startInit, type PendingInit} from './start-init'
+
+export {startInit, type PendingInit} from './start-init'
+
+function rejectNul(what: string, value: string | undefined): void {
+  if (value !== undefined && value.includes('\0')) throw new RuntimeError('RUN_BAD_FLAG', `${what} contains a NUL byte`)
+}
+
+/** Checks what would otherwise fail deep in the init (koffi cuts strings at NUL). */
+function checkOptions(opts: RunOptions): void {
+  if (opts.command.length === 0) throw new RuntimeError('RUN_NO_COMMAND', 'no command specified')
+  opts.command.forEach((a, i) => rejectNul(`argument ${i}`, a))
+  opts.env.forEach(e => rejectNul(`environment entry ${JSON.stringify(e.split('=')[0])}`, e))
+  rejectNul('the working directory', opts.workdir)
+  rejectNul('the user', opts.user)
+  if (opts.hostname !== undefined) checkHostname(opts.hostname)
+  for (const v of opts.volumes) {
+    rejectNul('a volume source', v.source)
+    rejectNul('a volume target', v.target)
+    // The target names directories to make in the init layer: no `..` may lead out of it.
+    if (!path.posix.isAbsolute(v.target) || path.posix.normalize(v.target) !== v.target || v.target === '/') {
+      throw new RuntimeError('RUN_BAD_VOLUME', `invalid volume target ${JSON.stringify(v.target)}: use a normalised absolute path other than /`)
+    }
+    if (!path.isAbsolute(v.source)) throw new RuntimeError('RUN_BAD_VOLUME', `invalid volume source ${JSON.stringify(v.source)}: use an absolute path`)
+  }
+  if (!path.posix.isAbsolute(opts.workdir)) throw new RuntimeError('RUN_BAD_FLAG', `the working directory ${JSON.stringify(opts.workdir)} is not absolute`)
+}
+
+/**
+ * Runs one container to its end (DESIGN.md, "Running a container"): record, init layer and
+ * upper dir, cgroup, a PID namespace for the init, the config over fd 3, then waits, forwarding
+ * signals; removes the cgroup and, with `remove`, the container. Throws a RuntimeError (exit
+ * status 125/126/127 in `exitCode`) when the container could not start; the command's own
+ * failure is not an error but RunResult.exitCode.
+ *
+ * With `keepUpper`, a container that ran is not removed (whatever `remove` says): the caller
+ * commits `upperDir` and then calls removeContainer(). One that failed to start is removed.
+ *
+ * `prestarted`: an init from startInit() that the caller spawned early (run-cli does, so its node
+ * start overlaps this work); runContainer owns it from the call on, and abandons it on failure.
+ */
+export async function runContainer(opts: RunOptions, prestarted?: PendingInit): Promise<RunResult> {
+  try {
+    checkOptions(opts)
+  } catch (error) {
+    prestarted?.abandon()
+    throw error
+  }
+  let init = prestarted
+  let cgroup: Cgroup | undefined
+  const kill = {requested: false}
+  // From the start, before anything exists: a Ctrl-C while the container is being made must end
+  // in the same cleanup as one while it runs, not kill pivot halfway (default action).
+  const stopForwarding = forwardSignals(
+    {
+      pid: () => init?.child.pid,
+      killAll: () => {
+        kill.requested = true
+        init?.abandon()
+        cgroup?.killAll().catch(() => undefined)
+      },
+    },
+    {tty: opts.stdio === 'inherit' && isTty(0)},
+  )
+  const store = opts.store
+  const storeRoot = path.resolve(store.root)
+  const id = newContainerId()
+  const hostname = opts.hostname ?? id.slice(0, 12)
+  const dir = containerDir(store, id)
+  const rel = (p: string) => path.join('containers', id, p)
+  const keep = opts.keepUpper === true
+  const layers = [...opts.image.layers].reverse()
+  let started = false
+  try {
+    for (const digest of layers) {
+      if (!fs.existsSync(store.path('l', store.layerShortName(digest)))) {
+        throw new RuntimeError('RUN_IMAGE_NOT_FOUND', `the cache is missing layer ${digest} of image ${opts.image.id}: pull the image again`)
+      }
+    }
+    if (opts.name !== undefined) reserveName(store, opts.name, id)
+  } catch (error) {
+    init?.abandon()
+    stopForwarding()
+    throw error
+  }
+  let created = false
+  let succeeded = false
+  const state: ContainerState = {
+    id,
+    name: opts.name,
+    image: opts.image.id,
+    imageName: opts.imageName,
+    layers: opts.image.layers,
+    command: opts.command,
+    hostname,
+    status: 'created',
+    owner: currentOwner(),
+    limits: opts.limits,
+    remove: opts.remove,
+    created: new Date().toISOString(),
+  }
+  try {
+    fs.mkdirSync(dir, {mode: 0o700})
+    created = true
+    // The record before the cgroup: prune counts a container with a record and a live owner as
+    // live, so it never removes the cgroup of a container being made.
+    writeState(store, state)
+    cgroup = createCgroup(cgroupIdOf(store, id), opts.limits)
+    if (kill.requested) throw new RuntimeError('RUN_INTERRUPTED', 'interrupted before the container started', {exitCode: 130})
+    init ??= startInit(opts.stdio)
+
+    const volumes: InitVolume[] = opts.volumes.map(v => ({...v, kind: fs.statSync(v.source).isDirectory() ? 'dir' : 'file'}))
+    prepareInitLayer(path.join(dir, 'init'), {
+      hostname,
+      net: opts.net,
+      mountTargets: volumes.map(v => ({target: v.target, kind: v.kind})),
+      imageLayers: layers.map(d => store.layerRootfs(d)),
+    })
+    fs.mkdirSync(path.join(dir, 'rootfs'), {mode: 0o755})
+    const lowerDirs = [rel('init'), ...layers.map(d => path.join('l', store.layerShortName(d)))]
+    const config: InitConfig = {
+      storeRoot,
+      lowerDirs,
+      rootfs: path.join(storeRoot, 'containers', id, 'rootfs'),
+      hostname,
+      net: opts.net,
+      volumes,
+      readOnlyRootfs: opts.readOnlyRootfs,
+      command: opts.command,
+      env: containerEnv(opts.env, hostname),
+      workdir: opts.workdir,
+      user: opts.user,
+      noNewPrivileges: opts.noNewPrivileges ?? false,
+    }
+    if (opts.readOnlyRootfs) {
+      // An overlay without an upper dir needs two lower dirs at least.
+      if (lowerDirs.length < 2) {
+        fs.mkdirSync(path.join(dir, 'empty'), {mode: 0o755})
+        lowerDirs.push(rel('empty'))
+      }
+    } else {
+      fs.mkdirSync(path.join(dir, 'upper'), {mode: 0o755})
+      fs.mkdirSync(path.join(dir, 'work'), {mode: 0o700})
+      config.upperDir = rel('upper')
+      config.workDir = rel('work')
+    }
+    started = true
+    const result = await runInit(init, opts, config, cgroup, state, store, kill)
+    succeeded = true
+    return {containerId: id, exitCode: result, upperDir: keep && config.upperDir ? path.join(storeRoot, config.upperDir) : undefined}
+  } finally {
+    if (!started) init?.abandon()
+    if (cgroup) {
+      try {
+        // remove() kills whatever is left first; the PID namespace died with its PID 1, so
+        // normally nothing is, and the kill's freezer round trip is skipped.
+        await cgroup.remove()
+      } catch (error) {
+        try {
+          fs.writeSync(2, `pivot: warning: could not remove the container's cgroup: ${(error as Error).message}\n`)
+        } catch {
+          // stderr closed
+        }
+      }
+    }
+    // With keepUpper the caller removes the container after its commit; but a container that
+    // did not run has nothing to commit and no id reached the caller.
+    if (created && opts.remove && (!keep || !succeeded)) removeContainer(store, id)
+    else if (opts.name !== undefined && !created) releaseName(store, opts.name, id)
+    stopForwarding()
+  }
+}
+
+/** Puts the init in the cgroup, says go, waits; returns the exit status or throws the init's failure. */
+async function runInit(
+  init: PendingInit,
+  opts: RunOptions,
+  config: InitConfig,
+  cgroup: Cgroup,
+  state: ContainerState,
+  store: RunOptions['store'],
+  kill: {requested: boolean},
+): Promise<number> {
+  const child = init.child
+  const exited = init.exited
+  if (opts.stdio === 'pipe') {
+    child.stdout?.on('data', (chunk: Buffer) => opts.onOutput?.(chunk, 'stdout'))
+    child.stderr?.on('data', (chunk: Buffer) => opts.onOutput?.(chunk, 'stderr'))
+  }
+  const pid = child.pid
+  if (pid === undefined) {
+    const {error} = await exited
+    throw new RuntimeError('RUN_INIT_FAILED', `cannot start the container's init: ${error?.message ?? 'unknown error'}`)
+  }
+  // In the cgroup before "go", so the command and everything it forks are counted and limited.
+  try {
+    if (kill.requested) throw new RuntimeError('RUN_INTERRUPTED', 'killed before the container started', {exitCode: 137})
+    cgroup.addProcess(pid)
+  } catch (error) {
+    init.abandon()
+    await exited
+    if (kill.requested) return 137
+    throw error
+  }
+  const control = child.stdio[3] as import('node:net').Socket
+  let reply = ''
+  control.setEncoding('utf8')
+  control.on('data', (chunk: string) => (reply += chunk))
+  control.on('error', () => undefined)
+  control.write(JSON.stringify(config) + '\n')
+  state.status = 'running'
+  state.pid = pid
+  state.started = new Date().toISOString()
+  writeState(store, state)
+
+  const {code, signal} = await exited
+  const status = exitStatus(code, signal)
+  const failure = parseFailure(reply)
+  state.status = 'exited'
+  delete state.pid
+  state.finished = new Date().toISOString()
+  state.exitCode = failure ? failure.exitCode : status
+  if (!opts.remove || opts.keepUpper) writeState(store, state)
+  if (failure && !kill.requested) throw new RuntimeError(failure.code, failure.message, {exitCode: failure.exitCode})
+  return status
+}
+
+function parseFailure(reply: string): InitFailure | undefined {
+  const line = reply.split('\n').find(l => l.trim() !== '')
+  if (!line) return undefined
+  try {
+    const f = JSON.parse(line) as InitFailure
+    return typeof f.message === 'string' && typeof f.exitCode === 'number' ? f : undefined
+  } catch {
+    return {code: 'RUN_INIT_FAILED', message: `container init: ${line}`, exitCode: 125}
+  }
+}
+
+function isTty(fd: number): boolean {
+  try {
+    return require('node:tty').isatty(fd) as boolean
+  } catch {
+    return false
+  }
+}
+
+/** Removes a container's directory and frees its name. Nothing of it may be mounted on the host. */
+export function removeContainer(store: RunOptions['store'], id: string, name?: string): void {
+  const dir = containerDir(store, id)
+  let owned = name
+  if (owned === undefined) {
+    try {
+      owned = (JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as ContainerState).name
+    } catch {
+      // no record
+    }
+  }
+  fs.rmSync(dir, {recursive: true, force: true})
+  if (owned !== undefined) releaseName(store, owned, id)
+}

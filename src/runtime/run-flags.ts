@@ -1,0 +1,154 @@
+import {DEFAULT_PIDS_LIMIT} from './cgroups/parse-limits'
+import {RuntimeError} from './runtime-error'
+
+/**
+ * The one table of `pivot run`'s flags. run-cli parses argv with it (no oclif on the hot path)
+ * and commands/run.ts turns it into oclif flags for `--help` and the docs, so the two can never
+ * disagree about what a flag is called or whether it takes a value.
+ */
+export interface RunFlagSpec {
+  /** Long name, without the dashes. */
+  name: string
+  char?: string
+  /** boolean: no value; string: one value (the last one wins); multiple: repeatable. */
+  kind: 'boolean' | 'string' | 'multiple'
+  /** Other long names accepted for the same flag (docker spells --net also --network). */
+  aliases?: string[]
+  helpValue?: string
+  description: string
+  options?: string[]
+  default?: string
+  helpGroup?: string
+}
+
+export const RUN_FLAGS: readonly RunFlagSpec[] = [
+  {name: 'rm', kind: 'boolean', description: 'remove the container (its writable layer and record) when it exits'},
+  {name: 'name', kind: 'string', helpValue: 'NAME', description: 'give the container a name (unique among this cache\'s containers)'},
+  {name: 'hostname', kind: 'string', helpValue: 'NAME', description: 'hostname inside the container [default: the first 12 hex digits of the container id]'},
+  {name: 'env', char: 'e', kind: 'multiple', helpValue: 'KEY=VALUE', description: 'set an environment variable (repeatable); KEY alone copies it from pivot\'s environment'},
+  {name: 'env-file', kind: 'multiple', helpValue: 'FILE', description: 'read KEY=VALUE lines from a file (repeatable; # starts a comment)'},
+  {name: 'volume', char: 'v', kind: 'multiple', helpValue: 'HOST:CONTAINER[:ro]', description: 'bind-mount an existing host path into the container (repeatable), read-only with :ro'},
+  {name: 'workdir', char: 'w', kind: 'string', helpValue: 'DIR', description: 'working directory inside the container (absolute) [default: the image\'s]'},
+  {name: 'user', char: 'u', kind: 'string', helpValue: 'UID[:GID]|NAME[:GROUP]', description: 'user to run the command as, looked up in the container\'s /etc/passwd [default: the image\'s, else root]'},
+  {name: 'entrypoint', kind: 'string', helpValue: 'CMD', description: 'override the image\'s entrypoint ("" clears it)'},
+  {name: 'net', kind: 'string', aliases: ['network'], helpValue: 'MODE', options: ['host', 'none'], default: 'host', description: 'network: host (share the host\'s) or none (own namespace with only loopback)'},
+  {name: 'read-only', kind: 'boolean', description: 'mount the container\'s root filesystem read-only'},
+  {name: 'pids-limit', kind: 'string', helpValue: 'N', description: `most processes and threads the container may have (a positive integer) [default: ${DEFAULT_PIDS_LIMIT}]`},
+  {name: 'memory', char: 'm', kind: 'string', helpValue: 'SIZE', description: 'memory limit, e.g. 256m or 1g (at least 6m)'},
+  {name: 'cpus', kind: 'string', helpValue: 'DECIMAL', description: 'CPU limit, e.g. 1.5 (from 0.01 to the number of CPUs)'},
+  {name: 'pull', kind: 'string', helpValue: 'POLICY', options: ['missing', 'always', 'never'], default: 'missing', description: 'pull the image from the Docker daemon: missing (when not cached), always, never'},
+  {name: 'interactive', char: 'i', kind: 'boolean', description: 'accepted for docker compatibility: stdin is always the container\'s'},
+  {name: 'tty', char: 't', kind: 'boolean', description: 'accepted for docker compatibility: the container shares pivot\'s terminal'},
+  {name: 'cache-dir', kind: 'string', helpValue: 'DIR', helpGroup: 'GLOBAL', description: 'cache root [default: $PIVOT_CACHE_DIR, else the project cache/]'},
+]
+
+export type RawRunFlags = Record<string, string | string[] | boolean | undefined>
+
+export interface ParsedRunArgs {
+  /** `--help`/`-h` came before IMAGE: show oclif's help instead of running. */
+  help: boolean
+  /** Values by the flag's long name; multiple flags are arrays in the order given. */
+  flags: RawRunFlags
+  image?: string
+  /** Everything after IMAGE, untouched (`pivot run IMG ls --help` passes --help to ls). */
+  command: string[]
+}
+
+function badFlag(message: string): RuntimeError {
+  return new RuntimeError('RUN_BAD_FLAG', `${message} (see 'pivot run --help')`)
+}
+
+/**
+ * Docker's argv rules: flags (long, `--flag=value`, short, `-e K=V`, `-eK=V`, grouped booleans
+ * `-it`) until the first argument that is not a flag, which is IMAGE; everything after it is the
+ * command and is never read as flags. `--` ends the flags.
+ */
+export function parseRunArgs(argv: readonly string[], table: readonly RunFlagSpec[] = RUN_FLAGS): ParsedRunArgs {
+  const byLong = new Map<string, RunFlagSpec>()
+  const byChar = new Map<string, RunFlagSpec>()
+  for (const spec of table) {
+    byLong.set(spec.name, spec)
+    for (const alias of spec.aliases ?? []) byLong.set(alias, spec)
+    if (spec.char) byChar.set(spec.char, spec)
+  }
+  const flags: RawRunFlags = {}
+  const set = (spec: RunFlagSpec, value: string | boolean, shown: string) => {
+    if (typeof value === 'string' && value.includes('\0')) throw badFlag(`${shown}: the value contains a NUL byte`)
+    if (spec.kind === 'multiple') flags[spec.name] = [...((flags[spec.name] as string[] | undefined) ?? []), value as string]
+    else flags[spec.name] = value
+  }
+  let help = false
+  let i = 0
+  for (; i < argv.length; i++) {
+    const arg = argv[i]
+    if (arg === '--') {
+      i++
+      break
+    }
+    if (arg === '--help' || arg === '-h') {
+      help = true
+      continue
+    }
+    if (arg.startsWith('--')) {
+      const eq = arg.indexOf('=')
+      const long = eq === -1 ? arg.slice(2) : arg.slice(2, eq)
+      const spec = byLong.get(long)
+      if (!spec) throw badFlag(`unknown flag: --${long}`)
+      if (spec.kind === 'boolean') {
+        if (eq === -1) set(spec, true, `--${long}`)
+        else {
+          const v = arg.slice(eq + 1)
+          if (v !== 'true' && v !== 'false') throw badFlag(`invalid argument "${v}" for --${long}: true or false`)
+          set(spec, v === 'true', `--${long}`)
+        }
+        continue
+      }
+      let value: string
+      if (eq !== -1) value = arg.slice(eq + 1)
+      else {
+        if (i + 1 >= argv.length) throw badFlag(`flag needs an argument: --${long}`)
+        value = argv[++i]
+      }
+      set(spec, value, `--${long}`)
+      continue
+    }
+    if (arg.startsWith('-') && arg.length > 1) {
+      // -it, -eK=V, -e K=V: booleans may be grouped; the first char that takes a value takes the
+      // rest of the argument, or the next argument.
+      for (let j = 1; j < arg.length; j++) {
+        const c = arg[j]
+        if (c === 'h') {
+          help = true
+          continue
+        }
+        const spec = byChar.get(c)
+        if (!spec) throw badFlag(`unknown shorthand flag: '${c}' in ${arg}`)
+        if (spec.kind === 'boolean') {
+          set(spec, true, `-${c}`)
+          continue
+        }
+        let value = arg.slice(j + 1)
+        if (value === '') {
+          if (i + 1 >= argv.length) throw badFlag(`flag needs an argument: '${c}' in -${c}`)
+          value = argv[++i]
+        } else if (value.startsWith('=')) value = value.slice(1)
+        set(spec, value, `-${c}`)
+        break
+      }
+      continue
+    }
+    break
+  }
+  const parsed: ParsedRunArgs = {help, flags, command: []}
+  if (i < argv.length) {
+    parsed.image = argv[i]
+    parsed.command = argv.slice(i + 1)
+  }
+  for (const [k, v] of Object.entries(flags)) {
+    const spec = byLong.get(k)!
+    if (spec.options && typeof v === 'string' && !spec.options.includes(v)) {
+      throw badFlag(`invalid argument "${v}" for --${k}: use ${spec.options.join(' or ')}`)
+    }
+  }
+  return parsed
+}

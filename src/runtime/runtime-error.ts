@@ -1,0 +1,23 @@
+import {PivotError} from '../errors'
+
+/**
+ * Errors of the container runtime (`pivot run`, build's run steps, container records). Codes:
+ * - RUN_BAD_FLAG          an unknown flag, a flag without its value, a bad value (exit 125)
+ * - RUN_NO_IMAGE          no IMAGE argument (125)
+ * - RUN_IMAGE_NOT_FOUND   the image is not in the cache and may not be pulled (125)
+ * - RUN_NO_COMMAND        neither the arguments nor the image give a command (125)
+ * - RUN_BAD_VOLUME        a -v that is malformed or whose source does not exist (125)
+ * - RUN_NAME_IN_USE       --name taken by another container (125)
+ * - RUN_SETUP_FAILED      the container's init failed before exec (125)
+ * - RUN_CANNOT_INVOKE     the command exists but cannot be executed: EACCES, a directory (126)
+ * - RUN_COMMAND_NOT_FOUND the command is not found in the container (127)
+ * - RUN_BAD_USER          -u names a user or group the container does not have (125)
+ * - RUN_INIT_FAILED       the init process died or spoke nonsense before exec (125)
+ * - RUN_INTERRUPTED       a second SIGINT/SIGTERM came before the container started (130/137)
+ * - RUN_PRUNE_FAILED      prune could not remove some containers (125)
+ */
+export class RuntimeError extends PivotError {}
+
+export const EXIT_PIVOT_FAILED = 125
+export const EXIT_CANNOT_INVOKE = 126
+export const EXIT_NOT_FOUND = 127

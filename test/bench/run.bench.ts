@@ -1,0 +1,122 @@
+// `pivot run --rm IMG /bin/true` against its peers, in one run on one machine:
+//   - docker run --rm --network none (the goal: pivot at 0.5x of it or better)
+//   - runc run of the same rootfs (a bundle made with `runc spec`)
+//   - unshare --fork --pid --mount-proc ... chroot ROOTFS /bin/true (the floor: no node at all)
+//   - node -e 0 (one node start; pivot run needs two: the CLI and the container's init)
+// then the Debian image against the busybox one, and the peak RSS of the `pivot run` process
+// while its container runs. Medians, with ratios.
+// Not part of the suite: `npx tsc -p . && node dist/test/bench/run.bench.js [runs]` (as root,
+// after test/env/setup.sh; NODE_EXTRA_CA_CERTS is removed from the environment of every command).
+// The commands take turns, round by round (see measure()).
+import {execFileSync, spawn, spawnSync} from 'node:child_process'
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import {BUSYBOX_IMAGE, DEBIAN_IMAGE, DOCKER_BIN, PIVOT_BIN} from '../helpers/fixtures'
+import {seedImage} from '../helpers/seed-image'
+
+const RUNS = Number(process.argv[2] ?? 30)
+
+interface Result {
+  name: string
+  median: number
+  min: number
+}
+
+function env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const e: NodeJS.ProcessEnv = {...process.env, ...extra}
+  delete e.NODE_EXTRA_CA_CERTS
+  delete e.NODE_OPTIONS
+  return e
+}
+
+/**
+ * Median wall time of each command, in ms. The commands take turns (one run of each, then the
+ * next round) rather than one batch after another, so that a noisy moment on a shared machine
+ * (or docker's daemon still busy after its own runs) weighs on all of them alike.
+ */
+function measure(commands: Array<{name: string; argv: string[]}>, extraEnv: NodeJS.ProcessEnv): Result[] {
+  const e = env(extraEnv)
+  const times = commands.map(() => [] as number[])
+  const WARMUP = 3
+  for (let round = 0; round < RUNS + WARMUP; round++) {
+    commands.forEach((c, i) => {
+      const t = process.hrtime.bigint()
+      const r = spawnSync(c.argv[0], c.argv.slice(1), {env: e, stdio: 'ignore'})
+      const ms = Number(process.hrtime.bigint() - t) / 1e6
+      if (r.status !== 0) throw new Error(`${c.argv.join(' ')} exited ${r.status ?? r.signal}`)
+      if (round >= WARMUP) times[i].push(ms)
+    })
+  }
+  return commands.map((c, i) => {
+    const sorted = times[i].sort((a, b) => a - b)
+    return {name: c.name, median: sorted[Math.floor(sorted.length / 2)], min: sorted[0]}
+  })
+}
+
+/** A runc bundle over `rootfs` that runs /bin/true with no terminal. */
+function runcBundle(dir: string, rootfs: string): string {
+  execFileSync('runc', ['spec', '--bundle', dir])
+  const specFile = path.join(dir, 'config.json')
+  const spec = JSON.parse(fs.readFileSync(specFile, 'utf8'))
+  spec.process.terminal = false
+  spec.process.args = ['/bin/true']
+  spec.root = {path: rootfs, readonly: true}
+  fs.writeFileSync(specFile, JSON.stringify(spec))
+  return dir
+}
+
+/** VmHWM of the `pivot run` process (the CLI, not the container) while its container sleeps. */
+async function peakRss(cache: string): Promise<{hwmKb: number; rssKb: number}> {
+  const child = spawn(PIVOT_BIN, ['run', '--rm', BUSYBOX_IMAGE, 'sleep', '1'], {env: env({PIVOT_CACHE_DIR: cache}), stdio: 'ignore'})
+  await new Promise(resolve => setTimeout(resolve, 600))
+  const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8')
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN)
+  await new Promise(resolve => child.on('close', resolve))
+  return {hwmKb: kb('VmHWM'), rssKb: kb('VmRSS')}
+}
+
+async function main(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pivot-bench-run-'))
+  try {
+    const cache = path.join(dir, 'cache')
+    const busybox = seedImage(cache, BUSYBOX_IMAGE)
+    seedImage(cache, DEBIAN_IMAGE)
+    const rootfs = path.join(cache, 'layers', busybox.layers[0].slice('sha256:'.length), 'rootfs')
+    const bundle = runcBundle(fs.mkdtempSync(path.join(dir, 'bundle-')), rootfs)
+    const runcId = `pivot-bench-${process.pid}`
+
+    const results = measure(
+      [
+        {name: 'pivot run', argv: [PIVOT_BIN, 'run', '--rm', BUSYBOX_IMAGE, '/bin/true']},
+        {name: 'docker run', argv: [DOCKER_BIN, 'run', '--rm', '--network', 'none', BUSYBOX_IMAGE, '/bin/true']},
+        {name: 'runc run', argv: ['runc', 'run', '--bundle', bundle, runcId]},
+        {name: 'unshare+chroot', argv: ['unshare', '--fork', '--pid', '--mount', '--uts', '--ipc', '--mount-proc', 'chroot', rootfs, '/bin/true']},
+        {name: 'node -e 0', argv: [process.execPath, '-e', '0']},
+        {name: 'pivot run debian', argv: [PIVOT_BIN, 'run', '--rm', DEBIAN_IMAGE, '/bin/true']},
+      ],
+      {PIVOT_CACHE_DIR: cache},
+    )
+    const by = new Map(results.map(r => [r.name, r]))
+    const pivot = by.get('pivot run')!
+    console.log(`\nmedians over ${RUNS} runs (min in brackets), ${os.cpus().length} CPUs, node ${process.version}:`)
+    for (const r of results) {
+      console.log(`  ${r.name.padEnd(18)} ${r.median.toFixed(1).padStart(7)} ms  [${r.min.toFixed(1)}]   pivot/this = ${(pivot.median / r.median).toFixed(2)}`)
+    }
+    const docker = by.get('docker run')!
+    const ratio = pivot.median / docker.median
+    console.log(`\npivot run / docker run = ${ratio.toFixed(2)} (goal <= 0.50: ${ratio <= 0.5 ? 'met' : `missed by ${(pivot.median - docker.median / 2).toFixed(1)} ms`})`)
+    console.log(`pivot run / runc run = ${(pivot.median / by.get('runc run')!.median).toFixed(2)}`)
+    console.log(`pivot run - 2 x node start = ${(pivot.median - 2 * by.get('node -e 0')!.median).toFixed(1)} ms of pivot's own work`)
+    console.log(`debian / busybox (pivot run) = ${(by.get('pivot run debian')!.median / pivot.median).toFixed(2)}`)
+    const rss = await peakRss(cache)
+    console.log(`pivot run process while its container runs: peak RSS ${(rss.hwmKb / 1024).toFixed(1)} MiB, RSS ${(rss.rssKb / 1024).toFixed(1)} MiB`)
+  } finally {
+    fs.rmSync(dir, {recursive: true, force: true})
+  }
+}
+
+main().catch(error => {
+  console.error(error)
+  process.exit(1)
+})

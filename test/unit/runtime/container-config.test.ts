@@ -1,0 +1,94 @@
+import {test} from 'node:test';
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {containerEnv, mergeEnv, parseVolume, resolveCommand, userEnv, checkHostname, checkContainerName, DEFAULT_PATH} from '../../../src/runtime/container-config';
+import {resolveUser} from '../../../src/runtime/user';
+import {checkFlags} from '../../../src/runtime/run-cli';
+
+test('command: docker rules for Entrypoint, Cmd, arguments and --entrypoint', () => {
+  const img = {Entrypoint: ['/entry'], Cmd: ['default']};
+  assert.deepEqual(resolveCommand(img, []), ['/entry', 'default']);
+  assert.deepEqual(resolveCommand(img, ['x', 'y']), ['/entry', 'x', 'y']);
+  assert.deepEqual(resolveCommand(img, [], '/other'), ['/other'], 'a new entrypoint drops the image Cmd');
+  assert.deepEqual(resolveCommand(img, ['a'], '/other'), ['/other', 'a']);
+  assert.deepEqual(resolveCommand(img, [], ''), ['default'], '--entrypoint "" clears the entrypoint only');
+  assert.deepEqual(resolveCommand({Cmd: ['/bin/sh']}, []), ['/bin/sh']);
+  assert.throws(() => resolveCommand({}, []), (e: Error & {exitCode: number}) => /no command specified/.test(e.message) && e.exitCode === 125);
+  assert.throws(() => resolveCommand({Entrypoint: ['/e']}, [], ''), /no command specified/);
+});
+
+test('env: later wins in place; PATH only when the image has none; HOSTNAME overridable', () => {
+  assert.deepEqual(mergeEnv(['A=1', 'B=2'], ['A=3', 'C=4']), ['A=3', 'B=2', 'C=4']);
+  assert.deepEqual(containerEnv(['X=1'], 'h'), [`PATH=${DEFAULT_PATH}`, 'HOSTNAME=h', 'X=1']);
+  assert.deepEqual(containerEnv(['PATH=/bin', 'HOSTNAME=mine'], 'h'), ['HOSTNAME=mine', 'PATH=/bin']);
+});
+
+test('-e and --env-file: files first, KEY alone from the host, comments skipped', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pivot-env-'));
+  try {
+    const file = path.join(dir, 'env');
+    fs.writeFileSync(file, '# comment\nA=from-file\n\nB=b\r\nFROM_HOST\nMISSING\n');
+    assert.deepEqual(userEnv(['A=flag', 'FROM_HOST'], [file], {FROM_HOST: 'h'}), ['A=from-file', 'B=b', 'FROM_HOST=h', 'A=flag', 'FROM_HOST=h']);
+    assert.throws(() => userEnv([], [path.join(dir, 'nope')]), /--env-file .*no such file/);
+    assert.throws(() => userEnv(['=x'], []), /the name is empty/);
+    assert.throws(() => userEnv(['A=\0'], []), /NUL/);
+  } finally {
+    fs.rmSync(dir, {recursive: true, force: true});
+  }
+});
+
+test('volumes: absolute both sides, an existing source, ro/rw', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pivot-vol-'));
+  try {
+    assert.deepEqual(parseVolume(`${dir}:/data`), {source: dir, target: '/data', readOnly: false});
+    assert.deepEqual(parseVolume(`${dir}/:/data/:ro`), {source: dir, target: '/data', readOnly: true});
+    assert.throws(() => parseVolume(`${dir}/missing:/x`), /does not exist/);
+    assert.throws(() => parseVolume('rel:/x'), /not absolute \(pivot has no named volumes\)/);
+    assert.throws(() => parseVolume(`${dir}:x`), /container path "x" is not absolute/);
+    assert.throws(() => parseVolume(`${dir}:/`), /cannot be \//);
+    assert.throws(() => parseVolume(`${dir}:/x:rx`), /unknown option "rx"/);
+    assert.throws(() => parseVolume(`${dir}:/proc/x`), /kernel's/);
+  } finally {
+    fs.rmSync(dir, {recursive: true, force: true});
+  }
+});
+
+test('names and hostnames', () => {
+  checkContainerName('web-1.a_b');
+  assert.throws(() => checkContainerName('-bad'), /invalid container name/);
+  assert.throws(() => checkContainerName('a'), /invalid container name/);
+  checkHostname('my-host.example');
+  assert.throws(() => checkHostname('bad_host'), /invalid hostname/);
+  assert.throws(() => checkHostname('x'.repeat(64)), /invalid hostname/);
+});
+
+test('limits: positive pids, sizes, cpus above 0; docker\'s "0 = unlimited" is refused', () => {
+  assert.deepEqual(checkFlags({'pids-limit': '20', memory: '256m', cpus: '0.5'}).limits, {pids: 20, memory: 256 * 1024 * 1024, cpus: 0.5});
+  for (const [flag, value, re] of [
+    ['pids-limit', '0', /invalid --pids-limit "0"/],
+    ['pids-limit', '-1', /invalid --pids-limit "-1"/],
+    ['pids-limit', 'abc', /invalid --pids-limit "abc"/],
+    ['memory', '12q', /invalid memory size "12q"/],
+    ['memory', '0', /invalid --memory "0"/],
+    ['memory', '1k', /too small/],
+    ['cpus', '0', /invalid --cpus "0"/],
+    ['cpus', '999', /invalid CPU count/],
+  ] as const) {
+    assert.throws(() => checkFlags({[flag]: value}), (e: Error & {exitCode: number}) => re.test(e.message) && e.exitCode === 125, `${flag} ${value}`);
+  }
+});
+
+test('users: names and numbers against the container passwd and group', () => {
+  const passwd = 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1001:App:/home/app:/bin/sh\n';
+  const group = 'root:x:0:\nappg:x:1001:\nwheel:x:10:app,other\naudio:x:29:app\n';
+  assert.deepEqual(resolveUser(undefined, passwd, group), {uid: 0, gid: 0, groups: [], home: '/root'});
+  assert.deepEqual(resolveUser('app', passwd, group), {uid: 1000, gid: 1001, groups: [10, 29], home: '/home/app'});
+  assert.deepEqual(resolveUser('1000:0', passwd, group), {uid: 1000, gid: 0, groups: [10, 29], home: '/home/app'});
+  assert.deepEqual(resolveUser('4242', passwd, group), {uid: 4242, gid: 0, groups: [], home: '/'});
+  assert.deepEqual(resolveUser('app:wheel', passwd, group).gid, 10);
+  assert.throws(() => resolveUser('nobody', passwd, group), /unable to find user nobody: no matching entries in passwd file/);
+  assert.throws(() => resolveUser('app:nogroup', passwd, group), /unable to find group nogroup/);
+  assert.deepEqual(resolveUser('5', undefined, undefined), {uid: 5, gid: 0, groups: [], home: '/'});
+});

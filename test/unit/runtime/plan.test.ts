@@ -1,0 +1,270 @@
+// The container's setup order, checked against RecordingSyscalls: no root, no kernel.
+import {test} from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  CLONE_NEWIPC,
+  CLONE_NEWNET,
+  CLONE_NEWNS,
+  CLONE_NEWUTS,
+  MS_BIND,
+  MS_PRIVATE,
+  MS_RDONLY,
+  MS_REC,
+  MS_REMOUNT,
+  PR_SET_NO_NEW_PRIVS,
+  PR_SET_PDEATHSIG,
+  RecordingSyscalls,
+} from '../../../src/sys';
+import type {InitConfig} from '../../../src/runtime/init-config';
+import {planContainer, overlayOptions} from '../../../src/runtime/rootfs/plan';
+import {executeSteps, lookPath, type SetupFs} from '../../../src/runtime/rootfs/execute';
+import type {Step} from '../../../src/runtime/rootfs/steps';
+
+const ROOT = '/cache/containers/abc/rootfs';
+
+function config(over: Partial<InitConfig> = {}): InitConfig {
+  return {
+    storeRoot: '/cache',
+    lowerDirs: ['containers/abc/init', 'l/111111111111', 'l/222222222222'],
+    upperDir: 'containers/abc/upper',
+    workDir: 'containers/abc/work',
+    rootfs: ROOT,
+    hostname: 'abc',
+    net: 'host',
+    volumes: [],
+    readOnlyRootfs: false,
+    command: ['sh', '-c', 'echo hi'],
+    env: ['PATH=/usr/bin:/bin', 'HOSTNAME=abc'],
+    workdir: '/',
+    noNewPrivileges: false,
+    ...over,
+  };
+}
+
+/** A SetupFs over an in-memory file table: records writes, answers reads. */
+class FakeFs implements SetupFs {
+  readonly ops: string[] = [];
+  constructor(private readonly files: Record<string, {text?: string; mode?: number; dir?: boolean}> = {}) {}
+  mkdir(p: string, mode: number, recursive: boolean): void {
+    this.ops.push(`mkdir ${p} ${mode.toString(8)}${recursive ? ' -p' : ''}`);
+    this.files[p] = {dir: true, mode};
+  }
+  touch(p: string): void {
+    this.ops.push(`touch ${p}`);
+  }
+  symlink(target: string, p: string): void {
+    this.ops.push(`symlink ${p} -> ${target}`);
+  }
+  readFile(p: string): string | undefined {
+    return this.files[p]?.text;
+  }
+  stat(p: string) {
+    const f = this.files[p];
+    return f && {isFile: !f.dir, isDirectory: !!f.dir, mode: f.mode ?? 0o644};
+  }
+}
+
+const index = (steps: Step[], pred: (s: Step) => boolean) => {
+  const i = steps.findIndex(pred);
+  assert.notEqual(i, -1, 'step not found');
+  return i;
+};
+const mountOf = (target: string) => (s: Step) => s.op === 'mount' && s.target === target;
+
+test('namespaces first, then / made rprivate before any other mount', () => {
+  const steps = planContainer(config());
+  assert.deepEqual(steps[0], {op: 'unshare', flags: CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC});
+  assert.deepEqual(steps[1], {op: 'mount', source: null, target: '/', fstype: null, flags: MS_REC | MS_PRIVATE, data: null});
+  const firstOtherMount = steps.findIndex((s, i) => i > 1 && s.op === 'mount');
+  assert.ok(firstOtherMount > 1);
+});
+
+test('--net none adds a network namespace and brings lo up after the unshare', () => {
+  const steps = planContainer(config({net: 'none'}));
+  assert.equal((steps[0] as {flags: number}).flags & CLONE_NEWNET, CLONE_NEWNET);
+  const up = index(steps, s => s.op === 'interfaceUp');
+  assert.deepEqual(steps[up], {op: 'interfaceUp', name: 'lo'});
+  // sysfs shows the namespace's own devices: mounted after the new namespace exists.
+  assert.ok(index(steps, mountOf(`${ROOT}/sys`)) > 0);
+  assert.equal(planContainer(config()).some(s => s.op === 'interfaceUp'), false);
+});
+
+test('overlay: chdir to the store root, relative lower dirs topmost first, upper and work', () => {
+  const steps = planContainer(config());
+  const chdir = index(steps, s => s.op === 'chdir' && s.path === '/cache');
+  const overlay = index(steps, mountOf(ROOT));
+  assert.ok(chdir < overlay, 'relative lowerdir paths need the chdir first');
+  assert.deepEqual(steps[overlay], {
+    op: 'mount',
+    source: 'overlay',
+    target: ROOT,
+    fstype: 'overlay',
+    flags: 0,
+    data: 'lowerdir=containers/abc/init:l/111111111111:l/222222222222,upperdir=containers/abc/upper,workdir=containers/abc/work',
+  });
+});
+
+test('--read-only: an overlay without upper dir, mounted MS_RDONLY', () => {
+  const c = config({readOnlyRootfs: true, upperDir: undefined, workDir: undefined});
+  assert.equal(overlayOptions(c), 'lowerdir=containers/abc/init:l/111111111111:l/222222222222');
+  const overlay = planContainer(c).find(mountOf(ROOT)) as {flags: number};
+  assert.equal(overlay.flags & MS_RDONLY, MS_RDONLY);
+});
+
+test('kernel filesystems go under the new root after the overlay and before pivot_root', () => {
+  const steps = planContainer(config());
+  const overlay = index(steps, mountOf(ROOT));
+  const pivot = index(steps, s => s.op === 'pivotRoot');
+  for (const t of ['/proc', '/dev', '/dev/pts', '/dev/shm', '/dev/mqueue', '/sys']) {
+    const i = index(steps, mountOf(ROOT + t));
+    assert.ok(overlay < i && i < pivot, `${t} between overlay and pivot_root`);
+  }
+  const sys = steps.find(mountOf(`${ROOT}/sys`)) as {flags: number};
+  assert.equal(sys.flags & MS_RDONLY, MS_RDONLY, '/sys is read-only from its mount on');
+  const devpts = steps.find(mountOf(`${ROOT}/dev/pts`)) as {data: string};
+  assert.match(devpts.data, /newinstance/);
+  assert.match(devpts.data, /ptmxmode=0666/);
+});
+
+test('/dev: tmpfs, umask 0, then devices, links and mount points; devpts after its directory', () => {
+  const steps = planContainer(config());
+  const tmpfs = index(steps, mountOf(`${ROOT}/dev`));
+  const umask0 = index(steps, s => s.op === 'umask' && s.mask === 0);
+  const firstNode = index(steps, s => s.op === 'mknod');
+  assert.ok(tmpfs < umask0 && umask0 < firstNode);
+  const nodes = steps.filter(s => s.op === 'mknod').map(s => (s as {path: string}).path.replace(`${ROOT}/dev/`, ''));
+  assert.deepEqual(nodes, ['null', 'zero', 'full', 'random', 'urandom', 'tty']);
+  const links = steps.filter(s => s.op === 'symlink').map(s => `${(s as {path: string}).path.replace(`${ROOT}/dev/`, '')}->${(s as {target: string}).target}`);
+  assert.deepEqual(links, ['fd->/proc/self/fd', 'stdin->/proc/self/fd/0', 'stdout->/proc/self/fd/1', 'stderr->/proc/self/fd/2', 'ptmx->pts/ptmx']);
+  assert.ok(index(steps, s => s.op === 'mkdir' && s.path === `${ROOT}/dev/pts`) < index(steps, mountOf(`${ROOT}/dev/pts`)));
+});
+
+test('volumes: after /dev, parents before children, read-only by a bind remount', () => {
+  const steps = planContainer(
+    config({
+      volumes: [
+        {source: '/h/sub', target: '/data/sub', readOnly: true, kind: 'dir'},
+        {source: '/h/data', target: '/data', readOnly: false, kind: 'dir'},
+        {source: '/h/fuse', target: '/dev/fuse', readOnly: false, kind: 'file'},
+      ],
+    }),
+  );
+  const data = index(steps, mountOf(`${ROOT}/data`));
+  const sub = index(steps, mountOf(`${ROOT}/data/sub`));
+  assert.ok(data < sub, 'the parent volume first, or it would hide the child');
+  assert.ok(index(steps, mountOf(`${ROOT}/dev`)) < data);
+  assert.deepEqual(steps[sub], {op: 'mount', source: '/h/sub', target: `${ROOT}/data/sub`, fstype: null, flags: MS_BIND | MS_REC, data: null});
+  assert.deepEqual(steps[sub + 1], {op: 'mount', source: null, target: `${ROOT}/data/sub`, fstype: null, flags: MS_BIND | MS_REMOUNT | MS_RDONLY, data: null});
+  assert.notEqual((steps[data + 1] as {flags?: number}).flags, MS_BIND | MS_REMOUNT | MS_RDONLY);
+  // Under /dev the target is made in the tmpfs first.
+  const fuse = index(steps, mountOf(`${ROOT}/dev/fuse`));
+  assert.deepEqual(steps[fuse - 1], {op: 'touch', path: `${ROOT}/dev/fuse`});
+  assert.ok(fuse < index(steps, s => s.op === 'pivotRoot'));
+});
+
+test('pivot_root(".", ".") from the new root, then the old root detached, then chdir /', () => {
+  const steps = planContainer(config());
+  const p = index(steps, s => s.op === 'pivotRoot');
+  assert.deepEqual(steps.slice(p - 1, p + 3), [
+    {op: 'chdir', path: ROOT},
+    {op: 'pivotRoot', newRoot: '.', putOld: '.'},
+    {op: 'umount2', target: '.', flags: 2},
+    {op: 'chdir', path: '/'},
+  ]);
+});
+
+test('the process: workdir, user, death signal again, umask, signals, fds, exec last', () => {
+  const steps = planContainer(config({user: '1000:1000', workdir: '/app', noNewPrivileges: true}));
+  const tail = steps.slice(index(steps, s => s.op === 'workdir')).map(s => s.op);
+  assert.deepEqual(tail, ['workdir', 'switchUser', 'prctl', 'prctl', 'umask', 'resetSignals', 'closeFds', 'exec']);
+  const prctls = steps.filter(s => s.op === 'prctl') as Array<{option: number; arg2: number}>;
+  assert.deepEqual(prctls.map(p => p.option), [PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS]);
+  assert.ok(index(steps, s => s.op === 'pivotRoot') < index(steps, s => s.op === 'switchUser'), 'passwd is read from the container');
+});
+
+test('executing the plan makes the calls in order through Syscalls', () => {
+  const sys = new RecordingSyscalls();
+  const fs = new FakeFs({
+    '/etc/passwd': {text: 'root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n'},
+    '/etc/group': {text: 'root:x:0:\napp:x:1000:\nwheel:x:10:app\n'},
+    '/usr/bin/sh': {mode: 0o755},
+  });
+  assert.throws(() => executeSteps(planContainer(config({user: 'app'})), sys, fs), /exec "sh": RecordingSyscalls.execve/);
+  const lines = sys.lines();
+  assert.equal(lines[0], `unshare(${CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC})`);
+  assert.equal(lines[1], `mount(null, /, null, ${MS_REC | MS_PRIVATE}, null)`);
+  assert.equal(lines[2], 'sethostname(abc)');
+  const at = (prefix: string) => lines.findIndex(l => l.startsWith(prefix));
+  assert.ok(at('setgroups([10])') < at('setresgid(1000)'));
+  assert.ok(at('setresgid(1000)') < at('setresuid(1000)'), 'gid before uid');
+  assert.ok(at('close_range_cloexec(3)') < at('set_cloexec(0, false)'));
+  assert.ok(at('signal_default(13)') > at('setresuid'), 'SIGPIPE back to default');
+  assert.equal(lines.some(l => l === 'signal_default(9)'), false);
+  const exec = sys.calls.at(-1)!;
+  assert.equal(exec.call, 'execve');
+  assert.equal(exec.args[0], '/usr/bin/sh');
+  assert.deepEqual(exec.args[2], ['PATH=/usr/bin:/bin', 'HOSTNAME=abc', 'HOME=/home/app']);
+  assert.deepEqual(fs.ops.slice(0, 1), [`symlink ${ROOT}/dev/fd -> /proc/self/fd`]);
+});
+
+test('a failing call stops the setup with its errno in one message, exit 125', () => {
+  const sys = new RecordingSyscalls().failOn('mount', 'EINVAL', args => args[2] === 'overlay');
+  assert.throws(
+    () => executeSteps(planContainer(config()), sys, new FakeFs()),
+    (e: Error & {exitCode?: number; code?: string}) =>
+      /container setup failed: mount\("overlay", "\/cache\/containers\/abc\/rootfs", "overlay", 0, "lowerdir=.*"\) failed: EINVAL/.test(e.message) &&
+      e.exitCode === 125 &&
+      e.code === 'RUN_SETUP_FAILED',
+  );
+  assert.equal(sys.calls.some(c => c.call === 'pivot_root'), false);
+});
+
+test('exec errors map to docker exit codes: 127 not found, 126 cannot invoke', () => {
+  const files = {'/bin/sh': {mode: 0o755}, '/etc': {dir: true, mode: 0o755}, '/etc/passwd': {mode: 0o644, text: ''}};
+  const run = (cmd: string[], sys = new RecordingSyscalls()) => {
+    try {
+      executeSteps([{op: 'exec', command: cmd, env: ['PATH=/bin']}], sys, new FakeFs({...files}));
+    } catch (e) {
+      return e as Error & {exitCode: number};
+    }
+    throw new Error('no error');
+  };
+  const notFound = run(['nosuch']);
+  assert.equal(notFound.exitCode, 127);
+  assert.equal(notFound.message, 'exec: "nosuch": executable file not found in $PATH');
+  assert.equal(run(['/nosuch'], new RecordingSyscalls().failOn('execve', 'ENOENT')).exitCode, 127);
+  const dir = run(['/etc'], new RecordingSyscalls().failOn('execve', 'EACCES'));
+  assert.equal(dir.exitCode, 126);
+  assert.match(dir.message, /is a directory/);
+  const perm = run(['/etc/passwd'], new RecordingSyscalls().failOn('execve', 'EACCES'));
+  assert.equal(perm.exitCode, 126);
+  assert.match(perm.message, /permission denied/);
+});
+
+test('lookPath: the container PATH, regular executable files only, names with / as they are', () => {
+  const fs = new FakeFs({'/a/x': {mode: 0o644}, '/b/x': {mode: 0o755}, '/c/y': {dir: true, mode: 0o755}});
+  assert.equal(lookPath('x', ['PATH=/a:/b'], fs), '/b/x');
+  assert.equal(lookPath('./x', ['PATH=/a'], fs), './x');
+  assert.throws(() => lookPath('y', ['PATH=/c'], fs), /executable file not found/);
+  assert.throws(() => lookPath('x', [], fs), /executable file not found/);
+});
+
+test('a missing working directory is created, then entered', () => {
+  const sys = new RecordingSyscalls().failOn('chdir', 'ENOENT', args => args[0] === '/new' && !created);
+  let created = false;
+  const fs = new FakeFs();
+  const orig = fs.mkdir.bind(fs);
+  fs.mkdir = (p, mode, rec) => {
+    created = true;
+    orig(p, mode, rec);
+  };
+  executeSteps([{op: 'workdir', path: '/new'}], sys, fs);
+  assert.deepEqual(fs.ops, ['mkdir /new 755 -p']);
+  assert.deepEqual(sys.lines(), ['chdir(/new)', 'chdir(/new)']);
+});
+
+test('NUL bytes never reach a syscall', () => {
+  const sys = new RecordingSyscalls();
+  assert.throws(() => executeSteps([{op: 'sethostname', name: 'a\0b'}], sys, new FakeFs()), /NUL/);
+  assert.equal(sys.calls.length, 0);
+});
