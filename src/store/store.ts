@@ -1,4 +1,3 @@
-import {createHash, randomBytes} from 'node:crypto'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {withFileLock} from './file-lock'
@@ -15,6 +14,9 @@ export function digestHex(digest: string): string {
 
 /** An image's id: the digest of its layer chain and config, so equal content gets one id. */
 export function imageIdOf(layers: string[], config: ImageRecord['config']): string {
+  // Required here, not at the top: `pivot run` never computes an id, and loading node:crypto
+  // costs it ~2 ms.
+  const {createHash} = require('node:crypto') as typeof import('node:crypto')
   return 'sha256:' + createHash('sha256').update(JSON.stringify({layers, config})).digest('hex')
 }
 
@@ -219,7 +221,7 @@ export class Store {
 
   /** A fresh staging directory under tmp/, named for its owner pid so `sweepTmp` knows when it is stale. */
   stage(label: string): string {
-    const dir = this.path('tmp', `${process.pid}-${randomBytes(6).toString('hex')}-${label}`)
+    const dir = this.path('tmp', `${process.pid}-${uniqueSuffix()}-${label}`)
     fs.mkdirSync(dir, {mode: 0o700})
     return dir
   }
@@ -258,12 +260,19 @@ export function isAlive(pid: number): boolean {
   }
 }
 
+let counter = 0
+
+/** Unique within this process; with the pid in the name, unique on the host. */
+function uniqueSuffix(): string {
+  return `${Date.now().toString(36)}${(counter++).toString(36)}`
+}
+
 export function isErrno(error: unknown, ...codes: string[]): boolean {
   return typeof error === 'object' && error !== null && codes.includes((error as NodeJS.ErrnoException).code ?? '')
 }
 
 export function writeFileAtomic(file: string, data: string): void {
-  const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`
+  const temp = `${file}.${process.pid}.${uniqueSuffix()}.tmp`
   fs.writeFileSync(temp, data, {mode: 0o600})
   fs.renameSync(temp, file)
 }

@@ -19,12 +19,17 @@ before(() => {
 });
 
 after(() => {
-  tmux(['kill-session', '-t', session], true);
+  tmux(['kill-server'], true);
 });
+
+// Each shell gets its own tmux server (socket): a new session on a shared server races with that
+// server exiting after the previous session was killed ("server exited unexpectedly").
+let socket = `${session}-0`;
+let shells = 0;
 
 function tmux(args: string[], mayFail = false): string {
   try {
-    return execFileSync('tmux', args, {encoding: 'utf8'});
+    return execFileSync('tmux', ['-L', socket, ...args], {encoding: 'utf8'});
   } catch (error) {
     if (mayFail) return '';
     throw error;
@@ -51,7 +56,8 @@ async function type(keys: string, enter = true): Promise<void> {
 }
 
 function startShell(image: string, shell: string): void {
-  tmux(['kill-session', '-t', session], true);
+  tmux(['kill-server'], true);
+  socket = `${session}-${++shells}`;
   fs.rmSync(exitFile, {force: true});
   const cmd = `env -u NODE_EXTRA_CA_CERTS PIVOT_CACHE_DIR=${cache} ${PIVOT_BIN} run --rm ${image} ${shell}; echo $? > ${exitFile}; sleep 600`;
   tmux(['new-session', '-d', '-s', session, '-x', '120', '-y', '40', cmd]);
