@@ -8,6 +8,7 @@ import {type CopyPlan, copyKeyMaterial, planCopy, writeCopyTree} from './copy-st
 import {commitTree, treeIsUnchanged} from './commit-tree'
 import {LayerView} from './layer-view'
 import type {Recipe, RecipeStep, RunStep} from './recipe'
+import {mergeEnv} from '../runtime/container-config'
 
 export interface BuildOptions {
   /** The build context (default: the recipe's directory). */
@@ -382,23 +383,6 @@ export function imageConfig(base: ImageConfig, recipe: Recipe, state: StepState,
   return config
 }
 
-/** Later entries replace earlier ones of the same name in place (docker's ENV). */
-export function mergeEnv(...lists: string[][]): string[] {
-  const out: string[] = []
-  const at = new Map<string, number>()
-  for (const list of lists) {
-    for (const entry of list) {
-      const eq = entry.indexOf('=')
-      const name = eq < 0 ? entry : entry.slice(0, eq)
-      const i = at.get(name)
-      if (i === undefined) {
-        at.set(name, out.length)
-        out.push(entry)
-      } else out[i] = entry
-    }
-  }
-  return out
-}
 
 function viewOf(store: Store, layers: string[]): LayerView {
   return new LayerView(layers.map(d => store.layerRootfs(d)))

@@ -1,6 +1,7 @@
 import type {ProgressEvent, ProgressMode, ProgressReporter} from '../ui/progress'
 import type {BuildEvent} from './build-image'
 import type {RecipeStep} from './recipe'
+import {type Deferred, type TaskHandle, deferred} from '../ui/progress'
 
 /**
  * Shows a build as it goes, in the modes of src/ui/progress.ts:
@@ -121,26 +122,6 @@ function changes(step: RecipeStep): boolean {
   return step.def.kind === 'run' || step.def.kind === 'copy'
 }
 
-interface TaskHandle {
-  title: string | undefined
-  output: string | undefined
-}
-
-interface Deferred {
-  promise: Promise<void>
-  resolve(): void
-  reject(error: unknown): void
-}
-
-function deferred(): Deferred {
-  let resolve!: () => void
-  let reject!: (error: unknown) => void
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res
-    reject = rej
-  })
-  return {promise, resolve, reject}
-}
 
 /**
  * listr2 fixes a list's tasks when it starts and the build discovers its steps' fate as it goes

@@ -1,6 +1,4 @@
 import * as fs from 'node:fs'
-import * as http from 'node:http'
-import * as https from 'node:https'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {DaemonError} from './daemon-error'
@@ -86,47 +84,4 @@ export function unreachable(ep: DaemonEndpoint, cause: unknown): DaemonError {
 export function isConnectError(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException)?.code
   return code !== undefined && code in CONNECT_REASONS && code !== 'ECONNRESET'
-}
-
-/** Options for node's http(s).request that reach the endpoint. */
-export function requestOptions(ep: DaemonEndpoint): http.RequestOptions & https.RequestOptions {
-  if (ep.kind === 'unix') return {socketPath: ep.socketPath}
-  const base = {host: ep.host, port: ep.port}
-  if (!ep.tls) return base
-  return {...base, ca: ep.tls.ca, cert: ep.tls.cert, key: ep.tls.key, rejectUnauthorized: ep.tls.verify}
-}
-
-export interface PingResult {
-  /** `Api-Version` header; undefined for a daemon too old to send one. */
-  apiVersion?: string
-  osType?: string
-  server?: string
-}
-
-/**
- * GET /_ping with plain node http: it tells whether a daemon answers and which API version it
- * speaks, without loading dockerode (~115 ms) for a daemon that is not there.
- */
-export function pingDaemon(ep: DaemonEndpoint, timeoutMs = 15_000): Promise<PingResult> {
-  return new Promise((resolve, reject) => {
-    const client = ep.kind === 'tcp' && ep.tls ? https : http
-    const req = client.request({...requestOptions(ep), method: 'GET', path: '/_ping', headers: {Host: 'docker'}}, res => {
-      res.resume()
-      res.on('end', () => {
-        if ((res.statusCode ?? 0) >= 500 && !res.headers['api-version']) {
-          reject(new DaemonError('DAEMON_UNREACHABLE', `the Docker daemon at ${describeEndpoint(ep)} is not ready (HTTP ${res.statusCode} on /_ping)`))
-          return
-        }
-        const header = (name: string) => {
-          const v = res.headers[name]
-          return Array.isArray(v) ? v[0] : v
-        }
-        resolve({apiVersion: header('api-version'), osType: header('ostype'), server: header('server')})
-      })
-      res.on('error', error => reject(unreachable(ep, error)))
-    })
-    req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error('timed out'), {code: 'ETIMEDOUT'})))
-    req.on('error', error => reject(unreachable(ep, error)))
-    req.end()
-  })
 }

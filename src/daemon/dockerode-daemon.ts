@@ -1,14 +1,9 @@
 import type Dockerode from 'dockerode'
+import type {IncomingMessage} from 'node:http'
+import * as https from 'node:https'
 import {PassThrough, type Readable} from 'node:stream'
 import type {ImageConfig} from '../store'
-import {
-  type DaemonEndpoint,
-  describeEndpoint,
-  isConnectError,
-  pingDaemon,
-  resolveEndpoint,
-  unreachable,
-} from './daemon-endpoint'
+import {type DaemonEndpoint, describeEndpoint, isConnectError, resolveEndpoint, unreachable} from './daemon-endpoint'
 import {DaemonError} from './daemon-error'
 import type {
   CreateContainerOptions,
@@ -19,64 +14,29 @@ import type {
   PullProgress,
   StreamOptions,
 } from './docker-daemon'
-import {DaemonHttpError, daemonJson, daemonRequest} from './daemon-http'
 import {classifyPullError, followProgress, oneLine} from './follow-progress'
 
-/**
- * The real daemon. Pull and inspect (all a re-pull needs) go through node's http client; the
- * container and image-stream calls through dockerode, loaded on first use. Construct with
- * `connectDaemon()`.
- */
+/** The real daemon: every Engine API call goes through dockerode. Construct with `connectDaemon()`. */
 export class DockerodeDaemon implements DockerDaemon {
   readonly endpoint: string
-  private dockerode?: Promise<Dockerode>
 
   constructor(
+    private readonly docker: Dockerode,
     private readonly ep: DaemonEndpoint,
     readonly apiVersion: string,
   ) {
     this.endpoint = ep.display
   }
 
-  private get prefix(): string {
-    return this.apiVersion ? `/v${this.apiVersion}` : ''
-  }
-
-  /** dockerode, speaking the API version the daemon announced. */
-  private docker(): Promise<Dockerode> {
-    this.dockerode ??= (async () => {
-      const Docker = (await import('dockerode')).default
-      const ep = this.ep
-      const connection: Dockerode.DockerOptions =
-        ep.kind === 'unix'
-          ? {socketPath: ep.socketPath, host: undefined, port: undefined, protocol: undefined}
-          : {
-              host: ep.host,
-              port: ep.port,
-              protocol: ep.tls ? 'https' : 'http',
-              ca: ep.tls?.ca,
-              cert: ep.tls?.cert,
-              key: ep.tls?.key,
-              socketPath: undefined,
-            }
-      return new Docker({...connection, version: this.apiVersion ? `v${this.apiVersion}` : undefined})
-    })()
-    return this.dockerode
-  }
-
   async version(): Promise<DaemonVersion> {
-    const v = await this.raw('get the version', () =>
-      daemonJson<{Version: string; ApiVersion: string; Os: string; Arch: string}>(this.ep, {method: 'GET', path: `${this.prefix}/version`}),
-    )
+    const v = await this.call('get the version', () => this.docker.version())
     return {version: v.Version, apiVersion: v.ApiVersion, os: v.Os, arch: v.Arch}
   }
 
   async inspectImage(ref: string): Promise<DaemonImage> {
-    const info = await this.raw(
-      `inspect ${ref}`,
-      () => daemonJson<Dockerode.ImageInspectInfo>(this.ep, {method: 'GET', path: `${this.prefix}/images/${ref}/json`}),
-      {404: () => new DaemonError('DAEMON_IMAGE_NOT_FOUND', `the Docker daemon has no image ${ref}`)},
-    )
+    const info = await this.call(`inspect ${ref}`, () => this.docker.getImage(ref).inspect(), {
+      404: () => new DaemonError('DAEMON_IMAGE_NOT_FOUND', `the Docker daemon has no image ${ref}`),
+    })
     const c = (info.Config ?? {}) as Dockerode.ImageInspectInfo['Config'] & {Labels?: Record<string, string> | null}
     const config: ImageConfig = {}
     if (c.Env?.length) config.Env = c.Env
@@ -100,15 +60,16 @@ export class DockerodeDaemon implements DockerDaemon {
   }
 
   async pullImage(ref: string, onProgress?: (event: PullProgress) => void, options: StreamOptions = {}): Promise<void> {
-    const {repository, tag} = splitRef(ref)
-    const stream = await this.raw(
-      `pull ${ref}`,
-      () => daemonRequest(this.ep, {method: 'POST', path: `${this.prefix}/images/create`, query: {fromImage: repository, tag}, signal: options.signal}),
-      {default: message => new DaemonError(classifyPullError(message), `cannot pull ${ref}: ${message}`)},
-    )
+    // No `abortSignal: undefined`: dockerode would send it as a query parameter.
+    const opts = options.signal ? {abortSignal: options.signal} : {}
+    const stream = (await this.call(`pull ${ref}`, () => this.docker.pull(ref, opts), {
+      default: message => new DaemonError(classifyPullError(message), `cannot pull ${ref}: ${message}`),
+    })) as Readable
+    // dockerode hands the abort signal to the request only; the response stream needs it too.
     const onAbort = () => stream.destroy()
     options.signal?.addEventListener('abort', onAbort, {once: true})
     try {
+      // Our followProgress, not the modem's: the modem's resolves on an error event in the stream.
       await followProgress(stream, onProgress, `cannot pull ${ref}`)
     } catch (error) {
       throw this.streamError(error, `pulling ${ref}`, options.signal)
@@ -118,9 +79,8 @@ export class DockerodeDaemon implements DockerDaemon {
   }
 
   async createContainer(options: CreateContainerOptions): Promise<string> {
-    const docker = await this.docker()
     const container = await this.call(`create a container from ${options.image}`, () =>
-      docker.createContainer({
+      this.docker.createContainer({
         Image: options.image,
         Cmd: options.cmd,
         name: options.name,
@@ -133,34 +93,30 @@ export class DockerodeDaemon implements DockerDaemon {
   }
 
   async exportContainer(id: string, options: StreamOptions = {}): Promise<NodeJS.ReadableStream> {
-    const docker = await this.docker()
     const stream = await this.call(`export container ${id.slice(0, 12)}`, () =>
-      docker.getContainer(id).export({abortSignal: options.signal}) as Promise<NodeJS.ReadableStream>,
+      this.docker.getContainer(id).export({abortSignal: options.signal}) as Promise<NodeJS.ReadableStream>,
     )
     return this.guardStream(stream, `exporting container ${id.slice(0, 12)}`, options.signal)
   }
 
   async removeContainer(id: string): Promise<void> {
-    const docker = await this.docker()
-    await this.call(`remove container ${id.slice(0, 12)}`, () => docker.getContainer(id).remove({force: true, v: true}), {
+    await this.call(`remove container ${id.slice(0, 12)}`, () => this.docker.getContainer(id).remove({force: true, v: true}), {
       404: () => undefined,
     })
   }
 
   async listContainers(label: string): Promise<DaemonContainer[]> {
-    const docker = await this.docker()
-    const list = await this.call('list containers', () => docker.listContainers({all: true, filters: {label: [label]}}))
+    const list = await this.call('list containers', () => this.docker.listContainers({all: true, filters: {label: [label]}}))
     return list.map(c => ({id: c.Id, names: (c.Names ?? []).map(n => n.replace(/^\//, '')), labels: c.Labels ?? {}}))
   }
 
   async saveImage(ref: string, options: StreamOptions = {}): Promise<NodeJS.ReadableStream> {
     // dockerode's image.get() takes no abort signal; dial through its modem directly.
-    const docker = await this.docker()
     const stream = await this.call(
       `save ${ref}`,
       () =>
         new Promise<NodeJS.ReadableStream>((resolve, reject) => {
-          docker.modem.dial(
+          this.docker.modem.dial(
             {
               path: '/images/get?',
               method: 'GET',
@@ -206,29 +162,6 @@ export class DockerodeDaemon implements DockerDaemon {
     return new DaemonError('DAEMON_STREAM_FAILED', `lost the Docker daemon at ${describeEndpoint(this.ep)} while ${what}: ${message}`, {cause: error})
   }
 
-  /** Like `call`, for the requests made with node's http client. */
-  private async raw<T>(
-    what: string,
-    fn: () => Promise<T>,
-    byStatus: {[status: number]: (message: string) => DaemonError | undefined; default?: (message: string) => DaemonError} = {},
-  ): Promise<T> {
-    try {
-      return await fn()
-    } catch (error) {
-      if (!(error instanceof DaemonHttpError)) {
-        if (error instanceof DaemonError || (error as Error)?.name === 'AbortError') throw error
-        throw new DaemonError('DAEMON_REQUEST_FAILED', `the Docker daemon could not ${what}: ${oneLine((error as Error)?.message ?? String(error))}`, {cause: error})
-      }
-      const mapped = byStatus[error.statusCode] ?? byStatus.default
-      if (mapped) {
-        const e = mapped(error.message)
-        if (e === undefined) return undefined as T
-        throw e
-      }
-      throw new DaemonError('DAEMON_REQUEST_FAILED', `the Docker daemon could not ${what}: ${error.message}`, {cause: error})
-    }
-  }
-
   /** Runs one dockerode call, turning its errors into DaemonErrors (per HTTP status when given). */
   private async call<T>(
     what: string,
@@ -259,26 +192,69 @@ function abortError(signal?: AbortSignal): Error {
   return Object.assign(new Error('aborted'), {name: 'AbortError'})
 }
 
-/** `repo:tag` / `repo@digest` -> the `fromImage` and `tag` query parameters of POST /images/create. */
-export function splitRef(ref: string): {repository: string; tag: string} {
-  const at = ref.indexOf('@')
-  if (at !== -1) {
-    const name = ref.slice(0, at)
-    const colon = name.lastIndexOf(':')
-    return {repository: colon > name.lastIndexOf('/') ? name.slice(0, colon) : name, tag: ref.slice(at + 1)}
+/** dockerode's options for the endpoint. Every connection key is set: docker-modem fills unset ones from process.env. */
+function dockerOptions(ep: DaemonEndpoint, version?: string): Dockerode.DockerOptions {
+  const v = version ? `v${version}` : undefined
+  if (ep.kind === 'unix') {
+    return {socketPath: ep.socketPath, host: undefined, port: undefined, protocol: undefined, ca: undefined, cert: undefined, key: undefined, version: v}
   }
-  const colon = ref.lastIndexOf(':')
-  if (colon > ref.lastIndexOf('/')) return {repository: ref.slice(0, colon), tag: ref.slice(colon + 1)}
-  return {repository: ref, tag: 'latest'}
+  const tls = ep.tls
+  return {
+    host: ep.host,
+    port: ep.port,
+    protocol: tls ? 'https' : 'http',
+    ca: tls?.ca,
+    cert: tls?.cert,
+    key: tls?.key,
+    socketPath: undefined,
+    version: v,
+    // docker-modem passes no rejectUnauthorized of its own; the agent carries it.
+    ...(tls && !tls.verify ? {agent: new https.Agent({rejectUnauthorized: false})} : {}),
+  }
+}
+
+/**
+ * GET /_ping through dockerode's modem rather than `ping()`, which gives only the body: the API
+ * version is the `Api-Version` header. Resolves '' for a daemon too old to send it.
+ */
+function ping(docker: Dockerode, ep: DaemonEndpoint, timeoutMs = 15_000): Promise<string> {
+  const signal = AbortSignal.timeout(timeoutMs)
+  return new Promise((resolve, reject) => {
+    docker.modem.dial({path: '/_ping', method: 'GET', isStream: true, statusCodes: {200: true}, abortSignal: signal}, (error, res) => {
+      if (error) {
+        const status = (error as {statusCode?: number}).statusCode
+        if (signal.aborted) reject(unreachable(ep, Object.assign(new Error('timed out'), {code: 'ETIMEDOUT'})))
+        else if (status === undefined) reject(unreachable(ep, error))
+        else reject(new DaemonError('DAEMON_UNREACHABLE', `the Docker daemon at ${describeEndpoint(ep)} is not ready (HTTP ${status} on /_ping)`))
+        return
+      }
+      const message = res as IncomingMessage
+      message.resume()
+      const v = message.headers['api-version']
+      resolve((Array.isArray(v) ? v[0] : v) ?? '')
+    })
+  })
 }
 
 /**
  * Connects to the daemon named by DOCKER_HOST (or the default socket): pings it, so an absent
  * daemon fails fast, and speaks the API version the daemon announces from then on. dockerode is
- * loaded here (DockerodeDaemon.docker) and nowhere else, and only when a call needs it.
+ * loaded here and nowhere else: only a command that talks to the daemon pays for it.
  */
 export async function connectDaemon(env: NodeJS.ProcessEnv = process.env): Promise<DockerDaemon> {
   const ep = resolveEndpoint(env)
-  const ping = await pingDaemon(ep)
-  return new DockerodeDaemon(ep, ping.apiVersion ?? '')
+  const Docker = (await import('dockerode')).default
+  const client = (version?: string) => {
+    try {
+      return new Docker(dockerOptions(ep, version))
+    } catch (error) {
+      // docker-modem reads DOCKER_HOST and DOCKER_CERT_PATH's files itself, and throws on what it cannot use.
+      throw new DaemonError('DAEMON_BAD_HOST', `cannot use the Docker daemon at ${describeEndpoint(ep)}: ${oneLine((error as Error).message)}`, {
+        exitCode: 125,
+        cause: error,
+      })
+    }
+  }
+  const apiVersion = await ping(client(), ep)
+  return new DockerodeDaemon(client(apiVersion), ep, apiVersion)
 }

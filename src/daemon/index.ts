@@ -8,7 +8,7 @@ export type {
   PullProgress,
   StreamOptions,
 } from './docker-daemon'
-export {DEFAULT_SOCKET, describeEndpoint, pingDaemon, resolveEndpoint} from './daemon-endpoint'
+export {DEFAULT_SOCKET, describeEndpoint, resolveEndpoint} from './daemon-endpoint'
 export type {DaemonEndpoint} from './daemon-endpoint'
 export {classifyPullError, followProgress} from './follow-progress'
 export {FakeDaemon} from './fake-daemon'

@@ -105,13 +105,13 @@ class PlainReporter implements ProgressReporter {
   async finish(): Promise<void> {}
 }
 
-interface Deferred {
+export interface Deferred {
   promise: Promise<void>
   resolve(): void
   reject(error: unknown): void
 }
 
-function deferred(): Deferred {
+export function deferred(): Deferred {
   let resolve!: () => void
   let reject!: (error: unknown) => void
   const promise = new Promise<void>((res, rej) => {
@@ -122,7 +122,7 @@ function deferred(): Deferred {
 }
 
 /** The part of listr2's task wrapper this reporter drives. */
-interface TaskHandle {
+export interface TaskHandle {
   title: string | undefined
   output: string | undefined
 }

@@ -93,6 +93,19 @@ describe('pivot pull (layered, docker save)', () => {
     assert.equal(entries(cache, 'layers').length, 1)
   })
 
+  it('`pivot run` of the pulled image never loads dockerode', () => {
+    // The puller's client is for pulls: running a cached image must not pay for loading it.
+    const hook = path.join(tempDir('pivot-pull-hook'), 'report-dockerode.js')
+    fs.writeFileSync(
+      hook,
+      `process.on('exit', () => require('fs').writeSync(2, 'dockerode loaded: ' + Object.keys(require.cache).some(k => k.includes('/node_modules/dockerode/')) + '\\n'))`,
+    )
+    const r = pivot(['run', '--rm', BUSYBOX, 'true'], {cacheDir: cache, env: {NODE_OPTIONS: `--require ${hook}`}})
+    ok(r)
+    assert.match(r.stderr, /^dockerode loaded: false$/m)
+    assert.doesNotMatch(r.stderr, /dockerode loaded: true/)
+  })
+
   it('two names for one image share one record and one layer dir', () => {
     // A second name only the daemon knows: its registry has no such repository, so pivot uses
     // the daemon's copy (with a warning) and files the name under the same record.

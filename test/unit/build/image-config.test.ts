@@ -1,6 +1,7 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {imageConfig, mergeEnv} from '../../../src/build/build-image'
+import {imageConfig} from '../../../src/build/build-image'
+import {mergeEnv} from '../../../src/runtime/container-config'
 import {parseRecipe} from '../../../src/build/recipe'
 
 const recipe = (text: string) => parseRecipe(text, {file: 'r.yaml', dir: '/'})

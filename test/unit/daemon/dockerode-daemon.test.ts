@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict'
-import {execFile, execFileSync} from 'node:child_process'
+import {execFile, spawnSync} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as http from 'node:http'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {Readable} from 'node:stream'
 import {after, before, describe, it} from 'node:test'
-import {DaemonError, classifyPullError, connectDaemon, followProgress, pingDaemon, resolveEndpoint} from '../../../src/daemon'
-import {splitRef} from '../../../src/daemon/dockerode-daemon'
+import {DaemonError, classifyPullError, connectDaemon, followProgress, resolveEndpoint} from '../../../src/daemon'
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pivot-daemon-unit-'))
 after(() => fs.rmSync(dir, {recursive: true, force: true}))
@@ -73,14 +72,6 @@ describe('followProgress', () => {
   })
 })
 
-describe('splitRef', () => {
-  it('gives the fromImage and tag parameters', () => {
-    assert.deepEqual(splitRef('localhost:5000/a/b:v1'), {repository: 'localhost:5000/a/b', tag: 'v1'})
-    assert.deepEqual(splitRef('localhost:5000/a/b'), {repository: 'localhost:5000/a/b', tag: 'latest'})
-    assert.deepEqual(splitRef(`docker.io/library/x@sha256:${'a'.repeat(64)}`), {repository: 'docker.io/library/x', tag: `sha256:${'a'.repeat(64)}`})
-  })
-})
-
 /** A pretend daemon on a unix socket: enough of the API to test the dockerode implementation. */
 describe('DockerodeDaemon against a pretend daemon', () => {
   const socket = path.join(dir, 'docker.sock')
@@ -138,8 +129,12 @@ describe('DockerodeDaemon against a pretend daemon', () => {
   })
   after(() => server.close())
 
-  it('pings without dockerode and reads Api-Version', async () => {
-    assert.deepEqual(await pingDaemon(resolveEndpoint({DOCKER_HOST: `unix://${socket}`})), {apiVersion: '1.39', osType: undefined, server: undefined})
+  it('reads the API version from the Api-Version header of an unversioned /_ping', async () => {
+    requests.length = 0
+    const daemon = await connectDaemon({DOCKER_HOST: `unix://${socket}`})
+    assert.equal(daemon.apiVersion, '1.39')
+    assert.equal(daemon.endpoint, `unix://${socket}`)
+    assert.deepEqual(requests, ['GET /_ping'])
   })
 
   it('speaks the version the daemon announced and maps inspect', async () => {
@@ -166,6 +161,18 @@ describe('DockerodeDaemon against a pretend daemon', () => {
     await assert.rejects(daemon.pullImage('broken:latest'), (e: DaemonError) => e.code === 'DAEMON_PULL_FAILED' && /no space left/.test(e.message))
   })
 
+  it('a pull asks for the repository and the tag or digest', async () => {
+    const daemon = await connectDaemon({DOCKER_HOST: `unix://${socket}`})
+    const digest = `sha256:${'a'.repeat(64)}`
+    await daemon.pullImage('localhost:5000/a/b:v1')
+    await daemon.pullImage(`docker.io/library/x@${digest}`)
+    const pulls = requests.filter(r => r.startsWith('POST ')).map(r => Object.fromEntries(new URL(r.slice(5), 'http://x').searchParams))
+    assert.deepEqual(pulls.slice(-2), [
+      {fromImage: 'localhost:5000/a/b', tag: 'v1'},
+      {fromImage: 'docker.io/library/x', tag: digest},
+    ])
+  })
+
   it('a save stream cut by a dying daemon errors with DAEMON_STREAM_FAILED', async () => {
     const daemon = await connectDaemon({DOCKER_HOST: `unix://${socket}`})
     const stream = await daemon.saveImage('sha256:' + 'b'.repeat(64))
@@ -177,22 +184,17 @@ describe('DockerodeDaemon against a pretend daemon', () => {
     )
   })
 
-  it('a re-pull (pull + inspect) never loads dockerode; container calls do', async () => {
+  it('dockerode loads with the first daemon call, not with the daemon or pull modules', async () => {
     const script = `
-      const {connectDaemon} = require(${JSON.stringify(path.resolve(__dirname, '../../../src/daemon'))})
       const loaded = () => Object.keys(require.cache).some(k => k.includes('/node_modules/dockerode/'))
-      ;(async () => {
-        const d = await connectDaemon({DOCKER_HOST: 'unix://${socket}'})
-        await d.pullImage('fine:latest')
-        await d.inspectImage('known:latest')
-        const afterPull = loaded()
-        await d.listContainers('x').catch(() => undefined)
-        console.log(JSON.stringify({afterPull, afterList: loaded()}))
-      })()`
+      const {connectDaemon} = require(${JSON.stringify(path.resolve(__dirname, '../../../src/daemon'))})
+      require(${JSON.stringify(path.resolve(__dirname, '../../../src/images/pull-image'))})
+      const beforeCall = loaded()
+      connectDaemon({DOCKER_HOST: 'unix://${socket}'}).then(() => console.log(JSON.stringify({beforeCall, afterCall: loaded()})))`
     const out = await new Promise<string>((resolve, reject) =>
       execFile(process.execPath, ['-e', script], {encoding: 'utf8'}, (err, stdout) => (err ? reject(err) : resolve(stdout))),
     )
-    assert.deepEqual(JSON.parse(out), {afterPull: false, afterList: true})
+    assert.deepEqual(JSON.parse(out), {beforeCall: false, afterCall: true})
   })
 
   it('a daemon that is not there: DAEMON_UNREACHABLE naming the socket', async () => {
@@ -203,17 +205,20 @@ describe('DockerodeDaemon against a pretend daemon', () => {
     )
   })
 
-  it('loads dockerode only once a daemon answers', () => {
-    // A fresh process: this one has loaded dockerode already.
-    const script = `
-      const {connectDaemon} = require(${JSON.stringify(path.resolve(__dirname, '../../../src/daemon'))})
-      const loaded = () => Object.keys(require.cache).some(k => k.includes('/node_modules/dockerode/'))
-      const before = loaded()
-      connectDaemon({DOCKER_HOST: 'unix://${path.join(dir, 'nonexistent.sock')}'}).catch(e => {
-        console.log(JSON.stringify({before, after: loaded(), code: e.code}))
-      })`
-    const out = execFileSync(process.execPath, ['-e', script], {encoding: 'utf8'})
-    assert.deepEqual(JSON.parse(out), {before: false, after: false, code: 'DAEMON_UNREACHABLE'})
+  it('`pivot images` never loads dockerode', () => {
+    // What a cached image's commands load: they never talk to the daemon (`pivot run` of a cached
+    // image: test/integration/pull.test.ts).
+    const hook = path.join(dir, 'report-dockerode.js')
+    fs.writeFileSync(
+      hook,
+      `process.on('exit', () => require('fs').writeSync(2, 'dockerode loaded: ' + Object.keys(require.cache).some(k => k.includes('/node_modules/dockerode/')) + '\\n'))`,
+    )
+    const env: NodeJS.ProcessEnv = {...process.env, PIVOT_CACHE_DIR: path.join(dir, 'cache'), DOCKER_HOST: `unix://${socket}`}
+    delete env.NODE_EXTRA_CA_CERTS
+    const r = spawnSync(process.execPath, ['-r', hook, path.resolve(__dirname, '../../../../bin/pivot'), 'images', '--json'], {encoding: 'utf8', env})
+    assert.equal(r.status, 0, r.stderr)
+    assert.deepEqual(JSON.parse(r.stdout), [])
+    assert.match(r.stderr, /^dockerode loaded: false$/m)
   })
 
   it('a socket nobody listens on: connection refused', async () => {
