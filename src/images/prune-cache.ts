@@ -10,6 +10,8 @@ import {inFlight} from './in-flight'
 export interface PruneReport {
   /** Container ids removed by the runtime (dead containers, their leftover cgroups). */
   containers: string[]
+  /** Docker containers left by flat pulls that were killed (only when a daemon answers). */
+  exportContainers: string[]
   /** Names whose image record was missing. */
   names: string[]
   /** Image ids no name referenced. */
@@ -53,13 +55,14 @@ export async function pruneCache(store: Store): Promise<PruneReport> {
       if (!isPivotError(error)) throw error
       errors.push(error.message)
     }
+    const exportContainers = await removeExportLeftovers()
     const flight = inFlight(store)
     const recent = (iso: string | undefined) => {
       if (flight.since === undefined) return false
       const t = iso === undefined ? NaN : Date.parse(iso)
       return Number.isNaN(t) || t >= flight.since - CLOCK_SLACK_MS
     }
-    const report: PruneReport = {containers, names: [], images: [], layers: [], links: [], tmp: [], kept: {layers: [], images: [], pids: flight.pids}, reclaimedBytes: 0, errors}
+    const report: PruneReport = {containers, exportContainers, names: [], images: [], layers: [], links: [], tmp: [], kept: {layers: [], images: [], pids: flight.pids}, reclaimedBytes: 0, errors}
 
     const uses = containerUses(store)
     const pinnedImages = new Set(uses.map(c => c.imageId))
@@ -184,5 +187,20 @@ function isAlive(pid: number): boolean {
     return true
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/**
+ * A flat pull killed mid-export leaves its throwaway container in the daemon. Prune removes those
+ * when a daemon answers; without one (prune needs no daemon) there is nothing to do.
+ */
+async function removeExportLeftovers(): Promise<string[]> {
+  if (!process.env.DOCKER_HOST && !fs.existsSync('/var/run/docker.sock')) return []
+  try {
+    const {connectDaemon} = await import('../daemon')
+    const {removeStaleExportContainers} = await import('./pull-image')
+    return await removeStaleExportContainers(await connectDaemon())
+  } catch {
+    return []
   }
 }

@@ -5,7 +5,7 @@ import * as path from 'node:path'
 import {DaemonError} from '../daemon/daemon-error'
 import type {DaemonImage, DockerDaemon} from '../daemon/docker-daemon'
 import {familiarName, normalizeReference, type NormalizedReference} from '../reference'
-import type {ImageRecord, Store} from '../store'
+import {isAlive, type ImageRecord, type Store} from '../store'
 import type {ProgressEvent} from '../ui/progress'
 import {abortedError, unpackImageArchive, type StagedLayer} from './unpack-image-archive'
 import {defaultUnpackLayer, type UnpackLayerFn} from './unpack-layer-fn'
@@ -285,31 +285,27 @@ async function pullFlat(
   }
 }
 
-/** Export containers left by pulls on this host that were killed before their cleanup ran. */
-async function removeStaleExportContainers(daemon: DockerDaemon): Promise<void> {
+/**
+ * Export containers left by pulls on this host that were killed before their cleanup ran (their
+ * label names a dead pid). Returns the ids removed. Called by the next flat pull and by prune.
+ */
+export async function removeStaleExportContainers(daemon: DockerDaemon): Promise<string[]> {
   let containers
   try {
     containers = await daemon.listContainers(EXPORT_LABEL)
   } catch {
-    return // housekeeping only
+    return [] // housekeeping only
   }
   const host = os.hostname()
+  const removed: string[] = []
   for (const c of containers) {
     const label = c.labels[EXPORT_LABEL] ?? ''
     const owner = label.slice(0, label.lastIndexOf(':'))
     const pid = Number(label.slice(label.lastIndexOf(':') + 1))
     if (owner !== host || !Number.isInteger(pid) || pid <= 0 || isAlive(pid)) continue
-    await daemon.removeContainer(c.id).catch(() => undefined)
+    if (await daemon.removeContainer(c.id).then(() => true, () => false)) removed.push(c.id)
   }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code !== 'ESRCH'
-  }
+  return removed
 }
 
 function plural(n: number, word: string): string {

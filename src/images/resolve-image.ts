@@ -26,6 +26,6 @@ export function resolveImage(store: Store, arg: string): ResolvedImage {
     if (error instanceof StoreError && error.code === 'STORE_AMBIGUOUS') throw new ImageError('IMAGE_AMBIGUOUS', error.message)
     throw error
   }
-  if (!image) throw new ImageError('IMAGE_NOT_FOUND', `no such image: ${arg}`)
+  if (!image) throw new ImageError('IMAGE_NOT_FOUND', `no such image: ${JSON.stringify(arg)}`)
   return {image}
 }

@@ -163,7 +163,7 @@ test('export to a missing directory or of an unknown image: one line, non-zero, 
   assert.equal(d.stderr, `pivot: cannot write ${work}: it is a directory\n`)
   const u = pivot(['export', 'nosuch', '-o', path.join(work, 'nosuch.tar')], {cacheDir: cache})
   assert.notEqual(u.status, 0)
-  assert.equal(u.stderr, 'pivot: no such image: nosuch\n')
+  assert.equal(u.stderr, 'pivot: no such image: "nosuch"\n')
   assert.equal(fs.existsSync(path.join(work, 'nosuch.tar')), false)
 })
 

@@ -108,7 +108,7 @@ test('rmi: by name, by id, several at once; unknown ones fail without stopping t
 
   const mixed = pivot(['rmi', 'nosuch', 'one:alias', 'three', 'also-missing'], {cacheDir: cache})
   assert.notEqual(mixed.status, 0)
-  assert.equal(mixed.stderr, 'pivot: no such image: nosuch\npivot: no such image: also-missing\n')
+  assert.equal(mixed.stderr, 'pivot: no such image: "nosuch"\npivot: no such image: "also-missing"\n')
   assert.equal(mixed.stdout, `Untagged: one:alias\nDeleted: ${ids.one}\nUntagged: three:latest\nDeleted: ${ids.three}\n`)
   assert.deepEqual(images(cache), [])
   // Layers wait for prune.
