@@ -66,6 +66,51 @@ function checkEnvEntry(entry: string, where: string): void {
   if (/\s/.test(key)) throw new RuntimeError('RUN_BAD_FLAG', `${where}: invalid environment variable name ${JSON.stringify(key)}: it contains whitespace`)
 }
 
+/** Docker reads env files with a line scanner whose lines stop at 64 KiB; pivot also stops at 16 MiB in all. */
+const ENV_FILE_MAX_LINE = 64 * 1024
+const ENV_FILE_MAX_BYTES = 16 * 1024 * 1024
+
+/** An --env-file's text, read with bounds: /dev/zero or an endless pipe is an error, not a hang. */
+function readEnvFile(file: string): string {
+  const bad = (why: string) => new RuntimeError('RUN_BAD_FLAG', `--env-file ${JSON.stringify(file).slice(1, -1)}: ${why}`)
+  let fd: number
+  try {
+    fd = fs.openSync(file, 'r')
+  } catch (error) {
+    throw bad((error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message)
+  }
+  try {
+    const chunks: Buffer[] = []
+    const buf = Buffer.allocUnsafe(64 * 1024)
+    let total = 0
+    let lineLength = 0
+    for (;;) {
+      let n: number
+      try {
+        n = fs.readSync(fd, buf, 0, buf.length, null)
+      } catch (error) {
+        throw bad((error as Error).message)
+      }
+      if (n === 0) break
+      const chunk = buf.subarray(0, n)
+      let last = -1
+      for (let i = chunk.indexOf(10); i !== -1; i = chunk.indexOf(10, i + 1)) {
+        if (lineLength + (i - last - 1) > ENV_FILE_MAX_LINE) throw bad(`a line is longer than ${ENV_FILE_MAX_LINE} bytes`)
+        lineLength = 0
+        last = i
+      }
+      lineLength += n - last - 1
+      if (lineLength > ENV_FILE_MAX_LINE) throw bad(`a line is longer than ${ENV_FILE_MAX_LINE} bytes`)
+      total += n
+      if (total > ENV_FILE_MAX_BYTES) throw bad(`larger than ${ENV_FILE_MAX_BYTES / 1024 / 1024} MiB`)
+      chunks.push(Buffer.from(buf.subarray(0, n)))
+    }
+    return Buffer.concat(chunks).toString('utf8')
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
 /**
  * -e and --env-file as docker reads them: files first, then -e, later wins; `KEY` without `=`
  * takes KEY from pivot's own environment and is dropped when that has none.
@@ -73,12 +118,7 @@ function checkEnvEntry(entry: string, where: string): void {
 export function userEnv(envFlags: readonly string[], envFiles: readonly string[], hostEnv: NodeJS.ProcessEnv = process.env): string[] {
   const entries: Array<{entry: string; where: string}> = []
   for (const file of envFiles) {
-    let text: string
-    try {
-      text = fs.readFileSync(file, 'utf8')
-    } catch (error) {
-      throw new RuntimeError('RUN_BAD_FLAG', `--env-file ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`)
-    }
+    const text = readEnvFile(file)
     text.split('\n').forEach((raw, n) => {
       const line = raw.replace(/\r$/, '').replace(/^\s+/, '')
       if (line === '' || line.startsWith('#')) return

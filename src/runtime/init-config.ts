@@ -34,7 +34,21 @@ export interface InitConfig {
   workdir: string
   /** `uid[:gid]` or `name[:group]`; undefined = root. */
   user?: string
+  /** PR_SET_NO_NEW_PRIVS before exec: on for build steps, with --security-opt no-new-privileges for run. */
   noNewPrivileges: boolean
+  /**
+   * The container's capabilities (CAP_* names, docker's rules applied by the parent, see
+   * security/capabilities.ts): its bounding, permitted and effective sets.
+   */
+  capabilities: string[]
+  /** --privileged: no masked or read-only paths, /sys read-write (the parent also gave every capability and no filter). */
+  privileged: boolean
+  /**
+   * The seccomp filter the init loads last before exec: a BPF program (struct sock_filter[]) in
+   * base64, compiled by the parent with libseccomp. null only with --privileged or
+   * --security-opt seccomp=unconfined.
+   */
+  seccompFilter: string | null
 }
 
 /** What the init writes back on fd 3 when it fails before exec (one JSON line), then exits with exitCode. */

@@ -15,6 +15,7 @@ import {parseRunArgs, type RawRunFlags} from './run-flags'
 import type {ResourceLimits, RunOptions} from './run-options'
 import {RuntimeError} from './runtime-error'
 import type {PendingInit} from './start-init'
+import type {SecurityOptions} from './security/security-options'
 
 // Only the modules above (small, no node:crypto or child_process) load before the init is
 // spawned; the rest are required after, while the init's node starts on the other core.
@@ -85,7 +86,7 @@ export async function run(argv: string[]): Promise<number> {
     }
     const config = resolved.image.config ?? {}
     const cfg = lazy.config()
-    const options: RunOptions = {
+    const options: RunOptions & SecurityOptions = {
       store,
       image: resolved.image,
       imageName: resolved.name ?? parsed.image,
@@ -101,6 +102,7 @@ export async function run(argv: string[]): Promise<number> {
       readOnlyRootfs: f['read-only'] === true,
       remove: f.rm === true,
       stdio: 'inherit',
+      ...settings.security,
     }
     const {runContainer} = require('./run-container') as typeof import('./run-container')
     const pending = init ?? startInit('inherit')
@@ -122,6 +124,7 @@ function list(v: RawRunFlags[string]): string[] {
 
 interface Settings {
   limits: ResourceLimits
+  security: SecurityOptions & {noNewPrivileges: boolean}
   env: string[]
   volumes: RunOptions['volumes']
   workdir?: string
@@ -163,7 +166,15 @@ export function checkFlags(f: RawRunFlags): Settings {
   const workdir = str(f.workdir)
   const user = str(f.user)
   if (user !== undefined) checkUser(user)
+  // Capability names are checked here, before anything starts: a typo is an error, not a no-op.
+  const {resolveCapabilities} = require('./security/capabilities') as typeof import('./security/capabilities')
+  const {parseSecurityOpts} = require('./security/security-options') as typeof import('./security/security-options')
+  const capAdd = list(f['cap-add'])
+  const capDrop = list(f['cap-drop'])
+  resolveCapabilities({capAdd, capDrop})
+  const opts = parseSecurityOpts(list(f['security-opt']))
   return {
+    security: {capAdd, capDrop, privileged: f.privileged === true, seccomp: opts.seccomp, noNewPrivileges: opts.noNewPrivileges},
     limits,
     env: userEnv(list(f.env), list(f['env-file'])),
     volumes: list(f.volume).map(parseVolume),
@@ -187,14 +198,15 @@ function lookupImage(store: Store, arg: string): ResolvedImage | undefined {
 /** The image pulled (policy always, or missing and not cached), or the error of --pull never. */
 async function pullImageFor(store: Store, arg: string, policy: 'missing' | 'always' | 'never'): Promise<ResolvedImage> {
   if (policy === 'never') {
-    throw new RuntimeError('RUN_IMAGE_NOT_FOUND', `no such image: ${arg} (it is not in the cache, and --pull never forbids pulling it)`)
+    // Escaped (a name with a newline or an escape sequence is still one inert line), not quoted.
+    throw new RuntimeError('RUN_IMAGE_NOT_FOUND', `no such image: ${JSON.stringify(arg)} (it is not in the cache, and --pull never forbids pulling it)`)
   }
   // A name that cannot be a reference is an error of its own, not an image to look for.
   ;(require('../reference') as typeof import('../reference')).normalizeReference(arg)
   if (policy === 'missing') say(`Unable to find image '${arg}' locally`)
   await pull(store, arg)
   const found = lookupImage(store, arg)
-  if (!found) throw new RuntimeError('RUN_IMAGE_NOT_FOUND', `no such image: ${arg}`)
+  if (!found) throw new RuntimeError('RUN_IMAGE_NOT_FOUND', `no such image: ${JSON.stringify(arg)}`)
   return found
 }
 

@@ -9,6 +9,7 @@ import {RuntimeError} from './runtime-error'
 import {exitStatus, forwardSignals} from './signals'
 import {createCgroup, type Cgroup} from './cgroups'
 import {startInit, type PendingInit} from './start-init'
+import {securityConfig, type SecurityOptions} from './security/security-options'
 
 export {startInit, type PendingInit} from './start-init'
 
@@ -49,7 +50,7 @@ function checkOptions(opts: RunOptions): void {
  * `prestarted`: an init from startInit() that the caller spawned early (run-cli does, so its node
  * start overlaps this work); runContainer owns it from the call on, and abandons it on failure.
  */
-export async function runContainer(opts: RunOptions, prestarted?: PendingInit): Promise<RunResult> {
+export async function runContainer(opts: RunOptions & SecurityOptions, prestarted?: PendingInit): Promise<RunResult> {
   try {
     checkOptions(opts)
   } catch (error) {
@@ -81,12 +82,15 @@ export async function runContainer(opts: RunOptions, prestarted?: PendingInit): 
   const keep = opts.keepUpper === true
   const layers = [...opts.image.layers].reverse()
   let started = false
+  let security: ReturnType<typeof securityConfig>
   try {
     for (const digest of layers) {
       if (!fs.existsSync(store.path('l', store.layerShortName(digest)))) {
         throw new RuntimeError('RUN_IMAGE_NOT_FOUND', `the cache is missing layer ${digest} of image ${opts.image.id}: pull the image again`)
       }
     }
+    // Before anything exists: a missing libseccomp fails the run without leaving a container.
+    security = securityConfig(opts)
     if (opts.name !== undefined) reserveName(store, opts.name, id)
   } catch (error) {
     init?.abandon()
@@ -141,6 +145,7 @@ export async function runContainer(opts: RunOptions, prestarted?: PendingInit): 
       workdir: opts.workdir,
       user: opts.user,
       noNewPrivileges: opts.noNewPrivileges ?? false,
+      ...security,
     }
     if (opts.readOnlyRootfs) {
       // An overlay without an upper dir needs two lower dirs at least.

@@ -15,6 +15,7 @@ import {PivotError} from '../errors'
  * - RUN_INIT_FAILED       the init process died or spoke nonsense before exec (125)
  * - RUN_INTERRUPTED       a second SIGINT/SIGTERM came before the container started (130/137)
  * - RUN_PRUNE_FAILED      prune could not remove some containers (125)
+ * - RUN_SECCOMP_UNAVAILABLE libseccomp is missing and the filter was not opted out of (125)
  */
 export class RuntimeError extends PivotError {}
 

@@ -1,3 +1,5 @@
+import {constants as fsConstants} from 'node:fs'
+
 // Linux constants for the calls in syscalls.ts (x86_64 and arm64 share all of these but the
 // syscall numbers, which live in koffi-syscalls.ts).
 
@@ -45,3 +47,40 @@ export function makedev(major: number, minor: number): bigint {
   const mi = BigInt(minor)
   return ((ma & 0xfffn) << 8n) | (mi & 0xffn) | ((mi & ~0xffn) << 12n) | ((ma & ~0xfffn) << 32n)
 }
+
+export const O_RDONLY = 0
+// These two differ between x86_64 and arm64 (which kept 32-bit ARM's values): node knows them.
+export const O_NOFOLLOW: number = fsConstants.O_NOFOLLOW
+export const O_DIRECTORY: number = fsConstants.O_DIRECTORY
+export const O_CLOEXEC = 0o2000000
+export const O_PATH = 0o10000000
+export const AT_EMPTY_PATH = 0x1000
+export const AT_RECURSIVE = 0x8000
+
+// mount_setattr(2)'s attributes (MOUNT_ATTR_*, not the MS_* of mount(2)).
+export const MOUNT_ATTR_RDONLY = 0x1
+export const MOUNT_ATTR_NOSUID = 0x2
+export const MOUNT_ATTR_NODEV = 0x4
+export const MOUNT_ATTR_NOEXEC = 0x8
+
+// statfs(2)'s f_flags (ST_*) share their values with MS_*.
+export const ST_RDONLY = 0x1
+export const ST_NOSUID = 0x2
+export const ST_NODEV = 0x4
+export const ST_NOEXEC = 0x8
+export const ST_NOATIME = 0x400
+export const ST_NODIRATIME = 0x800
+export const ST_RELATIME = 0x1000
+
+export const S_IFREG = 0o100000
+export const S_IFDIR = 0o040000
+export const S_IFLNK = 0o120000
+
+// libseccomp's architecture tokens (AUDIT_ARCH_*), for the 32-bit ABIs a 64-bit kernel also runs.
+export const SCMP_ARCH_X86 = 0x40000003
+export const SCMP_ARCH_X32 = 0x4000003e
+export const SCMP_ARCH_ARM = 0x40000028
+
+export const PR_SET_SECCOMP = 22
+export const PR_GET_SECCOMP = 21
+export const PR_CAP_AMBIENT_IS_SET = 1

@@ -1,5 +1,5 @@
 export * from './constants'
-export type {CapabilitySets, Syscalls} from './syscalls'
-export {SysError, SysArgumentError, errnoName} from './sys-error'
+export type {CapabilitySets, FileStat, SeccompArgCmp, SeccompRuleSpec, Syscalls} from './syscalls'
+export {SysError, SysArgumentError, SysLibraryError, errnoName} from './sys-error'
 export {KoffiSyscalls} from './koffi-syscalls'
 export {RecordingSyscalls} from './recording-syscalls'

@@ -1,5 +1,5 @@
-import type {CapabilitySets, Syscalls} from './syscalls'
-import {SysArgumentError, SysError, rejectNul} from './sys-error'
+import type {CapabilitySets, FileStat, SeccompRuleSpec, Syscalls} from './syscalls'
+import {SysArgumentError, SysError, SysLibraryError, rejectNul} from './sys-error'
 
 // koffi is loaded on first use, and each function is bound on its first call: `pivot run` pays
 // only for the handful of calls it makes (binding all of them up front costs several ms).
@@ -47,9 +47,10 @@ function errno(): number {
 // Syscalls without a glibc wrapper, or whose glibc wrapper we must avoid (setgroups/setresuid/
 // setresgid broadcast to every thread through SIGSETXID; the raw call changes this thread only,
 // which is what a thread that is about to exec wants and what a multi-threaded Node allows).
-const NR: Record<string, Record<'pivot_root' | 'setgroups' | 'setresuid' | 'setresgid' | 'close_range', number>> = {
-  x64: {pivot_root: 155, setgroups: 116, setresuid: 117, setresgid: 119, close_range: 436},
-  arm64: {pivot_root: 41, setgroups: 159, setresuid: 147, setresgid: 149, close_range: 436},
+type Nr = 'pivot_root' | 'setgroups' | 'setresuid' | 'setresgid' | 'close_range' | 'execveat' | 'mount_setattr' | 'seccomp'
+const NR: Record<string, Record<Nr, number>> = {
+  x64: {pivot_root: 155, setgroups: 116, setresuid: 117, setresgid: 119, close_range: 436, execveat: 322, mount_setattr: 442, seccomp: 317},
+  arm64: {pivot_root: 41, setgroups: 159, setresuid: 147, setresgid: 149, close_range: 436, execveat: 281, mount_setattr: 442, seccomp: 277},
 }
 
 function nr(name: keyof (typeof NR)['x64']): number {
@@ -322,6 +323,185 @@ export class KoffiSyscalls implements Syscalls {
     this.check('fcntl', [fd, 'F_SETPIPE_SZ', size], result)
     return result
   }
+
+  open(path: string, flags: number, mode = 0): number {
+    rejectNul('open', 'path', path)
+    const fd = fn('int open(const char *path, int flags, ...)')(path, flags, 'uint32_t', mode)
+    this.check('open', [path, flags], fd)
+    return fd
+  }
+
+  close(fd: number): void {
+    this.check('close', [fd], fn('int close(int fd)')(fd))
+  }
+
+  fstat(fd: number): FileStat {
+    // node's fstat is the fstat(2) call (it takes any descriptor, O_PATH ones included).
+    let st: import('node:fs').BigIntStats
+    try {
+      st = (require('node:fs') as typeof import('node:fs')).fstatSync(fd, {bigint: true})
+    } catch (error) {
+      throw new SysError('fstat', [fd], -((error as NodeJS.ErrnoException).errno ?? -5))
+    }
+    return {dev: st.dev, ino: st.ino, mode: Number(st.mode), rdev: st.rdev, size: st.size}
+  }
+
+  pread(fd: number, length: number, position: number): Buffer {
+    const buf = Buffer.alloc(length)
+    const n = Number(fn('long pread(int fd, void *buf, size_t count, int64_t offset)')(fd, buf, length, position))
+    this.check('pread', [fd, length, position], n)
+    return buf.subarray(0, n)
+  }
+
+  execveat(dirfd: number, path: string, argv: string[], envp: string[], flags: number): never {
+    rejectNul('execveat', 'path', path)
+    argv.forEach((a, i) => rejectNul('execveat', `argv[${i}]`, a))
+    envp.forEach((e, i) => rejectNul('execveat', `envp[${i}]`, e))
+    const syscall = fn('long syscall(long nr, ...)')
+    syscall(nr('execveat'), 'int', dirfd, 'const char *', path, 'const char **', [...argv, null], 'const char **', [...envp, null], 'int', flags)
+    throw new SysError('execveat', [dirfd, path], errno())
+  }
+
+  getcwd(): string {
+    const buf = Buffer.alloc(4097)
+    const result = fn('void *getcwd(void *buf, size_t size)')(buf, buf.length) as unknown
+    if (result === null) throw new SysError('getcwd', [], errno())
+    const cwd = buf.subarray(0, buf.indexOf(0)).toString()
+    // Kernels before glibc's check (or another libc) return "(unreachable)/..." for a directory
+    // outside the root instead of failing: treat it as the kernel's ENOENT.
+    if (!cwd.startsWith('/')) throw new SysError('getcwd', [], ENOENT)
+    return cwd
+  }
+
+  mountSetattr(path: string, attrSet: number, attrClr: number, recursive: boolean): void {
+    rejectNul('mount_setattr', 'path', path)
+    const attr = Buffer.alloc(32) // struct mount_attr: attr_set, attr_clr, propagation, userns_fd (u64 each)
+    attr.writeBigUInt64LE(BigInt(attrSet), 0)
+    attr.writeBigUInt64LE(BigInt(attrClr), 8)
+    const syscall = fn('long syscall(long nr, ...)')
+    const flags = recursive ? AT_RECURSIVE : 0
+    const result = syscall(nr('mount_setattr'), 'int', AT_FDCWD, 'const char *', path, 'unsigned int', flags, 'void *', attr, 'size_t', attr.length)
+    this.check('mount_setattr', [path, attrSet, attrClr, recursive ? 'AT_RECURSIVE' : 0], result)
+  }
+
+  statfsFlags(path: string): number {
+    rejectNul('statfs', 'path', path)
+    // struct statfs on 64-bit Linux (x86_64 and arm64 alike): ten 8-byte words, then f_flags.
+    const buf = Buffer.alloc(120)
+    this.check('statfs', [path], fn('int statfs(const char *path, void *buf)')(path, buf))
+    return Number(buf.readBigUInt64LE(80) & 0xffffffffn)
+  }
+
+  seccompCompile(defaultErrno: number, rules: readonly SeccompRuleSpec[], extraArches: readonly number[]): Buffer {
+    const lib = libseccomp()
+    const ctx = lib.init(SCMP_ACT_ERRNO | (defaultErrno & 0xffff))
+    if (!ctx) throw new SysError('seccomp_init', [], errno())
+    let memfd = -1
+    try {
+      for (const arch of extraArches) {
+        // -EEXIST: the native one; -EINVAL: this libseccomp cannot add it. Neither is fatal: the
+        // kernel then refuses the ABI as a whole (SCMP_ACT_KILL for a foreign architecture).
+        const rc = lib.archAdd(ctx, arch)
+        if (rc < 0 && rc !== -EEXIST && rc !== -EINVAL) throw new SysError('seccomp_arch_add', [arch], -rc)
+      }
+      // libseccomp sets no_new_privs itself unless told not to: that is the caller's choice (it
+      // is off by default so that setuid programs work, as in docker).
+      check('seccomp_attr_set', ['SCMP_FLTATR_CTL_NNP'], lib.attrSet(ctx, SCMP_FLTATR_CTL_NNP, 0))
+      for (const rule of rules) {
+        const nr = lib.resolve(rule.name)
+        if (nr === NR_SCMP_ERROR) continue
+        const args = rule.args.length === 0 ? null : Buffer.alloc(24 * rule.args.length)
+        rule.args.forEach((a, i) => {
+          args!.writeUInt32LE(a.index, 24 * i)
+          args!.writeUInt32LE(SCMP_CMP[a.op], 24 * i + 4)
+          args!.writeBigUInt64LE(a.value, 24 * i + 8)
+          args!.writeBigUInt64LE(a.valueTwo ?? 0n, 24 * i + 16)
+        })
+        const action = rule.errno === undefined ? SCMP_ACT_ALLOW : SCMP_ACT_ERRNO | (rule.errno & 0xffff)
+        const rc = lib.ruleAdd(ctx, action, nr, rule.args.length, args)
+        // A pseudo syscall (negative number: a name of another ABI, e.g. socketcall on x86_64)
+        // that none of the filter's architectures has is refused with -EDOM/-EINVAL: skip it.
+        if (rc < 0 && !(nr < 0 && (rc === -EDOM || rc === -EINVAL || rc === -EOPNOTSUPP))) {
+          throw new SysError(`seccomp_rule_add(${rule.name})`, [], -rc)
+        }
+      }
+      memfd = fn('int memfd_create(const char *name, unsigned int flags)')('pivot-seccomp', MFD_CLOEXEC)
+      this.check('memfd_create', ['pivot-seccomp'], memfd)
+      check('seccomp_export_bpf', [], lib.exportBpf(ctx, memfd))
+      const size = Number(this.fstat(memfd).size)
+      return this.pread(memfd, size, 0)
+    } finally {
+      if (memfd !== -1) fn('int close(int fd)')(memfd)
+      lib.release(ctx)
+    }
+  }
+
+  seccompLoad(program: Buffer): void {
+    if (program.length === 0 || program.length % 8 !== 0 || program.length / 8 > 0xffff) {
+      throw new SysError('seccomp', ['SECCOMP_SET_MODE_FILTER', `${program.length} bytes`], 22 /* EINVAL */)
+    }
+    // struct sock_fprog {unsigned short len; struct sock_filter *filter}: the pointer comes from
+    // koffi's struct marshalling of the Buffer.
+    koffi ??= loadKoffi()
+    sockFprog ??= koffi.struct('pivot_sock_fprog', {len: 'uint16_t', filter: 'void *'})
+    const syscall = fn('long syscall(long nr, ...)')
+    const result = syscall(nr('seccomp'), 'unsigned int', SECCOMP_SET_MODE_FILTER, 'unsigned int', 0, koffi.pointer(sockFprog), {len: program.length / 8, filter: program})
+    this.check('seccomp', ['SECCOMP_SET_MODE_FILTER'], result)
+  }
+}
+
+let sockFprog: ReturnType<Koffi['struct']> | undefined
+
+const SCMP_ACT_ALLOW = 0x7fff0000
+const SCMP_ACT_ERRNO = 0x00050000
+const SCMP_FLTATR_CTL_NNP = 3
+const SCMP_CMP = {ne: 1, eq: 4, maskedEq: 7} as const
+const NR_SCMP_ERROR = -1
+const SECCOMP_SET_MODE_FILTER = 1
+const MFD_CLOEXEC = 1
+const AT_RECURSIVE = 0x8000
+const ENOENT = 2
+const EEXIST = 17
+const EINVAL = 22
+const EDOM = 33
+const EOPNOTSUPP = 95
+
+function check(call: string, args: unknown[], rc: number): void {
+  if (rc < 0) throw new SysError(call, args, -rc)
+}
+
+interface LibSeccomp {
+  init: (defAction: number) => unknown
+  archAdd: (ctx: unknown, arch: number) => number
+  attrSet: (ctx: unknown, attr: number, value: number) => number
+  resolve: (name: string) => number
+  ruleAdd: (ctx: unknown, action: number, syscall: number, argCount: number, args: Buffer | null) => number
+  exportBpf: (ctx: unknown, fd: number) => number
+  release: (ctx: unknown) => void
+}
+
+let seccompLib: LibSeccomp | undefined
+
+/** libseccomp.so.2 through koffi, loaded on first use (only `pivot run`'s parent needs it). */
+function libseccomp(): LibSeccomp {
+  if (seccompLib) return seccompLib
+  koffi ??= loadKoffi()
+  let lib: ReturnType<Koffi['load']>
+  try {
+    lib = koffi.load('libseccomp.so.2')
+  } catch (error) {
+    throw new SysLibraryError('libseccomp.so.2', (error as Error).message.split('\n')[0], 'install the libseccomp2 package (Debian, Ubuntu; libseccomp on Fedora and Alpine)')
+  }
+  seccompLib = {
+    init: lib.func('void *seccomp_init(uint32_t def_action)') as LibSeccomp['init'],
+    archAdd: lib.func('int seccomp_arch_add(void *ctx, uint32_t arch_token)') as LibSeccomp['archAdd'],
+    attrSet: lib.func('int seccomp_attr_set(void *ctx, int attr, uint32_t value)') as LibSeccomp['attrSet'],
+    resolve: lib.func('int seccomp_syscall_resolve_name(const char *name)') as LibSeccomp['resolve'],
+    ruleAdd: lib.func('int seccomp_rule_add_array(void *ctx, uint32_t action, int syscall, unsigned int arg_cnt, const void *arg_array)') as LibSeccomp['ruleAdd'],
+    exportBpf: lib.func('int seccomp_export_bpf(void *ctx, int fd)') as LibSeccomp['exportBpf'],
+    release: lib.func('void seccomp_release(void *ctx)') as LibSeccomp['release'],
+  }
+  return seccompLib
 }
 
 const O_CLOEXEC = 0o2000000

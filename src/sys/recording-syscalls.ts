@@ -1,4 +1,4 @@
-import type {CapabilitySets, Syscalls} from './syscalls'
+import type {CapabilitySets, FileStat, SeccompRuleSpec, Syscalls} from './syscalls'
 import {SysArgumentError, SysError, rejectNul} from './sys-error'
 import {constants} from 'node:os'
 
@@ -17,6 +17,27 @@ export class RecordingSyscalls implements Syscalls {
   private readonly failures = new Map<string, {errno: number; when: (args: unknown[]) => boolean}>()
   private mask = 0o022
   private caps: CapabilitySets = {effective: 0n, permitted: 0n, inheritable: 0n}
+  private nextFd = 100
+  private readonly openFiles = new Map<number, string>()
+  /** What fstat/pread answer for a path opened with open(); see setFile. */
+  private readonly files = new Map<string, {stat: FileStat; content: Buffer}>()
+  private cwd = '/'
+
+  /** Makes open(path) succeed with this file (default: a regular empty file, dev 1, ino 1). */
+  setFile(path: string, file: {mode?: number; rdev?: bigint; dev?: bigint; ino?: bigint; content?: Buffer | string}): this {
+    const content = typeof file.content === 'string' ? Buffer.from(file.content) : file.content ?? Buffer.alloc(0)
+    this.files.set(path, {
+      stat: {dev: file.dev ?? 1n, ino: file.ino ?? inoOf(path), mode: file.mode ?? 0o100755, rdev: file.rdev ?? 0n, size: BigInt(content.length)},
+      content,
+    })
+    return this
+  }
+
+  /** The capability sets capget answers with (capset changes them too). */
+  setCaps(caps: CapabilitySets): this {
+    this.caps = {...caps}
+    return this
+  }
 
   failOn(call: string, errno: keyof typeof constants.errno, when: (args: unknown[]) => boolean = () => true): this {
     this.failures.set(call, {errno: constants.errno[errno], when})
@@ -46,7 +67,10 @@ export class RecordingSyscalls implements Syscalls {
     this.record('pivot_root', newRoot, putOld)
   }
   chroot(path: string): void { rejectNul('chroot', 'path', path); this.record('chroot', path) }
-  chdir(path: string): void { rejectNul('chdir', 'path', path); this.record('chdir', path) }
+  chdir(path: string): void {
+    rejectNul('chdir', 'path', path); this.record('chdir', path)
+    this.cwd = path.startsWith('/') ? path : `${this.cwd.replace(/\/$/, '')}/${path}`
+  }
   sethostname(name: string): void { rejectNul('sethostname', 'name', name); this.record('sethostname', name) }
   umask(mask: number): number { this.record('umask', mask); const old = this.mask; this.mask = mask; return old }
   getpid(): number { this.record('getpid'); return 1 }
@@ -85,6 +109,52 @@ export class RecordingSyscalls implements Syscalls {
   futimens(fd: number, atimeNs: bigint, mtimeNs: bigint): void { this.record('futimens', fd, atimeNs, mtimeNs) }
   pipe(): [number, number] { this.record('pipe2'); return [1000, 1001] }
   setPipeSize(fd: number, size: number): number { this.record('set_pipe_size', fd, size); return size }
+  open(path: string, flags: number, mode = 0): number {
+    rejectNul('open', 'path', path)
+    this.record('open', path, flags, mode)
+    const fd = this.nextFd++
+    this.openFiles.set(fd, path)
+    return fd
+  }
+  close(fd: number): void { this.record('close', fd); this.openFiles.delete(fd) }
+  fstat(fd: number): FileStat {
+    this.record('fstat', fd)
+    const path = this.openFiles.get(fd)
+    const file = path === undefined ? undefined : this.files.get(path.replace(/^\/proc\/self\/fd\/(\d+)$/, (_, n: string) => this.openFiles.get(Number(n)) ?? _))
+    // An unknown path is a regular file of its own (ino from its name), so two paths are two files.
+    return file ? {...file.stat} : {dev: 1n, ino: inoOf(path ?? `fd ${fd}`), mode: 0o100755, rdev: 0n, size: 0n}
+  }
+  pread(fd: number, length: number, position: number): Buffer {
+    this.record('pread', fd, length, position)
+    let path = this.openFiles.get(fd) ?? ''
+    path = path.replace(/^\/proc\/self\/fd\/(\d+)$/, (_, n: string) => this.openFiles.get(Number(n)) ?? _)
+    return Buffer.from((this.files.get(path)?.content ?? Buffer.alloc(0)).subarray(position, position + length))
+  }
+  execveat(dirfd: number, path: string, argv: string[], envp: string[], flags: number): never {
+    rejectNul('execveat', 'path', path)
+    argv.forEach((a, i) => rejectNul('execveat', `argv[${i}]`, a))
+    envp.forEach((e, i) => rejectNul('execveat', `envp[${i}]`, e))
+    this.record('execveat', dirfd, path, argv, envp, flags)
+    throw new Error('RecordingSyscalls.execveat: a fake cannot replace the process')
+  }
+  getcwd(): string { this.record('getcwd'); return this.cwd }
+  mountSetattr(path: string, attrSet: number, attrClr: number, recursive: boolean): void {
+    rejectNul('mount_setattr', 'path', path)
+    this.record('mount_setattr', path, attrSet, attrClr, recursive)
+  }
+  statfsFlags(path: string): number { rejectNul('statfs', 'path', path); this.record('statfs', path); return 0 }
+  seccompCompile(defaultErrno: number, rules: readonly SeccompRuleSpec[], extraArches: readonly number[]): Buffer {
+    this.record('seccomp_compile', defaultErrno, rules.length, [...extraArches])
+    // One BPF instruction per rule, so a test can tell filters apart by size.
+    return Buffer.alloc(8 * (rules.length + 1))
+  }
+  seccompLoad(program: Buffer): void { this.record('seccomp_load', program.length / 8) }
+}
+
+function inoOf(path: string): bigint {
+  let h = 0x811c9dc5
+  for (const c of Buffer.from(path)) h = Math.imul(h ^ c, 0x01000193) >>> 0
+  return BigInt(h) + 1000n
 }
 
 function rejectNulBytes(call: string, path: Buffer): void {

@@ -49,3 +49,10 @@ function formatArg(arg: unknown): string {
 export function rejectNul(call: string, what: string, value: string | null | undefined): void {
   if (value != null && value.includes('\0')) throw new SysArgumentError(call, what)
 }
+
+/** A shared library pivot needs is not installed (e.g. libseccomp.so.2). The message says which package to install. */
+export class SysLibraryError extends PivotError {
+  constructor(library: string, why: string, remedy: string) {
+    super('SYS_LIBRARY_MISSING', `${library} cannot be loaded (${why}): ${remedy}`)
+  }
+}

@@ -10,6 +10,34 @@ export interface CapabilitySets {
   inheritable: bigint
 }
 
+/** What fstat(2) says about an open file (O_PATH descriptors included). */
+export interface FileStat {
+  dev: bigint
+  ino: bigint
+  /** st_mode: type and permission bits. */
+  mode: number
+  /** The device a character or block special file stands for (glibc's makedev encoding). */
+  rdev: bigint
+  size: bigint
+}
+
+/** One argument comparison of a seccomp rule (libseccomp's struct scmp_arg_cmp). */
+export interface SeccompArgCmp {
+  index: number
+  op: 'eq' | 'ne' | 'maskedEq'
+  /** eq/ne: the value; maskedEq: the mask. */
+  value: bigint
+  /** maskedEq: what `arg & value` must equal. */
+  valueTwo?: bigint
+}
+
+/** One seccomp rule: the syscall by name, allowed (errno undefined) or failing with errno. */
+export interface SeccompRuleSpec {
+  name: string
+  errno?: number
+  args: readonly SeccompArgCmp[]
+}
+
 export interface Syscalls {
   unshare(flags: number): void
   setns(fd: number, nstype: number): void
@@ -67,4 +95,32 @@ export interface Syscalls {
   pipe(): [number, number]
   /** fcntl(F_SETPIPE_SZ): asks for a pipe buffer of `size` bytes; returns the size the kernel granted. */
   setPipeSize(fd: number, size: number): number
+
+  // The container's hardening (runtime/rootfs/hardening.ts, runtime/security/).
+  /** open(2); returns the descriptor. Pass O_CLOEXEC: nothing opened here may reach the command. */
+  open(path: string, flags: number, mode?: number): number
+  close(fd: number): void
+  fstat(fd: number): FileStat
+  /** pread(2) of up to `length` bytes at `position`; shorter at the end of the file. */
+  pread(fd: number, length: number, position: number): Buffer
+  /** execveat(2): with AT_EMPTY_PATH and path "", runs exactly the file `dirfd` is open on. Returns only by throwing. */
+  execveat(dirfd: number, path: string, argv: string[], envp: string[], flags: number): never
+  /** getcwd(2) of the calling thread; throws ENOENT when the directory is not under its root. */
+  getcwd(): string
+  /** mount_setattr(2) (Linux 5.12): sets/clears MOUNT_ATTR_* on a mount, with AT_RECURSIVE on every mount under it. */
+  mountSetattr(path: string, attrSet: number, attrClr: number, recursive: boolean): void
+  /** statfs(2)'s f_flags: the ST_* (= MS_*) flags of the mount that holds `path`. */
+  statfsFlags(path: string): number
+  /**
+   * Compiles a seccomp filter with libseccomp (libseccomp.so.2): default action ERRNO(defaultErrno),
+   * the rules, for the native architecture plus `extraArches` (libseccomp arch tokens). Returns the
+   * BPF program (struct sock_filter[]). Throws SysLibraryError when libseccomp cannot be loaded.
+   * A rule whose syscall this libseccomp does not know is skipped (it keeps the default action).
+   */
+  seccompCompile(defaultErrno: number, rules: readonly SeccompRuleSpec[], extraArches: readonly number[]): Buffer
+  /**
+   * seccomp(SECCOMP_SET_MODE_FILTER) of a compiled program, for the calling thread only (no TSYNC).
+   * Needs no_new_privs or CAP_SYS_ADMIN in the effective set.
+   */
+  seccompLoad(program: Buffer): void
 }

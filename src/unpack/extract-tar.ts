@@ -48,6 +48,7 @@ const WHITEOUT = '.wh.'
 const AUFS_META = '.wh..wh.'
 const OPAQUE = '.wh..wh..opq'
 const OPAQUE_XATTR = 'trusted.overlay.opaque'
+const OVERLAY_XATTR_PREFIX = 'trusted.overlay.'
 
 type Kind = 'file' | 'dir' | 'symlink' | 'link' | 'char' | 'block' | 'fifo'
 
@@ -265,6 +266,13 @@ export class TarExtractor {
             throw new UnpackError('UNPACK_UNSUPPORTED', `entry "${label(raw)}": sparse files (GNU.sparse pax records) are not supported`, {entry: shown(raw)})
           }
         }
+      }
+      // overlayfs reads trusted.overlay.* of its layers as instructions (redirect: look up this
+      // directory under another path; metacopy/origin: the data is elsewhere; whiteout(s)...).
+      // A layer is data, not instructions: only the opaque mark, which is how a layer says
+      // "hide what is below", is kept.
+      for (const name of [...found.keys()]) {
+        if (name.startsWith(OVERLAY_XATTR_PREFIX) && name !== OPAQUE_XATTR) found.delete(name)
       }
       if (found.size > 0) xattrs = [...found]
     }

@@ -256,7 +256,7 @@ test('bad input: one error line, exit 125, nothing started or left', () => {
     [['--cpus', 'x', B, 'true'], /^pivot: invalid CPU count "x"/],
     [['--unknown', B, 'true'], /^pivot: unknown flag: --unknown/],
     [['--net', 'bridge', B, 'true'], /^pivot: invalid argument "bridge" for --net/],
-    [['--pull', 'never', 'localhost/not-there', 'true'], /^pivot: no such image: localhost\/not-there/],
+    [['--pull', 'never', 'localhost/not-there', 'true'], /^pivot: no such image: "localhost\/not-there"/],
     [['Not-A-Reference', 'true'], /^pivot: invalid reference "Not-A-Reference": repository name must be lowercase\n$/],
     [['-v', '/no/such/dir:/x', B, 'true'], /^pivot: invalid volume "\/no\/such\/dir:\/x": the host path \/no\/such\/dir does not exist/],
     [['-e', 'A=x\u0001', '--name', '-x', B, 'true'], /^pivot: invalid container name "-x"/],

@@ -1,12 +1,40 @@
 import type {Syscalls} from '../../sys/syscalls'
 import {SysError} from '../../sys/sys-error'
-import {makedev} from '../../sys/constants'
-import {EXIT_CANNOT_INVOKE, EXIT_NOT_FOUND, RuntimeError} from '../runtime-error'
+import {
+  AT_EMPTY_PATH,
+  MOUNT_ATTR_NODEV,
+  MOUNT_ATTR_RDONLY,
+  MS_BIND,
+  MS_NODEV,
+  MS_NOEXEC,
+  MS_NOSUID,
+  MS_RDONLY,
+  MS_REC,
+  MS_REMOUNT,
+  O_CLOEXEC,
+  O_NOFOLLOW,
+  O_PATH,
+  PR_CAP_AMBIENT,
+  PR_CAP_AMBIENT_CLEAR_ALL,
+  PR_CAPBSET_DROP,
+  S_IFCHR,
+  S_IFMT,
+  ST_NOATIME,
+  ST_NODIRATIME,
+  ST_NOEXEC,
+  ST_NOSUID,
+  ST_RDONLY,
+  ST_RELATIME,
+  makedev,
+} from '../../sys/constants'
+import {EXIT_NOT_FOUND, RuntimeError} from '../runtime-error'
+import {execError, resolveExecTarget, type ExecTarget, type GuardFs} from '../security/exec-guard'
+import {CAPABILITY_NAMES} from '../security/capabilities'
 import {resolveUser} from '../user'
 import type {Step} from './steps'
 
 /** The few file operations the setup makes besides syscalls; synchronous only (see init.ts). */
-export interface SetupFs {
+export interface SetupFs extends GuardFs {
   mkdir(path: string, mode: number, recursive: boolean): void
   touch(path: string): void
   symlink(target: string, path: string): void
@@ -21,9 +49,10 @@ export function nodeSetupFs(): SetupFs {
   const fs = require('node:fs') as typeof import('node:fs')
   return {
     mkdir: (path, mode, recursive) => {
-      fs.mkdirSync(path, {mode, recursive})
+      if (recursive) return mkdirParents(fs, path, mode)
+      fs.mkdirSync(path, {mode})
       // mkdir applies the umask; the set-gid/sticky bits are not set by mkdir on every fs.
-      if (!recursive) fs.chmodSync(path, mode)
+      fs.chmodSync(path, mode)
     },
     touch: path => fs.closeSync(fs.openSync(path, 'a', 0o644)),
     symlink: (target, path) => fs.symlinkSync(target, path),
@@ -39,7 +68,38 @@ export function nodeSetupFs(): SetupFs {
       const st = fs.statSync(path, {throwIfNoEntry: false})
       return st && {isFile: st.isFile(), isDirectory: st.isDirectory(), mode: st.mode}
     },
+    lstat: path => {
+      const st = fs.lstatSync(path, {bigint: true, throwIfNoEntry: false})
+      return st && {dev: st.dev, ino: st.ino, isSymlink: st.isSymbolicLink(), isDirectory: st.isDirectory()}
+    },
+    readlink: path => fs.readlinkSync(path),
   }
+}
+
+/**
+ * mkdir -p, one component at a time. Not node's recursive mkdirSync: on a path such as
+ * /proc/self/fd/99 (mkdir says ENOENT while the parent exists) it retries forever, and a
+ * `-w` would hang the container's start.
+ */
+function mkdirParents(fs: typeof import('node:fs'), path: string, mode: number): void {
+  let prefix = ''
+  for (const part of path.split('/').filter(Boolean)) {
+    prefix += '/' + part
+    try {
+      fs.mkdirSync(prefix, {mode})
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+    }
+  }
+}
+
+/** What the steps hand on to later steps while they run. */
+interface Progress {
+  home?: string
+  /** The checked null device, for the masks (O_PATH, close-on-exec). */
+  nullFd?: number
+  target?: ExecTarget
+  env?: string[]
 }
 
 /**
@@ -48,92 +108,220 @@ export function nodeSetupFs(): SetupFs {
  * the exit status docker would give: 125 for setup, 126 cannot invoke, 127 not found.
  */
 export function executeSteps(steps: readonly Step[], sys: Syscalls, fs: SetupFs): void {
-  let env: string[] | undefined
-  let home: string | undefined
+  const progress: Progress = {}
   for (const step of steps) {
     try {
-      switch (step.op) {
-        case 'unshare':
-          sys.unshare(step.flags)
-          break
-        case 'mount':
-          sys.mount(step.source, step.target, step.fstype, step.flags, step.data)
-          break
-        case 'umount2':
-          sys.umount2(step.target, step.flags)
-          break
-        case 'chdir':
-          sys.chdir(step.path)
-          break
-        case 'pivotRoot':
-          sys.pivotRoot(step.newRoot, step.putOld)
-          break
-        case 'sethostname':
-          sys.sethostname(step.name)
-          break
-        case 'interfaceUp':
-          sys.interfaceUp(step.name)
-          break
-        case 'umask':
-          sys.umask(step.mask)
-          break
-        case 'prctl':
-          sys.prctl(step.option, step.arg2)
-          break
-        case 'mknod':
-          sys.mknod(step.path, step.mode, makedev(step.major, step.minor))
-          break
-        case 'mkdir':
-          fs.mkdir(step.path, step.mode, false)
-          break
-        case 'touch':
-          fs.touch(step.path)
-          break
-        case 'symlink':
-          fs.symlink(step.target, step.path)
-          break
-        case 'workdir':
-          workdir(step.path, sys, fs)
-          break
-        case 'switchUser': {
-          const user = resolveUser(step.user, fs.readFile('/etc/passwd'), fs.readFile('/etc/group'))
-          sys.setgroups(user.groups)
-          // gid before uid: once the uid is not 0, the thread may no longer change its gid.
-          sys.setresgid(user.gid)
-          sys.setresuid(user.uid)
-          home = user.home
-          break
-        }
-        case 'resetSignals':
-          for (let signum = 1; signum <= 31; signum++) {
-            if (signum !== 9 && signum !== 19) sys.signalDefault(signum)
-          }
-          break
-        case 'closeFds':
-          sys.cloexecFrom(3)
-          for (const fd of [0, 1, 2]) sys.setCloexec(fd, false)
-          break
-        case 'exec': {
-          env = step.env.some(e => e.startsWith('HOME=')) ? [...step.env] : [...step.env, `HOME=${home ?? '/'}`]
-          const file = lookPath(step.command[0], env, fs)
-          try {
-            sys.execve(file, step.command, env)
-          } catch (error) {
-            const isDir = error instanceof SysError && error.errnoName === 'EACCES' && fs.stat(file)?.isDirectory
-            throw isDir
-              ? new RuntimeError('RUN_CANNOT_INVOKE', `exec: ${JSON.stringify(step.command[0])}: is a directory`, {exitCode: EXIT_CANNOT_INVOKE})
-              : execError(step.command[0], error)
-          }
-          break
-        }
-        default:
-          throw new RuntimeError('RUN_SETUP_FAILED', `unknown setup step ${JSON.stringify(step)}`)
-      }
+      runStep(step, sys, fs, progress)
     } catch (error) {
       if (error instanceof RuntimeError) throw error
       throw new RuntimeError('RUN_SETUP_FAILED', `container setup failed: ${describe(error)}`, {cause: error})
     }
   }
+}
+
+function runStep(step: Step, sys: Syscalls, fs: SetupFs, progress: Progress): void {
+  switch (step.op) {
+    case 'unshare':
+      sys.unshare(step.flags)
+      break
+    case 'mount':
+      sys.mount(step.source, step.target, step.fstype, step.flags, step.data)
+      break
+    case 'umount2':
+      sys.umount2(step.target, step.flags)
+      break
+    case 'chdir':
+      sys.chdir(step.path)
+      break
+    case 'pivotRoot':
+      sys.pivotRoot(step.newRoot, step.putOld)
+      break
+    case 'sethostname':
+      sys.sethostname(step.name)
+      break
+    case 'interfaceUp':
+      sys.interfaceUp(step.name)
+      break
+    case 'umask':
+      sys.umask(step.mask)
+      break
+    case 'prctl':
+      sys.prctl(step.option, step.arg2)
+      break
+    case 'mknod':
+      sys.mknod(step.path, step.mode, makedev(step.major, step.minor))
+      break
+    case 'mkdir':
+      fs.mkdir(step.path, step.mode, false)
+      break
+    case 'touch':
+      fs.touch(step.path)
+      break
+    case 'symlink':
+      fs.symlink(step.target, step.path)
+      break
+    case 'mountOverlay':
+      mountOverlay(step, sys)
+      break
+    case 'bindDevice': {
+      const fd = openDevice(sys, step.source, step.major, step.minor)
+      try {
+        fs.touch(step.target)
+        sys.mount(`/proc/self/fd/${fd}`, step.target, null, MS_BIND, null)
+      } finally {
+        sys.close(fd)
+      }
+      break
+    }
+    case 'restrictMount':
+      restrictMount(sys, step.path, MOUNT_ATTR_NODEV | (step.readOnly ? MOUNT_ATTR_RDONLY : 0), true)
+      break
+    case 'maskPath': {
+      const st = fs.stat(step.path)
+      if (!st) break
+      if (st.isDirectory) {
+        sys.mount('tmpfs', step.path, 'tmpfs', MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 'size=0,mode=555')
+      } else {
+        progress.nullFd ??= openDevice(sys, '/dev/null', 1, 3)
+        sys.mount(`/proc/self/fd/${progress.nullFd}`, step.path, null, MS_BIND, null)
+      }
+      break
+    }
+    case 'readonlyPath':
+      if (!fs.stat(step.path)) break
+      sys.mount(step.path, step.path, null, MS_BIND | MS_REC, null)
+      restrictMount(sys, step.path, MOUNT_ATTR_RDONLY, false)
+      break
+    case 'workdir':
+      workdir(step.path, sys, fs)
+      break
+    case 'resolveCommand': {
+      // Before the user switch and the capability drop: the checks read the command's first
+      // bytes, which a user may lack the right to (an execute-only file), and the exec itself
+      // still checks the user's right to run it.
+      const file = lookPath(step.command[0], step.env, fs)
+      progress.target = resolveExecTarget(file, step.command, sys, fs)
+      progress.env = step.env
+      break
+    }
+    case 'capBounding':
+      for (let cap = 0; cap < 64; cap++) {
+        if ((step.keep >> BigInt(cap)) & 1n) continue
+        try {
+          sys.prctl(PR_CAPBSET_DROP, cap)
+        } catch (error) {
+          // EINVAL: past the kernel's last capability.
+          if (error instanceof SysError && error.errnoName === 'EINVAL') break
+          throw error
+        }
+      }
+      break
+    case 'raiseEffective': {
+      const caps = sys.capget()
+      sys.capset({effective: caps.permitted, permitted: caps.permitted, inheritable: caps.inheritable})
+      break
+    }
+    case 'capabilities':
+      try {
+        sys.capset({effective: step.effective, permitted: step.permitted, inheritable: step.inheritable})
+      } catch (error) {
+        if (!(error instanceof SysError) || error.errnoName !== 'EPERM') throw error
+        const missing = step.permitted & ~sys.capget().permitted
+        throw new RuntimeError('RUN_SETUP_FAILED', `container setup failed: pivot itself does not hold ${capabilityNames(missing).join(', ') || 'the capabilities asked for'}`)
+      }
+      sys.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
+      break
+    case 'seccomp':
+      sys.seccompLoad(Buffer.from(step.program, 'base64'))
+      break
+    case 'switchUser': {
+      const user = resolveUser(step.user, fs.readFile('/etc/passwd'), fs.readFile('/etc/group'))
+      sys.setgroups(user.groups)
+      // gid before uid: once the uid is not 0, the thread may no longer change its gid.
+      sys.setresgid(user.gid)
+      sys.setresuid(user.uid)
+      progress.home = user.home
+      break
+    }
+    case 'resetSignals':
+      for (let signum = 1; signum <= 31; signum++) {
+        if (signum !== 9 && signum !== 19) sys.signalDefault(signum)
+      }
+      break
+    case 'closeFds':
+      sys.cloexecFrom(3)
+      for (const fd of [0, 1, 2]) sys.setCloexec(fd, false)
+      break
+    case 'exec': {
+      const target = progress.target
+      if (!target || !progress.env) throw new RuntimeError('RUN_SETUP_FAILED', 'container setup failed: exec before resolveCommand')
+      const base = progress.env
+      const env = base.some(e => e.startsWith('HOME=')) ? [...base] : [...base, `HOME=${progress.home ?? '/'}`]
+      try {
+        if (target.how === 'path') sys.execve(target.path, target.argv, env)
+        else sys.execveat(target.fd, '', target.argv, env, AT_EMPTY_PATH)
+      } catch (error) {
+        throw execError(target.argv[0] ?? target.path, error)
+      }
+      break
+    }
+    default:
+      throw new RuntimeError('RUN_SETUP_FAILED', `unknown setup step ${JSON.stringify(step)}`)
+  }
+}
+
+/**
+ * The overlay with the first hardening options the kernel takes: redirect_dir=nofollow makes it
+ * ignore redirect xattrs a layer could carry (with redirect_dir=off the kernel still follows
+ * them, by its redirect_always_follow default), metacopy=off ignores metacopy ones. EINVAL is
+ * also what an option string over a page gets: the last attempt, without options, reports it.
+ */
+function mountOverlay(step: Extract<Step, {op: 'mountOverlay'}>, sys: Syscalls): void {
+  const attempts = [...step.hardening.map(h => `${step.data},${h}`), step.data]
+  for (let i = 0; ; i++) {
+    try {
+      sys.mount('overlay', step.target, 'overlay', step.flags, attempts[i])
+      return
+    } catch (error) {
+      if (i === attempts.length - 1 || !(error instanceof SysError) || error.errnoName !== 'EINVAL') throw error
+    }
+  }
+}
+
+/** Opens a device node without following a symlink and checks it is the character device major:minor. */
+function openDevice(sys: Syscalls, path: string, major: number, minor: number): number {
+  const fd = sys.open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC)
+  try {
+    const st = sys.fstat(fd)
+    if ((st.mode & S_IFMT) !== S_IFCHR || st.rdev !== makedev(major, minor)) {
+      throw new RuntimeError('RUN_SETUP_FAILED', `container setup failed: ${path} is not the character device ${major}:${minor}`)
+    }
+    return fd
+  } catch (error) {
+    sys.close(fd)
+    throw error
+  }
+}
+
+/**
+ * Sets mount attributes without touching the others (nosuid, noexec... of the source stay):
+ * mount_setattr, recursive for a volume's submounts; before Linux 5.12 a bind remount, on the
+ * one mount, with the flags it has (statfs) plus the new ones.
+ */
+function restrictMount(sys: Syscalls, path: string, attrs: number, recursive: boolean): void {
+  try {
+    sys.mountSetattr(path, attrs, 0, recursive)
+    return
+  } catch (error) {
+    if (!(error instanceof SysError) || error.errnoName !== 'ENOSYS') throw error
+  }
+  const keep = sys.statfsFlags(path) & (ST_RDONLY | ST_NOSUID | ST_NOEXEC | ST_NOATIME | ST_NODIRATIME | ST_RELATIME)
+  const add = (attrs & MOUNT_ATTR_NODEV ? MS_NODEV : 0) | (attrs & MOUNT_ATTR_RDONLY ? MS_RDONLY : 0)
+  sys.mount(null, path, null, MS_BIND | MS_REMOUNT | keep | add, null)
+}
+
+function capabilityNames(mask: bigint): string[] {
+  return CAPABILITY_NAMES.filter((_, bit) => (mask >> BigInt(bit)) & 1n)
 }
 
 function describe(error: unknown): string {
@@ -145,8 +333,10 @@ function describe(error: unknown): string {
 function workdir(path: string, sys: Syscalls, fs: SetupFs): void {
   try {
     sys.chdir(path)
+    insideRoot(path, sys)
     return
   } catch (error) {
+    if (error instanceof RuntimeError) throw error
     if (!(error instanceof SysError) || error.errnoName !== 'ENOENT') {
       throw new RuntimeError('RUN_SETUP_FAILED', `cannot use the working directory ${path}: ${error instanceof SysError ? error.errnoName : String(error)}`)
     }
@@ -159,6 +349,20 @@ function workdir(path: string, sys: Syscalls, fs: SetupFs): void {
   } catch (error) {
     const code = error instanceof SysError ? error.errnoName : (error as NodeJS.ErrnoException).code ?? String(error)
     throw new RuntimeError('RUN_SETUP_FAILED', `cannot create the working directory ${path}: ${code}`)
+  }
+}
+
+/**
+ * The working directory must be under the container's root: a path through a magic link
+ * (/proc/self/fd/N of a descriptor to a host directory, CVE-2024-21626's shape) could chdir out
+ * of it. getcwd(2) fails (ENOENT, "unreachable") for a directory outside the thread's root.
+ */
+function insideRoot(path: string, sys: Syscalls): void {
+  try {
+    sys.getcwd()
+  } catch (error) {
+    const why = error instanceof SysError ? error.errnoName : String(error)
+    throw new RuntimeError('RUN_SETUP_FAILED', `cannot use the working directory ${path}: it is outside the container (${why})`)
   }
 }
 
@@ -176,25 +380,4 @@ export function lookPath(name: string, env: readonly string[], fs: Pick<SetupFs,
     if (st && st.isFile && (st.mode & 0o111) !== 0) return candidate
   }
   throw new RuntimeError('RUN_COMMAND_NOT_FOUND', `exec: ${JSON.stringify(name)}: executable file not found in $PATH`, {exitCode: EXIT_NOT_FOUND})
-}
-
-function execError(name: string, error: unknown): RuntimeError {
-  if (!(error instanceof SysError)) {
-    return new RuntimeError('RUN_SETUP_FAILED', `exec ${JSON.stringify(name)}: ${describe(error)}`)
-  }
-  switch (error.errnoName) {
-    case 'ENOENT':
-      return new RuntimeError('RUN_COMMAND_NOT_FOUND', `exec: ${JSON.stringify(name)}: no such file or directory`, {exitCode: EXIT_NOT_FOUND})
-    case 'EACCES':
-    case 'EPERM':
-      return new RuntimeError('RUN_CANNOT_INVOKE', `exec: ${JSON.stringify(name)}: permission denied`, {exitCode: EXIT_CANNOT_INVOKE})
-    case 'EISDIR':
-      return new RuntimeError('RUN_CANNOT_INVOKE', `exec: ${JSON.stringify(name)}: is a directory`, {exitCode: EXIT_CANNOT_INVOKE})
-    case 'ENOEXEC':
-      return new RuntimeError('RUN_CANNOT_INVOKE', `exec: ${JSON.stringify(name)}: exec format error`, {exitCode: EXIT_CANNOT_INVOKE})
-    case 'ETXTBSY':
-      return new RuntimeError('RUN_CANNOT_INVOKE', `exec: ${JSON.stringify(name)}: text file busy`, {exitCode: EXIT_CANNOT_INVOKE})
-    default:
-      return new RuntimeError('RUN_CANNOT_INVOKE', `exec: ${JSON.stringify(name)}: ${error.errnoName}`, {exitCode: EXIT_CANNOT_INVOKE})
-  }
 }

@@ -11,10 +11,8 @@ import {
   MS_PRIVATE,
   MS_RDONLY,
   MS_REC,
-  MS_REMOUNT,
   MS_STRICTATIME,
   PR_SET_PDEATHSIG,
-  S_IFCHR,
 } from '../../sys/constants'
 import type {InitConfig} from '../init-config'
 import {
@@ -85,14 +83,18 @@ export function planContainer(config: InitConfig): Step[] {
   //    first lets lowerdir name `l/<12 hex>` links instead of long absolute paths: the whole
   //    option string must fit in one page. Without an upper dir the overlay is read-only
   //    (--read-only); MS_RDONLY says so to the kernel up front.
+  //    nodev: device nodes an image layer carries, or that the container makes with CAP_MKNOD
+  //    (say block 8:0, a host disk), cannot be opened. That is what docker's devices cgroup does,
+  //    here without one (it works alike on cgroup v1 and v2, and needs no BPF): every writable
+  //    mount the container gets is nodev, and the few devices it may use are bind mounts of the
+  //    host's nodes, whose own mounts are not.
   steps.push({op: 'chdir', path: config.storeRoot})
   steps.push({
-    op: 'mount',
-    source: 'overlay',
+    op: 'mountOverlay',
     target: root,
-    fstype: 'overlay',
-    flags: config.upperDir ? 0 : MS_RDONLY,
+    flags: MS_NODEV | (config.upperDir ? 0 : MS_RDONLY),
     data: overlayOptions(config),
+    hardening: OVERLAY_HARDENING,
   })
 
   // -- Kernel filesystems, mounted under the new root before pivot_root. Their mount points are
@@ -101,13 +103,16 @@ export function planContainer(config: InitConfig): Step[] {
   //    proc here shows the container's PID namespace: the init, which mounts it, is its PID 1.
   steps.push({op: 'mount', source: 'proc', target: join(root, '/proc'), fstype: 'proc', flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: null})
 
-  // -- /dev: a small tmpfs with only the safe devices, never the host's /dev. umask 0 first, or
-  //    mknod and mkdir would apply the inherited umask and the devices would not be 0666.
+  // -- /dev: a small nodev tmpfs with only the safe devices, never the host's /dev. Each device
+  //    is a bind mount of the host's node (checked to be the right character device) onto an
+  //    empty file: a bind mount has its own flags, so these work where a node the container
+  //    makes (CAP_MKNOD) would not. Before pivot_root: the sources are the host's /dev. umask 0
+  //    first, or mkdir would apply the inherited umask to the mount points.
   const dev = join(root, '/dev')
-  steps.push({op: 'mount', source: 'tmpfs', target: dev, fstype: 'tmpfs', flags: MS_NOSUID | MS_STRICTATIME, data: 'mode=755,size=65536k'})
+  steps.push({op: 'mount', source: 'tmpfs', target: dev, fstype: 'tmpfs', flags: MS_NOSUID | MS_NODEV | MS_STRICTATIME, data: 'mode=755,size=65536k'})
   steps.push({op: 'umask', mask: 0})
   for (const d of DEFAULT_DEVICES) {
-    steps.push({op: 'mknod', path: join(dev, d.name), mode: S_IFCHR | 0o666, major: d.major, minor: d.minor})
+    steps.push({op: 'bindDevice', source: `/dev/${d.name}`, target: join(dev, d.name), major: d.major, minor: d.minor})
   }
   for (const l of DEFAULT_DEV_LINKS) steps.push({op: 'symlink', target: l.target, path: join(dev, l.name)})
   steps.push({op: 'mkdir', path: join(dev, 'pts'), mode: 0o755})
@@ -130,12 +135,14 @@ export function planContainer(config: InitConfig): Step[] {
   // -- /sys read-only from the start (MS_RDONLY on the mount itself, not a remount later, so
   //    there is no moment where it is writable). With --net none it lists the new namespace's
   //    network devices: it is mounted after the unshare(NEWNET).
-  steps.push({op: 'mount', source: 'sysfs', target: join(root, '/sys'), fstype: 'sysfs', flags: MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, data: null})
+  //    --privileged leaves it writable, as docker does.
+  steps.push({op: 'mount', source: 'sysfs', target: join(root, '/sys'), fstype: 'sysfs', flags: (config.privileged ? 0 : MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC, data: null})
 
   // -- Volumes after /dev (a volume under /dev must land on the tmpfs, not under it) and sorted
   //    by depth so that -v a:/data -v b:/data/sub mounts b on top of a, not hidden beneath it.
-  //    rbind like docker. The read-only bit needs a second call: MS_RDONLY is ignored on the
-  //    bind itself and only sticks with MS_REMOUNT|MS_BIND.
+  //    rbind like docker. nodev (and ro for :ro) need a second call, flags being ignored on a
+  //    bind: restrictMount sets them on the volume and every mount under it and keeps the
+  //    source's own (a nosuid or noexec source stays so), as docker's recursive read-only does.
   const volumes = [...config.volumes].sort((a, b) => depth(a.target) - depth(b.target))
   for (const v of volumes) {
     const target = join(root, v.target)
@@ -143,7 +150,7 @@ export function planContainer(config: InitConfig): Step[] {
       steps.push(v.kind === 'file' ? {op: 'touch', path: target} : {op: 'mkdir', path: target, mode: 0o755})
     }
     steps.push({op: 'mount', source: v.source, target, fstype: null, flags: MS_BIND | MS_REC, data: null})
-    if (v.readOnly) steps.push({op: 'mount', source: null, target, fstype: null, flags: MS_BIND | MS_REMOUNT | MS_RDONLY, data: null})
+    steps.push({op: 'restrictMount', path: target, readOnly: v.readOnly})
   }
 
   // -- pivot_root(".", ".") (runc's way): no put_old directory is needed in the image; the old
@@ -159,15 +166,17 @@ export function planContainer(config: InitConfig): Step[] {
   steps.push(...readonlyPathSteps(config))
 
   // -- The process. The working directory is reached (or made) as root, before the user switch,
-  //    like runc: a directory the user cannot create or enter is still its cwd.
+  //    like runc: a directory the user cannot create or enter is still its cwd. It is checked to
+  //    be under the container's root (no magic link out of it).
   steps.push({op: 'workdir', path: config.workdir})
+  // The command is found (PATH, from the working directory) and checked while the init still has
+  // every capability: the checks read its first bytes (security/exec-guard.ts).
+  steps.push({op: 'resolveCommand', command: config.command, env: config.env})
   steps.push(...boundingSetSteps(config))
   steps.push({op: 'switchUser', user: config.user})
   // A change of uid or gid clears the parent-death signal: set it again, so a SIGKILLed
   // `pivot run` still takes the container with it.
   steps.push({op: 'prctl', option: PR_SET_PDEATHSIG, arg2: SIGKILL})
-  steps.push(...capabilitySteps(config))
-  steps.push(...noNewPrivilegesSteps(config))
   // The command gets the usual umask, not the 0 used for the devices.
   steps.push({op: 'umask', mask: 0o022})
   // Node ignores SIGPIPE and SIGXFSZ, and an ignored signal stays ignored across exec: without
@@ -176,10 +185,22 @@ export function planContainer(config: InitConfig): Step[] {
   // No host fd may reach the command (CVE-2024-21626): fd 3 (the parent's socket) and anything
   // Node opened become close-on-exec; 0-2 must NOT be, or the command's output is lost.
   steps.push({op: 'closeFds'})
+  // no_new_privs, then the seccomp filter (the kernel loads one only with no_new_privs or
+  // CAP_SYS_ADMIN), then the capability sets (which drop CAP_SYS_ADMIN), then exec: under the
+  // filter the init makes only capset, prctl and execve/execveat, all allowed (see hardening.ts).
+  // And the filter is the last thing loaded, so none of the setup above had to pass it.
+  steps.push(...noNewPrivilegesSteps(config))
   steps.push(...seccompSteps(config))
-  steps.push({op: 'exec', command: config.command, env: config.env})
+  steps.push(...capabilitySteps(config))
+  steps.push({op: 'exec'})
   return steps
 }
+
+/**
+ * Overlay options that make it ignore what a hostile layer could say in trusted.overlay.*
+ * xattrs (unpack drops them too), most complete first: kernels before 4.19 lack metacopy.
+ */
+export const OVERLAY_HARDENING = ['redirect_dir=nofollow,metacopy=off,index=off', 'redirect_dir=nofollow']
 
 function depth(p: string): number {
   return p.split('/').filter(Boolean).length

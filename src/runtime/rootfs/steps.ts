@@ -28,7 +28,37 @@ export type Step =
   | {op: 'resetSignals'}
   /** Every fd above 2 close-on-exec, FD_CLOEXEC cleared on 0-2 (Node sets it). */
   | {op: 'closeFds'}
-  /** Resolves command[0] with the container's PATH, then execve. */
-  | {op: 'exec'; command: string[]; env: string[]}
+  /**
+   * The overlay root, with the hardening options first (`hardening`, tried in order: the first
+   * this kernel accepts wins; EINVAL means an option it does not know) and none as the last resort.
+   */
+  | {op: 'mountOverlay'; target: string; flags: number; data: string; hardening: string[]}
+  /**
+   * A host device node bound onto an empty file (the /dev tmpfs is nodev: a bind mount has its
+   * own flags, so only these nodes work). The source is checked to be the character device
+   * major:minor and bound through the descriptor that was checked.
+   */
+  | {op: 'bindDevice'; source: string; target: string; major: number; minor: number}
+  /** MOUNT_ATTR_NODEV (and RDONLY) on a mount and every mount under it (mount_setattr), else by remount. */
+  | {op: 'restrictMount'; path: string; readOnly: boolean}
+  /** /dev/null (checked: char 1:3) over a file, an empty read-only tmpfs over a directory; nothing when absent. */
+  | {op: 'maskPath'; path: string}
+  /** A bind of the path onto itself, made read-only; nothing when absent. */
+  | {op: 'readonlyPath'; path: string}
+  /** PR_CAPBSET_DROP of every capability not in `keep`. */
+  | {op: 'capBounding'; keep: bigint}
+  /** capset(effective = permitted): a switch to a non-root uid cleared the effective set. */
+  | {op: 'raiseEffective'}
+  /** capset, then the ambient set cleared. */
+  | {op: 'capabilities'; effective: bigint; permitted: bigint; inheritable: bigint}
+  /** Loads the seccomp filter (base64 of struct sock_filter[]) for this thread. */
+  | {op: 'seccomp'; program: string}
+  /**
+   * Resolves command[0] with the container's PATH, opens it and checks it (security/exec-guard.ts):
+   * not pivot's own init binary, directly or as the interpreter of a script or an ELF file.
+   */
+  | {op: 'resolveCommand'; command: string[]; env: string[]}
+  /** execve (or execveat on the descriptor resolveCommand checked) with the env and HOME. */
+  | {op: 'exec'}
 
 export type StepOp = Step['op']

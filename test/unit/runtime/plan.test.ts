@@ -10,15 +10,20 @@ import {
   MS_PRIVATE,
   MS_RDONLY,
   MS_REC,
-  MS_REMOUNT,
+  MS_NODEV,
+  PR_SET_KEEPCAPS,
   PR_SET_NO_NEW_PRIVS,
   PR_SET_PDEATHSIG,
+  PR_CAP_AMBIENT,
+  PR_CAP_AMBIENT_CLEAR_ALL,
   RecordingSyscalls,
 } from '../../../src/sys';
 import type {InitConfig} from '../../../src/runtime/init-config';
 import {planContainer, overlayOptions} from '../../../src/runtime/rootfs/plan';
-import {executeSteps, lookPath, type SetupFs} from '../../../src/runtime/rootfs/execute';
+import {executeSteps, lookPath} from '../../../src/runtime/rootfs/execute';
 import type {Step} from '../../../src/runtime/rootfs/steps';
+import {DEFAULT_CAPABILITIES} from '../../../src/runtime/security/capabilities';
+import {FakeFs, devices} from './fake-fs';
 
 const ROOT = '/cache/containers/abc/rootfs';
 
@@ -37,31 +42,11 @@ function config(over: Partial<InitConfig> = {}): InitConfig {
     env: ['PATH=/usr/bin:/bin', 'HOSTNAME=abc'],
     workdir: '/',
     noNewPrivileges: false,
+    capabilities: [...DEFAULT_CAPABILITIES],
+    privileged: false,
+    seccompFilter: Buffer.alloc(16).toString('base64'),
     ...over,
   };
-}
-
-/** A SetupFs over an in-memory file table: records writes, answers reads. */
-class FakeFs implements SetupFs {
-  readonly ops: string[] = [];
-  constructor(private readonly files: Record<string, {text?: string; mode?: number; dir?: boolean}> = {}) {}
-  mkdir(p: string, mode: number, recursive: boolean): void {
-    this.ops.push(`mkdir ${p} ${mode.toString(8)}${recursive ? ' -p' : ''}`);
-    this.files[p] = {dir: true, mode};
-  }
-  touch(p: string): void {
-    this.ops.push(`touch ${p}`);
-  }
-  symlink(target: string, p: string): void {
-    this.ops.push(`symlink ${p} -> ${target}`);
-  }
-  readFile(p: string): string | undefined {
-    return this.files[p]?.text;
-  }
-  stat(p: string) {
-    const f = this.files[p];
-    return f && {isFile: !f.dir, isDirectory: !!f.dir, mode: f.mode ?? 0o644};
-  }
 }
 
 const index = (steps: Step[], pred: (s: Step) => boolean) => {
@@ -69,7 +54,7 @@ const index = (steps: Step[], pred: (s: Step) => boolean) => {
   assert.notEqual(i, -1, 'step not found');
   return i;
 };
-const mountOf = (target: string) => (s: Step) => s.op === 'mount' && s.target === target;
+const mountOf = (target: string) => (s: Step) => (s.op === 'mount' || s.op === 'mountOverlay') && s.target === target;
 
 test('namespaces first, then / made rprivate before any other mount', () => {
   const steps = planContainer(config());
@@ -95,12 +80,11 @@ test('overlay: chdir to the store root, relative lower dirs topmost first, upper
   const overlay = index(steps, mountOf(ROOT));
   assert.ok(chdir < overlay, 'relative lowerdir paths need the chdir first');
   assert.deepEqual(steps[overlay], {
-    op: 'mount',
-    source: 'overlay',
+    op: 'mountOverlay',
     target: ROOT,
-    fstype: 'overlay',
-    flags: 0,
+    flags: MS_NODEV,
     data: 'lowerdir=containers/abc/init:l/111111111111:l/222222222222,upperdir=containers/abc/upper,workdir=containers/abc/work',
+    hardening: ['redirect_dir=nofollow,metacopy=off,index=off', 'redirect_dir=nofollow'],
   });
 });
 
@@ -130,16 +114,26 @@ test('/dev: tmpfs, umask 0, then devices, links and mount points; devpts after i
   const steps = planContainer(config());
   const tmpfs = index(steps, mountOf(`${ROOT}/dev`));
   const umask0 = index(steps, s => s.op === 'umask' && s.mask === 0);
-  const firstNode = index(steps, s => s.op === 'mknod');
+  const firstNode = index(steps, s => s.op === 'bindDevice');
   assert.ok(tmpfs < umask0 && umask0 < firstNode);
-  const nodes = steps.filter(s => s.op === 'mknod').map(s => (s as {path: string}).path.replace(`${ROOT}/dev/`, ''));
-  assert.deepEqual(nodes, ['null', 'zero', 'full', 'random', 'urandom', 'tty']);
+  assert.equal((steps[tmpfs] as {flags: number}).flags & MS_NODEV, MS_NODEV, 'the /dev tmpfs is nodev: a node made there does not work');
+  assert.equal(steps.some(s => s.op === 'mknod'), false);
+  const nodes = steps.filter(s => s.op === 'bindDevice') as Array<Extract<Step, {op: 'bindDevice'}>>;
+  assert.deepEqual(nodes.map(n => `${n.source}>${n.target.replace(`${ROOT}/dev/`, '')}:${n.major}:${n.minor}`), [
+    '/dev/null>null:1:3',
+    '/dev/zero>zero:1:5',
+    '/dev/full>full:1:7',
+    '/dev/random>random:1:8',
+    '/dev/urandom>urandom:1:9',
+    '/dev/tty>tty:5:0',
+  ]);
+  assert.ok(index(steps, s => s.op === 'bindDevice') < index(steps, s => s.op === 'pivotRoot'), 'the sources are the host\'s /dev');
   const links = steps.filter(s => s.op === 'symlink').map(s => `${(s as {path: string}).path.replace(`${ROOT}/dev/`, '')}->${(s as {target: string}).target}`);
   assert.deepEqual(links, ['fd->/proc/self/fd', 'stdin->/proc/self/fd/0', 'stdout->/proc/self/fd/1', 'stderr->/proc/self/fd/2', 'ptmx->pts/ptmx']);
   assert.ok(index(steps, s => s.op === 'mkdir' && s.path === `${ROOT}/dev/pts`) < index(steps, mountOf(`${ROOT}/dev/pts`)));
 });
 
-test('volumes: after /dev, parents before children, read-only by a bind remount', () => {
+test('volumes: after /dev, parents before children, nodev (and ro) on the volume and its submounts', () => {
   const steps = planContainer(
     config({
       volumes: [
@@ -154,8 +148,8 @@ test('volumes: after /dev, parents before children, read-only by a bind remount'
   assert.ok(data < sub, 'the parent volume first, or it would hide the child');
   assert.ok(index(steps, mountOf(`${ROOT}/dev`)) < data);
   assert.deepEqual(steps[sub], {op: 'mount', source: '/h/sub', target: `${ROOT}/data/sub`, fstype: null, flags: MS_BIND | MS_REC, data: null});
-  assert.deepEqual(steps[sub + 1], {op: 'mount', source: null, target: `${ROOT}/data/sub`, fstype: null, flags: MS_BIND | MS_REMOUNT | MS_RDONLY, data: null});
-  assert.notEqual((steps[data + 1] as {flags?: number}).flags, MS_BIND | MS_REMOUNT | MS_RDONLY);
+  assert.deepEqual(steps[sub + 1], {op: 'restrictMount', path: `${ROOT}/data/sub`, readOnly: true});
+  assert.deepEqual(steps[data + 1], {op: 'restrictMount', path: `${ROOT}/data`, readOnly: false});
   // Under /dev the target is made in the tmpfs first.
   const fuse = index(steps, mountOf(`${ROOT}/dev/fuse`));
   assert.deepEqual(steps[fuse - 1], {op: 'touch', path: `${ROOT}/dev/fuse`});
@@ -173,13 +167,68 @@ test('pivot_root(".", ".") from the new root, then the old root detached, then c
   ]);
 });
 
-test('the process: workdir, user, death signal again, umask, signals, fds, exec last', () => {
+test('the process: workdir, command, bounding set, user, death signal, signals, fds, nnp, seccomp, caps, exec last', () => {
   const steps = planContainer(config({user: '1000:1000', workdir: '/app', noNewPrivileges: true}));
-  const tail = steps.slice(index(steps, s => s.op === 'workdir')).map(s => s.op);
-  assert.deepEqual(tail, ['workdir', 'switchUser', 'prctl', 'prctl', 'umask', 'resetSignals', 'closeFds', 'exec']);
-  const prctls = steps.filter(s => s.op === 'prctl') as Array<{option: number; arg2: number}>;
-  assert.deepEqual(prctls.map(p => p.option), [PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS]);
+  const tail = steps.slice(index(steps, s => s.op === 'workdir')).map(s => (s.op === 'prctl' ? `prctl ${s.option}:${s.arg2}` : s.op));
+  assert.deepEqual(tail, [
+    'workdir',
+    'resolveCommand',
+    'capBounding',
+    `prctl ${PR_SET_KEEPCAPS}:1`,
+    'switchUser',
+    `prctl ${PR_SET_PDEATHSIG}:9`,
+    'umask',
+    'resetSignals',
+    'closeFds',
+    `prctl ${PR_SET_NO_NEW_PRIVS}:1`,
+    'seccomp',
+    `prctl ${PR_SET_KEEPCAPS}:0`,
+    'capabilities',
+    'exec',
+  ]);
   assert.ok(index(steps, s => s.op === 'pivotRoot') < index(steps, s => s.op === 'switchUser'), 'passwd is read from the container');
+});
+
+test('without no_new_privs the effective set is raised for the filter, which needs CAP_SYS_ADMIN then', () => {
+  const steps = planContainer(config({user: '1000:1000'}));
+  const tail = steps.slice(index(steps, s => s.op === 'closeFds')).map(s => s.op);
+  assert.deepEqual(tail, ['closeFds', 'raiseEffective', 'seccomp', 'prctl', 'capabilities', 'exec']);
+  assert.equal(steps.some(s => s.op === 'prctl' && s.option === PR_SET_NO_NEW_PRIVS), false, 'no_new_privs is off by default (setuid works)');
+});
+
+test('capabilities: the bounding set keeps the container\'s, the final sets are the container\'s, inheritable empty', () => {
+  const steps = planContainer(config());
+  const bounding = steps.find(s => s.op === 'capBounding') as Extract<Step, {op: 'capBounding'}>;
+  assert.equal(bounding.keep, 0xa80425fbn, 'docker\'s default set');
+  const caps = steps.find(s => s.op === 'capabilities') as Extract<Step, {op: 'capabilities'}>;
+  assert.deepEqual(caps, {op: 'capabilities', effective: 0xa80425fbn, permitted: 0xa80425fbn, inheritable: 0n});
+  const none = planContainer(config({capabilities: []})).find(s => s.op === 'capBounding') as {keep: bigint};
+  assert.equal(none.keep, 0n);
+});
+
+test('seccomp unconfined or --privileged: no filter and no effective raise; --privileged also no masks and a writable /sys', () => {
+  const unconfined = planContainer(config({seccompFilter: null}));
+  assert.equal(unconfined.some(s => s.op === 'seccomp' || s.op === 'raiseEffective'), false);
+  assert.ok(unconfined.some(s => s.op === 'maskPath'));
+  const privileged = planContainer(config({privileged: true, seccompFilter: null}));
+  assert.equal(privileged.some(s => s.op === 'maskPath' || s.op === 'readonlyPath'), false);
+  assert.equal((privileged.find(mountOf(`${ROOT}/sys`)) as {flags: number}).flags & MS_RDONLY, 0);
+});
+
+test('masked and read-only paths: docker\'s lists, after pivot_root (the container\'s /proc and /sys), before the workdir', () => {
+  const steps = planContainer(config());
+  const masks = steps.filter(s => s.op === 'maskPath').map(s => (s as {path: string}).path);
+  assert.deepEqual(masks, [
+    '/proc/asound', '/proc/acpi', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
+    '/proc/timer_stats', '/proc/sched_debug', '/proc/scsi', '/sys/firmware', '/sys/devices/virtual/powercap',
+  ]);
+  const ro = steps.filter(s => s.op === 'readonlyPath').map(s => (s as {path: string}).path);
+  assert.deepEqual(ro, ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger']);
+  const pivot = index(steps, s => s.op === 'pivotRoot');
+  const firstMask = index(steps, s => s.op === 'maskPath');
+  const lastRo = steps.map(s => s.op).lastIndexOf('readonlyPath');
+  assert.ok(pivot < firstMask && firstMask < index(steps, s => s.op === 'readonlyPath'));
+  assert.ok(lastRo < index(steps, s => s.op === 'workdir'));
 });
 
 test('executing the plan makes the calls in order through Syscalls', () => {
@@ -189,6 +238,7 @@ test('executing the plan makes the calls in order through Syscalls', () => {
     '/etc/group': {text: 'root:x:0:\napp:x:1000:\nwheel:x:10:app\n'},
     '/usr/bin/sh': {mode: 0o755},
   });
+  devices(sys);
   assert.throws(() => executeSteps(planContainer(config({user: 'app'})), sys, fs), /exec "sh": RecordingSyscalls.execve/);
   const lines = sys.lines();
   assert.equal(lines[0], `unshare(${CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC})`);
@@ -204,15 +254,20 @@ test('executing the plan makes the calls in order through Syscalls', () => {
   assert.equal(exec.call, 'execve');
   assert.equal(exec.args[0], '/usr/bin/sh');
   assert.deepEqual(exec.args[2], ['PATH=/usr/bin:/bin', 'HOSTNAME=abc', 'HOME=/home/app']);
-  assert.deepEqual(fs.ops.slice(0, 1), [`symlink ${ROOT}/dev/fd -> /proc/self/fd`]);
+  assert.deepEqual(fs.ops.slice(0, 2), [`touch ${ROOT}/dev/null`, `touch ${ROOT}/dev/zero`]);
+  assert.ok(fs.ops.includes(`symlink ${ROOT}/dev/fd -> /proc/self/fd`));
+  // The filter is loaded after everything but the capability drop and exec.
+  assert.ok(at('seccomp_load') > at('close_range_cloexec'));
+  assert.ok(at('seccomp_load') < at(`capset(${0xa80425fbn}`));
+  assert.ok(at('capset') < at(`prctl(${PR_CAP_AMBIENT}, ${PR_CAP_AMBIENT_CLEAR_ALL}`));
 });
 
 test('a failing call stops the setup with its errno in one message, exit 125', () => {
-  const sys = new RecordingSyscalls().failOn('mount', 'EINVAL', args => args[2] === 'overlay');
+  const sys = new RecordingSyscalls().failOn('mount', 'EPERM', args => args[2] === 'overlay');
   assert.throws(
     () => executeSteps(planContainer(config()), sys, new FakeFs()),
     (e: Error & {exitCode?: number; code?: string}) =>
-      /container setup failed: mount\("overlay", "\/cache\/containers\/abc\/rootfs", "overlay", 0, "lowerdir=.*"\) failed: EINVAL/.test(e.message) &&
+      /container setup failed: mount\("overlay", "\/cache\/containers\/abc\/rootfs", "overlay", 4, "lowerdir=.*redirect_dir=nofollow,metacopy=off,index=off"\) failed: EPERM/.test(e.message) &&
       e.exitCode === 125 &&
       e.code === 'RUN_SETUP_FAILED',
   );
@@ -223,7 +278,7 @@ test('exec errors map to docker exit codes: 127 not found, 126 cannot invoke', (
   const files = {'/bin/sh': {mode: 0o755}, '/etc': {dir: true, mode: 0o755}, '/etc/passwd': {mode: 0o644, text: ''}};
   const run = (cmd: string[], sys = new RecordingSyscalls()) => {
     try {
-      executeSteps([{op: 'exec', command: cmd, env: ['PATH=/bin']}], sys, new FakeFs({...files}));
+      executeSteps([{op: 'resolveCommand', command: cmd, env: ['PATH=/bin']}, {op: 'exec'}], sys, new FakeFs({...files}));
     } catch (e) {
       return e as Error & {exitCode: number};
     }
@@ -232,8 +287,8 @@ test('exec errors map to docker exit codes: 127 not found, 126 cannot invoke', (
   const notFound = run(['nosuch']);
   assert.equal(notFound.exitCode, 127);
   assert.equal(notFound.message, 'exec: "nosuch": executable file not found in $PATH');
-  assert.equal(run(['/nosuch'], new RecordingSyscalls().failOn('execve', 'ENOENT')).exitCode, 127);
-  const dir = run(['/etc'], new RecordingSyscalls().failOn('execve', 'EACCES'));
+  assert.equal(run(['/nosuch'], new RecordingSyscalls().failOn('open', 'ENOENT', a => a[0] === '/nosuch')).exitCode, 127);
+  const dir = run(['/etc'], new RecordingSyscalls().setFile('/etc', {mode: 0o040755}));
   assert.equal(dir.exitCode, 126);
   assert.match(dir.message, /is a directory/);
   const perm = run(['/etc/passwd'], new RecordingSyscalls().failOn('execve', 'EACCES'));
@@ -261,6 +316,14 @@ test('a missing working directory is created, then entered', () => {
   executeSteps([{op: 'workdir', path: '/new'}], sys, fs);
   assert.deepEqual(fs.ops, ['mkdir /new 755 -p']);
   assert.deepEqual(sys.lines(), ['chdir(/new)', 'chdir(/new)']);
+});
+
+test('a working directory that is not under the container\'s root is refused (getcwd says unreachable)', () => {
+  const sys = new RecordingSyscalls().failOn('getcwd', 'ENOENT');
+  assert.throws(
+    () => executeSteps([{op: 'workdir', path: '/proc/self/fd/7'}], sys, new FakeFs()),
+    (e: Error & {exitCode?: number}) => /working directory \/proc\/self\/fd\/7: it is outside the container/.test(e.message) && e.exitCode === 125,
+  );
 });
 
 test('NUL bytes never reach a syscall', () => {
