@@ -7,8 +7,9 @@ import {randomBytes} from 'node:crypto'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
+import {after, before} from 'node:test'
 import {PIVOT_BIN, REPO_ROOT, pivot, tempDir, type PivotResult} from './fixtures'
-import {leftovers} from './seed-image'
+import {leftovers, seedImage} from './seed-image'
 import {TarBuilder} from './tar-builder'
 import {cacheListing} from '../unit/images/tree-listing'
 
@@ -279,4 +280,29 @@ export function restoreReleaseAgents(saved: Map<string, string>): void {
       // unmounted meanwhile
     }
   }
+}
+
+/**
+ * One temp cache for a test file, seeded with `images` before its tests and pruned after, with
+ * the helpers every walls test uses: `run` (`pivot run [--rm] ...` with no stdin), `ok` (asserts
+ * exit 0, returns stdout) and `clean` (asserts the host has no mount, cgroup or container left).
+ * `box.dir` is the cache's path once `before` has run.
+ */
+export function containerCache(prefix: string, images: string[]) {
+  const box = {dir: ''}
+  before(() => {
+    box.dir = tempDir(prefix)
+    for (const image of images) seedImage(box.dir, image)
+  })
+  after(() => {
+    if (box.dir) pivot(['prune'], {cacheDir: box.dir, timeout: 120_000})
+  })
+  const run = (args: string[], rm = true): PivotResult =>
+    pivot(['run', ...(rm ? ['--rm'] : []), ...args], {cacheDir: box.dir, timeout: 60_000, input: ''})
+  const ok = (r: PivotResult): string => {
+    assert.equal(r.status, 0, `exit ${r.status}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`)
+    return r.stdout
+  }
+  const clean = (): void => assert.deepEqual(leftovers(box.dir), {mounts: [], cgroups: [], containers: []})
+  return {box, run, ok, clean}
 }

@@ -8,36 +8,13 @@
 import assert from 'node:assert/strict'
 import * as fs from 'node:fs'
 import {after, before, describe, it} from 'node:test'
-import {BUSYBOX_IMAGE, DEBIAN_IMAGE, pivot, tempDir, type PivotResult} from '../helpers/fixtures'
-import {leftovers, seedImage} from '../helpers/seed-image'
+import {BUSYBOX_IMAGE, DEBIAN_IMAGE, pivot} from '../helpers/fixtures'
+import {containerCache} from '../helpers/security'
 
 const B = BUSYBOX_IMAGE
 const D = DEBIAN_IMAGE
 const DOCKER_DEFAULT = '00000000a80425fb'
-let cache: string
-
-before(() => {
-  cache = tempDir('pivot-walls-caps')
-  seedImage(cache, B)
-  seedImage(cache, D)
-})
-
-after(() => {
-  if (cache) pivot(['prune'], {cacheDir: cache, timeout: 120_000})
-})
-
-function run(args: string[]): PivotResult {
-  return pivot(['run', '--rm', ...args], {cacheDir: cache, timeout: 60_000, input: ''})
-}
-
-function ok(r: PivotResult): string {
-  assert.equal(r.status, 0, `exit ${r.status}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`)
-  return r.stdout
-}
-
-function clean(): void {
-  assert.deepEqual(leftovers(cache), {mounts: [], cgroups: [], containers: []})
-}
+const {box, run, ok, clean} = containerCache('pivot-walls-caps', [B, D])
 
 /** The Cap*, NoNewPrivs and Seccomp lines of the command's own /proc/self/status. */
 function status(flags: string[]): Record<string, string> {

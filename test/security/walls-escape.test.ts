@@ -9,37 +9,18 @@ import assert from 'node:assert/strict'
 import {createHash} from 'node:crypto'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import {after, before, describe, it} from 'node:test'
-import {BUSYBOX_IMAGE, pivot, tempDir, type PivotResult} from '../helpers/fixtures'
-import {leftovers, seedImage} from '../helpers/seed-image'
-import {hostMarker, markerState} from '../helpers/security'
+import {before, describe, it} from 'node:test'
+import {BUSYBOX_IMAGE, pivot, tempDir} from '../helpers/fixtures'
+import {hostMarker, markerState, containerCache} from '../helpers/security'
 
 const B = BUSYBOX_IMAGE
-let cache: string
+const {box, run, ok, clean} = containerCache('pivot-walls-escape', [B])
+
 let marker: ReturnType<typeof hostMarker>
 
 before(() => {
-  cache = tempDir('pivot-walls-escape')
-  seedImage(cache, B)
   marker = hostMarker()
 })
-
-after(() => {
-  if (cache) pivot(['prune'], {cacheDir: cache, timeout: 120_000})
-})
-
-function run(args: string[]): PivotResult {
-  return pivot(['run', '--rm', ...args], {cacheDir: cache, timeout: 60_000, input: ''})
-}
-
-function ok(r: PivotResult): string {
-  assert.equal(r.status, 0, `exit ${r.status}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`)
-  return r.stdout
-}
-
-function clean(): void {
-  assert.deepEqual(leftovers(cache), {mounts: [], cgroups: [], containers: []})
-}
 
 function sh(script: string, flags: string[] = []): string {
   return ok(run([...flags, B, 'sh', '-c', script]))

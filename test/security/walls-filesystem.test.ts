@@ -8,38 +8,15 @@
 import assert from 'node:assert/strict'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import {after, before, describe, it} from 'node:test'
+import {before, describe, it} from 'node:test'
 import {removeContainer} from '../../src/runtime/run-container'
 import {Store} from '../../src/store'
 import {KoffiSyscalls} from '../../src/sys'
-import {BUSYBOX_IMAGE, pivot, tempDir, type PivotResult} from '../helpers/fixtures'
-import {leftovers, seedImage} from '../helpers/seed-image'
-import {busyboxRootfs, importTar, uniqueName} from '../helpers/security'
+import {BUSYBOX_IMAGE, pivot, tempDir} from '../helpers/fixtures'
+import {busyboxRootfs, importTar, uniqueName, containerCache} from '../helpers/security'
 
 const B = BUSYBOX_IMAGE
-let cache: string
-
-before(() => {
-  cache = tempDir('pivot-walls-fs')
-  seedImage(cache, B)
-})
-
-after(() => {
-  if (cache) pivot(['prune'], {cacheDir: cache, timeout: 120_000})
-})
-
-function run(args: string[], rm = true): PivotResult {
-  return pivot(['run', ...(rm ? ['--rm'] : []), ...args], {cacheDir: cache, timeout: 60_000, input: ''})
-}
-
-function ok(r: PivotResult): string {
-  assert.equal(r.status, 0, `exit ${r.status}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`)
-  return r.stdout
-}
-
-function clean(): void {
-  assert.deepEqual(leftovers(cache), {mounts: [], cgroups: [], containers: []})
-}
+const {box, run, ok, clean} = containerCache('pivot-walls-fs', [B])
 
 /** `sh -c SCRIPT` in busybox; returns stdout. */
 function sh(script: string, flags: string[] = []): string {
@@ -110,13 +87,13 @@ describe('devices', {timeout: 300_000}, () => {
   it('a device node that an image layer carries cannot be opened either', () => {
     const name = `localhost/walls-${uniqueName('dev')}`
     const tar = busyboxRootfs().block('disk', 8, 0, {mode: 0o666}).char('mem', 1, 1, {mode: 0o666}).end().toBuffer()
-    const imported = importTar(cache, tar, name)
+    const imported = importTar(box.dir, tar, name)
     assert.equal(imported.status, 0, imported.stderr)
     try {
       const out = ok(run([name, 'sh', '-c', 'ls -l /disk /mem | cut -c1; head -c1 /disk >/dev/null 2>&1; echo disk=$?; head -c1 /mem >/dev/null 2>&1; echo mem=$?']))
       assert.equal(out, 'b\nc\ndisk=1\nmem=1\n')
     } finally {
-      pivot(['rmi', name], {cacheDir: cache})
+      pivot(['rmi', name], {cacheDir: box.dir})
     }
     clean()
   })
@@ -148,11 +125,11 @@ describe('the root filesystem and the cache', {timeout: 300_000}, () => {
       .file('meta', 'x', {xattrs: {'trusted.overlay.metacopy': Buffer.alloc(0), 'user.kept': 'yes'}})
       .end()
       .toBuffer()
-    const imported = importTar(cache, tar, name)
+    const imported = importTar(box.dir, tar, name)
     assert.equal(imported.status, 0, imported.stderr)
     try {
       const sys = new KoffiSyscalls()
-      const layers = fs.readdirSync(path.join(cache, 'layers')).map(h => path.join(cache, 'layers', h, 'rootfs')).filter(d => fs.existsSync(path.join(d, 'redir')))
+      const layers = fs.readdirSync(path.join(box.dir, 'layers')).map(h => path.join(box.dir, 'layers', h, 'rootfs')).filter(d => fs.existsSync(path.join(d, 'redir')))
       assert.equal(layers.length, 1)
       const root = layers[0]
       assert.deepEqual(sys.llistxattrBytes(Buffer.from(path.join(root, 'redir'))).filter(n => n.startsWith('trusted.')), [])
@@ -161,23 +138,23 @@ describe('the root filesystem and the cache', {timeout: 300_000}, () => {
       // And the directory shows its own (empty) content in a container, not /etc's.
       assert.equal(ok(run([name, 'ls', '-A', '/redir'])), '')
     } finally {
-      pivot(['rmi', name], {cacheDir: cache})
+      pivot(['rmi', name], {cacheDir: box.dir})
     }
     clean()
   })
 
   it('the cache root is 0700, a container\'s directory is 0700: its writable layer is out of reach of host users', () => {
-    assert.equal(fs.statSync(cache).mode & 0o777, 0o700)
+    assert.equal(fs.statSync(box.dir).mode & 0o777, 0o700)
     const name = uniqueName('keep')
     ok(run(['--name', name, B, 'sh', '-c', 'cp /bin/busybox /tmp/suid && chmod 4755 /tmp/suid'], false))
-    const containers = fs.readdirSync(path.join(cache, 'containers')).filter(d => /^[0-9a-f]{64}$/.test(d))
+    const containers = fs.readdirSync(path.join(box.dir, 'containers')).filter(d => /^[0-9a-f]{64}$/.test(d))
     assert.equal(containers.length, 1)
-    const dir = path.join(cache, 'containers', containers[0])
+    const dir = path.join(box.dir, 'containers', containers[0])
     assert.equal(fs.statSync(dir).mode & 0o777, 0o700)
-    assert.equal(fs.statSync(path.join(cache, 'containers')).mode & 0o077, 0)
+    assert.equal(fs.statSync(path.join(box.dir, 'containers')).mode & 0o077, 0)
     // The setuid copy sits in upper/, under the 0700 directory.
     assert.equal(fs.statSync(path.join(dir, 'upper', 'tmp', 'suid')).mode & 0o4000, 0o4000)
-    removeContainer(Store.open(cache), containers[0])
+    removeContainer(Store.open(box.dir), containers[0])
     clean()
   })
 })

@@ -9,36 +9,13 @@ import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import {after, before, describe, it} from 'node:test'
-import {BUSYBOX_IMAGE, DEBIAN_IMAGE, PIVOT_BIN, pivot, tempDir, type PivotResult} from '../helpers/fixtures'
-import {leftovers, seedImage} from '../helpers/seed-image'
+import {before, describe, it} from 'node:test'
+import {BUSYBOX_IMAGE, DEBIAN_IMAGE, PIVOT_BIN, pivot, tempDir} from '../helpers/fixtures'
+import {containerCache} from '../helpers/security'
 
 const B = BUSYBOX_IMAGE
 const D = DEBIAN_IMAGE
-let cache: string
-
-before(() => {
-  cache = tempDir('pivot-walls-seccomp')
-  seedImage(cache, B)
-  seedImage(cache, D)
-})
-
-after(() => {
-  if (cache) pivot(['prune'], {cacheDir: cache, timeout: 120_000})
-})
-
-function run(args: string[]): PivotResult {
-  return pivot(['run', '--rm', ...args], {cacheDir: cache, timeout: 60_000, input: ''})
-}
-
-function ok(r: PivotResult): string {
-  assert.equal(r.status, 0, `exit ${r.status}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`)
-  return r.stdout
-}
-
-function clean(): void {
-  assert.deepEqual(leftovers(cache), {mounts: [], cgroups: [], containers: []})
-}
+const {box, run, ok, clean} = containerCache('pivot-walls-seccomp', [B, D])
 
 // x86_64 syscall numbers (arch/x86/entry/syscalls/syscall_64.tbl).
 const NR = {
@@ -185,7 +162,7 @@ describe('seccomp: the kernel-wide calls are refused', {timeout: 300_000}, () =>
       'mkdir -p /run/pivot && mount -t tmpfs -o mode=700 none /run/pivot',
       `exec ${PIVOT_BIN} run --rm ${B} true`,
     ].join(' && ')
-    const env: NodeJS.ProcessEnv = {...process.env, PIVOT_CACHE_DIR: cache}
+    const env: NodeJS.ProcessEnv = {...process.env, PIVOT_CACHE_DIR: box.dir}
     delete env.NODE_EXTRA_CA_CERTS
     const r = spawnSync('unshare', ['-m', 'sh', '-c', script], {encoding: 'utf8', env, timeout: 60_000})
     assert.equal(r.status, 125, r.stderr)
