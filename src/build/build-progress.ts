@@ -1,7 +1,7 @@
 import type {ProgressEvent, ProgressMode, ProgressReporter} from '../ui/progress'
 import type {BuildEvent} from './build-image'
 import type {RecipeStep} from './recipe'
-import {type Deferred, type TaskHandle, deferred} from '../ui/progress'
+import {type Phase, deferred, showPhase} from '../ui/progress'
 
 /**
  * Shows a build as it goes, in the modes of src/ui/progress.ts:
@@ -122,7 +122,6 @@ function changes(step: RecipeStep): boolean {
   return step.def.kind === 'run' || step.def.kind === 'copy'
 }
 
-
 /**
  * listr2 fixes a list's tasks when it starts and the build discovers its steps' fate as it goes
  * (cached or not), so each step is a one-task list, run one after the other.
@@ -131,7 +130,7 @@ class TtyBuildReporter implements BuildReporter {
   readonly warnings: string[] = []
   private readonly capture = new Capture()
   private chain: Promise<unknown> = Promise.resolve()
-  private current?: {done: Deferred; handle?: TaskHandle; title: string; output?: string}
+  private current?: Phase
   private partial = ''
   private pull?: ProgressReporter
   private failedOutput?: string
@@ -207,28 +206,7 @@ class TtyBuildReporter implements BuildReporter {
     const run = (async () => {
       await previous.catch(() => undefined)
       await this.finishPull()
-      const {Listr} = await this.listr!
-      const list = new Listr(
-        [
-          {
-            title,
-            task: async (_ctx, task) => {
-              phase.handle = task as unknown as TaskHandle
-              task.title = phase.title
-              if (phase.output !== undefined) task.output = phase.output
-              await phase.done.promise
-            },
-            rendererOptions: {outputBar: BAR_LINES, persistentOutput: false},
-          },
-        ],
-        {
-          renderer: 'default',
-          rendererOptions: {collapseErrors: true, formatOutput: 'truncate'} as never,
-          exitOnError: true,
-          registerSignalListeners: false,
-        },
-      )
-      await list.run()
+      await showPhase(await this.listr!, phase, BAR_LINES)
     })()
     this.chain = run.catch(() => undefined)
     this.current = phase

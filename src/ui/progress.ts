@@ -127,6 +127,44 @@ export interface TaskHandle {
   output: string | undefined
 }
 
+/** A phase of work shown as one listr2 task: title and output can change while it runs. */
+export interface Phase {
+  done: Deferred
+  title: string
+  output?: string
+  handle?: TaskHandle
+}
+
+/**
+ * Shows `phase` as a one-task listr2 list that stays open until `phase.done` settles. listr2
+ * fixes a list's tasks when it starts, and pulls and builds learn their phases as they go, so
+ * each phase is its own list, run one after the other. Errors show only as the task's cross: the
+ * command prints the error itself, as one line.
+ */
+export async function showPhase(listr2: typeof import('listr2'), phase: Phase, outputBar: number): Promise<void> {
+  const list = new listr2.Listr(
+    [
+      {
+        title: phase.title,
+        task: async (_ctx, task) => {
+          phase.handle = task as unknown as TaskHandle
+          task.title = phase.title
+          if (phase.output !== undefined) task.output = phase.output
+          await phase.done.promise
+        },
+        rendererOptions: {outputBar, persistentOutput: false},
+      },
+    ],
+    {
+      renderer: 'default',
+      rendererOptions: {showErrorMessage: false, collapseErrors: true, formatOutput: 'truncate'} as never,
+      exitOnError: true,
+      registerSignalListeners: false,
+    },
+  )
+  await list.run()
+}
+
 /**
  * One listr2 list per phase, run one after the other: listr2 fixes a list's tasks when it starts
  * running, and the library announces its phases as it goes. Each task waits on a promise the
@@ -135,7 +173,7 @@ export interface TaskHandle {
 class ListrReporter implements ProgressReporter {
   readonly mode = 'tty'
   readonly warnings: string[] = []
-  private current?: {done: Deferred; run: Promise<unknown>; handle?: TaskHandle; title: string; output?: string}
+  private current?: Phase & {run: Promise<unknown>}
   private chain: Promise<unknown> = Promise.resolve()
   private layers = new Map<string, string>()
   private listr?: Promise<typeof import('listr2')>
@@ -178,30 +216,8 @@ class ListrReporter implements ProgressReporter {
     const phase: NonNullable<ListrReporter['current']> = {done, title, run: Promise.resolve()}
     const previous = this.chain
     phase.run = (async () => {
-      const {Listr} = await this.listr!
       await previous.catch(() => undefined)
-      const list = new Listr(
-        [
-          {
-            title,
-            task: async (_ctx, task) => {
-              phase.handle = task as unknown as TaskHandle
-              task.title = phase.title
-              if (phase.output !== undefined) task.output = phase.output
-              await done.promise
-            },
-            rendererOptions: {outputBar: Infinity, persistentOutput: false},
-          },
-        ],
-        {
-          renderer: 'default',
-          // The command prints the error itself (one line); the list shows only the cross.
-          rendererOptions: {showErrorMessage: false, formatOutput: 'truncate'} as never,
-          exitOnError: true,
-          registerSignalListeners: false,
-        },
-      )
-      await list.run()
+      await showPhase(await this.listr!, phase, Infinity)
     })()
     // The command's own error reporting says what failed; the list only shows the cross.
     this.chain = phase.run.catch(() => undefined)
