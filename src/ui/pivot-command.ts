@@ -21,8 +21,18 @@ export abstract class PivotCommand extends Command {
     return Store.open(resolveCacheRoot(cacheDir))
   }
 
-  protected async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<unknown> {
-    // oclif's own errors (bad flags, this.exit) keep oclif's handling.
+  protected async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}; code?: string}): Promise<unknown> {
+    if (!isPivotError(err) && err.oclif && err.code !== 'EEXIT') {
+      // A flag or argument error (oclif's parser and lexer): one line, as docker prints "unknown flag",
+      // and docker's status for it, instead of oclif's message plus the whole usage text.
+      const [first, ...rest] = err.message.split('\n').filter(l => l.trim() && !l.startsWith('See more help'))
+      const head = first.trim()
+      const detail = rest.length > 0 ? `${head.endsWith(':') ? ' ' : ': '}${rest.map(l => l.trim().replace(/\s+/g, ' ')).join(', ')}` : ''
+      process.stderr.write(`pivot: ${head}${detail} (see 'pivot ${this.id} --help')\n`)
+      process.exitCode = 125
+      return undefined
+    }
+    // this.exit() keeps oclif's handling.
     if (!isPivotError(err) && err.oclif) return super.catch(err)
     const code = isPivotError(err) ? err.code : 'INTERNAL'
     const message = isPivotError(err) ? err.message : `internal error: ${err.stack ?? err.message}`
