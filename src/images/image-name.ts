@@ -1,4 +1,4 @@
-import {ReferenceError, familiarName, normalizeReference} from '../reference'
+import {ImageReferenceError, familiarName, normalizeReference} from '../reference'
 import {ImageError} from './image-error'
 
 /** The canonical store name of a user-typed NAME (`mybase` -> `docker.io/library/mybase:latest`). */
@@ -10,7 +10,7 @@ export function normaliseName(input: string, options: {allowDigest?: boolean} = 
     }
     return ref.name
   } catch (error) {
-    if (error instanceof ReferenceError) throw new ImageError('IMAGE_BAD_NAME', error.message)
+    if (error instanceof ImageReferenceError) throw new ImageError('IMAGE_BAD_NAME', error.message)
     throw error
   }
 }

@@ -9,4 +9,4 @@ export {
   parseReference,
 } from './parse-reference'
 export type {ImageReference, NormalizedReference} from './parse-reference'
-export {ReferenceError} from './reference-error'
+export {ImageReferenceError} from './image-reference-error'

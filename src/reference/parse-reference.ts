@@ -1,4 +1,4 @@
-import {ReferenceError} from './reference-error'
+import {ImageReferenceError} from './image-reference-error'
 
 /**
  * Docker image references, exactly as docker's `distribution/reference` package reads them
@@ -63,9 +63,9 @@ export interface NormalizedReference extends ImageReference {
   name: string
 }
 
-function invalid(input: string, reason: string): ReferenceError {
+function invalid(input: string, reason: string): ImageReferenceError {
   // One line whatever the input holds: quote it as JSON so newlines and control bytes show escaped.
-  return new ReferenceError('REFERENCE_INVALID', `invalid reference ${JSON.stringify(input)}: ${reason}`, {exitCode: 125})
+  return new ImageReferenceError('REFERENCE_INVALID', `invalid reference ${JSON.stringify(input)}: ${reason}`, {exitCode: 125})
 }
 
 function checkDigest(input: string, digest: string): void {
@@ -82,7 +82,7 @@ function checkDigest(input: string, digest: string): void {
 
 /**
  * Docker's `reference.Parse`: the grammar alone, no defaults. `ubuntu` parses with domain ''.
- * Throws ReferenceError (REFERENCE_INVALID) with docker's reason.
+ * Throws ImageReferenceError (REFERENCE_INVALID) with docker's reason.
  */
 export function parseReference(input: string): ImageReference {
   return parseAs(input, input)

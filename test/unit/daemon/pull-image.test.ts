@@ -6,7 +6,7 @@ import {after, describe, it} from 'node:test'
 import {gzipSync} from 'node:zlib'
 import {DaemonError, FakeDaemon} from '../../../src/daemon'
 import {EXPORT_LABEL, EXPORT_PLACEHOLDER_CMD, pullImage} from '../../../src/images/pull-image'
-import {ReferenceError} from '../../../src/reference'
+import {ImageReferenceError} from '../../../src/reference'
 import {Store} from '../../../src/store'
 import type {ProgressEvent} from '../../../src/ui/progress'
 import {
@@ -286,7 +286,7 @@ describe('pullImage: layered (docker save)', () => {
 describe('pullImage: the daemon and the registry', () => {
   it('rejects a malformed reference before talking to the daemon', async () => {
     const s = setup()
-    await assert.rejects(s.pull('Not/A:Valid@ref'), (e: unknown) => e instanceof ReferenceError && e.code === 'REFERENCE_INVALID')
+    await assert.rejects(s.pull('Not/A:Valid@ref'), (e: unknown) => e instanceof ImageReferenceError && e.code === 'REFERENCE_INVALID')
     assert.deepEqual(s.daemon.calls, [])
   })
 

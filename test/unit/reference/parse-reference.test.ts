@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 import {
-  ReferenceError,
+  ImageReferenceError,
   familiarName,
   formatReference,
   isValidTag,
@@ -142,7 +142,7 @@ describe('parseReference (docker grammar)', () => {
     it(`rejects ${JSON.stringify(input.length > 60 ? input.slice(0, 57) + '...' : input)}`, () => {
       assert.throws(
         () => parseReference(input),
-        (e: unknown) => e instanceof ReferenceError && e.code === 'REFERENCE_INVALID' && reason.test(e.message) && !e.message.includes('\n'),
+        (e: unknown) => e instanceof ImageReferenceError && e.code === 'REFERENCE_INVALID' && reason.test(e.message) && !e.message.includes('\n'),
       )
     })
   }
@@ -163,7 +163,7 @@ describe('normalizeReference', () => {
     it(`rejects ${JSON.stringify(input.length > 60 ? input.slice(0, 57) + '...' : input)}`, () => {
       assert.throws(
         () => normalizeReference(input),
-        (e: unknown) => e instanceof ReferenceError && e.code === 'REFERENCE_INVALID' && reason.test(e.message) && !e.message.includes('\n'),
+        (e: unknown) => e instanceof ImageReferenceError && e.code === 'REFERENCE_INVALID' && reason.test(e.message) && !e.message.includes('\n'),
       )
     })
   }

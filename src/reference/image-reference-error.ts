@@ -1,4 +1,4 @@
 import {PivotError} from '../errors'
 
 /** Codes: REFERENCE_INVALID. */
-export class ReferenceError extends PivotError {}
+export class ImageReferenceError extends PivotError {}
