@@ -11,17 +11,12 @@ import {KoffiSyscalls} from '../../src/sys/koffi-syscalls'
 import {S_IFBLK, S_IFCHR, S_IFIFO, makedev} from '../../src/sys/constants'
 import {makeTar, type TarEntry} from '../unit/images/tar-builder'
 import {treeListing, type ListingOptions} from '../unit/images/tree-listing'
+import type {ImageSummary} from '../../src/images/list-images'
 
 const sys = new KoffiSyscalls()
 const XATTRS: ListingOptions['xattrs'] = {names: ['security.capability', 'user.pivot', 'trusted.overlay.opaque'], get: (f, n) => sys.lgetxattr(f, n)}
 // cap_net_raw+ep as setcap writes it (VFS_CAP_REVISION_2, effective bit set).
 const CAP_NET_RAW = Buffer.from('0100000200200000000000000000000000000000', 'hex')
-
-interface ImageJson {
-  names: string[]
-  id: string
-  layers: string[]
-}
 
 function ok(r: {status: number | null; stdout: string; stderr: string}): string {
   assert.equal(r.status, 0, r.stderr)
@@ -29,7 +24,7 @@ function ok(r: {status: number | null; stdout: string; stderr: string}): string 
 }
 
 function imageLayers(cache: string, name: string): string[] {
-  const images = JSON.parse(ok(pivot(['images', '--json'], {cacheDir: cache}))) as ImageJson[]
+  const images = JSON.parse(ok(pivot(['images', '--json'], {cacheDir: cache}))) as ImageSummary[]
   const image = images.find(i => i.names.includes(name))
   assert.ok(image, `${name} not in ${JSON.stringify(images)}`)
   return image.layers

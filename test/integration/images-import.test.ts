@@ -9,6 +9,7 @@ import {gzipSync} from 'node:zlib'
 import {BUSYBOX_IMAGE, docker, pivot, tempDir} from '../helpers/fixtures'
 import {makeTar} from '../unit/images/tar-builder'
 import {cacheListing} from '../unit/images/tree-listing'
+import type {ImageSummary} from '../../src/images/list-images'
 
 const SMALL = makeTar([
   {path: './', mode: 0o755},
@@ -31,16 +32,6 @@ function setup(): {cache: string; dir: string} {
 function json<T>(r: {status: number | null; stdout: string; stderr: string}): T {
   assert.equal(r.status, 0, r.stderr)
   return JSON.parse(r.stdout) as T
-}
-
-interface ImageJson {
-  names: string[]
-  id: string
-  size: number
-  created: string
-  added: string
-  layers: string[]
-  source: {kind: string; file?: string}
 }
 
 function layerRootfs(cache: string, digest: string): string {
@@ -70,7 +61,7 @@ test('import of a hand-made tar: one layer, normalised name, faithful tree, cach
   assert.match(r.stdout, /^sha256:[0-9a-f]{64}\n$/)
   assert.equal(fs.statSync(cache).mode & 0o777, 0o700)
 
-  const [image] = json<ImageJson[]>(pivot(['images', '--json'], {cacheDir: cache}))
+  const [image] = json<ImageSummary[]>(pivot(['images', '--json'], {cacheDir: cache}))
   assert.deepEqual(image.names, ['docker.io/library/mybase:latest'])
   assert.equal(image.id, r.stdout.trim())
   assert.equal(image.layers.length, 1)
@@ -98,7 +89,7 @@ test('import from stdin, and gzip; the same content shares one layer', () => {
   assert.equal(bj.layerReused, true)
   // Same layers and config: one image with two names.
   assert.equal(bj.id, a.stdout.trim())
-  const images = json<ImageJson[]>(pivot(['images', '--json'], {cacheDir: cache}))
+  const images = json<ImageSummary[]>(pivot(['images', '--json'], {cacheDir: cache}))
   assert.equal(images.length, 1)
   assert.deepEqual(images[0].names, ['docker.io/library/from-stdin:1', 'localhost:5000/gz/img:2'])
   assert.equal(fs.readdirSync(path.join(cache, 'layers')).length, 1)
@@ -112,7 +103,7 @@ test('import of `docker export` of the busybox fixture keeps the rootfs', t => {
   docker(['export', '-o', file, container])
   const r = pivot(['import', file, 'bb'], {cacheDir: cache})
   assert.equal(r.status, 0, r.stderr)
-  const [image] = json<ImageJson[]>(pivot(['images', '--json'], {cacheDir: cache}))
+  const [image] = json<ImageSummary[]>(pivot(['images', '--json'], {cacheDir: cache}))
   const rootfs = layerRootfs(cache, image.layers[0])
   const busybox = fs.lstatSync(path.join(rootfs, 'bin/busybox'))
   assert.ok(busybox.isFile() && busybox.size > 100_000)
@@ -138,7 +129,7 @@ test('import of an existing name: refused without --force (cache untouched), rep
   const c = pivot(['import', '--force', second, 'docker.io/library/same'], {cacheDir: cache})
   assert.equal(c.status, 0, c.stderr)
   assert.notEqual(c.stdout.trim(), a.stdout.trim())
-  const images = json<ImageJson[]>(pivot(['images', '--json'], {cacheDir: cache}))
+  const images = json<ImageSummary[]>(pivot(['images', '--json'], {cacheDir: cache}))
   const named = images.find(i => i.names.includes('docker.io/library/same:latest'))
   assert.equal(named?.id, c.stdout.trim())
   // The first image lost its only name; it is still listed, unnamed, until rmi/prune.
@@ -212,7 +203,7 @@ test('a `../` name cannot write outside the layer', () => {
   assert.equal(fs.existsSync(path.join(dir, marker)), false)
   assert.equal(fs.existsSync(path.join(cache, marker)), false)
   if (r.status === 0) {
-    const [image] = json<ImageJson[]>(pivot(['images', '--json'], {cacheDir: cache}))
+    const [image] = json<ImageSummary[]>(pivot(['images', '--json'], {cacheDir: cache}))
     assert.deepEqual(fs.readdirSync(layerRootfs(cache, image.layers[0])).sort(), [marker, 'ok'].sort())
   }
 })

@@ -7,28 +7,8 @@ import * as path from 'node:path'
 import {pivot, tempDir} from '../helpers/fixtures'
 import {makeTar} from '../unit/images/tar-builder'
 import {processStartTime} from '../../src/runtime/container-record'
-
-interface ImageJson {
-  names: string[]
-  id: string
-  size: number
-  created: string
-  added: string
-  layers: string[]
-  source: {kind: string; file?: string}
-}
-
-interface PruneJson {
-  containers: string[]
-  names: string[]
-  images: string[]
-  layers: string[]
-  links: string[]
-  tmp: string[]
-  kept: {layers: string[]; images: string[]; pids: number[]}
-  reclaimedBytes: number
-  errors: string[]
-}
+import type {ImageSummary} from '../../src/images/list-images'
+import type {PruneReport} from '../../src/images/prune-cache'
 
 function ok(r: {status: number | null; stdout: string; stderr: string}): string {
   assert.equal(r.status, 0, r.stderr)
@@ -48,12 +28,12 @@ function cacheWith(names: Record<string, number>): {cache: string; dir: string; 
   return {cache, dir, ids}
 }
 
-function images(cache: string): ImageJson[] {
-  return JSON.parse(ok(pivot(['images', '--json'], {cacheDir: cache}))) as ImageJson[]
+function images(cache: string): ImageSummary[] {
+  return JSON.parse(ok(pivot(['images', '--json'], {cacheDir: cache}))) as ImageSummary[]
 }
 
-function prune(cache: string): PruneJson {
-  return JSON.parse(ok(pivot(['prune', '--json'], {cacheDir: cache}))) as PruneJson
+function prune(cache: string): PruneReport {
+  return JSON.parse(ok(pivot(['prune', '--json'], {cacheDir: cache}))) as PruneReport
 }
 
 test('images --json: names, id, size from the layer record, times, layers, source', () => {

@@ -6,27 +6,18 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {after, describe, it} from 'node:test'
 import {BUSYBOX_IMAGE, DEBIAN_IMAGE, DOCKER_BIN, PIVOT_BIN, REPO_ROOT, docker, pivot, tempDir, type PivotResult} from '../helpers/fixtures'
+import type {PullResult} from '../../src/images/pull-image'
 
 const BUSYBOX = 'localhost:5000/pivot-test/busybox:latest'
 assert.equal(BUSYBOX_IMAGE, BUSYBOX)
-
-interface PullJson {
-  name: string
-  id: string
-  layers: string[]
-  size: number
-  dockerImageId: string
-  reused: boolean
-  warnings: string[]
-}
 
 function ok(r: PivotResult): string {
   assert.equal(r.status, 0, `exit ${r.status}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`)
   return r.stdout
 }
 
-function pullJson(cache: string, image: string, ...flags: string[]): PullJson {
-  return JSON.parse(ok(pivot(['pull', '--json', ...flags, image], {cacheDir: cache, timeout: 300_000}))) as PullJson
+function pullJson(cache: string, image: string, ...flags: string[]): PullResult {
+  return JSON.parse(ok(pivot(['pull', '--json', ...flags, image], {cacheDir: cache, timeout: 300_000}))) as PullResult
 }
 
 function inspect(image: string): {Id: string; RootFS: {Layers: string[]}} {
@@ -211,7 +202,7 @@ describe('pivot pull: concurrency', () => {
       })
     const results = await Promise.all([run(), run()])
     for (const r of results) assert.equal(r.code, 0, r.stderr)
-    const [a, b] = results.map(r => JSON.parse(r.stdout) as PullJson)
+    const [a, b] = results.map(r => JSON.parse(r.stdout) as PullResult)
     assert.equal(a.id, b.id)
     assert.deepEqual([a.reused, b.reused].sort(), [false, true], 'one did the work, the other waited and reused it')
     assert.equal(entries(cache, 'layers').length, 1)
