@@ -27,13 +27,6 @@ export interface PullProgress {
   total?: number
 }
 
-export interface DaemonVersion {
-  version: string
-  apiVersion: string
-  os: string
-  arch: string
-}
-
 export interface CreateContainerOptions {
   /** Image id or reference. */
   image: string
@@ -61,7 +54,6 @@ export interface DockerDaemon {
   readonly endpoint: string
   /** The API version in use (from the daemon's `/_ping`). */
   readonly apiVersion: string
-  version(): Promise<DaemonVersion>
   /** Throws DAEMON_IMAGE_NOT_FOUND when the daemon has no such image. */
   inspectImage(ref: string): Promise<DaemonImage>
   /**

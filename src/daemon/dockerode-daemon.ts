@@ -9,7 +9,6 @@ import type {
   CreateContainerOptions,
   DaemonContainer,
   DaemonImage,
-  DaemonVersion,
   DockerDaemon,
   PullProgress,
   StreamOptions,
@@ -26,11 +25,6 @@ export class DockerodeDaemon implements DockerDaemon {
     readonly apiVersion: string,
   ) {
     this.endpoint = ep.display
-  }
-
-  async version(): Promise<DaemonVersion> {
-    const v = await this.call('get the version', () => this.docker.version())
-    return {version: v.Version, apiVersion: v.ApiVersion, os: v.Os, arch: v.Arch}
   }
 
   async inspectImage(ref: string): Promise<DaemonImage> {

@@ -4,7 +4,6 @@ import type {
   CreateContainerOptions,
   DaemonContainer,
   DaemonImage,
-  DaemonVersion,
   DockerDaemon,
   PullProgress,
   StreamOptions,
@@ -67,11 +66,6 @@ export class FakeDaemon implements DockerDaemon {
     const image = this.local.get(ref)
     if (!image) throw new DaemonError('DAEMON_IMAGE_NOT_FOUND', `the Docker daemon has no image ${ref}`)
     return image
-  }
-
-  async version(): Promise<DaemonVersion> {
-    this.check('version')
-    return {version: '20.10.24-fake', apiVersion: this.apiVersion, os: 'linux', arch: 'amd64'}
   }
 
   async inspectImage(ref: string): Promise<DaemonImage> {

@@ -3,7 +3,6 @@ export type {
   CreateContainerOptions,
   DaemonContainer,
   DaemonImage,
-  DaemonVersion,
   DockerDaemon,
   PullProgress,
   StreamOptions,

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs'
-import type {Store} from '../store'
+import {stagingOwner, type Store} from '../store'
+import {processStartTime} from '../runtime/container-record'
 
 /**
  * Work in progress in the cache by other processes: a pull, import or build owns a staging entry
@@ -17,8 +18,8 @@ export interface InFlight {
 export function inFlight(store: Store): InFlight {
   const pids = new Set<number>()
   for (const entry of safeReaddir(store.path('tmp'))) {
-    const pid = Number(entry.split('-')[0])
-    if (Number.isInteger(pid) && pid > 0) pids.add(pid)
+    const pid = stagingOwner(entry)
+    if (pid !== undefined) pids.add(pid)
   }
   for (const pid of lockHolders(store.path('locks'))) pids.add(pid)
   pids.delete(process.pid)
@@ -66,16 +67,14 @@ let bootTime: number | undefined
 
 /** When a process started (ms since the epoch), from /proc; undefined when it is gone. */
 function processStart(pid: number): number | undefined {
+  const ticks = processStartTime(pid) // in USER_HZ (100 on Linux's user ABI)
+  if (ticks === undefined) return undefined
   try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
-    // The command name (field 2) may hold spaces and parentheses: count fields after the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    const ticks = Number(fields[19]) // field 22, starttime, in USER_HZ (100 on Linux's user ABI)
     bootTime ??= Number(/^btime (\d+)$/m.exec(fs.readFileSync('/proc/stat', 'utf8'))?.[1]) * 1000
-    return bootTime + (ticks * 1000) / 100
   } catch {
     return undefined
   }
+  return bootTime + (Number(ticks) * 1000) / 100
 }
 
 function safeReaddir(dir: string): string[] {

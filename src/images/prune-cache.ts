@@ -1,7 +1,7 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {isPivotError} from '../errors'
-import {type Store, digestHex} from '../store'
+import {type Store, digestHex, diskUsage, isAlive} from '../store'
 import {pruneContainers} from '../runtime/prune-containers'
 import {containerUses} from './container-usage'
 import {buildCacheLayers} from './build-cache-layers'
@@ -68,10 +68,11 @@ export async function pruneCache(store: Store): Promise<PruneReport> {
     const pinnedImages = new Set(uses.map(c => c.imageId))
 
     // Names first: a name whose record is gone pins nothing.
+    const named = new Set<string>()
     for (const ref of store.refs()) {
-      if (!store.readImage(ref.id) && store.removeRef(ref.name)) report.names.push(ref.name)
+      if (store.readImage(ref.id)) named.add(ref.id)
+      else if (store.removeRef(ref.name)) report.names.push(ref.name)
     }
-    const named = new Set(store.refs().map(r => r.id))
     const liveLayers = new Set<string>()
     for (const image of store.listImages()) {
       if (named.has(image.id) || pinnedImages.has(image.id)) {
@@ -99,7 +100,7 @@ export async function pruneCache(store: Store): Promise<PruneReport> {
         report.kept.layers.push(digest)
         continue
       }
-      const size = record?.diskSize ?? treeSize(store.layerDir(digest))
+      const size = record?.diskSize ?? diskUsage(store.layerDir(digest))
       store.removeLayer(digest)
       report.layers.push(digest)
       report.reclaimedBytes += size
@@ -107,14 +108,9 @@ export async function pruneCache(store: Store): Promise<PruneReport> {
 
     report.links = pruneLinks(store)
 
-    // Size what sweepTmp is about to remove: entries whose owner process is gone.
-    const deadTmp = new Map<string, number>()
-    for (const entry of fs.readdirSync(store.path('tmp'))) {
-      const pid = Number(entry.split('-')[0])
-      if (!(Number.isInteger(pid) && pid > 0 && isAlive(pid))) deadTmp.set(entry, treeSize(store.path('tmp', entry)))
-    }
-    report.tmp = store.sweepTmp()
-    for (const entry of report.tmp) report.reclaimedBytes += deadTmp.get(entry) ?? 0
+    report.tmp = store.sweepTmp(dir => {
+      report.reclaimedBytes += diskUsage(dir)
+    })
     return report
   })
 }
@@ -149,55 +145,16 @@ function readlinkOrUndefined(file: string): string | undefined {
   }
 }
 
-/** Bytes of regular files under `root` (hardlinks once), not following symlinks. */
-function treeSize(root: string): number {
-  const seen = new Set<string>()
-  let total = 0
-  const walk = (file: string) => {
-    let st: fs.Stats
-    try {
-      st = fs.lstatSync(file)
-    } catch {
-      return
-    }
-    if (st.isDirectory()) {
-      let entries: string[] = []
-      try {
-        entries = fs.readdirSync(file)
-      } catch {
-        return
-      }
-      for (const e of entries) walk(path.join(file, e))
-    } else if (st.isFile()) {
-      const key = `${st.dev}:${st.ino}`
-      if (st.nlink > 1) {
-        if (seen.has(key)) return
-        seen.add(key)
-      }
-      total += st.size
-    }
-  }
-  walk(root)
-  return total
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
 /**
  * A flat pull killed mid-export leaves its throwaway container in the daemon. Prune removes those
  * when a daemon answers; without one (prune needs no daemon) there is nothing to do.
  */
 async function removeExportLeftovers(): Promise<string[]> {
-  if (!process.env.DOCKER_HOST && !fs.existsSync('/var/run/docker.sock')) return []
   try {
-    const {connectDaemon} = await import('../daemon')
+    const {connectDaemon, resolveEndpoint} = await import('../daemon')
+    // No socket, no daemon: don't pay for loading dockerode to find that out.
+    const ep = resolveEndpoint()
+    if (ep.kind === 'unix' && !fs.existsSync(ep.socketPath)) return []
     const {removeStaleExportContainers} = await import('./pull-image')
     return await removeStaleExportContainers(await connectDaemon())
   } catch {

@@ -70,7 +70,7 @@ export async function pullImage(store: Store, reference: string, options: PullOp
     if (signal?.aborted) throw abortedError()
   }
   store.sweepTmp()
-  const daemon = typeof options.daemon === 'function' ? await options.daemon() : options.daemon ?? (await connect())
+  const daemon = typeof options.daemon === 'function' ? await options.daemon() : options.daemon ?? (await (await import('../daemon')).connectDaemon())
   checkAbort()
 
   const shown = familiarName(ref)
@@ -117,10 +117,6 @@ export async function pullImage(store: Store, reference: string, options: PullOp
     store.setRef(ref.name, record.id)
     return result(record, !unpacked)
   })
-}
-
-async function connect(): Promise<DockerDaemon> {
-  return (await import('../daemon/dockerode-daemon')).connectDaemon()
 }
 
 interface Reporting {

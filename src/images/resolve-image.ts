@@ -21,7 +21,7 @@ export function resolveImage(store: Store, arg: string): ResolvedImage {
   }
   let image: ImageRecord | undefined
   try {
-    image = /^(sha256:)?[0-9a-f]{4,64}$/.test(arg) ? store.findImage(arg) : undefined
+    image = store.findImageById(arg)
   } catch (error) {
     if (error instanceof StoreError && error.code === 'STORE_AMBIGUOUS') throw new ImageError('IMAGE_AMBIGUOUS', error.message)
     throw error

@@ -195,13 +195,11 @@ export class Store {
   }
 
   /**
-   * Finds an image by its normalised name (callers normalise with src/reference) or by its id,
-   * full (`sha256:...`) or an unambiguous hex prefix of at least 4 characters, as docker does.
+   * Finds an image by its id, full (`sha256:...`) or an unambiguous hex prefix of at least 4
+   * characters, as docker does. (Names go through getRef, after src/reference normalises them.)
    */
-  findImage(nameOrId: string): ImageRecord | undefined {
-    const byName = this.getRef(nameOrId)
-    if (byName) return this.readImage(byName)
-    const hex = nameOrId.replace(/^sha256:/, '')
+  findImageById(id: string): ImageRecord | undefined {
+    const hex = id.replace(/^sha256:/, '')
     if (!/^[0-9a-f]{4,64}$/.test(hex)) return undefined
     const matches = fs.readdirSync(this.path('images')).filter(f => f.startsWith(hex) && f.endsWith('.json'))
     if (matches.length > 1) throw new StoreError('STORE_AMBIGUOUS', `image id prefix ${hex} matches ${matches.length} images`)
@@ -226,12 +224,16 @@ export class Store {
     return dir
   }
 
-  /** Removes staging leftovers whose owner process is gone (a killed pull, import or build). */
-  sweepTmp(): string[] {
+  /**
+   * Removes staging leftovers whose owner process is gone (a killed pull, import or build).
+   * `onRemove` sees each one just before it goes (prune measures what it frees).
+   */
+  sweepTmp(onRemove?: (dir: string) => void): string[] {
     const removed: string[] = []
     for (const entry of fs.readdirSync(this.path('tmp'))) {
-      const pid = Number(entry.split('-')[0])
-      if (Number.isInteger(pid) && pid > 0 && isAlive(pid)) continue
+      const owner = stagingOwner(entry)
+      if (owner !== undefined && isAlive(owner)) continue
+      onRemove?.(this.path('tmp', entry))
       fs.rmSync(this.path('tmp', entry), {recursive: true, force: true})
       removed.push(entry)
     }
@@ -242,6 +244,12 @@ export class Store {
   withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
     return withFileLock(this.path('locks', `${name.replace(/[^A-Za-z0-9_.-]/g, '_')}.lock`), fn)
   }
+}
+
+/** The pid that owns a tmp/ entry (`<pid>-<suffix>-<label>`, see `stage`), if the name has one. */
+export function stagingOwner(entry: string): number | undefined {
+  const pid = Number(entry.split('-')[0])
+  return Number.isInteger(pid) && pid > 0 ? pid : undefined
 }
 
 /** True while `pid` runs. A zombie (killed, not yet reaped) counts as dead: its work is over. */
@@ -281,25 +289,37 @@ export function writeJsonAtomic(file: string, value: unknown): void {
   writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n')
 }
 
-/** Sum of regular file sizes (hardlinked files counted once), without following symlinks. */
-function diskUsage(root: string): number {
+/**
+ * Sum of regular file sizes under `root` (hardlinked files counted once), without following
+ * symlinks. What cannot be read counts as nothing: prune measures damaged trees with it too.
+ */
+export function diskUsage(root: string): number {
   const seen = new Set<string>()
   let total = 0
-  const walk = (dir: string) => {
-    for (const entry of fs.readdirSync(dir, {withFileTypes: true})) {
-      const full = path.join(dir, entry.name)
-      if (entry.isDirectory()) walk(full)
-      else if (entry.isFile()) {
-        const st = fs.lstatSync(full, {bigint: true})
-        const key = `${st.dev}:${st.ino}`
-        if (st.nlink > 1n) {
-          if (seen.has(key)) continue
-          seen.add(key)
-        }
-        total += Number(st.size)
+  const walk = (file: string) => {
+    let st: fs.Stats
+    try {
+      st = fs.lstatSync(file)
+    } catch {
+      return
+    }
+    if (st.isDirectory()) {
+      let entries: string[] = []
+      try {
+        entries = fs.readdirSync(file)
+      } catch {
+        return
       }
+      for (const e of entries) walk(path.join(file, e))
+    } else if (st.isFile()) {
+      if (st.nlink > 1) {
+        const key = `${st.dev}:${st.ino}`
+        if (seen.has(key)) return
+        seen.add(key)
+      }
+      total += st.size
     }
   }
-  if (fs.existsSync(root)) walk(root)
+  walk(root)
   return total
 }

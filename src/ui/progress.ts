@@ -46,7 +46,7 @@ export function createProgress(
 ): ProgressReporter {
   switch (mode) {
     case 'tty':
-      return new ListrReporter(out, err)
+      return new ListrReporter(err)
     case 'plain':
       return new PlainReporter(out, err)
     default:
@@ -178,10 +178,7 @@ class ListrReporter implements ProgressReporter {
   private layers = new Map<string, string>()
   private listr?: Promise<typeof import('listr2')>
 
-  constructor(
-    private readonly out: NodeJS.WritableStream,
-    private readonly err: NodeJS.WritableStream,
-  ) {}
+  constructor(private readonly err: NodeJS.WritableStream) {}
 
   readonly onProgress = (event: ProgressEvent): void => {
     switch (event.type) {
@@ -235,7 +232,6 @@ class ListrReporter implements ProgressReporter {
     this.endPhase(error)
     await this.chain
     for (const w of this.warnings) this.err.write(`pivot: warning: ${w}\n`)
-    void this.out
   }
 }
 
