@@ -9,6 +9,7 @@ import {commitTree, treeIsUnchanged} from './commit-tree'
 import {LayerView} from './layer-view'
 import type {Recipe, RecipeStep, RunStep} from './recipe'
 import {mergeEnv} from '../runtime/container-config'
+import type {ContainerState} from '../runtime/container-record'
 
 export interface BuildOptions {
   /** The build context (default: the recipe's directory). */
@@ -287,23 +288,11 @@ function dropRuntimeFiles(upper: string): void {
 }
 
 /** The records of the containers this process owns (a build runs one step container at a time). */
-function ownContainers(store: Store): Array<{id: string; pid?: number; status?: string}> {
-  let ids: string[] = []
-  try {
-    ids = fs.readdirSync(store.path('containers')).filter(e => /^[0-9a-f]{64}$/.test(e))
-  } catch {
-    return []
-  }
-  const own: Array<{id: string; pid?: number; status?: string}> = []
-  for (const id of ids) {
-    try {
-      const state = JSON.parse(fs.readFileSync(store.path('containers', id, 'state.json'), 'utf8')) as {owner?: {pid?: number}; pid?: number; status?: string}
-      if (state.owner?.pid === process.pid) own.push({id, pid: state.pid, status: state.status})
-    } catch {
-      // not ours, or being written
-    }
-  }
-  return own
+function ownContainers(store: Store): ContainerState[] {
+  const {listContainerIds, readState} = require('../runtime/container-record') as typeof import('../runtime/container-record')
+  return listContainerIds(store)
+    .map(id => readState(store, id))
+    .filter((state): state is ContainerState => state?.owner?.pid === process.pid)
 }
 
 function removeOwnContainers(store: Store, remove: (store: Store, id: string) => void): void {

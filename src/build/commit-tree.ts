@@ -35,7 +35,7 @@ export async function commitTree(store: Store, tree: string, tmpParent: string, 
     } catch (error) {
       throw packError ?? error
     }
-    if (!store.hasLayer(unpacked.digest)) store.commitLayer(work, {digest: unpacked.digest, tarSize: unpacked.size, entries: unpacked.entries})
+    store.commitLayer(work, {digest: unpacked.digest, tarSize: unpacked.size, entries: unpacked.entries})
     return unpacked.digest
   } finally {
     fs.rmSync(work, {recursive: true, force: true})

@@ -53,13 +53,8 @@ export async function importImage(store: Store, file: string, nameArg: string, o
       const code = ARCHIVE_FAULTS.has(error.code) ? 'IMAGE_BAD_ARCHIVE' : 'IMAGE_IMPORT_FAILED'
       throw new ImageError(code, `cannot import ${describe(file)}: ${error.message}`, {cause: error})
     }
-    if (store.hasLayer(unpacked.digest)) {
-      layer = store.readLayer(unpacked.digest)
-      layerReused = true
-      fs.rmSync(staging, {recursive: true, force: true})
-    } else {
-      layer = store.commitLayer(staging, {digest: unpacked.digest, tarSize: unpacked.size, entries: unpacked.entries})
-    }
+    layerReused = store.hasLayer(unpacked.digest)
+    layer = store.commitLayer(staging, {digest: unpacked.digest, tarSize: unpacked.size, entries: unpacked.entries})
   } catch (error) {
     fs.rmSync(staging, {recursive: true, force: true})
     destroy(input)

@@ -271,9 +271,7 @@ async function pullFlat(
       throw streamError ?? error
     }
     if (w.signal?.aborted) throw abortedError()
-    if (!store.hasLayer(result.digest)) {
-      store.commitLayer(staging, {digest: result.digest, tarSize: result.size, entries: result.entries})
-    }
+    store.commitLayer(staging, {digest: result.digest, tarSize: result.size, entries: result.entries})
     return {layers: [result.digest], unpacked: true}
   } finally {
     fs.rmSync(staging, {recursive: true, force: true})

@@ -3,6 +3,7 @@ import {runningContainersUsing} from './container-usage'
 import {ImageError} from './image-error'
 import {resolveImage} from './resolve-image'
 import {tryNormaliseName} from './image-name'
+import {shortId} from '../ui/format'
 
 export interface RemovedImage {
   /** The argument as the user gave it. */
@@ -39,7 +40,7 @@ export function removeImage(store: Store, arg: string, options: {force?: boolean
   if (matched === undefined && names.length > 1 && !options.force) {
     throw new ImageError(
       'IMAGE_IN_USE',
-      `image ${shortHex(image.id)} has several names (${names.join(', ')}): remove them by name, or use --force`,
+      `image ${shortId(image.id)} has several names (${names.join(', ')}): remove them by name, or use --force`,
     )
   }
   const deletesRecord = names.every(n => doomedNames.includes(n))
@@ -59,8 +60,4 @@ export function removeImage(store: Store, arg: string, options: {force?: boolean
     return {image: arg, untagged, deleted: image.id}
   }
   return {image: arg, untagged}
-}
-
-function shortHex(id: string): string {
-  return id.replace(/^sha256:/, '').slice(0, 12)
 }

@@ -188,3 +188,12 @@ export function staleNames(store: Store): string[] {
 export function removeStaleName(store: Store, name: string): void {
   fs.rmSync(store.path('containers', NAMES_DIR, name), {force: true})
 }
+
+/**
+ * Removes a container's directory and frees its name: `name` when the caller knows it (null: it
+ * has none), else the one its record gives. Nothing of it may be mounted on the host.
+ */
+export function removeContainer(store: Store, id: string, name: string | null = readState(store, id)?.name ?? null): void {
+  fs.rmSync(containerDir(store, id), {recursive: true, force: true})
+  if (name !== null) releaseName(store, name, id)
+}

@@ -4,8 +4,8 @@ import type {Store} from '../store/store'
 import {MNT_DETACH} from '../sys/constants'
 import type {Syscalls} from '../sys/syscalls'
 import {removeStaleCgroups, type CgroupWhere} from './cgroups'
-import {cgroupIdOf, containerDir, containerOfCgroup, isOwnerAlive, listContainerIds, readState, removeStaleName, staleNames} from './container-record'
-import {removeContainer} from './run-container'
+import {unescapeMountinfo} from './cgroups/detect-cgroups'
+import {cgroupIdOf, containerDir, containerOfCgroup, isOwnerAlive, listContainerIds, readState, removeContainer, removeStaleName, staleNames} from './container-record'
 
 export interface PruneContainersOptions {
   /** Default: the real syscalls (to unmount leftovers). */
@@ -31,12 +31,13 @@ export async function pruneContainers(store: Store, options: PruneContainersOpti
   const removed = new Set<string>()
   const graceMs = options.graceMs ?? 60_000
   const live = new Set<string>()
-  const doomed: string[] = []
+  // Each with its name from the record, read once.
+  const doomed: Array<{id: string; name?: string | null}> = []
   for (const id of listContainerIds(store)) {
     const state = readState(store, id)
     if (state) {
       if (isOwnerAlive(state)) live.add(id)
-      else doomed.push(id)
+      else doomed.push({id, name: state.name ?? null})
       continue
     }
     // No record yet: a run is between mkdir and its first write. Leave it unless it is old.
@@ -47,14 +48,14 @@ export async function pruneContainers(store: Store, options: PruneContainersOpti
       continue
     }
     if (age < graceMs) live.add(id)
-    else doomed.push(id)
+    else doomed.push({id})
   }
 
   const failures: string[] = []
   if (doomed.length > 0) {
     const mounts = mountsUnder(path.resolve(store.path('containers')), options.mountinfo)
     let sys = options.sys
-    for (const id of doomed) {
+    for (const {id, name} of doomed) {
       try {
         const dir = path.resolve(containerDir(store, id))
         // Deepest first, so that a mount on top of another comes off before the one below it.
@@ -65,7 +66,7 @@ export async function pruneContainers(store: Store, options: PruneContainersOpti
         }
         const {openCgroup} = require('./cgroups') as typeof import('./cgroups')
         await openCgroup(cgroupIdOf(store, id), typeof options.cgroups === 'string' ? {root: options.cgroups} : options.cgroups).remove()
-        removeContainer(store, id, readState(store, id)?.name)
+        removeContainer(store, id, name)
         removed.add(id)
       } catch (error) {
         failures.push(`${id.slice(0, 12)}: ${(error as Error).message}`)
@@ -104,7 +105,7 @@ export function mountsUnder(dir: string, mountinfo = '/proc/self/mountinfo'): st
   for (const line of text.split('\n')) {
     const field = line.split(' ')[4]
     if (field === undefined) continue
-    const m = field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)))
+    const m = unescapeMountinfo(field)
     if (m === dir || m.startsWith(dir + '/')) out.push(m)
   }
   return out

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {containerEnv, checkHostname} from './container-config'
-import {cgroupIdOf, containerDir, currentOwner, newContainerId, releaseName, reserveName, writeState, type ContainerState} from './container-record'
+import {cgroupIdOf, containerDir, currentOwner, newContainerId, releaseName, removeContainer, reserveName, writeState, type ContainerState} from './container-record'
 import type {InitConfig, InitFailure, InitVolume} from './init-config'
 import {prepareInitLayer} from './init-layer'
 import type {RunOptions, RunResult} from './run-options'
@@ -11,7 +11,7 @@ import {createCgroup, type Cgroup} from './cgroups'
 import {startInit, type PendingInit} from './start-init'
 import {securityConfig, type SecurityOptions} from './security/security-options'
 
-export {startInit, type PendingInit} from './start-init'
+export {removeContainer} from './container-record'
 
 function rejectNul(what: string, value: string | undefined): void {
   if (value !== undefined && value.includes('\0')) throw new RuntimeError('RUN_BAD_FLAG', `${what} contains a NUL byte`)
@@ -180,7 +180,7 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     }
     // With keepUpper the caller removes the container after its commit; but a container that
     // did not run has nothing to commit and no id reached the caller.
-    if (created && opts.remove && (!keep || !succeeded)) removeContainer(store, id)
+    if (created && opts.remove && (!keep || !succeeded)) removeContainer(store, id, opts.name ?? null)
     else if (opts.name !== undefined && !created) releaseName(store, opts.name, id)
     stopForwarding()
   }
@@ -257,19 +257,4 @@ function isTty(fd: number): boolean {
   } catch {
     return false
   }
-}
-
-/** Removes a container's directory and frees its name. Nothing of it may be mounted on the host. */
-export function removeContainer(store: RunOptions['store'], id: string, name?: string): void {
-  const dir = containerDir(store, id)
-  let owned = name
-  if (owned === undefined) {
-    try {
-      owned = (JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as ContainerState).name
-    } catch {
-      // no record
-    }
-  }
-  fs.rmSync(dir, {recursive: true, force: true})
-  if (owned !== undefined) releaseName(store, owned, id)
 }

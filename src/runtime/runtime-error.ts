@@ -19,6 +19,5 @@ import {PivotError} from '../errors'
  */
 export class RuntimeError extends PivotError {}
 
-export const EXIT_PIVOT_FAILED = 125
 export const EXIT_CANNOT_INVOKE = 126
 export const EXIT_NOT_FOUND = 127

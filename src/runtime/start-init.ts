@@ -3,7 +3,6 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {CLONE_NEWPID} from '../sys/constants'
 import {KoffiSyscalls} from '../sys/koffi-syscalls'
-import type {Syscalls} from '../sys/syscalls'
 
 /**
  * Spawning the container's init, kept apart from the rest of the runtime so that `pivot run` can
@@ -14,10 +13,8 @@ import type {Syscalls} from '../sys/syscalls'
 /** dist/src/runtime/init.js, next to this file once compiled. */
 export const INIT_SCRIPT = path.join(__dirname, 'init.js')
 
-let sysInstance: Syscalls | undefined
-function sys(): Syscalls {
-  return (sysInstance ??= new KoffiSyscalls())
-}
+// Stateless, and binds each libc function on first use: nothing to defer.
+const sys = new KoffiSyscalls()
 
 /**
  * A container init spawned and waiting for its config on fd 3. `pivot run` starts it as early as
@@ -40,7 +37,7 @@ export function startInit(stdio: 'inherit' | 'pipe'): PendingInit {
   const ownPidNs = fs.openSync('/proc/self/ns/pid', 'r')
   let child: ChildProcess
   try {
-    sys().unshare(CLONE_NEWPID)
+    sys.unshare(CLONE_NEWPID)
     try {
       child = spawn(process.execPath, [INIT_SCRIPT], {
         // A clean environment: NODE_OPTIONS could load code into the init, and
@@ -49,7 +46,7 @@ export function startInit(stdio: 'inherit' | 'pipe'): PendingInit {
         stdio: stdio === 'pipe' ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['inherit', 'inherit', 'inherit', 'pipe'],
       })
     } finally {
-      sys().setns(ownPidNs, CLONE_NEWPID)
+      sys.setns(ownPidNs, CLONE_NEWPID)
     }
   } finally {
     fs.closeSync(ownPidNs)

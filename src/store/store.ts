@@ -84,10 +84,15 @@ export class Store {
   }
 
   /**
-   * Moves a staged layer (`staging/rootfs` filled and verified) into place. When another process
-   * committed the same digest first, the staged copy is dropped: content addressing makes them equal.
+   * Moves a staged layer (`staging/rootfs` filled and verified) into place. When the store has the
+   * digest already (or another process commits it first), the staged copy is dropped: content
+   * addressing makes them equal.
    */
   commitLayer(staging: string, layer: Omit<LayerRecord, 'diskSize' | 'created'>): LayerRecord {
+    if (this.hasLayer(layer.digest)) {
+      fs.rmSync(staging, {recursive: true, force: true})
+      return this.readLayer(layer.digest)
+    }
     const record: LayerRecord = {...layer, diskSize: diskUsage(path.join(staging, 'rootfs')), created: new Date().toISOString()}
     writeJsonAtomic(path.join(staging, 'layer.json'), record)
     const target = this.layerDir(layer.digest)
@@ -279,7 +284,7 @@ export function isErrno(error: unknown, ...codes: string[]): boolean {
   return typeof error === 'object' && error !== null && codes.includes((error as NodeJS.ErrnoException).code ?? '')
 }
 
-export function writeFileAtomic(file: string, data: string): void {
+export function writeFileAtomic(file: string, data: string | Uint8Array): void {
   const temp = `${file}.${process.pid}.${uniqueSuffix()}.tmp`
   fs.writeFileSync(temp, data, {mode: 0o600})
   fs.renameSync(temp, file)

@@ -1,5 +1,5 @@
 import type {CapabilitySets, FileStat, SeccompRuleSpec, Syscalls} from './syscalls'
-import {SysArgumentError, SysError, SysLibraryError, rejectNul} from './sys-error'
+import {rejectNul, rejectNulBytes, rejectNulExec, SysError, SysLibraryError} from './sys-error'
 
 // koffi is loaded on first use, and each function is bound on its first call: `pivot run` pays
 // only for the handful of calls it makes (binding all of them up front costs several ms).
@@ -243,9 +243,7 @@ export class KoffiSyscalls implements Syscalls {
   }
 
   execve(path: string, argv: string[], envp: string[]): never {
-    rejectNul('execve', 'path', path)
-    argv.forEach((a, i) => rejectNul('execve', `argv[${i}]`, a))
-    envp.forEach((e, i) => rejectNul('execve', `envp[${i}]`, e))
+    rejectNulExec('execve', path, argv, envp)
     const execve = fn('int execve(const char *path, const char **argv, const char **envp)')
     execve(path, [...argv, null], [...envp, null])
     throw new SysError('execve', [path], errno())
@@ -354,9 +352,7 @@ export class KoffiSyscalls implements Syscalls {
   }
 
   execveat(dirfd: number, path: string, argv: string[], envp: string[], flags: number): never {
-    rejectNul('execveat', 'path', path)
-    argv.forEach((a, i) => rejectNul('execveat', `argv[${i}]`, a))
-    envp.forEach((e, i) => rejectNul('execveat', `envp[${i}]`, e))
+    rejectNulExec('execveat', path, argv, envp)
     const syscall = fn('long syscall(long nr, ...)')
     syscall(nr('execveat'), 'int', dirfd, 'const char *', path, 'const char **', [...argv, null], 'const char **', [...envp, null], 'int', flags)
     throw new SysError('execveat', [dirfd, path], errno())
@@ -514,7 +510,7 @@ const NUL = Buffer.alloc(1)
 
 /** A byte path as C wants it: refused if it holds a NUL, terminated by one. */
 function cPath(call: string, path: Buffer): Buffer {
-  if (path.includes(0)) throw new SysArgumentError(call, 'path')
+  rejectNulBytes(call, path)
   return Buffer.concat([path, NUL])
 }
 

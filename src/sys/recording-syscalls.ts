@@ -1,5 +1,5 @@
 import type {CapabilitySets, FileStat, SeccompRuleSpec, Syscalls} from './syscalls'
-import {SysArgumentError, SysError, rejectNul} from './sys-error'
+import {rejectNul, rejectNulBytes, rejectNulExec, SysError} from './sys-error'
 import {constants} from 'node:os'
 
 export interface RecordedCall {
@@ -92,9 +92,7 @@ export class RecordingSyscalls implements Syscalls {
   interfaceUp(name: string): void { rejectNul('interface_up', 'name', name); this.record('interface_up', name) }
   signalDefault(signum: number): void { this.record('signal_default', signum) }
   execve(path: string, argv: string[], envp: string[]): never {
-    rejectNul('execve', 'path', path)
-    argv.forEach((a, i) => rejectNul('execve', `argv[${i}]`, a))
-    envp.forEach((e, i) => rejectNul('execve', `envp[${i}]`, e))
+    rejectNulExec('execve', path, argv, envp)
     this.record('execve', path, argv, envp)
     throw new Error('RecordingSyscalls.execve: a fake cannot replace the process')
   }
@@ -131,9 +129,7 @@ export class RecordingSyscalls implements Syscalls {
     return Buffer.from((this.files.get(path)?.content ?? Buffer.alloc(0)).subarray(position, position + length))
   }
   execveat(dirfd: number, path: string, argv: string[], envp: string[], flags: number): never {
-    rejectNul('execveat', 'path', path)
-    argv.forEach((a, i) => rejectNul('execveat', `argv[${i}]`, a))
-    envp.forEach((e, i) => rejectNul('execveat', `envp[${i}]`, e))
+    rejectNulExec('execveat', path, argv, envp)
     this.record('execveat', dirfd, path, argv, envp, flags)
     throw new Error('RecordingSyscalls.execveat: a fake cannot replace the process')
   }
@@ -157,6 +153,3 @@ function inoOf(path: string): bigint {
   return BigInt(h) + 1000n
 }
 
-function rejectNulBytes(call: string, path: Buffer): void {
-  if (path.includes(0)) throw new SysArgumentError(call, 'path')
-}

@@ -56,3 +56,15 @@ export class SysLibraryError extends PivotError {
     super('SYS_LIBRARY_MISSING', `${library} cannot be loaded (${why}): ${remedy}`)
   }
 }
+
+/** The checks before an exec: the path, every argument and every environment entry. */
+export function rejectNulExec(call: string, path: string, argv: string[], envp: string[]): void {
+  rejectNul(call, 'path', path)
+  argv.forEach((a, i) => rejectNul(call, `argv[${i}]`, a))
+  envp.forEach((e, i) => rejectNul(call, `envp[${i}]`, e))
+}
+
+/** A path kept as raw bytes (names need not be UTF-8) may not hold a NUL either. */
+export function rejectNulBytes(call: string, path: Buffer): void {
+  if (path.includes(0)) throw new SysArgumentError(call, 'path')
+}

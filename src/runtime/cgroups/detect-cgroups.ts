@@ -97,7 +97,7 @@ export function parseV1Mounts(mountinfo: string): Record<string, string> {
 }
 
 /** mountinfo writes space, tab, newline and backslash as \040, \011, \012, \134. */
-function unescapeMountinfo(field: string): string {
+export function unescapeMountinfo(field: string): string {
   return field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(parseInt(octal, 8)))
 }
 

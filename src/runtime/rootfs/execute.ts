@@ -29,7 +29,7 @@ import {
 } from '../../sys/constants'
 import {EXIT_NOT_FOUND, RuntimeError} from '../runtime-error'
 import {execError, resolveExecTarget, type ExecTarget, type GuardFs} from '../security/exec-guard'
-import {CAPABILITY_NAMES} from '../security/capabilities'
+import {capabilityNames} from '../security/capabilities'
 import {resolveUser} from '../user'
 import type {Step} from './steps'
 
@@ -318,10 +318,6 @@ function restrictMount(sys: Syscalls, path: string, attrs: number, recursive: bo
   const keep = sys.statfsFlags(path) & (ST_RDONLY | ST_NOSUID | ST_NOEXEC | ST_NOATIME | ST_NODIRATIME | ST_RELATIME)
   const add = (attrs & MOUNT_ATTR_NODEV ? MS_NODEV : 0) | (attrs & MOUNT_ATTR_RDONLY ? MS_RDONLY : 0)
   sys.mount(null, path, null, MS_BIND | MS_REMOUNT | keep | add, null)
-}
-
-function capabilityNames(mask: bigint): string[] {
-  return CAPABILITY_NAMES.filter((_, bit) => (mask >> BigInt(bit)) & 1n)
 }
 
 function describe(error: unknown): string {

@@ -78,7 +78,12 @@ const BY_NAME = new Map(CAPABILITY_NAMES.map((name, bit) => [name, bit]))
  * another container or a restricted VM), where asking for more would fail at capset.
  */
 export function knownCapabilities(bounding: bigint = readBoundingSet()): string[] {
-  return CAPABILITY_NAMES.filter((_, bit) => (bounding >> BigInt(bit)) & 1n)
+  return capabilityNames(bounding)
+}
+
+/** The names of the capabilities whose bits are set in `mask`. */
+export function capabilityNames(mask: bigint): string[] {
+  return CAPABILITY_NAMES.filter((_, bit) => (mask >> BigInt(bit)) & 1n)
 }
 
 function readBoundingSet(): bigint {

@@ -87,7 +87,7 @@ function inspect(ctx: Context, file: string, argv: string[], depth: number): Exe
     // container's (not a host file reached through a /proc magic link).
     const stable = staysOnRoot(ctx, file)
     if (!stable) checkMount(ctx, fd, argv[0] ?? file)
-    const head = readHead(ctx.sys, fd)
+    const head = readAt(ctx.sys, fd, 0, 4096)
     if (head[0] === 0x23 && head[1] === 0x21) {
       const line = shebang(head)
       if (!line) throw execFailure(argv[0] ?? file, 'ENOEXEC')
@@ -161,16 +161,6 @@ function checkElfInterpreter(ctx: Context, interpreter: string, shown: string): 
   }
 }
 
-/** The first bytes, through a read-only reopen of the O_PATH descriptor (/proc/self/fd: the very same file). */
-function readHead(sys: Syscalls, fd: number): Buffer {
-  const rfd = sys.open(`/proc/self/fd/${fd}`, O_RDONLY | O_CLOEXEC)
-  try {
-    return sys.pread(rfd, 4096, 0)
-  } finally {
-    sys.close(rfd)
-  }
-}
-
 /** A `#!` line parsed as fs/binfmt_script.c does; undefined where the kernel says ENOEXEC. */
 export function shebang(head: Buffer): {interpreter: string; arg?: string} | undefined {
   const buf = head.subarray(0, HEAD_BYTES)
@@ -235,8 +225,8 @@ export function elfInterpreter(sys: Syscalls, fd: number, head: Buffer): string 
   return undefined
 }
 
+/** Bytes of the file behind an O_PATH descriptor, through a read-only reopen of /proc/self/fd/N (the very same file). */
 function readAt(sys: Syscalls, fd: number, position: number, length: number): Buffer {
-  // `fd` is O_PATH: pread needs a readable reopen.
   const rfd = sys.open(`/proc/self/fd/${fd}`, O_RDONLY | O_CLOEXEC)
   try {
     return sys.pread(rfd, length, position)

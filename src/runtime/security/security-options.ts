@@ -1,6 +1,7 @@
 import {SCMP_ARCH_ARM, SCMP_ARCH_X32, SCMP_ARCH_X86} from '../../sys/constants'
 import type {Syscalls} from '../../sys/syscalls'
 import {isPivotError} from '../../errors'
+import {writeFileAtomic} from '../../store/store'
 import type {InitConfig} from '../init-config'
 import {RuntimeError} from '../runtime-error'
 import {resolveCapabilities} from './capabilities'
@@ -148,9 +149,7 @@ function cachedProgram(dir: string, key: string, compile: () => Buffer): Buffer 
   try {
     fs.mkdirSync(dir, {recursive: true, mode: 0o700})
     if (trusted(dir, true)) {
-      const tmp = `${file}.${process.pid}.tmp`
-      fs.writeFileSync(tmp, program, {mode: 0o600})
-      fs.renameSync(tmp, file)
+      writeFileAtomic(file, program)
     }
   } catch {
     // /run not writable: compile every time.
