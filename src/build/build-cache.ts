@@ -1,5 +1,5 @@
 import * as fs from 'node:fs'
-import {type ImageConfig, type Store, digestHex, isErrno, writeJsonAtomic} from '../store'
+import {type ImageConfig, type Store, digestHex, writeJsonAtomic} from '../store'
 
 /**
  * `build-cache/<hex>.json`: what a step with that cache key produced. `pivot prune` keeps every
@@ -23,9 +23,8 @@ export function readBuildCache(store: Store, key: string): BuildCacheRecord | un
   let record: BuildCacheRecord
   try {
     record = JSON.parse(fs.readFileSync(recordPath(store, key), 'utf8')) as BuildCacheRecord
-  } catch (error) {
-    if (isErrno(error, 'ENOENT')) return undefined
-    return undefined // damaged: rebuild the step and rewrite it
+  } catch {
+    return undefined // missing, or damaged: rebuild the step and rewrite it
   }
   if (record.key !== key || !Array.isArray(record.layers) || !record.layers.every(l => typeof l === 'string' && store.hasLayer(l))) return undefined
   return record

@@ -1,4 +1,4 @@
-import {createHash} from 'node:crypto'
+import {sha256Json} from '../store/store'
 import type {StepDefinition} from './recipe'
 
 /** Bump when what a step produces for the same inputs changes (layer format, copy semantics...). */
@@ -13,7 +13,7 @@ export interface StepState {
 
 /** The key the chain starts from: the base image's id (content-derived), or scratch. */
 export function baseCacheKey(baseImageId: string | undefined): string {
-  return hash({v: CACHE_KEY_VERSION, base: baseImageId ?? 'scratch'})
+  return sha256Json({v: CACHE_KEY_VERSION, base: baseImageId ?? 'scratch'})
 }
 
 /**
@@ -23,9 +23,5 @@ export function baseCacheKey(baseImageId: string | undefined): string {
  * copied entry (`copyKeyMaterial`). mtimes are not in it: touching a file does not rebuild.
  */
 export function stepCacheKey(parent: string, step: StepDefinition, state: StepState, copied?: unknown[]): string {
-  return hash({v: CACHE_KEY_VERSION, parent, step, env: state.env, workdir: state.workdir, copied: copied ?? null})
-}
-
-function hash(value: unknown): string {
-  return 'sha256:' + createHash('sha256').update(JSON.stringify(value)).digest('hex')
+  return sha256Json({v: CACHE_KEY_VERSION, parent, step, env: state.env, workdir: state.workdir, copied: copied ?? null})
 }

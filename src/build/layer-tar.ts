@@ -1,10 +1,7 @@
 import {BuildError} from './build-error'
-import {BLOCK, TYPE, type WriteEntry, decodeHeader, encodeHeaders, isZeroBlock, parsePax, parsePaxInteger} from '../unpack/tar-format'
+import {OPAQUE_MARKER, OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, WHITEOUT_PREFIX} from '../unpack/overlay-format'
+import {BLOCK, TYPE, type WriteEntry, decodeHeader, encodeHeaders, isZeroBlock, padding, parsePax, parsePaxInteger} from '../unpack/tar-format'
 
-const OVERLAY_XATTR_PREFIX = 'trusted.overlay.'
-const OPAQUE_XATTR = 'trusted.overlay.opaque'
-const WHITEOUT_PREFIX = '.wh.'
-const OPAQUE_MARKER = '.wh..wh..opq'
 
 /**
  * Turns packRootfs's tar of a tree in overlay layer format (a container's upper dir, or a tree a
@@ -37,7 +34,7 @@ export async function* toLayerTar(source: AsyncIterable<Buffer | string>): Async
     }
     const h = decodeHeader(block, 0)
     if (h.typeflag === 'x') {
-      const body = await reader.read(padded(h.size))
+      const body = await reader.read(h.size + padding(h.size))
       if (body === null) throw corrupt('truncated pax header')
       pax = parsePax(body.subarray(0, h.size))
       continue
@@ -75,7 +72,7 @@ export async function* toLayerTar(source: AsyncIterable<Buffer | string>): Async
 
     const rel = entry.name.replace(/\/+$/, '')
     if (rel === '.' || rel === '') {
-      await reader.skip(padded(entry.size))
+      await reader.skip(entry.size + padding(entry.size))
       continue
     }
     const slash = rel.lastIndexOf('/')
@@ -93,7 +90,7 @@ export async function* toLayerTar(source: AsyncIterable<Buffer | string>): Async
     if (type === TYPE.dir && opaque) {
       yield encodeHeaders({name: `${rel}/${OPAQUE_MARKER}`, type: TYPE.file, mode: 0, uid: 0, gid: 0, size: 0, mtimeNs: entry.mtimeNs})
     }
-    if (type === TYPE.file && entry.size > 0) yield* reader.pass(padded(entry.size))
+    if (type === TYPE.file && entry.size > 0) yield* reader.pass(entry.size + padding(entry.size))
   }
 }
 
@@ -126,10 +123,6 @@ export function paxTimeNs(value: string): bigint {
   if (!m) throw corrupt(`bad pax time ${JSON.stringify(value.slice(0, 40))}`)
   const ns = BigInt(m[2]) * 1_000_000_000n + BigInt(((m[3] ?? '') + '000000000').slice(0, 9))
   return m[1] ? -ns : ns
-}
-
-function padded(size: number): number {
-  return Math.ceil(size / BLOCK) * BLOCK
 }
 
 function corrupt(message: string): BuildError {

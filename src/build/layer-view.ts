@@ -1,5 +1,6 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
+import {OPAQUE_XATTR} from '../unpack/overlay-format'
 
 /** One entry of the merged view: the topmost layer's copy of it. */
 export interface ViewEntry {
@@ -149,8 +150,6 @@ function lstat(p: string): fs.Stats | undefined {
     throw error
   }
 }
-
-export const OPAQUE_XATTR = 'trusted.overlay.opaque'
 
 /** The real test reads the xattr through src/sys (loaded only when a build needs it). */
 export function defaultOpaqueTest(): OpaqueTest {

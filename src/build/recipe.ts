@@ -1,7 +1,7 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {BuildError} from './build-error'
-import {substituteArgs} from './substitute-args'
+import {ARG_NAME, substituteArgs} from './substitute-args'
 
 /** A `run:` step: a shell string (run with `/bin/sh -c`) or an exec-form argv. */
 export interface RunStep {
@@ -82,7 +82,6 @@ export interface ParseOptions {
 const TOP_KEYS = ['from', 'args', 'env', 'workdir', 'user', 'entrypoint', 'cmd', 'labels', 'steps']
 const STEP_KEYS = ['run', 'copy', 'env', 'workdir']
 const COPY_KEYS = ['src', 'dest', 'mode', 'owner']
-export const ARG_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 const ENV_NAME = ARG_NAME
 const OWNER = /^[A-Za-z0-9_][A-Za-z0-9_.-]*(:[A-Za-z0-9_][A-Za-z0-9_.-]*)?$/
 const OCTAL = /^0?[0-7]{3}$|^[0-7]{4}$/

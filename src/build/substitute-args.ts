@@ -1,4 +1,5 @@
-const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
+/** A build argument's name (and an env name): letters, digits and _, not starting with a digit. */
+export const ARG_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/
 
 /**
  * Replaces `${NAME}` with `lookup(NAME)` and `$$` with `$`. Any other `$` stays as it is, so a
@@ -24,7 +25,7 @@ export function substituteArgs(value: string, lookup: (name: string) => string, 
       const end = value.indexOf('}', dollar + 2)
       if (end < 0) fail(`unterminated "\${" (write "$$" for a literal "$")`)
       const name = value.slice(dollar + 2, end)
-      if (!NAME.test(name)) fail(`bad substitution "\${${name}}": expected \${NAME} (write "$$" for a literal "$")`)
+      if (!ARG_NAME.test(name)) fail(`bad substitution "\${${name}}": expected \${NAME} (write "$$" for a literal "$")`)
       out += lookup(name)
       i = end + 1
     } else {

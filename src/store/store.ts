@@ -14,10 +14,15 @@ export function digestHex(digest: string): string {
 
 /** An image's id: the digest of its layer chain and config, so equal content gets one id. */
 export function imageIdOf(layers: string[], config: ImageRecord['config']): string {
+  return sha256Json({layers, config})
+}
+
+/** `sha256:<hex>` of a value's JSON: content ids for images and build steps. */
+export function sha256Json(value: unknown): string {
   // Required here, not at the top: `pivot run` never computes an id, and loading node:crypto
   // costs it ~2 ms.
   const {createHash} = require('node:crypto') as typeof import('node:crypto')
-  return 'sha256:' + createHash('sha256').update(JSON.stringify({layers, config})).digest('hex')
+  return 'sha256:' + createHash('sha256').update(JSON.stringify(value)).digest('hex')
 }
 
 /**

@@ -31,24 +31,22 @@ import {
   isZeroBlock,
   nameProblem,
   normalizePath,
+  padding,
   parsePax,
   parsePaxInteger,
   parsePaxTime,
+  pathBytes,
   shown,
   type RawHeader,
   type Time,
 } from './tar-format'
 import {UnpackError} from './unpack-error'
+import {AUFS_META_PREFIX, OPAQUE_MARKER, OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, WHITEOUT_PREFIX} from './overlay-format'
 
 // (libuv adds O_CLOEXEC to every open)
 const {O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW} = fs.constants
 const CREATE_FLAGS = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW
 
-const WHITEOUT = '.wh.'
-const AUFS_META = '.wh..wh.'
-const OPAQUE = '.wh..wh..opq'
-const OPAQUE_XATTR = 'trusted.overlay.opaque'
-const OVERLAY_XATTR_PREFIX = 'trusted.overlay.'
 
 type Kind = 'file' | 'dir' | 'symlink' | 'link' | 'char' | 'block' | 'fifo'
 
@@ -87,17 +85,9 @@ function label(raw: string): string {
   return text.length > 200 ? `${text.slice(0, 200)}…` : text
 }
 
-function padding(size: number): number {
-  return (BLOCK - (size % BLOCK)) % BLOCK
-}
-
 function errCode(error: unknown): string | undefined {
   const e = error as {code?: string; errnoName?: string}
   return e.errnoName ?? (typeof e.code === 'string' && e.code.startsWith('E') ? e.code : undefined)
-}
-
-function bytes(path: string): Buffer {
-  return Buffer.from(path === '' ? '/' : path, 'latin1')
 }
 
 function parentOf(path: string): string {
@@ -306,7 +296,7 @@ export class TarExtractor {
 
   private apply(e: Entry): void {
     const what = () => `entry "${label(e.raw)}"`
-    if (e.path.includes(WHITEOUT)) return this.whiteoutEntry(e, what)
+    if (e.path.includes(WHITEOUT_PREFIX)) return this.whiteoutEntry(e, what)
     return this.applyPlain(e, what)
   }
 
@@ -315,16 +305,16 @@ export class TarExtractor {
     const parts = e.path.split('/')
     const base = parts[parts.length - 1]!
     for (let i = 0; i < parts.length - 1; i++) {
-      if (!parts[i]!.startsWith(WHITEOUT)) continue
+      if (!parts[i]!.startsWith(WHITEOUT_PREFIX)) continue
       // AUFS metadata directories (.wh..wh.plnk, .wh..wh.aufs): Docker skips them, so do we.
-      if (parts[i]!.startsWith(AUFS_META)) return this.skip(e.size, what)
+      if (parts[i]!.startsWith(AUFS_META_PREFIX)) return this.skip(e.size, what)
       throw new UnpackError('UNPACK_HOSTILE_ENTRY', `entry "${label(e.raw)}": a whiteout cannot be a directory`, {entry: shown(e.raw)})
     }
-    if (base.startsWith(WHITEOUT)) {
+    if (base.startsWith(WHITEOUT_PREFIX)) {
       this.skip(e.size, what)
-      if (base === OPAQUE) return this.markOpaque(parentOf(e.path))
-      if (base.startsWith(AUFS_META)) return
-      const name = base.slice(WHITEOUT.length)
+      if (base === OPAQUE_MARKER) return this.markOpaque(parentOf(e.path))
+      if (base.startsWith(AUFS_META_PREFIX)) return
+      const name = base.slice(WHITEOUT_PREFIX.length)
       if (name === '' || name === '.' || name === '..') {
         throw new UnpackError('UNPACK_HOSTILE_ENTRY', `entry "${label(e.raw)}": a whiteout that names no file`, {entry: shown(e.raw)})
       }
@@ -357,7 +347,7 @@ export class TarExtractor {
   }
 
   private file(e: Entry, what: () => string): void {
-    const path = bytes(e.path)
+    const path = pathBytes(e.path)
     const fd = this.create(e, () => fs.openSync(path, CREATE_FLAGS, e.mode))
     try {
       this.input.consume(e.size, what, (buf, off, len) => {
@@ -383,7 +373,7 @@ export class TarExtractor {
   }
 
   private directory(e: Entry): void {
-    const path = bytes(e.path)
+    const path = pathBytes(e.path)
     let opaque = false
     let existed = false
     try {
@@ -417,7 +407,7 @@ export class TarExtractor {
   }
 
   private symlink(e: Entry): void {
-    const path = bytes(e.path)
+    const path = pathBytes(e.path)
     // The target is stored verbatim: absolute and '../' targets are what the image means, and
     // the kernel resolves them inside whatever root the container gets.
     const target = Buffer.from(e.linkname, 'latin1')
@@ -430,9 +420,9 @@ export class TarExtractor {
   private hardlink(e: Entry): void {
     const target = normalizePath(e.linkname)
     if (target === e.path) return
-    const path = bytes(e.path)
+    const path = pathBytes(e.path)
     try {
-      this.create(e, () => fs.linkSync(bytes(target), path))
+      this.create(e, () => fs.linkSync(pathBytes(target), path))
     } catch (error) {
       if (errCode(error) === 'ENOENT') {
         throw new UnpackError('UNPACK_WRITE_FAILED', `entry "${label(e.raw)}": hard link target "${shown(e.linkname)}" is not in the layer`, {entry: shown(e.raw)})
@@ -442,7 +432,7 @@ export class TarExtractor {
   }
 
   private special(e: Entry): void {
-    const path = bytes(e.path)
+    const path = pathBytes(e.path)
     const type = e.kind === 'char' ? S_IFCHR : e.kind === 'block' ? S_IFBLK : S_IFIFO
     const dev = e.kind === 'fifo' ? 0n : makedev(e.devmajor, e.devminor)
     this.create(e, () => this.sys.mknodBytes(path, type | e.mode, dev))
@@ -490,7 +480,7 @@ export class TarExtractor {
    * layer's whiteouts.
    */
   private remove(path: string): boolean {
-    const p = bytes(path)
+    const p = pathBytes(path)
     let st: fs.Stats
     try {
       st = fs.lstatSync(p)
@@ -516,7 +506,7 @@ export class TarExtractor {
   private makeParents(path: string): void {
     const parent = parentOf(path)
     if (parent === '') return
-    const p = bytes(parent)
+    const p = pathBytes(parent)
     try {
       return this.implicitDir(p, parent)
     } catch (error) {
@@ -563,7 +553,7 @@ export class TarExtractor {
   /** `.wh.<name>`: delete <name> from this layer, and leave an overlay whiteout to hide it in the layers below. */
   private whiteout(path: string): void {
     this.remove(path)
-    const p = bytes(path)
+    const p = pathBytes(path)
     try {
       this.sys.mknodBytes(p, S_IFCHR, 0n)
     } catch (error) {
@@ -576,7 +566,7 @@ export class TarExtractor {
 
   /** `.wh..wh..opq` in a directory: overlay must not show the lower layers' contents of it. */
   private markOpaque(dir: string): void {
-    const p = bytes(dir)
+    const p = pathBytes(dir)
     if (dir !== '') {
       this.makeParents(`${dir}/x`)
     }
@@ -602,7 +592,7 @@ export class TarExtractor {
   private finish(): void {
     for (const [path, [atime, mtime]] of this.dirTimes) {
       try {
-        this.setTimes(bytes(path), atime, mtime)
+        this.setTimes(pathBytes(path), atime, mtime)
       } catch (error) {
         throw asEntryError(error, path)
       }

@@ -18,15 +18,11 @@ import {PR_SET_PDEATHSIG} from '../sys/constants'
 import {KoffiSyscalls} from '../sys/koffi-syscalls'
 import type {Syscalls} from '../sys/syscalls'
 import {BlockOutput, writeAllSync} from './sync-io'
-import {BLOCK, TYPE, encodeHeaders, shown, type WriteEntry} from './tar-format'
+import {BLOCK, TYPE, encodeHeaders, padding, pathBytes, shown, type WriteEntry} from './tar-format'
 import {UnpackError, toReport} from './unpack-error'
 
 const REPORT_FD = 3
 const {O_RDONLY, O_NOFOLLOW, O_NONBLOCK, S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO} = fs.constants
-
-function bytes(path: string): Buffer {
-  return Buffer.from(path === '' ? '/' : path, 'latin1')
-}
 
 class Packer {
   entries = 0
@@ -57,12 +53,12 @@ class Packer {
 
   private list(dir: string): string[] {
     // latin1 keeps the names' bytes, and sorting latin1 strings sorts by bytes.
-    return (fs.readdirSync(bytes(dir), {encoding: 'latin1'}) as string[]).sort()
+    return (fs.readdirSync(pathBytes(dir), {encoding: 'latin1'}) as string[]).sort()
   }
 
   /** Writes one entry; true when it is a directory to descend into. */
   private entry(rel: string): boolean {
-    const p = bytes(rel)
+    const p = pathBytes(rel)
     const st = fs.lstatSync(p, {bigint: true})
     const format = Number(st.mode) & S_IFMT
     if (format === fs.constants.S_IFSOCK) return false // sockets are not archived (GNU tar, docker)
@@ -117,7 +113,7 @@ class Packer {
       if (got < e.size) {
         throw new UnpackError('UNPACK_PACK_FAILED', `cannot pack "${shown(e.name)}": it shrank from ${e.size} to ${got} bytes while being packed`, {entry: shown(e.name)})
       }
-      this.out.zeros((BLOCK - (e.size % BLOCK)) % BLOCK)
+      this.out.zeros(padding(e.size))
     } finally {
       fs.closeSync(fd)
     }

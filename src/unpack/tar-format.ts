@@ -13,6 +13,16 @@ import {isUtf8} from 'node:buffer'
 import {UnpackError} from './unpack-error'
 
 export const BLOCK = 512
+
+/** Zero bytes after `size` bytes of entry data, up to the next block. */
+export function padding(size: number): number {
+  return (BLOCK - (size % BLOCK)) % BLOCK
+}
+
+/** A tar path as the bytes libc takes; the archive's root (`''`) is `/` inside the chroot. */
+export function pathBytes(path: string): Buffer {
+  return Buffer.from(path === '' ? '/' : path, 'latin1')
+}
 /** A name or link target longer than this (bytes) is refused: the kernel's PATH_MAX. */
 export const MAX_NAME_BYTES = 4096
 /** A path with more components than this is refused. */
