@@ -14,14 +14,12 @@
  * the same tree always gives the same bytes (and the same digest).
  */
 import * as fs from 'node:fs'
-import {PR_SET_PDEATHSIG} from '../sys/constants'
-import {KoffiSyscalls} from '../sys/koffi-syscalls'
 import type {Syscalls} from '../sys/syscalls'
-import {BlockOutput, writeAllSync} from './sync-io'
+import {runChrootedWorker} from './run-chrooted-worker'
+import {BlockOutput} from './sync-io'
 import {BLOCK, TYPE, encodeHeaders, padding, pathBytes, shown, type WriteEntry} from './tar-format'
-import {UnpackError, toReport} from './unpack-error'
+import {UnpackError} from './unpack-error'
 
-const REPORT_FD = 3
 const {O_RDONLY, O_NOFOLLOW, O_NONBLOCK, S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO} = fs.constants
 
 class Packer {
@@ -142,45 +140,20 @@ class Packer {
   }
 }
 
-function report(message: object): void {
-  writeAllSync(REPORT_FD, Buffer.from(`${JSON.stringify(message)}\n`))
-}
-
-function main(): number {
-  const dir = process.argv[2]
-  if (!dir || !dir.startsWith('/')) {
-    report({ok: false, code: 'UNPACK_WORKER_FAILED', message: 'usage: pack-worker.js /absolute/dir'})
-    return 2
-  }
-  try {
-    const sys = new KoffiSyscalls()
-    sys.prctl(PR_SET_PDEATHSIG, 9)
-    try {
-      sys.chroot(dir)
-      sys.chdir('/')
-    } catch (error) {
-      throw new UnpackError('UNPACK_PACK_FAILED', `cannot pack ${dir}: ${(error as Error).message}`, {cause: error})
-    }
+runChrootedWorker({
+  usage: 'usage: pack-worker.js /absolute/dir',
+  chrootFailure: (dir, error) => new UnpackError('UNPACK_PACK_FAILED', `cannot pack ${dir}: ${error.message}`, {cause: error}),
+  work: sys => {
     const out = new BlockOutput(1)
     const packer = new Packer(out, sys)
     packer.run()
-    report({ok: true, entries: packer.entries, bytes: out.total})
-    return 0
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'EPIPE') {
-      // The reader went away; the parent knows and reports that itself.
-      report({ok: false, code: 'UNPACK_PACK_FAILED', message: 'the tar stream was closed by its reader'})
-      return 1
-    }
-    if (error instanceof UnpackError) {
-      report({ok: false, ...toReport(error)})
-    } else {
-      const e = error as NodeJS.ErrnoException & {errnoName?: string}
-      const where = e.path ? ` "${Buffer.isBuffer(e.path) ? e.path.toString() : e.path}"` : ''
-      report({ok: false, code: 'UNPACK_PACK_FAILED', message: `cannot pack${where}: ${e.message}`})
-    }
-    return 1
-  }
-}
-
-process.exitCode = main()
+    return {entries: packer.entries, bytes: out.total}
+  },
+  otherFailure: error => {
+    const e = error as NodeJS.ErrnoException
+    // The reader went away; the parent knows and reports that itself.
+    if (e.code === 'EPIPE') return {code: 'UNPACK_PACK_FAILED', message: 'the tar stream was closed by its reader'}
+    const where = e.path ? ` "${Buffer.isBuffer(e.path) ? e.path.toString() : e.path}"` : ''
+    return {code: 'UNPACK_PACK_FAILED', message: `cannot pack${where}: ${e.message}`}
+  },
+})
