@@ -175,30 +175,28 @@ function decodeAndHash(hash: Hash, counted: {bytes: number}) {
       for (let chunk = await next(); chunk !== null; chunk = await next()) yield chunk
     }
     const compression = sniffCompression(head)
-    if (compression === 'none') {
-      for await (const chunk of rest()) {
+    if (compression !== 'none' && compression !== 'gzip') {
+      throw new UnpackError('UNPACK_UNSUPPORTED', `${compression}-compressed layers are not supported (only gzip or uncompressed)`)
+    }
+    let body: AsyncIterable<Buffer> = rest()
+    let feeding: Promise<void> | undefined
+    if (compression === 'gzip') {
+      const gunzip = zlib.createGunzip({chunkSize: 256 * 1024})
+      feeding = pipeline(Readable.from(body, {objectMode: false}), gunzip)
+      // Errors surface through the iteration below; this only keeps the rejection handled.
+      feeding.catch(() => {})
+      body = gunzip as AsyncIterable<Buffer>
+    }
+    try {
+      for await (const chunk of body) {
         // Hand the chunk to the worker first, then hash it while the worker writes files.
         yield chunk
         hash.update(chunk)
         counted.bytes += chunk.length
       }
-      return
-    }
-    if (compression !== 'gzip') {
-      throw new UnpackError('UNPACK_UNSUPPORTED', `${compression}-compressed layers are not supported (only gzip or uncompressed)`)
-    }
-    const gunzip = zlib.createGunzip({chunkSize: 256 * 1024})
-    const feeding = pipeline(Readable.from(rest(), {objectMode: false}), gunzip)
-    // Errors surface through the iteration below; this only keeps the rejection handled.
-    feeding.catch(() => {})
-    try {
-      for await (const chunk of gunzip as AsyncIterable<Buffer>) {
-        yield chunk
-        hash.update(chunk)
-        counted.bytes += chunk.length
-      }
     } catch (error) {
-      if (error instanceof UnpackError) throw error
+      // The source's own failures are UnpackErrors already; what else fails here is zlib.
+      if (error instanceof UnpackError || compression === 'none') throw error
       if ((error as NodeJS.ErrnoException).code === 'Z_BUF_ERROR') {
         throw new UnpackError('UNPACK_TRUNCATED', `the layer's gzip data is truncated: ${(error as Error).message}`, {cause: error})
       }
