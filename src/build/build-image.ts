@@ -96,7 +96,6 @@ async function build(store: Store, recipe: Recipe, options: BuildOptions): Promi
       env: mergeEnv(baseConfig.Env ?? [], recipe.env.map(([k, v]) => `${k}=${v}`)),
       workdir: recipe.workdir ?? (baseConfig.WorkingDir || '/'),
     }
-    let workdirSet = recipe.workdir !== undefined || !!baseConfig.WorkingDir
     let key = baseCacheKey(base?.id)
     const total = recipe.steps.length
     const results: BuildStepResult[] = []
@@ -112,16 +111,18 @@ async function build(store: Store, recipe: Recipe, options: BuildOptions): Promi
       }
       key = stepCacheKey(key, def, state, plan ? copyKeyMaterial(plan) : undefined)
       const after = nextState(state, step)
+      const finishStep = (chain: string[], cached: boolean, layer?: string) => {
+        layers = chain
+        Object.assign(state, after)
+        const result: BuildStepResult = {index: step.index, text: step.text, cached, seconds: seconds(), ...(layer ? {layer} : {})}
+        results.push(result)
+        emit({type: 'step-end', step, total, cached, seconds: result.seconds, layer})
+      }
 
       const cached = options.noCache ? undefined : readBuildCache(store, key)
       if (cached) {
         emit({type: 'step-start', step, total, cached: true})
-        layers = cached.layers
-        Object.assign(state, after)
-        if (step.def.kind === 'workdir') workdirSet = true
-        const result = {index: step.index, text: step.text, cached: true, seconds: seconds()}
-        results.push(result)
-        emit({type: 'step-end', step, total, cached: true, seconds: result.seconds})
+        finishStep(cached.layers, true)
         continue
       }
 
@@ -153,14 +154,11 @@ async function build(store: Store, recipe: Recipe, options: BuildOptions): Promi
         throw error
       }
       const layer = outcome.layer
-      if (layer) layers = [...layers, layer]
-      Object.assign(state, after)
-      if (step.def.kind === 'workdir') workdirSet = true
-      const result: BuildStepResult = {index: step.index, text: step.text, cached: !outcome.ran, seconds: seconds(), ...(layer ? {layer} : {})}
-      results.push(result)
-      emit({type: 'step-end', step, total, cached: !outcome.ran, seconds: result.seconds, layer})
+      finishStep(layer ? [...layers, layer] : layers, !outcome.ran, layer)
     }
 
+    // The image records a working directory when anything chose one: the base, the recipe or a step.
+    const workdirSet = recipe.workdir !== undefined || !!baseConfig.WorkingDir || recipe.steps.some(s => s.def.kind === 'workdir')
     const config = imageConfig(baseConfig, recipe, state, workdirSet)
     const now = new Date().toISOString()
     const image = store.writeImage({layers, config, source: {kind: 'build', recipe: path.resolve(recipe.file)}, created: now, added: now})
