@@ -1,4 +1,4 @@
-import type {Store} from '../store'
+import type {ImageRecord, Store} from '../store'
 import {runningContainersUsing} from './container-usage'
 import {ImageError} from './image-error'
 import {resolveImage} from './resolve-image'
@@ -26,15 +26,18 @@ export interface RemovedImage {
  */
 export function removeImage(store: Store, arg: string, options: {force?: boolean} = {}): RemovedImage {
   const name = tryNormaliseName(arg)
-  // A name whose image record is gone (a damaged cache) can still be removed.
+  let byName: {image: ImageRecord; name: string} | undefined
   if (name !== undefined) {
     const id = store.getRef(name)
-    if (id !== undefined && !store.readImage(id)) {
+    const record = id === undefined ? undefined : store.readImage(id)
+    // A name whose image record is gone (a damaged cache) can still be removed.
+    if (id !== undefined && !record) {
       store.removeRef(name)
       return {image: arg, untagged: [name]}
     }
+    if (record) byName = {image: record, name}
   }
-  const {image, name: matched} = resolveImage(store, arg)
+  const {image, name: matched} = byName ?? resolveImage(store, arg)
   const names = store.namesOf(image.id)
   const doomedNames = matched === undefined ? names : [matched]
   if (matched === undefined && names.length > 1 && !options.force) {
