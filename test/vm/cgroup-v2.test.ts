@@ -12,7 +12,7 @@ import {test} from 'node:test'
 import {REPO_ROOT} from '../helpers/fixtures'
 
 /** run-vm.sh kills a VM that has not finished by then (PIVOT_VM_TIMEOUT overrides it). */
-const VM_TIMEOUT_S = Number(process.env.PIVOT_VM_TIMEOUT ?? 1200)
+const VM_TIMEOUT_S = Number(process.env.PIVOT_VM_TIMEOUT ?? 900)
 /** The script's own time on top: building the image the first time, making the data disk. */
 const SCRIPT_TIMEOUT_MS = (VM_TIMEOUT_S + 600) * 1000
 

@@ -9,13 +9,13 @@
 #           this project's bin/, dist/, node_modules/, package.json, the busybox fixture as a
 #           `docker export` tar (imported with `pivot import` inside), guest-init.sh
 # Nothing comes from the internet. On exit (normal, failed or interrupted) QEMU is killed and the
-# temp dir removed. PIVOT_VM_TIMEOUT (seconds, default 1200) bounds the VM; a hung VM is killed
+# temp dir removed. PIVOT_VM_TIMEOUT (seconds, default 900) bounds the VM; a hung VM is killed
 # and the run fails with the console's last lines on stderr.
 # Usage: run-vm.sh [TEST_FILE...]   (paths under dist/, default: the cgroup tests)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
-VM_TIMEOUT=${PIVOT_VM_TIMEOUT:-1200}
+VM_TIMEOUT=${PIVOT_VM_TIMEOUT:-900}
 BUSYBOX_IMAGE=localhost:5000/pivot-test/busybox:latest
 DOCKER=/usr/bin/docker
 QEMU=qemu-system-x86_64
@@ -83,7 +83,8 @@ console=$work/console.log
   </dev/null >"$work/qemu.log" 2>&1 &
 qemu_pid=$!
 
-deadline=$((started + VM_TIMEOUT))
+booted=$(date +%s)
+deadline=$((booted + VM_TIMEOUT))
 while kill -0 "$qemu_pid" 2>/dev/null; do
   if [ "$(date +%s)" -ge "$deadline" ]; then
     kill -KILL "$qemu_pid" 2>/dev/null || true
@@ -97,7 +98,7 @@ done
 status=0
 wait "$qemu_pid" || status=$?
 qemu_pid=
-log "VM ran for $(($(date +%s) - started)) s in all"
+log "VM ran for $(($(date +%s) - booted)) s ($(($(date +%s) - started)) s in all)"
 if [ "$status" -ne 0 ]; then
   cat "$work/qemu.log" >&2
   tail -n 40 "$console" >&2 || true
