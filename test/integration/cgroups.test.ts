@@ -202,6 +202,21 @@ describe(`cgroups on this host (v${host.version})`, () => {
     }
   })
 
+  it('kills a running fork bomb without cgroup.kill too (v2: freeze, signal, thaw, as before Linux 5.14)', {skip: host.version !== 2}, async () => {
+    const cgroup = createCgroup(newId(), {pids: 20}, {withoutKillFile: true})
+    created.push(cgroup)
+    const bomb = spawnWaiting(FORK_BOMB)
+    cgroup.addProcess(bomb.pid!)
+    go(bomb)
+    await waitFor('the bomb to fill the cgroup', () => cgroup.stats().pidsCurrent! >= 15)
+    await cgroup.killAll()
+    assert.deepEqual(procs(cgroup), [])
+    assert.equal(read(cgroup.paths[0], 'cgroup.freeze'), '0', 'thawed again')
+    assert.match(read(cgroup.paths[0], 'cgroup.events'), /^frozen 0$/m)
+    await cgroup.remove()
+    assert.ok(!fs.existsSync(cgroup.paths[0]))
+  })
+
   it('enforces the memory limit, swap included', async () => {
     const cgroup = make({memory: 16 * MiB})
     // Builds a 64 MiB string in the shell: only the OOM killer can stop it under 16 MiB.

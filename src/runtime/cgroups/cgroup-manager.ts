@@ -63,6 +63,11 @@ export interface CgroupOptions extends CgroupLocation {
   dirOps?: CgroupDirOps
   /** For validating `cpus`; default: the CPUs this process may run on. */
   hostCpus?: number
+  /**
+   * Tests only: on v2, kill as on kernels before 5.14 (freeze, signal, thaw) although
+   * cgroup.kill is there, so that path runs on a real kernel too.
+   */
+  withoutKillFile?: boolean
 }
 
 /** The controllers a limit needs. */

@@ -28,6 +28,7 @@ export class CgroupV2Manager extends BaseCgroupManager {
     /** The cgroup's directory; undefined when open() found none. */
     private readonly dir: string | undefined,
     ops: CgroupDirOps,
+    private readonly useKillFile: boolean,
   ) {
     super(id, dir === undefined ? [] : [dir], ops)
   }
@@ -38,7 +39,14 @@ export class CgroupV2Manager extends BaseCgroupManager {
    * pivot/ itself never holds a process: with controllers enabled in its subtree_control, the
    * kernel would refuse to put one there (no internal processes).
    */
-  static create(id: string, limits: ResolvedLimits, required: Set<LimitController>, host: CgroupsV2, ops: CgroupDirOps): CgroupV2Manager {
+  static create(
+    id: string,
+    limits: ResolvedLimits,
+    required: Set<LimitController>,
+    host: CgroupsV2,
+    ops: CgroupDirOps,
+    useKillFile = true,
+  ): CgroupV2Manager {
     const available = new Set(host.controllers)
     for (const controller of required) {
       if (!available.has(controller)) {
@@ -67,13 +75,13 @@ export class CgroupV2Manager extends BaseCgroupManager {
       rollback(ops, [dir])
       throw error
     }
-    return new CgroupV2Manager(id, dir, ops)
+    return new CgroupV2Manager(id, dir, ops, useKillFile)
   }
 
   /** The cgroup of `id` if it exists (for prune, or another command). */
-  static open(id: string, host: CgroupsV2, ops: CgroupDirOps): CgroupV2Manager {
+  static open(id: string, host: CgroupsV2, ops: CgroupDirOps, useKillFile = true): CgroupV2Manager {
     const dir = path.join(host.root, CGROUP_PARENT, id)
-    return new CgroupV2Manager(id, fs.existsSync(dir) ? dir : undefined, ops)
+    return new CgroupV2Manager(id, fs.existsSync(dir) ? dir : undefined, ops, useKillFile)
   }
 
   /** The `pivot/` directory holding the cgroups. */
@@ -97,7 +105,7 @@ export class CgroupV2Manager extends BaseCgroupManager {
 
   /** Linux 5.14+: cgroup.kill SIGKILLs the whole subtree at once; no pid is read, none can race. */
   protected killAtOnce(): boolean {
-    if (this.dir === undefined || !fs.existsSync(path.join(this.dir, 'cgroup.kill'))) return false
+    if (!this.useKillFile || this.dir === undefined || !fs.existsSync(path.join(this.dir, 'cgroup.kill'))) return false
     try {
       writeFile(path.join(this.dir, 'cgroup.kill'), '1')
     } catch (error) {

@@ -23,7 +23,7 @@ export function createCgroup(id: string, limits: ResourceLimits, options: Cgroup
   const ops = options.dirOps ?? REAL_DIR_OPS
   const required = requiredControllers(resolved)
   return host.version === 2
-    ? CgroupV2Manager.create(id, resolved, required, host, ops)
+    ? CgroupV2Manager.create(id, resolved, required, host, ops, !options.withoutKillFile)
     : CgroupV1Manager.create(id, resolved, required, host, ops)
 }
 
@@ -35,7 +35,7 @@ export function openCgroup(id: string, options: CgroupOptions = {}): CgroupManag
   checkId(id)
   const host = detectCgroups(options.root, options.mountinfo)
   const ops = options.dirOps ?? REAL_DIR_OPS
-  return host.version === 2 ? CgroupV2Manager.open(id, host, ops) : CgroupV1Manager.open(id, host, ops)
+  return host.version === 2 ? CgroupV2Manager.open(id, host, ops, !options.withoutKillFile) : CgroupV1Manager.open(id, host, ops)
 }
 
 function checkId(id: string): void {

@@ -609,6 +609,16 @@ describe('createCgroup on v2', () => {
     assert.equal(read(path.join(cgroup.paths[0], 'cgroup.freeze')), '0\n', 'no freeze needed')
   })
 
+  it('freezes, kills and thaws instead of cgroup.kill when told to', async () => {
+    const fake = fakeV2()
+    const cgroup = createCgroup('c15', {}, {...fake.options, withoutKillFile: true})
+    // As the kernel says once every task has stopped: the freeze does not wait for its timeout.
+    write(path.join(cgroup.paths[0], 'cgroup.events'), 'populated 0\nfrozen 1\n')
+    await cgroup.killAll()
+    assert.equal(read(path.join(cgroup.paths[0], 'cgroup.kill')), '', 'cgroup.kill untouched')
+    assert.equal(read(path.join(cgroup.paths[0], 'cgroup.freeze')), '0', 'written, and thawed again')
+  })
+
   it('freezes, kills and thaws without cgroup.kill', async () => {
     const fake = fakeV2({kill: false})
     const cgroup = createCgroup('c12', {}, fake.options)
