@@ -22,24 +22,41 @@ paths=()
 for arg in "$@"; do
   case $arg in -*) options+=("$arg") ;; *) paths+=("$arg") ;; esac
 done
+vm_tier=
 if [ ${#paths[@]} -eq 0 ]; then
   for dir in dist/test/unit dist/test/integration dist/test/security; do
     [ -d "$dir" ] && paths+=("$dir")
   done
+  # The cgroup v2 tier: pivot's cgroup tests in a VM with a pure cgroup v2 kernel (test/vm).
+  vm_tier=dist/test/vm/cgroup-v2.test.js
 fi
 [ ${#paths[@]} -gt 0 ] || { echo "run-all: no test folders under dist/test" >&2; exit 1; }
 
 out=$(mktemp)
-trap 'rm -f "$out"' EXIT
+vm_out=$(mktemp)
+trap 'rm -f "$out" "$vm_out"' EXIT
 set +e
 node --test --test-concurrency=1 --test-timeout=600000 ${options[@]+"${options[@]}"} "${paths[@]}" 2>&1 </dev/null |
   tee "$out"
 status=${PIPESTATUS[0]}
+if [ -n "$vm_tier" ]; then
+  vm_started=$(date +%s)
+  node --test ${options[@]+"${options[@]}"} "$vm_tier" 2>&1 </dev/null | tee "$vm_out"
+  vm_status=${PIPESTATUS[0]}
+  echo "run-all: tier cgroup-v2 (VM) took $(($(date +%s) - vm_started)) s" >&2
+  [ "$vm_status" -eq 0 ] || status=$vm_status
+fi
 set -e
 
 # TAP reporter ("# pass N") by default through the pipe; spec reporter ("ℹ pass N") if asked for.
-count() { grep -E "^(# |ℹ )$1 [0-9]+\$" "$out" | tail -n 1 | awk '{ print $NF }'; }
-passed=$(count pass)
-failed=$(count fail)
+count() { grep -E "^(# |ℹ )$1 [0-9]+\$" "$2" | tail -n 1 | awk '{ print $NF }'; }
+passed=$(count pass "$out")
+failed=$(count fail "$out")
+if [ -n "$vm_tier" ]; then
+  vm_passed=$(count pass "$vm_out")
+  vm_failed=$(count fail "$vm_out")
+  passed=$((${passed:-0} + ${vm_passed:-0}))
+  failed=$((${failed:-0} + ${vm_failed:-0}))
+fi
 echo "${passed:-0} passed, ${failed:-0} failed"
 exit "$status"

@@ -7,7 +7,7 @@ import {prepareInitLayer} from './init-layer'
 import type {RunOptions, RunResult} from './run-options'
 import {RuntimeError} from './runtime-error'
 import {exitStatus, forwardSignals} from './signals'
-import {createCgroup, type Cgroup} from './cgroups'
+import {createCgroup, type CgroupManager} from './cgroups'
 import {startInit, type PendingInit} from './start-init'
 import {securityConfig, type SecurityOptions} from './security/security-options'
 
@@ -58,7 +58,7 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     throw error
   }
   let init = prestarted
-  let cgroup: Cgroup | undefined
+  let cgroup: CgroupManager | undefined
   const kill = {requested: false}
   // From the start, before anything exists: a Ctrl-C while the container is being made must end
   // in the same cleanup as one while it runs, not kill pivot halfway (default action).
@@ -191,7 +191,7 @@ async function runInit(
   init: PendingInit,
   opts: RunOptions,
   config: InitConfig,
-  cgroup: Cgroup,
+  cgroup: CgroupManager,
   state: ContainerState,
   store: RunOptions['store'],
   kill: {requested: boolean},

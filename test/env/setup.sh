@@ -12,6 +12,8 @@ set -euo pipefail
 
 PACKAGES="docker.io docker-registry containerd runc busybox-static debootstrap debian-archive-keyring
   hyperfine tmux iproute2 util-linux procps curl ca-certificates tar coreutils"
+# The cgroup v2 tier (test/vm): QEMU to boot the VM, e2fsprogs for its disks (mkfs.ext4 -d, debugfs).
+PACKAGES="$PACKAGES qemu-system-x86 e2fsprogs"
 
 BUSYBOX_IMAGE=localhost:5000/pivot-test/busybox:latest
 DEBIAN_IMAGE=localhost:5000/pivot-test/debian:bookworm

@@ -1,17 +1,17 @@
 // The cgroups module against this host's real cgroup filesystem. Written for both versions
-// (the version is detected, as pivot does), but this project's test VM runs cgroup v1 (hybrid),
-// so v2 is only exercised by test/unit/cgroups against a fake tree.
+// (the version is detected, as pivot does): the host here runs cgroup v1 (hybrid), and the
+// cgroup v2 tier (test/vm) runs this same file inside a VM booted with pure cgroup v2.
 import assert from 'node:assert/strict'
 import {type ChildProcess, spawn} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {after, describe, it} from 'node:test'
-import {type Cgroup, createCgroup, detectCgroups, listCgroups, removeStaleCgroups} from '../../src/runtime/cgroups'
+import {type CgroupManager, createCgroup, detectCgroups, listCgroups, removeStaleCgroups} from '../../src/runtime/cgroups'
 
 const MiB = 1024 ** 2
 const host = detectCgroups()
-const created: Cgroup[] = []
+const created: CgroupManager[] = []
 const children: ChildProcess[] = []
 
 after(async () => {
@@ -30,7 +30,7 @@ function newId(): string {
   return `test-${process.pid}-${randomBytes(4).toString('hex')}`
 }
 
-function make(limits: Parameters<typeof createCgroup>[1]): Cgroup {
+function make(limits: Parameters<typeof createCgroup>[1]): CgroupManager {
   const cgroup = createCgroup(newId(), limits)
   created.push(cgroup)
   return cgroup
@@ -70,7 +70,7 @@ function cgroupsOf(pid: number): Map<string, string> {
   return result
 }
 
-function procs(cgroup: Cgroup): number[] {
+function procs(cgroup: CgroupManager): number[] {
   return fs
     .readFileSync(path.join(cgroup.paths[0], 'cgroup.procs'), 'utf8')
     .split('\n')
@@ -79,7 +79,7 @@ function procs(cgroup: Cgroup): number[] {
 }
 
 /** The cgroup directory holding a controller's files. */
-function dirOf(cgroup: Cgroup, controller: string): string {
+function dirOf(cgroup: CgroupManager, controller: string): string {
   if (host.version === 2) return cgroup.paths[0]
   return path.join(host.mounts[controller], 'pivot', cgroup.id)
 }
@@ -202,6 +202,21 @@ describe(`cgroups on this host (v${host.version})`, () => {
     }
   })
 
+  it('kills a running fork bomb without cgroup.kill too (v2: freeze, signal, thaw, as before Linux 5.14)', {skip: host.version !== 2}, async () => {
+    const cgroup = createCgroup(newId(), {pids: 20}, {withoutKillFile: true})
+    created.push(cgroup)
+    const bomb = spawnWaiting(FORK_BOMB)
+    cgroup.addProcess(bomb.pid!)
+    go(bomb)
+    await waitFor('the bomb to fill the cgroup', () => cgroup.stats().pidsCurrent! >= 15)
+    await cgroup.killAll()
+    assert.deepEqual(procs(cgroup), [])
+    assert.equal(read(cgroup.paths[0], 'cgroup.freeze'), '0', 'thawed again')
+    assert.match(read(cgroup.paths[0], 'cgroup.events'), /^frozen 0$/m)
+    await cgroup.remove()
+    assert.ok(!fs.existsSync(cgroup.paths[0]))
+  })
+
   it('enforces the memory limit, swap included', async () => {
     const cgroup = make({memory: 16 * MiB})
     // Builds a 64 MiB string in the shell: only the OOM killer can stop it under 16 MiB.
@@ -215,6 +230,29 @@ describe(`cgroups on this host (v${host.version})`, () => {
     assert.equal(result.signal, 'SIGKILL')
     assert.ok(cgroup.stats().memoryPeak! >= 8 * MiB, `peak ${cgroup.stats().memoryPeak}`)
     assert.ok(cgroup.stats().memoryPeak! <= 16 * MiB, `peak ${cgroup.stats().memoryPeak}`)
+  })
+
+  it('freezes and thaws: a frozen process makes no progress until thawed', async () => {
+    const cgroup = make({})
+    assert.equal(cgroup.canFreeze(), true)
+    const ticker = spawnWaiting(`exec perl -e '$|=1; while (1) { print "x"; select(undef, undef, undef, 0.01) }'`)
+    let ticks = 0
+    ticker.stdout!.on('data', (chunk: Buffer) => (ticks += chunk.length))
+    cgroup.addProcess(ticker.pid!)
+    go(ticker)
+    await waitFor('the ticker to tick', () => ticks > 5)
+    await cgroup.freeze()
+    const frozenFile = host.version === 1 ? read(dirOf(cgroup, 'freezer'), 'freezer.state') : read(cgroup.paths[0], 'cgroup.events')
+    assert.match(frozenFile, host.version === 1 ? /^FROZEN$/ : /^frozen 1$/m)
+    // Output already written may still be on its way through the pipe.
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    const atFreeze = ticks
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    assert.equal(ticks, atFreeze, 'no output while frozen')
+    cgroup.thaw()
+    await waitFor('the ticker to tick again', () => ticks > atFreeze + 5)
+    await cgroup.remove()
+    assert.equal((await exited(ticker)).signal, 'SIGKILL')
   })
 
   it('throttles to the CPU quota', async () => {

@@ -2,8 +2,8 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {CgroupError} from './cgroup-error'
 
-export const DEFAULT_CGROUP_ROOT = '/sys/fs/cgroup'
-export const DEFAULT_MOUNTINFO = '/proc/self/mountinfo'
+const DEFAULT_CGROUP_ROOT = '/sys/fs/cgroup'
+const DEFAULT_MOUNTINFO = '/proc/self/mountinfo'
 
 /** The v1 controllers pivot uses: limits (pids, memory, cpu) and killing (freezer). */
 export const V1_CONTROLLERS = ['pids', 'memory', 'cpu', 'freezer'] as const

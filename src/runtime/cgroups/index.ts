@@ -1,5 +1,7 @@
 /**
- * cgroups for containers and build steps, v1 and v2, detected at run time (never configured).
+ * cgroups for containers and build steps, v1 and v2, detected at run time (never configured):
+ * one CgroupManager interface, implemented by CgroupV1Manager and CgroupV2Manager; createCgroup
+ * and openCgroup pick the one for this host.
  *
  *     v1  <mount of each of pids, memory, cpu, freezer>/pivot/<id>   (mounts from mountinfo)
  *     v2  <cgroup2 root>/pivot/<id>, with +pids +memory +cpu in the root's and pivot/'s
@@ -21,9 +23,8 @@ export {
   parseMemory,
   parsePidsLimit,
 } from './parse-limits'
-export {DEFAULT_CGROUP_ROOT, detectCgroups} from './detect-cgroups'
-export type {CgroupHost, CgroupLocation, CgroupsV1, CgroupsV2} from './detect-cgroups'
-export {CGROUP_PARENT, createCgroup, openCgroup} from './create-cgroup'
-export type {Cgroup, CgroupDirOps, CgroupOptions, CgroupStats} from './create-cgroup'
+export {detectCgroups} from './detect-cgroups'
+export {createCgroup, openCgroup} from './create-cgroup'
+export type {CgroupDirOps, CgroupManager, CgroupOptions, CgroupStats} from './cgroup-manager'
 export {listCgroups, removeStaleCgroups} from './list-cgroups'
 export type {CgroupWhere} from './list-cgroups'

@@ -1,8 +1,10 @@
 import * as fs from 'node:fs'
-import * as path from 'node:path'
 import {CgroupError} from './cgroup-error'
-import {CGROUP_PARENT, type CgroupOptions, openCgroup} from './create-cgroup'
-import {V1_CONTROLLERS, detectCgroups} from './detect-cgroups'
+import type {CgroupOptions} from './cgroup-manager'
+import {CgroupV1Manager} from './cgroup-v1-manager'
+import {CgroupV2Manager} from './cgroup-v2-manager'
+import {openCgroup} from './create-cgroup'
+import {detectCgroups} from './detect-cgroups'
 
 /** A cgroup root path, or the full options (tests: a fake tree and its mountinfo). */
 export type CgroupWhere = string | CgroupOptions
@@ -15,10 +17,7 @@ function optionsOf(where: CgroupWhere | undefined): CgroupOptions {
 export function listCgroups(where?: CgroupWhere): string[] {
   const options = optionsOf(where)
   const host = detectCgroups(options.root, options.mountinfo)
-  const parents =
-    host.version === 2
-      ? [path.join(host.root, CGROUP_PARENT)]
-      : [...new Set(V1_CONTROLLERS.flatMap((c) => (host.mounts[c] ? [path.join(host.mounts[c], CGROUP_PARENT)] : [])))]
+  const parents = host.version === 2 ? CgroupV2Manager.parents(host) : CgroupV1Manager.parents(host)
   const ids = new Set<string>()
   for (const parent of parents) {
     let entries: fs.Dirent[]

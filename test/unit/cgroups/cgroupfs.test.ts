@@ -389,6 +389,20 @@ describe('createCgroup on v1', () => {
     assert.equal(read(state), 'THAWED', 'written, and never left frozen')
   })
 
+  it('freezes and thaws through freezer.state; no freezer hierarchy, no freeze', async () => {
+    const fake = fakeV1()
+    const cgroup = createCgroup('c15', {}, fake.options)
+    const state = path.join(fake.mount.freezer, 'pivot', 'c15', 'freezer.state')
+    assert.equal(cgroup.canFreeze(), true)
+    await cgroup.freeze()
+    assert.equal(read(state), 'FROZEN')
+    cgroup.thaw()
+    assert.equal(read(state), 'THAWED')
+    const without = createCgroup('c16', {}, fakeV1({missing: ['freezer']}).options)
+    assert.equal(without.canFreeze(), false)
+    await assert.rejects(without.freeze(), (e) => assertCgroupError(e, 'CGROUP_UNAVAILABLE', /c16 has no freezer/))
+  })
+
   it('reads stats', () => {
     const fake = fakeV1()
     const cgroup = createCgroup('c13', {}, fake.options)
@@ -595,11 +609,34 @@ describe('createCgroup on v2', () => {
     assert.equal(read(path.join(cgroup.paths[0], 'cgroup.freeze')), '0\n', 'no freeze needed')
   })
 
+  it('freezes, kills and thaws instead of cgroup.kill when told to', async () => {
+    const fake = fakeV2()
+    const cgroup = createCgroup('c15', {}, {...fake.options, withoutKillFile: true})
+    // As the kernel says once every task has stopped: the freeze does not wait for its timeout.
+    write(path.join(cgroup.paths[0], 'cgroup.events'), 'populated 0\nfrozen 1\n')
+    await cgroup.killAll()
+    assert.equal(read(path.join(cgroup.paths[0], 'cgroup.kill')), '', 'cgroup.kill untouched')
+    assert.equal(read(path.join(cgroup.paths[0], 'cgroup.freeze')), '0', 'written, and thawed again')
+  })
+
   it('freezes, kills and thaws without cgroup.kill', async () => {
     const fake = fakeV2({kill: false})
     const cgroup = createCgroup('c12', {}, fake.options)
     await cgroup.killAll()
     assert.equal(read(path.join(cgroup.paths[0], 'cgroup.freeze')), '0', 'written, and thawed again')
+  })
+
+  it('freezes and thaws through cgroup.freeze', async () => {
+    const fake = fakeV2()
+    const cgroup = createCgroup('c14', {}, fake.options)
+    const events = path.join(cgroup.paths[0], 'cgroup.events')
+    // What the kernel reports once every task has stopped; freeze() waits for it.
+    write(events, 'populated 0\nfrozen 1\n')
+    assert.equal(cgroup.canFreeze(), true)
+    await cgroup.freeze()
+    assert.equal(read(path.join(cgroup.paths[0], 'cgroup.freeze')), '1')
+    cgroup.thaw()
+    assert.equal(read(path.join(cgroup.paths[0], 'cgroup.freeze')), '0')
   })
 
   it('reads stats', () => {
