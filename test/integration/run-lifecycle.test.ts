@@ -175,8 +175,10 @@ test('SIGINT to a PID 1 without a handler is ignored (as in docker); the second 
 
 test('a SIGKILLed pivot run takes its container with it; prune removes the rest', async () => {
   const marker = `marker-${process.pid}-${Date.now()}`;
-  const r = start(['--rm', B, 'sh', '-c', `echo up; exec sleep 600 ${marker}`]);
+  // The marker stays in PID 1's own command line (busybox sleep would reject it as an argument).
+  const r = start(['--rm', B, 'sh', '-c', `echo up; sleep 600; : ${marker}`]);
   await r.waitFor('up');
+  assert.equal(psHas(marker), true, 'the container runs before the kill');
   r.child.kill('SIGKILL');
   await r.done;
   // PR_SET_PDEATHSIG: the container's PID 1 dies with pivot, and the whole namespace with it.
@@ -244,13 +246,15 @@ async function killTwice(r: Running, signal: NodeJS.Signals): Promise<void> {
   r.child.kill(signal);
 }
 
+/** Whether a container shell (argv[0] `sh`, not the pivot CLI that carries the same argv) has `marker`. */
 function psHas(marker: string): boolean {
   return fs
     .readdirSync('/proc')
     .filter(p => /^\d+$/.test(p))
     .some(p => {
       try {
-        return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(marker);
+        const argv = fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0');
+        return argv[0] === 'sh' && argv.some(a => a.includes(marker));
       } catch {
         return false;
       }
