@@ -24,7 +24,7 @@ export interface RunFlagSpec {
 export const RUN_FLAGS: readonly RunFlagSpec[] = [
   {name: 'rm', kind: 'boolean', description: 'remove the container (its writable layer and record) when it exits'},
   {name: 'name', kind: 'string', helpValue: 'NAME', description: 'give the container a name (unique among this cache\'s containers)'},
-  {name: 'hostname', kind: 'string', helpValue: 'NAME', description: 'hostname inside the container [default: the first 12 hex digits of the container id]'},
+  {name: 'hostname', char: 'h', kind: 'string', helpValue: 'NAME', description: 'hostname inside the container [default: the first 12 hex digits of the container id]'},
   {name: 'env', char: 'e', kind: 'multiple', helpValue: 'KEY=VALUE', description: 'set an environment variable (repeatable); KEY alone copies it from pivot\'s environment'},
   {name: 'env-file', kind: 'multiple', helpValue: 'FILE', description: 'read KEY=VALUE lines from a file (repeatable; # starts a comment)'},
   {name: 'volume', char: 'v', kind: 'multiple', helpValue: 'HOST:CONTAINER[:ro]', description: 'bind-mount an existing host path into the container (repeatable), read-only with :ro'},
@@ -60,7 +60,7 @@ export const RUN_FLAGS: readonly RunFlagSpec[] = [
 export type RawRunFlags = Record<string, string | string[] | boolean | undefined>
 
 export interface ParsedRunArgs {
-  /** `--help`/`-h` came before IMAGE: show oclif's help instead of running. */
+  /** `--help` came before IMAGE: show oclif's help instead of running. (`-h` is --hostname, as in docker run.) */
   help: boolean
   /** Values by the flag's long name; multiple flags are arrays in the order given. */
   flags: RawRunFlags
@@ -100,7 +100,7 @@ export function parseRunArgs(argv: readonly string[], table: readonly RunFlagSpe
       i++
       break
     }
-    if (arg === '--help' || arg === '-h') {
+    if (arg === '--help') {
       help = true
       continue
     }
@@ -132,10 +132,6 @@ export function parseRunArgs(argv: readonly string[], table: readonly RunFlagSpe
       // rest of the argument, or the next argument.
       for (let j = 1; j < arg.length; j++) {
         const c = arg[j]
-        if (c === 'h') {
-          help = true
-          continue
-        }
         const spec = byChar.get(c)
         if (!spec) throw badFlag(`unknown shorthand flag: '${c}' in ${arg}`)
         if (spec.kind === 'boolean') {
