@@ -8,23 +8,24 @@ import {RuntimeError} from './runtime-error'
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 
 /**
- * The command docker runs (its daemon's config merge): with a non-empty --entrypoint, the
- * arguments alone follow it (the image's Cmd is dropped); otherwise the arguments replace the
- * image's Cmd, and the entrypoint is the image's unless --entrypoint "" cleared it.
+ * The command docker runs (its client and daemon's config merge): any --entrypoint, even "",
+ * drops the image's Cmd, so the arguments alone follow it; without one, the arguments replace the
+ * image's Cmd after the image's Entrypoint. Nothing left to run is docker's "No command
+ * specified" (125): `--entrypoint '' IMG` with no arguments is refused, not the image's Cmd.
  */
 export function resolveCommand(config: ImageConfig, args: readonly string[], entrypointFlag?: string): string[] {
-  let entrypoint: string[]
-  let cmd: string[]
-  if (entrypointFlag !== undefined && entrypointFlag !== '') {
-    entrypoint = [entrypointFlag]
-    cmd = [...args]
+  let command: string[]
+  if (entrypointFlag !== undefined) {
+    command = entrypointFlag === '' ? [...args] : [entrypointFlag, ...args]
   } else {
-    entrypoint = entrypointFlag === '' ? [] : [...(config.Entrypoint ?? [])]
-    cmd = args.length > 0 ? [...args] : [...(config.Cmd ?? [])]
+    command = [...(config.Entrypoint ?? []), ...(args.length > 0 ? args : (config.Cmd ?? []))]
   }
-  const command = [...entrypoint, ...cmd]
   if (command.length === 0) {
-    throw new RuntimeError('RUN_NO_COMMAND', 'no command specified: give one after the image name (the image has no Cmd or Entrypoint)')
+    const why =
+      entrypointFlag === ''
+        ? '--entrypoint "" clears the image\'s Entrypoint and Cmd: give a command after the image name'
+        : 'the image has no Cmd or Entrypoint: give a command after the image name'
+    throw new RuntimeError('RUN_NO_COMMAND', `no command specified (${why})`)
   }
   return command
 }
