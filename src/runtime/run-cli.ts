@@ -138,27 +138,19 @@ export function checkFlags(f: RawRunFlags): Settings {
   const {parseCpus, parseMemory, parsePidsLimit} = lazy.limits()
   const {checkContainerName, checkHostname, checkUser, checkWorkdir, parseVolume, userEnv} = lazy.config()
   const limits: ResourceLimits = {}
+  // Docker's meanings: --pids-limit 0 or below, --memory 0 and --cpus 0 are "no limit" (the
+  // parse functions say so), which is also how a user lifts pivot's default pids limit.
   const pids = str(f['pids-limit'])
   if (pids !== undefined) {
-    // Docker reads 0 and negative numbers as "unlimited"; pivot has a default limit and asks for
-    // a real one, so a typo cannot silently switch off fork-bomb protection.
-    if (!/^\+?\d+$/.test(pids.trim()) || Number(pids) <= 0) {
-      throw new RuntimeError('RUN_BAD_FLAG', `invalid --pids-limit ${JSON.stringify(pids)}: use a positive whole number`)
+    if (!/^[-+]?\d+$/.test(pids.trim())) {
+      throw new RuntimeError('RUN_BAD_FLAG', `invalid --pids-limit ${JSON.stringify(pids)}: use a whole number (0 or -1 for no limit)`)
     }
     limits.pids = parsePidsLimit(pids)
   }
   const memory = str(f.memory)
-  if (memory !== undefined) {
-    const bytes = parseMemory(memory)
-    if (bytes === 0) throw new RuntimeError('RUN_BAD_FLAG', `invalid --memory ${JSON.stringify(memory)}: use a size such as 256m`)
-    limits.memory = bytes
-  }
+  if (memory !== undefined) limits.memory = parseMemory(memory)
   const cpus = str(f.cpus)
-  if (cpus !== undefined) {
-    const n = parseCpus(cpus)
-    if (n === 0) throw new RuntimeError('RUN_BAD_FLAG', `invalid --cpus ${JSON.stringify(cpus)}: use a number above 0, such as 0.5`)
-    limits.cpus = n
-  }
+  if (cpus !== undefined) limits.cpus = parseCpus(cpus)
   const name = str(f.name)
   if (name !== undefined) checkContainerName(name)
   const hostname = str(f.hostname)
