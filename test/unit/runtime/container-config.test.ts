@@ -71,8 +71,8 @@ test('limits: docker\'s values, 0 (and pids below 0) meaning no limit; bad ones 
   assert.deepEqual(checkFlags({'pids-limit': '-1'}).limits, {pids: -1});
   assert.deepEqual(checkFlags({'pids-limit': '-2'}).limits, {pids: -1});
   for (const [flag, value, re] of [
-    ['pids-limit', 'abc', /invalid pids limit "abc"/],
-    ['pids-limit', '1.5', /invalid pids limit "1.5"/],
+    ['pids-limit', 'abc', /invalid --pids-limit "abc"/],
+    ['pids-limit', '1.5', /invalid --pids-limit "1.5"/],
     ['memory', '12q', /invalid memory size "12q"/],
     ['memory', '-1', /invalid memory size "-1"/],
     ['memory', '1k', /too small/],
