@@ -52,12 +52,12 @@ export function mergeEnv(...lists: ReadonlyArray<readonly string[]>): string[] {
   return out
 }
 
-/** The process environment the container starts with: PATH (when the image has none), HOSTNAME, then the image's and the user's. */
+/**
+ * The process environment the container starts with, in docker's order: PATH (the image's
+ * replaces the default in place), HOSTNAME, then the image's and the user's.
+ */
 export function containerEnv(env: readonly string[], hostname: string): string[] {
-  const base: string[] = []
-  if (!env.some(e => envKey(e) === 'PATH')) base.push(`PATH=${DEFAULT_PATH}`)
-  base.push(`HOSTNAME=${hostname}`)
-  return mergeEnv(base, env)
+  return mergeEnv([`PATH=${DEFAULT_PATH}`, `HOSTNAME=${hostname}`], env)
 }
 
 function checkEnvEntry(entry: string, where: string): void {
@@ -175,10 +175,14 @@ export function checkContainerName(name: string): void {
   }
 }
 
-/** An RFC 1123 host name of at most 63 characters (sethostname's limit is 64 bytes). */
+/**
+ * A host name of at most 64 bytes (sethostname's limit). Docker takes any string; pivot takes
+ * what host names are made of in practice, `_` included (`-h ci_box`), but nothing that could
+ * add a line or a field to the container's /etc/hosts (whitespace, `#`).
+ */
 export function checkHostname(name: string): void {
-  if (!/^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(name) || name.length > 63) {
-    throw new RuntimeError('RUN_BAD_FLAG', `invalid hostname ${JSON.stringify(name)}: letters, digits, '-' and '.', at most 63 characters`)
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) {
+    throw new RuntimeError('RUN_BAD_FLAG', `invalid hostname ${JSON.stringify(name)}: letters, digits, '-', '_' and '.', at most 64 characters`)
   }
 }
 
@@ -190,8 +194,9 @@ export function checkWorkdir(dir: string): string {
   return path.posix.normalize(dir)
 }
 
+/** `-u`'s syntax; '' is no -u at all, as in docker (the image's user). */
 export function checkUser(user: string): void {
-  if (user === '' || user.includes('\0') || /[\s/]/.test(user) || user.split(':').length > 2) {
+  if (user.includes('\0') || /[\s/]/.test(user) || user.split(':').length > 2) {
     throw new RuntimeError('RUN_BAD_FLAG', `invalid user ${JSON.stringify(user)}: use UID[:GID] or NAME[:GROUP]`)
   }
 }

@@ -20,10 +20,11 @@ test('command: docker rules for Entrypoint, Cmd, arguments and --entrypoint', ()
   assert.throws(() => resolveCommand({Entrypoint: ['/e']}, [], ''), /no command specified/);
 });
 
-test('env: later wins in place; PATH only when the image has none; HOSTNAME overridable', () => {
+test('env: later wins in place; PATH first (the image\'s in place of the default), then HOSTNAME, as docker orders them', () => {
   assert.deepEqual(mergeEnv(['A=1', 'B=2'], ['A=3', 'C=4']), ['A=3', 'B=2', 'C=4']);
   assert.deepEqual(containerEnv(['X=1'], 'h'), [`PATH=${DEFAULT_PATH}`, 'HOSTNAME=h', 'X=1']);
-  assert.deepEqual(containerEnv(['PATH=/bin', 'HOSTNAME=mine'], 'h'), ['HOSTNAME=mine', 'PATH=/bin']);
+  assert.deepEqual(containerEnv(['PATH=/bin', 'HOSTNAME=mine'], 'h'), ['PATH=/bin', 'HOSTNAME=mine']);
+  assert.deepEqual(containerEnv(['A=1', 'PATH=/bin'], 'h'), ['PATH=/bin', 'HOSTNAME=h', 'A=1']);
 });
 
 test('-e and --env-file: files first, KEY alone from the host, comments skipped', () => {
@@ -61,8 +62,9 @@ test('names and hostnames', () => {
   assert.throws(() => checkContainerName('-bad'), /invalid container name/);
   assert.throws(() => checkContainerName('a'), /invalid container name/);
   checkHostname('my-host.example');
-  assert.throws(() => checkHostname('bad_host'), /invalid hostname/);
-  assert.throws(() => checkHostname('x'.repeat(64)), /invalid hostname/);
+  checkHostname('ci_box');
+  checkHostname('x'.repeat(64));
+  for (const bad of ['', 'x'.repeat(65), 'a b', 'a\nb', 'a#b', 'a/b', 'a\tb']) assert.throws(() => checkHostname(bad), /invalid hostname/, JSON.stringify(bad));
 });
 
 test('limits: docker\'s values, 0 (and pids below 0) meaning no limit; bad ones are one line, 125', () => {
@@ -95,6 +97,9 @@ test('users: names and numbers against the container passwd and group', () => {
   assert.deepEqual(resolveUser('4242:77', passwd, group), {uid: 4242, gid: 77, groups: [77], home: '/'});
   assert.deepEqual(resolveUser('app:wheel', passwd, group).gid, 10);
   assert.deepEqual(resolveUser('app:wheel', passwd, group).groups, [10]);
+  // runc: an empty user part is uid 0, looked up (root's home and groups).
+  assert.deepEqual(resolveUser(':29', passwd, group), {uid: 0, gid: 29, groups: [29], home: '/root'});
+  assert.deepEqual(resolveUser(':', passwd, group), {uid: 0, gid: 0, groups: [0], home: '/root'});
   assert.throws(() => resolveUser('nobody', passwd, group), /unable to find user nobody: no matching entries in passwd file/);
   assert.throws(() => resolveUser('app:nogroup', passwd, group), /unable to find group nogroup/);
   assert.deepEqual(resolveUser('5', undefined, undefined), {uid: 5, gid: 0, groups: [0], home: '/'});
