@@ -91,9 +91,11 @@ export async function run(argv: string[]): Promise<number> {
       image: resolved.image,
       imageName: resolved.name ?? parsed.image,
       command: cfg.resolveCommand(config, parsed.command, str(f.entrypoint)),
-      env: cfg.mergeEnv(config.Env ?? [], settings.env),
+      // docker -t sets TERM=xterm before the image's and the user's environment.
+      env: cfg.mergeEnv(f.tty === true ? ['TERM=xterm'] : [], config.Env ?? [], settings.env),
       workdir: settings.workdir ?? (config.WorkingDir ? cfg.checkWorkdir(config.WorkingDir) : '/'),
-      user: settings.user ?? (config.User ? config.User : undefined),
+      // docker: an empty -u is no -u (the image's user).
+      user: settings.user || config.User || undefined,
       hostname: settings.hostname,
       name: settings.name,
       net: (str(f.net) ?? 'host') as 'host' | 'none',

@@ -57,7 +57,9 @@ const MAX_ID = 2 ** 31 - 1
  * undefined means root.
  */
 export function resolveUser(spec: string | undefined, passwdText: string | undefined, groupText: string | undefined): ResolvedUser {
-  const [userPart, groupPart] = (spec ?? '0').split(':', 2)
+  // runc: an empty user part (`-u :GID`) is uid 0, looked up like a number.
+  const [given, groupPart] = (spec ?? '0').split(':', 2)
+  const userPart = given === '' ? '0' : given
   const passwd = parsePasswd(passwdText)
   let entry: PasswdEntry | undefined
   let uid: number
