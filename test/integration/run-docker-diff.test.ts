@@ -97,6 +97,8 @@ test('supplementary groups: id prints the same for root, named users, -u uid[:gi
     const r = same([...(user === undefined ? [] : ['-u', user]), USERS, 'id']);
     assert.match(r.pivot.stdout, /groups=/, `${user}: ${r.pivot.stdout}`);
   }
+  // An empty -u is no -u; an empty user part is uid 0 (root's home).
+  for (const user of ['', ':', ':44']) same(['-u', user, USERS, 'sh', '-c', 'id; echo $HOME']);
   // GNU id in the Debian image reads the groups the same way.
   for (const user of [undefined, 'daemon', 'daemon:tty', '1:5', '1000']) same([...(user === undefined ? [] : ['-u', user]), D, 'id']);
   clean();
@@ -238,6 +240,16 @@ test('exit codes and errors a docker user meets: 125, 126, 127, the command\'s o
   same(['-Z', B, 'true']);
   same(['--env-file', '/no/such/env/file', B, 'true']);
   same(['--net', 'bridge', B, 'true']);
+  clean();
+});
+
+test('the environment in docker\'s order: PATH, HOSTNAME, the image\'s, -e; HOME from passwd', () => {
+  for (const args of [[B], ['-u', 'nobody', B], ['-u', 'alice', USERS], ['-u', '4242', B], [D], ['-e', 'PATH=/bin:/usr/bin', '-e', 'Z=1', B], ['-e', 'HOME=/x', B]]) {
+    same(['-h', 'envbox', ...args, 'env']);
+  }
+  // Host names docker takes and CI jobs use.
+  same(['-h', 'ci_box', B, 'hostname']);
+  same(['-h', 'x'.repeat(64), B, 'hostname']);
   clean();
 });
 
