@@ -32,12 +32,18 @@ export default class Run extends PivotCommand {
   static description = `Starts COMMAND (else the image's Entrypoint and Cmd, by docker's rules) as PID 1 of a new container:
 its own PID, mount, UTS and IPC namespaces (and network namespace with --net none), a copy-on-write
 overlay of the image's layers as its root (the cached image never changes), a fresh /proc, a small
-/dev, a read-only /sys, and a cgroup with the limits (a pids limit of ${DEFAULT_PIDS_LIMIT} unless --pids-limit).
+/dev, a read-only /sys, and a cgroup with the limits (a pids limit of ${DEFAULT_PIDS_LIMIT} unless --pids-limit; 0 or -1
+lifts it).
 
 stdin, stdout and stderr are the container's: \`echo hi | pivot run IMG cat\` prints hi, and in a
-terminal \`pivot run IMG sh\` is an interactive shell. SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1 and
-SIGUSR2 are passed to the container's PID 1, which, as any PID 1, ignores those it has no handler
-for; a second SIGINT or SIGTERM kills the container.
+terminal \`pivot run IMG sh\` is an interactive shell. Every signal docker run passes on (all that
+can be caught but SIGCHLD, SIGPIPE, SIGURG, and the fault signals SIGSEGV, SIGBUS, SIGFPE, SIGILL),
+and the real-time ones, are passed to the container's PID 1, which, as any PID 1, ignores those it
+has no handler for; a second SIGINT or SIGTERM that PID 1 ignores kills the container. On a
+terminal, Ctrl-C, Ctrl-\\ and resizes reach the container from the terminal itself, and Ctrl-Z stops
+pivot with it.
+
+-h is --hostname, as in docker run; help is --help.
 
 Flags go before IMAGE: everything after IMAGE is the command and its arguments
 (\`pivot run IMG ls --help\` passes --help to ls). An image not in the cache is pulled from the

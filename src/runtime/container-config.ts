@@ -8,23 +8,24 @@ import {RuntimeError} from './runtime-error'
 export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 
 /**
- * The command docker runs (its daemon's config merge): with a non-empty --entrypoint, the
- * arguments alone follow it (the image's Cmd is dropped); otherwise the arguments replace the
- * image's Cmd, and the entrypoint is the image's unless --entrypoint "" cleared it.
+ * The command docker runs (its client and daemon's config merge): any --entrypoint, even "",
+ * drops the image's Cmd, so the arguments alone follow it; without one, the arguments replace the
+ * image's Cmd after the image's Entrypoint. Nothing left to run is docker's "No command
+ * specified" (125): `--entrypoint '' IMG` with no arguments is refused, not the image's Cmd.
  */
 export function resolveCommand(config: ImageConfig, args: readonly string[], entrypointFlag?: string): string[] {
-  let entrypoint: string[]
-  let cmd: string[]
-  if (entrypointFlag !== undefined && entrypointFlag !== '') {
-    entrypoint = [entrypointFlag]
-    cmd = [...args]
+  let command: string[]
+  if (entrypointFlag !== undefined) {
+    command = entrypointFlag === '' ? [...args] : [entrypointFlag, ...args]
   } else {
-    entrypoint = entrypointFlag === '' ? [] : [...(config.Entrypoint ?? [])]
-    cmd = args.length > 0 ? [...args] : [...(config.Cmd ?? [])]
+    command = [...(config.Entrypoint ?? []), ...(args.length > 0 ? args : (config.Cmd ?? []))]
   }
-  const command = [...entrypoint, ...cmd]
   if (command.length === 0) {
-    throw new RuntimeError('RUN_NO_COMMAND', 'no command specified: give one after the image name (the image has no Cmd or Entrypoint)')
+    const why =
+      entrypointFlag === ''
+        ? '--entrypoint "" clears the image\'s Entrypoint and Cmd: give a command after the image name'
+        : 'the image has no Cmd or Entrypoint: give a command after the image name'
+    throw new RuntimeError('RUN_NO_COMMAND', `no command specified (${why})`)
   }
   return command
 }
@@ -51,12 +52,12 @@ export function mergeEnv(...lists: ReadonlyArray<readonly string[]>): string[] {
   return out
 }
 
-/** The process environment the container starts with: PATH (when the image has none), HOSTNAME, then the image's and the user's. */
+/**
+ * The process environment the container starts with, in docker's order: PATH (the image's
+ * replaces the default in place), HOSTNAME, then the image's and the user's.
+ */
 export function containerEnv(env: readonly string[], hostname: string): string[] {
-  const base: string[] = []
-  if (!env.some(e => envKey(e) === 'PATH')) base.push(`PATH=${DEFAULT_PATH}`)
-  base.push(`HOSTNAME=${hostname}`)
-  return mergeEnv(base, env)
+  return mergeEnv([`PATH=${DEFAULT_PATH}`, `HOSTNAME=${hostname}`], env)
 }
 
 function checkEnvEntry(entry: string, where: string): void {
@@ -174,10 +175,14 @@ export function checkContainerName(name: string): void {
   }
 }
 
-/** An RFC 1123 host name of at most 63 characters (sethostname's limit is 64 bytes). */
+/**
+ * A host name of at most 64 bytes (sethostname's limit). Docker takes any string; pivot takes
+ * what host names are made of in practice, `_` included (`-h ci_box`), but nothing that could
+ * add a line or a field to the container's /etc/hosts (whitespace, `#`).
+ */
 export function checkHostname(name: string): void {
-  if (!/^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(name) || name.length > 63) {
-    throw new RuntimeError('RUN_BAD_FLAG', `invalid hostname ${JSON.stringify(name)}: letters, digits, '-' and '.', at most 63 characters`)
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) {
+    throw new RuntimeError('RUN_BAD_FLAG', `invalid hostname ${JSON.stringify(name)}: letters, digits, '-', '_' and '.', at most 64 characters`)
   }
 }
 
@@ -189,8 +194,9 @@ export function checkWorkdir(dir: string): string {
   return path.posix.normalize(dir)
 }
 
+/** `-u`'s syntax; '' is no -u at all, as in docker (the image's user). */
 export function checkUser(user: string): void {
-  if (user === '' || user.includes('\0') || /[\s/]/.test(user) || user.split(':').length > 2) {
+  if (user.includes('\0') || /[\s/]/.test(user) || user.split(':').length > 2) {
     throw new RuntimeError('RUN_BAD_FLAG', `invalid user ${JSON.stringify(user)}: use UID[:GID] or NAME[:GROUP]`)
   }
 }

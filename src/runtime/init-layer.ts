@@ -20,6 +20,11 @@ export interface InitLayerOptions {
   mountTargets: Array<{target: string; kind: 'dir' | 'file'}>
   /** The image's layer rootfs directories, TOPMOST FIRST, to copy directory metadata from. */
   imageLayers: string[]
+  /**
+   * With --read-only: the working directory, made here when the image lacks it, as docker makes
+   * it in its writable init layer (root-owned, 0755); the init could not mkdir on a read-only root.
+   */
+  workdir?: string
   /** The host's files to copy with --net host (tests point them elsewhere). */
   hostFiles?: {hosts?: string; resolvConf?: string}
 }
@@ -37,6 +42,7 @@ export function prepareInitLayer(dir: string, options: InitLayerOptions): void {
   fs.writeFileSync(path.join(etc, 'hosts'), hosts, {mode: 0o644})
   fs.writeFileSync(path.join(etc, 'resolv.conf'), resolvConf, {mode: 0o644})
   for (const t of STANDARD_MOUNT_TARGETS) mirrorDirs(dir, t, layers)
+  if (options.workdir !== undefined && missingFromImage(options.workdir, layers)) mirrorDirs(dir, options.workdir, layers)
   for (const {target, kind} of options.mountTargets) {
     // Under /dev the target is made inside the container's tmpfs (see planContainer).
     if (target === '/dev' || target.startsWith('/dev/')) continue
@@ -67,6 +73,34 @@ function networkFiles(options: InitLayerOptions): {hosts: string; resolvConf: st
   let hosts = read(options.hostFiles?.hosts ?? '/etc/hosts', '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n')
   if (!hosts.endsWith('\n')) hosts += '\n'
   return {hosts: hosts + self, resolvConf: read(options.hostFiles?.resolvConf ?? '/etc/resolv.conf', '')}
+}
+
+/**
+ * Whether some component of `target` exists in no layer (or only as a whiteout), with every
+ * component before it a real directory. A path through a symlink or a file of the image is left
+ * to the container's own lookup (a symlink resolves inside its root there, not on the host).
+ */
+function missingFromImage(target: string, layers: readonly string[]): boolean {
+  let inside = ''
+  const open = layers.map(() => true)
+  for (const part of target.split('/').filter(Boolean)) {
+    inside += '/' + part
+    let top: fs.Stats | undefined
+    layers.forEach((layer, i) => {
+      if (!open[i]) return
+      const st = fs.lstatSync(path.join(layer, inside), {throwIfNoEntry: false})
+      if (!st || !st.isDirectory()) open[i] = false
+      top ??= st
+    })
+    if (top === undefined || isWhiteout(top)) return true
+    if (!top.isDirectory()) return false
+  }
+  return false
+}
+
+/** overlayfs's whiteout: a character device 0:0. */
+function isWhiteout(st: fs.Stats): boolean {
+  return st.isCharacterDevice() && st.rdev === 0
 }
 
 /**

@@ -56,6 +56,11 @@ function fail(failure: InitFailure): never {
 }
 
 function main(): void {
+  // `pivot run` forwards SIGUSR1 (as docker does) to this process before the exec too; by default
+  // Node would answer it by opening its inspector on 127.0.0.1:9229, a debugger into a root
+  // process. A listener replaces that handler; the loop never runs here, and resetSignals gives
+  // the command the default disposition back.
+  process.on('SIGUSR1', () => undefined)
   const sys = new KoffiSyscalls()
   // Non-dumpable until exec: this process is the host's node binary, and a container process
   // must not reach it through /proc/1/exe or ptrace (CVE-2019-5736's shape). exec resets it.

@@ -91,9 +91,11 @@ export async function run(argv: string[]): Promise<number> {
       image: resolved.image,
       imageName: resolved.name ?? parsed.image,
       command: cfg.resolveCommand(config, parsed.command, str(f.entrypoint)),
-      env: cfg.mergeEnv(config.Env ?? [], settings.env),
+      // docker -t sets TERM=xterm before the image's and the user's environment.
+      env: cfg.mergeEnv(f.tty === true ? ['TERM=xterm'] : [], config.Env ?? [], settings.env),
       workdir: settings.workdir ?? (config.WorkingDir ? cfg.checkWorkdir(config.WorkingDir) : '/'),
-      user: settings.user ?? (config.User ? config.User : undefined),
+      // docker: an empty -u is no -u (the image's user).
+      user: settings.user || config.User || undefined,
       hostname: settings.hostname,
       name: settings.name,
       net: (str(f.net) ?? 'host') as 'host' | 'none',
@@ -138,27 +140,19 @@ export function checkFlags(f: RawRunFlags): Settings {
   const {parseCpus, parseMemory, parsePidsLimit} = lazy.limits()
   const {checkContainerName, checkHostname, checkUser, checkWorkdir, parseVolume, userEnv} = lazy.config()
   const limits: ResourceLimits = {}
+  // Docker's meanings: --pids-limit 0 or below, --memory 0 and --cpus 0 are "no limit" (the
+  // parse functions say so), which is also how a user lifts pivot's default pids limit.
   const pids = str(f['pids-limit'])
   if (pids !== undefined) {
-    // Docker reads 0 and negative numbers as "unlimited"; pivot has a default limit and asks for
-    // a real one, so a typo cannot silently switch off fork-bomb protection.
-    if (!/^\+?\d+$/.test(pids.trim()) || Number(pids) <= 0) {
-      throw new RuntimeError('RUN_BAD_FLAG', `invalid --pids-limit ${JSON.stringify(pids)}: use a positive whole number`)
+    if (!/^[-+]?\d+$/.test(pids.trim())) {
+      throw new RuntimeError('RUN_BAD_FLAG', `invalid --pids-limit ${JSON.stringify(pids)}: use a whole number (0 or -1 for no limit)`)
     }
     limits.pids = parsePidsLimit(pids)
   }
   const memory = str(f.memory)
-  if (memory !== undefined) {
-    const bytes = parseMemory(memory)
-    if (bytes === 0) throw new RuntimeError('RUN_BAD_FLAG', `invalid --memory ${JSON.stringify(memory)}: use a size such as 256m`)
-    limits.memory = bytes
-  }
+  if (memory !== undefined) limits.memory = parseMemory(memory)
   const cpus = str(f.cpus)
-  if (cpus !== undefined) {
-    const n = parseCpus(cpus)
-    if (n === 0) throw new RuntimeError('RUN_BAD_FLAG', `invalid --cpus ${JSON.stringify(cpus)}: use a number above 0, such as 0.5`)
-    limits.cpus = n
-  }
+  if (cpus !== undefined) limits.cpus = parseCpus(cpus)
   const name = str(f.name)
   if (name !== undefined) checkContainerName(name)
   const hostname = str(f.hostname)

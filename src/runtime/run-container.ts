@@ -128,6 +128,7 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
       hostname,
       net: opts.net,
       mountTargets: volumes.map(v => ({target: v.target, kind: v.kind})),
+      workdir: opts.readOnlyRootfs ? opts.workdir : undefined,
       imageLayers: layers.map(d => store.layerRootfs(d)),
     })
     fs.mkdirSync(path.join(dir, 'rootfs'), {mode: 0o755})

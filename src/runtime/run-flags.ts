@@ -24,18 +24,18 @@ export interface RunFlagSpec {
 export const RUN_FLAGS: readonly RunFlagSpec[] = [
   {name: 'rm', kind: 'boolean', description: 'remove the container (its writable layer and record) when it exits'},
   {name: 'name', kind: 'string', helpValue: 'NAME', description: 'give the container a name (unique among this cache\'s containers)'},
-  {name: 'hostname', kind: 'string', helpValue: 'NAME', description: 'hostname inside the container [default: the first 12 hex digits of the container id]'},
+  {name: 'hostname', char: 'h', kind: 'string', helpValue: 'NAME', description: 'hostname inside the container [default: the first 12 hex digits of the container id]'},
   {name: 'env', char: 'e', kind: 'multiple', helpValue: 'KEY=VALUE', description: 'set an environment variable (repeatable); KEY alone copies it from pivot\'s environment'},
   {name: 'env-file', kind: 'multiple', helpValue: 'FILE', description: 'read KEY=VALUE lines from a file (repeatable; # starts a comment)'},
   {name: 'volume', char: 'v', kind: 'multiple', helpValue: 'HOST:CONTAINER[:ro]', description: 'bind-mount an existing host path into the container (repeatable), read-only with :ro'},
-  {name: 'workdir', char: 'w', kind: 'string', helpValue: 'DIR', description: 'working directory inside the container (absolute) [default: the image\'s]'},
-  {name: 'user', char: 'u', kind: 'string', helpValue: 'UID[:GID]|NAME[:GROUP]', description: 'user to run the command as, looked up in the container\'s /etc/passwd [default: the image\'s, else root]'},
-  {name: 'entrypoint', kind: 'string', helpValue: 'CMD', description: 'override the image\'s entrypoint ("" clears it)'},
+  {name: 'workdir', char: 'w', kind: 'string', helpValue: 'DIR', description: 'working directory inside the container (absolute; made, root-owned, when missing, also with --read-only) [default: the image\'s]'},
+  {name: 'user', char: 'u', kind: 'string', helpValue: 'UID[:GID]|NAME[:GROUP]', description: 'user to run the command as, looked up in the container\'s /etc/passwd; its groups are the gid and, without :GROUP, its /etc/group memberships [default: the image\'s, else root]'},
+  {name: 'entrypoint', kind: 'string', helpValue: 'CMD', description: 'override the image\'s entrypoint; any --entrypoint drops the image\'s Cmd ("" clears both: give a command)'},
   {name: 'net', kind: 'string', aliases: ['network'], helpValue: 'MODE', options: ['host', 'none'], default: 'host', description: 'network: host (share the host\'s) or none (own namespace with only loopback)'},
   {name: 'read-only', kind: 'boolean', description: 'mount the container\'s root filesystem read-only'},
-  {name: 'pids-limit', kind: 'string', helpValue: 'N', description: `most processes and threads the container may have (a positive integer) [default: ${DEFAULT_PIDS_LIMIT}]`},
-  {name: 'memory', char: 'm', kind: 'string', helpValue: 'SIZE', description: 'memory limit, e.g. 256m or 1g (at least 6m)'},
-  {name: 'cpus', kind: 'string', helpValue: 'DECIMAL', description: 'CPU limit, e.g. 1.5 (from 0.01 to the number of CPUs)'},
+  {name: 'pids-limit', kind: 'string', helpValue: 'N', description: `most processes and threads the container may have; 0 or -1: no limit, as in docker [default: ${DEFAULT_PIDS_LIMIT}]`},
+  {name: 'memory', char: 'm', kind: 'string', helpValue: 'SIZE', description: 'memory limit, e.g. 256m or 1g (at least 6m; 0: no limit)'},
+  {name: 'cpus', kind: 'string', helpValue: 'DECIMAL', description: 'CPU limit, e.g. 1.5 (from 0.01 to the number of CPUs; 0: no limit)'},
   {name: 'cap-add', kind: 'multiple', helpValue: 'CAP', description: 'add a Linux capability to the default set, docker\'s names (chown, CAP_NET_ADMIN... or ALL); repeatable', helpGroup: 'SECURITY'},
   {name: 'cap-drop', kind: 'multiple', helpValue: 'CAP', description: 'drop a Linux capability from the default set (or ALL); repeatable', helpGroup: 'SECURITY'},
   {
@@ -60,7 +60,7 @@ export const RUN_FLAGS: readonly RunFlagSpec[] = [
 export type RawRunFlags = Record<string, string | string[] | boolean | undefined>
 
 export interface ParsedRunArgs {
-  /** `--help`/`-h` came before IMAGE: show oclif's help instead of running. */
+  /** `--help` came before IMAGE: show oclif's help instead of running. (`-h` is --hostname, as in docker run.) */
   help: boolean
   /** Values by the flag's long name; multiple flags are arrays in the order given. */
   flags: RawRunFlags
@@ -100,7 +100,7 @@ export function parseRunArgs(argv: readonly string[], table: readonly RunFlagSpe
       i++
       break
     }
-    if (arg === '--help' || arg === '-h') {
+    if (arg === '--help') {
       help = true
       continue
     }
@@ -132,10 +132,6 @@ export function parseRunArgs(argv: readonly string[], table: readonly RunFlagSpe
       // rest of the argument, or the next argument.
       for (let j = 1; j < arg.length; j++) {
         const c = arg[j]
-        if (c === 'h') {
-          help = true
-          continue
-        }
         const spec = byChar.get(c)
         if (!spec) throw badFlag(`unknown shorthand flag: '${c}' in ${arg}`)
         if (spec.kind === 'boolean') {

@@ -3,7 +3,7 @@ import {RuntimeError} from './runtime-error'
 export interface ResolvedUser {
   uid: number
   gid: number
-  /** Supplementary groups: the groups of /etc/group that list the user by name. */
+  /** Supplementary groups as docker sets them: the primary gid, and, unless -u named a group, the groups of /etc/group that list the user by name. */
   groups: number[]
   /** From passwd; '/' when the user has no entry (runc's default). */
   home: string
@@ -57,7 +57,9 @@ const MAX_ID = 2 ** 31 - 1
  * undefined means root.
  */
 export function resolveUser(spec: string | undefined, passwdText: string | undefined, groupText: string | undefined): ResolvedUser {
-  const [userPart, groupPart] = (spec ?? '0').split(':', 2)
+  // runc: an empty user part (`-u :GID`) is uid 0, looked up like a number.
+  const [given, groupPart] = (spec ?? '0').split(':', 2)
+  const userPart = given === '' ? '0' : given
   const passwd = parsePasswd(passwdText)
   let entry: PasswdEntry | undefined
   let uid: number
@@ -82,6 +84,8 @@ export function resolveUser(spec: string | undefined, passwdText: string | undef
       gid = g.gid
     }
   }
-  const supplementary = entry ? groups.filter(g => g.members.includes(entry!.name)).map(g => g.gid) : []
-  return {uid, gid, groups: [...new Set(supplementary)], home: entry?.home || '/'}
+  // Docker (runc's GetExecUser, then the daemon adds the gid): the memberships count only when
+  // -u gave no group, and the primary gid is always in the list, so `id` shows groups=GID.
+  const memberships = entry && (groupPart === undefined || groupPart === '') ? groups.filter(g => g.members.includes(entry!.name)).map(g => g.gid) : []
+  return {uid, gid, groups: [...new Set([gid, ...memberships])], home: entry?.home || '/'}
 }

@@ -13,7 +13,14 @@ test('flags stop at IMAGE: the rest is the command, untouched', () => {
 
 test('--help before IMAGE asks for help; after it belongs to the command', () => {
   assert.equal(parseRunArgs(['--help']).help, true);
-  assert.equal(parseRunArgs(['-h']).help, true);
+  // docker run's -h is --hostname, never help: `-h box1 IMG cmd` runs cmd.
+  const h = parseRunArgs(['-h', 'box1', 'img', 'sh']);
+  assert.equal(h.help, false);
+  assert.equal(h.flags.hostname, 'box1');
+  assert.equal(h.image, 'img');
+  assert.equal(parseRunArgs(['-h=box2', 'img']).flags.hostname, 'box2');
+  assert.equal(parseRunArgs(['-ith', 'box3', 'img']).flags.hostname, 'box3');
+  assert.throws(() => parseRunArgs(['-h']), /flag needs an argument: 'h' in -h/);
   assert.equal(parseRunArgs(['img', '--help']).help, false);
 });
 
