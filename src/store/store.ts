@@ -293,11 +293,7 @@ export class Store {
 
   removeImage(id: string): void {
     const file = this.path('images', `${digestHex(id)}.json`)
-    try {
-      fs.rmSync(file, {recursive: true, force: true})
-    } catch (error) {
-      throw describeFsError(error) ?? error
-    }
+    removeTree(file, `the image record ${id}`)
   }
 
   setRef(name: string, id: string): void {
@@ -329,12 +325,8 @@ export class Store {
       if (isErrno(error, 'ENOENT')) return false
       if (!isErrno(error, 'EISDIR', 'EPERM')) throw describeFsError(error) ?? error
     }
-    try {
-      fs.rmSync(this.refPath(name), {recursive: true})
-      return true
-    } catch (error) {
-      throw describeFsError(error) ?? error
-    }
+    removeTree(this.refPath(name), `the name ${name}`)
+    return true
   }
 
   /** Every readable name -> id. Damaged entries (see scanRefs) are left out, never fatal. */
@@ -490,17 +482,38 @@ function readRefFile(file: string): string | undefined {
   return DIGEST.test(id) ? id : undefined
 }
 
-/** rm -r that names the first file it could not remove, and why, in one line. */
+/**
+ * rm -r that names the first file it could not remove, and why, in one line. Node's rmSync turns
+ * an EPERM from unlink (an immutable file) into a misleading ENOTDIR from its retry as a
+ * directory, so this walks itself; it removes all it can before reporting.
+ */
 export function removeTree(dir: string, what: string): void {
-  try {
-    fs.rmSync(dir, {recursive: true, force: true})
-  } catch (error) {
-    const e = error as NodeJS.ErrnoException
-    const where = typeof e.path === 'string' ? e.path : dir
-    const why = fsReason(error)
-    const fix = isErrno(error, 'EPERM') ? ` (if it is immutable: chattr -i ${shellQuote(where)})` : ''
-    throw new StoreError('STORE_IO', `${what} cannot be removed: ${where}: ${why}${fix}`, {cause: error})
+  let first: unknown
+  const walk = (file: string) => {
+    let st: fs.Stats
+    try {
+      st = fs.lstatSync(file)
+    } catch (error) {
+      if (!isErrno(error, 'ENOENT')) first ??= error
+      return
+    }
+    try {
+      if (st.isDirectory()) {
+        for (const entry of fs.readdirSync(file)) walk(path.join(file, entry))
+        fs.rmdirSync(file)
+      } else fs.unlinkSync(file)
+    } catch (error) {
+      if (!isErrno(error, 'ENOENT')) first ??= error
+    }
   }
+  walk(dir)
+  if (first === undefined) return
+  const e = first as NodeJS.ErrnoException
+  const where = typeof e.path === 'string' ? e.path : dir
+  const why = isErrno(first, 'EPERM')
+    ? `operation not permitted (is it or its directory immutable? see lsattr -d ${shellQuote(where)} ${shellQuote(path.dirname(where))})`
+    : fsReason(first)
+  throw new StoreError('STORE_IO', `${what} cannot be removed: ${where}: ${why}`, {cause: first})
 }
 
 export function sha256Text(text: string): string {
