@@ -37,3 +37,17 @@ export function verifyLayer(store: Store, digest: string): LayerVerdict {
   if (now === recorded) return {digest, problems: []}
   return {digest, problems: compareTrees(recorded, now)}
 }
+
+/**
+ * The layers among `digests` that are in the cache but damaged in structure (what a pull, import
+ * or build treats as absent and makes again), with why: for the warning that says so.
+ */
+export function damagedLayers(store: Store, digests: Iterable<string>): Array<{digest: string; problem: string}> {
+  const found: Array<{digest: string; problem: string}> = []
+  for (const digest of new Set(digests)) {
+    if (!fs.existsSync(store.layerDir(digest))) continue
+    const problem = store.layerProblem(digest)
+    if (problem !== undefined) found.push({digest, problem})
+  }
+  return found
+}

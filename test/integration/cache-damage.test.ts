@@ -120,6 +120,7 @@ describe('damaged layers are found, and a pull or check --repair puts them right
     const pulled = pivot(['pull', BUSYBOX_IMAGE], {cacheDir: cache})
     ok(pulled, 'pull')
     assert.match(pulled.stdout, /Unpacking 1 layer/, 'the damaged layer is fetched again, not trusted')
+    assert.match(pulled.stderr, /^pivot: warning: layer [0-9a-f]{12} is damaged in the cache \(its rootfs is missing\): fetching it again$/m)
     busyboxRuns(cache)
     checkClean(cache)
   })
