@@ -111,7 +111,8 @@ async function runCheck(store: Store, repair: boolean): Promise<CheckReport> {
     const verdict = verifyLayer(store, digest)
     if (verdict.unverified) report.layers.unverified++
     else report.layers.checked++
-    if (verdict.problems.length === 0) continue
+    // A layer prune (or a repairing pull) removed while we walked it is gone, not damaged.
+    if (verdict.problems.length === 0 || !fs.existsSync(store.layerDir(digest))) continue
     find('layer', `layers/${entry}`, verdict.problems.join('; '), () => {
       // Another process may have replaced it with a fresh copy since (a pull repairing it).
       if (verifyLayer(store, digest).problems.length === 0) return 'none'

@@ -27,7 +27,7 @@ export function listImages(store: Store): ImageSummary[] {
   }
   const layers = new Map<string, LayerRecord | undefined>()
   const layerSize = (digest: string): number => {
-    if (!layers.has(digest)) layers.set(digest, store.hasLayer(digest) ? readLayerOrUndefined(store, digest) : undefined)
+    if (!layers.has(digest)) layers.set(digest, readLayerOrUndefined(store, digest))
     return layers.get(digest)?.diskSize ?? 0
   }
   return store
