@@ -59,6 +59,16 @@ function check(cache: string, args: string[] = []): {status: number | null; repo
   return {status: r.status, report: JSON.parse(r.stdout)}
 }
 
+/** The CLI as uid/gid 65534 (setpriv), with a HOME it can read. */
+function asNobody(cache: string, args: string[]): PivotResult {
+  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', path.join(__dirname, '..', '..', '..', 'bin', 'pivot'), ...args], {
+    env: {PATH: process.env.PATH, HOME: '/', PIVOT_CACHE_DIR: cache},
+    encoding: 'utf8',
+    cwd: '/',
+  })
+  return {status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr}
+}
+
 function imageFile(cache: string, id: string): string {
   return path.join(cache, 'images', `${id.slice(7)}.json`)
 }
@@ -383,13 +393,31 @@ describe('a damaged cache layout gets one clear line, never a stack trace', () =
     otherStillRuns(cache)
   })
 
+  it('unreadable files in a cache of the user: images warns and lists the rest, check names them, rmi removes the record', () => {
+    // Outside `work` (0700, root's): uid 65534 must be able to reach its own cache.
+    const parent = tempDir('pivot-integrity-open')
+    fs.chmodSync(parent, 0o755)
+    const cache = path.join(parent, 'cache')
+    execFileSync('cp', ['-a', base, cache])
+    execFileSync('chown', ['-R', '65534:65534', cache])
+    fs.chmodSync(imageFile(cache, busyboxId), 0)
+    fs.chmodSync(path.join(cache, 'layers', busyboxLayer, 'layer.json'), 0)
+    const images = asNobody(cache, ['images', '--json'])
+    assert.equal(images.status, 0, images.stderr)
+    assert.deepEqual((JSON.parse(images.stdout) as Array<{id: string}>).map(i => i.id), [otherId])
+    assert.match(images.stderr, /^pivot: warning: the cache has 1 damaged entry, not listed: images\/[0-9a-f]{64}\.json \(cannot open .*: permission denied\)/)
+    assert.equal(images.stderr.split('\n').filter(Boolean).length, 1)
+    const checked = asNobody(cache, ['check'])
+    assert.equal(checked.status, 1, checked.stderr)
+    assert.match(checked.stdout, /^Found images\/[0-9a-f]{64}\.json: cannot open .*permission denied$/m)
+    assert.match(checked.stdout, new RegExp(`^Found layers/${busyboxLayer}: its layer.json is unreadable .*permission denied`, 'm'))
+    const rmi = asNobody(cache, ['rmi', busyboxId.slice(7, 19)])
+    assert.equal(rmi.status, 0, rmi.stderr)
+    assert.match(rmi.stdout, new RegExp(`^Deleted: ${busyboxId}$`, 'm'))
+  })
+
   it('a cache another user cannot read: one line saying permission denied', () => {
     const cache = fresh()
-    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', path.join(__dirname, '..', '..', '..', 'bin', 'pivot'), 'images'], {
-      env: {PATH: process.env.PATH, HOME: '/', PIVOT_CACHE_DIR: cache},
-      encoding: 'utf8',
-      cwd: '/',
-    })
-    assertOneLineError({status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr}, /permission denied/, 125)
+    assertOneLineError(asNobody(cache, ['images']), /permission denied/, 125)
   })
 })
