@@ -9,7 +9,9 @@ Without --repair it only reports, like \`podman system check\`. With --repair it
 
 Exit status: 0 when the cache is sound (nothing found, or everything found repaired), 1 when damage remains (found without --repair, an image that needs to be pulled, imported or built again, a repair that failed), 125 when the check itself could not run.
 
---json prints the report: {root, repair, layers: {checked, unverified}, images, findings: [{kind, path, problem, action}], lost: [{id, names, layers, restore}], errors, clean}.`
+Leftovers of processes that are gone (under tmp/, temp files) are listed, and removed by --repair, but are not damage: prune collects them too.
+
+--json prints the report: {root, repair, layers: {checked, unverified}, images, findings: [{kind, path, problem, action, leftover?}], lost: [{id, names, layers, restore}], errors, clean}.`
 
   static examples = ['<%= config.bin %> check', '<%= config.bin %> check --repair', '<%= config.bin %> check --json']
 
@@ -29,18 +31,18 @@ Exit status: 0 when the cache is sound (nothing found, or everything found repai
     const {shortId} = await import('../src/ui/format')
     const out: string[] = []
     const verbs = {none: 'Found', removed: 'Removed', relinked: 'Relinked', failed: 'Could not repair'}
-    for (const f of report.findings) out.push(`${verbs[f.action]} ${f.path}: ${f.problem}`)
+    for (const f of report.findings) out.push(`${verbs[f.action]} ${f.path}: ${f.problem}${f.leftover && f.action === 'none' ? ' (garbage, not damage: prune removes it)' : ''}`)
     for (const lost of report.lost) {
       const who = lost.names.length > 0 ? lost.names.map(n => displayName(n)).join(', ') : shortId(lost.id)
       out.push(`Image ${who} is missing ${lost.layers.length === 1 ? 'a layer' : `${lost.layers.length} layers`}: run ${lost.restore}`)
     }
     for (const message of report.errors) process.stderr.write(`pivot: ${message}\n`)
     const unverified = report.layers.unverified > 0 ? ` (${report.layers.unverified} more by structure only: committed before manifests)` : ''
-    const damage = report.findings.length + report.lost.length
+    const damage = report.findings.filter(f => !f.leftover).length + report.lost.length
     const summary = damage === 0
       ? 'no damage found'
       : report.clean
-        ? `${report.findings.length} ${report.findings.length === 1 ? 'problem' : 'problems'} found and repaired`
+        ? `${damage} ${damage === 1 ? 'problem' : 'problems'} found and repaired`
         : report.repair
           ? 'damage remains (see above)'
           : `${damage} ${damage === 1 ? 'problem' : 'problems'} found: run pivot check --repair`

@@ -13,6 +13,8 @@ export interface CheckFinding {
   problem: string
   /** none (only reported), removed, relinked, or failed (the repair was tried and failed: see errors). */
   action: 'none' | 'removed' | 'relinked' | 'failed'
+  /** A leftover of a dead process (what prune collects): reported and removed, but not damage. */
+  leftover?: boolean
 }
 
 export interface LostImage {
@@ -57,7 +59,7 @@ export async function checkCache(store: Store, options: {repair?: boolean} = {})
 
 async function runCheck(store: Store, repair: boolean): Promise<CheckReport> {
   const report: CheckReport = {root: store.root, repair, layers: {checked: 0, unverified: 0}, images: 0, findings: [], lost: [], errors: [], clean: false}
-  const find = (kind: string, entry: string, problem: string, fix?: () => CheckFinding['action']) => {
+  const find = (kind: string, entry: string, problem: string, fix?: () => CheckFinding['action'], leftover = false) => {
     let action: CheckFinding['action'] = 'none'
     if (repair && fix) {
       try {
@@ -67,7 +69,7 @@ async function runCheck(store: Store, repair: boolean): Promise<CheckReport> {
         action = 'failed'
       }
     }
-    report.findings.push({kind, path: entry, problem, action})
+    report.findings.push({kind, path: entry, problem, action, ...(leftover ? {leftover} : {})})
   }
   const remove = (entry: string) => () => {
     removeTree(store.path(entry), entry)
@@ -86,12 +88,13 @@ async function runCheck(store: Store, repair: boolean): Promise<CheckReport> {
   report.images = sound.length
   for (const entry of listDir(store, 'images')) {
     if (/^[0-9a-f]{64}\.json$/.test(entry) || liveTemp(entry)) continue
-    find('stray', `images/${entry}`, 'not an image record', remove(`images/${entry}`))
+    const dead = /\.\d+\.[0-9a-z]+\.tmp$/.test(entry)
+    find('stray', `images/${entry}`, dead ? 'a temp file of a process that is gone' : 'not an image record', remove(`images/${entry}`), dead)
   }
 
   // Names: well-formed entries, pointing at a record that exists.
   const {refs, stray} = store.scanRefs()
-  for (const s of stray) find('ref', `refs/${s.entry}`, s.problem, remove(`refs/${s.entry}`))
+  for (const s of stray) find('ref', `refs/${s.entry}`, s.problem, remove(`refs/${s.entry}`), s.leftover === true)
   const ids = new Set(sound.map(i => i.id))
   for (const ref of refs) {
     if (ids.has(ref.id) || damaged.some(d => d.id === ref.id)) continue
@@ -126,6 +129,10 @@ async function runCheck(store: Store, repair: boolean): Promise<CheckReport> {
   for (const entry of listDir(store, 'l')) {
     const temp = /^[0-9a-f]{12}\.(\d+)\.tmp$/.exec(entry)
     if (temp && isAlive(Number(temp[1]))) continue
+    if (temp) {
+      find('link', `l/${entry}`, 'a temp link of a process that is gone', remove(`l/${entry}`), true)
+      continue
+    }
     const digest = wanted.get(entry)
     if (digest === undefined) {
       find('link', `l/${entry}`, 'it belongs to no layer', remove(`l/${entry}`))
@@ -165,7 +172,7 @@ async function runCheck(store: Store, repair: boolean): Promise<CheckReport> {
   for (const entry of listDir(store, 'tmp')) {
     const owner = stagingOwner(entry)
     if (owner !== undefined && isAlive(owner)) continue
-    find('tmp', `tmp/${entry}`, 'a leftover of a process that is gone', remove(`tmp/${entry}`))
+    find('tmp', `tmp/${entry}`, 'a leftover of a process that is gone', remove(`tmp/${entry}`), true)
   }
 
   // locks/: flock files only.
@@ -190,7 +197,7 @@ async function runCheck(store: Store, repair: boolean): Promise<CheckReport> {
     report.lost.push({id: image.id, names: imageNames, layers: missing, restore: restoreCommand(image, imageNames)})
   }
 
-  report.clean = report.lost.length === 0 && report.errors.length === 0 && report.findings.every(f => f.action === 'removed' || f.action === 'relinked')
+  report.clean = report.lost.length === 0 && report.errors.length === 0 && report.findings.every(f => f.leftover || f.action === 'removed' || f.action === 'relinked')
   return report
 }
 

@@ -338,9 +338,9 @@ export class Store {
    * The refs, and the entries of refs/ that are not one: a name that does not decode, a
    * directory or symlink, content that is not an image id. Temp files of live writers are neither.
    */
-  scanRefs(): {refs: Array<{name: string; id: string}>; stray: Array<{entry: string; problem: string}>} {
+  scanRefs(): {refs: Array<{name: string; id: string}>; stray: Array<{entry: string; problem: string; leftover?: boolean}>} {
     const refs: Array<{name: string; id: string}> = []
-    const stray: Array<{entry: string; problem: string}> = []
+    const stray: Array<{entry: string; problem: string; leftover?: boolean}> = []
     for (const f of fs.readdirSync(this.path('refs'))) {
       const temp = /\.(\d+)\.[0-9a-z]+\.tmp$/.exec(f)
       if (temp && isAlive(Number(temp[1]))) continue
@@ -352,7 +352,7 @@ export class Store {
         continue
       }
       if (temp) {
-        stray.push({entry: f, problem: 'a temp file of a dead process'})
+        stray.push({entry: f, problem: 'a temp file of a dead process', leftover: true})
         continue
       }
       if (encodeURIComponent(name) !== f) {

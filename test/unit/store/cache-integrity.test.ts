@@ -122,4 +122,16 @@ describe('check --repair', () => {
     assert.deepEqual(store.refs(), [])
     assert.deepEqual((await checkCache(store)).findings, [], 'an unused layer is prune\'s business, not damage')
   })
+
+  it('counts leftovers of dead processes as garbage, not damage, and --repair removes them', async () => {
+    const store = Store.open(fresh())
+    fs.mkdirSync(store.path('tmp', '999999999-x-pull'))
+    fs.writeFileSync(store.path('refs', 'docker.io%2Flibrary%2Fx%3Alatest.999999999.abc.tmp'), '')
+    const found = await checkCache(store)
+    assert.equal(found.clean, true)
+    assert.deepEqual(found.findings.map(f => [f.path, f.leftover]), [['refs/docker.io%2Flibrary%2Fx%3Alatest.999999999.abc.tmp', true], ['tmp/999999999-x-pull', true]])
+    await checkCache(store, {repair: true})
+    assert.deepEqual(fs.readdirSync(store.path('tmp')), [])
+    assert.deepEqual(fs.readdirSync(store.path('refs')), [])
+  })
 })
