@@ -98,6 +98,8 @@ async function runCheck(store: Store, repair: boolean): Promise<CheckReport> {
   const ids = new Set(sound.map(i => i.id))
   for (const ref of refs) {
     if (ids.has(ref.id) || damaged.some(d => d.id === ref.id)) continue
+    // Written since the records were read (a pull writes its record, then the name): not damage.
+    if (readableOrGone(store, ref.id) !== undefined) continue
     find('ref', `refs/${encodeURIComponent(ref.name)}`, `the name ${ref.name} points at image ${ref.id}, which is not in the cache`, () => {
       store.removeRef(ref.name)
       return 'removed'
@@ -133,7 +135,7 @@ async function runCheck(store: Store, repair: boolean): Promise<CheckReport> {
       find('link', `l/${entry}`, 'a temp link of a process that is gone', remove(`l/${entry}`), true)
       continue
     }
-    const digest = wanted.get(entry)
+    const digest = wanted.get(entry) ?? committedSince(store, entry)
     if (digest === undefined) {
       find('link', `l/${entry}`, 'it belongs to no layer', remove(`l/${entry}`))
       continue
@@ -238,6 +240,11 @@ function relink(store: Store, digest: string): 'relinked' {
   fs.rmSync(store.path('l', store.layerShortName(digest)), {recursive: true, force: true})
   store.linkLayer(digest)
   return 'relinked'
+}
+
+/** The sound layer a short link name belongs to, if one was committed since the check listed layers/. */
+function committedSince(store: Store, short: string): string | undefined {
+  return store.listLayers().find(d => store.layerShortName(d) === short && store.hasLayer(d))
 }
 
 function readableOrGone(store: Store, id: string): ImageRecord | undefined {
