@@ -100,6 +100,8 @@ async function runCheck(store: Store, repair: boolean): Promise<CheckReport> {
     if (ids.has(ref.id) || damaged.some(d => d.id === ref.id)) continue
     // Written since the records were read (a pull writes its record, then the name): not damage.
     if (readableOrGone(store, ref.id) !== undefined) continue
+    // Removed since (rmi takes the name, then the record), or pointed elsewhere: not damage either.
+    if (store.getRef(ref.name) !== ref.id) continue
     find('ref', `refs/${encodeURIComponent(ref.name)}`, `the name ${ref.name} points at image ${ref.id}, which is not in the cache`, () => {
       store.removeRef(ref.name)
       return 'removed'

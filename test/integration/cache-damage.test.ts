@@ -7,11 +7,11 @@
  * --repair`, `pivot rmi`, `pivot prune`) leaves a cache `pivot check` finds clean.
  */
 import assert from 'node:assert/strict'
-import {execFileSync, spawnSync} from 'node:child_process'
+import {execFileSync, spawn, spawnSync} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {after, before, describe, it} from 'node:test'
-import {BUSYBOX_IMAGE, pivot, tempDir, type PivotResult} from '../helpers/fixtures'
+import {BUSYBOX_IMAGE, PIVOT_BIN, REPO_ROOT, pivot, tempDir, type PivotResult} from '../helpers/fixtures'
 import {assertOneLineError, busyboxRootfs, importTar} from '../helpers/security'
 
 const OTHER = 'integrity-other:1'
@@ -419,5 +419,45 @@ describe('a damaged cache layout gets one clear line, never a stack trace', () =
   it('a cache another user cannot read: one line saying permission denied', () => {
     const cache = fresh()
     assertOneLineError(asNobody(cache, ['images']), /permission denied/, 125)
+  })
+})
+
+describe('check while other commands work on the cache', () => {
+  /** The CLI as a child process, resolved with what it did (for running several at once). */
+  function pivotAsync(cache: string, args: string[]): Promise<PivotResult> {
+    return new Promise(resolve => {
+      const env: NodeJS.ProcessEnv = {...process.env, PIVOT_CACHE_DIR: cache}
+      delete env.NODE_EXTRA_CA_CERTS
+      const child = spawn(PIVOT_BIN, args, {cwd: REPO_ROOT, env})
+      let stdout = ''
+      let stderr = ''
+      child.stdout.on('data', d => (stdout += d))
+      child.stderr.on('data', d => (stderr += d))
+      child.on('close', (status, signal) => resolve({status, signal, stdout, stderr}))
+    })
+  }
+
+  it('finds no damage while names are pulled, imported and removed at the same time', async () => {
+    const cache = fresh()
+    const tar = path.join(work, 'race.tar')
+    fs.writeFileSync(tar, busyboxRootfs().file('marker', 'race\n').end().toBuffer())
+    for (let round = 0; round < 4; round++) {
+      const results = await Promise.all([
+        pivotAsync(cache, ['pull', BUSYBOX_IMAGE]),
+        pivotAsync(cache, ['import', '--force', tar, `integrity-race:${round % 2}`]),
+        pivotAsync(cache, ['rmi', `integrity-race:${(round + 1) % 2}`]),
+        pivotAsync(cache, ['check', '--json']),
+        pivotAsync(cache, ['check', '--json']),
+      ])
+      for (const r of results.slice(0, 2)) ok(r, 'pull or import')
+      for (const r of results.slice(3)) {
+        assert.doesNotMatch(r.stderr, /internal error/)
+        const report = JSON.parse(r.stdout) as {findings: Array<{leftover?: boolean}>; lost: unknown[]}
+        assert.deepEqual({findings: report.findings.filter(f => !f.leftover), lost: report.lost}, {findings: [], lost: []}, r.stdout)
+        assert.equal(r.status, 0, r.stdout)
+      }
+    }
+    checkClean(cache)
+    otherStillRuns(cache)
   })
 })
