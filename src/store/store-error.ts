@@ -11,7 +11,7 @@ export class StoreError extends PivotError {}
 const REASONS: Record<string, string> = {
   EROFS: 'read-only file system',
   EACCES: 'permission denied',
-  EPERM: 'operation not permitted (an immutable file? see lsattr)',
+  EPERM: 'operation not permitted (is it or its directory immutable? see lsattr -d)',
   ENOSPC: 'no space left on device (or no free inodes)',
   EDQUOT: 'disk quota exceeded',
   ENOTDIR: 'a component of the path is not a directory',

@@ -154,7 +154,7 @@ export class Store {
     }
     if (target !== path.join('..', 'layers', hex, 'rootfs')) {
       try {
-        fs.rmSync(link, {recursive: true, force: true})
+        removeEntry(link)
         this.linkLayer(digest)
       } catch (error) {
         return `l/${this.layerShortName(digest)} is wrong and cannot be put right (${describeFsError(error)?.message ?? String(error)})`
@@ -212,7 +212,7 @@ export class Store {
    * and the cache stays usable: layers/ no longer has it, and `sweepTmp` skips what it cannot remove.
    */
   removeLayer(digest: string): void {
-    fs.rmSync(this.path('l', this.layerShortName(digest)), {recursive: true, force: true})
+    removeEntry(this.path('l', this.layerShortName(digest)))
     const doomed = this.stage('rm-layer')
     fs.rmdirSync(doomed)
     try {
@@ -480,6 +480,17 @@ function readRefFile(file: string): string | undefined {
     return undefined
   }
   return DIGEST.test(id) ? id : undefined
+}
+
+/** Removes a file or symlink (or, if it is one, a directory tree); absent is fine. */
+function removeEntry(file: string): void {
+  try {
+    fs.unlinkSync(file)
+  } catch (error) {
+    if (isErrno(error, 'ENOENT')) return
+    if (!isErrno(error, 'EISDIR')) throw error
+    removeTree(file, file)
+  }
 }
 
 /**
