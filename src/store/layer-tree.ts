@@ -1,5 +1,4 @@
 import * as fs from 'node:fs'
-import * as path from 'node:path'
 
 /**
  * A layer's tree as it was committed: one line per entry (sorted by path) with its type, mode,
@@ -22,8 +21,8 @@ export function measureTree(rootfs: string): LayerTree {
   const seen = new Set<string>()
   const lines: string[] = []
   let diskSize = 0
-  const walk = (rel: string) => {
-    const file = rel === '' ? rootfs : path.join(rootfs, rel)
+  // Names as bytes: a layer may hold names that are not UTF-8, which a string path would not reach.
+  const walk = (file: Buffer, rel: string) => {
     const st = fs.lstatSync(file)
     let type = 'o'
     let extra = ''
@@ -35,7 +34,7 @@ export function measureTree(rootfs: string): LayerTree {
       if (st.nlink > 1) seen.add(key)
     } else if (st.isSymbolicLink()) {
       type = 'l'
-      extra = ' ' + JSON.stringify(fs.readlinkSync(file))
+      extra = ' ' + JSON.stringify(shown(fs.readlinkSync(file, {encoding: 'buffer'})))
     } else if (st.isCharacterDevice()) type = 'c'
     else if (st.isBlockDevice()) type = 'b'
     else if (st.isFIFO()) type = 'p'
@@ -44,10 +43,20 @@ export function measureTree(rootfs: string): LayerTree {
     const size = type === 'f' ? st.size : 0
     const mtime = type === 'd' ? 0 : Math.trunc(st.mtimeMs)
     lines.push(`${type} ${(st.mode & 0o7777).toString(8)} ${st.uid} ${st.gid} ${size} ${mtime} ${st.rdev} ${JSON.stringify(rel || '.')}${extra}`)
-    if (type === 'd') for (const entry of fs.readdirSync(file).sort()) walk(rel === '' ? entry : path.join(rel, entry))
+    if (type !== 'd') return
+    const entries = fs.readdirSync(file, {encoding: 'buffer'}).sort(Buffer.compare)
+    for (const entry of entries) walk(Buffer.concat([file, SLASH, entry]), rel === '' ? shown(entry) : `${rel}/${shown(entry)}`)
   }
-  walk('')
+  walk(Buffer.from(rootfs), '')
   return {diskSize, manifest: lines.join('\n') + '\n', files: lines.length - 1}
+}
+
+const SLASH = Buffer.from('/')
+
+/** A name as text: itself when it is UTF-8, else its bytes in hex (unambiguous, and still a line of its own). */
+function shown(name: Buffer): string {
+  const text = name.toString('utf8')
+  return Buffer.from(text, 'utf8').equals(name) ? text : `<hex:${name.toString('hex')}>`
 }
 
 /** What differs between a recorded manifest and the tree now, as short phrases naming paths. */
