@@ -87,6 +87,19 @@ describe('layer manifests', () => {
     assert.equal(problems[2], 'new was added')
   })
 
+  it('walk names that are not UTF-8 (recorded in hex) and find them removed', () => {
+    const store = Store.open(fresh())
+    const staging = store.stage('unit')
+    fs.mkdirSync(path.join(staging, 'rootfs'))
+    fs.writeFileSync(Buffer.concat([Buffer.from(path.join(staging, 'rootfs') + '/'), Buffer.from([0x62, 0xff])]), 'x')
+    const D2 = `sha256:${'2'.repeat(64)}`
+    store.commitLayer(staging, {digest: D2, tarSize: 1, entries: 1})
+    assert.match(fs.readFileSync(path.join(store.layerDir(D2), 'manifest'), 'utf8'), /"<hex:62ff>"/)
+    assert.deepEqual(verifyLayer(store, D2).problems, [])
+    fs.rmSync(Buffer.concat([Buffer.from(store.layerRootfs(D2) + '/'), Buffer.from([0x62, 0xff])]))
+    assert.deepEqual(verifyLayer(store, D2).problems, ['<hex:62ff> is missing'])
+  })
+
   it('compareTrees caps its list', () => {
     const before = measureTree(fs.mkdtempSync(path.join(tmp, 't'))).manifest
     const dir = fs.mkdtempSync(path.join(tmp, 't'))
