@@ -212,21 +212,37 @@ export class Store {
    * and the cache stays usable: layers/ no longer has it, and `sweepTmp` skips what it cannot remove.
    */
   removeLayer(digest: string): void {
+    const doomed = this.takeOutLayer(digest)
+    if (doomed !== undefined) removeTree(doomed, `layer ${digest} was taken out of the cache, but`)
+  }
+
+  /**
+   * Removes a damaged layer (racing others that do the same: the first one wins, quietly). Once it
+   * is out of layers/, what cannot be deleted is left to `sweepTmp`: the fresh copy that replaces
+   * it must not fail for it.
+   */
+  removeDamagedLayer(digest: string): void {
+    const doomed = this.takeOutLayer(digest)
+    if (doomed === undefined) return
+    try {
+      removeTree(doomed, `layer ${digest}`)
+    } catch (error) {
+      if (!(error instanceof StoreError)) throw error
+    }
+  }
+
+  /** Unlinks the layer's short link and renames its directory into tmp/; undefined when it was already gone. */
+  private takeOutLayer(digest: string): string | undefined {
     removeEntry(this.path('l', this.layerShortName(digest)))
     const doomed = this.stage('rm-layer')
     fs.rmdirSync(doomed)
     try {
       fs.renameSync(this.layerDir(digest), doomed)
     } catch (error) {
-      if (isErrno(error, 'ENOENT')) return // another process removed it first
+      if (isErrno(error, 'ENOENT')) return undefined // another process removed it first
       throw new StoreError('STORE_IO', `cannot remove layer ${digest}: ${describeFsError(error)?.message ?? String(error)}`, {cause: error})
     }
-    removeTree(doomed, `layer ${digest} was taken out of the cache, but`)
-  }
-
-  /** Removes a damaged layer (racing others that do the same: the first one wins, quietly). */
-  removeDamagedLayer(digest: string): void {
-    this.removeLayer(digest)
+    return doomed
   }
 
   // ---- images and names ---------------------------------------------------------------------

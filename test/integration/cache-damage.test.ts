@@ -149,6 +149,23 @@ describe('damaged layers are found, and a pull or check --repair puts them right
     checkClean(cache)
   })
 
+  it('a damaged layer holding an immutable file is still replaced by the pull (the leftover goes to tmp/)', t => {
+    const cache = fresh()
+    fs.writeFileSync(path.join(cache, 'layers', busyboxLayer, 'layer.json'), '{')
+    const file = path.join(cache, 'layers', busyboxLayer, 'rootfs', 'bin', 'busybox')
+    if (spawnSync('chattr', ['+i', file]).status !== 0) return t.skip('chattr +i is not supported on this file system')
+    try {
+      const pulled = pivot(['pull', BUSYBOX_IMAGE], {cacheDir: cache})
+      ok(pulled, 'pull')
+      assert.match(pulled.stderr, /^pivot: warning: layer [0-9a-f]{12} is damaged in the cache \(its layer\.json is unreadable/m)
+      busyboxRuns(cache)
+    } finally {
+      spawnSync('chattr', ['-R', '-i', path.join(cache, 'tmp')])
+    }
+    ok(pivot(['prune'], {cacheDir: cache}), 'prune')
+    checkClean(cache)
+  })
+
   it('a deleted l/ link is put back by run', () => {
     const cache = fresh()
     fs.rmSync(path.join(cache, 'l', busyboxLayer.slice(0, 12)))
