@@ -15,7 +15,11 @@ With --json: an array of {names, id, size, created, added, layers, source}, name
   async run(): Promise<unknown> {
     const {flags} = await this.parse(Images)
     const {listImages} = await import('../src/images/list-images')
-    const images = listImages(this.openStore(flags['cache-dir']))
+    const store = this.openStore(flags['cache-dir'])
+    const images = listImages(store)
+    const {damageWarning} = await import('../src/images/damaged-entries')
+    const warning = damageWarning(store)
+    if (warning !== undefined) process.stderr.write(`pivot: warning: ${warning}\n`)
     if (this.jsonEnabled()) return images
     const {formatAge, formatSize, formatTable, shortId} = await import('../src/ui/format')
     const {displayName} = await import('../src/images/image-name')

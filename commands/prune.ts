@@ -2,11 +2,11 @@ import {PivotCommand} from '../src/ui/pivot-command'
 
 export default class Prune extends PivotCommand {
   static summary = 'Free the disk space nothing uses any more'
-  static description = `Removes, in order: containers that are not running (and leftover cgroups), Docker containers left by killed flat pulls (when a daemon answers), names that point at no image, images no name references, layers no image, build-cache record or container uses, stale short links under l/, and staging leftovers of dead processes under tmp/.
+  static description = `Removes, in order: containers that are not running (and leftover cgroups), Docker containers left by killed flat pulls (when a daemon answers), names that point at no image (or a damaged one), damaged image records, images no name references, layers no image, build-cache record or container uses, stale short links under l/, and staging leftovers of dead processes under tmp/.
 
 Layers and images committed since another pivot process with work in flight (a pull, import or build) started are kept, as it may be about to use them; a later prune takes them.
 
-Reports what it removed and the bytes reclaimed (--json: {containers, exportContainers, names, images, layers, links, tmp, kept, reclaimedBytes, errors}). The exit status is non-zero when something could not be removed.`
+Reports what it removed and the bytes reclaimed (--json: {containers, exportContainers, names, damaged, images, layers, links, tmp, kept, reclaimedBytes, errors}). The exit status is non-zero when something could not be removed.`
 
   static examples = ['<%= config.bin %> rmi ubuntu && <%= config.bin %> prune', '<%= config.bin %> prune --json']
 
@@ -24,6 +24,7 @@ Reports what it removed and the bytes reclaimed (--json: {containers, exportCont
     for (const id of report.containers) out.push(`Deleted container: ${id}`)
     for (const id of report.exportContainers) out.push(`Deleted export container: ${id.slice(0, 12)}`)
     for (const name of report.names) out.push(`Deleted dangling name: ${name}`)
+    for (const id of report.damaged) out.push(`Deleted damaged image record: ${id}`)
     for (const id of report.images) out.push(`Deleted image: ${id}`)
     for (const digest of report.layers) out.push(`Deleted layer: ${digest}`)
     for (const link of report.links) out.push(`Deleted stale link: l/${link}`)

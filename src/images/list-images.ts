@@ -14,6 +14,7 @@ export interface ImageSummary {
 
 /**
  * Every image in the cache, newest first (by creation, then by when it was added, like docker).
+ * Damaged image records are left out (see damageWarning, which `images` prints on stderr).
  * Cheap by design: one read per image record, per ref and per distinct layer record — sizes come
  * from the `diskSize` computed once at commit, never from walking a rootfs.
  */
@@ -26,7 +27,7 @@ export function listImages(store: Store): ImageSummary[] {
   }
   const layers = new Map<string, LayerRecord | undefined>()
   const layerSize = (digest: string): number => {
-    if (!layers.has(digest)) layers.set(digest, store.hasLayer(digest) ? store.readLayer(digest) : undefined)
+    if (!layers.has(digest)) layers.set(digest, readLayerOrUndefined(store, digest))
     return layers.get(digest)?.diskSize ?? 0
   }
   return store
@@ -41,6 +42,15 @@ export function listImages(store: Store): ImageSummary[] {
       source: image.source,
     }))
     .sort((a, b) => time(b.created) - time(a.created) || time(b.added) - time(a.added) || a.id.localeCompare(b.id))
+}
+
+/** A damaged layer record counts as no size: one bad layer must not break the listing of every image. */
+function readLayerOrUndefined(store: Store, digest: string): LayerRecord | undefined {
+  try {
+    return store.readLayer(digest)
+  } catch {
+    return undefined
+  }
 }
 
 function time(iso: string): number {

@@ -6,14 +6,18 @@ import {pruneContainers} from '../runtime/prune-containers'
 import {containerUses} from './container-usage'
 import {buildCacheLayers} from './build-cache-layers'
 import {inFlight} from './in-flight'
+import {readableImage} from './damaged-entries'
+import {removeDamagedEntries, tryRemove} from './check-cache'
 
 export interface PruneReport {
   /** Container ids removed by the runtime (dead containers, their leftover cgroups). */
   containers: string[]
   /** Docker containers left by flat pulls that were killed (only when a daemon answers). */
   exportContainers: string[]
-  /** Names whose image record was missing. */
+  /** Names whose image record was missing or damaged, and damaged entries of refs/. */
   names: string[]
+  /** Damaged image records (unreadable, truncated), removed: they pin nothing. */
+  damaged: string[]
   /** Image ids no name referenced. */
   images: string[]
   /** Layer digests no image, build-cache record or container used. */
@@ -62,7 +66,7 @@ export async function pruneCache(store: Store): Promise<PruneReport> {
       const t = iso === undefined ? NaN : Date.parse(iso)
       return Number.isNaN(t) || t >= flight.since - CLOCK_SLACK_MS
     }
-    const report: PruneReport = {containers, exportContainers, names: [], images: [], layers: [], links: [], tmp: [], kept: {layers: [], images: [], pids: flight.pids}, reclaimedBytes: 0, errors}
+    const report: PruneReport = {containers, exportContainers, names: [], damaged: [], images: [], layers: [], links: [], tmp: [], kept: {layers: [], images: [], pids: flight.pids}, reclaimedBytes: 0, errors}
 
     const uses = containerUses(store)
     const pinnedImages = new Set(uses.map(c => c.imageId))
@@ -70,9 +74,10 @@ export async function pruneCache(store: Store): Promise<PruneReport> {
     // Names first: a name whose record is gone pins nothing.
     const named = new Set<string>()
     for (const ref of store.refs()) {
-      if (store.readImage(ref.id)) named.add(ref.id)
+      if (readableImage(store, ref.id)) named.add(ref.id)
       else if (store.removeRef(ref.name)) report.names.push(ref.name)
     }
+    removeDamagedEntries(store, report)
     const liveLayers = new Set<string>()
     for (const image of store.listImages()) {
       if (named.has(image.id) || pinnedImages.has(image.id)) {
@@ -101,16 +106,20 @@ export async function pruneCache(store: Store): Promise<PruneReport> {
         continue
       }
       const size = record?.diskSize ?? diskUsage(store.layerDir(digest))
-      store.removeLayer(digest)
+      // A layer that cannot be removed (an immutable file) is named in the errors; the rest goes on.
+      if (!tryRemove(() => store.removeLayer(digest), errors)) continue
       report.layers.push(digest)
       report.reclaimedBytes += size
     }
 
     report.links = pruneLinks(store)
 
-    report.tmp = store.sweepTmp(dir => {
-      report.reclaimedBytes += diskUsage(dir)
-    })
+    report.tmp = store.sweepTmp(
+      dir => {
+        report.reclaimedBytes += diskUsage(dir)
+      },
+      message => errors.push(message),
+    )
     return report
   })
 }

@@ -103,6 +103,7 @@ export async function pullImage(store: Store, reference: string, options: PullOp
       return result(now, true)
     }
     checkAbort()
+    warnDamaged(store, image, warn)
     const unpack = options.unpack ?? defaultUnpackLayer
     const {layers, unpacked} = flat
       ? await pullFlat(store, daemon, image, {unpack, emit, signal, shown})
@@ -117,6 +118,15 @@ export async function pullImage(store: Store, reference: string, options: PullOp
     store.setRef(ref.name, record.id)
     return result(record, !unpacked)
   })
+}
+
+/** Says which cached layers of this image are damaged: they are fetched again (hasLayer counts them absent). */
+function warnDamaged(store: Store, image: DaemonImage, warn: (message: string) => void): void {
+  const {damagedLayers} = require('./verify-layer') as typeof import('./verify-layer')
+  const previous = store.listImages().filter(r => r.source.kind === 'daemon' && r.source.dockerImageId === image.id)
+  for (const {digest, problem} of damagedLayers(store, [...image.diffIds, ...previous.flatMap(r => r.layers)])) {
+    warn(`layer ${digest.slice(7, 19)} is damaged in the cache (${problem}): fetching it again`)
+  }
 }
 
 interface Reporting {

@@ -4,6 +4,7 @@ import {ImageError} from './image-error'
 import {resolveImage} from './resolve-image'
 import {tryNormaliseName} from './image-name'
 import {shortId} from '../ui/format'
+import {readableImage} from './damaged-entries'
 
 export interface RemovedImage {
   /** The argument as the user gave it. */
@@ -29,13 +30,26 @@ export function removeImage(store: Store, arg: string, options: {force?: boolean
   let byName: {image: ImageRecord; name: string} | undefined
   if (name !== undefined) {
     const id = store.getRef(name)
-    const record = id === undefined ? undefined : store.readImage(id)
-    // A name whose image record is gone (a damaged cache) can still be removed.
-    if (id !== undefined && !record) {
+    if (id === undefined && store.hasRefEntry(name)) {
+      // A damaged entry under the name (a directory, garbage content): removing it is the repair.
       store.removeRef(name)
       return {image: arg, untagged: [name]}
     }
+    const record = id === undefined ? undefined : readableImage(store, id)
+    // A name whose image record is gone or damaged can still be removed, and a damaged record
+    // with it once no name points at it: it is of no use to anyone, and it pins layers.
+    if (id !== undefined && !record) {
+      store.removeRef(name)
+      const deleted = removeIfDamagedAndUnnamed(store, id)
+      return {image: arg, untagged: [name], ...(deleted ? {deleted: id} : {})}
+    }
     if (record) byName = {image: record, name}
+  }
+  const damaged = byName ? undefined : damagedById(store, arg)
+  if (damaged) {
+    const untagged = store.namesOf(damaged).filter(n => store.removeRef(n))
+    store.removeImage(damaged)
+    return {image: arg, untagged, deleted: damaged}
   }
   const {image, name: matched} = byName ?? resolveImage(store, arg)
   const names = store.namesOf(image.id)
@@ -63,4 +77,20 @@ export function removeImage(store: Store, arg: string, options: {force?: boolean
     return {image: arg, untagged, deleted: image.id}
   }
   return {image: arg, untagged}
+}
+
+/** The id of the damaged image record `arg` names (a full id or a unique prefix, as for a sound one). */
+function damagedById(store: Store, arg: string): string | undefined {
+  const hex = arg.replace(/^sha256:/, '')
+  if (!/^[0-9a-f]{4,64}$/.test(hex)) return undefined
+  const matches = store.damagedImages().filter(d => d.id.slice(7).startsWith(hex))
+  // Ambiguity between records (sound or not) is resolveImage's to report.
+  if (matches.length !== 1 || store.listImages().some(i => i.id.slice(7).startsWith(hex))) return undefined
+  return matches[0].id
+}
+
+function removeIfDamagedAndUnnamed(store: Store, id: string): boolean {
+  if (!store.damagedImages().some(d => d.id === id) || store.namesOf(id).length > 0) return false
+  store.removeImage(id)
+  return true
 }

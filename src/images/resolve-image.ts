@@ -16,6 +16,7 @@ export function resolveImage(store: Store, arg: string): ResolvedImage {
   const name = tryNormaliseName(arg)
   if (name !== undefined) {
     const id = store.getRef(name)
+    // A damaged record says so (with how to repair it), rather than "no such image".
     const image = id === undefined ? undefined : store.readImage(id)
     if (image) return {image, name}
   }

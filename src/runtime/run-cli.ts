@@ -47,7 +47,9 @@ export async function main(argv: string[]): Promise<void> {
   process.exit(code)
 }
 
-function report(error: unknown): number {
+function report(thrown: unknown): number {
+  // A file system error on a read-only or damaged cache: its path and cause in one line.
+  const error = (require('../store/store-error') as typeof import('../store/store-error')).describeFsError(thrown) ?? thrown
   if (isPivotError(error)) {
     say(`pivot: ${error.message}`)
     return error.exitCode

@@ -85,8 +85,10 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
   let security: ReturnType<typeof securityConfig>
   try {
     for (const digest of layers) {
-      if (!fs.existsSync(store.path('l', store.layerShortName(digest)))) {
-        throw new RuntimeError('RUN_IMAGE_NOT_FOUND', `the cache is missing layer ${digest} of image ${opts.image.id}: pull the image again`)
+      // Structure, ownership and the l/ link (put right when wrong): what the overlay will use.
+      const problem = store.layerForRun(digest)
+      if (problem !== undefined) {
+        throw new RuntimeError('RUN_IMAGE_NOT_FOUND', `layer ${digest} of image ${opts.image.id} is missing or damaged in the cache (${problem}): pull the image again`)
       }
     }
     // Before anything exists: a missing libseccomp fails the run without leaving a container.

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs'
 import {KoffiSyscalls} from '../sys/koffi-syscalls'
-import {StoreError} from './store-error'
+import {StoreError, describeFsError, shellQuote} from './store-error'
 
 const sys = new KoffiSyscalls()
 
@@ -10,7 +10,7 @@ const sys = new KoffiSyscalls()
  * detect and steal. Waits by polling (a blocking flock would stall Node's event loop).
  */
 export async function withFileLock<T>(file: string, fn: () => Promise<T>, timeoutMs = 30 * 60_000): Promise<T> {
-  const fd = fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600) // Node opens every fd O_CLOEXEC
+  const fd = openLockFile(file)
   try {
     const deadline = Date.now() + timeoutMs
     while (!sys.tryFlock(fd, true)) {
@@ -20,5 +20,19 @@ export async function withFileLock<T>(file: string, fn: () => Promise<T>, timeou
     return await fn()
   } finally {
     fs.closeSync(fd) // releases the lock
+  }
+}
+
+/** O_NOFOLLOW: a symlink planted as a lock file must not make pivot create or open a file elsewhere. */
+function openLockFile(file: string): number {
+  try {
+    return fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600) // Node opens every fd O_CLOEXEC
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'EISDIR' || code === 'ELOOP') {
+      const kind = code === 'EISDIR' ? 'a directory' : 'a symbolic link'
+      throw new StoreError('STORE_DAMAGED', `the lock file ${file} is ${kind}, not a file: remove it (rm -r ${shellQuote(file)}) and try again`)
+    }
+    throw describeFsError(error) ?? error
   }
 }

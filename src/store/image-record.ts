@@ -39,4 +39,26 @@ export interface LayerRecord {
   diskSize: number
   entries: number
   created: string
+  /** sha256 of `layers/<hex>/manifest` (see layer-tree.ts); absent in layers committed before it existed. */
+  manifest?: string
+}
+
+/** Why `value` cannot be the image record `images/<hex of id>.json`, or undefined when it can. */
+export function imageRecordProblem(value: unknown, id: string): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not a JSON object'
+  const r = value as Partial<Record<keyof ImageRecord, unknown>>
+  if (r.id !== id) return `its id is ${JSON.stringify(r.id)}, not the one its file name says`
+  if (!Array.isArray(r.layers) || !r.layers.every(l => typeof l === 'string' && /^sha256:[0-9a-f]{64}$/.test(l))) return 'its layer list is not a list of digests'
+  if (typeof r.config !== 'object' || r.config === null || Array.isArray(r.config)) return 'it has no config object'
+  if (typeof r.source !== 'object' || r.source === null) return 'it has no source'
+  return undefined
+}
+
+/** Why `value` cannot be the layer record of `digest`, or undefined when it can. */
+export function layerRecordProblem(value: unknown, digest: string): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'layer.json is not a JSON object'
+  const r = value as Partial<Record<keyof LayerRecord, unknown>>
+  if (r.digest !== digest) return `layer.json names digest ${JSON.stringify(r.digest)}`
+  if (typeof r.diskSize !== 'number' || typeof r.tarSize !== 'number') return 'layer.json has no sizes'
+  return undefined
 }

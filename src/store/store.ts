@@ -1,8 +1,16 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
+import {openCacheRoot} from './cache-root'
 import {withFileLock} from './file-lock'
-import type {ImageRecord, LayerRecord} from './image-record'
-import {StoreError} from './store-error'
+import {type ImageRecord, type LayerRecord, imageRecordProblem, layerRecordProblem} from './image-record'
+import {StoreError, describeFsError, fsReason, shellQuote} from './store-error'
+
+/** An image record that cannot be read: `images` shows it, `rmi`, `prune` and `check` remove it. */
+export interface DamagedImage {
+  id: string
+  file: string
+  problem: string
+}
 
 const DIGEST = /^sha256:([0-9a-f]{64})$/
 
@@ -43,14 +51,9 @@ export function sha256Json(value: unknown): string {
 export class Store {
   private constructor(readonly root: string) {}
 
+  /** Opens (making it if needed) the cache at `root`, behind the ownership wall of `openCacheRoot`. */
   static open(root: string): Store {
-    // 0700: cached rootfs trees hold setuid binaries that host users must not reach.
-    fs.mkdirSync(root, {recursive: true, mode: 0o700})
-    if ((fs.statSync(root).mode & 0o777) !== 0o700) fs.chmodSync(root, 0o700)
-    for (const dir of ['layers', 'l', 'images', 'refs', 'containers', 'tmp', 'locks']) {
-      fs.mkdirSync(path.join(root, dir), {recursive: true, mode: 0o700})
-    }
-    return new Store(root)
+    return new Store(openCacheRoot(root))
   }
 
   path(...parts: string[]): string {
@@ -72,16 +75,92 @@ export class Store {
     return digestHex(digest).slice(0, 12)
   }
 
+  /**
+   * True when the layer is in the cache and sound in structure: its directory, a readable
+   * layer.json naming it, a rootfs directory. A damaged layer counts as absent, so a pull, import
+   * or build that needs it fetches or makes it again (and `commitLayer` replaces the damaged
+   * copy). Cheap: one read and two lstats, no walk; `pivot check` verifies the content.
+   */
   hasLayer(digest: string): boolean {
-    return fs.existsSync(path.join(this.layerDir(digest), 'layer.json'))
+    return this.layerProblem(digest) === undefined
+  }
+
+  /** Why the layer is absent or damaged (structure only, as hasLayer), or undefined when it is sound. */
+  layerProblem(digest: string): string | undefined {
+    const dir = this.layerDir(digest)
+    try {
+      if (!fs.lstatSync(dir).isDirectory()) return `layers/${digestHex(digest)} is not a directory`
+    } catch {
+      return 'it is not in the cache'
+    }
+    let record: unknown
+    try {
+      record = JSON.parse(fs.readFileSync(path.join(dir, 'layer.json'), 'utf8'))
+    } catch (error) {
+      return isErrno(error, 'ENOENT') ? 'its layer.json is missing' : `its layer.json is unreadable (${(error as Error).message})`
+    }
+    const problem = layerRecordProblem(record, digest)
+    if (problem) return problem
+    try {
+      if (!fs.lstatSync(path.join(dir, 'rootfs')).isDirectory()) return 'its rootfs is not a directory'
+    } catch {
+      return 'its rootfs is missing'
+    }
+    return undefined
   }
 
   readLayer(digest: string): LayerRecord {
+    let text: string
     try {
-      return JSON.parse(fs.readFileSync(path.join(this.layerDir(digest), 'layer.json'), 'utf8')) as LayerRecord
+      text = fs.readFileSync(path.join(this.layerDir(digest), 'layer.json'), 'utf8')
     } catch (error) {
       throw new StoreError('STORE_NOT_FOUND', `layer ${digest} is not in the cache`, {cause: error})
     }
+    let record: unknown
+    try {
+      record = JSON.parse(text)
+    } catch (error) {
+      record = error
+    }
+    const problem = record instanceof Error ? 'layer.json is not valid JSON' : layerRecordProblem(record, digest)
+    if (problem) throw new StoreError('STORE_CORRUPT', `layer ${digest} is damaged in the cache (${problem}): pull the image again, or run pivot check --repair`)
+    return record as LayerRecord
+  }
+
+  /**
+   * What `run` relies on for one layer, checked cheaply on every run: `layers/<hex>` and its rootfs
+   * are real directories owned by this user or root, and `l/<short>` points at that rootfs. A
+   * wrong or missing link is put right (it is derived data); anything else is a problem, returned.
+   */
+  layerForRun(digest: string): string | undefined {
+    const uid = process.geteuid?.() ?? 0
+    const hex = digestHex(digest)
+    for (const rel of [path.join('layers', hex), path.join('layers', hex, 'rootfs')]) {
+      let st: fs.Stats
+      try {
+        st = fs.lstatSync(this.path(rel))
+      } catch {
+        return `${rel} is missing`
+      }
+      if (!st.isDirectory()) return `${rel} is not a directory`
+      if (st.uid !== uid && st.uid !== 0) return `${rel} is owned by uid ${st.uid}, not by you or root`
+    }
+    const link = this.path('l', this.layerShortName(digest))
+    let target: string | undefined
+    try {
+      target = fs.readlinkSync(link)
+    } catch {
+      target = undefined
+    }
+    if (target !== path.join('..', 'layers', hex, 'rootfs')) {
+      try {
+        removeEntry(link)
+        this.linkLayer(digest)
+      } catch (error) {
+        return `l/${this.layerShortName(digest)} is wrong and cannot be put right (${describeFsError(error)?.message ?? String(error)})`
+      }
+    }
+    return undefined
   }
 
   listLayers(): string[] {
@@ -93,12 +172,18 @@ export class Store {
    * digest already (or another process commits it first), the staged copy is dropped: content
    * addressing makes them equal.
    */
-  commitLayer(staging: string, layer: Omit<LayerRecord, 'diskSize' | 'created'>): LayerRecord {
+  commitLayer(staging: string, layer: Omit<LayerRecord, 'diskSize' | 'created' | 'manifest'>): LayerRecord {
     if (this.hasLayer(layer.digest)) {
       fs.rmSync(staging, {recursive: true, force: true})
+      this.layerForRun(layer.digest) // a reused layer gets its l/ link back if it lost it
       return this.readLayer(layer.digest)
     }
-    const record: LayerRecord = {...layer, diskSize: diskUsage(path.join(staging, 'rootfs')), created: new Date().toISOString()}
+    // What is there under this digest is damaged (hasLayer said no): the fresh copy replaces it.
+    if (fs.existsSync(this.layerDir(layer.digest))) this.removeDamagedLayer(layer.digest)
+    const {measureTree} = require('./layer-tree') as typeof import('./layer-tree')
+    const tree = measureTree(path.join(staging, 'rootfs'))
+    writeFileAtomic(path.join(staging, 'manifest'), tree.manifest)
+    const record: LayerRecord = {...layer, diskSize: tree.diskSize, created: new Date().toISOString(), manifest: sha256Text(tree.manifest)}
     writeJsonAtomic(path.join(staging, 'layer.json'), record)
     const target = this.layerDir(layer.digest)
     try {
@@ -121,65 +206,130 @@ export class Store {
     fs.renameSync(temp, link)
   }
 
+  /**
+   * Removes a layer. It is renamed out of layers/ first, so a half-deleted layer is never visible
+   * there; what then cannot be deleted (an immutable file) stays under tmp/, named in the error,
+   * and the cache stays usable: layers/ no longer has it, and `sweepTmp` skips what it cannot remove.
+   */
   removeLayer(digest: string): void {
-    fs.rmSync(this.path('l', this.layerShortName(digest)), {force: true})
-    // Rename first so a half-deleted layer is never visible under layers/.
+    const doomed = this.takeOutLayer(digest)
+    if (doomed !== undefined) removeTree(doomed, `layer ${digest} was taken out of the cache, but`)
+  }
+
+  /**
+   * Removes a damaged layer (racing others that do the same: the first one wins, quietly). Once it
+   * is out of layers/, what cannot be deleted is left to `sweepTmp`: the fresh copy that replaces
+   * it must not fail for it.
+   */
+  removeDamagedLayer(digest: string): void {
+    const doomed = this.takeOutLayer(digest)
+    if (doomed === undefined) return
+    try {
+      removeTree(doomed, `layer ${digest}`)
+    } catch (error) {
+      if (!(error instanceof StoreError)) throw error
+    }
+  }
+
+  /** Unlinks the layer's short link and renames its directory into tmp/; undefined when it was already gone. */
+  private takeOutLayer(digest: string): string | undefined {
+    removeEntry(this.path('l', this.layerShortName(digest)))
     const doomed = this.stage('rm-layer')
     fs.rmdirSync(doomed)
-    fs.renameSync(this.layerDir(digest), doomed)
-    fs.rmSync(doomed, {recursive: true, force: true})
+    try {
+      fs.renameSync(this.layerDir(digest), doomed)
+    } catch (error) {
+      if (isErrno(error, 'ENOENT')) return undefined // another process removed it first
+      throw new StoreError('STORE_IO', `cannot remove layer ${digest}: ${describeFsError(error)?.message ?? String(error)}`, {cause: error})
+    }
+    return doomed
   }
 
   // ---- images and names ---------------------------------------------------------------------
 
-  /** Writes the record under its content id; an identical image already there is kept as it is. */
+  /**
+   * Writes the record under its content id; an identical image already there is kept as it is,
+   * and a damaged record under that id is replaced (a re-pull repairs it).
+   */
   writeImage(image: Omit<ImageRecord, 'id'>): ImageRecord {
     const id = imageIdOf(image.layers, image.config)
-    const existing = this.readImage(id)
+    let existing: ImageRecord | undefined
+    try {
+      existing = this.readImage(id)
+    } catch (error) {
+      if (!(error instanceof StoreError)) throw error
+    }
     if (existing) return existing
     const record: ImageRecord = {id, ...image}
     writeJsonAtomic(this.path('images', `${digestHex(id)}.json`), record)
     return record
   }
 
+  /** The record, undefined when there is none, STORE_CORRUPT when it is there but damaged. */
   readImage(id: string): ImageRecord | undefined {
+    const file = this.path('images', `${digestHex(id)}.json`)
+    let value: unknown
     try {
-      return JSON.parse(fs.readFileSync(this.path('images', `${digestHex(id)}.json`), 'utf8')) as ImageRecord
+      value = JSON.parse(fs.readFileSync(file, 'utf8'))
     } catch (error) {
       if (isErrno(error, 'ENOENT')) return undefined
-      throw new StoreError('STORE_CORRUPT', `image record ${id} is unreadable: ${(error as Error).message}`)
+      throw damagedImage(id, error instanceof SyntaxError ? 'it is not valid JSON (truncated?)' : describeFsError(error)?.message ?? (error as Error).message)
     }
+    const problem = imageRecordProblem(value, id)
+    if (problem) throw damagedImage(id, problem)
+    return value as ImageRecord
   }
 
-  /** Every readable image record. An unreadable one is skipped, not fatal: `images` and `prune` must still work. */
+  /** Every readable image record. A damaged one is left out (see damagedImages): one bad record never blocks the others. */
   listImages(): ImageRecord[] {
+    return this.scanImages().images
+  }
+
+  /** The image records that cannot be read, with why. */
+  damagedImages(): DamagedImage[] {
+    return this.scanImages().damaged
+  }
+
+  scanImages(): {images: ImageRecord[]; damaged: DamagedImage[]} {
     const images: ImageRecord[] = []
+    const damaged: DamagedImage[] = []
     for (const f of fs.readdirSync(this.path('images'))) {
       if (!/^[0-9a-f]{64}\.json$/.test(f)) continue
+      const id = `sha256:${f.slice(0, 64)}`
       try {
-        const image = this.readImage(`sha256:${f.slice(0, 64)}`)
+        const image = this.readImage(id)
         if (image) images.push(image)
       } catch (error) {
         if (!(error instanceof StoreError)) throw error
+        damaged.push({id, file: path.join('images', f), problem: (error.cause as string | undefined) ?? error.message})
       }
     }
-    return images
+    return {images, damaged}
   }
 
   removeImage(id: string): void {
-    fs.rmSync(this.path('images', `${digestHex(id)}.json`), {force: true})
+    const file = this.path('images', `${digestHex(id)}.json`)
+    removeTree(file, `the image record ${id}`)
   }
 
   setRef(name: string, id: string): void {
+    // Whatever damaged thing holds the name (a directory, a symlink) gives way to the real ref.
+    if (!isRegularFile(this.refPath(name))) fs.rmSync(this.refPath(name), {recursive: true, force: true})
     writeFileAtomic(this.refPath(name), id + '\n')
   }
 
+  /** The image id a name points at; undefined when there is no such name, or its ref is damaged (see refs). */
   getRef(name: string): string | undefined {
+    return readRefFile(this.refPath(name))
+  }
+
+  /** True when something (a ref, or a damaged entry in its place) is filed under the name. */
+  hasRefEntry(name: string): boolean {
     try {
-      return fs.readFileSync(this.refPath(name), 'utf8').trim()
-    } catch (error) {
-      if (isErrno(error, 'ENOENT')) return undefined
-      throw error
+      fs.lstatSync(this.refPath(name))
+      return true
+    } catch {
+      return false
     }
   }
 
@@ -189,15 +339,47 @@ export class Store {
       return true
     } catch (error) {
       if (isErrno(error, 'ENOENT')) return false
-      throw error
+      if (!isErrno(error, 'EISDIR', 'EPERM')) throw describeFsError(error) ?? error
     }
+    removeTree(this.refPath(name), `the name ${name}`)
+    return true
   }
 
+  /** Every readable name -> id. Damaged entries (see scanRefs) are left out, never fatal. */
   refs(): Array<{name: string; id: string}> {
-    return fs
-      .readdirSync(this.path('refs'))
-      .filter(f => !f.endsWith('.tmp'))
-      .map(f => ({name: decodeURIComponent(f), id: fs.readFileSync(this.path('refs', f), 'utf8').trim()}))
+    return this.scanRefs().refs
+  }
+
+  /**
+   * The refs, and the entries of refs/ that are not one: a name that does not decode, a
+   * directory or symlink, content that is not an image id. Temp files of live writers are neither.
+   */
+  scanRefs(): {refs: Array<{name: string; id: string}>; stray: Array<{entry: string; problem: string; leftover?: boolean}>} {
+    const refs: Array<{name: string; id: string}> = []
+    const stray: Array<{entry: string; problem: string; leftover?: boolean}> = []
+    for (const f of fs.readdirSync(this.path('refs'))) {
+      const temp = /\.(\d+)\.[0-9a-z]+\.tmp$/.exec(f)
+      if (temp && isAlive(Number(temp[1]))) continue
+      let name: string
+      try {
+        name = decodeURIComponent(f)
+      } catch {
+        stray.push({entry: f, problem: 'its file name is not an encoded image name'})
+        continue
+      }
+      if (temp) {
+        stray.push({entry: f, problem: 'a temp file of a dead process', leftover: true})
+        continue
+      }
+      if (encodeURIComponent(name) !== f) {
+        stray.push({entry: f, problem: 'its file name is not an encoded image name'})
+        continue
+      }
+      const id = readRefFile(this.path('refs', f))
+      if (id === undefined) stray.push({entry: f, problem: isRegularFile(this.path('refs', f)) ? 'it holds no image id' : 'it is not a regular file'})
+      else refs.push({name, id})
+    }
+    return {refs, stray}
   }
 
   namesOf(id: string): string[] {
@@ -211,7 +393,7 @@ export class Store {
   findImageById(id: string): ImageRecord | undefined {
     const hex = id.replace(/^sha256:/, '')
     if (!/^[0-9a-f]{4,64}$/.test(hex)) return undefined
-    const matches = fs.readdirSync(this.path('images')).filter(f => f.startsWith(hex) && f.endsWith('.json'))
+    const matches = fs.readdirSync(this.path('images')).filter(f => f.startsWith(hex) && /^[0-9a-f]{64}\.json$/.test(f))
     if (matches.length > 1) throw new StoreError('STORE_AMBIGUOUS', `image id prefix ${hex} matches ${matches.length} images`)
     return matches.length === 1 ? this.readImage(`sha256:${matches[0].slice(0, 64)}`) : undefined
   }
@@ -238,13 +420,21 @@ export class Store {
    * Removes staging leftovers whose owner process is gone (a killed pull, import or build).
    * `onRemove` sees each one just before it goes (prune measures what it frees).
    */
-  sweepTmp(onRemove?: (dir: string) => void): string[] {
+  sweepTmp(onRemove?: (dir: string) => void, onError?: (message: string) => void): string[] {
     const removed: string[] = []
     for (const entry of fs.readdirSync(this.path('tmp'))) {
       const owner = stagingOwner(entry)
       if (owner !== undefined && isAlive(owner)) continue
       onRemove?.(this.path('tmp', entry))
-      fs.rmSync(this.path('tmp', entry), {recursive: true, force: true})
+      // What cannot be removed (an immutable file) is left and named: it must not stop the pull,
+      // import or build that sweeps on its way.
+      try {
+        removeTree(this.path('tmp', entry), `the leftover tmp/${entry}`)
+      } catch (error) {
+        if (!(error instanceof StoreError)) throw error
+        onError?.(error.message)
+        continue
+      }
       removed.push(entry)
     }
     return removed
@@ -279,6 +469,84 @@ export function isAlive(pid: number): boolean {
 }
 
 let counter = 0
+
+function damagedImage(id: string, problem: string): StoreError {
+  return new StoreError(
+    'STORE_CORRUPT',
+    `the image record ${id} is damaged (${problem}): remove it with pivot rmi ${id.slice(7, 19)} (or pivot check --repair), then pull or build the image again`,
+    {cause: problem},
+  )
+}
+
+function isRegularFile(file: string): boolean {
+  try {
+    return fs.lstatSync(file).isFile()
+  } catch {
+    return false
+  }
+}
+
+/** A ref file's image id; undefined when it is missing, not a regular file, or holds no id. */
+function readRefFile(file: string): string | undefined {
+  if (!isRegularFile(file)) return undefined
+  let id: string
+  try {
+    id = fs.readFileSync(file, 'utf8').trim()
+  } catch {
+    return undefined
+  }
+  return DIGEST.test(id) ? id : undefined
+}
+
+/** Removes a file or symlink (or, if it is one, a directory tree); absent is fine. */
+function removeEntry(file: string): void {
+  try {
+    fs.unlinkSync(file)
+  } catch (error) {
+    if (isErrno(error, 'ENOENT')) return
+    if (!isErrno(error, 'EISDIR')) throw error
+    removeTree(file, file)
+  }
+}
+
+/**
+ * rm -r that names the first file it could not remove, and why, in one line. Node's rmSync turns
+ * an EPERM from unlink (an immutable file) into a misleading ENOTDIR from its retry as a
+ * directory, so this walks itself; it removes all it can before reporting.
+ */
+export function removeTree(dir: string, what: string): void {
+  let first: unknown
+  const walk = (file: string) => {
+    let st: fs.Stats
+    try {
+      st = fs.lstatSync(file)
+    } catch (error) {
+      if (!isErrno(error, 'ENOENT')) first ??= error
+      return
+    }
+    try {
+      if (st.isDirectory()) {
+        for (const entry of fs.readdirSync(file)) walk(path.join(file, entry))
+        fs.rmdirSync(file)
+      } else fs.unlinkSync(file)
+    } catch (error) {
+      if (!isErrno(error, 'ENOENT')) first ??= error
+    }
+  }
+  walk(dir)
+  if (first === undefined) return
+  const e = first as NodeJS.ErrnoException
+  const where = typeof e.path === 'string' ? e.path : dir
+  const why = isErrno(first, 'EPERM')
+    ? `operation not permitted (is it or its directory immutable? see lsattr -d ${shellQuote(where)} ${shellQuote(path.dirname(where))})`
+    : fsReason(first)
+  throw new StoreError('STORE_IO', `${what} cannot be removed: ${where}: ${why}`, {cause: first})
+}
+
+export function sha256Text(text: string): string {
+  const {createHash} = require('node:crypto') as typeof import('node:crypto')
+  return 'sha256:' + createHash('sha256').update(text).digest('hex')
+}
 
 /** Unique within this process; with the pid in the name, unique on the host. */
 function uniqueSuffix(): string {

@@ -1,6 +1,6 @@
 import {Command, Flags, Interfaces} from '@oclif/core'
 import {isPivotError} from '../errors'
-import {Store, resolveCacheRoot} from '../store'
+import {Store, describeFsError, resolveCacheRoot} from '../store'
 
 export type PivotFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof PivotCommand)['baseFlags'] & T['flags']>
 
@@ -34,6 +34,9 @@ export abstract class PivotCommand extends Command {
     }
     // this.exit() keeps oclif's handling.
     if (!isPivotError(err) && err.oclif) return super.catch(err)
+    // A file system error nothing above turned into a PivotError (a read-only or damaged cache):
+    // one line with its path and cause, not a stack trace.
+    err = describeFsError(err) ?? err
     const code = isPivotError(err) ? err.code : 'INTERNAL'
     const message = isPivotError(err) ? err.message : `internal error: ${err.stack ?? err.message}`
     if (this.jsonEnabled()) this.logJson({error: {code, message}})

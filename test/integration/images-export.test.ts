@@ -263,7 +263,8 @@ test('a failed flattening leaves no output, no temp file, no mount and no stagin
   fs.mkdirSync(outDir)
   const r = pivot(['export', 'broken', '-o', path.join(outDir, 'flat.tar')], {cacheDir})
   assert.notEqual(r.status, 0)
-  assert.match(r.stderr, /^pivot: cannot flatten the layers: .*\n$/)
+  // The store now counts a layer without its rootfs as absent, so export names it before flattening.
+  assert.match(r.stderr, /^pivot: (cannot flatten the layers: .*|cannot export broken: its layer sha256:[0-9a-f]{64} is missing from the cache)\n$/)
   assert.deepEqual(fs.readdirSync(outDir), [])
   assert.deepEqual(mountsUnder(cacheDir), [])
   assert.deepEqual(fs.readdirSync(path.join(cacheDir, 'tmp')), [])
