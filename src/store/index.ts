@@ -1,4 +1,5 @@
-export {Store, diskUsage, digestHex, imageIdOf, isAlive, sha256Json, isErrno, stagingOwner, writeFileAtomic, writeJsonAtomic} from './store'
+export {Store, diskUsage, digestHex, imageIdOf, sha256Json, isErrno, stagingOwner, writeFileAtomic, writeJsonAtomic} from './store'
 export {StoreError} from './store-error'
 export {resolveCacheRoot, PROJECT_CACHE_DIR} from './cache-root'
 export type {ImageConfig, ImageRecord, ImageSource, LayerRecord} from './image-record'
+export {currentProcess, isAlive, isRunning, processStartTime, type ProcessIdentity} from './process-identity'
