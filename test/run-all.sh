@@ -23,7 +23,8 @@ for arg in "$@"; do
   case $arg in -*) options+=("$arg") ;; *) paths+=("$arg") ;; esac
 done
 if [ ${#paths[@]} -eq 0 ]; then
-  for dir in dist/test/unit dist/test/integration dist/test/security; do
+  # soak: several minutes of mixed concurrent operations on one cache (PIVOT_SOAK_SECONDS, default 180).
+  for dir in dist/test/unit dist/test/integration dist/test/security dist/test/soak; do
     [ -d "$dir" ] && paths+=("$dir")
   done
 fi
