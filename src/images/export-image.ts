@@ -31,6 +31,8 @@ export interface ExportResult {
  * failed or interrupted export never leaves a half archive under FILE's name.
  */
 export async function exportImage(store: Store, arg: string, output: string, options: ExportOptions = {}): Promise<ExportResult> {
+  // A bad or unknown name fails here, before anything is written (not even the GC lock's file).
+  resolveImage(store, arg)
   // The image's layers are pinned while they are read (src/store/gc-lock.ts): an rmi and a prune
   // meanwhile must not delete them under the export.
   const lease = new Lease(store, 'export')

@@ -7,6 +7,7 @@ import type {DaemonImage, DockerDaemon} from '../daemon/docker-daemon'
 import {familiarName, normalizeReference, type NormalizedReference} from '../reference'
 import {isAlive, type ImageRecord, type Store} from '../store'
 import {Lease} from '../store/gc-lock'
+import {ImageError} from './image-error'
 import type {ProgressEvent} from '../ui/progress'
 import {abortedError, unpackImageArchive, type StagedLayer} from './unpack-image-archive'
 import {defaultUnpackLayer, type UnpackLayerFn} from './unpack-layer-fn'
@@ -98,34 +99,32 @@ export async function pullImage(store: Store, reference: string, options: PullOp
     if (found) store.setRef(ref.name, found.id)
     return found && result(found, true)
   }
-  try {
-    const cached = await lease.pin(nameCached)
-    if (cached) return cached
+  const cached = await lease.pin(nameCached) // pins nothing itself: the name references the image
+  if (cached) return cached
 
-    return await store.withLock(`pull-${image.id.replace(/^sha256:/, '')}`, async () => {
-      // Another pull of this image may have finished while we waited for the lock.
-      const now = await lease.pin(nameCached)
-      if (now) return now
-      checkAbort()
-      const unpack = options.unpack ?? defaultUnpackLayer
-      const {layers, unpacked} = flat
-        ? await pullFlat(store, daemon, image, {unpack, emit, signal, shown, lease})
-        : await pullLayered(store, daemon, image, {unpack, emit, signal, lease})
-      return lease.pin(() => {
-        const record = store.writeImage({
-          layers,
-          config: image.config,
-          source: {kind: 'daemon', reference: ref.name, dockerImageId: image.id, ...repoDigestOf(image, ref)},
-          created: image.created || new Date().toISOString(),
-          added: new Date().toISOString(),
-        })
-        store.setRef(ref.name, record.id)
-        return result(record, !unpacked)
+  return store.withLock(`pull-${image.id.replace(/^sha256:/, '')}`, async () => {
+    // Another pull of this image may have finished while we waited for the lock.
+    const now = await lease.pin(nameCached)
+    if (now) return now
+    checkAbort()
+    const unpack = options.unpack ?? defaultUnpackLayer
+    const {layers, unpacked} = flat
+      ? await pullFlat(store, daemon, image, {unpack, emit, signal, shown, lease})
+      : await pullLayered(store, daemon, image, {unpack, emit, signal, lease})
+    return lease.pin(() => {
+      const lost = layers.find(d => !store.hasLayer(d))
+      if (lost !== undefined) throw new ImageError('IMAGE_PULL_FAILED', `cannot pull ${shown}: its layer ${lost} was removed from the cache during the pull: pull again`)
+      const record = store.writeImage({
+        layers,
+        config: image.config,
+        source: {kind: 'daemon', reference: ref.name, dockerImageId: image.id, ...repoDigestOf(image, ref)},
+        created: image.created || new Date().toISOString(),
+        added: new Date().toISOString(),
       })
+      store.setRef(ref.name, record.id)
+      return result(record, !unpacked)
     })
-  } finally {
-    lease.release()
-  }
+  }).finally(() => lease.release())
 }
 
 interface Reporting {
@@ -231,7 +230,11 @@ async function pullLayered(store: Store, daemon: DockerDaemon, image: DaemonImag
     signal: w.signal,
     onLayer: (i, n) => w.emit({type: 'detail', title: `Unpacking layer ${i}/${n}`}),
   })
-  await w.lease.pin(() => commitStaged(store, image.diffIds, staged, w.lease, w.signal))
+  await w.lease.pin(() => {
+    commitStaged(store, image.diffIds, staged, w.lease, w.signal)
+    // A layer the unpacker skipped because another pull committed it meanwhile is pinned here.
+    w.lease.keepLayers(image.diffIds.filter(d => store.hasLayer(d)))
+  })
   return {layers: image.diffIds, unpacked: true}
 }
 

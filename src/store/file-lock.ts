@@ -22,6 +22,8 @@ export interface LockOptions {
    * once it holds the flock, that its fd is still the file at that path (see lockFile).
    */
   removeOnRelease?: boolean
+  /** `file` is an existing directory, locked as it is (nothing is created). */
+  directory?: boolean
 }
 
 export interface HeldLock {
@@ -61,9 +63,9 @@ export async function lockFile(file: string, options: LockOptions = {}): Promise
 }
 
 /** One attempt, without waiting: the lock, or undefined when another process holds it. */
-export function tryLockFile(file: string, options: Pick<LockOptions, 'shared' | 'removeOnRelease'> = {}): HeldLock | undefined {
+export function tryLockFile(file: string, options: Pick<LockOptions, 'shared' | 'removeOnRelease' | 'directory'> = {}): HeldLock | undefined {
   for (let attempt = 0; ; attempt++) {
-    const fd = openLockFile(file)
+    const fd = openLockFile(file, options.directory === true)
     let locked = false
     try {
       if (!sys.tryFlock(fd, options.shared !== true)) return undefined
@@ -101,14 +103,15 @@ function held(fd: number, file: string, remove: boolean): HeldLock {
   }
 }
 
-function openLockFile(file: string): number {
+function openLockFile(file: string, directory: boolean): number {
   try {
     // O_NOFOLLOW: a symlink planted at the lock's path must not make us create or lock its target.
     // Node opens every fd O_CLOEXEC.
+    if (directory) return fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW)
     return fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT | fs.constants.O_NOFOLLOW, 0o600)
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message
-    const why = code === 'ELOOP' ? 'it is a symbolic link' : code === 'EISDIR' ? 'it is a directory' : code
+    const why = code === 'ELOOP' ? 'it is a symbolic link' : code === 'EISDIR' ? 'it is a directory' : code === 'ENOTDIR' ? 'it is not a directory' : code
     throw new StoreError('STORE_LOCKED', `cannot open the lock file ${file}: ${why}`, {cause: error})
   }
 }
@@ -131,7 +134,7 @@ function notice(line: string): void {
 /** What a lock file under locks/ serialises, in words (for the wait notice). */
 export function describeLock(file: string): string {
   const name = path.basename(file).replace(/\.lock$/, '')
-  if (name === 'gc') return "the cache's garbage-collection lock"
+  if (name === 'locks') return "the cache's garbage-collection lock"
   if (name === 'prune') return 'another prune of this cache'
   if (name.startsWith('pull-')) return `another pull of image ${name.slice(5, 17)}`
   if (name.startsWith('ref-')) return `another command naming ${name.slice(4)}`

@@ -7,7 +7,9 @@ import type {Store} from './store'
 /**
  * How garbage collection and every reader of layers agree (docs/DESIGN.md, "Garbage collection").
  *
- * One cache-wide reader/writer flock, `locks/gc.lock`. `prune` holds it exclusively while it
+ * One cache-wide reader/writer flock, on the `locks/` directory itself (it always exists, so
+ * taking it creates nothing: a `pivot run` leaves the cache as it found it). `prune` holds it
+ * exclusively while it
  * marks (reads every name, image record, build-cache record, container record and lease) and
  * sweeps (takes what is unreferenced out of layers/ and images/). Everything that finds layers or
  * an image in the cache and then references them holds it shared from the lookup until the
@@ -29,18 +31,17 @@ import type {Store} from './store'
  * which no age rule protects. Why not hold the shared lock for a whole pull or build: prune would
  * then wait for all of them, and with a few overlapping, never get its turn.
  */
-const GC_LOCK = 'gc.lock'
 const LEASES = 'leases'
 
 function gcLockFile(store: Store): string {
-  return store.path('locks', GC_LOCK)
+  return store.path('locks')
 }
 
 /** The shared side: held from a lookup of layers until the record that references them is written. */
 export async function lockGcShared(store: Store): Promise<HeldLock> {
   const file = gcLockFile(store)
   // The common case, no prune running, without a timer or a promise to wait on.
-  return tryLockFile(file, {shared: true}) ?? lockFile(file, {shared: true, what: 'a prune of this cache to finish', pollMs: 20})
+  return tryLockFile(file, {shared: true, directory: true}) ?? lockFile(file, {shared: true, directory: true, what: 'a prune of this cache to finish', pollMs: 20})
 }
 
 export async function withGcShared<T>(store: Store, fn: () => T | Promise<T>): Promise<T> {
@@ -55,7 +56,7 @@ export async function withGcShared<T>(store: Store, fn: () => T | Promise<T>): P
 /** The exclusive side: prune's mark and sweep. */
 export async function withGcExclusive<T>(store: Store, fn: () => T | Promise<T>): Promise<T> {
   // A short poll: readers hold the shared side for milliseconds, and prune needs a moment when none does.
-  const lock = await lockFile(gcLockFile(store), {what: 'other pivot processes to finish looking up layers', pollMs: 10})
+  const lock = await lockFile(gcLockFile(store), {directory: true, what: 'other pivot processes to finish looking up layers', pollMs: 10})
   try {
     return await fn()
   } finally {

@@ -69,7 +69,7 @@ test('prune waiting on another prune says so, with the holder\'s pid and command
 })
 
 test('run waiting for a prune\'s garbage collection says so, and --json output stays clean', async t => {
-  const file = path.join(cache, 'locks', 'gc.lock')
+  const file = path.join(cache, 'locks')
   const holder = await holdLock(file, 4)
   t.after(() => holder.kill())
   const [run, images] = await Promise.all([pivotTimed(['run', '--rm', BUSYBOX_IMAGE, 'echo', 'ran']), pivotTimed(['prune', '--json'])])
@@ -84,7 +84,7 @@ test('run waiting for a prune\'s garbage collection says so, and --json output s
 })
 
 test('a short wait stays silent', async t => {
-  const file = path.join(cache, 'locks', 'gc.lock')
+  const file = path.join(cache, 'locks')
   const holder = spawn('flock', ['-x', file, '-c', 'sleep 0.2'], {stdio: 'ignore'})
   t.after(() => holder.kill())
   const r = await pivotTimed(['run', '--rm', BUSYBOX_IMAGE, 'true'])

@@ -68,7 +68,7 @@ test('a lock path that is a symlink or a directory is refused with one line nami
 })
 
 test('lock names read as what they serialise', () => {
-  assert.equal(describeLock('/c/locks/gc.lock'), "the cache's garbage-collection lock")
+  assert.equal(describeLock('/c/locks'), "the cache's garbage-collection lock")
   assert.equal(describeLock('/c/locks/prune.lock'), 'another prune of this cache')
   assert.equal(describeLock('/c/locks/pull-0123456789abcdef0123.lock'), 'another pull of image 0123456789ab')
   assert.equal(describeLock('/c/locks/build-abc.lock'), 'another build running the same step')
