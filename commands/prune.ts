@@ -4,7 +4,7 @@ export default class Prune extends PivotCommand {
   static summary = 'Free the disk space nothing uses any more'
   static description = `Removes, in order: containers that are not running (and leftover cgroups), Docker containers left by killed flat pulls (when a daemon answers), names that point at no image (or a damaged one), damaged image records, images no name references, layers no image, build-cache record or container uses, stale short links under l/, and staging leftovers of dead processes under tmp/.
 
-Layers and images committed since another pivot process with work in flight (a pull, import or build) started are kept, as it may be about to use them; a later prune takes them.
+Layers and images that a running pull, import, build or export has pinned (its lease under leases/) are kept; a later prune takes them if they are still unused. Prune and every command that reads layers agree through one lock (see docs/DESIGN.md), so nothing a command has found in the cache is deleted under it.
 
 Reports what it removed and the bytes reclaimed (--json: {containers, exportContainers, names, damaged, images, layers, links, tmp, kept, reclaimedBytes, errors}). The exit status is non-zero when something could not be removed.`
 

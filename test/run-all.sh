@@ -24,7 +24,8 @@ for arg in "$@"; do
 done
 vm_tier=
 if [ ${#paths[@]} -eq 0 ]; then
-  for dir in dist/test/unit dist/test/integration dist/test/security; do
+  # soak: several minutes of mixed concurrent operations on one cache (PIVOT_SOAK_SECONDS, default 180).
+  for dir in dist/test/unit dist/test/integration dist/test/security dist/test/soak; do
     [ -d "$dir" ] && paths+=("$dir")
   done
   # The cgroup v2 tier: pivot's cgroup tests in a VM with a pure cgroup v2 kernel (test/vm).

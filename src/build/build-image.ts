@@ -3,6 +3,8 @@ import * as path from 'node:path'
 import type {ImageConfig, ImageRecord, Store} from '../store'
 import {BuildError} from './build-error'
 import {readBuildCache, writeBuildCache} from './build-cache'
+import {withFileLock} from '../store/file-lock'
+import {Lease} from '../store/gc-lock'
 import {type StepState, baseCacheKey, stepCacheKey} from './cache-key'
 import {type CopyPlan, copyKeyMaterial, planCopy, writeCopyTree} from './copy-step'
 import {commitTree, treeIsUnchanged} from './commit-tree'
@@ -86,7 +88,13 @@ async function build(store: Store, recipe: Recipe, options: BuildOptions): Promi
   for (const name of recipe.unusedArgs) emit({type: 'warning', message: `build argument ${name} was given but the recipe does not use it`})
 
   store.sweepTmp()
-  const base = await resolveBase(store, recipe.from, options, emit)
+  // Pins the base's and the steps' layers for the whole build (src/store/gc-lock.ts): the build
+  // references them in memory only until its records and name are written.
+  const lease = new Lease(store, 'build')
+  const base = await resolveBase(store, recipe.from, options, emit, lease).catch(error => {
+    lease.release()
+    throw error
+  })
   // One staging directory for the whole build, so a failure (or a kill: sweepTmp) leaves nothing.
   const buildTmp = store.stage('build')
   try {
@@ -119,7 +127,7 @@ async function build(store: Store, recipe: Recipe, options: BuildOptions): Promi
         emit({type: 'step-end', step, total, cached, seconds: result.seconds, layer})
       }
 
-      const cached = options.noCache ? undefined : readBuildCache(store, key)
+      const cached = options.noCache ? undefined : await lease.pin(() => readPinned(store, key, lease))
       if (cached) {
         emit({type: 'step-start', step, total, cached: true})
         finishStep(cached.layers, true)
@@ -131,24 +139,22 @@ async function build(store: Store, recipe: Recipe, options: BuildOptions): Promi
       try {
         const stepKey = key
         const lockName = `build-${stepKey.slice(7, 39)}`
-        outcome = await store.withLock(lockName, async () => {
-          try {
-            // Another build may have made this very step while we waited for the lock.
-            const made = options.noCache ? undefined : readBuildCache(store, stepKey)
-            if (made) return {layer: made.layers.length > layers.length ? made.layers[made.layers.length - 1] : undefined, ran: false}
-            const added = await runStep(store, recipe, step, total, {layers, state, plan, buildTmp, emit, signal: options.signal})
-            writeBuildCache(store, {
-              key: stepKey,
-              layers: added ? [...layers, added] : layers,
-              config: {Env: after.env, WorkingDir: after.workdir},
-              created: new Date().toISOString(),
-            })
-            return {layer: added, ran: true}
-          } finally {
-            // The lock only makes concurrent builds of one step do it once; its file is not kept.
-            fs.rmSync(store.path('locks', `${lockName}.lock`), {force: true})
-          }
-        })
+        // The lock only makes concurrent builds of one step do it once; its file is not kept
+        // (removed while still held, which file-lock makes safe for those waiting on it).
+        const lockFile = store.path('locks', `${lockName}.lock`)
+        outcome = await withFileLock(lockFile, async () => {
+          // Another build may have made this very step while we waited for the lock.
+          const made = options.noCache ? undefined : await lease.pin(() => readPinned(store, stepKey, lease))
+          if (made) return {layer: made.layers.length > layers.length ? made.layers[made.layers.length - 1] : undefined, ran: false}
+          const added = await runStep(store, recipe, step, total, {layers, state, plan, buildTmp, emit, signal: options.signal, lease})
+          writeBuildCache(store, {
+            key: stepKey,
+            layers: added ? [...layers, added] : layers,
+            config: {Env: after.env, WorkingDir: after.workdir},
+            created: new Date().toISOString(),
+          })
+          return {layer: added, ran: true}
+        }, {removeOnRelease: true})
       } catch (error) {
         emit({type: 'step-failed', step, total, seconds: seconds(), error})
         throw error
@@ -161,7 +167,11 @@ async function build(store: Store, recipe: Recipe, options: BuildOptions): Promi
     const workdirSet = recipe.workdir !== undefined || !!baseConfig.WorkingDir || recipe.steps.some(s => s.def.kind === 'workdir')
     const config = imageConfig(baseConfig, recipe, state, workdirSet)
     const now = new Date().toISOString()
-    const image = store.writeImage({layers, config, source: {kind: 'build', recipe: path.resolve(recipe.file)}, created: now, added: now})
+    const image = await lease.pin(() => {
+      const record = store.writeImage({layers, config, source: {kind: 'build', recipe: path.resolve(recipe.file)}, created: now, added: now})
+      lease.keepImage(record.id)
+      return record
+    })
     if (options.name !== undefined) {
       const name = options.name
       await store.withLock(`ref-${name}`, async () => store.setRef(name, image.id))
@@ -169,7 +179,15 @@ async function build(store: Store, recipe: Recipe, options: BuildOptions): Promi
     return {name: options.name, id: image.id, layers, image, steps: results}
   } finally {
     fs.rmSync(buildTmp, {recursive: true, force: true})
+    lease.release()
   }
+}
+
+/** The build-cache record for `key` (call under lease.pin): its layers are pinned for the build. */
+function readPinned(store: Store, key: string, lease: Lease): ReturnType<typeof readBuildCache> {
+  const record = readBuildCache(store, key)
+  if (record) lease.keepLayers(record.layers)
+  return record
 }
 
 interface StepContext {
@@ -179,6 +197,7 @@ interface StepContext {
   buildTmp: string
   emit: (event: BuildEvent) => void
   signal?: AbortSignal
+  lease: Lease
 }
 
 /** Runs one step; resolves with the layer it added, or undefined when it changed no file. */
@@ -195,7 +214,7 @@ async function runStep(store: Store, recipe: Recipe, step: RecipeStep, total: nu
         fs.mkdirSync(tree, {mode: 0o755})
         writeCopyTree(ctx.plan as CopyPlan, tree, `${recipe.file}: ${step.path}.copy`)
         if (treeIsUnchanged(tree, viewOf(store, ctx.layers))) return undefined
-        return await commitTree(store, tree, ctx.buildTmp, ctx.signal)
+        return await commitTree(store, tree, ctx.buildTmp, ctx.signal, ctx.lease)
       } finally {
         fs.rmSync(work, {recursive: true, force: true})
       }
@@ -264,7 +283,7 @@ async function runRunStep(store: Store, recipe: Recipe, step: RecipeStep, def: R
     if (!upper) throw new BuildError('BUILD_STEP_FAILED', `step ${step.index}/${total}: the runtime kept no writable layer to commit: ${step.text}`)
     dropRuntimeFiles(upper)
     if (treeIsUnchanged(upper, viewOf(store, ctx.layers))) return undefined
-    return await commitTree(store, upper, ctx.buildTmp, ctx.signal)
+    return await commitTree(store, upper, ctx.buildTmp, ctx.signal, ctx.lease)
   } finally {
     removeContainer(store, result.containerId)
   }
@@ -309,14 +328,18 @@ function killOwnContainers(store: Store): void {
   }
 }
 
-async function resolveBase(store: Store, from: string, options: BuildOptions, emit: (event: BuildEvent) => void): Promise<ImageRecord | undefined> {
+async function resolveBase(store: Store, from: string, options: BuildOptions, emit: (event: BuildEvent) => void, lease: Lease): Promise<ImageRecord | undefined> {
   if (from === 'scratch') return undefined
   const {resolveImage} = await import('../images/resolve-image')
   const {isPivotError} = await import('../errors')
+  const pinned = (image: ImageRecord | undefined) => {
+    if (image) lease.keepLayers(image.layers)
+    return image
+  }
   if (!options.pull) {
     try {
       emit({type: 'base', from, pulling: false})
-      return resolveImage(store, from).image
+      return await lease.pin(() => pinned(resolveImage(store, from).image))
     } catch (error) {
       if (!(isPivotError(error) && error.code === 'IMAGE_NOT_FOUND')) throw error
     }
@@ -327,7 +350,7 @@ async function resolveBase(store: Store, from: string, options: BuildOptions, em
   const {pullImage} = await import('../images/pull-image')
   try {
     const pulled = await pullImage(store, from, {onProgress: event => emit({type: 'pull', event}), signal: options.signal})
-    const image = store.readImage(pulled.id)
+    const image = await lease.pin(() => pinned(store.readImage(pulled.id)))
     if (!image) throw new BuildError('BUILD_BASE_NOT_FOUND', `the base image ${from} was pulled but its record is gone (a concurrent rmi or prune?)`)
     return image
   } catch (error) {

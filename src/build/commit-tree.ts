@@ -2,6 +2,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {Readable} from 'node:stream'
 import type {Store} from '../store'
+import type {Lease} from '../store/gc-lock'
 import {type LayerView, type OpaqueTest, defaultOpaqueTest} from './layer-view'
 
 /**
@@ -12,7 +13,7 @@ import {type LayerView, type OpaqueTest, defaultOpaqueTest} from './layer-view'
  * dir by the same safe unpacker a pull uses: the layer's digest is the tar's (a Docker diff id),
  * and the committed layer is exactly what a pull of that tar would have made. `tmpParent` is a staging directory of the build (under the store's tmp/).
  */
-export async function commitTree(store: Store, tree: string, tmpParent: string, signal?: AbortSignal): Promise<string> {
+export async function commitTree(store: Store, tree: string, tmpParent: string, signal?: AbortSignal, lease?: Lease): Promise<string> {
   const {packRootfs, unpackLayer} = await import('../unpack')
   const {toLayerTar} = await import('./layer-tar')
   const work = fs.mkdtempSync(path.join(tmpParent, 'layer-'))
@@ -35,7 +36,14 @@ export async function commitTree(store: Store, tree: string, tmpParent: string, 
     } catch (error) {
       throw packError ?? error
     }
-    store.commitLayer(work, {digest: unpacked.digest, tarSize: unpacked.size, entries: unpacked.entries})
+    // Committed under the build's lease: the layer is referenced only by the build's memory until
+    // its build-cache record is written.
+    const commit = () => {
+      store.commitLayer(work, {digest: unpacked.digest, tarSize: unpacked.size, entries: unpacked.entries})
+      lease?.keepLayers([unpacked.digest])
+    }
+    if (lease) await lease.pin(commit)
+    else commit()
     return unpacked.digest
   } finally {
     fs.rmSync(work, {recursive: true, force: true})

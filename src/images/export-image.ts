@@ -6,6 +6,7 @@ import {type Readable, Transform, type Writable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {isPivotError} from '../errors'
 import type {ImageRecord, Store} from '../store'
+import {Lease} from '../store/gc-lock'
 import {ImageError} from './image-error'
 import {resolveImage} from './resolve-image'
 
@@ -30,7 +31,24 @@ export interface ExportResult {
  * failed or interrupted export never leaves a half archive under FILE's name.
  */
 export async function exportImage(store: Store, arg: string, output: string, options: ExportOptions = {}): Promise<ExportResult> {
-  const {image} = resolveImage(store, arg)
+  // A bad or unknown name fails here, before anything is written (not even the GC lock's file).
+  resolveImage(store, arg)
+  // The image's layers are pinned while they are read (src/store/gc-lock.ts): an rmi and a prune
+  // meanwhile must not delete them under the export.
+  const lease = new Lease(store, 'export')
+  try {
+    const image = await lease.pin(() => {
+      const found = resolveImage(store, arg).image
+      lease.keepLayers(found.layers)
+      return found
+    })
+    return await exportResolved(store, arg, image, output, options)
+  } finally {
+    lease.release()
+  }
+}
+
+async function exportResolved(store: Store, arg: string, image: ImageRecord, output: string, options: ExportOptions): Promise<ExportResult> {
   for (const digest of image.layers) {
     if (!store.hasLayer(digest)) throw new ImageError('IMAGE_EXPORT_FAILED', `cannot export ${arg}: its layer ${digest} is missing from the cache`)
   }

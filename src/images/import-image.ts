@@ -2,6 +2,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {isPivotError} from '../errors'
 import type {ImageRecord, LayerRecord, Store} from '../store'
+import {Lease} from '../store/gc-lock'
 import {ImageError} from './image-error'
 import {normaliseName} from './image-name'
 
@@ -36,6 +37,8 @@ export async function importImage(store: Store, file: string, nameArg: string, o
 
   store.sweepTmp()
   const staging = store.stage('import')
+  // Pins the layer from its commit until the name references it (src/store/gc-lock.ts).
+  const lease = new Lease(store, 'import')
   let layer: LayerRecord
   let layerReused = false
   try {
@@ -53,15 +56,19 @@ export async function importImage(store: Store, file: string, nameArg: string, o
       const code = ARCHIVE_FAULTS.has(error.code) ? 'IMAGE_BAD_ARCHIVE' : 'IMAGE_IMPORT_FAILED'
       throw new ImageError(code, `cannot import ${describe(file)}: ${error.message}`, {cause: error})
     }
-    layerReused = store.hasLayer(unpacked.digest)
-    layer = store.commitLayer(staging, {digest: unpacked.digest, tarSize: unpacked.size, entries: unpacked.entries})
+    layer = await lease.pin(() => {
+      layerReused = store.hasLayer(unpacked.digest)
+      lease.keepLayers([unpacked.digest])
+      return store.commitLayer(staging, {digest: unpacked.digest, tarSize: unpacked.size, entries: unpacked.entries})
+    })
   } catch (error) {
+    lease.release()
     fs.rmSync(staging, {recursive: true, force: true})
     destroy(input)
     throw error
   }
 
-  return store.withLock(`ref-${name}`, async () => {
+  const named = store.withLock(`ref-${name}`, async () => lease.pin(() => {
     // Checked again under the lock: another import may have taken the name while we unpacked.
     // Losing that race leaves an unreferenced layer, which `prune` frees.
     if (!options.force && store.getRef(name) !== undefined) throw exists(nameArg)
@@ -75,7 +82,8 @@ export async function importImage(store: Store, file: string, nameArg: string, o
     })
     store.setRef(name, image.id)
     return {name, image, layer, layerReused}
-  })
+  }))
+  return named.finally(() => lease.release())
 }
 
 const ARCHIVE_FAULTS = new Set(['UNPACK_CORRUPT', 'UNPACK_TRUNCATED', 'UNPACK_HOSTILE_ENTRY', 'UNPACK_TOO_DEEP', 'UNPACK_UNSUPPORTED'])

@@ -1,11 +1,11 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {isPivotError} from '../errors'
-import {type Store, digestHex, diskUsage, isAlive} from '../store'
+import {type Store, digestHex, diskUsage, isAlive, removeTree} from '../store'
+import {liveLeases, withGcExclusive} from '../store/gc-lock'
 import {pruneContainers} from '../runtime/prune-containers'
 import {containerUses} from './container-usage'
 import {buildCacheLayers} from './build-cache-layers'
-import {inFlight} from './in-flight'
 import {readableImage} from './damaged-entries'
 import {removeDamagedEntries, tryRemove} from './check-cache'
 
@@ -26,7 +26,7 @@ export interface PruneReport {
   links: string[]
   /** tmp/ entries of dead processes. */
   tmp: string[]
-  /** Unreferenced layers and images kept because another pivot process may be about to use them. */
+  /** Unreferenced layers and images kept because a lease of a running pivot process pins them. */
   kept: {layers: string[]; images: string[]; pids: number[]}
   /** Bytes freed: layer disk sizes plus tmp/ leftovers. */
   reclaimedBytes: number
@@ -34,23 +34,24 @@ export interface PruneReport {
   errors: string[]
 }
 
-// /proc gives process start times to the clock tick, /proc/stat's boot time to the second.
-const CLOCK_SLACK_MS = 2000
-
 /**
  * Garbage collection of the cache, in dependency order: containers first (they pin images and
  * layers), then names pointing nowhere, image records no name references, layers nothing
  * references, stale `l/` links, and tmp/ leftovers. A layer is live when an image record, a
- * build-cache record (`build-cache/*.json` with `layers: string[]`) or a container lists it.
+ * build-cache record (`build-cache/*.json` with `layers: string[]`), a container or a lease of a
+ * running pivot process lists it.
  *
- * Races: a pull or build commits layers (and the image record) before it references them. Anything
- * created since the start of the oldest other process with work in flight (a tmp/ entry or a held
- * lock) is kept and reported, never deleted; the next prune takes it if it is still garbage.
+ * Races: the mark and the sweep run under the exclusive GC lock (src/store/gc-lock.ts), which
+ * every pull, import, build, run and export holds shared from the moment it looks up or commits
+ * layers until a record or a lease references them. So nothing can start using a layer between
+ * the moment prune decides it is garbage and the moment it is gone. Unreferenced layers and
+ * images a lease pins are kept and reported; a later prune takes them if they are still garbage.
  */
 export async function pruneCache(store: Store): Promise<PruneReport> {
   return store.withLock('prune', async () => {
     // A container the runtime could not remove keeps its record, and so its image and layers:
-    // the rest of the collection is still safe to do, and is done.
+    // the rest of the collection is still safe to do, and is done. (Outside the GC lock: removing
+    // dead containers only drops pins, and may take a while.)
     const errors: string[] = []
     let containers: string[] = []
     try {
@@ -60,59 +61,14 @@ export async function pruneCache(store: Store): Promise<PruneReport> {
       errors.push(error.message)
     }
     const exportContainers = await removeExportLeftovers()
-    const flight = inFlight(store)
-    const recent = (iso: string | undefined) => {
-      if (flight.since === undefined) return false
-      const t = iso === undefined ? NaN : Date.parse(iso)
-      return Number.isNaN(t) || t >= flight.since - CLOCK_SLACK_MS
-    }
-    const report: PruneReport = {containers, exportContainers, names: [], damaged: [], images: [], layers: [], links: [], tmp: [], kept: {layers: [], images: [], pids: flight.pids}, reclaimedBytes: 0, errors}
+    const report: PruneReport = {containers, exportContainers, names: [], damaged: [], images: [], layers: [], links: [], tmp: [], kept: {layers: [], images: [], pids: []}, reclaimedBytes: 0, errors}
 
-    const uses = containerUses(store)
-    const pinnedImages = new Set(uses.map(c => c.imageId))
-
-    // Names first: a name whose record is gone pins nothing.
-    const named = new Set<string>()
-    for (const ref of store.refs()) {
-      if (readableImage(store, ref.id)) named.add(ref.id)
-      else if (store.removeRef(ref.name)) report.names.push(ref.name)
-    }
-    removeDamagedEntries(store, report)
-    const liveLayers = new Set<string>()
-    for (const image of store.listImages()) {
-      if (named.has(image.id) || pinnedImages.has(image.id)) {
-        image.layers.forEach(l => liveLayers.add(l))
-      } else if (recent(image.added)) {
-        report.kept.images.push(image.id)
-        image.layers.forEach(l => liveLayers.add(l))
-      } else {
-        store.removeImage(image.id)
-        report.images.push(image.id)
-      }
-    }
-    for (const use of uses) use.layers.forEach(l => liveLayers.add(l))
-    for (const l of buildCacheLayers(store)) liveLayers.add(l)
-
-    for (const digest of store.listLayers()) {
-      if (liveLayers.has(digest)) continue
-      let record: {diskSize?: number; created?: string} | undefined
-      try {
-        record = store.readLayer(digest)
-      } catch {
-        record = undefined // a layer dir without its record is damaged: garbage, size by walking it
-      }
-      if (recent(record?.created)) {
-        report.kept.layers.push(digest)
-        continue
-      }
-      const size = record?.diskSize ?? diskUsage(store.layerDir(digest))
-      // A layer that cannot be removed (an immutable file) is named in the errors; the rest goes on.
-      if (!tryRemove(() => store.removeLayer(digest), errors)) continue
-      report.layers.push(digest)
-      report.reclaimedBytes += size
-    }
-
-    report.links = pruneLinks(store)
+    // Under the lock, doomed layers only leave layers/ (a rename into tmp/); their trees are
+    // deleted after it, so readers wait for the decision, not for the disk.
+    const doomed = await withGcExclusive(store, () => sweep(store, report))
+    // A file that cannot be deleted (an immutable one) is named in the errors; its detached tree
+    // stays a tmp/ leftover of this dead process, which a later prune retries.
+    for (const {digest, dir} of doomed) tryRemove(() => removeTree(dir, `layer ${digest}`), errors)
 
     report.tmp = store.sweepTmp(
       dir => {
@@ -122,6 +78,74 @@ export async function pruneCache(store: Store): Promise<PruneReport> {
     )
     return report
   })
+}
+
+/** Mark and sweep (under the exclusive GC lock); returns the detached layer trees to delete. */
+function sweep(store: Store, report: PruneReport): Array<{digest: string; dir: string}> {
+  const leases = liveLeases(store)
+  report.kept.pids = leases.pids
+  const uses = containerUses(store)
+  const pinnedImages = new Set(uses.map(c => c.imageId))
+
+  // Names first: a name whose record is gone pins nothing.
+  const named = new Set<string>()
+  for (const ref of store.refs()) {
+    if (readableImage(store, ref.id)) named.add(ref.id)
+    else if (store.removeRef(ref.name)) report.names.push(ref.name)
+  }
+  removeDamagedEntries(store, report)
+  const liveLayers = new Set<string>()
+  for (const image of store.listImages()) {
+    if (named.has(image.id) || pinnedImages.has(image.id)) {
+      image.layers.forEach(l => liveLayers.add(l))
+    } else if (leases.images.has(image.id)) {
+      report.kept.images.push(image.id)
+      image.layers.forEach(l => liveLayers.add(l))
+    } else {
+      store.removeImage(image.id)
+      report.images.push(image.id)
+    }
+  }
+  for (const use of uses) use.layers.forEach(l => liveLayers.add(l))
+  for (const l of buildCacheLayers(store)) liveLayers.add(l)
+
+  const doomed: Array<{digest: string; dir: string}> = []
+  for (const digest of store.listLayers()) {
+    if (liveLayers.has(digest)) continue
+    if (leases.layers.has(digest)) {
+      report.kept.layers.push(digest)
+      continue
+    }
+    let record: {diskSize?: number} | undefined
+    try {
+      record = store.readLayer(digest)
+    } catch {
+      record = undefined // a layer dir without its record is damaged: garbage, size by walking it
+    }
+    const size = record?.diskSize ?? diskUsage(store.layerDir(digest))
+    // A layer that cannot be detached (an immutable directory) is named in the errors; the rest goes on.
+    let dir: string | undefined
+    if (!tryRemove(() => (dir = detachLayer(store, digest)), report.errors) || dir === undefined) continue
+    doomed.push({digest, dir})
+    report.layers.push(digest)
+    report.reclaimedBytes += size
+  }
+
+  report.links = pruneLinks(store)
+  return doomed
+}
+
+/**
+ * Takes a layer out of the cache: its `l/` link, then its directory renamed into a staging
+ * entry of ours (a half-deleted layer is never visible under layers/, and a prune killed before
+ * deleting it leaves a tmp/ leftover that the next sweep removes).
+ */
+function detachLayer(store: Store, digest: string): string {
+  fs.rmSync(store.path('l', store.layerShortName(digest)), {force: true})
+  const doomed = store.stage('rm-layer')
+  fs.rmdirSync(doomed)
+  fs.renameSync(store.layerDir(digest), doomed)
+  return doomed
 }
 
 /**

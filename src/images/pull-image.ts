@@ -6,6 +6,8 @@ import {DaemonError} from '../daemon/daemon-error'
 import type {DaemonImage, DockerDaemon} from '../daemon/docker-daemon'
 import {familiarName, normalizeReference, type NormalizedReference} from '../reference'
 import {isAlive, type ImageRecord, type Store} from '../store'
+import {Lease} from '../store/gc-lock'
+import {ImageError} from './image-error'
 import type {ProgressEvent} from '../ui/progress'
 import {abortedError, unpackImageArchive, type StagedLayer} from './unpack-image-archive'
 import {defaultUnpackLayer, type UnpackLayerFn} from './unpack-layer-fn'
@@ -89,35 +91,41 @@ export async function pullImage(store: Store, reference: string, options: PullOp
     warnings,
   })
 
-  const cached = findCached(store, image, flat)
-  if (cached) {
-    store.setRef(ref.name, cached.id)
-    return result(cached, true)
+  // Found cached layers or image records are pinned (GC lock, lease: src/store/gc-lock.ts) from
+  // the lookup until the name references them, so a concurrent prune cannot free them meanwhile.
+  const lease = new Lease(store, 'pull')
+  const nameCached = () => {
+    const found = findCached(store, image, flat)
+    if (found) store.setRef(ref.name, found.id)
+    return found && result(found, true)
   }
+  const cached = await lease.pin(nameCached) // pins nothing itself: the name references the image
+  if (cached) return cached
 
   return store.withLock(`pull-${image.id.replace(/^sha256:/, '')}`, async () => {
     // Another pull of this image may have finished while we waited for the lock.
-    const now = findCached(store, image, flat)
-    if (now) {
-      store.setRef(ref.name, now.id)
-      return result(now, true)
-    }
+    const now = await lease.pin(nameCached)
+    if (now) return now
     checkAbort()
     warnDamaged(store, image, warn)
     const unpack = options.unpack ?? defaultUnpackLayer
     const {layers, unpacked} = flat
-      ? await pullFlat(store, daemon, image, {unpack, emit, signal, shown})
-      : await pullLayered(store, daemon, image, {unpack, emit, signal})
-    const record = store.writeImage({
-      layers,
-      config: image.config,
-      source: {kind: 'daemon', reference: ref.name, dockerImageId: image.id, ...repoDigestOf(image, ref)},
-      created: image.created || new Date().toISOString(),
-      added: new Date().toISOString(),
+      ? await pullFlat(store, daemon, image, {unpack, emit, signal, shown, lease})
+      : await pullLayered(store, daemon, image, {unpack, emit, signal, lease})
+    return lease.pin(() => {
+      const lost = layers.find(d => !store.hasLayer(d))
+      if (lost !== undefined) throw new ImageError('IMAGE_PULL_FAILED', `cannot pull ${shown}: its layer ${lost} was removed from the cache during the pull: pull again`)
+      const record = store.writeImage({
+        layers,
+        config: image.config,
+        source: {kind: 'daemon', reference: ref.name, dockerImageId: image.id, ...repoDigestOf(image, ref)},
+        created: image.created || new Date().toISOString(),
+        added: new Date().toISOString(),
+      })
+      store.setRef(ref.name, record.id)
+      return result(record, !unpacked)
     })
-    store.setRef(ref.name, record.id)
-    return result(record, !unpacked)
-  })
+  }).finally(() => lease.release())
 }
 
 /** Says which cached layers of this image are damaged: they are fetched again (hasLayer counts them absent). */
@@ -211,11 +219,16 @@ interface Work {
   unpack: UnpackLayerFn
   emit: (event: ProgressEvent) => void
   signal?: AbortSignal
+  /** Pins the layers found or committed until the image record and name reference them. */
+  lease: Lease
 }
 
 /** Layered: `docker save`, unpack what the store lacks, verify, commit bottom-up. */
 async function pullLayered(store: Store, daemon: DockerDaemon, image: DaemonImage, w: Work): Promise<{layers: string[]; unpacked: boolean}> {
-  const missing = image.diffIds.filter(d => !store.hasLayer(d))
+  const missing = await w.lease.pin(() => {
+    w.lease.keepLayers(image.diffIds.filter(d => store.hasLayer(d)))
+    return image.diffIds.filter(d => !store.hasLayer(d))
+  })
   if (missing.length === 0) return {layers: image.diffIds, unpacked: false}
   w.emit({type: 'phase', title: `Unpacking ${plural(new Set(missing).size, 'layer')}`})
   const staged = await unpackImageArchive({
@@ -227,17 +240,22 @@ async function pullLayered(store: Store, daemon: DockerDaemon, image: DaemonImag
     signal: w.signal,
     onLayer: (i, n) => w.emit({type: 'detail', title: `Unpacking layer ${i}/${n}`}),
   })
-  commitStaged(store, image.diffIds, staged, w.signal)
+  await w.lease.pin(() => {
+    commitStaged(store, image.diffIds, staged, w.lease, w.signal)
+    // A layer the unpacker skipped because another pull committed it meanwhile is pinned here.
+    w.lease.keepLayers(image.diffIds.filter(d => store.hasLayer(d)))
+  })
   return {layers: image.diffIds, unpacked: true}
 }
 
-function commitStaged(store: Store, order: string[], staged: Map<string, StagedLayer>, signal?: AbortSignal): void {
+function commitStaged(store: Store, order: string[], staged: Map<string, StagedLayer>, lease: Lease, signal?: AbortSignal): void {
   try {
     if (signal?.aborted) throw abortedError()
     for (const digest of order) {
       const layer = staged.get(digest)
       if (!layer || !fs.existsSync(layer.staging)) continue
       store.commitLayer(layer.staging, {digest, tarSize: layer.size, entries: layer.entries})
+      lease.keepLayers([digest])
     }
   } finally {
     for (const layer of staged.values()) fs.rmSync(layer.staging, {recursive: true, force: true})
@@ -281,7 +299,10 @@ async function pullFlat(
       throw streamError ?? error
     }
     if (w.signal?.aborted) throw abortedError()
-    store.commitLayer(staging, {digest: result.digest, tarSize: result.size, entries: result.entries})
+    await w.lease.pin(() => {
+      store.commitLayer(staging, {digest: result.digest, tarSize: result.size, entries: result.entries})
+      w.lease.keepLayers([result.digest])
+    })
     return {layers: [result.digest], unpacked: true}
   } finally {
     fs.rmSync(staging, {recursive: true, force: true})

@@ -3,6 +3,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import type {Store} from '../store/store'
 import {writeJsonAtomic} from '../store/store'
+import {currentProcess, isRunning, processStartTime} from '../store/process-identity'
 import type {ResourceLimits} from './run-options'
 import {RuntimeError} from './runtime-error'
 
@@ -98,24 +99,15 @@ export function listContainerIds(store: Store): string[] {
   return entries.filter(e => /^[0-9a-f]{64}$/.test(e))
 }
 
-/** `starttime` (field 22) of /proc/<pid>/stat, or undefined when there is no such process. */
-export function processStartTime(pid: number): string | undefined {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
-    // The command name (field 2) may hold spaces and parentheses: count from the last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]
-  } catch {
-    return undefined
-  }
-}
+export {processStartTime}
 
 export function currentOwner(): ContainerState['owner'] {
-  return {pid: process.pid, startTime: processStartTime(process.pid) ?? ''}
+  return currentProcess()
 }
 
 /** Whether the process that runs this container is still there (same pid, same start time). */
 export function isOwnerAlive(state: Pick<ContainerState, 'owner'>): boolean {
-  return state.owner !== undefined && processStartTime(state.owner.pid) === state.owner.startTime
+  return isRunning(state.owner)
 }
 
 /**

@@ -10,6 +10,7 @@ import {exitStatus, forwardSignals} from './signals'
 import {createCgroup, type CgroupManager} from './cgroups'
 import {startInit, type PendingInit} from './start-init'
 import {securityConfig, type SecurityOptions} from './security/security-options'
+import {lockGcShared} from '../store/gc-lock'
 
 export {removeContainer} from './container-record'
 
@@ -83,18 +84,21 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
   const layers = [...opts.image.layers].reverse()
   let started = false
   let security: ReturnType<typeof securityConfig>
+  // Shared GC lock from the check of the layers until the container record (which pins them) is
+  // written: a concurrent prune cannot delete them in between (src/store/gc-lock.ts).
+  let gc: {release(): void} | undefined
   try {
+    gc = await lockGcShared(store)
     for (const digest of layers) {
       // Structure, ownership and the l/ link (put right when wrong): what the overlay will use.
       const problem = store.layerForRun(digest)
-      if (problem !== undefined) {
-        throw new RuntimeError('RUN_IMAGE_NOT_FOUND', `layer ${digest} of image ${opts.image.id} is missing or damaged in the cache (${problem}): pull the image again`)
-      }
+      if (problem !== undefined) throw missingLayer(store, opts.image, digest, problem, opts.imageName !== undefined)
     }
     // Before anything exists: a missing libseccomp fails the run without leaving a container.
     security = securityConfig(opts)
     if (opts.name !== undefined) reserveName(store, opts.name, id)
   } catch (error) {
+    gc?.release()
     init?.abandon()
     stopForwarding()
     throw error
@@ -121,6 +125,7 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     // The record before the cgroup: prune counts a container with a record and a live owner as
     // live, so it never removes the cgroup of a container being made.
     writeState(store, state)
+    gc.release()
     cgroup = createCgroup(cgroupIdOf(store, id), opts.limits)
     if (kill.requested) throw new RuntimeError('RUN_INTERRUPTED', 'interrupted before the container started', {exitCode: 130})
     init ??= startInit(opts.stdio)
@@ -167,6 +172,7 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     succeeded = true
     return {containerId: id, exitCode: result, upperDir: keep && config.upperDir ? path.join(storeRoot, config.upperDir) : undefined}
   } finally {
+    gc.release()
     if (!started) init?.abandon()
     if (cgroup) {
       try {
@@ -241,6 +247,24 @@ async function runInit(
   if (!opts.remove || opts.keepUpper) writeState(store, state)
   if (failure && !kill.requested) throw new RuntimeError(failure.code, failure.message, {exitCode: failure.exitCode})
   return status
+}
+
+/**
+ * A layer of the image is not in the cache. When the image record is gone too, the image was
+ * removed (rmi, then prune) while this run was starting: say so, rather than call the cache damaged.
+ * (`recorded`: the image came from the cache by name or id; a build step's image has no record.)
+ */
+function missingLayer(store: RunOptions['store'], image: RunOptions['image'], digest: string, problem: string, recorded: boolean): RuntimeError {
+  let record: unknown
+  try {
+    record = store.readImage(image.id)
+  } catch {
+    record = undefined
+  }
+  if (record === undefined && recorded) {
+    return new RuntimeError('RUN_IMAGE_NOT_FOUND', `image ${image.id.slice(7, 19)} was removed (pivot rmi, then pivot prune) while the container was being created`)
+  }
+  return new RuntimeError('RUN_IMAGE_NOT_FOUND', `layer ${digest} of image ${image.id} is missing or damaged in the cache (${problem}): pull the image again`)
 }
 
 function parseFailure(reply: string): InitFailure | undefined {

@@ -2,6 +2,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {openCacheRoot} from './cache-root'
 import {withFileLock} from './file-lock'
+import {isAlive} from './process-identity'
 import {type ImageRecord, type LayerRecord, imageRecordProblem, layerRecordProblem} from './image-record'
 import {StoreError, describeFsError, fsReason, shellQuote} from './store-error'
 
@@ -450,22 +451,6 @@ export class Store {
 export function stagingOwner(entry: string): number | undefined {
   const pid = Number(entry.split('-')[0])
   return Number.isInteger(pid) && pid > 0 ? pid : undefined
-}
-
-/** True while `pid` runs. A zombie (killed, not yet reaped) counts as dead: its work is over. */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-  } catch (error) {
-    return !isErrno(error, 'ESRCH')
-  }
-  try {
-    // The state letter follows the command name, which is in parentheses and may hold spaces.
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z'
-  } catch {
-    return false
-  }
 }
 
 let counter = 0

@@ -155,24 +155,30 @@ test('prune: removes unnamed images, orphan layers, stale links and dead staging
   assert.equal(human, 'Total reclaimed space: 0B\n')
 })
 
-test('prune keeps what an in-flight pivot process may be about to reference', t => {
+test('prune keeps what a lease of a running pivot process pins, and drops a dead one\'s lease', t => {
   const {cache, dir} = cacheWith({})
-  // A live process that owns a staging dir (as a pull in progress does), started before the orphan.
-  const worker = spawn('sleep', ['60'], {stdio: 'ignore'})
-  t.after(() => worker.kill('SIGKILL'))
-  fs.mkdirSync(path.join(cache, 'tmp', `${worker.pid}-0123456789ab-pull`), {recursive: true})
   const file = path.join(dir, 'o.tar')
   fs.writeFileSync(file, makeTar([{path: 'orphan', data: 'o'}]))
   ok(pivot(['import', file, 'orphan'], {cacheDir: cache}))
+  const [layer] = images(cache)[0].layers
   ok(pivot(['rmi', 'orphan'], {cacheDir: cache}))
+  // The lease a pull, import, build or export in progress writes (src/store/gc-lock.ts).
+  const worker = spawn('sleep', ['60'], {stdio: 'ignore'})
+  t.after(() => worker.kill('SIGKILL'))
+  fs.mkdirSync(path.join(cache, 'leases'), {recursive: true})
+  const lease = path.join(cache, 'leases', `${worker.pid}-0.json`)
+  const owner = {pid: worker.pid!, startTime: processStartTime(worker.pid!)!}
+  fs.writeFileSync(lease, JSON.stringify({owner, purpose: 'pull', layers: [layer], images: []}))
   const report = prune(cache)
-  assert.equal(report.layers.length, 0)
-  assert.equal(report.kept.layers.length, 1)
+  assert.deepEqual(report.layers, [])
+  assert.deepEqual(report.kept.layers, [layer])
   assert.deepEqual(report.kept.pids, [worker.pid])
+  assert.ok(fs.existsSync(lease))
   worker.kill('SIGKILL')
   return new Promise<void>(resolve => worker.on('exit', () => resolve())).then(() => {
     const after = prune(cache)
-    assert.equal(after.layers.length, 1)
-    assert.deepEqual(after.tmp, [`${worker.pid}-0123456789ab-pull`])
+    assert.deepEqual(after.layers, [layer])
+    assert.deepEqual(after.kept.pids, [])
+    assert.equal(fs.existsSync(lease), false, 'a dead owner\'s lease is deleted')
   })
 })
