@@ -3,6 +3,7 @@ import * as path from 'node:path'
 import {isPivotError} from '../errors'
 import {type ImageRecord, type Store, describeFsError, digestHex, imageIdOf, isAlive, removeTree, shellQuote, stagingOwner} from '../store'
 import {listContainerIds, readState} from '../runtime/container-record'
+import {withGcExclusive} from '../store/gc-lock'
 import {verifyLayer} from './verify-layer'
 
 export interface CheckFinding {
@@ -49,12 +50,14 @@ export interface CheckReport {
  * Repairs are local: damaged records, names, links, stray entries and layers are removed (or
  * relinked); nothing is fetched. An image that lost a layer keeps its record and names, and the
  * report says what brings it back (`pivot pull NAME` re-fetches exactly the missing layers).
- * Runs under prune's lock, so the two never collect or repair the same entries at once.
+ * A repair runs under prune's lock, so the two never collect or repair the same entries at once,
+ * and under the exclusive GC lock, so no run, pull or build starts to use a layer it removes
+ * (src/store/gc-lock.ts).
  */
 export async function checkCache(store: Store, options: {repair?: boolean} = {}): Promise<CheckReport> {
   const repair = options.repair === true
   const work = async () => runCheck(store, repair)
-  return repair ? store.withLock('prune', work) : work()
+  return repair ? store.withLock('prune', () => withGcExclusive(store, work)) : work()
 }
 
 async function runCheck(store: Store, repair: boolean): Promise<CheckReport> {

@@ -19,11 +19,8 @@ const NAMES = [BUSYBOX_IMAGE, LAYERED, DEBIAN_IMAGE, ...BUILT, ...IMPORTED]
 // Damage a lost race leaves: never acceptable, even as a clean line.
 const DAMAGE = [/missing layer/, /layer sha256:[0-9a-f]+ is not in the cache/, /no such file or directory/i, /ENOENT/]
 
-/**
- * Commands that must succeed on the cache once the soak is over. One line per check: e.g. the
- * cache verification (`['check']`) goes here.
- */
-const FINAL_COMMANDS: string[][] = [['images', '--json'], ['ps', '--all']]
+/** Commands that must succeed on the cache once the soak is over (`check`: it verifies against its digests). */
+const FINAL_COMMANDS: string[][] = [['images', '--json'], ['ps', '--all'], ['check']]
 
 type Result = Awaited<ReturnType<typeof pivotAsync>>
 
