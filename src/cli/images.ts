@@ -1,0 +1,24 @@
+import type {ImageSummary} from '../images/list-images'
+import {openStore} from './open-store'
+
+/**
+ * `pivot images`: the listing, printed as a table unless --json (then the caller prints the
+ * returned array, as oclif does for commands/images.ts). Shared by the oclif command and bin/pivot's
+ * lean path.
+ */
+export function images(flags: {cacheDir?: string; json: boolean}): ImageSummary[] {
+  const {listImages} = require('../images/list-images') as typeof import('../images/list-images')
+  const list = listImages(openStore(flags.cacheDir))
+  if (flags.json) return list
+  const {formatAge, formatSize, formatTable, shortId} = require('../ui/format') as typeof import('../ui/format')
+  const {displayName} = require('../images/image-name') as typeof import('../images/image-name')
+  const now = Date.now()
+  const rows: string[][] = []
+  for (const image of list) {
+    const cells = (name: string) => [name, shortId(image.id), formatSize(image.size), formatAge(image.created, now), formatAge(image.added, now)]
+    if (image.names.length === 0) rows.push(cells('<none>'))
+    for (const name of image.names) rows.push(cells(displayName(name)))
+  }
+  process.stdout.write(formatTable(['NAME', 'IMAGE ID', 'SIZE', 'CREATED', 'ADDED'], rows))
+  return list
+}

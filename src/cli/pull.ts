@@ -1,0 +1,46 @@
+import type {PullResult} from '../images/pull-image'
+import {openStore} from './open-store'
+
+/**
+ * `pivot pull IMAGE`: the pull with its progress (plain lines, listr2 in a terminal, nothing with
+ * --quiet or --json) and the closing line; returns the result for the caller to print with --json.
+ * Shared by the oclif command and bin/pivot's lean path.
+ */
+export async function pull(image: string, flags: {cacheDir?: string; json: boolean; flat: boolean; quiet: boolean}): Promise<PullResult> {
+  const {pullImage} = require('../images/pull-image') as typeof import('../images/pull-image')
+  const {createProgress, progressMode} = require('../ui/progress') as typeof import('../ui/progress')
+  const store = openStore(flags.cacheDir)
+  const progress = createProgress(progressMode({json: flags.json, quiet: flags.quiet}))
+
+  // Ctrl-C: stop the daemon streams and unpackers and clean up; a second one leaves at once
+  // (the next pull sweeps what is left in tmp/).
+  const controller = new AbortController()
+  let interrupted = false
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) process.exit(signal === 'SIGINT' ? 130 : 143)
+    interrupted = true
+    controller.abort()
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  let result
+  try {
+    result = await pullImage(store, image, {flat: flags.flat, onProgress: progress.onProgress, signal: controller.signal})
+  } catch (error) {
+    await progress.finish(error)
+    throw error
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
+  await progress.finish()
+
+  if (flags.json) return result
+  if (!flags.quiet) {
+    const {formatSize} = require('../ui/format') as typeof import('../ui/format')
+    const layers = `${result.layers.length} layer${result.layers.length === 1 ? '' : 's'}`
+    const size = formatSize(result.size).replace(/^([\d.]+)/, '$1 ')
+    process.stdout.write(`Pulled ${result.name} (${result.id.slice(0, 19)}…, ${layers}, ${size})\n`)
+  }
+  return result
+}

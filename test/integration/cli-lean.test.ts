@@ -1,0 +1,131 @@
+// bin/pivot's lean path (src/cli/dispatch.ts) against oclif, the path it replaces for `--version`,
+// the root help, `images`, `ps` and `pull`: the same argv, run both ways on the same cache, must
+// print the same stdout and stderr and exit with the same status; and the lean path must really
+// run without loading oclif (else it saves nothing), while argv it does not take goes to oclif.
+import assert from 'node:assert/strict'
+import {spawnSync} from 'node:child_process'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import {after, before, test} from 'node:test'
+import {BUSYBOX_IMAGE, PIVOT_BIN, REPO_ROOT, pivot, tempDir} from '../helpers/fixtures'
+
+interface Outcome {
+  status: number | null
+  stdout: string
+  stderr: string
+}
+
+const work = tempDir('pivot-cli-lean')
+const cache = path.join(work, 'cache')
+// Preloaded into bin/pivot: records at exit whether any part of oclif was loaded.
+const probe = path.join(work, 'probe.js')
+fs.writeFileSync(
+  probe,
+  `process.on('exit', () => require('node:fs').writeFileSync(process.env.PIVOT_TEST_PROBE_OUT,
+    String(Object.keys(require.cache).some(f => f.includes('/node_modules/@oclif/')))))\n`,
+)
+const oclifCore = require.resolve('@oclif/core', {paths: [REPO_ROOT]})
+
+function env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const e: NodeJS.ProcessEnv = {...process.env, PIVOT_CACHE_DIR: cache}
+  delete e.NODE_EXTRA_CA_CERTS
+  delete e.NODE_OPTIONS
+  delete e.FORCE_COLOR
+  return {...e, ...extra}
+}
+
+function outcome(r: ReturnType<typeof spawnSync>): Outcome {
+  return {status: r.status, stdout: String(r.stdout), stderr: String(r.stderr)}
+}
+
+/** bin/pivot as users run it; also says whether oclif was loaded. */
+function lean(args: string[]): Outcome & {oclifLoaded: boolean} {
+  const out = path.join(work, 'probe.out')
+  fs.rmSync(out, {force: true})
+  const r = spawnSync(PIVOT_BIN, args, {cwd: REPO_ROOT, encoding: 'utf8', env: env({NODE_OPTIONS: `--require ${probe}`, PIVOT_TEST_PROBE_OUT: out})})
+  return {...outcome(r), oclifLoaded: fs.readFileSync(out, 'utf8') === 'true'}
+}
+
+/** The same argv through oclif alone, as bin/pivot ran every command but `run` before the lean path. */
+function viaOclif(args: string[]): Outcome {
+  const script = `require(${JSON.stringify(oclifCore)}).execute({dir: ${JSON.stringify(PIVOT_BIN)}, args: process.argv.slice(1)})`
+  return outcome(spawnSync(process.execPath, ['-e', script, '--', ...args], {cwd: REPO_ROOT, encoding: 'utf8', env: env()}))
+}
+
+/**
+ * Both ways give the same result. Ages in `ps` and `images` ("2 seconds ago") may tick between
+ * the two runs: a difference is retried, and only one that stays is a failure.
+ */
+function same(args: string[], expectLean: boolean): Outcome {
+  let a: Outcome & {oclifLoaded: boolean} = lean(args)
+  let b = viaOclif(args)
+  for (let i = 0; i < 3 && JSON.stringify([a.status, a.stdout, a.stderr]) !== JSON.stringify([b.status, b.stdout, b.stderr]); i++) {
+    a = lean(args)
+    b = viaOclif(args)
+  }
+  assert.deepEqual({status: a.status, stdout: a.stdout, stderr: a.stderr}, b, `pivot ${args.join(' ')}`)
+  assert.equal(a.oclifLoaded, !expectLean, `pivot ${args.join(' ')}: ${expectLean ? 'the lean path loaded oclif' : 'went around oclif'}`)
+  return a
+}
+
+before(() => {
+  assert.equal(pivot(['pull', '-q', BUSYBOX_IMAGE], {cacheDir: cache}).status, 0)
+  const run = pivot(['run', '--name', `cli-lean-${process.pid}`, BUSYBOX_IMAGE, 'true'], {cacheDir: cache})
+  assert.equal(run.status, 0, run.stderr)
+})
+
+after(() => {
+  pivot(['prune'], {cacheDir: cache})
+})
+
+test('--version and the root help: the same text without oclif', () => {
+  assert.match(same(['--version'], true).stdout, /^pivot\/\d+\.\d+\.\d+ linux-\S+ node-v\d+/)
+  const help = same(['--help'], true)
+  assert.match(help.stdout, /^COMMANDS$/m)
+  assert.equal(same(['help'], true).stdout, help.stdout)
+  assert.equal(same([], true).stdout, help.stdout)
+})
+
+test('images and ps, with and without --json: the same output without oclif', () => {
+  const table = same(['images'], true)
+  assert.match(table.stdout, /^localhost:5000\/pivot-test\/busybox:latest +[0-9a-f]{12} /m)
+  const images = JSON.parse(same(['images', '--json'], true).stdout) as Array<{names: string[]}>
+  assert.deepEqual(images.map(i => i.names), [[BUSYBOX_IMAGE]])
+  assert.match(same(['ps', '-a'], true).stdout, new RegExp(`Exited \\(0\\) .*cli-lean-${process.pid}$`, 'm'))
+  assert.equal(same(['ps'], true).stdout.trim().split('\n').length, 1, 'ps: only the header, nothing runs')
+  assert.equal((JSON.parse(same(['ps', '-a', '--json'], true).stdout) as unknown[]).length, 1)
+  assert.deepEqual(JSON.parse(same(['ps', '--json'], true).stdout), [])
+  assert.match(same(['ps', '-aq'], true).stdout, /^[0-9a-f]{12}\n$/)
+  same(['images', '--cache-dir', cache], true)
+  same(['ps', `--cache-dir=${cache}`, '--all'], true)
+})
+
+test('an unchanged re-pull: the same output without oclif, in every form', () => {
+  assert.match(same(['pull', BUSYBOX_IMAGE], true).stdout, /^Pulled localhost:5000\/pivot-test\/busybox:latest \(sha256:/m)
+  assert.equal(same(['pull', '-q', BUSYBOX_IMAGE], true).stdout, '')
+  const json = JSON.parse(same(['pull', '--json', BUSYBOX_IMAGE], true).stdout) as {reused: boolean}
+  assert.equal(json.reused, true)
+})
+
+test('errors on the lean path: the same line or JSON document and status as oclif', () => {
+  const missing = 'localhost:5000/pivot-test/no-such-image-cli-lean:1'
+  const line = same(['pull', '-q', missing], true)
+  assert.equal(line.status, 125)
+  assert.match(line.stderr, /^pivot: image localhost:5000\/pivot-test\/no-such-image-cli-lean:1 not found[^\n]*\n$/)
+  const json = same(['pull', '--json', missing], true)
+  assert.equal(json.status, 125)
+  assert.equal((JSON.parse(json.stdout) as {error: {code: string}}).error.code, 'DAEMON_IMAGE_NOT_FOUND')
+})
+
+test('a bad flag goes to oclif: one line, exit 125, as before', () => {
+  for (const args of [['images', '--bogus'], ['images', '--json=1'], ['ps', '-x'], ['ps', '--all=false'], ['pull', '--foo', 'x'], ['pull']]) {
+    const r = same(args, false)
+    assert.equal(r.status, 125, args.join(' '))
+    assert.equal(r.stdout, '', args.join(' '))
+    assert.equal(r.stderr.split('\n').filter(Boolean).length, 1, `${args.join(' ')}: ${r.stderr}`)
+    assert.match(r.stderr, /^pivot: /)
+  }
+  // and what the lean path does not take at all
+  same(['images', '--help'], false)
+  same(['images', 'extra'], false)
+})
