@@ -13,8 +13,8 @@ export interface LeanFlag {
   /** Long name, without the dashes. */
   name: string
   char?: string
-  /** boolean: no value; string: one value. */
-  kind: 'boolean' | 'string'
+  /** boolean: no value; string: one value; multiple: one value, repeatable. */
+  kind: 'boolean' | 'string' | 'multiple'
 }
 
 export interface LeanCommand {
@@ -39,6 +39,18 @@ export const LEAN_COMMANDS: Readonly<Record<string, LeanCommand>> = {
     ],
     json: true,
     args: [],
+  },
+  build: {
+    flags: [
+      {name: 'tag', char: 't', kind: 'string'},
+      {name: 'no-cache', kind: 'boolean'},
+      {name: 'build-arg', kind: 'multiple'},
+      {name: 'context', kind: 'string'},
+      {name: 'pull', kind: 'boolean'},
+      {name: 'quiet', char: 'q', kind: 'boolean'},
+    ],
+    json: true,
+    args: ['recipe'],
   },
   pull: {
     flags: [

@@ -1,7 +1,7 @@
 /**
- * bin/pivot's lean path for the commands people type most (`images`, `ps`, `pull`, `--version`,
- * the root `--help`): loading oclif costs ~100 ms here, four times a node start, more than any of
- * these commands' own work. dispatch() answers synchronously whether it takes argv; when it does
+ * bin/pivot's lean path for the commands people type most (`images`, `ps`, `pull`, `build`,
+ * `--version`, the root `--help`): loading oclif costs ~100 ms here, four times a node start,
+ * more than any of these commands' own work when nothing changed. dispatch() answers synchronously whether it takes argv; when it does
  * not (any other command, `--help` of a command, an argv that is not plain: see parse-argv.ts),
  * bin/pivot runs oclif as before, so every error message, exit status and help text not produced
  * here is oclif's own. What is produced here is checked against oclif's output by
@@ -50,6 +50,17 @@ async function runCommand(id: string, a: LeanArgs): Promise<unknown> {
       return (require('./images') as typeof import('./images')).images({cacheDir, json: a.json})
     case 'ps':
       return (require('./ps') as typeof import('./ps')).ps({cacheDir, json: a.json, all: a.flags.all === true, quiet: a.flags.quiet === true})
+    case 'build':
+      return (require('./build') as typeof import('./build')).build(a.args.recipe, {
+        cacheDir,
+        json: a.json,
+        tag: a.flags.tag as string | undefined,
+        noCache: a.flags['no-cache'] === true,
+        buildArg: (a.flags['build-arg'] as string[] | undefined) ?? [],
+        context: a.flags.context as string | undefined,
+        pull: a.flags.pull === true,
+        quiet: a.flags.quiet === true,
+      })
     case 'pull':
       return (require('./pull') as typeof import('./pull')).pull(a.args.image, {cacheDir, json: a.json, flat: a.flags.flat === true, quiet: a.flags.quiet === true})
     default:

@@ -107,6 +107,23 @@ test('an unchanged re-pull: the same output without oclif, in every form', () =>
   assert.equal(json.reused, true)
 })
 
+test('an unchanged rebuild: the same output without oclif', () => {
+  const recipe = path.join(work, 'recipe.yaml')
+  fs.writeFileSync(recipe, `from: ${BUSYBOX_IMAGE}\nsteps:\n  - run: echo built > /built\n  - env: {LEAN: "1"}\n`)
+  const tag = `cli-lean/rebuild:${process.pid}`
+  assert.equal(pivot(['build', recipe, '-t', tag], {cacheDir: cache}).status, 0)
+  assert.match(same(['build', recipe, '-t', tag], true).stdout, /^Step 1\/2: run: echo built > \/built \(cached\)$/m)
+  assert.match(same(['build', '-q', recipe], true).stdout, /^sha256:[0-9a-f]{64}\n$/)
+  // --json carries each step's seconds, which differ from run to run: compare the rest
+  const a = lean(['build', '--json', recipe, '-t', tag])
+  const b = viaOclif(['build', '--json', recipe, '-t', tag])
+  assert.equal(a.oclifLoaded, false)
+  const steady = (o: Outcome) => ({...o, stdout: JSON.stringify({...JSON.parse(o.stdout), steps: JSON.parse(o.stdout).steps.map((s: {seconds: number}) => ({...s, seconds: 0}))})})
+  assert.deepEqual(steady({status: a.status, stdout: a.stdout, stderr: a.stderr}), steady(b))
+  // a build-arg before the recipe: oclif gives it the recipe too (its flags are greedy), so oclif parses it
+  same(['build', '--build-arg', 'A=1', recipe], false)
+})
+
 test('errors on the lean path: the same line or JSON document and status as oclif', () => {
   const missing = 'localhost:5000/pivot-test/no-such-image-cli-lean:1'
   const line = same(['pull', '-q', missing], true)

@@ -46,9 +46,9 @@ test('the lean commands declare exactly the flags and arguments of their oclif c
     const declared = Object.fromEntries(spec.flags.map(f => [f.name, f]))
     assert.deepEqual(Object.keys(flags).sort(), [...spec.flags.map(f => f.name), 'cache-dir'].sort(), `${id}: flags`)
     for (const [name, flag] of Object.entries(cls.flags ?? {})) {
-      assert.equal(declared[name].kind, flag.type === 'boolean' ? 'boolean' : 'string', `${id} --${name}: kind`)
+      assert.equal(declared[name].kind, flag.type === 'boolean' ? 'boolean' : flag.multiple ? 'multiple' : 'string', `${id} --${name}: kind`)
       assert.equal(declared[name].char, flag.char, `${id} --${name}: char`)
-      assert.ok(!flag.multiple && !flag.allowNo, `${id} --${name}: the lean parser knows no multiple or --no- flags`)
+      assert.ok(!flag.allowNo, `${id} --${name}: the lean parser knows no --no- flags`)
     }
     assert.equal(spec.json, cls.enableJsonFlag === true, `${id}: --json`)
     const args = Object.entries(cls.args ?? {})
@@ -65,6 +65,11 @@ test('plain argv parses as oclif would read it', () => {
   assert.deepEqual(parseLeanArgv(['--cache-dir', '/c', '--all'], ps), {flags: {'cache-dir': '/c', all: true}, args: {}, json: false})
   assert.deepEqual(parseLeanArgv(['--cache-dir=/c'], ps), {flags: {'cache-dir': '/c'}, args: {}, json: false})
   assert.deepEqual(parseLeanArgv(['busybox', '-q', '--flat'], LEAN_COMMANDS.pull), {flags: {quiet: true, flat: true}, args: {image: 'busybox'}, json: false})
+  assert.deepEqual(parseLeanArgv(['r.yaml', '-t', 'app', '--build-arg', 'A=1', '--build-arg=B=2'], LEAN_COMMANDS.build), {
+    flags: {tag: 'app', 'build-arg': ['A=1', 'B=2']},
+    args: {recipe: 'r.yaml'},
+    json: false,
+  })
 })
 
 test('anything else is left to oclif', () => {
@@ -75,6 +80,11 @@ test('anything else is left to oclif', () => {
   }
   for (const argv of [[], ['a', 'b'], ['--flat'], ['-q', '--', 'busybox'], ['busybox', '--help']]) {
     assert.equal(parseLeanArgv(argv, pull), undefined, argv.join(' '))
+  }
+  // oclif's multiple flags take the arguments after them; values that look like flags are errors there
+  const build = LEAN_COMMANDS.build
+  for (const argv of [['--build-arg', 'A=1', 'r.yaml'], ['--build-arg', 'A=1', '-q', 'r.yaml'], ['r.yaml', '-tapp'], ['r.yaml', '-t=app'], ['r.yaml', '-qt', 'app'], ['r.yaml', '--tag=--json'], ['r.yaml', '-t', '--json']]) {
+    assert.equal(parseLeanArgv(argv, build), undefined, argv.join(' '))
   }
   assert.equal(parseLeanArgv(['--json'], {flags: [], json: false, args: []}), undefined, '--json only where the command has it')
 })
