@@ -1,11 +1,11 @@
 /**
  * bin/pivot's lean path for the commands people type most (`images`, `ps`, `pull`, `build`,
  * `--version`, the root `--help`): loading oclif costs ~100 ms here, four times a node start,
- * more than any of these commands' own work when nothing changed. dispatch() answers synchronously whether it takes argv; when it does
- * not (any other command, `--help` of a command, an argv that is not plain: see parse-argv.ts),
- * bin/pivot runs oclif as before, so every error message, exit status and help text not produced
- * here is oclif's own. What is produced here is checked against oclif's output by
- * test/integration/cli-lean.test.ts.
+ * more than any of these commands' own work when nothing changed. dispatch() answers
+ * synchronously whether it takes argv; when it does not (any other command, `--help` of a
+ * command, an argv that is not plain: see parse-argv.ts), bin/pivot runs oclif as before, so
+ * every error message, exit status and help text not produced here is oclif's own. What is
+ * produced here is checked against oclif's output by test/integration/cli-lean.test.ts.
  */
 import {format} from 'node:util'
 import {isPivotError} from '../errors'
