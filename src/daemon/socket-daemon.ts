@@ -17,6 +17,8 @@ type UnixEndpoint = Extract<DaemonEndpoint, {kind: 'unix'}>
 export class SocketDaemon implements DockerDaemon {
   readonly endpoint: string
   private full?: Promise<DockerDaemon>
+  /** A pull sent ahead by startPull(), for pullImage() to read. */
+  private early?: {ref: string; response: Promise<http.IncomingMessage>}
 
   constructor(
     private readonly ep: UnixEndpoint,
@@ -38,13 +40,29 @@ export class SocketDaemon implements DockerDaemon {
     return toDaemonImage(JSON.parse(body) as ImageInspectInfo)
   }
 
+  /**
+   * Sends the pull of `ref` now and resolves once the request is on the socket, so the daemon
+   * (which takes the registry's round trip, ~25 ms, for an unchanged image) works while the
+   * caller loads the rest of its modules; the next pullImage(ref) reads its answer.
+   */
+  startPull(ref: string): Promise<void> {
+    let sent!: () => void
+    const written = new Promise<void>(resolve => (sent = resolve))
+    const response = this.request('POST', pullPath(ref), `pull ${ref}`, undefined, req => req.on('finish', sent).on('error', sent))
+    // Reported by pullImage(), which awaits it; never an unhandled rejection meanwhile.
+    response.catch(() => undefined)
+    this.early = {ref, response}
+    return written
+  }
+
   async pullImage(ref: string, onProgress?: (event: PullProgress) => void, options: StreamOptions = {}): Promise<void> {
-    // As dockerode's pull(): the part after the last ':' or the '@' is the tag (or digest).
-    const at = ref.indexOf('@')
-    const colon = ref.lastIndexOf(':')
-    const split = at >= 0 ? at : colon > ref.lastIndexOf('/') ? colon : -1
-    const query = new URLSearchParams({fromImage: split === -1 ? ref : ref.slice(0, split), tag: split === -1 ? 'latest' : ref.slice(split + 1)})
-    const res = await this.request('POST', `/images/create?${query}`, `pull ${ref}`, options.signal)
+    const early = this.early?.ref === ref && !options.signal?.aborted ? this.early.response : undefined
+    this.early = undefined
+    const res = await (early ?? this.request('POST', pullPath(ref), `pull ${ref}`, options.signal))
+    if (options.signal?.aborted) {
+      res.destroy()
+      throw abortError(options.signal)
+    }
     if (res.statusCode !== 200) {
       const body = await readBody(res).catch(() => '')
       const message = errorMessage(res.statusCode, body)
@@ -87,10 +105,11 @@ export class SocketDaemon implements DockerDaemon {
   }
 
   /** One API call; resolves with the response (any status), rejects as DockerodeDaemon.call does on connection errors. */
-  private request(method: string, path: string, what: string, signal?: AbortSignal): Promise<http.IncomingMessage> {
+  private request(method: string, path: string, what: string, signal?: AbortSignal, onRequest?: (req: http.ClientRequest) => void): Promise<http.IncomingMessage> {
     const versioned = this.apiVersion ? `/v${this.apiVersion}${path}` : path
     return new Promise((resolve, reject) => {
       const req = http.request({socketPath: this.ep.socketPath, method, path: versioned, signal, headers: {'Content-Type': 'application/json'}}, resolve)
+      onRequest?.(req)
       req.on('error', error => {
         if ((error as Error)?.name === 'AbortError') reject(error)
         else if (isConnectError(error)) reject(unreachable(this.ep, error))
@@ -107,6 +126,16 @@ export class SocketDaemon implements DockerDaemon {
     const message = oneLine((error as Error)?.message ?? String(error))
     return new DaemonError('DAEMON_STREAM_FAILED', `lost the Docker daemon at ${describeEndpoint(this.ep)} while ${what}: ${message}`, {cause: error})
   }
+}
+
+/** POST /images/create's path for `ref`, as dockerode's pull() makes it: the part after the '@'
+ * or the last ':' (not a port's) is the tag or digest. */
+function pullPath(ref: string): string {
+  const at = ref.indexOf('@')
+  const colon = ref.lastIndexOf(':')
+  const split = at >= 0 ? at : colon > ref.lastIndexOf('/') ? colon : -1
+  const query = new URLSearchParams({fromImage: split === -1 ? ref : ref.slice(0, split), tag: split === -1 ? 'latest' : ref.slice(split + 1)})
+  return `/images/create?${query}`
 }
 
 function abortError(signal?: AbortSignal): Error {
