@@ -12,10 +12,16 @@ import {isPivotError} from '../errors'
 import {LEAN_COMMANDS} from './command-table'
 import {parseLeanArgv, type LeanArgs} from './parse-argv'
 
-/** Runs argv without oclif and returns true, or returns false (then nothing has happened). */
+/** Runs argv without oclif and returns true, or returns false (then nothing has been printed). */
 export function dispatch(argv: readonly string[]): boolean {
   // oclif reads these (content type, debug output); leave them to it.
   if (process.env.PIVOT_CONTENT_TYPE !== undefined || process.env.PIVOT_DEBUG !== undefined || process.env.DEBUG !== undefined) return false
+  // As oclif does (its command.js): a reader that stops early (`pivot images | head -1`) is no
+  // error. Harmless when oclif runs after all: it adds the same listener.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error?.code === 'EPIPE') return
+    throw error
+  })
   if (argv[0] === '--version') {
     const {userAgent} = require('./root-help') as typeof import('./root-help')
     const agent = userAgent()

@@ -134,6 +134,15 @@ test('errors on the lean path: the same line or JSON document and status as ocli
   assert.equal((JSON.parse(json.stdout) as {error: {code: string}}).error.code, 'DAEMON_IMAGE_NOT_FOUND')
 })
 
+test('a reader that stops early is no error, as with oclif', () => {
+  for (const args of [['--help'], ['images'], ['ps', '-a']]) {
+    // `true` has exited before pivot writes: its write fails with EPIPE.
+    const script = `{ sleep 0.3; "$0" "$@"; echo "status $?" >&2; } | true`
+    const r = spawnSync('bash', ['-c', script, PIVOT_BIN, ...args], {encoding: 'utf8', env: env()})
+    assert.equal(r.stderr, 'status 0\n', args.join(' '))
+  }
+})
+
 test('a bad flag goes to oclif: one line, exit 125, as before', () => {
   for (const args of [['images', '--bogus'], ['images', '--json=1'], ['ps', '-x'], ['ps', '--all=false'], ['pull', '--foo', 'x'], ['pull']]) {
     const r = same(args, false)
