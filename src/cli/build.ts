@@ -1,3 +1,4 @@
+import {loadRecipeCached} from './cached-recipe'
 import {openStore} from './open-store'
 
 export interface BuildFlags {
@@ -17,14 +18,17 @@ export interface BuildFlags {
  * command and bin/pivot's lean path.
  */
 export async function build(recipeFile: string, flags: BuildFlags): Promise<unknown> {
-  const {loadRecipe, parseBuildArgs} = require('../build/recipe') as typeof import('../build/recipe')
-  const recipe = loadRecipe(recipeFile, parseBuildArgs(flags.buildArg))
+  const {parseBuildArgs} = require('../build/recipe') as typeof import('../build/recipe')
+  const buildArgs = parseBuildArgs(flags.buildArg)
+  const {resolveCacheRoot} = require('../store/cache-root') as typeof import('../store/cache-root')
+  const {recipe, keep} = loadRecipeCached(recipeFile, buildArgs, resolveCacheRoot(flags.cacheDir))
   let name: string | undefined
   if (flags.tag !== undefined) {
     const {normaliseName} = require('../images/image-name') as typeof import('../images/image-name')
     name = normaliseName(flags.tag)
   }
   const store = openStore(flags.cacheDir)
+  keep()
   const {progressMode} = require('../ui/progress') as typeof import('../ui/progress')
   const {createBuildReporter} = require('../build/build-progress') as typeof import('../build/build-progress')
   const reporter = createBuildReporter(progressMode({json: flags.json, quiet: flags.quiet}))
