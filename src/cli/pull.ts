@@ -7,9 +7,10 @@ import {openStore} from './open-store'
  * so that the daemon's registry round trip runs meanwhile; resolves once the request is sent.
  * Only for the usual case, a tag at a unix socket: anything else (a digest, which pullImage
  * first looks up in the daemon; a bad name or DOCKER_HOST, which it reports) is left to pullImage.
- * A failure here is pullImage's to report too: the returned daemon promise carries it.
+ * A failure here is pullImage's to report too: the returned daemon promise carries it. `drop()`
+ * ends a pull pullImage never read.
  */
-async function sendPullEarly(image: string): Promise<(() => Promise<DockerDaemon>) | undefined> {
+async function sendPullEarly(image: string): Promise<{daemon: () => Promise<DockerDaemon>; drop: () => void} | undefined> {
   const {normalizeReference} = require('../reference') as typeof import('../reference')
   const {resolveEndpoint} = require('../daemon/daemon-endpoint') as typeof import('../daemon/daemon-endpoint')
   let ref: string
@@ -31,7 +32,7 @@ async function sendPullEarly(image: string): Promise<(() => Promise<DockerDaemon
   } catch {
     // the same failure reaches pullImage through `daemon`
   }
-  return () => daemon
+  return {daemon: () => daemon, drop: () => void daemon.then(d => d.dropEarlyPull(), () => undefined)}
 }
 
 /**
@@ -40,7 +41,15 @@ async function sendPullEarly(image: string): Promise<(() => Promise<DockerDaemon
  * Shared by the oclif command and bin/pivot's lean path.
  */
 export async function pull(image: string, flags: {cacheDir?: string; json: boolean; flat: boolean; quiet: boolean}): Promise<PullResult> {
-  const daemon = await sendPullEarly(image)
+  const early = await sendPullEarly(image)
+  try {
+    return await pullWith(image, flags, early?.daemon)
+  } finally {
+    early?.drop()
+  }
+}
+
+async function pullWith(image: string, flags: {cacheDir?: string; json: boolean; flat: boolean; quiet: boolean}, daemon?: () => Promise<DockerDaemon>): Promise<PullResult> {
   const {pullImage} = require('../images/pull-image') as typeof import('../images/pull-image')
   const {createProgress, progressMode} = require('../ui/progress') as typeof import('../ui/progress')
   const store = openStore(flags.cacheDir)

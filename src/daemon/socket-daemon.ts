@@ -18,7 +18,7 @@ export class SocketDaemon implements DockerDaemon {
   readonly endpoint: string
   private full?: Promise<DockerDaemon>
   /** A pull sent ahead by startPull(), for pullImage() to read. */
-  private early?: {ref: string; response: Promise<http.IncomingMessage>}
+  private early?: {ref: string; request?: http.ClientRequest; response: Promise<http.IncomingMessage>}
 
   constructor(
     private readonly ep: UnixEndpoint,
@@ -48,11 +48,25 @@ export class SocketDaemon implements DockerDaemon {
   startPull(ref: string): Promise<void> {
     let sent!: () => void
     const written = new Promise<void>(resolve => (sent = resolve))
-    const response = this.request('POST', pullPath(ref), `pull ${ref}`, undefined, req => req.on('finish', sent).on('error', sent))
+    const early: NonNullable<SocketDaemon['early']> = {ref, response: Promise.resolve() as never}
+    early.response = this.request('POST', pullPath(ref), `pull ${ref}`, undefined, req => {
+      early.request = req
+      req.on('finish', sent).on('error', sent)
+    })
     // Reported by pullImage(), which awaits it; never an unhandled rejection meanwhile.
-    response.catch(() => undefined)
-    this.early = {ref, response}
+    early.response.catch(() => undefined)
+    this.early = early
     return written
+  }
+
+  /**
+   * Drops a pull startPull() sent that pullImage() never read (the command failed before it):
+   * its open response would keep the process waiting for the daemon's whole pull.
+   */
+  dropEarlyPull(): void {
+    this.early?.request?.destroy()
+    this.early?.response.then(res => res.destroy(), () => undefined)
+    this.early = undefined
   }
 
   async pullImage(ref: string, onProgress?: (event: PullProgress) => void, options: StreamOptions = {}): Promise<void> {

@@ -134,6 +134,16 @@ test('errors on the lean path: the same line or JSON document and status as ocli
   assert.equal((JSON.parse(json.stdout) as {error: {code: string}}).error.code, 'DAEMON_IMAGE_NOT_FOUND')
 })
 
+test('a pull that fails before it reads the daemon\'s answer (sent ahead) still exits at once', () => {
+  const file = path.join(work, 'not-a-dir')
+  fs.writeFileSync(file, '')
+  const started = Date.now()
+  const r = pivot(['pull', '-q', '--cache-dir', path.join(file, 'cache'), BUSYBOX_IMAGE], {timeout: 30_000})
+  assert.equal(r.status, 125, r.stderr)
+  assert.match(r.stderr, /^pivot: .*not a directory/)
+  assert.ok(Date.now() - started < 20_000, 'the unread pull kept the process alive')
+})
+
 test('a reader that stops early is no error, as with oclif', () => {
   for (const args of [['--help'], ['images'], ['ps', '-a']]) {
     // `true` has exited before pivot writes: its write fails with EPIPE.
