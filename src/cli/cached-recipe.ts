@@ -51,9 +51,9 @@ function parser(): typeof import('../build/recipe') {
 }
 
 /**
- * The compiled code of src/build (the parser and whatever it uses there) and the YAML library's
- * version: a changed pivot never reads an older parse. (A parser moved out of src/build must be
- * named here.)
+ * The compiled files of src/build (the parser and whatever it uses there: name, size, mtime, as
+ * make judges them) and the YAML library's version: a changed pivot never reads an older parse.
+ * (A parser moved out of src/build must be named here.)
  */
 function parserFingerprint(): string {
   const buildDir = path.dirname(require.resolve('../build/recipe'))
@@ -61,14 +61,17 @@ function parserFingerprint(): string {
     .readdirSync(buildDir)
     .filter(f => f.endsWith('.js'))
     .sort()
-    .map(f => f + '\0' + fs.readFileSync(path.join(buildDir, f), 'utf8'))
+    .map(f => {
+      const st = fs.statSync(path.join(buildDir, f))
+      return `${f} ${st.size} ${st.mtimeMs}`
+    })
   let yamlVersion = 'unknown'
   try {
-    const main = require.resolve('yaml')
-    const root = main.slice(0, main.lastIndexOf(`${path.sep}node_modules${path.sep}yaml${path.sep}`))
-    yamlVersion = (JSON.parse(fs.readFileSync(path.join(root, 'node_modules', 'yaml', 'package.json'), 'utf8')) as {version: string}).version
+    // dist/src/cli/ is three levels below the project root
+    const pkg = path.resolve(__dirname, '..', '..', '..', 'node_modules', 'yaml', 'package.json')
+    yamlVersion = (JSON.parse(fs.readFileSync(pkg, 'utf8')) as {version: string}).version
   } catch {
-    // an unusual layout: the code alone keys the entries
+    // installed elsewhere: the code alone keys the entries
   }
   return [...code, yamlVersion].join('\0')
 }
