@@ -24,14 +24,10 @@ async function sendPullEarly(image: string): Promise<{daemon: () => Promise<Dock
     return undefined
   }
   if (ep.kind !== 'unix') return undefined
-  const {connectSocketDaemon} = require('../daemon/socket-daemon') as typeof import('../daemon/socket-daemon')
-  const daemon = connectSocketDaemon(ep, process.env)
+  const {SocketDaemon} = require('../daemon/socket-daemon') as typeof import('../daemon/socket-daemon')
+  const {daemon, sent} = SocketDaemon.connectSendingPull(ep, process.env, ref)
   daemon.catch(() => undefined) // reported when pullImage asks for the daemon
-  try {
-    await (await daemon).startPull(ref)
-  } catch {
-    // the same failure reaches pullImage through `daemon`
-  }
+  await sent
   return {daemon: () => daemon, drop: () => void daemon.then(d => d.dropEarlyPull(), () => undefined)}
 }
 

@@ -28,6 +28,29 @@ export class SocketDaemon implements DockerDaemon {
     this.endpoint = ep.display
   }
 
+  /**
+   * connectSocketDaemon() with the pull of `ref` sent at the same time as the ping, without a
+   * version prefix (the daemon's own API version, as `docker pull` to a daemon newer than
+   * itself): `sent` resolves once it is on the socket. The ping's failure is the daemon's, as
+   * from connectSocketDaemon().
+   */
+  static connectSendingPull(ep: UnixEndpoint, env: NodeJS.ProcessEnv, ref: string): {daemon: Promise<SocketDaemon>; sent: Promise<void>} {
+    const unversioned = new SocketDaemon(ep, '', env)
+    const sent = unversioned.startPull(ref)
+    const daemon = pingSocket(ep).then(
+      version => {
+        const d = new SocketDaemon(ep, version, env)
+        d.early = unversioned.early
+        return d
+      },
+      error => {
+        unversioned.dropEarlyPull()
+        throw error
+      },
+    )
+    return {daemon, sent}
+  }
+
   async inspectImage(ref: string): Promise<DaemonImage> {
     const res = await this.request('GET', `/images/${ref}/json`, `inspect ${ref}`)
     const body = await readBody(res).catch(error => {
