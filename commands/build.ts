@@ -34,52 +34,17 @@ A failing step stops the build with the step's exit status; the name is left as 
 
   async run(): Promise<unknown> {
     const {args, flags} = await this.parse(Build)
-    const {loadRecipe, parseBuildArgs} = await import('../src/build/recipe')
-    const recipe = loadRecipe(args.recipe, parseBuildArgs(flags['build-arg'] ?? []))
-    let name: string | undefined
-    if (flags.tag !== undefined) {
-      const {normaliseName} = await import('../src/images/image-name')
-      name = normaliseName(flags.tag)
-    }
-    const store = this.openStore(flags['cache-dir'])
-    const {progressMode} = await import('../src/ui/progress')
-    const {createBuildReporter} = await import('../src/build/build-progress')
-    const reporter = createBuildReporter(progressMode({json: this.jsonEnabled(), quiet: flags.quiet}))
-    const {buildImage} = await import('../src/build/build-image')
-    const abort = new AbortController()
-    const onSignal = () => abort.abort()
-    process.once('SIGINT', onSignal)
-    process.once('SIGTERM', onSignal)
-    let result
-    try {
-      result = await buildImage(store, recipe, {context: flags.context, name, noCache: flags['no-cache'], pull: flags.pull, onEvent: reporter.onEvent, signal: abort.signal})
-    } catch (error) {
-      await reporter.finish(error)
-      throw error
-    } finally {
-      process.removeListener('SIGINT', onSignal)
-      process.removeListener('SIGTERM', onSignal)
-    }
-    await reporter.finish()
-    const json = {
-      name: result.name ?? null,
-      id: result.id,
-      layers: result.layers,
-      steps: result.steps.map(s => ({index: s.index, text: s.text, cached: s.cached, seconds: Math.round(s.seconds * 1000) / 1000})),
-      ...(reporter.warnings.length > 0 ? {warnings: reporter.warnings} : {}),
-    }
-    if (this.jsonEnabled()) return json
-    if (flags.quiet) {
-      process.stdout.write(`${result.id}\n`)
-      return json
-    }
-    const {shortId} = await import('../src/ui/format')
-    const lines = [`Successfully built ${shortId(result.id)}`]
-    if (result.name) {
-      const {displayName} = await import('../src/images/image-name')
-      lines.push(`Successfully tagged ${displayName(result.name)}`)
-    }
-    process.stdout.write(lines.join('\n') + '\n')
-    return json
+    // The same code as bin/pivot's lean path (src/cli/dispatch.ts).
+    const {build} = await import('../src/cli/build')
+    return build(args.recipe, {
+      cacheDir: flags['cache-dir'],
+      json: this.jsonEnabled(),
+      tag: flags.tag,
+      noCache: flags['no-cache'],
+      buildArg: flags['build-arg'] ?? [],
+      context: flags.context,
+      pull: flags.pull,
+      quiet: flags.quiet,
+    })
   }
 }

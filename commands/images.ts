@@ -14,23 +14,7 @@ With --json: an array of {names, id, size, created, added, layers, source}, name
 
   async run(): Promise<unknown> {
     const {flags} = await this.parse(Images)
-    const {listImages} = await import('../src/images/list-images')
-    const store = this.openStore(flags['cache-dir'])
-    const images = listImages(store)
-    const {damageWarning} = await import('../src/images/damaged-entries')
-    const warning = damageWarning(store)
-    if (warning !== undefined) process.stderr.write(`pivot: warning: ${warning}\n`)
-    if (this.jsonEnabled()) return images
-    const {formatAge, formatSize, formatTable, shortId} = await import('../src/ui/format')
-    const {displayName} = await import('../src/images/image-name')
-    const now = Date.now()
-    const rows: string[][] = []
-    for (const image of images) {
-      const cells = (name: string) => [name, shortId(image.id), formatSize(image.size), formatAge(image.created, now), formatAge(image.added, now)]
-      if (image.names.length === 0) rows.push(cells('<none>'))
-      for (const name of image.names) rows.push(cells(displayName(name)))
-    }
-    process.stdout.write(formatTable(['NAME', 'IMAGE ID', 'SIZE', 'CREATED', 'ADDED'], rows))
-    return images
+    const {images} = await import('../src/cli/images')
+    return images({cacheDir: flags['cache-dir'], json: this.jsonEnabled()})
   }
 }

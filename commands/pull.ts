@@ -30,43 +30,8 @@ export default class Pull extends PivotCommand {
 
   async run(): Promise<unknown> {
     const {args, flags} = await this.parse(Pull)
-    const [{pullImage}, {createProgress, progressMode}] = await Promise.all([
-      import('../src/images/pull-image'),
-      import('../src/ui/progress'),
-    ])
-    const store = this.openStore(flags['cache-dir'])
-    const progress = createProgress(progressMode({json: this.jsonEnabled(), quiet: flags.quiet}))
-
-    // Ctrl-C: stop the daemon streams and unpackers and clean up; a second one leaves at once
-    // (the next pull sweeps what is left in tmp/).
-    const controller = new AbortController()
-    let interrupted = false
-    const onSignal = (signal: NodeJS.Signals) => {
-      if (interrupted) process.exit(signal === 'SIGINT' ? 130 : 143)
-      interrupted = true
-      controller.abort()
-    }
-    process.on('SIGINT', onSignal)
-    process.on('SIGTERM', onSignal)
-    let result
-    try {
-      result = await pullImage(store, args.image, {flat: flags.flat, onProgress: progress.onProgress, signal: controller.signal})
-    } catch (error) {
-      await progress.finish(error)
-      throw error
-    } finally {
-      process.off('SIGINT', onSignal)
-      process.off('SIGTERM', onSignal)
-    }
-    await progress.finish()
-
-    const {formatSize} = await import('../src/ui/format')
-    if (this.jsonEnabled()) return result
-    if (!flags.quiet) {
-      const layers = `${result.layers.length} layer${result.layers.length === 1 ? '' : 's'}`
-      const size = formatSize(result.size).replace(/^([\d.]+)/, '$1 ')
-      process.stdout.write(`Pulled ${result.name} (${result.id.slice(0, 19)}…, ${layers}, ${size})\n`)
-    }
-    return result
+    // The same code as bin/pivot's lean path (src/cli/dispatch.ts).
+    const {pull} = await import('../src/cli/pull')
+    return pull(args.image, {cacheDir: flags['cache-dir'], json: this.jsonEnabled(), flat: flags.flat, quiet: flags.quiet})
   }
 }

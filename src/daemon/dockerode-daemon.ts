@@ -2,7 +2,6 @@ import type Dockerode from 'dockerode'
 import type {IncomingMessage} from 'node:http'
 import * as https from 'node:https'
 import {PassThrough, type Readable} from 'node:stream'
-import type {ImageConfig} from '../store'
 import {type DaemonEndpoint, describeEndpoint, isConnectError, resolveEndpoint, unreachable} from './daemon-endpoint'
 import {DaemonError} from './daemon-error'
 import type {
@@ -14,6 +13,7 @@ import type {
   StreamOptions,
 } from './docker-daemon'
 import {classifyPullError, followProgress, oneLine} from './follow-progress'
+import {toDaemonImage, type ImageInspectInfo} from './image-info'
 
 /** The real daemon: every Engine API call goes through dockerode. Construct with `connectDaemon()`. */
 export class DockerodeDaemon implements DockerDaemon {
@@ -31,26 +31,7 @@ export class DockerodeDaemon implements DockerDaemon {
     const info = await this.call(`inspect ${ref}`, () => this.docker.getImage(ref).inspect(), {
       404: () => new DaemonError('DAEMON_IMAGE_NOT_FOUND', `the Docker daemon has no image ${ref}`),
     })
-    const c = (info.Config ?? {}) as Dockerode.ImageInspectInfo['Config'] & {Labels?: Record<string, string> | null}
-    const config: ImageConfig = {}
-    if (c.Env?.length) config.Env = c.Env
-    if (c.Cmd?.length) config.Cmd = c.Cmd as string[]
-    if (c.Entrypoint?.length) config.Entrypoint = (typeof c.Entrypoint === 'string' ? [c.Entrypoint] : c.Entrypoint) as string[]
-    if (c.WorkingDir) config.WorkingDir = c.WorkingDir
-    if (c.User) config.User = c.User
-    if (c.ExposedPorts && Object.keys(c.ExposedPorts).length) config.ExposedPorts = c.ExposedPorts
-    if (c.Labels && Object.keys(c.Labels).length) config.Labels = c.Labels
-    return {
-      id: info.Id,
-      repoTags: info.RepoTags ?? [],
-      repoDigests: info.RepoDigests ?? [],
-      created: info.Created,
-      config,
-      diffIds: info.RootFS?.Layers ?? [],
-      size: info.Size,
-      os: info.Os,
-      architecture: info.Architecture,
-    }
+    return toDaemonImage(info as unknown as ImageInspectInfo)
   }
 
   async pullImage(ref: string, onProgress?: (event: PullProgress) => void, options: StreamOptions = {}): Promise<void> {

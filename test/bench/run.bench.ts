@@ -1,10 +1,19 @@
-// `pivot run --rm IMG /bin/true` against its peers, in one run on one machine:
-//   - docker run --rm --network none (the goal: pivot at 0.5x of it or better)
-//   - runc run of the same rootfs (a bundle made with `runc spec`)
+// `pivot run --rm IMG /bin/true` against its peers, in one run on one machine, network mode for
+// network mode (like for like):
+//   - pivot run --net host    against docker run --network host
+//   - pivot run --net none    against docker run --network none
+//   - runc run of the same rootfs (a bundle made with `runc spec`; its default spec has its own
+//     network namespace, as --net none)
 //   - unshare --fork --pid --mount-proc ... chroot ROOTFS /bin/true (the floor: no node at all)
 //   - node -e 0 (one node start; pivot run needs two: the CLI and the container's init)
 // then the Debian image against the busybox one, and the peak RSS of the `pivot run` process
-// while its container runs. Medians, with ratios.
+// while its container runs. Medians, with ratios, and the goals beside them: pivot run at most
+// 0.5x docker's default-mode median, at most 3x runc.
+//
+// docker's default network mode is bridge. The suite's daemon runs with --bridge=none
+// (test/env/setup.sh: tests need no container networking), so bridge cannot be measured on it;
+// the 0.5x goal is checked here against each mode docker can run on this daemon, and is printed
+// as not measured for bridge. pivot has no bridge mode: its default is host.
 // Not part of the suite: `npx tsc -p . && node dist/test/bench/run.bench.js [runs]` (as root,
 // after test/env/setup.sh; NODE_EXTRA_CA_CERTS is removed from the environment of every command).
 // The commands take turns, round by round (see measure()).
@@ -88,8 +97,10 @@ async function main(): Promise<void> {
 
     const results = measure(
       [
-        {name: 'pivot run', argv: [PIVOT_BIN, 'run', '--rm', BUSYBOX_IMAGE, '/bin/true']},
-        {name: 'docker run', argv: [DOCKER_BIN, 'run', '--rm', '--network', 'none', BUSYBOX_IMAGE, '/bin/true']},
+        {name: 'pivot run --net host', argv: [PIVOT_BIN, 'run', '--rm', '--net', 'host', BUSYBOX_IMAGE, '/bin/true']},
+        {name: 'docker run --network host', argv: [DOCKER_BIN, 'run', '--rm', '--network', 'host', BUSYBOX_IMAGE, '/bin/true']},
+        {name: 'pivot run --net none', argv: [PIVOT_BIN, 'run', '--rm', '--net', 'none', BUSYBOX_IMAGE, '/bin/true']},
+        {name: 'docker run --network none', argv: [DOCKER_BIN, 'run', '--rm', '--network', 'none', BUSYBOX_IMAGE, '/bin/true']},
         {name: 'runc run', argv: ['runc', 'run', '--bundle', bundle, runcId]},
         {name: 'unshare+chroot', argv: ['unshare', '--fork', '--pid', '--mount', '--uts', '--ipc', '--mount-proc', 'chroot', rootfs, '/bin/true']},
         {name: 'node -e 0', argv: [process.execPath, '-e', '0']},
@@ -98,17 +109,19 @@ async function main(): Promise<void> {
       {PIVOT_CACHE_DIR: cache},
     )
     const by = new Map(results.map(r => [r.name, r]))
-    const pivot = by.get('pivot run')!
-    console.log(`\nmedians over ${RUNS} runs (min in brackets), ${os.cpus().length} CPUs, node ${process.version}:`)
-    for (const r of results) {
-      console.log(`  ${r.name.padEnd(18)} ${r.median.toFixed(1).padStart(7)} ms  [${r.min.toFixed(1)}]   pivot/this = ${(pivot.median / r.median).toFixed(2)}`)
-    }
-    const docker = by.get('docker run')!
-    const ratio = pivot.median / docker.median
-    console.log(`\npivot run / docker run = ${ratio.toFixed(2)} (goal <= 0.50: ${ratio <= 0.5 ? 'met' : `missed by ${(pivot.median - docker.median / 2).toFixed(1)} ms`})`)
-    console.log(`pivot run / runc run = ${(pivot.median / by.get('runc run')!.median).toFixed(2)}`)
-    console.log(`pivot run - 2 x node start = ${(pivot.median - 2 * by.get('node -e 0')!.median).toFixed(1)} ms of pivot's own work`)
-    console.log(`debian / busybox (pivot run) = ${(by.get('pivot run debian')!.median / pivot.median).toFixed(2)}`)
+    const ms = (name: string) => by.get(name)!.median
+    console.log(`\nmedians over ${RUNS} runs (min in brackets), ${os.cpus().length} CPUs, node ${process.version}, load ${os.loadavg()[0].toFixed(1)}:`)
+    for (const r of results) console.log(`  ${r.name.padEnd(26)} ${r.median.toFixed(1).padStart(7)} ms  [${r.min.toFixed(1)}]`)
+    const goal = (label: string, ratio: number, max: number) =>
+      console.log(`  ${label.padEnd(48)} ${ratio.toFixed(2).padStart(5)}   goal <= ${max.toFixed(2)}: ${ratio <= max ? 'met' : 'MISSED'}`)
+    console.log('\nsame network mode on both sides:')
+    goal('pivot --net host / docker --network host', ms('pivot run --net host') / ms('docker run --network host'), 0.5)
+    goal('pivot --net none / docker --network none', ms('pivot run --net none') / ms('docker run --network none'), 0.5)
+    console.log("  pivot / docker default mode (bridge)               not measured: this daemon runs with --bridge=none")
+    goal('pivot --net none / runc run (own netns)', ms('pivot run --net none') / ms('runc run'), 3)
+    goal('pivot --net host / runc run', ms('pivot run --net host') / ms('runc run'), 3)
+    console.log(`\npivot run (host) - 2 x node start = ${(ms('pivot run --net host') - 2 * ms('node -e 0')).toFixed(1)} ms of pivot's own work`)
+    console.log(`debian / busybox (pivot run, host) = ${(ms('pivot run debian') / ms('pivot run --net host')).toFixed(2)}`)
     const rss = await peakRss(cache)
     console.log(`pivot run process while its container runs: peak RSS ${(rss.hwmKb / 1024).toFixed(1)} MiB, RSS ${(rss.rssKb / 1024).toFixed(1)} MiB`)
   } finally {

@@ -184,17 +184,47 @@ describe('DockerodeDaemon against a pretend daemon', () => {
     )
   })
 
-  it('dockerode loads with the first daemon call, not with the daemon or pull modules', async () => {
+  it('dockerode loads with the first call the socket client leaves to it, not for ping, pull or inspect', async () => {
     const script = `
       const loaded = () => Object.keys(require.cache).some(k => k.includes('/node_modules/dockerode/'))
       const {connectDaemon} = require(${JSON.stringify(path.resolve(__dirname, '../../../src/daemon'))})
       require(${JSON.stringify(path.resolve(__dirname, '../../../src/images/pull-image'))})
       const beforeCall = loaded()
-      connectDaemon({DOCKER_HOST: 'unix://${socket}'}).then(() => console.log(JSON.stringify({beforeCall, afterCall: loaded()})))`
+      ;(async () => {
+        const daemon = await connectDaemon({DOCKER_HOST: 'unix://${socket}'})
+        await daemon.pullImage('fine:latest')
+        await daemon.inspectImage('known:latest')
+        const afterPull = loaded()
+        await daemon.listContainers('x').catch(() => undefined)
+        console.log(JSON.stringify({beforeCall, afterPull, afterList: loaded()}))
+      })()`
     const out = await new Promise<string>((resolve, reject) =>
       execFile(process.execPath, ['-e', script], {encoding: 'utf8'}, (err, stdout) => (err ? reject(err) : resolve(stdout))),
     )
-    assert.deepEqual(JSON.parse(out), {beforeCall: false, afterCall: true})
+    assert.deepEqual(JSON.parse(out), {beforeCall: false, afterPull: false, afterList: true})
+  })
+
+  it('the socket client and dockerode answer ping, inspect and pull alike, errors included', async () => {
+    const {connectDaemon: viaDockerode} = await import('../../../src/daemon/dockerode-daemon')
+    const env = {DOCKER_HOST: `unix://${socket}`}
+    const outcome = async (p: Promise<unknown>) =>
+      p.then(
+        value => ({value}),
+        (e: DaemonError) => ({code: e.code, message: e.message, exitCode: e.exitCode}),
+      )
+    const calls = async (daemon: Awaited<ReturnType<typeof connectDaemon>>) => [
+      daemon.apiVersion,
+      daemon.endpoint,
+      await outcome(daemon.inspectImage('known:latest')),
+      await outcome(daemon.inspectImage('nope:latest')),
+      await outcome(daemon.pullImage('fine:latest')),
+      await outcome(daemon.pullImage('missing:latest')),
+      await outcome(daemon.pullImage('broken:latest')),
+    ]
+    const socketDaemon = await connectDaemon(env)
+    const dockerode = await viaDockerode(env)
+    assert.notEqual(socketDaemon.constructor, dockerode.constructor)
+    assert.deepEqual(await calls(socketDaemon), await calls(dockerode))
   })
 
   it('a daemon that is not there: DAEMON_UNREACHABLE naming the socket', async () => {

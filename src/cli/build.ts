@@ -1,0 +1,71 @@
+import {loadRecipeCached} from './cached-recipe'
+import {openStore} from './open-store'
+
+export interface BuildFlags {
+  cacheDir?: string
+  json: boolean
+  tag?: string
+  noCache: boolean
+  buildArg: string[]
+  context?: string
+  pull: boolean
+  quiet: boolean
+}
+
+/**
+ * `pivot build RECIPE`: builds, reports the steps (or nothing with --quiet/--json), prints the
+ * result; returns the JSON document for the caller to print with --json. Shared by the oclif
+ * command and bin/pivot's lean path.
+ */
+export async function build(recipeFile: string, flags: BuildFlags): Promise<unknown> {
+  const {parseBuildArgs} = require('../build/recipe') as typeof import('../build/recipe')
+  const buildArgs = parseBuildArgs(flags.buildArg)
+  const {resolveCacheRoot} = require('../store/cache-root') as typeof import('../store/cache-root')
+  const {recipe, keep} = loadRecipeCached(recipeFile, buildArgs, resolveCacheRoot(flags.cacheDir))
+  let name: string | undefined
+  if (flags.tag !== undefined) {
+    const {normaliseName} = require('../images/image-name') as typeof import('../images/image-name')
+    name = normaliseName(flags.tag)
+  }
+  const store = openStore(flags.cacheDir)
+  keep()
+  const {progressMode} = require('../ui/progress') as typeof import('../ui/progress')
+  const {createBuildReporter} = require('../build/build-progress') as typeof import('../build/build-progress')
+  const reporter = createBuildReporter(progressMode({json: flags.json, quiet: flags.quiet}))
+  const {buildImage} = require('../build/build-image') as typeof import('../build/build-image')
+  const abort = new AbortController()
+  const onSignal = () => abort.abort()
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  let result
+  try {
+    result = await buildImage(store, recipe, {context: flags.context, name, noCache: flags.noCache, pull: flags.pull, onEvent: reporter.onEvent, signal: abort.signal})
+  } catch (error) {
+    await reporter.finish(error)
+    throw error
+  } finally {
+    process.removeListener('SIGINT', onSignal)
+    process.removeListener('SIGTERM', onSignal)
+  }
+  await reporter.finish()
+  const json = {
+    name: result.name ?? null,
+    id: result.id,
+    layers: result.layers,
+    steps: result.steps.map(s => ({index: s.index, text: s.text, cached: s.cached, seconds: Math.round(s.seconds * 1000) / 1000})),
+    ...(reporter.warnings.length > 0 ? {warnings: reporter.warnings} : {}),
+  }
+  if (flags.json) return json
+  if (flags.quiet) {
+    process.stdout.write(`${result.id}\n`)
+    return json
+  }
+  const {shortId} = require('../ui/format') as typeof import('../ui/format')
+  const lines = [`Successfully built ${shortId(result.id)}`]
+  if (result.name) {
+    const {displayName} = require('../images/image-name') as typeof import('../images/image-name')
+    lines.push(`Successfully tagged ${displayName(result.name)}`)
+  }
+  process.stdout.write(lines.join('\n') + '\n')
+  return json
+}

@@ -1,0 +1,85 @@
+import type {DockerDaemon} from '../daemon/docker-daemon'
+import type {PullResult} from '../images/pull-image'
+import {openStore} from './open-store'
+
+/**
+ * Connects to the daemon and sends it the pull before the puller's modules load (~20 ms here),
+ * so that the daemon's registry round trip runs meanwhile; resolves once the request is sent.
+ * Only for the usual case, a tag at a unix socket: anything else (a digest, which pullImage
+ * first looks up in the daemon; a bad name or DOCKER_HOST, which it reports) is left to pullImage.
+ * A failure here is pullImage's to report too: the returned daemon promise carries it. `drop()`
+ * ends a pull pullImage never read.
+ */
+async function sendPullEarly(image: string): Promise<{daemon: () => Promise<DockerDaemon>; drop: () => void} | undefined> {
+  const {normalizeReference} = require('../reference') as typeof import('../reference')
+  const {resolveEndpoint} = require('../daemon/daemon-endpoint') as typeof import('../daemon/daemon-endpoint')
+  let ref: string
+  let ep: ReturnType<typeof resolveEndpoint>
+  try {
+    const parsed = normalizeReference(image)
+    if (parsed.digest) return undefined
+    ref = parsed.name
+    ep = resolveEndpoint()
+  } catch {
+    return undefined
+  }
+  if (ep.kind !== 'unix') return undefined
+  const {SocketDaemon} = require('../daemon/socket-daemon') as typeof import('../daemon/socket-daemon')
+  const {daemon, sent} = SocketDaemon.connectSendingPull(ep, process.env, ref)
+  daemon.catch(() => undefined) // reported when pullImage asks for the daemon
+  await sent
+  return {daemon: () => daemon, drop: () => void daemon.then(d => d.dropEarlyPull(), () => undefined)}
+}
+
+/**
+ * `pivot pull IMAGE`: the pull with its progress (plain lines, listr2 in a terminal, nothing with
+ * --quiet or --json) and the closing line; returns the result for the caller to print with --json.
+ * Shared by the oclif command and bin/pivot's lean path.
+ */
+export async function pull(image: string, flags: {cacheDir?: string; json: boolean; flat: boolean; quiet: boolean}): Promise<PullResult> {
+  const early = await sendPullEarly(image)
+  try {
+    return await pullWith(image, flags, early?.daemon)
+  } finally {
+    early?.drop()
+  }
+}
+
+async function pullWith(image: string, flags: {cacheDir?: string; json: boolean; flat: boolean; quiet: boolean}, daemon?: () => Promise<DockerDaemon>): Promise<PullResult> {
+  const {pullImage} = require('../images/pull-image') as typeof import('../images/pull-image')
+  const {createProgress, progressMode} = require('../ui/progress') as typeof import('../ui/progress')
+  const store = openStore(flags.cacheDir)
+  const progress = createProgress(progressMode({json: flags.json, quiet: flags.quiet}))
+
+  // Ctrl-C: stop the daemon streams and unpackers and clean up; a second one leaves at once
+  // (the next pull sweeps what is left in tmp/).
+  const controller = new AbortController()
+  let interrupted = false
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (interrupted) process.exit(signal === 'SIGINT' ? 130 : 143)
+    interrupted = true
+    controller.abort()
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  let result
+  try {
+    result = await pullImage(store, image, {flat: flags.flat, onProgress: progress.onProgress, signal: controller.signal, ...(daemon ? {daemon} : {})})
+  } catch (error) {
+    await progress.finish(error)
+    throw error
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+  }
+  await progress.finish()
+
+  if (flags.json) return result
+  if (!flags.quiet) {
+    const {formatSize} = require('../ui/format') as typeof import('../ui/format')
+    const layers = `${result.layers.length} layer${result.layers.length === 1 ? '' : 's'}`
+    const size = formatSize(result.size).replace(/^([\d.]+)/, '$1 ')
+    process.stdout.write(`Pulled ${result.name} (${result.id.slice(0, 19)}…, ${layers}, ${size})\n`)
+  }
+  return result
+}
