@@ -68,7 +68,7 @@ export async function pruneCache(store: Store): Promise<PruneReport> {
     const doomed = await withGcExclusive(store, () => sweep(store, report))
     // A file that cannot be deleted (an immutable one) is named in the errors; its detached tree
     // stays a tmp/ leftover of this dead process, which a later prune retries.
-    for (const {digest, dir} of doomed) tryRemove(() => removeTree(dir, `layer ${digest}`), errors)
+    for (const {digest, dir} of doomed) tryRemove(() => removeTree(dir, `layer ${digest} was taken out of the cache, but`), errors)
 
     report.tmp = store.sweepTmp(
       dir => {
@@ -125,26 +125,13 @@ function sweep(store: Store, report: PruneReport): Array<{digest: string; dir: s
     const size = record?.diskSize ?? diskUsage(store.layerDir(digest))
     // A layer that cannot be detached (an immutable directory) is named in the errors; the rest goes on.
     let dir: string | undefined
-    if (!tryRemove(() => (dir = detachLayer(store, digest)), report.errors) || dir === undefined) continue
+    if (!tryRemove(() => (dir = store.takeOutLayer(digest)), report.errors) || dir === undefined) continue
     doomed.push({digest, dir})
     report.layers.push(digest)
     report.reclaimedBytes += size
   }
 
   report.links = pruneLinks(store)
-  return doomed
-}
-
-/**
- * Takes a layer out of the cache: its `l/` link, then its directory renamed into a staging
- * entry of ours (a half-deleted layer is never visible under layers/, and a prune killed before
- * deleting it leaves a tmp/ leftover that the next sweep removes).
- */
-function detachLayer(store: Store, digest: string): string {
-  fs.rmSync(store.path('l', store.layerShortName(digest)), {force: true})
-  const doomed = store.stage('rm-layer')
-  fs.rmdirSync(doomed)
-  fs.renameSync(store.layerDir(digest), doomed)
   return doomed
 }
 

@@ -113,7 +113,7 @@ function openLockFile(file: string, directory: boolean): number {
     const code = (error as NodeJS.ErrnoException).code
     if (code === 'ELOOP' || (code === 'EISDIR' && !directory) || (code === 'ENOTDIR' && directory)) {
       const what = directory ? 'the lock directory' : 'the lock file'
-      const kind = code === 'ELOOP' ? 'a symbolic link' : code === 'EISDIR' ? 'a directory, not a file' : 'not a directory'
+      const kind = code === 'ENOTDIR' ? 'not a directory' : `${code === 'ELOOP' ? 'a symbolic link' : 'a directory'}, not a ${directory ? 'directory' : 'file'}`
       throw new StoreError('STORE_DAMAGED', `${what} ${file} is ${kind}: remove it (rm -r ${shellQuote(file)}) and try again`, {cause: error})
     }
     throw describeFsError(error) ?? error

@@ -232,8 +232,12 @@ export class Store {
     }
   }
 
-  /** Unlinks the layer's short link and renames its directory into tmp/; undefined when it was already gone. */
-  private takeOutLayer(digest: string): string | undefined {
+  /**
+   * Unlinks the layer's short link and renames its directory into a staging entry of ours (a
+   * half-deleted layer is never visible under layers/, and a process killed before deleting it
+   * leaves a tmp/ leftover that the next sweep removes); undefined when it was already gone.
+   */
+  takeOutLayer(digest: string): string | undefined {
     removeEntry(this.path('l', this.layerShortName(digest)))
     const doomed = this.stage('rm-layer')
     fs.rmdirSync(doomed)

@@ -101,9 +101,10 @@ test('rmi and prune racing a run, an export and a build that found the image: ea
       pivotAsync(['export', base, '-o', tar], {cacheDir: cache}),
       pivotAsync(['build', '-t', `pivot-test/gc-race-built:${round}`, recipe], {cacheDir: cache}),
       // The removal starts once the build has found its base (its staging dir appears right
-      // after), so it lands while the build references the base in memory only.
+      // after), so it lands while the build references the base in memory only. --force: the
+      // run may still be going, and a plain rmi refuses an image a running container uses.
       until(() => entriesOf(cache, 'tmp').some(e => e.endsWith('-build')))
-        .then(() => pivotAsync(['rmi', base], {cacheDir: cache}))
+        .then(() => pivotAsync(['rmi', '--force', base], {cacheDir: cache}))
         .then(async rmi => [rmi, await pivotAsync(['prune'], {cacheDir: cache})]),
     ]).then(r => r.flat())
     assertClean(results)
