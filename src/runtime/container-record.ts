@@ -144,7 +144,14 @@ export function currentOwner(): ContainerState['owner'] {
 
 /** Whether the process that runs this container is still there (same pid, same start time). */
 export function isOwnerAlive(state: Pick<ContainerState, 'owner'>): boolean {
-  return state.owner !== undefined && processStartTime(state.owner.pid) === state.owner.startTime
+  if (state.owner === undefined || processStartTime(state.owner.pid) !== state.owner.startTime) return false
+  // A killed monitor stays a zombie until its new parent (the host's init) reaps it.
+  try {
+    const stat = fs.readFileSync(`/proc/${state.owner.pid}/stat`, 'utf8')
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2))
+  } catch {
+    return false
+  }
 }
 
 /**
