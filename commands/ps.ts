@@ -5,17 +5,21 @@ export default class Ps extends PivotCommand {
   static summary = 'List containers'
 
   static description = `Lists the running containers of this cache; with --all also the stopped ones (kept because they
-ran without --rm) and dead ones (left by a pivot run that was killed; \`pivot prune\` removes both).
+ran without --rm) and dead ones (whose \`pivot run\` or, for -d, monitor was killed; \`pivot rm\` and
+\`pivot prune\` remove both). STATUS as docker shows it: Up 3 seconds, Exited (0) 2 minutes ago,
+Created, Dead.
 
-With --json: an array of {id, name, image, imageName, command, state, exitCode, pid, created, finished}.`
+With --json: an array of {id, name, image, imageName, command, state, status, exitCode, pid,
+detached, created, started, finished}.`
 
-  static examples = ['<%= config.bin %> ps', '<%= config.bin %> ps -a', '<%= config.bin %> ps -aq']
+  static examples = ['<%= config.bin %> ps', '<%= config.bin %> ps -a', '<%= config.bin %> ps -aq', '<%= config.bin %> ps -a --no-trunc']
 
   static enableJsonFlag = true
 
   static flags = {
     all: Flags.boolean({char: 'a', description: 'show stopped and dead containers too'}),
     quiet: Flags.boolean({char: 'q', description: 'print container ids only'}),
+    'no-trunc': Flags.boolean({description: 'full ids and commands'}),
   }
 
   async run(): Promise<unknown> {
@@ -24,26 +28,19 @@ With --json: an array of {id, name, image, imageName, command, state, exitCode, 
     const all = listContainers(this.openStore(flags['cache-dir']))
     const shown = flags.all ? all : all.filter(c => c.state === 'running')
     if (this.jsonEnabled()) return shown
+    const full = flags['no-trunc']
+    const id = (c: (typeof shown)[number]) => (full ? c.id : c.id.slice(0, 12))
     if (flags.quiet) {
-      if (shown.length > 0) process.stdout.write(shown.map(c => c.id.slice(0, 12)).join('\n') + '\n')
+      if (shown.length > 0) process.stdout.write(shown.map(id).join('\n') + '\n')
       return shown
     }
-    const {formatAge, formatTable, humanDuration, shortId} = await import('../src/ui/format')
-    const status = (c: (typeof shown)[number]) => {
-      switch (c.state) {
-        case 'running':
-          return `Up ${humanDuration(Date.now() - Date.parse(c.created))}`
-        case 'exited':
-          return `Exited (${c.exitCode ?? '?'}) ${c.finished ? formatAge(c.finished) : ''}`.trim()
-        default:
-          return c.state === 'dead' ? 'Dead' : 'Created'
-      }
-    }
+    const {formatAge, formatTable, shortId} = await import('../src/ui/format')
+    // docker: the command in quotes, cut to 20 characters and an ellipsis unless --no-trunc.
     const command = (argv: string[]) => {
-      const text = JSON.stringify(argv.join(' '))
-      return text.length > 22 ? text.slice(0, 20) + '…"' : text
+      const text = argv.join(' ')
+      return JSON.stringify(!full && text.length > 20 ? text.slice(0, 19) + '…' : text)
     }
-    const rows = shown.map(c => [c.id.slice(0, 12), c.imageName ?? shortId(c.image), command(c.command), formatAge(c.created), status(c), c.name ?? ''])
+    const rows = shown.map(c => [id(c), c.imageName ?? shortId(c.image), command(c.command), formatAge(c.created), c.status, c.name ?? ''])
     process.stdout.write(formatTable(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAMES'], rows))
     return shown
   }
