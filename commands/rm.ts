@@ -19,7 +19,16 @@ that ran with --rm remove themselves; \`pivot prune\` removes every container th
     const store = this.openStore(flags['cache-dir'])
     const [{removeContainerByRef}, {eachContainer}] = await Promise.all([import('../src/runtime/lifecycle/operations'), import('../src/ui/each-container')])
     await eachContainer(argv as string[], async ref => {
-      await removeContainerByRef(store, ref, flags.force)
+      try {
+        await removeContainerByRef(store, ref, flags.force)
+      } catch (error) {
+        // docker rm -f: a container that is not there is said, but is no failure.
+        if (flags.force && (error as {code?: string}).code === 'CONTAINER_NOT_FOUND') {
+          process.stderr.write(`pivot: ${(error as Error).message}\n`)
+          return
+        }
+        throw error
+      }
       process.stdout.write(ref + '\n')
     })
   }
