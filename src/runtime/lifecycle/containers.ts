@@ -64,8 +64,9 @@ export function allContainers(store: Store): ContainerStatus[] {
 export function resolveContainer(store: Store, ref: string): string {
   const ids = listContainerIds(store)
   if (/^[0-9a-f]{64}$/.test(ref) && ids.includes(ref)) return ref
-  if (ref !== '' && !ref.includes('/') && !ref.includes('\0')) {
-    const name = ref.startsWith('/') ? ref.slice(1) : ref
+  // docker accepts a name with its leading slash (/web), as its API shows names.
+  const name = ref.startsWith('/') ? ref.slice(1) : ref
+  if (name !== '' && !name.includes('/') && !name.includes('\0') && name !== '.' && name !== '..') {
     try {
       const id = fs.readlinkSync(store.path('containers', 'names', name))
       if (ids.includes(id)) return id
