@@ -41,6 +41,10 @@ export interface ContainerState {
   detached?: boolean
   /** The signal `pivot stop` sends first: the image's StopSignal, else SIGTERM. */
   stopSignal?: string
+  /** The working directory PID 1 started in: `pivot exec`'s default. */
+  workdir?: string
+  /** What PID 1's seccomp filter was made from: `pivot exec` loads the same filter. */
+  security?: {capAdd?: string[]; capDrop?: string[]; privileged?: boolean; seccomp?: 'default' | 'unconfined'}
 }
 
 /** What the monitor of a detached container writes when the container's PID 1 exits. */

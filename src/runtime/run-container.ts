@@ -115,6 +115,8 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     created: new Date().toISOString(),
     ...(opts.detach ? {detached: true} : {}),
     ...(opts.stopSignal ? {stopSignal: opts.stopSignal} : {}),
+    workdir: opts.workdir,
+    security: {capAdd: opts.capAdd, capDrop: opts.capDrop, privileged: opts.privileged, seccomp: opts.seccomp},
   }
   // Detached: once the monitor has the container, its cgroup and directory are the monitor's.
   const handover = {done: false}

@@ -70,8 +70,8 @@ export interface ParsedRunArgs {
   command: string[]
 }
 
-function badFlag(message: string): RuntimeError {
-  return new RuntimeError('RUN_BAD_FLAG', `${message} (see 'pivot run --help')`)
+function badFlagOf(message: string, command = 'run'): RuntimeError {
+  return new RuntimeError('RUN_BAD_FLAG', `${message} (see 'pivot ${command} --help')`)
 }
 
 /**
@@ -79,7 +79,8 @@ function badFlag(message: string): RuntimeError {
  * `-it`) until the first argument that is not a flag, which is IMAGE; everything after it is the
  * command and is never read as flags. `--` ends the flags.
  */
-export function parseRunArgs(argv: readonly string[], table: readonly RunFlagSpec[] = RUN_FLAGS): ParsedRunArgs {
+export function parseRunArgs(argv: readonly string[], table: readonly RunFlagSpec[] = RUN_FLAGS, command = 'run'): ParsedRunArgs {
+  const badFlag = (message: string) => badFlagOf(message, command)
   const byLong = new Map<string, RunFlagSpec>()
   const byChar = new Map<string, RunFlagSpec>()
   for (const spec of table) {
