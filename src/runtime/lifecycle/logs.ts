@@ -86,19 +86,32 @@ export async function showLogs(store: Store, ref: string, options: LogOptions): 
     }
   }
   let offset = 0
+  // Reads what was appended since the last call (following a long log must not re-read it all).
   const readNew = (): LogRecord[] => {
-    let data: Buffer
+    let fd: number
     try {
-      data = fs.readFileSync(file)
+      fd = fs.openSync(file, 'r')
     } catch {
       return []
     }
-    // Only whole lines: the rest is read when its newline is there.
-    const end = data.lastIndexOf(10) + 1
-    if (end <= offset) return []
-    const text = data.subarray(offset, end).toString('utf8')
-    offset = end
-    return parseLines(text)
+    try {
+      const size = fs.fstatSync(fd).size
+      if (size <= offset) return []
+      const data = Buffer.allocUnsafe(size - offset)
+      let got = 0
+      while (got < data.length) {
+        const n = fs.readSync(fd, data, got, data.length - got, offset + got)
+        if (n === 0) break
+        got += n
+      }
+      // Only whole lines: the rest is read when its newline is there.
+      const end = data.subarray(0, got).lastIndexOf(10) + 1
+      if (end === 0) return []
+      offset += end
+      return parseLines(data.subarray(0, end).toString('utf8'))
+    } finally {
+      fs.closeSync(fd)
+    }
   }
   let first = readNew()
   if (options.tail !== undefined) first = options.tail === 0 ? [] : first.slice(-options.tail)
