@@ -35,8 +35,10 @@ overlay of the image's layers as its root (the cached image never changes), a fr
 /dev, a read-only /sys, and a cgroup with the limits (a pids limit of ${DEFAULT_PIDS_LIMIT} unless --pids-limit; 0 or -1
 lifts it).
 
-stdin, stdout and stderr are the container's: \`echo hi | pivot run IMG cat\` prints hi, and in a
-terminal \`pivot run IMG sh\` is an interactive shell. Every signal docker run passes on (all that
+stdout and stderr are the container's; stdin is too with -i (\`echo hi | pivot run -i IMG cat\` prints
+hi), else /dev/null, as in docker; in a terminal \`pivot run -it IMG sh\` is an interactive shell.
+With -d the container runs in the background: pivot prints its id and exits, a small monitor
+process keeps its output (\`pivot logs\`) and records its exit (\`pivot ps -a\`, \`pivot wait\`). Every signal docker run passes on (all that
 can be caught but SIGCHLD, SIGPIPE, SIGURG, and the fault signals SIGSEGV, SIGBUS, SIGFPE, SIGILL),
 and the real-time ones, are passed to the container's PID 1, which, as any PID 1, ignores those it
 has no handler for; a second SIGINT or SIGTERM that PID 1 ignores kills the container. On a
@@ -55,6 +57,7 @@ flags, missing image, setup error); 126 when the command cannot be invoked; 127 
   static examples = [
     '<%= config.bin %> run --rm busybox echo hello',
     '<%= config.bin %> run --rm -it debian:bookworm /bin/bash',
+    '<%= config.bin %> run -d --name web busybox httpd -f -p 8080',
     "<%= config.bin %> run --rm --pids-limit 20 debian:bookworm bash -c ':(){ :|:& };:; sleep 5'",
     '<%= config.bin %> run --rm --memory 256m --cpus 0.5 -e MODE=ci -v $PWD:/src:ro -w /src debian:bookworm ./test.sh',
     '<%= config.bin %> run --rm --net none --read-only busybox ip addr',

@@ -36,6 +36,7 @@ export const LEAN_COMMANDS: Readonly<Record<string, LeanCommand>> = {
     flags: [
       {name: 'all', char: 'a', kind: 'boolean'},
       {name: 'quiet', char: 'q', kind: 'boolean'},
+      {name: 'no-trunc', kind: 'boolean'},
     ],
     json: true,
     args: [],
@@ -66,13 +67,19 @@ export const LEAN_COMMANDS: Readonly<Record<string, LeanCommand>> = {
 export const SUMMARIES: Readonly<Record<string, string>> = {
   build: 'Build an image from a recipe',
   check: 'Verify the cache, and repair it with --repair',
+  exec: 'Run a command in a running container',
   export: "Write an image's root filesystem as one tar archive",
   help: 'Display help for pivot.',
   images: 'List the images in the cache',
   import: 'Make an image from a rootfs tarball',
+  kill: 'Send a signal to running containers',
+  logs: "Print a detached container's output",
   prune: 'Free the disk space nothing uses any more',
   ps: 'List containers',
   pull: 'Pull an image from the Docker daemon into the cache',
+  rm: 'Remove containers',
   rmi: 'Remove images from the cache',
   run: 'Run a command in a new container of a cached image',
+  stop: 'Stop running containers',
+  wait: 'Wait for containers to stop, then print their exit codes',
 }

@@ -5,31 +5,23 @@ import {openStore} from './open-store'
  * `pivot ps`: running containers (all with --all), printed as a table, ids only with --quiet, or
  * returned for the caller to print with --json. Shared by the oclif command and the lean path.
  */
-export function ps(flags: {cacheDir?: string; json: boolean; all: boolean; quiet: boolean}): ContainerSummary[] {
+export function ps(flags: {cacheDir?: string; json: boolean; all: boolean; quiet: boolean; noTrunc: boolean}): ContainerSummary[] {
   const {listContainers} = require('../runtime/list-containers') as typeof import('../runtime/list-containers')
   const all = listContainers(openStore(flags.cacheDir))
   const shown = flags.all ? all : all.filter(c => c.state === 'running')
   if (flags.json) return shown
+  const id = (c: ContainerSummary) => (flags.noTrunc ? c.id : c.id.slice(0, 12))
   if (flags.quiet) {
-    if (shown.length > 0) process.stdout.write(shown.map(c => c.id.slice(0, 12)).join('\n') + '\n')
+    if (shown.length > 0) process.stdout.write(shown.map(id).join('\n') + '\n')
     return shown
   }
-  const {formatAge, formatTable, humanDuration, shortId} = require('../ui/format') as typeof import('../ui/format')
-  const status = (c: ContainerSummary) => {
-    switch (c.state) {
-      case 'running':
-        return `Up ${humanDuration(Date.now() - Date.parse(c.created))}`
-      case 'exited':
-        return `Exited (${c.exitCode ?? '?'}) ${c.finished ? formatAge(c.finished) : ''}`.trim()
-      default:
-        return c.state === 'dead' ? 'Dead' : 'Created'
-    }
-  }
+  const {formatAge, formatTable, shortId} = require('../ui/format') as typeof import('../ui/format')
+  // docker: the command in quotes, cut to 20 characters and an ellipsis unless --no-trunc.
   const command = (argv: string[]) => {
-    const text = JSON.stringify(argv.join(' '))
-    return text.length > 22 ? text.slice(0, 20) + '…"' : text
+    const text = argv.join(' ')
+    return JSON.stringify(!flags.noTrunc && text.length > 20 ? text.slice(0, 19) + '…' : text)
   }
-  const rows = shown.map(c => [c.id.slice(0, 12), c.imageName ?? shortId(c.image), command(c.command), formatAge(c.created), status(c), c.name ?? ''])
+  const rows = shown.map(c => [id(c), c.imageName ?? shortId(c.image), command(c.command), formatAge(c.created), c.status, c.name ?? ''])
   process.stdout.write(formatTable(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAMES'], rows))
   return shown
 }

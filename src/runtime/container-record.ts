@@ -38,6 +38,39 @@ export interface ContainerState {
   started?: string
   finished?: string
   exitCode?: number
+  /** Run with -d: a monitor (pivot-monitor, the owner) logs its output to `json.log`. */
+  detached?: boolean
+  /** The signal `pivot stop` sends first: the image's StopSignal, else SIGTERM. */
+  stopSignal?: string
+  /** The working directory PID 1 started in: `pivot exec`'s default. */
+  workdir?: string
+  /** What PID 1's seccomp filter was made from: `pivot exec` loads the same filter. */
+  security?: {capAdd?: string[]; capDrop?: string[]; privileged?: boolean; seccomp?: 'default' | 'unconfined'}
+}
+
+/** What the monitor of a detached container writes when the container's PID 1 exits. */
+export interface ExitRecord {
+  exitCode: number
+  finished: string
+}
+
+/** The json-file log of a detached container. */
+export function logPath(store: Store, id: string): string {
+  return path.join(containerDir(store, id), 'json.log')
+}
+
+/** The monitor's exit record of a detached container (written atomically when PID 1 exits). */
+export function exitPath(store: Store, id: string): string {
+  return path.join(containerDir(store, id), 'exit.json')
+}
+
+export function readExit(store: Store, id: string): ExitRecord | undefined {
+  try {
+    const e = JSON.parse(fs.readFileSync(exitPath(store, id), 'utf8')) as ExitRecord
+    return typeof e.exitCode === 'number' ? e : undefined
+  } catch {
+    return undefined
+  }
 }
 
 /** `containers/names/<name>` -> id: a symlink, so taking a name is one atomic syscall. */

@@ -1,5 +1,6 @@
 import type {Store} from '../store/store'
-import {isOwnerAlive, listContainerIds, readState, type ContainerState} from './container-record'
+import {humanDuration} from '../ui/format'
+import {allContainers, type ContainerStatus} from './lifecycle/containers'
 
 export interface ContainerSummary {
   id: string
@@ -7,34 +8,49 @@ export interface ContainerSummary {
   image: string
   imageName?: string
   command: string[]
-  /** running; exited (with exitCode); dead: its `pivot run` was killed before it could record an end. */
+  /** running; exited (with exitCode); dead: its `pivot run` or monitor was killed before it could record an end. */
   state: 'created' | 'running' | 'exited' | 'dead'
+  /** STATUS as docker ps shows it: `Up 3 seconds`, `Exited (0) 2 minutes ago`, `Created`. */
+  status: string
   exitCode?: number
   pid?: number
+  detached: boolean
   created: string
+  started?: string
   finished?: string
+}
+
+/** docker ps's STATUS column. */
+export function statusText(c: Pick<ContainerStatus, 'state' | 'exitCode' | 'started' | 'finished'> & {created?: string}, now = Date.now()): string {
+  const since = (iso: string | undefined) => humanDuration(Math.max(0, now - Date.parse(iso ?? new Date(now).toISOString())))
+  switch (c.state) {
+    case 'running':
+      return `Up ${since(c.started ?? c.created)}`
+    case 'exited':
+      return `Exited (${c.exitCode ?? '?'}) ${since(c.finished)} ago`
+    case 'dead':
+      return 'Dead'
+    default:
+      return 'Created'
+  }
 }
 
 /** The cache's containers, newest first (what `pivot ps` shows). */
 export function listContainers(store: Store): ContainerSummary[] {
-  const out: ContainerSummary[] = []
-  for (const id of listContainerIds(store)) {
-    const s: ContainerState | undefined = readState(store, id)
-    if (!s) continue
-    const alive = isOwnerAlive(s)
-    const state: ContainerSummary['state'] = s.status === 'exited' ? 'exited' : alive ? s.status : 'dead'
-    out.push({
-      id,
-      name: s.name,
-      image: s.image,
-      imageName: s.imageName,
-      command: s.command,
-      state,
-      exitCode: s.exitCode,
-      pid: state === 'running' ? s.pid : undefined,
-      created: s.created,
-      finished: s.finished,
-    })
-  }
-  return out.sort((a, b) => b.created.localeCompare(a.created))
+  const now = Date.now()
+  return allContainers(store).map(c => ({
+    id: c.id,
+    name: c.record.name,
+    image: c.record.image,
+    imageName: c.record.imageName,
+    command: c.record.command,
+    state: c.state,
+    status: statusText({...c, created: c.record.created}, now),
+    exitCode: c.exitCode,
+    pid: c.pid,
+    detached: c.record.detached === true,
+    created: c.record.created,
+    started: c.started,
+    finished: c.finished,
+  }))
 }

@@ -54,19 +54,9 @@ export async function pruneContainers(store: Store, options: PruneContainersOpti
   const failures: string[] = []
   if (doomed.length > 0) {
     const mounts = mountsUnder(path.resolve(store.path('containers')), options.mountinfo)
-    let sys = options.sys
     for (const {id, name} of doomed) {
       try {
-        const dir = path.resolve(containerDir(store, id))
-        // Deepest first, so that a mount on top of another comes off before the one below it.
-        const own = mounts.filter(m => m === dir || m.startsWith(dir + '/')).sort((a, b) => b.length - a.length)
-        for (const m of own) {
-          sys ??= new (require('../sys/koffi-syscalls').KoffiSyscalls)() as Syscalls
-          sys.umount2(m, MNT_DETACH)
-        }
-        const {openCgroup} = require('./cgroups') as typeof import('./cgroups')
-        await openCgroup(cgroupIdOf(store, id), typeof options.cgroups === 'string' ? {root: options.cgroups} : options.cgroups).remove()
-        removeContainer(store, id, name)
+        await destroyContainer(store, id, name, {...options, mounts})
         removed.add(id)
       } catch (error) {
         failures.push(`${id.slice(0, 12)}: ${(error as Error).message}`)
@@ -91,6 +81,31 @@ export async function pruneContainers(store: Store, options: PruneContainersOpti
     throw new RuntimeError('RUN_PRUNE_FAILED', `could not remove ${failures.length} container(s): ${failures.join('; ')}`)
   }
   return [...removed]
+}
+
+/**
+ * Removes a container that no longer runs (prune, `pivot rm`): any mount of it left in the host's
+ * mount table (there should be none: its mounts live in its own mount namespace), its cgroup
+ * (killing what is left in it), its directory and its name (null: none; undefined: its record's).
+ */
+export async function destroyContainer(
+  store: Store,
+  id: string,
+  name: string | null | undefined,
+  options: PruneContainersOptions & {mounts?: string[]} = {},
+): Promise<void> {
+  const dir = path.resolve(containerDir(store, id))
+  const mounts = options.mounts ?? mountsUnder(dir, options.mountinfo)
+  // Deepest first, so that a mount on top of another comes off before the one below it.
+  const own = mounts.filter(m => m === dir || m.startsWith(dir + '/')).sort((a, b) => b.length - a.length)
+  let sys = options.sys
+  for (const m of own) {
+    sys ??= new (require('../sys/koffi-syscalls').KoffiSyscalls)() as Syscalls
+    sys.umount2(m, MNT_DETACH)
+  }
+  const {openCgroup} = require('./cgroups') as typeof import('./cgroups')
+  await openCgroup(cgroupIdOf(store, id), typeof options.cgroups === 'string' ? {root: options.cgroups} : options.cgroups).remove()
+  removeContainer(store, id, name === undefined ? undefined : name)
 }
 
 /** Mount points at or below `dir` in a mountinfo file (octal escapes decoded). */

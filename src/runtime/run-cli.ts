@@ -76,7 +76,10 @@ export async function run(argv: string[]): Promise<number> {
   // Spawned first, before the flags are even checked: its node start (~20 ms) is the longest
   // step of a run and overlaps everything below. On any error it is abandoned: it has done
   // nothing yet (no namespace, no mount, no cgroup), it only waits for its config.
-  let init: PendingInit | undefined = policy === 'always' ? undefined : startInit('inherit')
+  const detach = f.detach === true
+  const interactive = f.interactive === true
+  // Detached: the monitor spawns the init, once the container's directory exists.
+  let init: PendingInit | undefined = policy === 'always' || detach ? undefined : startInit('inherit', interactive)
   try {
     const settings = checkFlags(f)
     const store = lazy.store().Store.open(lazy.cacheRoot().resolveCacheRoot(str(f['cache-dir'])))
@@ -106,12 +109,17 @@ export async function run(argv: string[]): Promise<number> {
       readOnlyRootfs: f['read-only'] === true,
       remove: f.rm === true,
       stdio: 'inherit',
+      detach,
+      interactive,
+      stopSignal: typeof (config as {StopSignal?: unknown}).StopSignal === 'string' ? (config as {StopSignal: string}).StopSignal : undefined,
       ...settings.security,
     }
     const {runContainer} = require('./run-container') as typeof import('./run-container')
-    const pending = init ?? startInit('inherit')
+    const pending = detach ? undefined : (init ?? startInit('inherit', interactive))
     init = undefined // runContainer owns it now
     const result = await runContainer(options, pending)
+    // docker run -d: the full id, once the command runs.
+    if (detach) fs.writeSync(1, result.containerId + '\n')
     return result.exitCode
   } finally {
     init?.abandon()

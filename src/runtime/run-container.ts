@@ -1,7 +1,7 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {containerEnv, checkHostname} from './container-config'
-import {cgroupIdOf, containerDir, currentOwner, newContainerId, releaseName, removeContainer, reserveName, writeState, type ContainerState} from './container-record'
+import {cgroupIdOf, containerDir, currentOwner, processStartTime, newContainerId, releaseName, removeContainer, reserveName, writeState, type ContainerState} from './container-record'
 import type {InitConfig, InitFailure, InitVolume} from './init-config'
 import {prepareInitLayer} from './init-layer'
 import type {RunOptions, RunResult} from './run-options'
@@ -9,6 +9,7 @@ import {RuntimeError} from './runtime-error'
 import {exitStatus, forwardSignals} from './signals'
 import {createCgroup, type CgroupManager} from './cgroups'
 import {startInit, type PendingInit} from './start-init'
+import {startMonitor} from './monitor/start-monitor'
 import {securityConfig, type SecurityOptions} from './security/security-options'
 import {lockGcShared} from '../store/gc-lock'
 
@@ -118,7 +119,13 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     limits: opts.limits,
     remove: opts.remove,
     created: new Date().toISOString(),
+    ...(opts.detach ? {detached: true} : {}),
+    ...(opts.stopSignal ? {stopSignal: opts.stopSignal} : {}),
+    workdir: opts.workdir,
+    security: {capAdd: opts.capAdd, capDrop: opts.capDrop, privileged: opts.privileged, seccomp: opts.seccomp},
   }
+  // Detached: once the monitor has the container, its cgroup and directory are the monitor's.
+  const handover = {done: false}
   try {
     fs.mkdirSync(dir, {mode: 0o700})
     created = true
@@ -128,7 +135,7 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     gc.release()
     cgroup = createCgroup(cgroupIdOf(store, id), opts.limits)
     if (kill.requested) throw new RuntimeError('RUN_INTERRUPTED', 'interrupted before the container started', {exitCode: 130})
-    init ??= startInit(opts.stdio)
+    init ??= opts.detach ? startMonitor(store, id) : startInit(opts.stdio, opts.interactive)
 
     const volumes: InitVolume[] = opts.volumes.map(v => ({...v, kind: fs.statSync(v.source).isDirectory() ? 'dir' : 'file'}))
     prepareInitLayer(path.join(dir, 'init'), {
@@ -168,13 +175,13 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
       config.workDir = rel('work')
     }
     started = true
-    const result = await runInit(init, opts, config, cgroup, state, store, kill)
+    const result = opts.detach ? await runDetached(init, config, cgroup, state, store, kill, handover) : await runInit(init, opts, config, cgroup, state, store, kill)
     succeeded = true
     return {containerId: id, exitCode: result, upperDir: keep && config.upperDir ? path.join(storeRoot, config.upperDir) : undefined}
   } finally {
     gc.release()
     if (!started) init?.abandon()
-    if (cgroup) {
+    if (cgroup && !handover.done) {
       try {
         // remove() kills whatever is left first; the PID namespace died with its PID 1, so
         // normally nothing is, and the kill's freezer round trip is skipped.
@@ -189,7 +196,9 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     }
     // With keepUpper the caller removes the container after its commit; but a container that
     // did not run has nothing to commit and no id reached the caller.
-    if (created && opts.remove && (!keep || !succeeded)) removeContainer(store, id, opts.name ?? null)
+    if (handover.done) {
+      // The monitor removes or records it when it exits.
+    } else if (created && opts.remove && (!keep || !succeeded)) removeContainer(store, id, opts.name ?? null)
     else if (opts.name !== undefined && !created) releaseName(store, opts.name, id)
     stopForwarding()
   }
@@ -265,6 +274,64 @@ function missingLayer(store: RunOptions['store'], image: RunOptions['image'], di
     return new RuntimeError('RUN_IMAGE_NOT_FOUND', `image ${image.id.slice(7, 19)} was removed (pivot rmi, then pivot prune) while the container was being created`)
   }
   return new RuntimeError('RUN_IMAGE_NOT_FOUND', `layer ${digest} of image ${image.id} is missing or damaged in the cache (${problem}): pull the image again`)
+}
+
+/**
+ * run -d: the monitor reports the init's pid; the init goes into the cgroup; the record names the
+ * monitor as owner (a killed monitor shows the container as dead); then "go", and the wait is only
+ * for the exec (EOF on fd 3) or the init's failure. Returns 0: the container runs on.
+ */
+async function runDetached(
+  init: PendingInit,
+  config: InitConfig,
+  cgroup: CgroupManager,
+  state: ContainerState,
+  store: RunOptions['store'],
+  kill: {requested: boolean},
+  handover: {done: boolean},
+): Promise<number> {
+  const monitor = init.child
+  const control = monitor.stdio[3] as import('node:net').Socket
+  let text = ''
+  let onData: () => void = () => undefined
+  control.setEncoding('utf8')
+  control.on('data', (chunk: string) => {
+    text += chunk
+    onData()
+  })
+  control.on('error', () => undefined)
+  const closed = new Promise<void>(resolve => control.on('close', () => resolve()))
+  const pidLine = new Promise<string | undefined>(resolve => {
+    onData = () => {
+      if (text.includes('\n')) resolve(text.slice(0, text.indexOf('\n')))
+    }
+    void closed.then(() => resolve(text.includes('\n') ? text.slice(0, text.indexOf('\n')) : undefined))
+  })
+  const line = await pidLine
+  const pid = line === undefined ? NaN : Number(line)
+  if (!Number.isInteger(pid) || pid <= 0 || monitor.pid === undefined) {
+    const {error, code} = await Promise.race([init.exited, new Promise<{code: null; error: undefined}>(r => setTimeout(() => r({code: null, error: undefined}), 1000))])
+    throw new RuntimeError('RUN_INIT_FAILED', `cannot start the container's monitor: ${error?.message ?? `it exited with status ${code ?? '?'}`}`)
+  }
+  try {
+    if (kill.requested) throw new RuntimeError('RUN_INTERRUPTED', 'killed before the container started', {exitCode: 137})
+    cgroup.addProcess(pid)
+    state.status = 'running'
+    state.pid = pid
+    state.owner = {pid: monitor.pid, startTime: processStartTime(monitor.pid) ?? ''}
+    state.started = new Date().toISOString()
+    writeState(store, state)
+  } catch (error) {
+    init.abandon()
+    throw error
+  }
+  // From "go" on the monitor records the end and cleans up, whatever happens here.
+  handover.done = true
+  control.write(JSON.stringify(config) + '\n')
+  await closed
+  const failure = parseFailure(text.slice(text.indexOf('\n') + 1))
+  if (failure) throw new RuntimeError(failure.code, failure.message, {exitCode: failure.exitCode})
+  return 0
 }
 
 function parseFailure(reply: string): InitFailure | undefined {

@@ -52,8 +52,9 @@ export const RUN_FLAGS: readonly RunFlagSpec[] = [
     helpGroup: 'SECURITY',
   },
   {name: 'pull', kind: 'string', helpValue: 'POLICY', options: ['missing', 'always', 'never'], default: 'missing', description: 'pull the image from the Docker daemon: missing (when not cached), always, never'},
-  {name: 'interactive', char: 'i', kind: 'boolean', description: 'accepted for docker compatibility: stdin is always the container\'s'},
-  {name: 'tty', char: 't', kind: 'boolean', description: 'accepted for docker compatibility: the container shares pivot\'s terminal'},
+  {name: 'detach', char: 'd', kind: 'boolean', description: 'run in the background: print the container id and exit; a monitor logs its output (pivot logs) and records its exit'},
+  {name: 'interactive', char: 'i', kind: 'boolean', description: 'keep stdin open: the container reads pivot\'s stdin (without -i it reads /dev/null, as in docker)'},
+  {name: 'tty', char: 't', kind: 'boolean', description: 'sets TERM=xterm; the container shares pivot\'s terminal (no pty of its own yet): use -it for an interactive shell'},
   {name: 'cache-dir', kind: 'string', helpValue: 'DIR', helpGroup: 'GLOBAL', description: 'cache root [default: $PIVOT_CACHE_DIR, else the project cache/]'},
 ]
 
@@ -69,8 +70,8 @@ export interface ParsedRunArgs {
   command: string[]
 }
 
-function badFlag(message: string): RuntimeError {
-  return new RuntimeError('RUN_BAD_FLAG', `${message} (see 'pivot run --help')`)
+function badFlagOf(message: string, command = 'run'): RuntimeError {
+  return new RuntimeError('RUN_BAD_FLAG', `${message} (see 'pivot ${command} --help')`)
 }
 
 /**
@@ -78,7 +79,8 @@ function badFlag(message: string): RuntimeError {
  * `-it`) until the first argument that is not a flag, which is IMAGE; everything after it is the
  * command and is never read as flags. `--` ends the flags.
  */
-export function parseRunArgs(argv: readonly string[], table: readonly RunFlagSpec[] = RUN_FLAGS): ParsedRunArgs {
+export function parseRunArgs(argv: readonly string[], table: readonly RunFlagSpec[] = RUN_FLAGS, command = 'run'): ParsedRunArgs {
+  const badFlag = (message: string) => badFlagOf(message, command)
   const byLong = new Map<string, RunFlagSpec>()
   const byChar = new Map<string, RunFlagSpec>()
   for (const spec of table) {

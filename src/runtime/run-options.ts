@@ -48,6 +48,15 @@ export interface RunOptions {
    */
   keepUpper?: boolean
   noNewPrivileges?: boolean
+  /**
+   * Run detached (`run -d`): a monitor (pivot-monitor) becomes the container's parent, logs its
+   * output and records its exit; runContainer returns once the command runs.
+   */
+  detach?: boolean
+  /** docker's -i: the container's stdin is pivot's (stdio 'inherit'); otherwise /dev/null. */
+  interactive?: boolean
+  /** The image's StopSignal, for `pivot stop`. */
+  stopSignal?: string
   /** Where the container's stdout/stderr go: the terminal (run) or a pipe (build, to stream and log). */
   stdio: 'inherit' | 'pipe'
   /** With stdio 'pipe': called with each chunk of the container's output. */

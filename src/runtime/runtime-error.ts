@@ -16,6 +16,14 @@ import {PivotError} from '../errors'
  * - RUN_INTERRUPTED       a second SIGINT/SIGTERM came before the container started (130/137)
  * - RUN_PRUNE_FAILED      prune could not remove some containers (125)
  * - RUN_SECCOMP_UNAVAILABLE libseccomp is missing and the filter was not opted out of (125)
+ * - RUN_NO_MONITOR        run -d: the container monitor is not built (125)
+ * - CONTAINER_NOT_FOUND   no container has that name, id or id prefix (1, as docker)
+ * - CONTAINER_AMBIGUOUS   an id prefix that several containers share (1)
+ * - CONTAINER_RUNNING     rm of a running container without -f (1)
+ * - CONTAINER_NOT_RUNNING kill of a container that is not running (1)
+ * - CONTAINER_NO_LOGS     logs of a container whose output was not captured (foreground run) (1)
+ * - CONTAINER_BAD_SIGNAL  kill -s/stop: an unknown signal name or number (1)
+ * - CONTAINER_BAD_FLAG    a bad --tail/--since/-t value (125)
  */
 export class RuntimeError extends PivotError {}
 

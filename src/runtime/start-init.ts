@@ -32,8 +32,11 @@ export interface PendingInit {
  * namespace; libuv forks on the calling thread, so that child is the init. Joining our own PID
  * namespace again right after restores pid_for_children, so later children (another build step's
  * init, a pull's helpers) are not born into this container's namespace.
+ *
+ * `stdin`: docker's -i. Without it the container's stdin is /dev/null, so a container in a
+ * `while read` loop cannot eat the loop's input; with it, pivot's own stdin ('inherit' only).
  */
-export function startInit(stdio: 'inherit' | 'pipe'): PendingInit {
+export function startInit(stdio: 'inherit' | 'pipe', stdin = false): PendingInit {
   const ownPidNs = fs.openSync('/proc/self/ns/pid', 'r')
   let child: ChildProcess
   try {
@@ -43,7 +46,7 @@ export function startInit(stdio: 'inherit' | 'pipe'): PendingInit {
         // A clean environment: NODE_OPTIONS could load code into the init, and
         // NODE_EXTRA_CA_CERTS alone costs ~40 ms per node start.
         env: {},
-        stdio: stdio === 'pipe' ? ['ignore', 'pipe', 'pipe', 'pipe'] : ['inherit', 'inherit', 'inherit', 'pipe'],
+        stdio: stdio === 'pipe' ? ['ignore', 'pipe', 'pipe', 'pipe'] : [stdin ? 'inherit' : 'ignore', 'inherit', 'inherit', 'pipe'],
       })
     } finally {
       sys.setns(ownPidNs, CLONE_NEWPID)

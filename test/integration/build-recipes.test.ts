@@ -157,7 +157,7 @@ test('images/busybox.yaml: from scratch with the host\'s busybox-static, given /
   const shown = ok(pivot(['run', '--rm', 'pivot-test/busybox-built', 'sh', '-c', 'stat -c "%a %n" /tmp /root; head -1 /etc/passwd; readlink /bin/ls; echo $PATH'], {cacheDir: cache}))
   assert.equal(shown, '1777 /tmp\n700 /root\nroot:x:0:0:root:/root:/bin/sh\n/bin/busybox\n/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n')
   // The default command is a shell.
-  assert.equal(ok(pivot(['run', '--rm', 'pivot-test/busybox-built'], {cacheDir: cache, input: 'echo from-cmd\n'})), 'from-cmd\n')
+  assert.equal(ok(pivot(['run', '--rm', '-i', 'pivot-test/busybox-built'], {cacheDir: cache, input: 'echo from-cmd\n'})), 'from-cmd\n')
   assert.deepEqual(cachedFlags(build(['images/busybox.yaml', '--context', '/bin', '-t', 'pivot-test/busybox-built'])), [true, true, true])
   // Without the context it needs, the recipe cannot reach the host's /bin.
   const refused = pivot(['build', 'images/busybox.yaml', '-t', 'pivot-test/busybox-built'], {cacheDir: cache})

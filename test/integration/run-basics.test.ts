@@ -105,8 +105,10 @@ test('/dev, /dev/pts, /dev/shm, /sys read-only, /proc fresh', () => {
   clean();
 });
 
-test('stdin is the container\'s: echo hi | pivot run IMG cat', () => {
-  assert.equal(ok(run(['--rm', B, 'cat'], {input: 'hi\n'})), 'hi\n');
+test('stdin: with -i the container\'s (echo hi | pivot run -i IMG cat), without -i /dev/null as in docker', () => {
+  assert.equal(ok(run(['--rm', '-i', B, 'cat'], {input: 'hi\n'})), 'hi\n');
+  // Without -i a container cannot eat the input of the loop that runs it.
+  assert.equal(ok(run(['--rm', B, 'sh', '-c', 'cat; readlink /proc/self/fd/0'], {input: 'hi\n'})), '/dev/null\n');
   clean();
 });
 

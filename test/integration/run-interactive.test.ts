@@ -59,7 +59,7 @@ function startShell(image: string, shell: string): void {
   tmux(['kill-server'], true);
   socket = `${session}-${++shells}`;
   fs.rmSync(exitFile, {force: true});
-  const cmd = `env -u NODE_EXTRA_CA_CERTS PIVOT_CACHE_DIR=${cache} ${PIVOT_BIN} run --rm ${image} ${shell}; echo $? > ${exitFile}; sleep 600`;
+  const cmd = `env -u NODE_EXTRA_CA_CERTS PIVOT_CACHE_DIR=${cache} ${PIVOT_BIN} run --rm -it ${image} ${shell}; echo $? > ${exitFile}; sleep 600`;
   tmux(['new-session', '-d', '-s', session, '-x', '120', '-y', '40', cmd]);
 }
 

@@ -1,0 +1,54 @@
+import {Args, Flags} from '@oclif/core'
+import {PivotCommand} from '../src/ui/pivot-command'
+
+export default class Exec extends PivotCommand {
+  static summary = 'Run a command in a running container'
+  static description = `Runs COMMAND in a running container: in every namespace and the cgroup of its PID 1, with exactly
+PID 1's walls (user and groups, capabilities, no_new_privs, the same seccomp filter, the masked and
+read-only paths of its mount namespace), its environment (plus -e) and its working directory
+(or -w). Flags go before CONTAINER. The exit status is the command's; 126 when it cannot be
+run or is not found, as docker exec (20.10); 1 when the container is not running.`
+
+  static examples = ['<%= config.bin %> exec web ps', '<%= config.bin %> exec -i web sh', '<%= config.bin %> exec -e DEBUG=1 -w /tmp web env']
+
+  // Everything after CONTAINER belongs to the command.
+  static strict = false
+  static args = {
+    container: Args.string({description: 'container name, id or unique id prefix', required: true}),
+    command: Args.string({description: 'command and arguments', required: true}),
+  }
+
+  static flags = {
+    interactive: Flags.boolean({char: 'i', description: "keep stdin open: the command reads pivot's stdin (else /dev/null)"}),
+    env: Flags.string({char: 'e', description: 'set an environment variable (repeatable); KEY alone copies it from pivot\'s environment', multiple: true, helpValue: 'KEY=VALUE'}),
+    workdir: Flags.string({char: 'w', description: "working directory inside the container [default: PID 1's starting directory]", helpValue: 'DIR'}),
+  }
+
+  async run(): Promise<void> {
+    // Not this.parse: oclif would read the command's own flags (sh -c) as pivot's. Docker's rule,
+    // as for run: flags until CONTAINER, everything after it is the command.
+    const {parseRunArgs} = await import('../src/runtime/run-flags')
+    const parsed = parseRunArgs(this.argv, EXEC_FLAGS, 'exec')
+    if (parsed.help) return this.parse(Exec).then(() => undefined)
+    if (parsed.image === undefined || parsed.command.length === 0) {
+      const {RuntimeError} = await import('../src/runtime/runtime-error')
+      throw new RuntimeError('RUN_BAD_FLAG', `"pivot exec" requires at least 2 arguments: pivot exec [OPTIONS] CONTAINER COMMAND [ARG...] (see 'pivot exec --help')`, {exitCode: 1})
+    }
+    const f = parsed.flags
+    const {execInContainer} = await import('../src/runtime/lifecycle/exec')
+    process.exitCode = await execInContainer(this.openStore(typeof f['cache-dir'] === 'string' ? f['cache-dir'] : undefined), parsed.image, {
+      command: parsed.command,
+      env: Array.isArray(f.env) ? f.env : [],
+      workdir: typeof f.workdir === 'string' ? f.workdir : undefined,
+      interactive: f.interactive === true,
+    })
+  }
+}
+
+/** The same flags for parseRunArgs (docker's argv rules). */
+const EXEC_FLAGS = [
+  {name: 'interactive', char: 'i', kind: 'boolean', description: ''},
+  {name: 'env', char: 'e', kind: 'multiple', description: ''},
+  {name: 'workdir', char: 'w', kind: 'string', description: ''},
+  {name: 'cache-dir', kind: 'string', description: ''},
+] as const satisfies ReadonlyArray<import('../src/runtime/run-flags').RunFlagSpec>

@@ -1,0 +1,143 @@
+import * as fs from 'node:fs'
+import {constants} from 'node:os'
+import type {Store} from '../../store/store'
+import {containerDir, isOwnerAlive, listContainerIds, readExit, readState, type ContainerState} from '../container-record'
+import {RuntimeError} from '../runtime-error'
+
+/**
+ * What `ps`, `stop`, `kill`, `rm`, `wait` and `logs` need to know about a container, from its
+ * record, its monitor's exit record and whether its owner (the `pivot run`, or the monitor of a
+ * detached container) is alive. No daemon: every command reads the same files.
+ */
+export interface ContainerStatus {
+  id: string
+  record: ContainerState
+  /**
+   * created: being made; running; exited (with exitCode); dead: its owner (a foreground `pivot
+   * run`, or a detached container's monitor) was killed before it could record an end.
+   */
+  state: 'created' | 'running' | 'exited' | 'dead'
+  exitCode?: number
+  started?: string
+  finished?: string
+  /** PID 1 on the host, while running. */
+  pid?: number
+  /** The owner is alive (exited containers: their monitor may still be cleaning up). */
+  ownerAlive: boolean
+}
+
+export function containerStatus(store: Store, id: string): ContainerStatus | undefined {
+  const record = readState(store, id)
+  if (!record) return undefined
+  const ownerAlive = isOwnerAlive(record)
+  // The monitor writes exit.json the moment PID 1 exits, before its cleanup updates the record.
+  const exit = record.status === 'exited' ? undefined : readExit(store, id)
+  if (record.status === 'exited' || exit) {
+    return {
+      id,
+      record,
+      state: 'exited',
+      exitCode: exit?.exitCode ?? record.exitCode,
+      started: record.started,
+      finished: exit?.finished ?? record.finished,
+      ownerAlive,
+    }
+  }
+  if (!ownerAlive) return {id, record, state: 'dead', started: record.started, ownerAlive}
+  return {id, record, state: record.status, started: record.started, pid: record.status === 'running' ? record.pid : undefined, ownerAlive}
+}
+
+/** Every container of the cache with a readable record, newest first. */
+export function allContainers(store: Store): ContainerStatus[] {
+  const out: ContainerStatus[] = []
+  for (const id of listContainerIds(store)) {
+    const s = containerStatus(store, id)
+    if (s) out.push(s)
+  }
+  return out.sort((a, b) => b.record.created.localeCompare(a.record.created))
+}
+
+/**
+ * A container by what a docker user types: its full id, its name, or a unique prefix of its id
+ * (docker's order). Unknown or ambiguous: one line, docker's exit status 1.
+ */
+export function resolveContainer(store: Store, ref: string): string {
+  const ids = listContainerIds(store)
+  if (/^[0-9a-f]{64}$/.test(ref) && ids.includes(ref)) return ref
+  // docker accepts a name with its leading slash (/web), as its API shows names.
+  const name = ref.startsWith('/') ? ref.slice(1) : ref
+  if (name !== '' && !name.includes('/') && !name.includes('\0') && name !== '.' && name !== '..') {
+    try {
+      const id = fs.readlinkSync(store.path('containers', 'names', name))
+      if (ids.includes(id)) return id
+    } catch {
+      // not a name
+    }
+  }
+  if (/^[0-9a-f]+$/.test(ref)) {
+    const matches = ids.filter(id => id.startsWith(ref))
+    if (matches.length === 1) return matches[0]
+    if (matches.length > 1) {
+      throw new RuntimeError('CONTAINER_AMBIGUOUS', `multiple containers found with provided prefix: ${ref}`, {exitCode: 1})
+    }
+  }
+  throw new RuntimeError('CONTAINER_NOT_FOUND', `No such container: ${JSON.stringify(ref).slice(1, -1)}`, {exitCode: 1})
+}
+
+const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
+
+/**
+ * Waits until the container is no longer running (exited or dead) and returns its status; with
+ * `settled`, also until its owner is gone (the monitor's cleanup is done: its cgroup and, with
+ * --rm, its directory are removed), at most `settleMs` more. Undefined: the container is gone.
+ */
+export async function waitStopped(store: Store, id: string, options: {timeoutMs?: number; settled?: boolean; settleMs?: number} = {}): Promise<ContainerStatus | undefined> {
+  const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs
+  let status = containerStatus(store, id)
+  while (status && (status.state === 'running' || status.state === 'created')) {
+    if (Date.now() >= deadline) return status
+    await sleep(50)
+    status = containerStatus(store, id)
+  }
+  if (status && options.settled) {
+    const settleBy = Date.now() + (options.settleMs ?? 10_000)
+    while (status?.ownerAlive && Date.now() < settleBy) {
+      await sleep(50)
+      status = containerStatus(store, id) ?? (fs.existsSync(containerDir(store, id)) ? status : undefined)
+    }
+  }
+  return status
+}
+
+/**
+ * A signal by docker's rules: a name with or without SIG, any case (`usr1`, `SIGTERM`), or a
+ * number from 1 to 64. Returns the signal number.
+ */
+export function parseSignal(value: string): number {
+  const v = value.trim()
+  if (/^\d+$/.test(v)) {
+    const n = Number(v)
+    if (n >= 1 && n <= 64) return n
+  } else {
+    const upper = v.toUpperCase()
+    const name = (upper.startsWith('SIG') ? upper : `SIG${upper}`) as keyof typeof constants.signals
+    const rt = /^SIGRTMIN(?:\+(\d+))?$/.exec(name) ?? /^SIGRTMAX(?:-(\d+))?$/.exec(name)
+    if (rt) {
+      const n = name.startsWith('SIGRTMIN') ? 34 + Number(rt[1] ?? 0) : 64 - Number(rt[1] ?? 0)
+      if (n >= 34 && n <= 64) return n
+    }
+    const n = constants.signals[name]
+    if (typeof n === 'number') return n
+  }
+  throw new RuntimeError('CONTAINER_BAD_SIGNAL', `invalid signal: ${JSON.stringify(value)}`, {exitCode: 1})
+}
+
+/** Sends a signal to the container's PID 1 (from the host, so PID 1 gets SIGKILL, and any signal it handles). */
+export function signalPid1(status: ContainerStatus, signal: number): void {
+  if (status.pid === undefined) return
+  try {
+    process.kill(status.pid, signal)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error
+  }
+}

@@ -1,0 +1,91 @@
+import {spawn} from 'node:child_process'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import type {Store} from '../../store/store'
+import {cgroupIdOf} from '../container-record'
+import {RuntimeError} from '../runtime-error'
+import {containerStatus, resolveContainer} from './containers'
+
+/** dist/monitor/pivot-exec, compiled from src/runtime/monitor/exec.c by `npm run build`. */
+export const EXEC_BIN = path.resolve(__dirname, '..', '..', '..', 'monitor', 'pivot-exec')
+
+export interface ExecOptions {
+  command: string[]
+  /** -e KEY=VALUE (KEY alone: from pivot's environment), over PID 1's environment. */
+  env: string[]
+  /** -w: absolute; default: the directory PID 1 started in. */
+  workdir?: string
+  /** -i: pivot's stdin, else /dev/null. */
+  interactive: boolean
+}
+
+/**
+ * `pivot exec`: runs a command in a running container, in all of PID 1's namespaces and its
+ * cgroup, with exactly PID 1's walls: its uid, gids and groups, its five capability sets, its
+ * no_new_privs, the same seccomp filter (compiled from the container's recorded options, as the
+ * run did), and the masked and read-only paths of its mount namespace. pivot-exec (exec.c) does
+ * the joining. Returns the command's exit status (126 when it cannot be run, missing included, as docker exec 20.10).
+ */
+export async function execInContainer(store: Store, ref: string, options: ExecOptions): Promise<number> {
+  const id = resolveContainer(store, ref)
+  const status = containerStatus(store, id)
+  if (!status || status.state !== 'running' || status.pid === undefined) {
+    throw new RuntimeError('CONTAINER_NOT_RUNNING', `container ${id} is not running`, {exitCode: 1})
+  }
+  if (options.command.length === 0) throw new RuntimeError('CONTAINER_BAD_FLAG', '"pivot exec" requires at least 2 arguments: pivot exec [OPTIONS] CONTAINER COMMAND [ARG...]', {exitCode: 1})
+  const workdir = options.workdir ?? status.record.workdir ?? '/'
+  if (!path.posix.isAbsolute(workdir)) throw new RuntimeError('CONTAINER_BAD_FLAG', `the working directory ${JSON.stringify(workdir)} is not absolute`, {exitCode: 1})
+  for (const a of [...options.command, ...options.env, workdir]) {
+    if (a.includes('\0')) throw new RuntimeError('CONTAINER_BAD_FLAG', 'an argument contains a NUL byte', {exitCode: 1})
+  }
+  try {
+    fs.accessSync(EXEC_BIN, fs.constants.X_OK)
+  } catch {
+    throw new RuntimeError('RUN_NO_MONITOR', `${EXEC_BIN} is not built: run \`npm run build\` (it needs a C compiler: apt-get install gcc libc6-dev)`)
+  }
+  const pid = status.pid
+  // PID 1's environment as it was exec'd: the container's (docker exec uses the container's Env).
+  const env = new Map<string, string>()
+  let environ = ''
+  try {
+    environ = fs.readFileSync(`/proc/${pid}/environ`, 'utf8')
+  } catch {
+    throw new RuntimeError('CONTAINER_NOT_RUNNING', `container ${id} is not running`, {exitCode: 1})
+  }
+  for (const entry of environ.split('\0')) {
+    const eq = entry.indexOf('=')
+    if (eq > 0) env.set(entry.slice(0, eq), entry.slice(eq + 1))
+  }
+  for (const e of options.env) {
+    const eq = e.indexOf('=')
+    if (eq === -1) {
+      const v = process.env[e]
+      if (v === undefined) env.delete(e)
+      else env.set(e, v)
+    } else env.set(e.slice(0, eq), e.slice(eq + 1))
+  }
+  const {securityConfig} = require('../security/security-options') as typeof import('../security/security-options')
+  const {seccompFilter} = securityConfig(status.record.security ?? {})
+  const {openCgroup} = require('../cgroups') as typeof import('../cgroups')
+  const procs = openCgroup(cgroupIdOf(store, id)).paths.map(p => path.join(p, 'cgroup.procs'))
+  const child = spawn(EXEC_BIN, [String(pid), workdir, seccompFilter ? '1' : '0', ...procs, '--', ...options.command], {
+    env: Object.fromEntries(env),
+    stdio: [options.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit', 'pipe'],
+  })
+  const control = child.stdio[3] as import('node:net').Socket
+  control.on('error', () => undefined)
+  if (seccompFilter) control.end(Buffer.from(seccompFilter, 'base64'))
+  else control.end()
+  // The helper passes SIGINT, SIGTERM... on to the command; pivot itself must not die of them first.
+  const forward = (signal: NodeJS.Signals) => () => child.kill(signal)
+  const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as NodeJS.Signals[]).map(s => [s, forward(s)] as const)
+  for (const [s, h] of handlers) process.on(s, h)
+  try {
+    return await new Promise<number>(resolve => {
+      child.on('error', () => resolve(125))
+      child.on('close', (code, signal) => resolve(signal ? 128 + (require('node:os').constants.signals[signal] as number) : (code ?? 125)))
+    })
+  } finally {
+    for (const [s, h] of handlers) process.removeListener(s, h)
+  }
+}

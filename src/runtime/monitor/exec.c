@@ -1,0 +1,250 @@
+/*
+ * pivot-exec: the process side of `pivot exec` (src/runtime/lifecycle/exec.ts decides, this does).
+ * C, because joining a container's namespaces needs a single-threaded process (FACTS §6.2: setns
+ * of the mount namespace fails in Node's threads, a user namespace never works) and the exec'd
+ * process must get exactly PID 1's walls, which the kernel only sets on the calling thread.
+ *
+ *   pivot-exec PID CWD FILTER_FLAG CGROUP_PROCS... -- CMD [ARG...]
+ *
+ * The environment is the command's. FILTER_FLAG is 1 when fd 3 carries PID 1's seccomp program
+ * (a BPF array, as the init loads it), 0 when PID 1 has none (--privileged, unconfined). In order:
+ *   1. read PID 1's Uid, Gid, Groups, Cap{Inh,Prm,Eff,Bnd,Amb}, NoNewPrivs from /proc/PID/status;
+ *   2. write our pid to each CGROUP_PROCS file (the container's cgroup, host paths: before the
+ *      mount namespace changes), so the command is counted and limited from its first instruction;
+ *   3. setns into PID 1's ipc, uts, net, cgroup, pid and mnt namespaces (mnt last: it changes our
+ *      root and cwd to the container's, where the other /proc/PID paths no longer resolve);
+ *   4. fork (the pid namespace applies to children only); the child: chdir CWD, drop the bounding
+ *      set to PID 1's, keep capabilities across the uid change, setgroups/setresgid/setresuid,
+ *      no_new_privs if PID 1 has it, the seccomp filter, then PID 1's exact capability sets and
+ *      ambient set, and execvpe (PATH from the command's environment);
+ *   5. the parent waits and exits with the command's status (128+N for signal N), passing on
+ *      SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2.
+ * Failures before exec: one line `pivot: exec: ...` on stderr, status 126 when the command cannot
+ * be run (missing too: docker exec 20.10's status), 125 for anything else.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_GROUPS 256
+
+struct walls {
+  uid_t uid[4];
+  gid_t gid[4];
+  gid_t groups[MAX_GROUPS];
+  int ngroups;
+  uint64_t inh, prm, eff, bnd, amb;
+  int nnp;
+};
+
+static void die(int status, const char *what) {
+  dprintf(2, "pivot: exec: %s: %s\n", what, strerror(errno));
+  _exit(status);
+}
+
+static uint64_t hex64(const char *s) { return strtoull(s, NULL, 16); }
+
+static int read_walls(const char *pid, struct walls *w) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%s/status", pid);
+  FILE *f = fopen(path, "re");
+  if (!f) return -1;
+  char line[4096];
+  int seen = 0;
+  while (fgets(line, sizeof line, f)) {
+    if (!strncmp(line, "Uid:", 4)) {
+      sscanf(line + 4, "%u %u %u %u", &w->uid[0], &w->uid[1], &w->uid[2], &w->uid[3]);
+      seen |= 1;
+    } else if (!strncmp(line, "Gid:", 4)) {
+      sscanf(line + 4, "%u %u %u %u", &w->gid[0], &w->gid[1], &w->gid[2], &w->gid[3]);
+      seen |= 2;
+    } else if (!strncmp(line, "Groups:", 7)) {
+      char *p = line + 7, *end;
+      w->ngroups = 0;
+      for (;;) {
+        unsigned long g = strtoul(p, &end, 10);
+        if (end == p || w->ngroups == MAX_GROUPS) break;
+        w->groups[w->ngroups++] = (gid_t)g;
+        p = end;
+      }
+      seen |= 4;
+    } else if (!strncmp(line, "CapInh:", 7)) w->inh = hex64(line + 7), seen |= 8;
+    else if (!strncmp(line, "CapPrm:", 7)) w->prm = hex64(line + 7), seen |= 16;
+    else if (!strncmp(line, "CapEff:", 7)) w->eff = hex64(line + 7), seen |= 32;
+    else if (!strncmp(line, "CapBnd:", 7)) w->bnd = hex64(line + 7), seen |= 64;
+    else if (!strncmp(line, "CapAmb:", 7)) w->amb = hex64(line + 7), seen |= 128;
+    else if (!strncmp(line, "NoNewPrivs:", 11)) w->nnp = atoi(line + 11), seen |= 256;
+  }
+  fclose(f);
+  return seen == 511 ? 0 : -1;
+}
+
+static int capset_all(uint64_t eff, uint64_t prm, uint64_t inh) {
+  struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct d[2] = {
+      {(uint32_t)eff, (uint32_t)prm, (uint32_t)inh},
+      {(uint32_t)(eff >> 32), (uint32_t)(prm >> 32), (uint32_t)(inh >> 32)},
+  };
+  return (int)syscall(SYS_capset, &h, d);
+}
+
+/*
+ * Runs this program again from a sealed in-memory copy, unless it already is one (runc's fix for
+ * CVE-2019-5736): the command is exec'd by a process of this binary inside the container, and a
+ * hostile image can make that command resolve to /proc/self/exe (`#!/proc/self/exe` as /bin/sh).
+ * The process then shows this binary as its /proc/PID/exe to the container, which could reopen it
+ * for writing once it exits. A sealed memfd cannot be written, and the host file is never there.
+ */
+static void run_from_sealed_copy(char **argv) {
+  int self = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+  if (self < 0) die(125, "/proc/self/exe");
+  int seals = fcntl(self, F_GET_SEALS);
+  if (seals >= 0 && (seals & F_SEAL_WRITE)) {
+    close(self);
+    return;
+  }
+  int mem = memfd_create("pivot-exec", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (mem < 0) die(125, "memfd_create");
+  char buf[65536];
+  for (;;) {
+    ssize_t n = read(self, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) die(125, "/proc/self/exe");
+    if (n == 0) break;
+    for (ssize_t off = 0; off < n;) {
+      ssize_t w = write(mem, buf + off, (size_t)(n - off));
+      if (w < 0) die(125, "memfd");
+      off += w;
+    }
+  }
+  close(self);
+  if (fcntl(mem, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) != 0) die(125, "memfd seals");
+  fexecve(mem, argv, environ);
+  die(125, "fexecve");
+}
+
+static pid_t child = -1;
+
+static void forward(int sig) {
+  if (child > 0) kill(child, sig);
+}
+
+int main(int argc, char **argv) {
+  int sep = 0;
+  for (int i = 1; i < argc; i++)
+    if (!strcmp(argv[i], "--")) {
+      sep = i;
+      break;
+    }
+  if (argc < 4 || sep < 4 || sep + 1 >= argc) {
+    dprintf(2, "usage: pivot-exec PID CWD FILTER_FLAG CGROUP_PROCS... -- CMD [ARG...]\n");
+    return 125;
+  }
+  /* Not dumpable until the exec: between setns and execve this is a host binary, as root, inside
+     the container's namespaces; its /proc entries (exe, mem) must not be reachable from there
+     (CVE-2019-5736's shape). execve of the command makes it dumpable again. */
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  run_from_sealed_copy(argv);
+  const char *pid = argv[1], *cwd = argv[2];
+  int with_filter = !strcmp(argv[3], "1");
+  struct walls w;
+  memset(&w, 0, sizeof w);
+  if (read_walls(pid, &w) != 0) die(125, "cannot read the container's PID 1");
+
+  static struct sock_filter prog[65536];
+  struct sock_fprog fprog = {0, prog};
+  if (with_filter) {
+    size_t got = 0;
+    for (;;) {
+      ssize_t n = read(3, (char *)prog + got, sizeof prog - got);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      got += (size_t)n;
+    }
+    if (got == 0 || got % sizeof prog[0] != 0) {
+      errno = EINVAL;
+      die(125, "the seccomp filter");
+    }
+    fprog.len = (unsigned short)(got / sizeof prog[0]);
+  }
+  close(3);
+
+  for (int i = 4; i < sep; i++) {
+    int fd = open(argv[i], O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, "0\n", 2) != 2) die(125, argv[i]);
+    close(fd);
+  }
+
+  static const struct {
+    const char *name;
+    int type;
+  } nss[] = {{"ipc", CLONE_NEWIPC}, {"uts", CLONE_NEWUTS}, {"net", CLONE_NEWNET}, {"cgroup", CLONE_NEWCGROUP}, {"pid", CLONE_NEWPID}, {"mnt", CLONE_NEWNS}};
+  int fds[6];
+  for (int i = 0; i < 6; i++) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%s/ns/%s", pid, nss[i].name);
+    fds[i] = open(path, O_RDONLY | O_CLOEXEC);
+    if (fds[i] < 0) die(125, path);
+  }
+  for (int i = 0; i < 6; i++) {
+    if (setns(fds[i], nss[i].type) != 0) die(125, nss[i].name);
+    close(fds[i]);
+  }
+
+  child = fork();
+  if (child < 0) die(125, "fork");
+  if (child == 0) {
+    if (chdir(cwd) != 0) die(125, cwd);
+    for (int cap = 0; cap <= 63; cap++) {
+      if (!(w.bnd & (1ULL << cap)) && prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1 && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) die(125, "the bounding set");
+    }
+    if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) die(125, "keepcaps");
+    if (setgroups((size_t)w.ngroups, w.groups) != 0) die(125, "setgroups");
+    if (setresgid(w.gid[0], w.gid[1], w.gid[2]) != 0) die(125, "setresgid");
+    if (setresuid(w.uid[0], w.uid[1], w.uid[2]) != 0) die(125, "setresuid");
+    /* Our own full permitted set is kept across the uid change (KEEPCAPS) and made effective:
+       loading the filter needs CAP_SYS_ADMIN unless no_new_privs is set. PID 1's sets after it. */
+    struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct now[2];
+    if (syscall(SYS_capget, &h, now) != 0) die(125, "capget");
+    if (capset_all(((uint64_t)now[1].permitted << 32) | now[0].permitted, ((uint64_t)now[1].permitted << 32) | now[0].permitted, w.inh) != 0) die(125, "capset");
+    if (w.nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die(125, "no_new_privs");
+    if (with_filter && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog, 0, 0) != 0) die(125, "seccomp");
+    if (capset_all(w.eff, w.prm, w.inh) != 0) die(125, "capset");
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) die(125, "ambient");
+    for (int cap = 0; cap <= 63; cap++) {
+      if ((w.amb & (1ULL << cap)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0) die(125, "ambient");
+    }
+    execvpe(argv[sep + 1], argv + sep + 1, environ);
+    /* docker exec (20.10, the reference here) exits 126 for every exec failure, a missing
+       command included (docker run: 127). */
+    dprintf(2, "pivot: exec: %s: %s\n", argv[sep + 1], errno == ENOENT ? "executable file not found in $PATH" : strerror(errno));
+    _exit(126);
+  }
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = forward;
+  int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
+  int status;
+  while (waitpid(child, &status, 0) < 0) {
+    if (errno != EINTR) return 125;
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}

@@ -1,0 +1,51 @@
+import {spawn} from 'node:child_process'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import type {Store} from '../../store/store'
+import {exitPath, logPath} from '../container-record'
+import {RuntimeError} from '../runtime-error'
+import {INIT_SCRIPT, type PendingInit} from '../start-init'
+
+/** dist/monitor/pivot-monitor, compiled from monitor.c by `npm run build`. */
+export const MONITOR_BIN = path.resolve(__dirname, '..', '..', '..', 'monitor', 'pivot-monitor')
+/** What the monitor execs once the container has exited (dist/src/runtime/monitor/cleanup.js). */
+export const CLEANUP_SCRIPT = path.join(__dirname, 'cleanup.js')
+
+/**
+ * Starts the monitor of a detached container (monitor.c says what it does). The returned
+ * PendingInit's child is the monitor, not the init: the init's pid comes as the first line on
+ * the control socket (fd 3), which is otherwise the init's own, as in a foreground run.
+ *
+ * The monitor is in a session of its own with /dev/null for stdio, and is unref'd: `pivot run -d`
+ * exits once the command runs, and the monitor lives on with the container.
+ */
+export function startMonitor(store: Store, id: string): PendingInit {
+  try {
+    fs.accessSync(MONITOR_BIN, fs.constants.X_OK)
+  } catch {
+    throw new RuntimeError('RUN_NO_MONITOR', `the container monitor ${MONITOR_BIN} is not built: run \`npm run build\` (it needs a C compiler: apt-get install gcc libc6-dev)`)
+  }
+  const child = spawn(
+    MONITOR_BIN,
+    [logPath(store, id), exitPath(store, id), process.execPath, INIT_SCRIPT, process.execPath, CLEANUP_SCRIPT, path.resolve(store.root), id],
+    {detached: true, env: {}, stdio: ['ignore', 'ignore', 'ignore', 'pipe']},
+  )
+  const exited = new Promise<{code: number | null; signal: NodeJS.Signals | null; error?: Error}>(resolve => {
+    child.on('error', error => resolve({code: null, signal: null, error}))
+    child.on('exit', (code, signal) => resolve({code, signal}))
+  })
+  child.unref()
+  return {
+    child,
+    exited,
+    abandon: () => {
+      ;(child.stdio[3] as import('node:net').Socket | null)?.destroy()
+      try {
+        // The init dies with it (its parent-death signal).
+        child.kill('SIGKILL')
+      } catch {
+        // gone
+      }
+    },
+  }
+}
