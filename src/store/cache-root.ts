@@ -69,10 +69,12 @@ export function openCacheRoot(root: string): string {
       if (OPTIONAL_DIRS.includes(name)) continue
       try {
         fs.mkdirSync(dir, {mode: 0o700})
+        continue
       } catch (mkdirError) {
-        throw describeFsError(mkdirError) ?? mkdirError
+        // Another pivot process opening the same new cache made it first: check theirs as any other.
+        if ((mkdirError as NodeJS.ErrnoException).code !== 'EEXIST') throw describeFsError(mkdirError) ?? mkdirError
+        st = lstat(dir)
       }
-      continue
     }
     if (!st.isDirectory()) throw notADirectory(dir, `the cache's ${name}/`, st)
     checkOwner(dir, st, uid, `the cache's ${name}/`)

@@ -52,9 +52,12 @@ function viaOclif(args: string[]): Outcome {
   return outcome(spawnSync(process.execPath, ['-e', script, '--', ...args], {cwd: REPO_ROOT, encoding: 'utf8', env: env()}))
 }
 
-/** Ages as `ps` and `images` print them ("4 seconds ago", "Up 2 minutes") made alike. */
+/**
+ * Ages as `ps` and `images` print them ("4 seconds ago", "Up 2 minutes") made alike, and the
+ * table's column padding with them (an age of another length widens its column).
+ */
 function steadyAges(text: string): string {
-  return text.replace(/\b(\d+|Less than a|About a|About an) (seconds?|minutes?|hours?)\b/g, '<age>')
+  return text.replace(/\b(\d+|Less than a|About a|About an) (seconds?|minutes?|hours?)\b/g, '<age>').replace(/ {2,}/g, '  ')
 }
 
 /**

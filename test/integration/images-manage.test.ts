@@ -5,6 +5,7 @@ import {spawn} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {pivot, tempDir} from '../helpers/fixtures'
+import {pivotAsync} from '../helpers/concurrency'
 import {makeTar} from '../unit/images/tar-builder'
 import {processStartTime} from '../../src/runtime/container-record'
 import type {ImageSummary} from '../../src/images/list-images'
@@ -181,4 +182,13 @@ test('prune keeps what a lease of a running pivot process pins, and drops a dead
     assert.deepEqual(after.kept.pids, [])
     assert.equal(fs.existsSync(lease), false, 'a dead owner\'s lease is deleted')
   })
+})
+
+test('commands started together on a new cache all make it and work (no "already exists")', async () => {
+  for (let round = 0; round < 5; round++) {
+    const cache = path.join(tempDir('pivot-manage-new'), 'cache')
+    const results = await Promise.all(Array.from({length: 4}, () => pivotAsync(['images', '--json'], {cacheDir: cache})))
+    for (const r of results) assert.equal(r.status, 0, `round ${round}: ${r.stderr}`)
+    for (const r of results) assert.deepEqual(JSON.parse(r.stdout), [])
+  }
 })
