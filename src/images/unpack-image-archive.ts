@@ -109,6 +109,7 @@ interface PassResult {
 
 async function readArchive(options: ArchiveOptions, state: PassState): Promise<PassResult> {
   const tar = await import('tar')
+  const {looksLikeArchive} = await import('../unpack/compression')
   const {store, unpack} = options
   const members = new Map<string, Member>(state.previous?.members)
   const links = new Map<string, string>(state.previous?.links)
@@ -254,7 +255,7 @@ async function readArchive(options: ArchiveOptions, state: PassState): Promise<P
         })(),
         {objectMode: false},
       )
-      if (looksLikeLayer(first)) stageLayer(replay, member)
+      if (looksLikeArchive(first)) stageLayer(replay, member)
       else if (/^\s*[[{]/.test(first.subarray(0, 64).toString('latin1'))) collectJson(replay, member)
       else replay.resume()
     })()
@@ -295,14 +296,6 @@ async function readArchive(options: ArchiveOptions, state: PassState): Promise<P
 
 export function abortedError(): ImageError {
   return new ImageError('IMAGE_PULL_ABORTED', 'pull interrupted', {exitCode: 130})
-}
-
-/** A tar header (ustar magic or an all-zero end block) or a gzip/zstd stream. */
-function looksLikeLayer(head: Buffer): boolean {
-  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return true
-  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return true
-  if (head.length >= 263 && head.toString('latin1', 257, 262) === 'ustar') return true
-  return head.length >= 512 && head.subarray(0, 512).every(b => b === 0)
 }
 
 interface PlannedLayer {

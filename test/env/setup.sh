@@ -11,7 +11,8 @@
 set -euo pipefail
 
 PACKAGES="docker.io docker-registry containerd runc busybox-static debootstrap debian-archive-keyring
-  hyperfine tmux iproute2 util-linux procps curl ca-certificates tar coreutils"
+  hyperfine tmux iproute2 util-linux procps curl ca-certificates tar coreutils
+  golang-go golang-1.19-src libpython3.11-testsuite zstd xz-utils bzip2"
 
 BUSYBOX_IMAGE=localhost:5000/pivot-test/busybox:latest
 DEBIAN_IMAGE=localhost:5000/pivot-test/debian:bookworm
