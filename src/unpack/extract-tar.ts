@@ -430,5 +430,7 @@ function asEntryError(error: unknown, raw: string): UnpackError {
   const code = errCode(error)
   const message = (error as Error).message
   const prefix = code && !message.startsWith(code) ? `${code}: ` : ''
-  return new UnpackError('UNPACK_WRITE_FAILED', `entry "${label(raw)}": ${prefix}${message}`, {entry: shown(raw), cause: error})
+  // ENOSPC is also what running out of inodes looks like: say both.
+  const hint = code === 'ENOSPC' ? ' (the file system is out of space or of inodes)' : code === 'EDQUOT' ? ' (disk quota exceeded)' : ''
+  return new UnpackError('UNPACK_WRITE_FAILED', `entry "${label(raw)}": ${prefix}${message}${hint}`, {entry: shown(raw), cause: error})
 }

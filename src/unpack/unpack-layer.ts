@@ -53,8 +53,15 @@ export async function unpackLayer(source: NodeJS.ReadableStream, dest: string, o
   // header) makes our writes to its pipe fail with EPIPE.
   let stageError: unknown
   let workerFailedFirst = false
+  // A worker that dies (ENOSPC, a bad header) breaks its pipe: the pipeline then destroys the
+  // source with that EPIPE, which is not the source's own failure.
+  let sinkFailed = false
+  const sink = input ?? worker.child.stdin!
+  sink.once('error', () => {
+    sinkFailed = true
+  })
   source.once('error', (error: unknown) => {
-    if (!workerFailedFirst) sourceError ??= error
+    if (!workerFailedFirst && !sinkFailed) sourceError ??= error
   })
   // A worker that is done reads no more: stop the pipeline now rather than at the next write,
   // which may never come if the source is slow or stalled (or, after the end-of-archive marker,
@@ -69,7 +76,7 @@ export async function unpackLayer(source: NodeJS.ReadableStream, dest: string, o
     const stage = decodeAndHash(hash, error => {
       if (!workerFailedFirst) stageError ??= error
     })
-    await pipeline(source, stage, input ?? worker.child.stdin!, {signal: stop})
+    await pipeline(source, stage, sink, {signal: stop})
   } catch (error) {
     inputError = error
   } finally {
