@@ -49,6 +49,45 @@ describe('endless and huge input is bounded', () => {
   })
 })
 
+describe('import names the real cause, and takes what docker import takes', () => {
+  it('zstd, xz and bzip2 archives import to the same layer as the plain tar', () => {
+    const cache = tempDir('pivot-limits-compress')
+    const dir = tempDir('pivot-limits-compress-src')
+    const tar = new TarBuilder().file('etc/hostname', 'box\n').file('big', randomBytes(300_000)).end().toBuffer()
+    fs.writeFileSync(path.join(dir, 'plain.tar'), tar)
+    const plain = pivot(['import', path.join(dir, 'plain.tar'), 'plain'], {cacheDir: cache})
+    assert.equal(plain.status, 0, plain.stderr)
+    for (const program of ['zstd', 'xz', 'bzip2']) {
+      const file = path.join(dir, `archive.${program}`)
+      fs.writeFileSync(file, execFileSync(program, ['-c'], {input: tar, maxBuffer: 64 << 20}))
+      const r = pivot(['import', file, `from-${program}`], {cacheDir: cache})
+      assert.equal(r.status, 0, `${program}: ${r.stderr}`)
+      assert.equal(r.stdout, plain.stdout, program)
+    }
+  })
+
+  it('corrupt gzip says corrupt, cut gzip says truncated, an oversized pax header names the limit (never EPIPE)', () => {
+    const cache = tempDir('pivot-limits-msg')
+    const dir = tempDir('pivot-limits-msg-src')
+    const gz = new TarBuilder().file('a', randomBytes(200_000)).end().gzip()
+    const corrupt = Buffer.from(gz)
+    corrupt.fill(0x55, 20, 60)
+    fs.writeFileSync(path.join(dir, 'corrupt.gz'), corrupt)
+    fs.writeFileSync(path.join(dir, 'cut.gz'), gz.subarray(0, gz.length - 100))
+    assert.match(oneLine(pivot(['import', path.join(dir, 'corrupt.gz'), 'x'], {cacheDir: cache}).stderr), /: the gzip data is corrupt: /)
+    assert.match(oneLine(pivot(['import', path.join(dir, 'cut.gz'), 'x'], {cacheDir: cache}).stderr), /: the gzip data is truncated: /)
+    // The worker stops at the header while 20 MB are still to come: its reason must win.
+    const pax = Buffer.concat([new TarBuilder().file('PaxHeaders/x', Buffer.alloc((1 << 20) + 1), {typeflag: 'x'}).toBuffer(), randomBytes(20 << 20)])
+    fs.writeFileSync(path.join(dir, 'pax.tar'), pax)
+    for (let i = 0; i < 3; i++) {
+      const r = pivot(['import', path.join(dir, 'pax.tar'), 'x'], {cacheDir: cache})
+      assert.equal(r.status, 125)
+      assert.match(oneLine(r.stderr), /a pax extended header of 1048577 bytes \(limit 1048576 bytes/)
+    }
+    assert.deepEqual(fs.readdirSync(path.join(cache, 'tmp')), [])
+  })
+})
+
 describe('a full disk during import and pull names the cause and leaves the cache as it was', () => {
   let mnt: string
   before(() => {
