@@ -68,7 +68,7 @@ export interface TarEntry {
   xattrs: Array<[string, Buffer]>
 }
 
-type Pax = Map<string, Buffer>
+export type Pax = Map<string, Buffer>
 
 const NO_XATTRS: Array<[string, Buffer]> = []
 
@@ -157,7 +157,7 @@ export class TarReader {
           longLink = metaName(this.readMeta(h, 'a GNU long link name'))
           continue
       }
-      const entry = this.makeEntry(h, local, longName, longLink)
+      const entry = makeEntry(h, local, longName, longLink)
       this.entries++
       this.remaining = entry.size
       this.pad = padding(entry.size)
@@ -195,78 +195,79 @@ export class TarReader {
     this.input.consume(padding(h.size), () => what)
     return body
   }
+}
 
-  /** Header + extended headers -> one entry. */
-  private makeEntry(h: RawHeader, local: Pax | null, longName: string | null, longLink: string | null): TarEntry {
-    // An empty pax value keeps the header's value (POSIX, and Go).
-    const pax = (key: string): Buffer | undefined => {
-      const v = local?.get(key)
-      return v === undefined || v.length === 0 ? undefined : v
-    }
-    const paxNumber = (key: string, fallback: number): number => {
-      const v = pax(key)
-      return v === undefined ? fallback : parsePaxInteger(v.toString('latin1'), key)
-    }
-    const raw = longName || pax('path')?.toString('latin1') || h.name
-    const linkname = longLink || pax('linkpath')?.toString('latin1') || h.linkname
 
-    let typeflag = h.typeflag
-    if (typeflag === '\0') typeflag = raw.endsWith('/') ? '5' : '0'
-    if (typeflag === 'S') {
-      throw new UnpackError('UNPACK_UNSUPPORTED', `entry "${label(raw)}": unsupported entry (GNU sparse file)`, {entry: shown(raw)})
-    }
-    const size = HEADER_ONLY.has(typeflag) ? 0 : paxNumber('size', h.size)
+/** A header and the extended headers before it -> one entry, as Go makes it (shared with tar-stream.ts). */
+export function makeEntry(h: RawHeader, local: Pax | null, longName: string | null, longLink: string | null): TarEntry {
+  // An empty pax value keeps the header's value (POSIX, and Go).
+  const pax = (key: string): Buffer | undefined => {
+    const v = local?.get(key)
+    return v === undefined || v.length === 0 ? undefined : v
+  }
+  const paxNumber = (key: string, fallback: number): number => {
+    const v = pax(key)
+    return v === undefined ? fallback : parsePaxInteger(v.toString('latin1'), key)
+  }
+  const raw = longName || pax('path')?.toString('latin1') || h.name
+  const linkname = longLink || pax('linkpath')?.toString('latin1') || h.linkname
 
-    let mtime: Time = {sec: h.mtime, nsec: 0}
-    let atime = mtime
-    let xattrs = NO_XATTRS
-    if (local !== null) {
-      const mtimeValue = pax('mtime')
-      if (mtimeValue !== undefined) mtime = parsePaxTime(mtimeValue.toString('latin1'))
-      const atimeValue = pax('atime')
-      atime = atimeValue === undefined ? mtime : parsePaxTime(atimeValue.toString('latin1'))
-      const found: Array<[string, Buffer]> = []
-      for (const [key, value] of local) {
-        // Go (and so docker) reads xattrs from SCHILY.xattr records only, and skips empty values as it
-        // skips every empty pax value.
-        if (key.startsWith('SCHILY.xattr.')) {
-          if (value.length > 0) found.push([key.slice('SCHILY.xattr.'.length), value])
-        }
-        else if (key.startsWith('GNU.sparse.')) {
-          throw new UnpackError('UNPACK_UNSUPPORTED', `entry "${label(raw)}": sparse files (GNU.sparse pax records) are not supported`, {entry: shown(raw)})
-        }
+  let typeflag = h.typeflag
+  if (typeflag === '\0') typeflag = raw.endsWith('/') ? '5' : '0'
+  if (typeflag === 'S') {
+    throw new UnpackError('UNPACK_UNSUPPORTED', `entry "${label(raw)}": unsupported entry (GNU sparse file)`, {entry: shown(raw)})
+  }
+  const size = HEADER_ONLY.has(typeflag) ? 0 : paxNumber('size', h.size)
+
+  let mtime: Time = {sec: h.mtime, nsec: 0}
+  let atime = mtime
+  let xattrs = NO_XATTRS
+  if (local !== null) {
+    const mtimeValue = pax('mtime')
+    if (mtimeValue !== undefined) mtime = parsePaxTime(mtimeValue.toString('latin1'))
+    const atimeValue = pax('atime')
+    atime = atimeValue === undefined ? mtime : parsePaxTime(atimeValue.toString('latin1'))
+    const found: Array<[string, Buffer]> = []
+    for (const [key, value] of local) {
+      // Go (and so docker) reads xattrs from SCHILY.xattr records only, and skips empty values as it
+      // skips every empty pax value.
+      if (key.startsWith('SCHILY.xattr.')) {
+        if (value.length > 0) found.push([key.slice('SCHILY.xattr.'.length), value])
       }
-      if (found.length > 0) xattrs = found
+      else if (key.startsWith('GNU.sparse.')) {
+        throw new UnpackError('UNPACK_UNSUPPORTED', `entry "${label(raw)}": sparse files (GNU.sparse pax records) are not supported`, {entry: shown(raw)})
+      }
     }
+    if (found.length > 0) xattrs = found
+  }
 
-    const problem = nameProblem(raw, true)
-    if (problem) throw new UnpackError(problem.code, `entry "${label(raw)}": ${problem.why}`, {entry: shown(raw)})
-    const kind = KINDS[typeflag] ?? null
-    if (kind === 'link' || kind === 'symlink') {
-      const linkProblem = nameProblem(linkname, false)
-      if (linkProblem) throw new UnpackError(linkProblem.code, `entry "${label(raw)}": ${linkProblem.why}`, {entry: shown(raw)})
-    }
-    return {
-      raw,
-      path: normalizePath(raw),
-      typeflag,
-      kind,
-      mode: h.mode & 0o7777,
-      uid: paxNumber('uid', h.uid),
-      gid: paxNumber('gid', h.gid),
-      size,
-      mtime,
-      atime,
-      linkname,
-      devmajor: h.devmajor,
-      devminor: h.devminor,
-      xattrs,
-    }
+  const problem = nameProblem(raw, true)
+  if (problem) throw new UnpackError(problem.code, `entry "${label(raw)}": ${problem.why}`, {entry: shown(raw)})
+  const kind = KINDS[typeflag] ?? null
+  if (kind === 'link' || kind === 'symlink') {
+    const linkProblem = nameProblem(linkname, false)
+    if (linkProblem) throw new UnpackError(linkProblem.code, `entry "${label(raw)}": ${linkProblem.why}`, {entry: shown(raw)})
+  }
+  return {
+    raw,
+    path: normalizePath(raw),
+    typeflag,
+    kind,
+    mode: h.mode & 0o7777,
+    uid: paxNumber('uid', h.uid),
+    gid: paxNumber('gid', h.gid),
+    size,
+    mtime,
+    atime,
+    linkname,
+    devmajor: h.devmajor,
+    devminor: h.devminor,
+    xattrs,
   }
 }
 
 /** A GNU long name/link body: up to its first NUL, as Go reads it. */
-function metaName(body: Buffer): string {
+export function metaName(body: Buffer): string {
   const nul = body.indexOf(0)
   return body.toString('latin1', 0, nul < 0 ? body.length : nul)
 }
