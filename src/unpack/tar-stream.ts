@@ -72,6 +72,10 @@ async function drainedOrClosed(body: PassThrough): Promise<void> {
   const done = new AbortController()
   try {
     await Promise.race([once(body, 'drain', {signal: done.signal}), once(body, 'close', {signal: done.signal})])
+  } catch (error) {
+    // The consumer destroyed the body (its own failure, e.g. EPIPE from a dead unpack worker):
+    // that is the consumer's to report; the walk skips the rest of this entry.
+    if (!body.destroyed) throw error
   } finally {
     done.abort()
   }
@@ -141,7 +145,8 @@ export async function walkTarStream(source: AsyncIterable<Buffer | string>, onEn
         // The consumer's reading is part of the walk (as with node-tar's Parser): the caller may
         // start more work once it has read an entry, and that must happen before the walk ends.
         await finished(body).catch((error: unknown) => {
-          if (!body.destroyed || (error as NodeJS.ErrnoException).code !== 'ERR_STREAM_PREMATURE_CLOSE') throw error
+          // Destroyed by its consumer: the consumer reports why.
+          if (!body.destroyed) throw error
         })
       }
     } catch (error) {
