@@ -60,21 +60,25 @@ export async function unpackLayer(source: NodeJS.ReadableStream, dest: string, o
   sink.once('error', () => {
     sinkFailed = true
   })
+  // Once the worker has exited (failed, or done with the archive and its tail), what the abort
+  // below does to the source and our stage is its consequence, not a cause.
+  let workerExited = false
   source.once('error', (error: unknown) => {
-    if (!workerFailedFirst && !sinkFailed) sourceError ??= error
+    if (!workerExited && !sinkFailed) sourceError ??= error
   })
   // A worker that is done reads no more: stop the pipeline now rather than at the next write,
   // which may never come if the source is slow or stalled (or, after the end-of-archive marker,
   // never ends).
   const workerGone = new AbortController()
   worker.child.once('exit', code => {
+    workerExited = true
     if (code !== 0 && sourceError === undefined && stageError === undefined) workerFailedFirst = true
     workerGone.abort()
   })
   try {
     const stop = signal ? AbortSignal.any([signal, workerGone.signal]) : workerGone.signal
     const stage = decodeAndHash(hash, error => {
-      if (!workerFailedFirst) stageError ??= error
+      if (!workerExited) stageError ??= error
     })
     await pipeline(source, stage, sink, {signal: stop})
   } catch (error) {
