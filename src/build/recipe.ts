@@ -91,13 +91,43 @@ export function loadRecipe(file: string, buildArgs: Record<string, string> = {},
   const absolute = path.resolve(cwd, file)
   let text: string
   try {
-    text = fs.readFileSync(absolute, 'utf8')
+    text = readBounded(absolute, file)
   } catch (error) {
+    if (error instanceof BuildError) throw error
     const code = (error as NodeJS.ErrnoException).code
     const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory, not a recipe file' : (error as Error).message
     throw new BuildError('BUILD_RECIPE_NOT_FOUND', `${file}: ${why}`)
   }
   return parseRecipe(text, {file, dir: path.dirname(absolute), buildArgs})
+}
+
+/** A recipe is read whole (and parsed as YAML): cap it, so `pivot build /dev/zero` fails at once. */
+export const MAX_RECIPE_BYTES = 1 << 20
+
+/** The file's text, refused past MAX_RECIPE_BYTES whatever it is (a FIFO or /dev/zero has no size to check first). */
+function readBounded(absolute: string, file: string): string {
+  const fd = fs.openSync(absolute, 'r')
+  try {
+    if (fs.fstatSync(fd).isDirectory()) throw Object.assign(new Error('EISDIR'), {code: 'EISDIR'})
+    const buf = Buffer.allocUnsafe(MAX_RECIPE_BYTES + 1)
+    let got = 0
+    for (;;) {
+      const n = fs.readSync(fd, buf, got, buf.length - got, null)
+      if (n === 0) break
+      got += n
+      if (got > MAX_RECIPE_BYTES) {
+        throw new BuildError('BUILD_RECIPE_INVALID', `${file}: the recipe is larger than ${MAX_RECIPE_BYTES} bytes (the limit for a recipe file)`)
+      }
+    }
+    return buf.toString('utf8', 0, got)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
+/** A value quoted in a message, cut short: an 8 MB command must not be printed whole. */
+export function shortText(text: string, max = 200): string {
+  return text.length > max ? `${text.slice(0, max)}… (${text.length} characters)` : text
 }
 
 /** `K=V` flags to a map; a bare `K` takes the value of K in pivot's environment, as docker does. */
@@ -334,12 +364,16 @@ function describe(value: unknown): string {
   if (value === null || value === undefined) return 'nothing'
   if (Array.isArray(value)) return 'a list'
   if (typeof value === 'object') return 'a mapping'
-  if (typeof value === 'string') return `the string ${JSON.stringify(value)}`
+  if (typeof value === 'string') return `the string ${shortText(JSON.stringify(value))}`
   return `the ${typeof value} ${String(value)}`
 }
 
 /** The one-line form of a step for progress lines and errors (a multi-line script shows its first line). */
 export function stepText(def: StepDefinition): string {
+  return shortText(fullStepText(def))
+}
+
+function fullStepText(def: StepDefinition): string {
   switch (def.kind) {
     case 'run':
       if (Array.isArray(def.run)) return `run: ${JSON.stringify(def.run).replace(/","/g, '", "')}`

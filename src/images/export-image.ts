@@ -27,8 +27,10 @@ export interface ExportResult {
  * `pivot export IMAGE -o FILE|-`: the image's flattened rootfs as one tar, which `pivot import`
  * and `docker import` both take back unchanged.
  *
- * FILE is written to a temp name beside it and renamed into place once complete and synced, so a
- * failed or interrupted export never leaves a half archive under FILE's name.
+ * FILE is written to a nameless (O_TMPFILE) file in its directory and named once complete and
+ * synced, so a failed, interrupted or killed export never leaves a half archive under FILE's
+ * name, nor a temp file. A character device or FIFO is written into; a symlink is written
+ * through (see resolveOutput).
  */
 export async function exportImage(store: Store, arg: string, output: string, options: ExportOptions = {}): Promise<ExportResult> {
   // A bad or unknown name fails here, before anything is written (not even the GC lock's file).
@@ -61,54 +63,157 @@ async function exportResolved(store: Store, arg: string, image: ImageRecord, out
     return {image, output: '-', bytes}
   }
 
-  const target = path.resolve(output)
-  if (isDirectory(target)) throw new ImageError('IMAGE_BAD_OUTPUT', `cannot write ${output}: it is a directory`)
-  const temp = path.join(path.dirname(target), `.${path.basename(target)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`)
-  let fd: number
+  const target = resolveOutput(output)
+  if (target.kind === 'device') {
+    // A character device or FIFO is written into, as `tar -f` does: renaming a file over
+    // /dev/null would replace the host's /dev/null, and a FIFO's reader would wait forever.
+    let fd: number
+    try {
+      fd = fs.openSync(target.path, fs.constants.O_WRONLY)
+    } catch (error) {
+      throw new ImageError('IMAGE_BAD_OUTPUT', `cannot write ${output}: ${describeErrno(error)}`)
+    }
+    try {
+      const bytes = await copy(store, image, fs.createWriteStream('', {fd, autoClose: false}), options.signal)
+      return {image, output: target.path, bytes}
+    } finally {
+      closeQuietly(fd)
+    }
+  }
+  const file = await openTemp(target.path, output)
+  try {
+    const bytes = await copy(store, image, fs.createWriteStream('', {fd: file.fd, autoClose: false}), options.signal)
+    try {
+      fs.fsyncSync(file.fd)
+      file.commit()
+    } catch (error) {
+      throw new ImageError('IMAGE_EXPORT_FAILED', `cannot write ${output}: ${describeErrno(error)}`)
+    }
+    return {image, output: target.path, bytes}
+  } finally {
+    file.close()
+  }
+}
+
+/**
+ * Where `-o PATH` writes: symlinks followed (as `tar -f` writes through them, the link stays),
+ * a directory or a block device or socket refused, a character device or FIFO written into.
+ */
+function resolveOutput(output: string): {kind: 'file' | 'device'; path: string} {
+  let p = path.resolve(output)
+  for (let hops = 0; ; hops++) {
+    let st: fs.Stats
+    try {
+      st = fs.lstatSync(p)
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {kind: 'file', path: p}
+      throw new ImageError('IMAGE_BAD_OUTPUT', `cannot write ${output}: ${describeErrno(error)}`)
+    }
+    if (st.isSymbolicLink()) {
+      if (hops >= 40) throw new ImageError('IMAGE_BAD_OUTPUT', `cannot write ${output}: too many levels of symbolic links`)
+      p = path.resolve(path.dirname(p), fs.readlinkSync(p))
+      continue
+    }
+    if (st.isFile()) return {kind: 'file', path: p}
+    if (st.isCharacterDevice() || st.isFIFO()) return {kind: 'device', path: p}
+    const what = st.isDirectory() ? 'a directory' : st.isBlockDevice() ? 'a block device (refusing to overwrite it)' : 'not a regular file'
+    throw new ImageError('IMAGE_BAD_OUTPUT', `cannot write ${output}: it is ${what}`)
+  }
+}
+
+interface TempFile {
+  fd: number
+  /** Puts the complete file in place under its name (atomically replacing an old one). */
+  commit(): void
+  /** Closes it, and removes it unless committed. */
+  close(): void
+}
+
+/**
+ * The file the archive is written to before it gets its name. An O_TMPFILE file has no name at
+ * all until commit(), so an export killed at any point (SIGKILL included) leaves nothing behind;
+ * on a file system without O_TMPFILE a named temp file beside the target is removed on failure
+ * and on SIGINT/SIGTERM (a SIGKILL leaves it, as `.NAME.*.tmp`).
+ */
+async function openTemp(target: string, output: string): Promise<TempFile> {
+  const dir = path.dirname(target)
+  const tempName = () => path.join(dir, `.${path.basename(target)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`)
+  const {KoffiSyscalls} = await import('../sys/koffi-syscalls')
+  const sys = new KoffiSyscalls()
+  let fd: number | undefined
   try {
     // 0600 as docker's `-o` does: the archive holds the image's /etc/shadow and setuid binaries.
-    fd = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600)
+    fd = fs.openSync(dir, O_TMPFILE | fs.constants.O_WRONLY, 0o600)
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code !== 'EOPNOTSUPP' && code !== 'EISDIR' && code !== 'EINVAL') throw new ImageError('IMAGE_BAD_OUTPUT', `cannot write ${output}: ${describeErrno(error)}`)
+  }
+  if (fd !== undefined) {
+    const anonymous = fd
+    let closed = false
+    return {
+      fd: anonymous,
+      commit() {
+        // linkat cannot replace a name: link to a fresh temp name, then rename over the target.
+        const temp = tempName()
+        sys.linkFd(anonymous, temp)
+        try {
+          fs.renameSync(temp, target)
+        } catch (error) {
+          fs.rmSync(temp, {force: true})
+          throw error
+        }
+      },
+      close() {
+        if (!closed) closeQuietly(anonymous)
+        closed = true
+      },
+    }
+  }
+  const temp = tempName()
+  let named: number
+  try {
+    named = fs.openSync(temp, fs.constants.O_WRONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o600)
   } catch (error) {
     throw new ImageError('IMAGE_BAD_OUTPUT', `cannot write ${output}: ${describeErrno(error)}`)
   }
-  // A signal between here and the rename would otherwise leave the temp file behind.
   const onSignal = (signal: NodeJS.Signals) => {
     fs.rmSync(temp, {force: true})
     process.kill(process.pid, signal)
   }
   process.once('SIGINT', onSignal)
   process.once('SIGTERM', onSignal)
-  try {
-    const bytes = await copy(store, image, fs.createWriteStream('', {fd, autoClose: false}), options.signal)
-    try {
-      fs.fsyncSync(fd)
-      fs.closeSync(fd)
+  let committed = false
+  let closed = false
+  return {
+    fd: named,
+    commit() {
+      fs.closeSync(named)
+      closed = true
       fs.renameSync(temp, target)
-    } catch (error) {
-      throw new ImageError('IMAGE_EXPORT_FAILED', `cannot write ${output}: ${describeErrno(error)}`)
-    }
-    return {image, output: target, bytes}
-  } catch (error) {
-    try {
-      fs.closeSync(fd)
-    } catch {
-      // already closed
-    }
-    fs.rmSync(temp, {force: true})
-    throw error
-  } finally {
-    process.removeListener('SIGINT', onSignal)
-    process.removeListener('SIGTERM', onSignal)
+      committed = true
+    },
+    close() {
+      if (!closed) closeQuietly(named)
+      closed = true
+      if (!committed) fs.rmSync(temp, {force: true})
+      process.removeListener('SIGINT', onSignal)
+      process.removeListener('SIGTERM', onSignal)
+    },
   }
 }
 
-function isDirectory(file: string): boolean {
+/** The write stream may have closed the descriptor already (it does when the pipeline fails). */
+function closeQuietly(fd: number): void {
   try {
-    return fs.statSync(file).isDirectory()
+    fs.closeSync(fd)
   } catch {
-    return false
+    // EBADF: closed already
   }
 }
+
+/** open(2)'s O_TMPFILE on Linux (includes O_DIRECTORY); Node does not export it. */
+const O_TMPFILE = 0o20200000
 
 function describeErrno(error: unknown): string {
   const code = (error as NodeJS.ErrnoException).code

@@ -3,6 +3,7 @@ import {once} from 'node:events'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {Readable} from 'node:stream'
+import {isPivotError} from '../errors'
 import type {Store} from '../store'
 import {ImageError} from './image-error'
 import type {UnpackLayerFn} from './unpack-layer-fn'
@@ -108,7 +109,8 @@ interface PassResult {
 }
 
 async function readArchive(options: ArchiveOptions, state: PassState): Promise<PassResult> {
-  const tar = await import('tar')
+  const {looksLikeArchive} = await import('../unpack/compression')
+  const {walkTarStream} = await import('../unpack/tar-stream')
   const {store, unpack} = options
   const members = new Map<string, Member>(state.previous?.members)
   const links = new Map<string, string>(state.previous?.links)
@@ -178,22 +180,22 @@ async function readArchive(options: ArchiveOptions, state: PassState): Promise<P
     work.push(once(entry as unknown as NodeJS.EventEmitter, 'end').then(() => json.set(member, Buffer.concat(chunks))).catch(failed))
   }
 
-  const parser = new tar.Parser({strict: true})
-  parser.on('error', (error: Error) => failed(new ImageError('IMAGE_BAD_ARCHIVE', `the daemon's image archive is damaged: ${error.message}`)))
-  parser.on('entry', (readEntry: import('tar').ReadEntry) => {
-    const entry = readEntry as unknown as NodeJS.ReadableStream & {path: string; type: string; linkpath?: string; size?: number}
+  // Read by Go's rules (tar-stream.ts), as the daemon that wrote it reads it.
+  const onEntry = (streamEntry: import('../unpack/tar-stream').StreamEntry) => {
+    const entry = streamEntry.body
     try {
       if (failure !== undefined) return entry.resume()
-      const member = path.posix.normalize(entry.path).replace(/^(\.\/)+/, '').replace(/\/$/, '')
-      if (entry.type === 'SymbolicLink') {
-        links.set(member, path.posix.normalize(path.posix.join(path.posix.dirname(member), entry.linkpath ?? '')))
+      const member = path.posix.normalize(streamEntry.path === '' ? '.' : streamEntry.path).replace(/^(\.\/)+/, '').replace(/\/$/, '')
+      const linkpath = streamEntry.linkname
+      if (streamEntry.kind === 'symlink') {
+        links.set(member, path.posix.normalize(path.posix.join(path.posix.dirname(member), linkpath)))
         return entry.resume()
       }
-      if (entry.type === 'Link') {
-        links.set(member, path.posix.normalize(entry.linkpath ?? '').replace(/^(\.\/)+/, ''))
+      if (streamEntry.kind === 'link') {
+        links.set(member, path.posix.normalize(linkpath).replace(/^(\.\/)+/, ''))
         return entry.resume()
       }
-      if (entry.type !== 'File' && entry.type !== 'OldFile' && entry.type !== 'ContiguousFile') return entry.resume()
+      if (streamEntry.kind !== 'file') return entry.resume()
       if (state.only) {
         if (state.only.has(member)) stageLayer(entry, member, members.get(member)?.digest)
         else entry.resume()
@@ -201,7 +203,7 @@ async function readArchive(options: ArchiveOptions, state: PassState): Promise<P
       }
       if (member === 'manifest.json' || member === 'index.json') return collectJson(entry, member)
       if (LEGACY_LAYER.test(member)) {
-        if (storedSizes.has(entry.size ?? -1)) return hashMember(entry, member)
+        if (storedSizes.has(streamEntry.size)) return hashMember(entry, member)
         return stageLayer(entry, member)
       }
       const blob = OCI_BLOB.exec(member)
@@ -221,7 +223,7 @@ async function readArchive(options: ArchiveOptions, state: PassState): Promise<P
       entry.resume()
       failed(error)
     }
-  })
+  }
 
   /**
    * An OCI blob whose name is no diff id: a config or manifest (JSON, kept for the index), or a
@@ -254,7 +256,7 @@ async function readArchive(options: ArchiveOptions, state: PassState): Promise<P
         })(),
         {objectMode: false},
       )
-      if (looksLikeLayer(first)) stageLayer(replay, member)
+      if (looksLikeArchive(first)) stageLayer(replay, member)
       else if (/^\s*[[{]/.test(first.subarray(0, 64).toString('latin1'))) collectJson(replay, member)
       else replay.resume()
     })()
@@ -265,19 +267,16 @@ async function readArchive(options: ArchiveOptions, state: PassState): Promise<P
     const stream = await options.open(controller.signal)
     const destroy = () => (stream as Readable).destroy?.()
     controller.signal.addEventListener('abort', destroy, {once: true})
-    const ended = new Promise<void>(resolve => parser.on('end', () => resolve()))
     try {
-      for await (const chunk of stream as AsyncIterable<Buffer>) {
-        if (failure !== undefined) break
-        if (!parser.write(chunk)) await Promise.race([once(parser as unknown as NodeJS.EventEmitter, 'drain'), failedPromise])
-      }
+      await Promise.race([walkTarStream(stream as AsyncIterable<Buffer>, onEntry), failedPromise])
     } catch (error) {
-      failed(options.signal?.aborted ? abortedError() : error)
+      if (failure === undefined) {
+        const damaged = isPivotError(error) && error.code.startsWith('UNPACK_')
+        failed(options.signal?.aborted ? abortedError() : damaged ? new ImageError('IMAGE_BAD_ARCHIVE', `the daemon's image archive is damaged: ${(error as Error).message}`) : error)
+      }
     }
-    if (failure === undefined) {
-      parser.end()
-      await Promise.race([ended, failedPromise])
-    }
+    // What follows the end-of-archive marker is not read.
+    destroy()
     await Promise.allSettled(work)
     // Wait for the unpackers of a failed pass too: their staging dirs are removed afterwards.
     if (failure !== undefined) throw failure
@@ -295,14 +294,6 @@ async function readArchive(options: ArchiveOptions, state: PassState): Promise<P
 
 export function abortedError(): ImageError {
   return new ImageError('IMAGE_PULL_ABORTED', 'pull interrupted', {exitCode: 130})
-}
-
-/** A tar header (ustar magic or an all-zero end block) or a gzip/zstd stream. */
-function looksLikeLayer(head: Buffer): boolean {
-  if (head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b) return true
-  if (head.length >= 4 && head.readUInt32LE(0) === 0xfd2fb528) return true
-  if (head.length >= 263 && head.toString('latin1', 257, 262) === 'ustar') return true
-  return head.length >= 512 && head.subarray(0, 512).every(b => b === 0)
 }
 
 interface PlannedLayer {

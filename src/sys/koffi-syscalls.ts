@@ -444,6 +444,11 @@ export class KoffiSyscalls implements Syscalls {
     const result = syscall(nr('seccomp'), 'unsigned int', SECCOMP_SET_MODE_FILTER, 'unsigned int', 0, koffi.pointer(sockFprog), {len: program.length / 8, filter: program})
     this.check('seccomp', ['SECCOMP_SET_MODE_FILTER'], result)
   }
+
+  linkFd(fd: number, newPath: string): void {
+    const linkat = fn('int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)')
+    this.check('linkat', [`/proc/self/fd/${fd}`, newPath], linkat(AT_FDCWD, `/proc/self/fd/${fd}`, AT_FDCWD, newPath, AT_SYMLINK_FOLLOW))
+  }
 }
 
 let sockFprog: ReturnType<Koffi['struct']> | undefined
@@ -504,6 +509,7 @@ const O_CLOEXEC = 0o2000000
 const F_SETPIPE_SZ = 1031
 
 const AT_FDCWD = -100
+const AT_SYMLINK_FOLLOW = 0x400
 const AT_SYMLINK_NOFOLLOW = 0x100
 const ERANGE = 34
 const NUL = Buffer.alloc(1)

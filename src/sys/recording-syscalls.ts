@@ -145,6 +145,7 @@ export class RecordingSyscalls implements Syscalls {
     return Buffer.alloc(8 * (rules.length + 1))
   }
   seccompLoad(program: Buffer): void { this.record('seccomp_load', program.length / 8) }
+  linkFd(fd: number, newPath: string): void { rejectNul('linkat', 'newpath', newPath); this.record('linkat', fd, newPath) }
 }
 
 function inoOf(path: string): bigint {

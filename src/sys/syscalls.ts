@@ -123,4 +123,9 @@ export interface Syscalls {
    * Needs no_new_privs or CAP_SYS_ADMIN in the effective set.
    */
   seccompLoad(program: Buffer): void
+  /**
+   * linkat(AT_FDCWD, "/proc/self/fd/<fd>", AT_FDCWD, newPath, AT_SYMLINK_FOLLOW): gives a name to a
+   * file opened with O_TMPFILE (which has none until then, so a killed writer leaves nothing).
+   */
+  linkFd(fd: number, newPath: string): void
 }

@@ -24,22 +24,8 @@ import * as fs from 'node:fs'
 import {S_IFBLK, S_IFCHR, S_IFIFO, makedev} from '../sys/constants'
 import type {Syscalls} from '../sys/syscalls'
 import type {BlockInput} from './sync-io'
-import {
-  BLOCK,
-  MAX_META_BYTES,
-  decodeHeader,
-  isZeroBlock,
-  nameProblem,
-  normalizePath,
-  padding,
-  parsePax,
-  parsePaxInteger,
-  parsePaxTime,
-  pathBytes,
-  shown,
-  type RawHeader,
-  type Time,
-} from './tar-format'
+import {normalizePath, pathBytes, shown, type Time} from './tar-format'
+import {TarReader, label, type TarEntry} from './tar-reader'
 import {UnpackError} from './unpack-error'
 import {AUFS_META_PREFIX, OPAQUE_MARKER, OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, WHITEOUT_PREFIX} from './overlay-format'
 
@@ -48,41 +34,15 @@ const {O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW} = fs.constants
 const CREATE_FLAGS = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW
 
 
-type Kind = 'file' | 'dir' | 'symlink' | 'link' | 'char' | 'block' | 'fifo'
-
-interface Entry {
-  /** The name as the archive gives it (byte string), for messages. */
-  raw: string
-  /** Normalised, relative to the root; '' is the root. */
-  path: string
-  kind: Kind
-  mode: number
-  uid: number
-  gid: number
-  /** Bytes of data that follow the header. */
-  size: number
-  /** Times as whole seconds (floor) and nanoseconds 0..999999999. */
-  mtime: Time
-  atime: Time
-  /** Byte string: symlink target (verbatim) or hardlink target (an archive path). */
-  linkname: string
-  devmajor: number
-  devminor: number
-  xattrs: Array<[string, Buffer]>
-}
-
-type Pax = Map<string, Buffer>
+type Entry = TarEntry
 
 function toNs(t: Time): bigint {
   return BigInt(t.sec) * 1_000_000_000n + BigInt(t.nsec)
 }
 
-const NO_XATTRS: Array<[string, Buffer]> = []
-
-/** An archive name for a message: shown as UTF-8, cut short if it is absurdly long. */
-function label(raw: string): string {
-  const text = shown(raw)
-  return text.length > 200 ? `${text.slice(0, 200)}…` : text
+/** Times Node's own utimes calls set exactly: whole seconds, not before 1970. */
+function wholeNonNegative(atime: Time, mtime: Time): boolean {
+  return atime.nsec === 0 && mtime.nsec === 0 && atime.sec >= 0 && mtime.sec >= 0
 }
 
 function errCode(error: unknown): string | undefined {
@@ -96,9 +56,6 @@ function parentOf(path: string): string {
 }
 
 export class TarExtractor {
-  /** Archive entries seen (headers that describe a file, not pax/long-name headers). */
-  entries = 0
-  private readonly globalPax: Pax = new Map()
   /** Directory times are set last: creating anything inside a directory changes its mtime. */
   private readonly dirTimes = new Map<string, [Time, Time]>()
   /** Overlay whiteouts (0/0 char devices) made for `.wh.` entries in this layer. */
@@ -110,192 +67,56 @@ export class TarExtractor {
    * Directories reached through a symlink are unknown here and always get the chown.
    */
   private readonly dirs = new Map<string, boolean>()
+  readonly reader: TarReader
 
   constructor(
-    private readonly input: BlockInput,
+    input: BlockInput,
     private readonly sys: Syscalls,
-  ) {}
+  ) {
+    this.reader = new TarReader(input)
+  }
+
+  /** Archive entries seen (headers that describe a file, not pax/long-name headers). */
+  get entries(): number {
+    return this.reader.entries
+  }
 
   run(): void {
     if (process.getuid?.() === 0 && process.getgid?.() === 0) this.dirs.set('', (fs.lstatSync('/').mode & 0o2000) !== 0)
-    let local: Pax | null = null
-    let longName: string | null = null
-    let longLink: string | null = null
-    for (;;) {
-      const off = this.input.block()
-      if (off === null) {
-        if (this.input.total === 0) throw new UnpackError('UNPACK_CORRUPT', 'not a tar archive: the input is empty')
-        throw new UnpackError('UNPACK_TRUNCATED', 'the archive is truncated: it ends without the end-of-archive marker')
-      }
-      if (isZeroBlock(this.input.buf, off)) break
-      const h = decodeHeader(this.input.buf, off)
-      switch (h.typeflag) {
-        case 'x':
-        case 'X':
-          local ??= new Map()
-          for (const [k, v] of parsePax(this.readMeta(h, () => 'a pax extended header'))) local.set(k, v)
-          continue
-        case 'g':
-          for (const [k, v] of parsePax(this.readMeta(h, () => 'a pax global header'))) this.globalPax.set(k, v)
-          continue
-        case 'L':
-          longName = metaName(this.readMeta(h, () => 'a GNU long name'), h)
-          continue
-        case 'K':
-          longLink = metaName(this.readMeta(h, () => 'a GNU long link name'), h)
-          continue
-      }
-      const entry = this.makeEntry(h, local, longName, longLink)
-      local = null
-      longName = null
-      longLink = null
-      this.entries++
-      if (entry === null) continue
+    for (let entry = this.reader.next(); entry !== null; entry = this.reader.next()) {
       try {
         this.apply(entry)
       } catch (error) {
         throw asEntryError(error, entry.raw)
       }
     }
-    this.input.drain()
     this.finish()
   }
 
-  private readMeta(h: RawHeader, what: () => string): Buffer {
-    if (h.size > MAX_META_BYTES) {
-      throw new UnpackError('UNPACK_HOSTILE_ENTRY', `${what()} of ${h.size} bytes (limit ${MAX_META_BYTES})`)
-    }
-    const body = this.input.take(h.size, what)
-    this.input.consume(padding(h.size), what)
-    return body
-  }
-
-  /** Header + extended headers -> one entry; null when the entry has been skipped (body consumed). */
-  private makeEntry(h: RawHeader, local: Pax | null, longName: string | null, longLink: string | null): Entry | null {
-    const hasPax = local !== null || this.globalPax.size > 0
-    // An empty pax value unsets the key (POSIX): fall back to the header. A global path, linkpath
-    // or size would apply to every entry: meaningless, and a global size would desynchronise us
-    // from other readers; only a per-entry header may set those.
-    const pax = (key: string, globalToo = true): Buffer | undefined => {
-      const v = local?.get(key) ?? (globalToo ? this.globalPax.get(key) : undefined)
-      return v === undefined || v.length === 0 ? undefined : v
-    }
-    const paxNumber = (key: string, fallback: number): number => {
-      const v = hasPax ? pax(key) : undefined
-      return v === undefined ? fallback : parsePaxInteger(v.toString('latin1'), key)
-    }
-    const raw = (hasPax ? pax('path', false)?.toString('latin1') : undefined) ?? longName ?? h.name
-    const linkname = (hasPax ? pax('linkpath', false)?.toString('latin1') : undefined) ?? longLink ?? h.linkname
-    let size = paxNumber('size', h.size)
-
-    let kind: Kind
-    switch (h.typeflag) {
-      case '0':
-      case '\0':
-        // Pre-POSIX archives marked directories as regular files with a trailing slash.
-        kind = raw.endsWith('/') ? 'dir' : 'file'
-        break
-      case '7':
-        kind = 'file'
-        break
-      case '1':
-        kind = 'link'
-        break
-      case '2':
-        kind = 'symlink'
-        break
-      case '3':
-        kind = 'char'
-        break
-      case '4':
-        kind = 'block'
-        break
-      case '5':
-      case 'D': // GNU dump directory: a directory whose data (a listing) we skip
-        kind = 'dir'
-        break
-      case '6':
-        kind = 'fifo'
-        break
-      case 'V': // GNU volume label: not a file
-        this.skip(size, () => 'a volume label')
-        return null
-      default: {
-        const what = h.typeflag === 'S' ? 'GNU sparse file' : h.typeflag === 'M' ? 'multi-volume continuation' : `type '${h.typeflag.replace(/[^\x20-\x7e]/g, '?')}'`
-        throw new UnpackError('UNPACK_UNSUPPORTED', `entry "${label(raw)}": unsupported entry (${what})`, {entry: shown(raw)})
-      }
-    }
-    // As Go's archive/tar (which docker uses) reads them: these types have no data, whatever the
-    // size field says. Two readers that disagree on where the next header starts are how files
-    // get smuggled past one of them.
-    if (kind !== 'file' && h.typeflag !== 'D') size = 0
-
-    let mtime: Time = {sec: h.mtime, nsec: 0}
-    let atime = mtime
-    let xattrs = NO_XATTRS
-    if (hasPax) {
-      const mtimeValue = pax('mtime')
-      if (mtimeValue !== undefined) mtime = parsePaxTime(mtimeValue.toString('latin1'))
-      const atimeValue = pax('atime')
-      atime = atimeValue === undefined ? mtime : parsePaxTime(atimeValue.toString('latin1'))
-      const found = new Map<string, Buffer>()
-      for (const source of [this.globalPax, local ?? this.globalPax]) {
-        for (const [key, value] of source) {
-          if (key.startsWith('SCHILY.xattr.')) {
-            found.set(key.slice('SCHILY.xattr.'.length), value)
-          } else if (key.startsWith('LIBARCHIVE.xattr.')) {
-            // bsdtar: URL-encoded name, base64 value (it usually writes SCHILY.xattr too).
-            let name: string
-            try {
-              name = decodeURIComponent(key.slice('LIBARCHIVE.xattr.'.length))
-            } catch {
-              throw new UnpackError('UNPACK_CORRUPT', `entry "${label(raw)}": bad pax record ${key.slice(0, 80)}`, {entry: shown(raw)})
-            }
-            if (!found.has(name)) found.set(name, Buffer.from(value.toString('latin1'), 'base64'))
-          } else if (key.startsWith('GNU.sparse.')) {
-            throw new UnpackError('UNPACK_UNSUPPORTED', `entry "${label(raw)}": sparse files (GNU.sparse pax records) are not supported`, {entry: shown(raw)})
-          }
-        }
-      }
-      // overlayfs reads trusted.overlay.* of its layers as instructions (redirect: look up this
-      // directory under another path; metacopy/origin: the data is elsewhere; whiteout(s)...).
-      // A layer is data, not instructions: only the opaque mark, which is how a layer says
-      // "hide what is below", is kept.
-      for (const name of [...found.keys()]) {
-        if (name.startsWith(OVERLAY_XATTR_PREFIX) && name !== OPAQUE_XATTR) found.delete(name)
-      }
-      if (found.size > 0) xattrs = [...found]
-    }
-
-    const problem = nameProblem(raw, true)
-    if (problem) throw new UnpackError(problem.code, `entry "${label(raw)}": ${problem.why}`, {entry: shown(raw)})
-    if (kind === 'link' || kind === 'symlink') {
-      const linkProblem = nameProblem(linkname, false)
-      if (linkProblem) throw new UnpackError(linkProblem.code, `entry "${label(raw)}": ${linkProblem.why}`, {entry: shown(raw)})
-    }
-    return {
-      raw,
-      path: normalizePath(raw),
-      kind,
-      mode: h.mode & 0o7777,
-      uid: paxNumber('uid', h.uid),
-      gid: paxNumber('gid', h.gid),
-      size,
-      mtime,
-      atime,
-      linkname,
-      devmajor: paxNumber('SCHILY.devmajor', h.devmajor),
-      devminor: paxNumber('SCHILY.devminor', h.devminor),
-      xattrs,
-    }
-  }
-
-  private skip(size: number, what: () => string): void {
-    this.input.consume(size + padding(size), what)
+  private skip(): void {
+    this.reader.data(() => 'the data of an entry')
   }
 
   private apply(e: Entry): void {
     const what = () => `entry "${label(e.raw)}"`
+    // uid_t is 32 bits and (uid_t)-1 means "leave unchanged": a bigger owner cannot be kept.
+    for (const [what, id] of [['owner', e.uid], ['group', e.gid]] as const) {
+      if (id > 0xfffffffe) throw new UnpackError('UNPACK_UNSUPPORTED', `entry "${label(e.raw)}": ${what} id ${id} does not fit in 32 bits`, {entry: shown(e.raw)})
+    }
+    if (e.kind === null) {
+      // Go reads these; docker's extractor refuses them ("unhandled tar header type") but a
+      // volume label, which GNU tar writes with -V and which names no file.
+      if (e.typeflag === 'V') return this.skip()
+      const type = e.typeflag === 'M' ? 'multi-volume continuation' : `type '${e.typeflag.replace(/[^\x20-\x7e]/g, '?')}'`
+      throw new UnpackError('UNPACK_UNSUPPORTED', `entry "${label(e.raw)}": unsupported entry (${type})`, {entry: shown(e.raw)})
+    }
+    // overlayfs reads trusted.overlay.* of its layers as instructions (redirect: look up this
+    // directory under another path; metacopy/origin: the data is elsewhere; whiteout(s)...).
+    // A layer is data, not instructions: only the opaque mark, which is how a layer says
+    // "hide what is below", is kept.
+    if (e.xattrs.some(([name]) => name.startsWith(OVERLAY_XATTR_PREFIX) && name !== OPAQUE_XATTR)) {
+      e.xattrs = e.xattrs.filter(([name]) => !name.startsWith(OVERLAY_XATTR_PREFIX) || name === OPAQUE_XATTR)
+    }
     if (e.path.includes(WHITEOUT_PREFIX)) return this.whiteoutEntry(e, what)
     return this.applyPlain(e, what)
   }
@@ -307,11 +128,11 @@ export class TarExtractor {
     for (let i = 0; i < parts.length - 1; i++) {
       if (!parts[i]!.startsWith(WHITEOUT_PREFIX)) continue
       // AUFS metadata directories (.wh..wh.plnk, .wh..wh.aufs): Docker skips them, so do we.
-      if (parts[i]!.startsWith(AUFS_META_PREFIX)) return this.skip(e.size, what)
+      if (parts[i]!.startsWith(AUFS_META_PREFIX)) return this.skip()
       throw new UnpackError('UNPACK_HOSTILE_ENTRY', `entry "${label(e.raw)}": a whiteout cannot be a directory`, {entry: shown(e.raw)})
     }
     if (base.startsWith(WHITEOUT_PREFIX)) {
-      this.skip(e.size, what)
+      this.skip()
       if (base === OPAQUE_MARKER) return this.markOpaque(parentOf(e.path))
       if (base.startsWith(AUFS_META_PREFIX)) return
       const name = base.slice(WHITEOUT_PREFIX.length)
@@ -333,7 +154,7 @@ export class TarExtractor {
       case 'file':
         return this.file(e, what)
       case 'dir':
-        this.skip(e.size, what)
+        this.skip()
         return this.directory(e)
       case 'symlink':
         return this.symlink(e)
@@ -350,22 +171,22 @@ export class TarExtractor {
     const path = pathBytes(e.path)
     const fd = this.create(e, () => fs.openSync(path, CREATE_FLAGS, e.mode))
     try {
-      this.input.consume(e.size, what, (buf, off, len) => {
+      this.reader.data(what, (buf, off, len) => {
         while (len > 0) {
           const n = fs.writeSync(fd, buf, off, len)
           off += n
           len -= n
         }
       })
-      this.input.consume(padding(e.size), what)
       if (this.needsChown(e)) {
         fs.fchownSync(fd, e.uid, e.gid)
         // chown clears setuid/setgid on a non-directory (even for root): put them back.
         if (e.mode & 0o7000) fs.fchmodSync(fd, e.mode)
       }
       this.setXattrs(path, e.xattrs)
-      // Node's own call for whole seconds (exact, and cheaper than FFI); utimensat for nanoseconds.
-      if (e.mtime.nsec === 0 && e.atime.nsec === 0) fs.futimesSync(fd, e.atime.sec, e.mtime.sec)
+      // Node's own call for whole seconds (exact, and cheaper than FFI); futimens for nanoseconds
+      // and for times before 1970, which Node's futimes silently turns into "now".
+      if (wholeNonNegative(e.atime, e.mtime)) fs.futimesSync(fd, e.atime.sec, e.mtime.sec)
       else this.sys.futimens(fd, toNs(e.atime), toNs(e.mtime))
     } finally {
       fs.closeSync(fd)
@@ -585,7 +406,7 @@ export class TarExtractor {
 
   /** Times on a path, never following a symlink. */
   private setTimes(path: Buffer, atime: Time, mtime: Time): void {
-    if (atime.nsec === 0 && mtime.nsec === 0) fs.lutimesSync(path, atime.sec, mtime.sec)
+    if (wholeNonNegative(atime, mtime)) fs.lutimesSync(path, atime.sec, mtime.sec)
     else this.sys.lutimensBytes(path, toNs(atime), toNs(mtime))
   }
 
@@ -600,17 +421,6 @@ export class TarExtractor {
   }
 }
 
-/** A GNU long name/link body: the name, NUL-terminated (trailing NULs dropped, one inside refused). */
-function metaName(body: Buffer, h: RawHeader): string {
-  let end = body.length
-  while (end > 0 && body[end - 1] === 0) end--
-  const name = body.toString('latin1', 0, end)
-  if (name.includes('\0')) {
-    throw new UnpackError('UNPACK_HOSTILE_ENTRY', `a GNU long name (before "${shown(h.name)}") contains a NUL byte`, {entry: shown(name)})
-  }
-  return name
-}
-
 function asEntryError(error: unknown, raw: string): UnpackError {
   if (error instanceof UnpackError) {
     if (error.entry !== undefined) return error
@@ -620,5 +430,7 @@ function asEntryError(error: unknown, raw: string): UnpackError {
   const code = errCode(error)
   const message = (error as Error).message
   const prefix = code && !message.startsWith(code) ? `${code}: ` : ''
-  return new UnpackError('UNPACK_WRITE_FAILED', `entry "${label(raw)}": ${prefix}${message}`, {entry: shown(raw), cause: error})
+  // ENOSPC is also what running out of inodes looks like: say both.
+  const hint = code === 'ENOSPC' ? ' (the file system is out of space or of inodes)' : code === 'EDQUOT' ? ' (disk quota exceeded)' : ''
+  return new UnpackError('UNPACK_WRITE_FAILED', `entry "${label(raw)}": ${prefix}${message}${hint}`, {entry: shown(raw), cause: error})
 }

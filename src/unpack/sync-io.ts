@@ -107,13 +107,25 @@ export class BlockInput {
     return out
   }
 
-  /** Reads and discards everything up to the end of input (what follows the end-of-archive marker). */
-  drain(): void {
+  /** Bytes of the input handed out so far (read from the descriptor and consumed). */
+  get position(): number {
+    return this.total - (this.end - this.start)
+  }
+
+  /**
+   * Reads and discards what follows the end-of-archive marker, up to `limit` bytes past the
+   * current position: true when the input ended within that, false when it goes on (it is not
+   * read to its end: `/dev/zero` would never end).
+   */
+  drain(limit: number): boolean {
+    const stop = this.position + limit
     this.start = this.end
     while (!this.eof) {
+      if (this.total > stop) return false
       this.fill()
       this.start = this.end
     }
+    return true
   }
 }
 

@@ -27,8 +27,8 @@ export function pathBytes(path: string): Buffer {
 export const MAX_NAME_BYTES = 4096
 /** A path with more components than this is refused. */
 export const MAX_DEPTH = 1024
-/** Extended headers are held in memory: cap them (xattr values are at most 64 KiB each). */
-export const MAX_META_BYTES = 8 * 1024 * 1024
+/** Extended headers (pax, GNU long names) are held in memory: Go's archive/tar caps them at 1 MiB. */
+export const MAX_META_BYTES = 1 << 20
 
 /** The byte string's bytes. */
 export function bytesOf(s: string): Buffer {
@@ -83,7 +83,15 @@ export function decodeHeader(buf: Buffer, off: number): RawHeader {
   let name = fieldString(buf, off, 100)
   // The prefix field is a name prefix only in POSIX ustar; in the old GNU format those bytes are
   // atime/ctime/offsets, and reading them as a prefix would invent a directory.
-  if (posix && buf[off + 345] !== 0) name = `${fieldString(buf, off + 345, 155)}/${name}`
+  // star ("tar\0" at 508) keeps atime/ctime in the last 24 bytes of the POSIX prefix field.
+  const star = posix && buf[off + 508] === 0x74 && buf[off + 509] === 0x61 && buf[off + 510] === 0x72 && buf[off + 511] === 0
+  if (posix && buf[off + 345] !== 0) name = `${fieldString(buf, off + 345, star ? 131 : 155)}/${name}`
+  // Old GNU headers keep atime/ctime where POSIX has the prefix. Some writers (Go before 1.8) put
+  // a prefix there under GNU magic: Go reads it as a prefix when those times do not parse.
+  if (gnu && buf[off + 345] !== 0 && !(timeParses(buf, off + 345) && timeParses(buf, off + 357))) {
+    const prefix = fieldString(buf, off + 345, 155)
+    if (/^[\x00-\x7f]*$/.test(prefix)) name = `${prefix}/${name}`
+  }
   return {
     name,
     mode: parseNumber(buf, off + 100, 8, 'mode'),
@@ -95,6 +103,16 @@ export function decodeHeader(buf: Buffer, off: number): RawHeader {
     linkname: buf[off + 157] === 0 ? '' : fieldString(buf, off + 157, 100),
     devmajor: posix || gnu ? parseNumber(buf, off + 329, 8, 'devmajor') : 0,
     devminor: posix || gnu ? parseNumber(buf, off + 337, 8, 'devminor') : 0,
+  }
+}
+
+function timeParses(buf: Buffer, off: number): boolean {
+  if (buf[off] === 0) return true
+  try {
+    parseNumber(buf, off, 12, 'time', true)
+    return true
+  } catch {
+    return false
   }
 }
 
@@ -117,13 +135,19 @@ function fieldString(buf: Buffer, off: number, len: number): string {
   return buf.toString('latin1', off, end)
 }
 
-/** An octal field, or a GNU base-256 one (high bit of the first byte set; 0xff = negative). */
+/** An octal field, or a GNU base-256 one (high bit of the first byte set; next bit set = negative). */
 function parseNumber(buf: Buffer, off: number, len: number, field: string, signed = false): number {
   const first = buf[off]!
   if (!(first & 0x80)) return parseOctal(buf, off, len, field)
-  let n = first === 0xff ? -1n : BigInt(first & 0x7f)
-  for (let i = off + 1; i < off + len; i++) n = (n << 8n) | BigInt(buf[i]!)
-  if (first === 0xff) n = BigInt.asIntN(len * 8, n)
+  // Two's complement over the field less its marker bit, as Go reads it.
+  const inv = first & 0x40 ? 0xff : 0
+  let x = 0n
+  for (let i = off; i < off + len; i++) {
+    let c = buf[i]! ^ inv
+    if (i === off) c &= 0x7f
+    x = (x << 8n) | BigInt(c)
+  }
+  const n = inv ? -x - 1n : x
   if ((n < 0n && !signed) || n > BigInt(Number.MAX_SAFE_INTEGER) || n < -BigInt(Number.MAX_SAFE_INTEGER)) {
     throw new UnpackError('UNPACK_CORRUPT', `not a valid tar archive: ${field} field out of range (${n})`)
   }
@@ -152,30 +176,32 @@ function parseOctal(buf: Buffer, off: number, len: number, field: string): numbe
 /**
  * A pax extended header body: "<len> <key>=<value>\n" records. Values are raw bytes (xattr values
  * are binary; a path may hold a newline), so the body is walked by the length prefixes, never split
- * on newlines. Returns [key, value] in order; an empty value means "unset" (POSIX).
+ * on newlines. Returns [key, value] in order; an empty value means "unset" (POSIX). As strict as
+ * Go's archive/tar: no NUL padding after the records, no NUL in a key, nor in a path, linkpath,
+ * uname or gname value.
  */
 export function parsePax(body: Buffer): Array<[string, Buffer]> {
   const records: Array<[string, Buffer]> = []
   let pos = 0
   while (pos < body.length) {
-    // Some writers pad the body with NULs.
-    if (body[pos] === 0) {
-      for (let i = pos; i < body.length; i++) if (body[i] !== 0) throw badPax('data after NUL padding')
-      break
-    }
     let len = 0
     let i = pos
     while (i < body.length && body[i]! >= 0x30 && body[i]! <= 0x39 && i - pos < 12) len = len * 10 + (body[i++]! - 0x30)
     if (i === pos || body[i] !== 0x20) throw badPax('record length')
     const end = pos + len
-    if (len < 5 || end > body.length || body[end - 1] !== 0x0a) throw badPax('record length')
+    if (len < 5 || end > body.length || body[end - 1] !== 0x0a || end <= i + 1) throw badPax('record length')
     const eq = body.indexOf(0x3d, i + 1)
     if (eq < 0 || eq >= end - 1 || eq === i + 1) throw badPax('record without key')
-    records.push([body.toString('utf8', i + 1, eq), body.subarray(eq + 1, end - 1)])
+    const key = body.toString('utf8', i + 1, eq)
+    const value = body.subarray(eq + 1, end - 1)
+    if (NUL_FREE_VALUES.has(key) ? value.includes(0) : key.includes('\0')) throw badPax(`NUL byte in the ${key.replace(/\0/g, '\\0').slice(0, 40)} record`)
+    records.push([key, value])
     pos = end
   }
   return records
 }
+
+const NUL_FREE_VALUES = new Set(['path', 'linkpath', 'uname', 'gname'])
 
 function badPax(what: string): UnpackError {
   return new UnpackError('UNPACK_CORRUPT', `not a valid tar archive: bad pax extended header (${what})`)
@@ -207,9 +233,10 @@ export function formatPaxTime(ns: bigint): string {
   return `${negative ? '-' : ''}${sec}${fraction}`
 }
 
+/** A pax decimal integer as Go's strconv.ParseInt reads it (leading zeros, a '+'), not negative. */
 export function parsePaxInteger(value: string, key: string): number {
-  if (!/^\d{1,16}$/.test(value)) throw badPax(`${key} "${value.slice(0, 40)}"`)
-  const n = Number(value)
+  const m = /^\+?0*(\d{1,16})$/.exec(value)
+  const n = m ? Number(m[1]) : NaN
   if (!Number.isSafeInteger(n)) throw badPax(`${key} "${value.slice(0, 40)}"`)
   return n
 }

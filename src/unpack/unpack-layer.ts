@@ -1,12 +1,11 @@
-import {createHash, type Hash} from 'node:crypto'
+import {createHash} from 'node:crypto'
 import * as fs from 'node:fs'
 import * as net from 'node:net'
 import * as path from 'node:path'
-import {Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
-import * as zlib from 'node:zlib'
 import {KoffiSyscalls} from '../sys/koffi-syscalls'
-import {BLOCK, decodeHeader, isZeroBlock} from './tar-format'
+import {decompress, sniffCompression} from './compression'
+import {BLOCK} from './tar-format'
 import {UnpackError} from './unpack-error'
 import {startWorker, workerError} from './worker-process'
 
@@ -46,27 +45,42 @@ export async function unpackLayer(source: NodeJS.ReadableStream, dest: string, o
   }
   const onAbort = () => worker.child.kill('SIGKILL')
   signal?.addEventListener('abort', onAbort, {once: true})
-  const hash = createHash('sha256')
-  const counted = {bytes: 0}
+  const hash = new LaggingHash()
   let inputError: unknown
   let sourceError: unknown
-  // Whichever fails first is the cause: a failing source makes the worker see its input end
-  // short; a failing worker makes us stop reading the source.
+  // Whichever fails first is the cause: a failing source or decoder makes the worker see its
+  // input end short (it then reports "truncated" or "empty"); a failing worker (ENOSPC, a bad
+  // header) makes our writes to its pipe fail with EPIPE.
+  let stageError: unknown
   let workerFailedFirst = false
-  source.once('error', (error: unknown) => {
-    if (!workerFailedFirst) sourceError ??= error
+  // A worker that dies (ENOSPC, a bad header) breaks its pipe: the pipeline then destroys the
+  // source with that EPIPE, which is not the source's own failure.
+  let sinkFailed = false
+  const sink = input ?? worker.child.stdin!
+  sink.once('error', () => {
+    sinkFailed = true
   })
-  // A worker that failed reads no more: stop the pipeline now rather than at the next write,
-  // which may never come if the source is slow or stalled.
+  // Once the worker has exited (failed, or done with the archive and its tail), what the abort
+  // below does to the source and our stage is its consequence, not a cause.
+  let workerExited = false
+  source.once('error', (error: unknown) => {
+    if (!workerExited && !sinkFailed) sourceError ??= error
+  })
+  // A worker that is done reads no more: stop the pipeline now rather than at the next write,
+  // which may never come if the source is slow or stalled (or, after the end-of-archive marker,
+  // never ends).
   const workerGone = new AbortController()
   worker.child.once('exit', code => {
-    if (code === 0) return
-    if (sourceError === undefined) workerFailedFirst = true
+    workerExited = true
+    if (code !== 0 && sourceError === undefined && stageError === undefined) workerFailedFirst = true
     workerGone.abort()
   })
   try {
     const stop = signal ? AbortSignal.any([signal, workerGone.signal]) : workerGone.signal
-    await pipeline(source, decodeAndHash(hash, counted), input ?? worker.child.stdin!, {signal: stop})
+    const stage = decodeAndHash(hash, error => {
+      if (!workerExited) stageError ??= error
+    })
+    await pipeline(source, stage, sink, {signal: stop})
   } catch (error) {
     inputError = error
   } finally {
@@ -74,22 +88,26 @@ export async function unpackLayer(source: NodeJS.ReadableStream, dest: string, o
   }
   const outcome = await worker.done
   if (signal?.aborted) throw aborted(signal)
-  // Our own stage's errors (bad gzip, a failing source) come first: the worker then only saw its
-  // input stop short. Otherwise the worker's report says more than the broken pipe it caused.
-  if (inputError instanceof UnpackError && !workerFailedFirst) throw inputError
+  // Our own stage's errors (bad compressed data, a failing source) come first: the worker then
+  // only saw its input stop short. Otherwise the worker's report says more than the broken pipe
+  // it caused.
+  if (stageError instanceof UnpackError && !workerFailedFirst) throw stageError
   if (sourceError !== undefined) {
     throw new UnpackError('UNPACK_SOURCE_FAILED', `reading the layer failed: ${(sourceError as Error)?.message ?? String(sourceError)}`, {cause: sourceError})
   }
   const failed = workerError(outcome, 'the unpack worker')
   if (failed) throw failed
-  if (inputError) {
+  const report = outcome.report as unknown as {entries: number; bytes: number; stoppedEarly?: boolean}
+  // The worker stopped reading MAX_TAIL_BYTES past the end-of-archive marker: the broken pipe
+  // (or the abort) that caused on our side is expected.
+  if (inputError && !report.stoppedEarly) {
     throw new UnpackError('UNPACK_WORKER_FAILED', `feeding the unpack worker failed: ${(inputError as Error).message}`, {cause: inputError})
   }
-  const report = outcome.report as unknown as {entries: number; bytes: number}
-  if (report.bytes !== counted.bytes) {
-    throw new UnpackError('UNPACK_WORKER_FAILED', `the unpack worker read ${report.bytes} bytes of ${counted.bytes}`)
-  }
-  return {digest: `sha256:${hash.digest('hex')}`, size: counted.bytes, entries: report.entries}
+  if (report.stoppedEarly) (source as {destroy?: () => void}).destroy?.()
+  else if (report.bytes !== hash.fed) throw new UnpackError('UNPACK_WORKER_FAILED', `the unpack worker read ${report.bytes} bytes of ${hash.fed}`)
+  const digest = hash.digestOf(report.bytes)
+  if (digest === null) throw new UnpackError('UNPACK_WORKER_FAILED', `the unpack worker read ${report.bytes} bytes, fewer than were hashed`)
+  return {digest, size: report.bytes, entries: report.entries}
 }
 
 /**
@@ -118,90 +136,96 @@ function aborted(signal: AbortSignal): UnpackError {
   return new UnpackError('UNPACK_ABORTED', 'unpacking was aborted', {cause: signal.reason})
 }
 
-type Compression = 'none' | 'gzip' | 'zstd' | 'xz' | 'bzip2'
+/**
+ * Hashes the bytes the worker is fed, a few MiB behind: the worker may stop reading past the
+ * end-of-archive marker (see MAX_TAIL_BYTES), and the digest must then cover exactly the bytes
+ * it read, whatever was still in the pipe. What is held back is more than the pipe (1 MiB), the
+ * socket's buffer and one chunk can hold.
+ */
+class LaggingHash {
+  private readonly hash = createHash('sha256')
+  private readonly held: Buffer[] = []
+  private heldBytes = 0
+  /** Bytes hashed so far. */
+  hashed = 0
+  /** Bytes fed so far. */
+  fed = 0
 
-/** What the first bytes are. A valid tar header wins over any magic number (a name can start with anything). */
-export function sniffCompression(head: Buffer): Compression {
-  if (head.length >= BLOCK) {
-    if (isZeroBlock(head, 0)) return 'none'
-    try {
-      decodeHeader(head, 0)
-      return 'none'
-    } catch {
-      // not a tar header: look at the magic numbers
+  constructor(private readonly lag = 8 << 20) {}
+
+  push(chunk: Buffer): void {
+    this.fed += chunk.length
+    this.held.push(chunk)
+    this.heldBytes += chunk.length
+    while (this.held.length > 1 && this.heldBytes - this.held[0]!.length >= this.lag) {
+      const first = this.held.shift()!
+      this.heldBytes -= first.length
+      this.hash.update(first)
+      this.hashed += first.length
     }
   }
-  const starts = (...bytes: number[]) => bytes.every((b, i) => head[i] === b)
-  if (starts(0x1f, 0x8b)) return 'gzip'
-  if (starts(0x28, 0xb5, 0x2f, 0xfd)) return 'zstd'
-  if (starts(0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00)) return 'xz'
-  if (starts(0x42, 0x5a, 0x68)) return 'bzip2'
-  return 'none'
+
+  /** The digest of the first `n` bytes fed; null when more than that was hashed already. */
+  digestOf(n: number): string | null {
+    if (n < this.hashed || n > this.fed) return null
+    let left = n - this.hashed
+    for (const chunk of this.held) {
+      if (left === 0) break
+      const part = chunk.length <= left ? chunk : chunk.subarray(0, left)
+      this.hash.update(part)
+      left -= part.length
+    }
+    return `sha256:${this.hash.digest('hex')}`
+  }
 }
 
 /**
- * The pipeline stage between the source and the worker: sniffs the compression, gunzips in
- * libuv's pool (off this thread), and hashes/counts the uncompressed bytes on their way out.
+ * The pipeline stage between the source and the worker: sniffs the compression, decompresses,
+ * and hashes/counts the uncompressed bytes on their way out. `failed` is told of a failure of
+ * this stage before the worker can see its input stop short and report that instead.
  */
-function decodeAndHash(hash: Hash, counted: {bytes: number}) {
+function decodeAndHash(hash: LaggingHash, failed: (error: unknown) => void) {
   return async function* (source: AsyncIterable<Buffer | string>): AsyncGenerator<Buffer> {
-    const it = source[Symbol.asyncIterator]()
-    const next = async (): Promise<Buffer | null> => {
-      let r: IteratorResult<Buffer | string>
-      try {
-        r = await it.next()
-      } catch (error) {
-        throw new UnpackError('UNPACK_SOURCE_FAILED', `reading the layer failed: ${(error as Error).message}`, {cause: error})
-      }
-      if (r.done) return null
-      return typeof r.value === 'string' ? Buffer.from(r.value) : r.value
-    }
-    const headParts: Buffer[] = []
-    let headLength = 0
-    let ended = false
-    while (headLength < BLOCK) {
-      const chunk = await next()
-      if (chunk === null) {
-        ended = true
-        break
-      }
-      headParts.push(chunk)
-      headLength += chunk.length
-    }
-    const head = Buffer.concat(headParts)
-    const rest = async function* (): AsyncGenerator<Buffer> {
-      if (head.length > 0) yield head
-      if (ended) return
-      for (let chunk = await next(); chunk !== null; chunk = await next()) yield chunk
-    }
-    const compression = sniffCompression(head)
-    if (compression !== 'none' && compression !== 'gzip') {
-      throw new UnpackError('UNPACK_UNSUPPORTED', `${compression}-compressed layers are not supported (only gzip or uncompressed)`)
-    }
-    let body: AsyncIterable<Buffer> = rest()
-    let feeding: Promise<void> | undefined
-    if (compression === 'gzip') {
-      const gunzip = zlib.createGunzip({chunkSize: 256 * 1024})
-      feeding = pipeline(Readable.from(body, {objectMode: false}), gunzip)
-      // Errors surface through the iteration below; this only keeps the rejection handled.
-      feeding.catch(() => {})
-      body = gunzip as AsyncIterable<Buffer>
-    }
     try {
+      const it = source[Symbol.asyncIterator]()
+      const next = async (): Promise<Buffer | null> => {
+        let r: IteratorResult<Buffer | string>
+        try {
+          r = await it.next()
+        } catch (error) {
+          throw new UnpackError('UNPACK_SOURCE_FAILED', `reading the layer failed: ${(error as Error).message}`, {cause: error})
+        }
+        if (r.done) return null
+        return typeof r.value === 'string' ? Buffer.from(r.value) : r.value
+      }
+      const headParts: Buffer[] = []
+      let headLength = 0
+      let ended = false
+      while (headLength < BLOCK) {
+        const chunk = await next()
+        if (chunk === null) {
+          ended = true
+          break
+        }
+        headParts.push(chunk)
+        headLength += chunk.length
+      }
+      const head = Buffer.concat(headParts)
+      const rest = async function* (): AsyncGenerator<Buffer> {
+        if (head.length > 0) yield head
+        if (ended) return
+        for (let chunk = await next(); chunk !== null; chunk = await next()) yield chunk
+      }
+      const compression = sniffCompression(head)
+      const body = compression === 'none' ? rest() : decompress(rest(), compression)
       for await (const chunk of body) {
         // Hand the chunk to the worker first, then hash it while the worker writes files.
         yield chunk
-        hash.update(chunk)
-        counted.bytes += chunk.length
+        hash.push(chunk)
       }
     } catch (error) {
-      // The source's own failures are UnpackErrors already; what else fails here is zlib.
-      if (error instanceof UnpackError || compression === 'none') throw error
-      if ((error as NodeJS.ErrnoException).code === 'Z_BUF_ERROR') {
-        throw new UnpackError('UNPACK_TRUNCATED', `the layer's gzip data is truncated: ${(error as Error).message}`, {cause: error})
-      }
-      throw new UnpackError('UNPACK_CORRUPT', `the layer's gzip data is corrupt: ${(error as Error).message}`, {cause: error})
+      failed(error)
+      throw error
     }
-    await feeding
   }
 }

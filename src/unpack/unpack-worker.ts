@@ -1,6 +1,6 @@
 /**
  * The unpack child (started by unpackLayer): `node unpack-worker.js <dest>`, the uncompressed tar
- * on stdin, one JSON line on fd 3 at the end ({ok, entries, bytes} or {ok: false, code, message}).
+ * on stdin, one JSON line on fd 3 at the end ({ok, entries, bytes, stoppedEarly} or {ok: false, code, message}).
  *
  * It loads everything it will ever need first (these imports, koffi and libc), then chroot()s
  * into dest: from there on every name in the archive — '../x', '/etc/passwd', a symlink to '/'
@@ -23,7 +23,7 @@ runChrootedWorker({
     const input = new BlockInput(0)
     const extractor = new TarExtractor(input, sys)
     extractor.run()
-    return {entries: extractor.entries, bytes: input.total}
+    return {entries: extractor.entries, bytes: extractor.reader.consumed, stoppedEarly: extractor.reader.stoppedEarly}
   },
   otherFailure: error => ({code: 'UNPACK_WORKER_FAILED', message: `unpack worker: ${(error as Error)?.stack ?? String(error)}`}),
 })

@@ -10,7 +10,7 @@ import {
   parsePax,
   parsePaxTime,
 } from '../../../src/unpack/tar-format'
-import {sniffCompression} from '../../../src/unpack/unpack-layer'
+import {sniffCompression} from '../../../src/unpack/compression'
 import {UnpackError} from '../../../src/unpack/unpack-error'
 import {TarBuilder, checksum, header, paxBody} from '../../helpers/tar-builder'
 
@@ -28,13 +28,17 @@ describe('tar-format: decodeHeader', () => {
     )
   })
 
-  it('applies the POSIX prefix field, and not the old GNU one', () => {
+  it('applies the POSIX prefix field; under GNU magic only when atime/ctime do not parse (Go 1.7 wrote those), as Go does', () => {
     const posix = header({name: Buffer.from('file'), typeflag: '0'})
     posix.write('some/prefix', 345, 'latin1')
     assert.equal(decodeHeader(checksum(posix), 0).name, 'some/prefix/file')
     const gnu = header({name: Buffer.from('file'), typeflag: '0', gnuMagic: true})
-    gnu.write('not-a-prefix', 345, 'latin1')
+    gnu.write('00000000000\0', 345, 'latin1')
+    gnu.write('12345670123\0', 357, 'latin1')
     assert.equal(decodeHeader(checksum(gnu), 0).name, 'file')
+    const go17 = header({name: Buffer.from('file'), typeflag: '0', gnuMagic: true})
+    go17.write('a-prefix', 345, 'latin1')
+    assert.equal(decodeHeader(checksum(go17), 0).name, 'a-prefix/file')
   })
 
   it('reads GNU base-256 numbers, negative mtimes included', () => {
@@ -74,8 +78,11 @@ describe('tar-format: pax', () => {
     assert.deepEqual(records[2]![1], Buffer.from([0, 10, 255]))
   })
 
-  it('accepts NUL padding after the records and refuses a bad length', () => {
-    assert.equal(parsePax(Buffer.concat([paxBody([['uid', '5']]), Buffer.alloc(20)])).length, 1)
+  it('refuses what Go refuses: NUL padding after the records, a NUL in a key or path, a bad length', () => {
+    assert.throws(() => parsePax(Buffer.concat([paxBody([['uid', '5']]), Buffer.alloc(20)])), isCode('UNPACK_CORRUPT'))
+    assert.throws(() => parsePax(paxBody([['path', 'a\0b']])), isCode('UNPACK_CORRUPT'))
+    assert.throws(() => parsePax(paxBody([['SCHILY.xattr.a\0b', 'x']])), isCode('UNPACK_CORRUPT'))
+    assert.equal(parsePax(paxBody([['SCHILY.xattr.user.a', 'x\0y']]))[0]![1].toString('latin1'), 'x\0y')
     assert.throws(() => parsePax(Buffer.from('99 path=x\n')), isCode('UNPACK_CORRUPT'))
     assert.throws(() => parsePax(Buffer.from('9 pathx\n\n')), isCode('UNPACK_CORRUPT'))
   })
