@@ -14,6 +14,12 @@ export interface InitVolume {
 }
 
 export interface InitConfig {
+  /**
+   * Host pid of the process this init was forked by (`pivot run`, or the monitor for -d). The
+   * init reads its config only after setting its parent-death signal; a parent that died before
+   * that sent no signal but may have left the config buffered on fd 3, so the init checks it.
+   */
+  parentPid?: number
   /** The store root, absolute: the init chdirs here so overlay's lowerdir paths are short relative ones. */
   storeRoot: string
   /** Overlay lower dirs relative to storeRoot, TOPMOST FIRST (overlay's order): the container's init layer, then the image's layers via `l/<short>`. */

@@ -14,6 +14,7 @@
 import * as fs from 'node:fs'
 import {PR_SET_DUMPABLE, PR_SET_PDEATHSIG} from '../sys/constants'
 import {KoffiSyscalls} from '../sys/koffi-syscalls'
+import {isAlive} from '../store/process-identity'
 import type {InitConfig, InitFailure} from './init-config'
 import {executeSteps, nodeSetupFs} from './rootfs/execute'
 import {planContainer} from './rootfs/plan'
@@ -76,6 +77,9 @@ function main(): void {
   } catch {
     fail({code: 'RUN_INIT_FAILED', message: 'container init: unreadable config', exitCode: 125})
   }
+  // The parent may have sent the config and died before the prctl above: no death signal came,
+  // and the config was still buffered. /proc here is still the host's, so its pid is visible.
+  if (config.parentPid !== undefined && !isAlive(config.parentPid)) process.exit(125)
   try {
     executeSteps(planContainer(config), sys, nodeSetupFs())
     fail({code: 'RUN_INIT_FAILED', message: 'container init: the setup ended without exec', exitCode: 125})

@@ -240,7 +240,7 @@ async function runInit(
   control.setEncoding('utf8')
   control.on('data', (chunk: string) => (reply += chunk))
   control.on('error', () => undefined)
-  control.write(JSON.stringify(config) + '\n')
+  control.write(JSON.stringify({...config, parentPid: process.pid}) + '\n')
   state.status = 'running'
   state.pid = pid
   state.started = new Date().toISOString()
@@ -327,7 +327,7 @@ async function runDetached(
   }
   // From "go" on the monitor records the end and cleans up, whatever happens here.
   handover.done = true
-  control.write(JSON.stringify(config) + '\n')
+  control.write(JSON.stringify({...config, parentPid: monitor.pid}) + '\n')
   await closed
   const failure = parseFailure(text.slice(text.indexOf('\n') + 1))
   if (failure) throw new RuntimeError(failure.code, failure.message, {exitCode: failure.exitCode})
