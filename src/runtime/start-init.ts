@@ -58,14 +58,17 @@ export function startInit(stdio: 'inherit' | 'pipe', stdin = false): PendingInit
   return {
     child,
     exited,
-    abandon: () => {
-      ;(child.stdio[3] as import('node:net').Socket | null)?.destroy()
-      try {
-        child.kill('SIGKILL')
-      } catch {
-        // gone
-      }
-    },
+    abandon: () => abandonChild(child),
+  }
+}
+
+/** Closes our end of fd 3 (EOF: "no config is coming") and SIGKILLs the child. */
+export function abandonChild(child: ChildProcess): void {
+  ;(child.stdio[3] as import('node:net').Socket | null)?.destroy()
+  try {
+    child.kill('SIGKILL')
+  } catch {
+    // gone
   }
 }
 

@@ -4,7 +4,7 @@ import * as path from 'node:path'
 import type {Store} from '../../store/store'
 import {exitPath, logPath} from '../container-record'
 import {RuntimeError} from '../runtime-error'
-import {INIT_SCRIPT, type PendingInit} from '../start-init'
+import {INIT_SCRIPT, abandonChild, type PendingInit} from '../start-init'
 
 /** dist/monitor/pivot-monitor, compiled from monitor.c by `npm run build`. */
 export const MONITOR_BIN = path.resolve(__dirname, '..', '..', '..', 'monitor', 'pivot-monitor')
@@ -38,14 +38,7 @@ export function startMonitor(store: Store, id: string): PendingInit {
   return {
     child,
     exited,
-    abandon: () => {
-      ;(child.stdio[3] as import('node:net').Socket | null)?.destroy()
-      try {
-        // The init dies with it (its parent-death signal).
-        child.kill('SIGKILL')
-      } catch {
-        // gone
-      }
-    },
+    // The init dies with the monitor (its parent-death signal).
+    abandon: () => abandonChild(child),
   }
 }
