@@ -12,7 +12,7 @@ import type {
   PullProgress,
   StreamOptions,
 } from './docker-daemon'
-import {classifyPullError, followProgress, oneLine} from './follow-progress'
+import {classifyPullError, followPull, oneLine} from './follow-progress'
 import {toDaemonImage, type ImageInspectInfo} from './image-info'
 
 /** The real daemon: every Engine API call goes through dockerode. Construct with `connectDaemon()`. */
@@ -40,17 +40,8 @@ export class DockerodeDaemon implements DockerDaemon {
     const stream = (await this.call(`pull ${ref}`, () => this.docker.pull(ref, opts), {
       default: message => new DaemonError(classifyPullError(message), `cannot pull ${ref}: ${message}`),
     })) as Readable
-    // dockerode hands the abort signal to the request only; the response stream needs it too.
-    const onAbort = () => stream.destroy()
-    options.signal?.addEventListener('abort', onAbort, {once: true})
-    try {
-      // Our followProgress, not the modem's: the modem's resolves on an error event in the stream.
-      await followProgress(stream, onProgress, `cannot pull ${ref}`)
-    } catch (error) {
-      throw this.streamError(error, `pulling ${ref}`, options.signal)
-    } finally {
-      options.signal?.removeEventListener('abort', onAbort)
-    }
+    // Our followProgress, not the modem's: the modem's resolves on an error event in the stream.
+    await followPull(stream, ref, onProgress, options.signal, error => this.streamError(error, `pulling ${ref}`, options.signal))
   }
 
   async createContainer(options: CreateContainerOptions): Promise<string> {

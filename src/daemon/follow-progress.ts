@@ -56,6 +56,29 @@ const UNREACHABLE = /dial tcp|connection refused|no such host|i\/o timeout|netwo
 const NOT_FOUND = /not found|manifest unknown|does not exist|pull access denied|repository name not known|name unknown/i
 
 /** DAEMON_REGISTRY_UNREACHABLE, DAEMON_IMAGE_NOT_FOUND or DAEMON_PULL_FAILED, from the daemon's words. */
+/**
+ * A pull's progress stream followed to its end (followProgress), destroyed when `signal` aborts:
+ * the client libraries hand the signal to the request only, and the response must stop too.
+ * `mapError` turns a failure into what the daemon client reports.
+ */
+export async function followPull(
+  stream: NodeJS.ReadableStream & {destroy(): void},
+  ref: string,
+  onProgress: ((event: PullProgress) => void) | undefined,
+  signal: AbortSignal | undefined,
+  mapError: (error: unknown) => unknown,
+): Promise<void> {
+  const onAbort = () => stream.destroy()
+  signal?.addEventListener('abort', onAbort, {once: true})
+  try {
+    await followProgress(stream, onProgress, `cannot pull ${ref}`)
+  } catch (error) {
+    throw mapError(error)
+  } finally {
+    signal?.removeEventListener('abort', onAbort)
+  }
+}
+
 export function classifyPullError(message: string): string {
   if (NOT_FOUND.test(message)) return 'DAEMON_IMAGE_NOT_FOUND'
   if (UNREACHABLE.test(message)) return 'DAEMON_REGISTRY_UNREACHABLE'

@@ -2,7 +2,7 @@ import * as http from 'node:http'
 import {type DaemonEndpoint, describeEndpoint, isConnectError, unreachable} from './daemon-endpoint'
 import {DaemonError} from './daemon-error'
 import type {CreateContainerOptions, DaemonContainer, DaemonImage, DockerDaemon, PullProgress, StreamOptions} from './docker-daemon'
-import {classifyPullError, followProgress, oneLine} from './follow-progress'
+import {classifyPullError, followPull, oneLine} from './follow-progress'
 import {toDaemonImage, type ImageInspectInfo} from './image-info'
 
 type UnixEndpoint = Extract<DaemonEndpoint, {kind: 'unix'}>
@@ -105,15 +105,7 @@ export class SocketDaemon implements DockerDaemon {
       const message = errorMessage(res.statusCode, body)
       throw new DaemonError(classifyPullError(message), `cannot pull ${ref}: ${message}`)
     }
-    const onAbort = () => res.destroy()
-    options.signal?.addEventListener('abort', onAbort, {once: true})
-    try {
-      await followProgress(res, onProgress, `cannot pull ${ref}`)
-    } catch (error) {
-      throw this.streamError(error, `pulling ${ref}`, options.signal)
-    } finally {
-      options.signal?.removeEventListener('abort', onAbort)
-    }
+    await followPull(res, ref, onProgress, options.signal, error => this.streamError(error, `pulling ${ref}`, options.signal))
   }
 
   async createContainer(options: CreateContainerOptions): Promise<string> {
