@@ -105,7 +105,7 @@ export function loadRecipe(file: string, buildArgs: Record<string, string> = {},
 export const MAX_RECIPE_BYTES = 1 << 20
 
 /** The file's text, refused past MAX_RECIPE_BYTES whatever it is (a FIFO or /dev/zero has no size to check first). */
-function readBounded(absolute: string, file: string): string {
+export function readBounded(absolute: string, file: string): string {
   const fd = fs.openSync(absolute, 'r')
   try {
     if (fs.fstatSync(fd).isDirectory()) throw Object.assign(new Error('EISDIR'), {code: 'EISDIR'})

@@ -17,7 +17,8 @@ export function loadRecipeCached(file: string, buildArgs: Record<string, string>
   const absolute = path.resolve(file)
   let text: string
   try {
-    text = fs.readFileSync(absolute, 'utf8')
+    // Bounded as loadRecipe reads it: `pivot build /dev/zero` must fail at once here too.
+    text = parser().readBounded(absolute, file)
   } catch {
     return {recipe: parser().loadRecipe(file, buildArgs), keep: nothing} // reports the file as it always has
   }
