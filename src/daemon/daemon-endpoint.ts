@@ -2,6 +2,7 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {DaemonError} from './daemon-error'
+import {oneLine} from './follow-progress'
 
 export const DEFAULT_SOCKET = '/var/run/docker.sock'
 
@@ -84,4 +85,23 @@ export function unreachable(ep: DaemonEndpoint, cause: unknown): DaemonError {
 export function isConnectError(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException)?.code
   return code !== undefined && code in CONNECT_REASONS && code !== 'ECONNRESET'
+}
+
+/** The error for an aborted request: the signal's reason, else an AbortError. */
+export function abortError(signal?: AbortSignal): Error {
+  const reason = signal?.reason
+  if (reason instanceof Error) return reason
+  return Object.assign(new Error('aborted'), {name: 'AbortError'})
+}
+
+/**
+ * What a failure while reading a daemon's answer means to the user: the abort that caused it, a
+ * daemon that cannot be reached, or one lost while `what` (the same for every client).
+ */
+export function streamFailure(ep: DaemonEndpoint, error: unknown, what: string, signal?: AbortSignal): unknown {
+  if (signal?.aborted) return abortError(signal)
+  if (error instanceof DaemonError || (error as Error)?.name === 'AbortError') return error
+  if (isConnectError(error)) return unreachable(ep, error)
+  const message = oneLine((error as Error)?.message ?? String(error))
+  return new DaemonError('DAEMON_STREAM_FAILED', `lost the Docker daemon at ${describeEndpoint(ep)} while ${what}: ${message}`, {cause: error})
 }

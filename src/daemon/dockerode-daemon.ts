@@ -2,7 +2,7 @@ import type Dockerode from 'dockerode'
 import type {IncomingMessage} from 'node:http'
 import * as https from 'node:https'
 import {PassThrough, type Readable} from 'node:stream'
-import {type DaemonEndpoint, describeEndpoint, isConnectError, resolveEndpoint, unreachable} from './daemon-endpoint'
+import {type DaemonEndpoint, abortError, describeEndpoint, isConnectError, streamFailure, resolveEndpoint, unreachable} from './daemon-endpoint'
 import {DaemonError} from './daemon-error'
 import type {
   CreateContainerOptions,
@@ -41,7 +41,7 @@ export class DockerodeDaemon implements DockerDaemon {
       default: message => new DaemonError(classifyPullError(message), `cannot pull ${ref}: ${message}`),
     })) as Readable
     // Our followProgress, not the modem's: the modem's resolves on an error event in the stream.
-    await followPull(stream, ref, onProgress, options.signal, error => this.streamError(error, `pulling ${ref}`, options.signal))
+    await followPull(stream, ref, onProgress, options.signal, error => streamFailure(this.ep, error, `pulling ${ref}`, options.signal))
   }
 
   async createContainer(options: CreateContainerOptions): Promise<string> {
@@ -108,8 +108,8 @@ export class DockerodeDaemon implements DockerDaemon {
     const res = stream as Readable
     const out = new PassThrough({highWaterMark: 1 << 20})
     const onAbort = () => out.destroy(abortError(signal))
-    res.on('error', error => out.destroy(this.streamError(error, what, signal) as Error))
-    res.on('aborted', () => out.destroy(this.streamError(new Error('connection closed before the end'), what, signal) as Error))
+    res.on('error', error => out.destroy(streamFailure(this.ep, error, what, signal) as Error))
+    res.on('aborted', () => out.destroy(streamFailure(this.ep, new Error('connection closed before the end'), what, signal) as Error))
     out.on('close', () => {
       signal?.removeEventListener('abort', onAbort)
       if (!res.destroyed) res.destroy()
@@ -120,13 +120,6 @@ export class DockerodeDaemon implements DockerDaemon {
     return out
   }
 
-  private streamError(error: unknown, what: string, signal?: AbortSignal): unknown {
-    if (signal?.aborted) return abortError(signal)
-    if (error instanceof DaemonError || (error as Error)?.name === 'AbortError') return error
-    if (isConnectError(error)) return unreachable(this.ep, error)
-    const message = oneLine((error as Error)?.message ?? String(error))
-    return new DaemonError('DAEMON_STREAM_FAILED', `lost the Docker daemon at ${describeEndpoint(this.ep)} while ${what}: ${message}`, {cause: error})
-  }
 
   /** Runs one dockerode call, turning its errors into DaemonErrors (per HTTP status when given). */
   private async call<T>(
@@ -152,11 +145,6 @@ export class DockerodeDaemon implements DockerDaemon {
   }
 }
 
-function abortError(signal?: AbortSignal): Error {
-  const reason = signal?.reason
-  if (reason instanceof Error) return reason
-  return Object.assign(new Error('aborted'), {name: 'AbortError'})
-}
 
 /** dockerode's options for the endpoint. Every connection key is set: docker-modem fills unset ones from process.env. */
 function dockerOptions(ep: DaemonEndpoint, version?: string): Dockerode.DockerOptions {

@@ -1,5 +1,5 @@
 import * as http from 'node:http'
-import {type DaemonEndpoint, describeEndpoint, isConnectError, unreachable} from './daemon-endpoint'
+import {type DaemonEndpoint, abortError, describeEndpoint, isConnectError, streamFailure, unreachable} from './daemon-endpoint'
 import {DaemonError} from './daemon-error'
 import type {CreateContainerOptions, DaemonContainer, DaemonImage, DockerDaemon, PullProgress, StreamOptions} from './docker-daemon'
 import {classifyPullError, followPull, oneLine} from './follow-progress'
@@ -54,7 +54,7 @@ export class SocketDaemon implements DockerDaemon {
   async inspectImage(ref: string): Promise<DaemonImage> {
     const res = await this.request('GET', `/images/${ref}/json`, `inspect ${ref}`)
     const body = await readBody(res).catch(error => {
-      throw this.streamError(error, `inspecting ${ref}`)
+      throw streamFailure(this.ep, error, `inspecting ${ref}`)
     })
     if (res.statusCode === 404) throw new DaemonError('DAEMON_IMAGE_NOT_FOUND', `the Docker daemon has no image ${ref}`)
     if (res.statusCode !== 200) {
@@ -105,7 +105,7 @@ export class SocketDaemon implements DockerDaemon {
       const message = errorMessage(res.statusCode, body)
       throw new DaemonError(classifyPullError(message), `cannot pull ${ref}: ${message}`)
     }
-    await followPull(res, ref, onProgress, options.signal, error => this.streamError(error, `pulling ${ref}`, options.signal))
+    await followPull(res, ref, onProgress, options.signal, error => streamFailure(this.ep, error, `pulling ${ref}`, options.signal))
   }
 
   async createContainer(options: CreateContainerOptions): Promise<string> {
@@ -148,13 +148,6 @@ export class SocketDaemon implements DockerDaemon {
     })
   }
 
-  private streamError(error: unknown, what: string, signal?: AbortSignal): unknown {
-    if (signal?.aborted) return abortError(signal)
-    if (error instanceof DaemonError || (error as Error)?.name === 'AbortError') return error
-    if (isConnectError(error)) return unreachable(this.ep, error)
-    const message = oneLine((error as Error)?.message ?? String(error))
-    return new DaemonError('DAEMON_STREAM_FAILED', `lost the Docker daemon at ${describeEndpoint(this.ep)} while ${what}: ${message}`, {cause: error})
-  }
 }
 
 /** POST /images/create's path for `ref`, as dockerode's pull() makes it: the part after the '@'
@@ -167,11 +160,6 @@ function pullPath(ref: string): string {
   return `/images/create?${query}`
 }
 
-function abortError(signal?: AbortSignal): Error {
-  const reason = signal?.reason
-  if (reason instanceof Error) return reason
-  return Object.assign(new Error('aborted'), {name: 'AbortError'})
-}
 
 function readBody(res: http.IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {

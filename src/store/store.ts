@@ -208,16 +208,6 @@ export class Store {
   }
 
   /**
-   * Removes a layer. It is renamed out of layers/ first, so a half-deleted layer is never visible
-   * there; what then cannot be deleted (an immutable file) stays under tmp/, named in the error,
-   * and the cache stays usable: layers/ no longer has it, and `sweepTmp` skips what it cannot remove.
-   */
-  removeLayer(digest: string): void {
-    const doomed = this.takeOutLayer(digest)
-    if (doomed !== undefined) removeTree(doomed, `layer ${digest} was taken out of the cache, but`)
-  }
-
-  /**
    * Removes a damaged layer (racing others that do the same: the first one wins, quietly). Once it
    * is out of layers/, what cannot be deleted is left to `sweepTmp`: the fresh copy that replaces
    * it must not fail for it.
