@@ -1,4 +1,4 @@
-import {PivotCommand} from '../src/ui/pivot-command'
+import {PivotCommand} from '../src/cli/pivot-command'
 
 export default class Prune extends PivotCommand {
   static summary = 'Free the disk space nothing uses any more'
@@ -19,7 +19,7 @@ Reports what it removed and the bytes reclaimed (--json: {containers, exportCont
     if (report.errors.length > 0) process.exitCode = 125
     if (this.jsonEnabled()) return report
     for (const message of report.errors) process.stderr.write(`pivot: ${message}\n`)
-    const {formatSize, shortId} = await import('../src/ui/format')
+    const {formatSize, shortId} = await import('../src/common/format')
     const out: string[] = []
     for (const id of report.containers) out.push(`Deleted container: ${id}`)
     for (const id of report.exportContainers) out.push(`Deleted export container: ${id.slice(0, 12)}`)

@@ -5,7 +5,7 @@ import {type Store, digestHex, diskUsage, isAlive, removeTree} from '../store'
 import {liveLeases, withGcExclusive} from '../store/gc-lock'
 import {pruneContainers} from '../runtime/prune-containers'
 import {containerUses} from './container-usage'
-import {buildCacheLayers} from './build-cache-layers'
+import {buildCacheLayers} from '../build/build-cache-layers'
 import {readableImage} from './damaged-entries'
 import {removeDamagedEntries, tryRemove} from './check-cache'
 

@@ -8,7 +8,7 @@ import {familiarName, normalizeReference, type NormalizedReference} from '../ref
 import {isAlive, type ImageRecord, type Store} from '../store'
 import {Lease} from '../store/gc-lock'
 import {ImageError} from './image-error'
-import type {ProgressEvent} from '../ui/progress'
+import type {ProgressEvent} from '../cli/progress'
 import {abortedError, unpackImageArchive, type StagedLayer} from './unpack-image-archive'
 import {defaultUnpackLayer, type UnpackLayerFn} from './unpack-layer-fn'
 

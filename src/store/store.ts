@@ -2,7 +2,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {openCacheRoot} from './cache-root'
 import {withFileLock} from './file-lock'
-import {isAlive} from './process-identity'
+import {isAlive} from '../common/process-identity'
 import {type ImageRecord, type LayerRecord, imageRecordProblem, layerRecordProblem} from './image-record'
 import {StoreError, describeFsError, fsReason, shellQuote} from './store-error'
 

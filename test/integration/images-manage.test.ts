@@ -7,7 +7,7 @@ import * as path from 'node:path'
 import {pivot, tempDir} from '../helpers/fixtures'
 import {pivotAsync} from '../helpers/concurrency'
 import {makeTar} from '../unit/images/tar-builder'
-import {processStartTime} from '../../src/runtime/container-record'
+import {processStartTime} from '../../src/store/container-record'
 import type {ImageSummary} from '../../src/images/list-images'
 import type {PruneReport} from '../../src/images/prune-cache'
 
@@ -100,7 +100,7 @@ test('rmi refuses an image a running container uses, unless --force', t => {
   const {cache, ids} = cacheWith({busy: 10})
   const sleeper = spawn('sleep', ['60'], {stdio: 'ignore'})
   t.after(() => sleeper.kill('SIGKILL'))
-  // The record a `pivot run` owned by the sleeper would write (src/runtime/container-record.ts).
+  // The record a `pivot run` owned by the sleeper would write (src/store/container-record.ts).
   const id = 'c0ffee'.repeat(10) + 'c0ff'
   const dir = path.join(cache, 'containers', id)
   fs.mkdirSync(dir, {recursive: true})

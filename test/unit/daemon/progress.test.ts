@@ -1,9 +1,9 @@
-// The progress reporter pull uses (src/ui/progress): plain lines for logs, silence for --json and
+// The progress reporter pull uses (src/cli/progress): plain lines for logs, silence for --json and
 // --quiet. (Kept next to the pull tests: pull is its first user.)
 import assert from 'node:assert/strict'
 import {PassThrough} from 'node:stream'
 import {describe, it} from 'node:test'
-import {createProgress, progressMode} from '../../../src/ui/progress'
+import {createProgress, progressMode} from '../../../src/cli/progress'
 
 function capture(): {stream: PassThrough; text: () => string} {
   const stream = new PassThrough()

@@ -1,6 +1,6 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
-import {formatAge, formatSize, formatTable, humanDuration, shortId} from '../../../src/ui/format'
+import {formatAge, formatSize, formatTable, humanDuration, shortId} from '../../../src/common/format'
 
 test('formatSize: decimal units, three significant digits, like docker images', () => {
   assert.equal(formatSize(0), '0B')

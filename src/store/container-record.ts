@@ -1,11 +1,11 @@
 import {randomBytes} from 'node:crypto'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import type {Store} from '../store/store'
-import {writeJsonAtomic} from '../store/store'
-import {currentProcess, isRunning, processStartTime} from '../store/process-identity'
-import type {ResourceLimits} from './run-options'
-import {RuntimeError} from './runtime-error'
+import type {Store} from './store'
+import {writeJsonAtomic} from './store'
+import {currentProcess, isRunning, processStartTime} from '../common/process-identity'
+import type {ResourceLimits} from '../runtime/run-options'
+import {RuntimeError} from '../runtime/runtime-error'
 
 /**
  * `containers/<id>/state.json`: one container's record. The container's other files sit beside

@@ -11,19 +11,19 @@ import * as path from 'node:path'
 import {isPivotError} from '../errors'
 import type {ResolvedImage} from '../images/resolve-image'
 import type {Store} from '../store/store'
-import {parseRunArgs, type RawRunFlags} from './run-flags'
-import type {ResourceLimits, RunOptions} from './run-options'
-import {RuntimeError} from './runtime-error'
-import type {PendingInit} from './start-init'
-import type {SecurityOptions} from './security/security-options'
+import {parseRunArgs, type RawRunFlags} from '../runtime/run-flags'
+import type {ResourceLimits, RunOptions} from '../runtime/run-options'
+import {RuntimeError} from '../runtime/runtime-error'
+import type {PendingInit} from '../runtime/start-init'
+import type {SecurityOptions} from '../runtime/security/security-options'
 
 // Only the modules above (small, no node:crypto or child_process) load before the init is
 // spawned; the rest are required after, while the init's node starts on the other core.
 const lazy = {
   store: () => require('../store/store') as typeof import('../store/store'),
   cacheRoot: () => require('../store/cache-root') as typeof import('../store/cache-root'),
-  limits: () => require('./cgroups/parse-limits') as typeof import('./cgroups/parse-limits'),
-  config: () => require('./container-config') as typeof import('./container-config'),
+  limits: () => require('../runtime/cgroups/parse-limits') as typeof import('../runtime/cgroups/parse-limits'),
+  config: () => require('../runtime/container-config') as typeof import('../runtime/container-config'),
   resolveImage: () => require('../images/resolve-image') as typeof import('../images/resolve-image'),
 }
 
@@ -72,7 +72,7 @@ export async function run(argv: string[]): Promise<number> {
   })
   const f = parsed.flags
   const policy = (str(f.pull) ?? 'missing') as 'missing' | 'always' | 'never'
-  const {startInit} = require('./start-init') as typeof import('./start-init')
+  const {startInit} = require('../runtime/start-init') as typeof import('../runtime/start-init')
   // Spawned first, before the flags are even checked: its node start (~20 ms) is the longest
   // step of a run and overlaps everything below. On any error it is abandoned: it has done
   // nothing yet (no namespace, no mount, no cgroup), it only waits for its config.
@@ -114,7 +114,7 @@ export async function run(argv: string[]): Promise<number> {
       stopSignal: typeof (config as {StopSignal?: unknown}).StopSignal === 'string' ? (config as {StopSignal: string}).StopSignal : undefined,
       ...settings.security,
     }
-    const {runContainer} = require('./run-container') as typeof import('./run-container')
+    const {runContainer} = require('../runtime/run-container') as typeof import('../runtime/run-container')
     const pending = detach ? undefined : (init ?? startInit('inherit', interactive))
     init = undefined // runContainer owns it now
     const result = await runContainer(options, pending)
@@ -171,8 +171,8 @@ export function checkFlags(f: RawRunFlags): Settings {
   const user = str(f.user)
   if (user !== undefined) checkUser(user)
   // Capability names are checked here, before anything starts: a typo is an error, not a no-op.
-  const {resolveCapabilities} = require('./security/capabilities') as typeof import('./security/capabilities')
-  const {parseSecurityOpts} = require('./security/security-options') as typeof import('./security/security-options')
+  const {resolveCapabilities} = require('../runtime/security/capabilities') as typeof import('../runtime/security/capabilities')
+  const {parseSecurityOpts} = require('../runtime/security/security-options') as typeof import('../runtime/security/security-options')
   const capAdd = list(f['cap-add'])
   const capDrop = list(f['cap-drop'])
   resolveCapabilities({capAdd, capDrop})
@@ -218,7 +218,7 @@ async function pullImageFor(store: Store, arg: string, policy: 'missing' | 'alwa
 async function pull(store: Store, arg: string): Promise<void> {
   const [{pullImage}, {createProgress}, {Writable}] = await Promise.all([
     import('../images/pull-image'),
-    import('../ui/progress'),
+    import('./progress'),
     import('node:stream'),
   ])
   const toStderr = new Writable({

@@ -1,10 +1,10 @@
-import type {ProgressEvent, ProgressMode, ProgressReporter} from '../ui/progress'
-import type {BuildEvent} from './build-image'
-import type {RecipeStep} from './recipe'
-import {type Phase, deferred, showPhase} from '../ui/progress'
+import type {ProgressEvent, ProgressMode, ProgressReporter} from './progress'
+import type {BuildEvent} from '../build/build-image'
+import type {RecipeStep} from '../build/recipe'
+import {type Phase, deferred, showPhase} from './progress'
 
 /**
- * Shows a build as it goes, in the modes of src/ui/progress.ts:
+ * Shows a build as it goes, in the modes of src/cli/progress.ts:
  *   - tty:   a listr2 task per step (one list after the other, as the pull reporter does): the
  *            step's output scrolls under it while it runs, and the title ends with `(cached)` or
  *            its time. The output of a failed step is printed in full when the list ends.
@@ -106,7 +106,7 @@ class LineBuildReporter implements BuildReporter {
   private pullReporter(): ProgressReporter {
     if (!this.pull) {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const {createProgress} = require('../ui/progress') as typeof import('../ui/progress')
+      const {createProgress} = require('./progress') as typeof import('./progress')
       this.pull = createProgress(this.mode, this.out, this.err)
     }
     return this.pull
@@ -147,7 +147,7 @@ class TtyBuildReporter implements BuildReporter {
       case 'pull':
         if (!this.pull) {
           // eslint-disable-next-line @typescript-eslint/no-require-imports
-          const {createProgress} = require('../ui/progress') as typeof import('../ui/progress')
+          const {createProgress} = require('./progress') as typeof import('./progress')
           this.pull = createProgress('tty', this.out, this.err)
         }
         this.pull.onProgress(event.event as ProgressEvent)
