@@ -7,8 +7,8 @@ import * as fs from 'node:fs'
  * both, and a process counts as the owner only when both match. A zombie (killed, not yet
  * reaped) counts as gone: its work is over.
  *
- * Here, in the store, because the store's own records (leases, staging names, lock holders) need
- * it and the store must not import the runtime.
+ * In src/common, below every module: the store's records (leases, staging names, lock holders)
+ * and the runtime's containers both need it.
  */
 export interface ProcessIdentity {
   pid: number

@@ -1,13 +1,15 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {isPivotError} from '../errors'
-import {type Store, digestHex, diskUsage, isAlive, removeTree} from '../store'
+import {type Store, digestHex, removeTree} from '../store'
 import {liveLeases, withGcExclusive} from '../store/gc-lock'
 import {pruneContainers} from '../runtime/prune-containers'
 import {containerUses} from './container-usage'
 import {buildCacheLayers} from '../build/build-cache-layers'
 import {readableImage} from './damaged-entries'
 import {removeDamagedEntries, tryRemove} from './check-cache'
+import {diskUsage} from '../common/fs-util'
+import {isAlive} from '../common/process-identity'
 
 export interface PruneReport {
   /** Container ids removed by the runtime (dead containers, their leftover cgroups). */

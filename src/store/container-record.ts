@@ -2,10 +2,10 @@ import {randomBytes} from 'node:crypto'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import type {Store} from './store'
-import {writeJsonAtomic} from './store'
 import {currentProcess, isRunning, processStartTime} from '../common/process-identity'
 import type {ResourceLimits} from '../runtime/run-options'
 import {RuntimeError} from '../runtime/runtime-error'
+import {writeJsonAtomic} from '../common/fs-util'
 
 /**
  * `containers/<id>/state.json`: one container's record. The container's other files sit beside
