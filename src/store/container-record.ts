@@ -3,8 +3,6 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import type {Store} from './store'
 import {currentProcess, isRunning, processStartTime} from '../common/process-identity'
-import type {ResourceLimits} from '../runtime/run-options'
-import {RuntimeError} from '../runtime/runtime-error'
 import {writeJsonAtomic} from '../common/fs-util'
 
 /**
@@ -13,6 +11,16 @@ import {writeJsonAtomic} from '../common/fs-util'
  * `upper/` and `work/` (overlay's writable layer), `rootfs/` (the mount point, used only inside
  * the container's mount namespace).
  */
+/** A container's resource limits (`--pids-limit`, `--memory`, `--cpus`). */
+export interface ResourceLimits {
+  /** pids.max; undefined = pivot's default (see DEFAULT_PIDS_LIMIT). */
+  pids?: number
+  /** Bytes. */
+  memory?: number
+  /** CPUs as a decimal (1.5 = one and a half cores). */
+  cpus?: number
+}
+
 export interface ContainerState {
   id: string
   name?: string
@@ -75,6 +83,11 @@ export function readExit(store: Store, id: string): ExitRecord | undefined {
 
 /** `containers/names/<name>` -> id: a symlink, so taking a name is one atomic syscall. */
 const NAMES_DIR = 'names'
+
+/** The directory of the name links (reserveName in src/runtime/container-name.ts takes them). */
+export function namesDir(store: Store): string {
+  return store.path('containers', NAMES_DIR)
+}
 
 /**
  * A short tag of the store's root (FNV-1a, 48 bits, no crypto to load): cgroups are host-wide
@@ -141,45 +154,6 @@ export function currentOwner(): ContainerState['owner'] {
 /** Whether the process that runs this container is still there (same pid, same start time). */
 export function isOwnerAlive(state: Pick<ContainerState, 'owner'>): boolean {
   return isRunning(state.owner)
-}
-
-/**
- * Takes `name` for container `id`. A name stays taken while its container exists, running or
- * exited (docker's rule); a link left behind by a container that is gone is taken over.
- */
-export function reserveName(store: Store, name: string, id: string): void {
-  const dir = store.path('containers', NAMES_DIR)
-  fs.mkdirSync(dir, {recursive: true, mode: 0o700})
-  const link = path.join(dir, name)
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      fs.symlinkSync(id, link)
-      return
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-    }
-    let holder: string
-    try {
-      holder = fs.readlinkSync(link)
-    } catch {
-      continue
-    }
-    if (fs.existsSync(containerDir(store, holder))) {
-      throw new RuntimeError(
-        'RUN_NAME_IN_USE',
-        `the container name "${name}" is already in use by container ${holder.slice(0, 12)}: remove it (pivot prune removes stopped containers) or choose another name`,
-      )
-    }
-    // Stale: its container is gone. Rename-then-check so two runs cannot both take it.
-    const stale = `${link}.${process.pid}.stale`
-    try {
-      fs.renameSync(link, stale)
-      fs.rmSync(stale, {force: true})
-    } catch {
-      // Another run took it over first; try again.
-    }
-  }
-  throw new RuntimeError('RUN_NAME_IN_USE', `could not take the container name "${name}"`)
 }
 
 /** Frees `name` if it still points at `id`. */
