@@ -14,8 +14,12 @@ Reports what it removed and the bytes reclaimed (--json: {containers, exportCont
 
   async run(): Promise<unknown> {
     const {flags} = await this.parse(Prune)
-    const {pruneCache} = await import('../src/images/prune-cache')
-    const report = await pruneCache(this.openStore(flags['cache-dir']))
+    const [{pruneCache}, {pruneContainers}, {buildCacheLayers}] = await Promise.all([
+      import('../src/images/prune-cache'),
+      import('../src/runtime/prune-containers'),
+      import('../src/build/build-cache-layers'),
+    ])
+    const report = await pruneCache(this.openStore(flags['cache-dir']), {pruneContainers: store => pruneContainers(store), buildCacheLayers})
     if (report.errors.length > 0) process.exitCode = 125
     if (this.jsonEnabled()) return report
     for (const message of report.errors) process.stderr.write(`pivot: ${message}\n`)

@@ -11,7 +11,11 @@ if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modu
   npm ci --no-audit --no-fund >&2
 fi
 echo "run-all: tsc" >&2
+# Output of moved or deleted sources would otherwise stay in dist/ and run as tests.
+rm -rf dist/src dist/commands dist/test
 npx tsc -p .
+echo "run-all: dependency rule (test/deps/check-deps.ts)" >&2
+node dist/test/deps/check-deps.js
 bash test/env/setup.sh >&2
 # After setup.sh, which installs the C compiler on a fresh machine.
 sh src/runtime/monitor/build.sh

@@ -9,14 +9,9 @@
  * `warnings` for the JSON result. listr2 is loaded only in tty mode.
  */
 
-export type ProgressEvent =
-  /** A new step starts; the previous one is done. */
-  | {type: 'phase'; title: string}
-  /** The current step's title changes (e.g. "Unpacking layer 2/5"). */
-  | {type: 'detail'; title: string}
-  /** One line of the daemon's pull progress (per layer when `id` is a layer). */
-  | {type: 'pull'; id?: string; status: string; current?: number; total?: number}
-  | {type: 'warning'; message: string}
+import type {ProgressEvent} from '../images/progress-event'
+
+export type {ProgressEvent}
 
 export type ProgressMode = 'tty' | 'plain' | 'json' | 'quiet'
 

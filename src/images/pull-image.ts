@@ -8,7 +8,7 @@ import {familiarName, normalizeReference, type NormalizedReference} from '../ref
 import {type ImageRecord, type Store} from '../store'
 import {Lease} from '../store/gc-lock'
 import {ImageError} from './image-error'
-import type {ProgressEvent} from '../cli/progress'
+import type {ProgressEvent} from './progress-event'
 import {abortedError, unpackImageArchive, type StagedLayer} from './unpack-image-archive'
 import {defaultUnpackLayer, type UnpackLayerFn} from './unpack-layer-fn'
 import {isAlive} from '../common/process-identity'

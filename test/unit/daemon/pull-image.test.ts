@@ -8,7 +8,7 @@ import {DaemonError, FakeDaemon} from '../../../src/daemon'
 import {EXPORT_LABEL, EXPORT_PLACEHOLDER_CMD, pullImage} from '../../../src/images/pull-image'
 import {ImageReferenceError} from '../../../src/reference'
 import {Store} from '../../../src/store'
-import type {ProgressEvent} from '../../../src/cli/progress'
+import type {ProgressEvent} from '../../../src/images/progress-event'
 import {
   brokenStream,
   daemonImage,
