@@ -16,6 +16,8 @@ rm -rf dist/src dist/commands dist/test
 npx tsc -p .
 echo "run-all: dependency rule (test/deps/check-deps.ts)" >&2
 node dist/test/deps/check-deps.js
+echo "run-all: eslint" >&2
+npx eslint src commands test
 bash test/env/setup.sh >&2
 # After setup.sh, which installs the C compiler on a fresh machine.
 sh src/runtime/monitor/build.sh

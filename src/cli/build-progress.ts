@@ -105,7 +105,6 @@ class LineBuildReporter implements BuildReporter {
 
   private pullReporter(): ProgressReporter {
     if (!this.pull) {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
       const {createProgress} = require('./progress') as typeof import('./progress')
       this.pull = createProgress(this.mode, this.out, this.err)
     }
@@ -146,7 +145,6 @@ class TtyBuildReporter implements BuildReporter {
     switch (event.type) {
       case 'pull':
         if (!this.pull) {
-          // eslint-disable-next-line @typescript-eslint/no-require-imports
           const {createProgress} = require('./progress') as typeof import('./progress')
           this.pull = createProgress('tty', this.out, this.err)
         }

@@ -76,6 +76,7 @@ export function processCommand(pid: number, max = 120): string | undefined {
   // `node /path/to/bin/pivot pull x` reads better as `pivot pull x`.
   if (args.length > 1 && /(^|\/)node$/.test(args[0]) && /(^|\/)pivot$/.test(args[1])) args.splice(0, 2, 'pivot')
   else if (args.length > 2 && /(^|\/)node$/.test(args[0]) && args[1] === '--' && /(^|\/)pivot$/.test(args[2])) args.splice(0, 3, 'pivot')
+  // eslint-disable-next-line no-control-regex -- control characters are what it replaces
   const line = args.join(' ').replace(/[\x00-\x1f\x7f]/g, '?')
   if (line === '') return undefined
   return line.length > max ? line.slice(0, max - 3) + '...' : line

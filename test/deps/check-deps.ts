@@ -59,7 +59,6 @@ function sourceFiles(root: string, dir: string): string[] {
 /** Every relative module specifier of a file: static imports and re-exports, import(), require(). */
 function relativeImports(text: string): Array<{specifier: string; line: number}> {
   // typescript is a devDependency; the check runs from the test command, never from pivot itself.
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const ts = require('typescript') as typeof import('typescript')
   const lineStarts: number[] = [0]
   for (let i = 0; i < text.length; i++) if (text[i] === '\n') lineStarts.push(i + 1)
