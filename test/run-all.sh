@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The test command (`npm test`): install deps, build, prepare the real environment, run the suite.
 # Extra arguments go to `node --test`: options (e.g. --test-name-pattern=pull) apply to the whole
-# suite; paths (e.g. dist/test/unit/store.test.js) replace the default test folders.
+# suite; paths (e.g. dist/test/unit/store/file-lock.test.js) replace the default test folders.
 # Ends with the runner's summary and then a plain "N passed, N failed" line.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

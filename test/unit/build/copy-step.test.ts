@@ -10,6 +10,8 @@ import {LayerView} from '../../../src/build/layer-view'
 import type {CopyStep} from '../../../src/build/recipe'
 
 const isRoot = process.getuid?.() === 0
+/** Who owns the directories these tests make in the lower layers: an existing directory keeps its owner. */
+const ME = `${process.getuid?.()}:${process.getgid?.()}`
 
 function tempDir(t: {after: (fn: () => void) => void}, prefix: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))
@@ -53,8 +55,8 @@ test('a file to a path, into a directory (trailing slash or existing), relative 
   ])
   assert.deepEqual(summary(plan(ctx, {kind: 'copy', src: ['tool.sh'], dest: '/x/', mode: 0o755}, v)), ['dir x 755 0:0', 'file x/tool.sh 755 0:0'])
   // /opt exists in the image: into it, and the layer keeps its mode so the merge does not change it.
-  assert.deepEqual(summary(plan(ctx, {kind: 'copy', src: ['tool.sh'], dest: '/opt'}, v)), ['dir opt 750 0:0', 'file opt/tool.sh 640 0:0'])
-  assert.deepEqual(summary(plan(ctx, {kind: 'copy', src: ['tool.sh'], dest: 'bin/t'}, v, '/opt')), ['dir opt 750 0:0', 'dir opt/bin 755 0:0', 'file opt/bin/t 640 0:0'])
+  assert.deepEqual(summary(plan(ctx, {kind: 'copy', src: ['tool.sh'], dest: '/opt'}, v)), [`dir opt 750 ${ME}`, 'file opt/tool.sh 640 0:0'])
+  assert.deepEqual(summary(plan(ctx, {kind: 'copy', src: ['tool.sh'], dest: 'bin/t'}, v, '/opt')), [`dir opt 750 ${ME}`, 'dir opt/bin 755 0:0', 'file opt/bin/t 640 0:0'])
   const [file] = plan(ctx, {kind: 'copy', src: ['tool.sh'], dest: '/t'}, v)
   assert.equal(file.source, fs.realpathSync(path.join(ctx, 'tool.sh')))
   assert.equal(file.digest, 'sha256:' + require('node:crypto').createHash('sha256').update('echo\n').digest('hex'))
@@ -92,7 +94,7 @@ test('the destination follows the image\'s own symlinks (usr-merge), never the h
   fs.mkdirSync(path.join(top, 'etc'))
   fs.symlinkSync('/usr/bin', path.join(top, 'etc', 'tools'))
   const v = view([base, top])
-  assert.deepEqual(summary(plan(ctx, {kind: 'copy', src: ['busybox'], dest: '/bin/busybox'}, v)), ['dir usr 755 0:0', 'dir usr/bin 755 0:0', 'file usr/bin/busybox 644 0:0'])
+  assert.deepEqual(summary(plan(ctx, {kind: 'copy', src: ['busybox'], dest: '/bin/busybox'}, v)), [`dir usr 755 ${ME}`, `dir usr/bin 755 ${ME}`, 'file usr/bin/busybox 644 0:0'])
   assert.deepEqual(
     plan(ctx, {kind: 'copy', src: ['busybox'], dest: '/etc/tools/'}, v).map(e => e.path),
     ['usr', 'usr/bin', 'usr/bin/busybox'],

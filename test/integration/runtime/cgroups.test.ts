@@ -7,7 +7,7 @@ import {randomBytes} from 'node:crypto'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {after, describe, it} from 'node:test'
-import {type CgroupManager, createCgroup, detectCgroups, listCgroups, removeStaleCgroups} from '../../src/runtime/cgroups'
+import {type CgroupManager, createCgroup, detectCgroups, listCgroups, removeStaleCgroups} from '../../../src/runtime/cgroups'
 
 const MiB = 1024 ** 2
 const host = detectCgroups()

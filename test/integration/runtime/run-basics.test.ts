@@ -5,8 +5,8 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import {BUSYBOX_IMAGE, DEBIAN_IMAGE, pivot, tempDir, type PivotResult} from '../helpers/fixtures';
-import {leftovers, seedImage} from '../helpers/seed-image';
+import {BUSYBOX_IMAGE, DEBIAN_IMAGE, pivot, tempDir, type PivotResult} from '../../helpers/fixtures';
+import {leftovers, seedImage} from '../../helpers/seed-image';
 
 const B = BUSYBOX_IMAGE;
 let cache: string;
@@ -289,7 +289,7 @@ test('pivot run --help is oclif\'s help, built from the same flag table', () => 
   const r = run(['--help']);
   assert.equal(r.status, 0, r.stderr);
   assert.match(r.stdout, /USAGE\n\s+\$ pivot run \[FLAGS\] IMAGE \[COMMAND \[ARG\.\.\.\]\]/);
-  const {RUN_FLAGS} = require('../../src/runtime/run-flags') as typeof import('../../src/runtime/run-flags');
+  const {RUN_FLAGS} = require('../../../src/runtime/run-flags') as typeof import('../../../src/runtime/run-flags');
   for (const f of RUN_FLAGS) assert.ok(r.stdout.includes(`--${f.name}`), f.name);
   clean();
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {test} from 'node:test'
-import {REPO_ROOT, pivot, tempDir} from '../helpers/fixtures'
+import {REPO_ROOT, pivot, tempDir} from '../../helpers/fixtures'
 
 const commands = fs
   .readdirSync(path.join(REPO_ROOT, 'commands'))

@@ -4,9 +4,9 @@ import {spawnSync} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import {KoffiSyscalls, SysArgumentError, SysError} from '../../src/sys'
+import {KoffiSyscalls, SysArgumentError, SysError} from '../../../src/sys'
 
-const sysModule = path.resolve(__dirname, '../../src/sys')
+const sysModule = path.resolve(__dirname, '../../../src/sys')
 
 /** Runs a snippet in a fresh node process (namespace changes must not touch the test runner). */
 function child(code: string): {status: number | null; stdout: string; stderr: string} {

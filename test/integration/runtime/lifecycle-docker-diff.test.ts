@@ -6,8 +6,8 @@
 import {after, afterEach, before, test} from 'node:test';
 import assert from 'node:assert/strict';
 import {spawnSync} from 'node:child_process';
-import {BUSYBOX_IMAGE, DOCKER_BIN, pivot, tempDir} from '../helpers/fixtures';
-import {leftovers, seedImage} from '../helpers/seed-image';
+import {BUSYBOX_IMAGE, DOCKER_BIN, pivot, tempDir} from '../../helpers/fixtures';
+import {leftovers, seedImage} from '../../helpers/seed-image';
 
 const B = BUSYBOX_IMAGE;
 let cache: string;

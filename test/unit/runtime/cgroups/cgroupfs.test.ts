@@ -18,8 +18,8 @@ import {
   listCgroups,
   openCgroup,
   removeStaleCgroups,
-} from '../../../src/runtime/cgroups'
-import {parseV1Mounts} from '../../../src/runtime/cgroups/detect-cgroups'
+} from '../../../../src/runtime/cgroups'
+import {parseV1Mounts} from '../../../../src/runtime/cgroups/detect-cgroups'
 
 const MiB = 1024 ** 2
 /** Above the kernel's PID_MAX_LIMIT: never a real process, so a stray kill() cannot hurt. */

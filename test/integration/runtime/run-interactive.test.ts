@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import {execFileSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {BUSYBOX_IMAGE, DEBIAN_IMAGE, PIVOT_BIN, tempDir} from '../helpers/fixtures';
-import {leftovers, seedImage} from '../helpers/seed-image';
+import {BUSYBOX_IMAGE, DEBIAN_IMAGE, PIVOT_BIN, tempDir} from '../../helpers/fixtures';
+import {leftovers, seedImage} from '../../helpers/seed-image';
 
 const session = `pivot-test-${process.pid}`;
 let cache: string;

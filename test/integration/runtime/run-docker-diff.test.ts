@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import {spawn, spawnSync, type ChildProcess} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {BUSYBOX_IMAGE, DEBIAN_IMAGE, DOCKER_BIN, PIVOT_BIN, REPO_ROOT, docker, pivot, tempDir} from '../helpers/fixtures';
-import {leftovers, seedImage} from '../helpers/seed-image';
+import {BUSYBOX_IMAGE, DEBIAN_IMAGE, DOCKER_BIN, PIVOT_BIN, REPO_ROOT, docker, pivot, tempDir} from '../../helpers/fixtures';
+import {leftovers, seedImage} from '../../helpers/seed-image';
 
 const B = BUSYBOX_IMAGE;
 const D = DEBIAN_IMAGE;

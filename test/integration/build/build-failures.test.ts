@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import {BUSYBOX_IMAGE, PIVOT_BIN, REPO_ROOT, pivot, tempDir} from '../helpers/fixtures'
+import {BUSYBOX_IMAGE, PIVOT_BIN, REPO_ROOT, pivot, tempDir} from '../../helpers/fixtures'
 
 let cache: string
 

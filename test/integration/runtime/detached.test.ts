@@ -4,8 +4,8 @@ import {before, test} from 'node:test';
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {BUSYBOX_IMAGE, pivot, tempDir} from '../helpers/fixtures';
-import {leftovers, seedImage} from '../helpers/seed-image';
+import {BUSYBOX_IMAGE, pivot, tempDir} from '../../helpers/fixtures';
+import {leftovers, seedImage} from '../../helpers/seed-image';
 
 const B = BUSYBOX_IMAGE;
 let cache: string;

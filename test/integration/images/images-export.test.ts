@@ -6,12 +6,12 @@ import {execFileSync, spawnSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import {PIVOT_BIN, docker, pivot, tempDir} from '../helpers/fixtures'
-import {KoffiSyscalls} from '../../src/sys/koffi-syscalls'
-import {S_IFBLK, S_IFCHR, S_IFIFO, makedev} from '../../src/sys/constants'
-import {makeTar, type TarEntry} from '../unit/images/tar-builder'
-import {treeListing, type ListingOptions} from '../unit/images/tree-listing'
-import type {ImageSummary} from '../../src/images/list-images'
+import {PIVOT_BIN, docker, pivot, tempDir} from '../../helpers/fixtures'
+import {KoffiSyscalls} from '../../../src/sys/koffi-syscalls'
+import {S_IFBLK, S_IFCHR, S_IFIFO, makedev} from '../../../src/sys/constants'
+import {makeTar, type TarEntry} from '../../unit/images/tar-builder'
+import {treeListing, type ListingOptions} from '../../unit/images/tree-listing'
+import type {ImageSummary} from '../../../src/images/list-images'
 
 const sys = new KoffiSyscalls()
 const XATTRS: ListingOptions['xattrs'] = {names: ['security.capability', 'user.pivot', 'trusted.overlay.opaque'], get: (f, n) => sys.lgetxattr(f, n)}
@@ -204,8 +204,8 @@ const LAYERS: TarEntry[][] = [
 
 /** Layers committed straight into a store (as a layered pull or a build makes them) and named. */
 async function layeredImage(cacheDir: string, name: string): Promise<string[]> {
-  const {Store} = await import('../../src/store')
-  const {unpackLayer} = await import('../../src/unpack')
+  const {Store} = await import('../../../src/store')
+  const {unpackLayer} = await import('../../../src/unpack')
   const {Readable} = await import('node:stream')
   const store = Store.open(cacheDir)
   const digests: string[] = []
@@ -273,7 +273,7 @@ test('a failed flattening leaves no output, no temp file, no mount and no stagin
 test('an image with no layer (a build from scratch) exports an empty root', async () => {
   const dir = tempDir('pivot-export-empty')
   const cacheDir = path.join(dir, 'cache')
-  const {Store} = await import('../../src/store')
+  const {Store} = await import('../../../src/store')
   const store = Store.open(cacheDir)
   const now = new Date().toISOString()
   store.setRef('docker.io/library/empty:latest', store.writeImage({layers: [], config: {}, source: {kind: 'build', recipe: 'x'}, created: now, added: now}).id)

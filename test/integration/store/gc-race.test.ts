@@ -8,9 +8,9 @@ import assert from 'node:assert/strict'
 import * as crypto from 'node:crypto'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import {pivot, tempDir} from '../helpers/fixtures'
-import {buildLayeredImage, entriesOf, errorLine, failureProblem, pivotAsync, processesOfCache, removeDockerImage} from '../helpers/concurrency'
-import {leftovers} from '../helpers/seed-image'
+import {pivot, tempDir} from '../../helpers/fixtures'
+import {buildLayeredImage, entriesOf, errorLine, failureProblem, pivotAsync, processesOfCache, removeDockerImage} from '../../helpers/concurrency'
+import {leftovers} from '../../helpers/seed-image'
 
 const ROUNDS = Number(process.env.PIVOT_RACE_ROUNDS ?? 4)
 const IMAGE = 'localhost:5000/pivot-gc-race:gc'

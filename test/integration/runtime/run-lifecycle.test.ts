@@ -4,9 +4,9 @@ import assert from 'node:assert/strict';
 import {spawn, spawnSync, type ChildProcess} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {BUSYBOX_IMAGE, DEBIAN_IMAGE, PIVOT_BIN, REPO_ROOT, pivot, tempDir} from '../helpers/fixtures';
-import {cacheCgroups, leftovers, seedImage} from '../helpers/seed-image';
-import {openCgroup} from '../../src/runtime/cgroups';
+import {BUSYBOX_IMAGE, DEBIAN_IMAGE, PIVOT_BIN, REPO_ROOT, pivot, tempDir} from '../../helpers/fixtures';
+import {cacheCgroups, leftovers, seedImage} from '../../helpers/seed-image';
+import {openCgroup} from '../../../src/runtime/cgroups';
 
 const B = BUSYBOX_IMAGE;
 let cache: string;
@@ -265,8 +265,8 @@ async function pruneAndCheck(): Promise<void> {
   const r = pivot(['prune'], {cacheDir: cache});
   assert.equal(r.status, 0, r.stderr);
   // The images module's prune calls the runtime's; call it directly too, in case prune changed.
-  const {pruneContainers} = await import('../../src/runtime/prune-containers');
-  const {Store} = await import('../../src/store');
+  const {pruneContainers} = await import('../../../src/runtime/prune-containers');
+  const {Store} = await import('../../../src/store');
   await pruneContainers(Store.open(cache));
   clean();
   assert.equal(fs.existsSync(path.join(cache, 'containers', 'names')) ? fs.readdirSync(path.join(cache, 'containers', 'names')).length : 0, 0);

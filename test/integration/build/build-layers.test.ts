@@ -7,10 +7,10 @@ import assert from 'node:assert/strict'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {Readable} from 'node:stream'
-import {BUSYBOX_IMAGE, DEBIAN_IMAGE, pivot, tempDir} from '../helpers/fixtures'
-import {KoffiSyscalls} from '../../src/sys/koffi-syscalls'
-import {packRootfs} from '../../src/unpack'
-import {toLayerTar} from '../../src/build/layer-tar'
+import {BUSYBOX_IMAGE, DEBIAN_IMAGE, pivot, tempDir} from '../../helpers/fixtures'
+import {KoffiSyscalls} from '../../../src/sys/koffi-syscalls'
+import {packRootfs} from '../../../src/unpack'
+import {toLayerTar} from '../../../src/build/layer-tar'
 
 const sys = new KoffiSyscalls()
 let cache: string

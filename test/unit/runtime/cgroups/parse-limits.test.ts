@@ -7,8 +7,8 @@ import {
   parseCpus,
   parseMemory,
   parsePidsLimit,
-} from '../../../src/runtime/cgroups'
-import {resolveLimits} from '../../../src/runtime/cgroups/parse-limits'
+} from '../../../../src/runtime/cgroups'
+import {resolveLimits} from '../../../../src/runtime/cgroups/parse-limits'
 
 const KiB = 1024
 const MiB = 1024 ** 2

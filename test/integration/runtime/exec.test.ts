@@ -5,8 +5,8 @@ import {after, before, test} from 'node:test';
 import assert from 'node:assert/strict';
 import {spawn, spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
-import {BUSYBOX_IMAGE, DOCKER_BIN, PIVOT_BIN, REPO_ROOT, pivot, tempDir} from '../helpers/fixtures';
-import {leftovers, seedImage} from '../helpers/seed-image';
+import {BUSYBOX_IMAGE, DOCKER_BIN, PIVOT_BIN, REPO_ROOT, pivot, tempDir} from '../../helpers/fixtures';
+import {leftovers, seedImage} from '../../helpers/seed-image';
 
 const B = BUSYBOX_IMAGE;
 let cache: string;

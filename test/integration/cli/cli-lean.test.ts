@@ -7,7 +7,7 @@ import {spawnSync} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {after, before, test} from 'node:test'
-import {BUSYBOX_IMAGE, PIVOT_BIN, REPO_ROOT, pivot, tempDir} from '../helpers/fixtures'
+import {BUSYBOX_IMAGE, PIVOT_BIN, REPO_ROOT, pivot, tempDir} from '../../helpers/fixtures'
 
 interface Outcome {
   status: number | null

@@ -5,8 +5,8 @@ import {execFileSync, spawn} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {after, describe, it} from 'node:test'
-import {BUSYBOX_IMAGE, DEBIAN_IMAGE, DOCKER_BIN, PIVOT_BIN, REPO_ROOT, docker, pivot, tempDir, type PivotResult} from '../helpers/fixtures'
-import type {PullResult} from '../../src/images/pull-image'
+import {BUSYBOX_IMAGE, DEBIAN_IMAGE, DOCKER_BIN, PIVOT_BIN, REPO_ROOT, docker, pivot, tempDir, type PivotResult} from '../../helpers/fixtures'
+import type {PullResult} from '../../../src/images/pull-image'
 
 const BUSYBOX = 'localhost:5000/pivot-test/busybox:latest'
 assert.equal(BUSYBOX_IMAGE, BUSYBOX)

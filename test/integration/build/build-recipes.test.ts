@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import {randomBytes} from 'node:crypto'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import {BUSYBOX_IMAGE, DEBIAN_IMAGE, REPO_ROOT, docker, pivot, tempDir} from '../helpers/fixtures'
+import {BUSYBOX_IMAGE, DEBIAN_IMAGE, REPO_ROOT, docker, pivot, tempDir} from '../../helpers/fixtures'
 
 interface BuildJson {
   name: string | null

@@ -6,7 +6,7 @@ import {spawn} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {before, describe, it} from 'node:test'
-import {BUSYBOX_IMAGE, DEBIAN_IMAGE, PIVOT_BIN, REPO_ROOT, docker, pivot, tempDir, type PivotResult} from '../helpers/fixtures'
+import {BUSYBOX_IMAGE, DEBIAN_IMAGE, PIVOT_BIN, REPO_ROOT, docker, pivot, tempDir, type PivotResult} from '../../helpers/fixtures'
 
 /** Every path under the cache with its type, size and mtime: "the cache is exactly as before". */
 function snapshot(root: string): string[] {

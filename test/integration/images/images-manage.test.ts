@@ -4,12 +4,12 @@ import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import {pivot, tempDir} from '../helpers/fixtures'
-import {pivotAsync} from '../helpers/concurrency'
-import {makeTar} from '../unit/images/tar-builder'
-import {processStartTime} from '../../src/store/container-record'
-import type {ImageSummary} from '../../src/images/list-images'
-import type {PruneReport} from '../../src/images/prune-cache'
+import {pivot, tempDir} from '../../helpers/fixtures'
+import {pivotAsync} from '../../helpers/concurrency'
+import {makeTar} from '../../unit/images/tar-builder'
+import {processStartTime} from '../../../src/store/container-record'
+import type {ImageSummary} from '../../../src/images/list-images'
+import type {PruneReport} from '../../../src/images/prune-cache'
 
 function ok(r: {status: number | null; stdout: string; stderr: string}): string {
   assert.equal(r.status, 0, r.stderr)

@@ -11,8 +11,8 @@ import {execFileSync, spawn, spawnSync} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {after, before, describe, it} from 'node:test'
-import {BUSYBOX_IMAGE, PIVOT_BIN, REPO_ROOT, pivot, tempDir, type PivotResult} from '../helpers/fixtures'
-import {assertOneLineError, busyboxRootfs, importTar} from '../helpers/security'
+import {BUSYBOX_IMAGE, PIVOT_BIN, REPO_ROOT, pivot, tempDir, type PivotResult} from '../../helpers/fixtures'
+import {assertOneLineError, busyboxRootfs, importTar} from '../../helpers/security'
 
 const OTHER = 'integrity-other:1'
 let base: string
@@ -61,7 +61,7 @@ function check(cache: string, args: string[] = []): {status: number | null; repo
 
 /** The CLI as uid/gid 65534 (setpriv), with a HOME it can read. */
 function asNobody(cache: string, args: string[]): PivotResult {
-  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', path.join(__dirname, '..', '..', '..', 'bin', 'pivot'), ...args], {
+  const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', PIVOT_BIN, ...args], {
     env: {PATH: process.env.PATH, HOME: '/', PIVOT_CACHE_DIR: cache},
     encoding: 'utf8',
     cwd: '/',
