@@ -13,7 +13,7 @@ import {after, describe, it} from 'node:test'
 import {unpackLayer, type UnpackResult} from '../../src/unpack/unpack-layer'
 import {UnpackError} from '../../src/unpack/unpack-error'
 import {TarBuilder, checksum, header} from '../helpers/tar-builder'
-import {cleanupTempDirs, rootOnly, streamOf, tempDir, unpackBuffer, walk} from '../unit/unpack/unpack-test-kit'
+import {cleanupTempDirs, rootOnly, streamOf, tempDir, unpackBuffer, walk} from '../helpers/unpack-kit'
 
 const markers: string[] = []
 after(() => {

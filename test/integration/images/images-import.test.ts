@@ -7,8 +7,8 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {gzipSync} from 'node:zlib'
 import {BUSYBOX_IMAGE, docker, pivot, tempDir} from '../../helpers/fixtures'
-import {makeTar} from '../../unit/images/tar-builder'
-import {cacheListing} from '../../unit/images/tree-listing'
+import {makeTar} from '../../helpers/make-tar'
+import {cacheListing} from '../../helpers/tree-listing'
 import type {ImageSummary} from '../../../src/images/list-images'
 
 const SMALL = makeTar([

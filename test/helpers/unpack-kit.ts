@@ -3,8 +3,8 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {Readable} from 'node:stream'
-import {KoffiSyscalls} from '../../../src/sys/koffi-syscalls'
-import {unpackLayer, type UnpackResult} from '../../../src/unpack/unpack-layer'
+import {KoffiSyscalls} from '../../src/sys/koffi-syscalls'
+import {unpackLayer, type UnpackResult} from '../../src/unpack/unpack-layer'
 
 export const isRoot = process.getuid?.() === 0
 export const rootOnly = isRoot ? {} : {skip: 'needs root (chroot, chown, mknod)'}

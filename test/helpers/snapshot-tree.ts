@@ -6,7 +6,7 @@
  */
 import {createHash} from 'node:crypto'
 import * as fs from 'node:fs'
-import {KoffiSyscalls} from '../../../src/sys/koffi-syscalls'
+import {KoffiSyscalls} from '../../src/sys/koffi-syscalls'
 
 export interface NodeInfo {
   type: string

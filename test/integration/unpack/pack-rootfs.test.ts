@@ -12,8 +12,8 @@ import {packRootfs} from '../../../src/unpack/pack-rootfs'
 import {unpackLayer} from '../../../src/unpack/unpack-layer'
 import {UnpackError} from '../../../src/unpack/unpack-error'
 import {TarBuilder} from '../../helpers/tar-builder'
-import {diffTrees, snapshotTree} from './snapshot-tree'
-import {cleanupTempDirs, processesMentioning, rootOnly, tempDir, unpackBuffer, xattr} from './unpack-test-kit'
+import {diffTrees, snapshotTree} from '../../helpers/snapshot-tree'
+import {cleanupTempDirs, processesMentioning, rootOnly, tempDir, unpackBuffer, xattr} from '../../helpers/unpack-kit'
 
 after(cleanupTempDirs)
 

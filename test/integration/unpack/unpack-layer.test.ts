@@ -10,7 +10,7 @@ import {after, describe, it} from 'node:test'
 import {unpackLayer} from '../../../src/unpack/unpack-layer'
 import {UnpackError} from '../../../src/unpack/unpack-error'
 import {TarBuilder, header} from '../../helpers/tar-builder'
-import {cleanupTempDirs, majorMinor, processesMentioning, rootOnly, tempDir, unpackBuffer, walk, xattr, xattrNames} from './unpack-test-kit'
+import {cleanupTempDirs, majorMinor, processesMentioning, rootOnly, tempDir, unpackBuffer, walk, xattr, xattrNames} from '../../helpers/unpack-kit'
 
 after(cleanupTempDirs)
 
