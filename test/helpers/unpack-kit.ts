@@ -6,9 +6,6 @@ import {Readable} from 'node:stream'
 import {KoffiSyscalls} from '../../src/sys/koffi-syscalls'
 import {unpackLayer, type UnpackResult} from '../../src/unpack/unpack-layer'
 
-export const isRoot = process.getuid?.() === 0
-export const rootOnly = isRoot ? {} : {skip: 'needs root (chroot, chown, mknod)'}
-
 const sys = new KoffiSyscalls()
 const made: string[] = []
 

@@ -13,7 +13,7 @@ import {unpackLayer} from '../../../src/unpack/unpack-layer'
 import {UnpackError} from '../../../src/unpack/unpack-error'
 import {TarBuilder} from '../../helpers/tar-builder'
 import {diffTrees, snapshotTree} from '../../helpers/snapshot-tree'
-import {cleanupTempDirs, processesMentioning, rootOnly, tempDir, unpackBuffer, xattr} from '../../helpers/unpack-kit'
+import {cleanupTempDirs, processesMentioning, tempDir, unpackBuffer, xattr} from '../../helpers/unpack-kit'
 
 after(cleanupTempDirs)
 
@@ -56,7 +56,7 @@ async function packToBuffer(dir: string): Promise<Buffer> {
   return Buffer.concat(chunks)
 }
 
-describe('packRootfs', rootOnly, () => {
+describe('packRootfs', () => {
   it('round-trips: unpack(pack(tree)) is identical (lstat fields, targets, hardlinks, xattrs, contents)', async () => {
     const {dest: first} = await unpackBuffer(richArchive())
     const packed = await packToBuffer(first)

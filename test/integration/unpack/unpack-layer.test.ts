@@ -10,7 +10,7 @@ import {after, describe, it} from 'node:test'
 import {unpackLayer} from '../../../src/unpack/unpack-layer'
 import {UnpackError} from '../../../src/unpack/unpack-error'
 import {TarBuilder, header} from '../../helpers/tar-builder'
-import {cleanupTempDirs, majorMinor, processesMentioning, rootOnly, tempDir, unpackBuffer, walk, xattr, xattrNames} from '../../helpers/unpack-kit'
+import {cleanupTempDirs, majorMinor, processesMentioning, tempDir, unpackBuffer, walk, xattr, xattrNames} from '../../helpers/unpack-kit'
 
 after(cleanupTempDirs)
 
@@ -22,7 +22,7 @@ const owner = (p: string) => {
 /** security.capability v2: cap_net_raw (13) permitted+effective. */
 const CAP_NET_RAW = Buffer.from('0100000200200000000000000000000000000000', 'hex')
 
-describe('unpackLayer: faithful', rootOnly, () => {
+describe('unpackLayer: faithful', () => {
   it('keeps modes exactly whatever the umask: 1777, 0555 directories, and no setgid inheritance of groups', async () => {
     const old = process.umask(0o022)
     try {
