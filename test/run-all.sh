@@ -19,6 +19,8 @@ node dist/test/deps/check-deps.js
 echo "run-all: eslint" >&2
 npx eslint src commands test
 bash test/env/setup.sh >&2
+# The environment's own checks (daemon, registry, fixture images): setup, not tests.
+node dist/test/env/check-env.js
 # After setup.sh, which installs the C compiler on a fresh machine.
 sh src/runtime/monitor/build.sh
 
