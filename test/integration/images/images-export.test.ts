@@ -9,7 +9,7 @@ import * as path from 'node:path'
 import {PIVOT_BIN, docker, pivot, tempDir} from '../../helpers/fixtures'
 import {KoffiSyscalls} from '../../../src/sys/koffi-syscalls'
 import {S_IFBLK, S_IFCHR, S_IFIFO, makedev} from '../../../src/sys/constants'
-import {makeTar, type TarEntry} from '../../helpers/make-tar'
+import {makeTar, type TarEntry} from '../../helpers/tar-builder'
 import {treeListing, type ListingOptions} from '../../helpers/tree-listing'
 import type {ImageSummary} from '../../../src/images/list-images'
 

@@ -7,7 +7,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {gzipSync} from 'node:zlib'
 import {BUSYBOX_IMAGE, docker, pivot, tempDir} from '../../helpers/fixtures'
-import {makeTar} from '../../helpers/make-tar'
+import {makeTar} from '../../helpers/tar-builder'
 import {cacheListing} from '../../helpers/tree-listing'
 import type {ImageSummary} from '../../../src/images/list-images'
 

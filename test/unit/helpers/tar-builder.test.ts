@@ -1,7 +1,7 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
-import {makeTar} from '../../helpers/make-tar'
+import {makeTar} from '../../helpers/tar-builder'
 
 // The other image tests trust this writer to say what they mean; GNU tar checks it.
 test('tar-builder: GNU tar reads its archives back with the fields given', () => {
