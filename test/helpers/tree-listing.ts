@@ -1,8 +1,12 @@
+/**
+ * A comparable picture of a directory tree: per path (relative, '.' for the root; names as bytes
+ * read in latin1 so any name survives), the attributes a faithful copy must keep, the link
+ * target, the xattrs and a content hash. Hardlinks show as a shared group (the first path, sorted,
+ * of the inode), not inode numbers, so two faithful copies of one tree compare equal.
+ */
 import {createHash} from 'node:crypto'
 import * as fs from 'node:fs'
-import * as path from 'node:path'
 
-/** The attributes a rootfs round trip must keep, per path (relative, '.' for the root). */
 export interface TreeEntry {
   type: 'file' | 'dir' | 'symlink' | 'char' | 'block' | 'fifo' | 'socket'
   mode: string
@@ -12,8 +16,11 @@ export interface TreeEntry {
   sha256?: string
   rdev?: number
   target?: string
+  /** Whole seconds (`mtimes`, non-directories only). */
   mtime?: number
-  /** The first path (sorted) of this file's hardlink group, when it has more than one name. */
+  /** Nanoseconds as text (`mtimeNs`, every entry). */
+  mtimeNs?: string
+  /** The first path (sorted) of this entry's hardlink group, when it has more than one name. */
   linkGroup?: string
   xattrs?: Record<string, string>
 }
@@ -21,11 +28,16 @@ export interface TreeEntry {
 export interface ListingOptions {
   /** Also compare modification times (whole seconds) of non-directories. */
   mtimes?: boolean
-  /** xattr names to read on each entry (hex values); needs a reader since node has no getxattr. */
-  xattrs?: {names: string[]; get: (file: string, name: string) => Buffer | null}
+  /** Also compare modification times in nanoseconds, directories included. */
+  mtimeNs?: boolean
+  /**
+   * xattrs to read (hex values): 'all' lists each entry's names (through pivot's own syscalls,
+   * as node has no getxattr), or the given names with a reader.
+   */
+  xattrs?: 'all' | {names: string[]; get: (file: Buffer, name: string) => Buffer | null}
 }
 
-function typeOf(st: fs.Stats): TreeEntry['type'] {
+function typeOf(st: fs.BigIntStats): TreeEntry['type'] {
   if (st.isFile()) return 'file'
   if (st.isDirectory()) return 'dir'
   if (st.isSymbolicLink()) return 'symlink'
@@ -38,27 +50,46 @@ function typeOf(st: fs.Stats): TreeEntry['type'] {
 /** A recursive listing that two faithful copies of a tree share, whatever their inode numbers. */
 export function treeListing(root: string, options: ListingOptions = {}): Record<string, TreeEntry> {
   const out: Record<string, TreeEntry> = {}
-  const inodes = new Map<number, string[]>()
-  const visit = (rel: string) => {
-    const full = rel === '.' ? root : path.join(root, rel)
-    const st = fs.lstatSync(full)
-    const entry: TreeEntry = {type: typeOf(st), mode: (st.mode & 0o7777).toString(8), uid: st.uid, gid: st.gid}
-    if (entry.type === 'file') {
-      entry.size = st.size
-      entry.sha256 = createHash('sha256').update(fs.readFileSync(full)).digest('hex')
-      if (st.nlink > 1) inodes.set(st.ino, [...(inodes.get(st.ino) ?? []), rel])
+  const inodes = new Map<string, string[]>()
+  let allXattrs: ((file: Buffer) => Record<string, string>) | undefined
+  if (options.xattrs === 'all') {
+    // Required here: only the listings that read every xattr load koffi.
+    const {KoffiSyscalls} = require('../../src/sys/koffi-syscalls') as typeof import('../../src/sys/koffi-syscalls')
+    const sys = new KoffiSyscalls()
+    allXattrs = file => {
+      const values: Record<string, string> = {}
+      for (const name of sys.llistxattrBytes(file).sort()) values[name] = sys.lgetxattrBytes(file, name)?.toString('hex') ?? ''
+      return values
     }
-    if (entry.type === 'char' || entry.type === 'block') entry.rdev = st.rdev
-    if (entry.type === 'symlink') entry.target = fs.readlinkSync(full)
-    if (options.mtimes && entry.type !== 'dir') entry.mtime = Math.floor(st.mtimeMs / 1000)
-    if (options.xattrs) {
-      for (const name of options.xattrs.names) {
-        const value = options.xattrs.get(full, name)
+  }
+  const visit = (rel: string) => {
+    const full = Buffer.from(rel === '.' ? root : `${root}/${rel}`, 'latin1')
+    const st = fs.lstatSync(full, {bigint: true})
+    const entry: TreeEntry = {type: typeOf(st), mode: (Number(st.mode) & 0o7777).toString(8), uid: Number(st.uid), gid: Number(st.gid)}
+    if (entry.type === 'file') {
+      entry.size = Number(st.size)
+      entry.sha256 = createHash('sha256').update(fs.readFileSync(full)).digest('hex')
+    }
+    if (entry.type !== 'dir' && st.nlink > 1n) {
+      const key = `${st.dev}:${st.ino}`
+      inodes.set(key, [...(inodes.get(key) ?? []), rel])
+    }
+    if (entry.type === 'char' || entry.type === 'block') entry.rdev = Number(st.rdev)
+    if (entry.type === 'symlink') entry.target = (fs.readlinkSync(full, {encoding: 'buffer'}) as Buffer).toString('latin1')
+    if (options.mtimes && entry.type !== 'dir') entry.mtime = Number(st.mtimeMs / 1000n)
+    if (options.mtimeNs) entry.mtimeNs = st.mtimeNs.toString()
+    const wanted = options.xattrs
+    if (allXattrs) entry.xattrs = allXattrs(full)
+    else if (wanted && wanted !== 'all') {
+      for (const name of wanted.names) {
+        const value = wanted.get(full, name)
         if (value !== null) (entry.xattrs ??= {})[name] = value.toString('hex')
       }
     }
     out[rel] = entry
-    if (entry.type === 'dir') for (const name of fs.readdirSync(full).sort()) visit(rel === '.' ? name : path.join(rel, name))
+    if (entry.type === 'dir') {
+      for (const name of (fs.readdirSync(full, {encoding: 'latin1'}) as string[]).sort()) visit(rel === '.' ? name : `${rel}/${name}`)
+    }
   }
   visit('.')
   for (const names of inodes.values()) {
@@ -66,6 +97,22 @@ export function treeListing(root: string, options: ListingOptions = {}): Record<
     for (const n of names) out[n].linkGroup = group
   }
   return out
+}
+
+/** Human-readable differences between two listings (empty when equal). */
+export function diffTrees(a: Record<string, TreeEntry>, b: Record<string, TreeEntry>, limit = 20): string[] {
+  const diffs: string[] = []
+  for (const [p, entry] of Object.entries(a)) {
+    const other = b[p]
+    if (!other) diffs.push(`only in first: ${p}`)
+    else if (JSON.stringify(entry) !== JSON.stringify(other)) diffs.push(`${p}: ${JSON.stringify(entry)} != ${JSON.stringify(other)}`)
+    if (diffs.length >= limit) return diffs
+  }
+  for (const p of Object.keys(b)) {
+    if (!(p in a)) diffs.push(`only in second: ${p}`)
+    if (diffs.length >= limit) break
+  }
+  return diffs
 }
 
 /** Every path under `root` with its type, mode, owner, size and content hash: no times. */

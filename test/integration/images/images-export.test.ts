@@ -14,7 +14,7 @@ import {treeListing, type ListingOptions} from '../../helpers/tree-listing'
 import type {ImageSummary} from '../../../src/images/list-images'
 
 const sys = new KoffiSyscalls()
-const XATTRS: ListingOptions['xattrs'] = {names: ['security.capability', 'user.pivot', 'trusted.overlay.opaque'], get: (f, n) => sys.lgetxattr(f, n)}
+const XATTRS: ListingOptions['xattrs'] = {names: ['security.capability', 'user.pivot', 'trusted.overlay.opaque'], get: (f, n) => sys.lgetxattrBytes(f, n)}
 // cap_net_raw+ep as setcap writes it (VFS_CAP_REVISION_2, effective bit set).
 const CAP_NET_RAW = Buffer.from('0100000200200000000000000000000000000000', 'hex')
 
