@@ -1,8 +1,6 @@
-import {Command, Flags, Interfaces} from '@oclif/core'
+import {Command, Flags} from '@oclif/core'
 import {isPivotError} from '../errors'
 import {Store, describeFsError, resolveCacheRoot} from '../store'
-
-export type PivotFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof PivotCommand)['baseFlags'] & T['flags']>
 
 /**
  * The base of every command but the `run` fast path: the global `--cache-dir` flag, and errors

@@ -149,9 +149,6 @@ function runStep(step: Step, sys: Syscalls, fs: SetupFs, progress: Progress): vo
     case 'prctl':
       sys.prctl(step.option, step.arg2)
       break
-    case 'mknod':
-      sys.mknod(step.path, step.mode, makedev(step.major, step.minor))
-      break
     case 'mkdir':
       fs.mkdir(step.path, step.mode, false)
       break
