@@ -1,5 +1,5 @@
 import {Flags} from '@oclif/core'
-import {PivotCommand} from '../src/ui/pivot-command'
+import {PivotCommand} from '../src/cli/pivot-command'
 
 export default class Check extends PivotCommand {
   static summary = 'Verify the cache, and repair it with --repair'
@@ -28,7 +28,7 @@ Leftovers of processes that are gone (under tmp/, temp files) are listed, and re
     if (!report.clean) process.exitCode = 1
     if (this.jsonEnabled()) return report
     const {displayName} = await import('../src/images/image-name')
-    const {shortId} = await import('../src/ui/format')
+    const {shortId} = await import('../src/common/format')
     const out: string[] = []
     const verbs = {none: 'Found', removed: 'Removed', relinked: 'Relinked', failed: 'Could not repair'}
     for (const f of report.findings) out.push(`${verbs[f.action]} ${f.path}: ${f.problem}${f.leftover && f.action === 'none' ? ' (garbage, not damage: prune removes it)' : ''}`)

@@ -1,5 +1,5 @@
 import {Args, Flags} from '@oclif/core'
-import {PivotCommand} from '../src/ui/pivot-command'
+import {PivotCommand} from '../src/cli/pivot-command'
 
 export default class Exec extends PivotCommand {
   static summary = 'Run a command in a running container'

@@ -1,5 +1,5 @@
 import {Args, Flags} from '@oclif/core'
-import {PivotCommand} from '../src/ui/pivot-command'
+import {PivotCommand} from '../src/cli/pivot-command'
 
 export default class Export extends PivotCommand {
   static summary = "Write an image's root filesystem as one tar archive"

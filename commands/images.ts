@@ -1,4 +1,4 @@
-import {PivotCommand} from '../src/ui/pivot-command'
+import {PivotCommand} from '../src/cli/pivot-command'
 
 export default class Images extends PivotCommand {
   static summary = 'List the images in the cache'

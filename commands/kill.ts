@@ -1,5 +1,5 @@
 import {Args, Flags} from '@oclif/core'
-import {PivotCommand} from '../src/ui/pivot-command'
+import {PivotCommand} from '../src/cli/pivot-command'
 
 export default class Kill extends PivotCommand {
   static summary = 'Send a signal to running containers'
@@ -21,7 +21,7 @@ that is not running is an error.`
     const [{killContainer}, {parseSignal}, {eachContainer}] = await Promise.all([
       import('../src/runtime/lifecycle/operations'),
       import('../src/runtime/lifecycle/containers'),
-      import('../src/ui/each-container'),
+      import('../src/cli/each-container'),
     ])
     // A bad signal is one error, before any container gets anything.
     parseSignal(flags.signal)

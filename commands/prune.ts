@@ -1,4 +1,4 @@
-import {PivotCommand} from '../src/ui/pivot-command'
+import {PivotCommand} from '../src/cli/pivot-command'
 
 export default class Prune extends PivotCommand {
   static summary = 'Free the disk space nothing uses any more'
@@ -14,12 +14,16 @@ Reports what it removed and the bytes reclaimed (--json: {containers, exportCont
 
   async run(): Promise<unknown> {
     const {flags} = await this.parse(Prune)
-    const {pruneCache} = await import('../src/images/prune-cache')
-    const report = await pruneCache(this.openStore(flags['cache-dir']))
+    const [{pruneCache}, {pruneContainers}, {buildCacheLayers}] = await Promise.all([
+      import('../src/images/prune-cache'),
+      import('../src/runtime/prune-containers'),
+      import('../src/build/build-cache-layers'),
+    ])
+    const report = await pruneCache(this.openStore(flags['cache-dir']), {pruneContainers: store => pruneContainers(store), buildCacheLayers})
     if (report.errors.length > 0) process.exitCode = 125
     if (this.jsonEnabled()) return report
     for (const message of report.errors) process.stderr.write(`pivot: ${message}\n`)
-    const {formatSize, shortId} = await import('../src/ui/format')
+    const {formatSize, shortId} = await import('../src/common/format')
     const out: string[] = []
     for (const id of report.containers) out.push(`Deleted container: ${id}`)
     for (const id of report.exportContainers) out.push(`Deleted export container: ${id.slice(0, 12)}`)

@@ -1,5 +1,5 @@
 import {Flags} from '@oclif/core'
-import {PivotCommand} from '../src/ui/pivot-command'
+import {PivotCommand} from '../src/cli/pivot-command'
 
 export default class Ps extends PivotCommand {
   static summary = 'List containers'

@@ -1,5 +1,5 @@
 import {Args, Flags} from '@oclif/core'
-import {PivotCommand} from '../src/ui/pivot-command'
+import {PivotCommand} from '../src/cli/pivot-command'
 
 export default class Rm extends PivotCommand {
   static summary = 'Remove containers'
@@ -17,7 +17,7 @@ that ran with --rm remove themselves; \`pivot prune\` removes every container th
   async run(): Promise<void> {
     const {argv, flags} = await this.parse(Rm)
     const store = this.openStore(flags['cache-dir'])
-    const [{removeContainerByRef}, {eachContainer}] = await Promise.all([import('../src/runtime/lifecycle/operations'), import('../src/ui/each-container')])
+    const [{removeContainerByRef}, {eachContainer}] = await Promise.all([import('../src/runtime/lifecycle/operations'), import('../src/cli/each-container')])
     await eachContainer(argv as string[], async ref => {
       try {
         await removeContainerByRef(store, ref, flags.force)

@@ -1,6 +1,6 @@
 import {Args, Flags} from '@oclif/core'
 import {isPivotError} from '../src/errors'
-import {PivotCommand} from '../src/ui/pivot-command'
+import {PivotCommand} from '../src/cli/pivot-command'
 
 export default class Rmi extends PivotCommand {
   static summary = 'Remove images from the cache'

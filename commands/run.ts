@@ -1,11 +1,11 @@
 import {Args, Flags, type Interfaces} from '@oclif/core'
 import {DEFAULT_PIDS_LIMIT} from '../src/runtime/cgroups/parse-limits'
 import {RUN_FLAGS} from '../src/runtime/run-flags'
-import {PivotCommand} from '../src/ui/pivot-command'
+import {PivotCommand} from '../src/cli/pivot-command'
 
 type FlagChar = Parameters<typeof Flags.string>[0] extends infer O ? (O extends {char?: infer C} ? C : never) : never
 
-/** oclif flags made from run-flags.ts's table, the one run-cli parses with. --cache-dir is the base class's. */
+/** oclif flags made from run-flags.ts's table, the one src/cli/run.ts parses with. --cache-dir is the base class's. */
 function flagsFromTable() {
   const flags: Interfaces.FlagInput = {}
   for (const spec of RUN_FLAGS) {
@@ -77,7 +77,7 @@ flags, missing image, setup error); 126 when the command cannot be invoked; 127 
 
   async run(): Promise<void> {
     // Same code as the bin/pivot fast path; it exits the process with the container's status.
-    const {main} = await import('../src/runtime/run-cli')
+    const {main} = await import('../src/cli/run')
     await main(this.argv)
   }
 }

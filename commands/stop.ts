@@ -1,5 +1,5 @@
 import {Args, Flags} from '@oclif/core'
-import {PivotCommand} from '../src/ui/pivot-command'
+import {PivotCommand} from '../src/cli/pivot-command'
 
 export default class Stop extends PivotCommand {
   static summary = 'Stop running containers'
@@ -17,7 +17,7 @@ container as it was named once it has exited. A container that is not running is
   async run(): Promise<void> {
     const {argv, flags} = await this.parse(Stop)
     const store = this.openStore(flags['cache-dir'])
-    const [{stopContainer}, {eachContainer}] = await Promise.all([import('../src/runtime/lifecycle/operations'), import('../src/ui/each-container')])
+    const [{stopContainer}, {eachContainer}] = await Promise.all([import('../src/runtime/lifecycle/operations'), import('../src/cli/each-container')])
     await eachContainer(argv as string[], async ref => {
       await stopContainer(store, ref, flags.time)
       process.stdout.write(ref + '\n')

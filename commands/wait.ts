@@ -1,5 +1,5 @@
 import {Args} from '@oclif/core'
-import {PivotCommand} from '../src/ui/pivot-command'
+import {PivotCommand} from '../src/cli/pivot-command'
 
 export default class Wait extends PivotCommand {
   static summary = 'Wait for containers to stop, then print their exit codes'
@@ -13,7 +13,7 @@ export default class Wait extends PivotCommand {
   async run(): Promise<void> {
     const {argv, flags} = await this.parse(Wait)
     const store = this.openStore(flags['cache-dir'])
-    const [{waitContainer}, {eachContainer}] = await Promise.all([import('../src/runtime/lifecycle/operations'), import('../src/ui/each-container')])
+    const [{waitContainer}, {eachContainer}] = await Promise.all([import('../src/runtime/lifecycle/operations'), import('../src/cli/each-container')])
     await eachContainer(argv as string[], async ref => {
       process.stdout.write(`${await waitContainer(store, ref)}\n`)
     })

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs'
-import {type ImageConfig, type Store, digestHex, writeJsonAtomic} from '../store'
+import {type ImageConfig, type Store, digestHex} from '../store'
+import {writeJsonAtomic} from '../common/fs-util'
 
 /**
  * `build-cache/<hex>.json`: what a step with that cache key produced. `pivot prune` keeps every

@@ -11,7 +11,7 @@ import {commitTree, treeIsUnchanged} from './commit-tree'
 import {LayerView} from './layer-view'
 import type {Recipe, RecipeStep, RunStep} from './recipe'
 import {mergeEnv} from '../runtime/container-config'
-import type {ContainerState} from '../runtime/container-record'
+import type {ContainerState} from '../store/container-record'
 
 export interface BuildOptions {
   /** The build context (default: the recipe's directory). */
@@ -306,7 +306,7 @@ function dropRuntimeFiles(upper: string): void {
 
 /** The records of the containers this process owns (a build runs one step container at a time). */
 function ownContainers(store: Store): ContainerState[] {
-  const {listContainerIds, readState} = require('../runtime/container-record') as typeof import('../runtime/container-record')
+  const {listContainerIds, readState} = require('../store/container-record') as typeof import('../store/container-record')
   return listContainerIds(store)
     .map(id => readState(store, id))
     .filter((state): state is ContainerState => state?.owner?.pid === process.pid)

@@ -1,5 +1,5 @@
-import {sha256Json} from '../store/store'
 import type {StepDefinition} from './recipe'
+import {sha256Json} from '../common/hash'
 
 /** Bump when what a step produces for the same inputs changes (layer format, copy semantics...). */
 export const CACHE_KEY_VERSION = 1

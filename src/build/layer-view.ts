@@ -156,7 +156,6 @@ export function defaultOpaqueTest(): OpaqueTest {
   let sys: {lgetxattr(path: string, name: string): Buffer | null} | undefined
   return hostDir => {
     if (!sys) {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
       const {KoffiSyscalls} = require('../sys/koffi-syscalls') as typeof import('../sys/koffi-syscalls')
       sys = new KoffiSyscalls()
     }

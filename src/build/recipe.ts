@@ -235,7 +235,6 @@ type Sub = (value: string, where: string) => string
 type Fail = (where: string, message: string) => never
 
 function parseYaml(text: string, file: string): unknown {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const YAML = require('yaml') as typeof import('yaml')
   const doc = YAML.parseDocument(text, {uniqueKeys: true, prettyErrors: true, strict: true})
   const error = doc.errors[0]

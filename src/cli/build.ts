@@ -29,8 +29,8 @@ export async function build(recipeFile: string, flags: BuildFlags): Promise<unkn
   }
   const store = openStore(flags.cacheDir)
   keep()
-  const {progressMode} = require('../ui/progress') as typeof import('../ui/progress')
-  const {createBuildReporter} = require('../build/build-progress') as typeof import('../build/build-progress')
+  const {progressMode} = require('./progress') as typeof import('./progress')
+  const {createBuildReporter} = require('./build-progress') as typeof import('./build-progress')
   const reporter = createBuildReporter(progressMode({json: flags.json, quiet: flags.quiet}))
   const {buildImage} = require('../build/build-image') as typeof import('../build/build-image')
   const abort = new AbortController()
@@ -60,7 +60,7 @@ export async function build(recipeFile: string, flags: BuildFlags): Promise<unkn
     process.stdout.write(`${result.id}\n`)
     return json
   }
-  const {shortId} = require('../ui/format') as typeof import('../ui/format')
+  const {shortId} = require('../common/format') as typeof import('../common/format')
   const lines = [`Successfully built ${shortId(result.id)}`]
   if (result.name) {
     const {displayName} = require('../images/image-name') as typeof import('../images/image-name')

@@ -5,7 +5,7 @@
  * synchronously whether it takes argv; when it does not (any other command, `--help` of a
  * command, an argv that is not plain: see parse-argv.ts), bin/pivot runs oclif as before, so
  * every error message, exit status and help text not produced here is oclif's own. What is
- * produced here is checked against oclif's output by test/integration/cli-lean.test.ts.
+ * produced here is checked against oclif's output by test/integration/cli/cli-lean.test.ts.
  */
 import {format} from 'node:util'
 import {isPivotError} from '../errors'

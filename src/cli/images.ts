@@ -15,7 +15,7 @@ export function images(flags: {cacheDir?: string; json: boolean}): ImageSummary[
   const warning = damageWarning(store)
   if (warning !== undefined) process.stderr.write(`pivot: warning: ${warning}\n`)
   if (flags.json) return list
-  const {formatAge, formatSize, formatTable, shortId} = require('../ui/format') as typeof import('../ui/format')
+  const {formatAge, formatSize, formatTable, shortId} = require('../common/format') as typeof import('../common/format')
   const {displayName} = require('../images/image-name') as typeof import('../images/image-name')
   const now = Date.now()
   const rows: string[][] = []

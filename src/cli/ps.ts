@@ -15,7 +15,7 @@ export function ps(flags: {cacheDir?: string; json: boolean; all: boolean; quiet
     if (shown.length > 0) process.stdout.write(shown.map(id).join('\n') + '\n')
     return shown
   }
-  const {formatAge, formatTable, shortId} = require('../ui/format') as typeof import('../ui/format')
+  const {formatAge, formatTable, shortId} = require('../common/format') as typeof import('../common/format')
   // docker: the command in quotes, cut to 20 characters and an ellipsis unless --no-trunc.
   const command = (argv: string[]) => {
     const text = argv.join(' ')

@@ -47,7 +47,7 @@ export async function pull(image: string, flags: {cacheDir?: string; json: boole
 
 async function pullWith(image: string, flags: {cacheDir?: string; json: boolean; flat: boolean; quiet: boolean}, daemon?: () => Promise<DockerDaemon>): Promise<PullResult> {
   const {pullImage} = require('../images/pull-image') as typeof import('../images/pull-image')
-  const {createProgress, progressMode} = require('../ui/progress') as typeof import('../ui/progress')
+  const {createProgress, progressMode} = require('./progress') as typeof import('./progress')
   const store = openStore(flags.cacheDir)
   const progress = createProgress(progressMode({json: flags.json, quiet: flags.quiet}))
 
@@ -76,7 +76,7 @@ async function pullWith(image: string, flags: {cacheDir?: string; json: boolean;
 
   if (flags.json) return result
   if (!flags.quiet) {
-    const {formatSize} = require('../ui/format') as typeof import('../ui/format')
+    const {formatSize} = require('../common/format') as typeof import('../common/format')
     const layers = `${result.layers.length} layer${result.layers.length === 1 ? '' : 's'}`
     const size = formatSize(result.size).replace(/^([\d.]+)/, '$1 ')
     process.stdout.write(`Pulled ${result.name} (${result.id.slice(0, 19)}…, ${layers}, ${size})\n`)

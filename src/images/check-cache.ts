@@ -1,10 +1,11 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {isPivotError} from '../errors'
-import {type ImageRecord, type Store, describeFsError, digestHex, imageIdOf, isAlive, removeTree, shellQuote, stagingOwner} from '../store'
-import {listContainerIds, readState} from '../runtime/container-record'
+import {type ImageRecord, type Store, describeFsError, digestHex, imageIdOf, removeTree, shellQuote, stagingOwner} from '../store'
+import {listContainerIds, readState} from '../store/container-record'
 import {withGcExclusive} from '../store/gc-lock'
 import {verifyLayer} from './verify-layer'
+import {isAlive} from '../common/process-identity'
 
 export interface CheckFinding {
   /** What kind of entry: layer, image, ref, link, build-cache, container, tmp, lock, stray. */

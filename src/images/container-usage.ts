@@ -1,5 +1,5 @@
 import type {Store} from '../store'
-import {isOwnerAlive, listContainerIds, readState} from '../runtime/container-record'
+import {isOwnerAlive, listContainerIds, readState} from '../store/container-record'
 
 /** What the image commands need to know about one container (the runtime's containers/<id>/state.json). */
 export interface ContainerUse {

@@ -9,6 +9,7 @@ import type {Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, PR_SET_PDEATHSIG} from '../sys/constants'
 import {KoffiSyscalls} from '../sys/koffi-syscalls'
+import {mountOverlayHardened} from '../unpack/overlay-mount'
 
 async function main(): Promise<void> {
   const [linkDir, mountpoint, lower] = process.argv.slice(2)
@@ -19,7 +20,8 @@ async function main(): Promise<void> {
   if (process.ppid === 1) process.exit(1)
   // Relative lower dirs from l/: overlay takes all of them in one page of mount options.
   process.chdir(linkDir)
-  sys.mount('overlay', mountpoint, 'overlay', MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, `lowerdir=${lower}`)
+  // The run path's hardening too: the layers' trusted.overlay.* xattrs must not steer what is read.
+  mountOverlayHardened(sys, mountpoint, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, `lowerdir=${lower}`)
   const {packRootfs} = await import('../unpack')
   await pipeline(packRootfs(mountpoint) as Readable, process.stdout)
 }

@@ -1,13 +1,13 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {isPivotError} from '../errors'
-import {type Store, digestHex, diskUsage, isAlive, removeTree} from '../store'
+import {type Store, digestHex, removeTree} from '../store'
 import {liveLeases, withGcExclusive} from '../store/gc-lock'
-import {pruneContainers} from '../runtime/prune-containers'
 import {containerUses} from './container-usage'
-import {buildCacheLayers} from './build-cache-layers'
 import {readableImage} from './damaged-entries'
 import {removeDamagedEntries, tryRemove} from './check-cache'
+import {diskUsage} from '../common/fs-util'
+import {isAlive} from '../common/process-identity'
 
 export interface PruneReport {
   /** Container ids removed by the runtime (dead containers, their leftover cgroups). */
@@ -35,6 +35,17 @@ export interface PruneReport {
 }
 
 /**
+ * What prune needs from the modules above images (the caller, commands/prune.ts, passes them):
+ * the runtime removes dead containers, and the build cache's records pin layers.
+ */
+export interface PruneParts {
+  /** Removes dead containers and their leftovers; the ids removed. */
+  pruneContainers(store: Store): Promise<string[]>
+  /** Layer digests the build cache's records list (read under the GC lock). */
+  buildCacheLayers(store: Store): string[]
+}
+
+/**
  * Garbage collection of the cache, in dependency order: containers first (they pin images and
  * layers), then names pointing nowhere, image records no name references, layers nothing
  * references, stale `l/` links, and tmp/ leftovers. A layer is live when an image record, a
@@ -47,7 +58,7 @@ export interface PruneReport {
  * the moment prune decides it is garbage and the moment it is gone. Unreferenced layers and
  * images a lease pins are kept and reported; a later prune takes them if they are still garbage.
  */
-export async function pruneCache(store: Store): Promise<PruneReport> {
+export async function pruneCache(store: Store, parts: PruneParts): Promise<PruneReport> {
   return store.withLock('prune', async () => {
     // A container the runtime could not remove keeps its record, and so its image and layers:
     // the rest of the collection is still safe to do, and is done. (Outside the GC lock: removing
@@ -55,7 +66,7 @@ export async function pruneCache(store: Store): Promise<PruneReport> {
     const errors: string[] = []
     let containers: string[] = []
     try {
-      containers = await pruneContainers(store)
+      containers = await parts.pruneContainers(store)
     } catch (error) {
       if (!isPivotError(error)) throw error
       errors.push(error.message)
@@ -65,7 +76,7 @@ export async function pruneCache(store: Store): Promise<PruneReport> {
 
     // Under the lock, doomed layers only leave layers/ (a rename into tmp/); their trees are
     // deleted after it, so readers wait for the decision, not for the disk.
-    const doomed = await withGcExclusive(store, () => sweep(store, report))
+    const doomed = await withGcExclusive(store, () => sweep(store, report, parts))
     // A file that cannot be deleted (an immutable one) is named in the errors; its detached tree
     // stays a tmp/ leftover of this dead process, which a later prune retries.
     for (const {digest, dir} of doomed) tryRemove(() => removeTree(dir, `layer ${digest} was taken out of the cache, but`), errors)
@@ -81,7 +92,7 @@ export async function pruneCache(store: Store): Promise<PruneReport> {
 }
 
 /** Mark and sweep (under the exclusive GC lock); returns the detached layer trees to delete. */
-function sweep(store: Store, report: PruneReport): Array<{digest: string; dir: string}> {
+function sweep(store: Store, report: PruneReport, parts: PruneParts): Array<{digest: string; dir: string}> {
   const leases = liveLeases(store)
   report.kept.pids = leases.pids
   const uses = containerUses(store)
@@ -107,7 +118,7 @@ function sweep(store: Store, report: PruneReport): Array<{digest: string; dir: s
     }
   }
   for (const use of uses) use.layers.forEach(l => liveLayers.add(l))
-  for (const l of buildCacheLayers(store)) liveLayers.add(l)
+  for (const l of parts.buildCacheLayers(store)) liveLayers.add(l)
 
   const doomed: Array<{digest: string; dir: string}> = []
   for (const digest of store.listLayers()) {

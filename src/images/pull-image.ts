@@ -5,12 +5,13 @@ import * as path from 'node:path'
 import {DaemonError} from '../daemon/daemon-error'
 import type {DaemonImage, DockerDaemon} from '../daemon/docker-daemon'
 import {familiarName, normalizeReference, type NormalizedReference} from '../reference'
-import {isAlive, type ImageRecord, type Store} from '../store'
+import {type ImageRecord, type Store} from '../store'
 import {Lease} from '../store/gc-lock'
 import {ImageError} from './image-error'
-import type {ProgressEvent} from '../ui/progress'
+import type {ProgressEvent} from './progress-event'
 import {abortedError, unpackImageArchive, type StagedLayer} from './unpack-image-archive'
 import {defaultUnpackLayer, type UnpackLayerFn} from './unpack-layer-fn'
+import {isAlive} from '../common/process-identity'
 
 export interface PullOptions {
   /** One flat layer from `docker export` of a throwaway container, instead of the image's layers. */

@@ -3,7 +3,7 @@ import {runningContainersUsing} from './container-usage'
 import {ImageError} from './image-error'
 import {resolveImage} from './resolve-image'
 import {tryNormaliseName} from './image-name'
-import {shortId} from '../ui/format'
+import {shortId} from '../common/format'
 import {readableImage} from './damaged-entries'
 
 export interface RemovedImage {

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import {type Store, sha256Text} from '../store'
+import {type Store} from '../store'
+import {sha256Text} from '../common/hash'
 
 export interface LayerVerdict {
   digest: string

@@ -14,7 +14,7 @@
 import * as fs from 'node:fs'
 import {PR_SET_DUMPABLE, PR_SET_PDEATHSIG} from '../sys/constants'
 import {KoffiSyscalls} from '../sys/koffi-syscalls'
-import {isAlive} from '../store/process-identity'
+import {isAlive} from '../common/process-identity'
 import type {InitConfig, InitFailure} from './init-config'
 import {executeSteps, nodeSetupFs} from './rootfs/execute'
 import {planContainer} from './rootfs/plan'

@@ -1,5 +1,5 @@
 import type {Store} from '../store/store'
-import {humanDuration} from '../ui/format'
+import {humanDuration} from '../common/format'
 import {allContainers, type ContainerStatus} from './lifecycle/containers'
 
 export interface ContainerSummary {

@@ -1,7 +1,8 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {containerEnv, checkHostname} from './container-config'
-import {cgroupIdOf, containerDir, currentOwner, processStartTime, newContainerId, releaseName, removeContainer, reserveName, writeState, type ContainerState} from './container-record'
+import {cgroupIdOf, containerDir, currentOwner, processStartTime, newContainerId, releaseName, removeContainer, writeState, type ContainerState} from '../store/container-record'
+import {reserveName} from './container-name'
 import type {InitConfig, InitFailure, InitVolume} from './init-config'
 import {prepareInitLayer} from './init-layer'
 import type {RunOptions, RunResult} from './run-options'
@@ -13,7 +14,7 @@ import {startMonitor} from './monitor/start-monitor'
 import {securityConfig, type SecurityOptions} from './security/security-options'
 import {lockGcShared} from '../store/gc-lock'
 
-export {removeContainer} from './container-record'
+export {removeContainer} from '../store/container-record'
 
 function rejectNul(what: string, value: string | undefined): void {
   if (value !== undefined && value.includes('\0')) throw new RuntimeError('RUN_BAD_FLAG', `${what} contains a NUL byte`)
@@ -49,7 +50,7 @@ function checkOptions(opts: RunOptions): void {
  * With `keepUpper`, a container that ran is not removed (whatever `remove` says): the caller
  * commits `upperDir` and then calls removeContainer(). One that failed to start is removed.
  *
- * `prestarted`: an init from startInit() that the caller spawned early (run-cli does, so its node
+ * `prestarted`: an init from startInit() that the caller spawned early (src/cli/run.ts does, so its node
  * start overlaps this work); runContainer owns it from the call on, and abandons it on failure.
  */
 export async function runContainer(opts: RunOptions & SecurityOptions, prestarted?: PendingInit): Promise<RunResult> {

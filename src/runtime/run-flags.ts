@@ -2,7 +2,7 @@ import {DEFAULT_PIDS_LIMIT} from './cgroups/parse-limits'
 import {RuntimeError} from './runtime-error'
 
 /**
- * The one table of `pivot run`'s flags. run-cli parses argv with it (no oclif on the hot path)
+ * The one table of `pivot run`'s flags. src/cli/run.ts parses argv with it (no oclif on the hot path)
  * and commands/run.ts turns it into oclif flags for `--help` and the docs, so the two can never
  * disagree about what a flag is called or whether it takes a value.
  */

@@ -1,4 +1,5 @@
 import type {ImageRecord, Store} from '../store'
+import type {ResourceLimits} from '../store/container-record'
 
 export interface VolumeMount {
   /** Absolute host path; must exist. */
@@ -8,14 +9,8 @@ export interface VolumeMount {
   readOnly: boolean
 }
 
-export interface ResourceLimits {
-  /** pids.max; undefined = pivot's default (see DEFAULT_PIDS_LIMIT). */
-  pids?: number
-  /** Bytes. */
-  memory?: number
-  /** CPUs as a decimal (1.5 = one and a half cores). */
-  cpus?: number
-}
+/** Defined with the container record, which stores them; re-exported for the runtime's callers. */
+export type {ResourceLimits}
 
 /**
  * Everything needed to start one container. `pivot run` fills it from flags and the image config;

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {KoffiSyscalls} from '../sys/koffi-syscalls'
-import {processCommand} from './process-identity'
+import {processCommand} from '../common/process-identity'
 import {StoreError, describeFsError, shellQuote} from './store-error'
 
 const sys = new KoffiSyscalls()
@@ -128,7 +128,7 @@ function sameFile(fd: number, file: string): boolean {
 
 function notice(line: string): void {
   try {
-    // fd 2 written synchronously, never through process.stderr (see run-cli's say()).
+    // fd 2 written synchronously, never through process.stderr (see src/cli/run.ts's say()).
     fs.writeSync(2, line + '\n')
   } catch {
     // stderr closed

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {type HeldLock, lockFile, tryLockFile} from './file-lock'
-import {currentProcess, isAlive, isRunning, type ProcessIdentity} from './process-identity'
+import {currentProcess, isAlive, isRunning, type ProcessIdentity} from '../common/process-identity'
 import type {Store} from './store'
 
 /**

@@ -2,9 +2,11 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {openCacheRoot} from './cache-root'
 import {withFileLock} from './file-lock'
-import {isAlive} from './process-identity'
+import {isAlive} from '../common/process-identity'
 import {type ImageRecord, type LayerRecord, imageRecordProblem, layerRecordProblem} from './image-record'
 import {StoreError, describeFsError, fsReason, shellQuote} from './store-error'
+import {isErrno, uniqueSuffix, writeFileAtomic, writeJsonAtomic} from '../common/fs-util'
+import {sha256Json, sha256Text} from '../common/hash'
 
 /** An image record that cannot be read: `images` shows it, `rmi`, `prune` and `check` remove it. */
 export interface DamagedImage {
@@ -24,14 +26,6 @@ export function digestHex(digest: string): string {
 /** An image's id: the digest of its layer chain and config, so equal content gets one id. */
 export function imageIdOf(layers: string[], config: ImageRecord['config']): string {
   return sha256Json({layers, config})
-}
-
-/** `sha256:<hex>` of a value's JSON: content ids for images and build steps. */
-export function sha256Json(value: unknown): string {
-  // Required here, not at the top: `pivot run` never computes an id, and loading node:crypto
-  // costs it ~2 ms.
-  const {createHash} = require('node:crypto') as typeof import('node:crypto')
-  return 'sha256:' + createHash('sha256').update(JSON.stringify(value)).digest('hex')
 }
 
 /**
@@ -447,8 +441,6 @@ export function stagingOwner(entry: string): number | undefined {
   return Number.isInteger(pid) && pid > 0 ? pid : undefined
 }
 
-let counter = 0
-
 function damagedImage(id: string, problem: string): StoreError {
   return new StoreError(
     'STORE_CORRUPT',
@@ -520,63 +512,4 @@ export function removeTree(dir: string, what: string): void {
     ? `operation not permitted (is it or its directory immutable? see lsattr -d ${shellQuote(where)} ${shellQuote(path.dirname(where))})`
     : fsReason(first)
   throw new StoreError('STORE_IO', `${what} cannot be removed: ${where}: ${why}`, {cause: first})
-}
-
-export function sha256Text(text: string): string {
-  const {createHash} = require('node:crypto') as typeof import('node:crypto')
-  return 'sha256:' + createHash('sha256').update(text).digest('hex')
-}
-
-/** Unique within this process; with the pid in the name, unique on the host. */
-function uniqueSuffix(): string {
-  return `${Date.now().toString(36)}${(counter++).toString(36)}`
-}
-
-export function isErrno(error: unknown, ...codes: string[]): boolean {
-  return typeof error === 'object' && error !== null && codes.includes((error as NodeJS.ErrnoException).code ?? '')
-}
-
-export function writeFileAtomic(file: string, data: string | Uint8Array): void {
-  const temp = `${file}.${process.pid}.${uniqueSuffix()}.tmp`
-  fs.writeFileSync(temp, data, {mode: 0o600})
-  fs.renameSync(temp, file)
-}
-
-export function writeJsonAtomic(file: string, value: unknown): void {
-  writeFileAtomic(file, JSON.stringify(value, null, 2) + '\n')
-}
-
-/**
- * Sum of regular file sizes under `root` (hardlinked files counted once), without following
- * symlinks. What cannot be read counts as nothing: prune measures damaged trees with it too.
- */
-export function diskUsage(root: string): number {
-  const seen = new Set<string>()
-  let total = 0
-  const walk = (file: string) => {
-    let st: fs.Stats
-    try {
-      st = fs.lstatSync(file)
-    } catch {
-      return
-    }
-    if (st.isDirectory()) {
-      let entries: string[] = []
-      try {
-        entries = fs.readdirSync(file)
-      } catch {
-        return
-      }
-      for (const e of entries) walk(path.join(file, e))
-    } else if (st.isFile()) {
-      if (st.nlink > 1) {
-        const key = `${st.dev}:${st.ino}`
-        if (seen.has(key)) return
-        seen.add(key)
-      }
-      total += st.size
-    }
-  }
-  walk(root)
-  return total
 }

@@ -17,22 +17,18 @@ export const MS_NODEV = 0x4
 export const MS_NOEXEC = 0x8
 export const MS_REMOUNT = 0x20
 export const MS_BIND = 0x1000
-export const MS_MOVE = 0x2000
 export const MS_REC = 0x4000
 export const MS_PRIVATE = 0x40000
-export const MS_SLAVE = 0x80000
 export const MS_STRICTATIME = 0x1000000
 
 export const MNT_DETACH = 0x2
 
 export const PR_SET_PDEATHSIG = 1
-export const PR_GET_DUMPABLE = 3
 export const PR_SET_DUMPABLE = 4
 export const PR_SET_KEEPCAPS = 8
 export const PR_CAPBSET_READ = 23
 export const PR_CAPBSET_DROP = 24
 export const PR_SET_NO_NEW_PRIVS = 38
-export const PR_GET_NO_NEW_PRIVS = 39
 export const PR_CAP_AMBIENT = 47
 export const PR_CAP_AMBIENT_CLEAR_ALL = 4
 
@@ -82,5 +78,3 @@ export const SCMP_ARCH_X32 = 0x4000003e
 export const SCMP_ARCH_ARM = 0x40000028
 
 export const PR_SET_SECCOMP = 22
-export const PR_GET_SECCOMP = 21
-export const PR_CAP_AMBIENT_IS_SET = 1

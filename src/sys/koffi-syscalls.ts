@@ -1,48 +1,10 @@
 import type {CapabilitySets, FileStat, SeccompRuleSpec, Syscalls} from './syscalls'
-import {rejectNul, rejectNulBytes, rejectNulExec, SysError, SysLibraryError} from './sys-error'
+import * as os from 'node:os'
+import {errno, fn, koffiModule, type Koffi} from './koffi-loader'
+import {compileSeccomp} from './libseccomp'
+import {rejectNul, rejectNulBytes, rejectNulExec, SysError} from './sys-error'
 
-// koffi is loaded on first use, and each function is bound on its first call: `pivot run` pays
-// only for the handful of calls it makes (binding all of them up front costs several ms).
-type Fn = (...args: unknown[]) => number
-type Koffi = typeof import('koffi')
-
-let koffi: Koffi | undefined
-let libc: ReturnType<Koffi['load']> | undefined
-const bound = new Map<string, Fn>()
-
-function fn(prototype: string): Fn {
-  let f = bound.get(prototype)
-  if (!f) {
-    koffi ??= loadKoffi()
-    libc ??= koffi.load('libc.so.6')
-    f = libc.func(prototype) as Fn
-    bound.set(prototype, f)
-  }
-  return f
-}
-
-/**
- * koffi's index.js loads https, zlib and crypto (for its installer) and probes a dozen paths
- * before it requires the prebuilt addon: ~6 ms of every process that makes a call, twice per
- * `pivot run` (parent and init). The addon itself is all the calls need (its exports are the
- * same functions; index.js only adds deprecated aliases). Anything unexpected falls back to the
- * package's own loader.
- */
-function loadKoffi(): Koffi {
-  if (process.platform === 'linux' && (process.arch === 'x64' || process.arch === 'arm64')) {
-    try {
-      const native = require(`koffi/build/koffi/linux_${process.arch}/koffi.node`) as Koffi & {version?: string}
-      if (native.version === (require('koffi/package.json') as {version: string}).version) return native
-    } catch {
-      // e.g. musl: the package's loader knows where to look
-    }
-  }
-  return require('koffi') as Koffi
-}
-
-function errno(): number {
-  return koffi!.errno()
-}
+const {ENODATA, ENOENT, ERANGE, EWOULDBLOCK, EINVAL} = os.constants.errno
 
 // Syscalls without a glibc wrapper, or whose glibc wrapper we must avoid (setgroups/setresuid/
 // setresgid broadcast to every thread through SIGSETXID; the raw call changes this thread only,
@@ -67,7 +29,6 @@ const SIOCGIFFLAGS = 0x8913
 const SIOCSIFFLAGS = 0x8914
 const IFF_UP = 0x1
 const LINUX_CAPABILITY_VERSION_3 = 0x20080522
-const ENODATA = 61
 
 /** Calls libc through koffi. Checks every string for NUL before the call, errno right after it. */
 export class KoffiSyscalls implements Syscalls {
@@ -210,7 +171,7 @@ export class KoffiSyscalls implements Syscalls {
   }
 
   tryFlock(fd: number, exclusive: boolean): boolean {
-    const LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4, EWOULDBLOCK = 11
+    const LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4
     const result = fn('int flock(int fd, int operation)')(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB)
     if (result === -1 && errno() === EWOULDBLOCK) return false
     this.check('flock', [fd, exclusive ? 'LOCK_EX' : 'LOCK_SH'], result)
@@ -389,56 +350,16 @@ export class KoffiSyscalls implements Syscalls {
   }
 
   seccompCompile(defaultErrno: number, rules: readonly SeccompRuleSpec[], extraArches: readonly number[]): Buffer {
-    const lib = libseccomp()
-    const ctx = lib.init(SCMP_ACT_ERRNO | (defaultErrno & 0xffff))
-    if (!ctx) throw new SysError('seccomp_init', [], errno())
-    let memfd = -1
-    try {
-      for (const arch of extraArches) {
-        // -EEXIST: the native one; -EINVAL: this libseccomp cannot add it. Neither is fatal: the
-        // kernel then refuses the ABI as a whole (SCMP_ACT_KILL for a foreign architecture).
-        const rc = lib.archAdd(ctx, arch)
-        if (rc < 0 && rc !== -EEXIST && rc !== -EINVAL) throw new SysError('seccomp_arch_add', [arch], -rc)
-      }
-      // libseccomp sets no_new_privs itself unless told not to: that is the caller's choice (it
-      // is off by default so that setuid programs work, as in docker).
-      check('seccomp_attr_set', ['SCMP_FLTATR_CTL_NNP'], lib.attrSet(ctx, SCMP_FLTATR_CTL_NNP, 0))
-      for (const rule of rules) {
-        const nr = lib.resolve(rule.name)
-        if (nr === NR_SCMP_ERROR) continue
-        const args = rule.args.length === 0 ? null : Buffer.alloc(24 * rule.args.length)
-        rule.args.forEach((a, i) => {
-          args!.writeUInt32LE(a.index, 24 * i)
-          args!.writeUInt32LE(SCMP_CMP[a.op], 24 * i + 4)
-          args!.writeBigUInt64LE(a.value, 24 * i + 8)
-          args!.writeBigUInt64LE(a.valueTwo ?? 0n, 24 * i + 16)
-        })
-        const action = rule.errno === undefined ? SCMP_ACT_ALLOW : SCMP_ACT_ERRNO | (rule.errno & 0xffff)
-        const rc = lib.ruleAdd(ctx, action, nr, rule.args.length, args)
-        // A pseudo syscall (negative number: a name of another ABI, e.g. socketcall on x86_64)
-        // that none of the filter's architectures has is refused with -EDOM/-EINVAL: skip it.
-        if (rc < 0 && !(nr < 0 && (rc === -EDOM || rc === -EINVAL || rc === -EOPNOTSUPP))) {
-          throw new SysError(`seccomp_rule_add(${rule.name})`, [], -rc)
-        }
-      }
-      memfd = fn('int memfd_create(const char *name, unsigned int flags)')('pivot-seccomp', MFD_CLOEXEC)
-      this.check('memfd_create', ['pivot-seccomp'], memfd)
-      check('seccomp_export_bpf', [], lib.exportBpf(ctx, memfd))
-      const size = Number(this.fstat(memfd).size)
-      return this.pread(memfd, size, 0)
-    } finally {
-      if (memfd !== -1) fn('int close(int fd)')(memfd)
-      lib.release(ctx)
-    }
+    return compileSeccomp(defaultErrno, rules, extraArches, fd => this.pread(fd, Number(this.fstat(fd).size), 0))
   }
 
   seccompLoad(program: Buffer): void {
     if (program.length === 0 || program.length % 8 !== 0 || program.length / 8 > 0xffff) {
-      throw new SysError('seccomp', ['SECCOMP_SET_MODE_FILTER', `${program.length} bytes`], 22 /* EINVAL */)
+      throw new SysError('seccomp', ['SECCOMP_SET_MODE_FILTER', `${program.length} bytes`], EINVAL)
     }
     // struct sock_fprog {unsigned short len; struct sock_filter *filter}: the pointer comes from
     // koffi's struct marshalling of the Buffer.
-    koffi ??= loadKoffi()
+    const koffi = koffiModule()
     sockFprog ??= koffi.struct('pivot_sock_fprog', {len: 'uint16_t', filter: 'void *'})
     const syscall = fn('long syscall(long nr, ...)')
     const result = syscall(nr('seccomp'), 'unsigned int', SECCOMP_SET_MODE_FILTER, 'unsigned int', 0, koffi.pointer(sockFprog), {len: program.length / 8, filter: program})
@@ -452,58 +373,8 @@ export class KoffiSyscalls implements Syscalls {
 }
 
 let sockFprog: ReturnType<Koffi['struct']> | undefined
-
-const SCMP_ACT_ALLOW = 0x7fff0000
-const SCMP_ACT_ERRNO = 0x00050000
-const SCMP_FLTATR_CTL_NNP = 3
-const SCMP_CMP = {ne: 1, eq: 4, maskedEq: 7} as const
-const NR_SCMP_ERROR = -1
 const SECCOMP_SET_MODE_FILTER = 1
-const MFD_CLOEXEC = 1
 const AT_RECURSIVE = 0x8000
-const ENOENT = 2
-const EEXIST = 17
-const EINVAL = 22
-const EDOM = 33
-const EOPNOTSUPP = 95
-
-function check(call: string, args: unknown[], rc: number): void {
-  if (rc < 0) throw new SysError(call, args, -rc)
-}
-
-interface LibSeccomp {
-  init: (defAction: number) => unknown
-  archAdd: (ctx: unknown, arch: number) => number
-  attrSet: (ctx: unknown, attr: number, value: number) => number
-  resolve: (name: string) => number
-  ruleAdd: (ctx: unknown, action: number, syscall: number, argCount: number, args: Buffer | null) => number
-  exportBpf: (ctx: unknown, fd: number) => number
-  release: (ctx: unknown) => void
-}
-
-let seccompLib: LibSeccomp | undefined
-
-/** libseccomp.so.2 through koffi, loaded on first use (only `pivot run`'s parent needs it). */
-function libseccomp(): LibSeccomp {
-  if (seccompLib) return seccompLib
-  koffi ??= loadKoffi()
-  let lib: ReturnType<Koffi['load']>
-  try {
-    lib = koffi.load('libseccomp.so.2')
-  } catch (error) {
-    throw new SysLibraryError('libseccomp.so.2', (error as Error).message.split('\n')[0], 'install the libseccomp2 package (Debian, Ubuntu; libseccomp on Fedora and Alpine)')
-  }
-  seccompLib = {
-    init: lib.func('void *seccomp_init(uint32_t def_action)') as LibSeccomp['init'],
-    archAdd: lib.func('int seccomp_arch_add(void *ctx, uint32_t arch_token)') as LibSeccomp['archAdd'],
-    attrSet: lib.func('int seccomp_attr_set(void *ctx, int attr, uint32_t value)') as LibSeccomp['attrSet'],
-    resolve: lib.func('int seccomp_syscall_resolve_name(const char *name)') as LibSeccomp['resolve'],
-    ruleAdd: lib.func('int seccomp_rule_add_array(void *ctx, uint32_t action, int syscall, unsigned int arg_cnt, const void *arg_array)') as LibSeccomp['ruleAdd'],
-    exportBpf: lib.func('int seccomp_export_bpf(void *ctx, int fd)') as LibSeccomp['exportBpf'],
-    release: lib.func('void seccomp_release(void *ctx)') as LibSeccomp['release'],
-  }
-  return seccompLib
-}
 
 const O_CLOEXEC = 0o2000000
 const F_SETPIPE_SZ = 1031
@@ -511,7 +382,6 @@ const F_SETPIPE_SZ = 1031
 const AT_FDCWD = -100
 const AT_SYMLINK_FOLLOW = 0x400
 const AT_SYMLINK_NOFOLLOW = 0x100
-const ERANGE = 34
 const NUL = Buffer.alloc(1)
 
 /** A byte path as C wants it: refused if it holds a NUL, terminated by one. */

@@ -90,7 +90,7 @@ export function decodeHeader(buf: Buffer, off: number): RawHeader {
   // a prefix there under GNU magic: Go reads it as a prefix when those times do not parse.
   if (gnu && buf[off + 345] !== 0 && !(timeParses(buf, off + 345) && timeParses(buf, off + 357))) {
     const prefix = fieldString(buf, off + 345, 155)
-    if (/^[\x00-\x7f]*$/.test(prefix)) name = `${prefix}/${name}`
+    if (/^\p{ASCII}*$/u.test(prefix)) name = `${prefix}/${name}`
   }
   return {
     name,

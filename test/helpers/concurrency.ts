@@ -1,4 +1,4 @@
-// Helpers for tests that run many pivot commands at once on one cache (test/integration/gc-race,
+// Helpers for tests that run many pivot commands at once on one cache (test/integration/store/gc-race.test.ts,
 // test/soak): the CLI as an async subprocess, the "clean failure" rule, a multi-layer image.
 import {spawn} from 'node:child_process';
 import * as fs from 'node:fs';

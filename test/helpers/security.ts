@@ -11,7 +11,7 @@ import {after, before} from 'node:test'
 import {PIVOT_BIN, REPO_ROOT, pivot, tempDir, type PivotResult} from './fixtures'
 import {leftovers, seedImage} from './seed-image'
 import {TarBuilder} from './tar-builder'
-import {cacheListing} from '../unit/images/tree-listing'
+import {cacheListing} from './tree-listing'
 
 // ---- host markers ------------------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import {normalizeName} from '../../src/reference';
 import {listCgroups} from '../../src/runtime/cgroups';
-import {storeTag} from '../../src/runtime/container-record';
+import {storeTag} from '../../src/store/container-record';
 import {Store, type ImageConfig, type ImageRecord} from '../../src/store';
 import {BUSYBOX_IMAGE, docker, tempDir} from './fixtures';
 

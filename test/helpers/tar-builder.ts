@@ -10,6 +10,8 @@
  *     .symlink('etc/localtime', '/usr/share/zoneinfo/UTC')
  *     .end()
  *     .toBuffer()
+ *
+ * makeTar([{path, type, data, ...}]) is the same writer taking a list of entries.
  */
 import {gzipSync} from 'node:zlib'
 
@@ -144,6 +146,47 @@ export class TarBuilder {
   gzip(): Buffer {
     return gzipSync(this.toBuffer())
   }
+}
+
+/** One entry of makeTar: the object form of a TarBuilder call. */
+export interface TarEntry {
+  path: string
+  /** Default: 'dir' when the path ends in '/', else 'file'. */
+  type?: EntryType
+  /** File content (type 'file'). */
+  data?: string | Buffer
+  /** Link target (symlink, hardlink). */
+  linkname?: string
+  mode?: number
+  uid?: number
+  gid?: number
+  mtime?: number
+  devmajor?: number
+  devminor?: number
+  /** Extended attributes, written as pax `SCHILY.xattr.<name>` records. */
+  xattrs?: Record<string, Buffer | string>
+}
+
+const DEFAULT_MODE: Partial<Record<EntryType, number>> = {dir: 0o755, symlink: 0o777}
+
+/** One archive from a list of entries, ended by the two zero blocks. */
+export function makeTar(entries: TarEntry[]): Buffer {
+  const tar = new TarBuilder()
+  for (const e of entries) {
+    const type = e.type ?? (e.path.endsWith('/') ? 'dir' : 'file')
+    tar.entry(type, e.path, {
+      body: type === 'file' ? (e.data ?? '') : undefined,
+      linkname: e.linkname,
+      mode: e.mode ?? DEFAULT_MODE[type] ?? 0o644,
+      uid: e.uid,
+      gid: e.gid,
+      mtime: e.mtime,
+      devmajor: e.devmajor,
+      devminor: e.devminor,
+      xattrs: e.xattrs,
+    })
+  }
+  return tar.end().toBuffer()
 }
 
 function pad(data: Buffer): Buffer {

@@ -32,13 +32,13 @@ function assertUntouched(before: string[]): void {
 }
 
 /**
- * `pivot run ARGS` through run-cli's main() in a node subprocess, the args passed as JSON on
+ * `pivot run ARGS` through src/cli/run's main() in a node subprocess, the args passed as JSON on
  * stdin: argv itself cannot carry a NUL (the kernel ends the string there), but main() is also
  * what commands/run.ts calls with whatever strings it was handed.
  */
 function runMain(args: string[]): PivotResult {
   const script = `let s = ''; process.stdin.on('data', d => (s += d)).on('end', () => require(${JSON.stringify(
-    path.join(REPO_ROOT, 'dist', 'src', 'runtime', 'run-cli.js'),
+    path.join(REPO_ROOT, 'dist', 'src', 'cli', 'run.js'),
   )}).main(JSON.parse(s)))`
   const env: NodeJS.ProcessEnv = {...process.env, PIVOT_CACHE_DIR: cache}
   delete env.NODE_EXTRA_CA_CERTS

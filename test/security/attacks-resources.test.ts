@@ -13,7 +13,7 @@ import {openCgroup} from '../../src/runtime/cgroups'
 import {BUSYBOX_IMAGE, DEBIAN_IMAGE, pivot, tempDir, type PivotResult} from '../helpers/fixtures'
 import {cacheCgroups, cacheContainers, seedImage} from '../helpers/seed-image'
 import {assertNothingLeft, cleanUp, layerRootfs, pidsWithCmdline, signalTwice, sleep, startPivot, uniqueName, waitUntil} from '../helpers/security'
-import {treeListing} from '../unit/images/tree-listing'
+import {treeListing} from '../helpers/tree-listing'
 
 const B = BUSYBOX_IMAGE
 const MiB = 1024 * 1024

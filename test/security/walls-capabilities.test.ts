@@ -7,14 +7,14 @@
  */
 import assert from 'node:assert/strict'
 import * as fs from 'node:fs'
-import {after, before, describe, it} from 'node:test'
-import {BUSYBOX_IMAGE, DEBIAN_IMAGE, pivot} from '../helpers/fixtures'
+import {describe, it} from 'node:test'
+import {BUSYBOX_IMAGE, DEBIAN_IMAGE} from '../helpers/fixtures'
 import {containerCache} from '../helpers/security'
 
 const B = BUSYBOX_IMAGE
 const D = DEBIAN_IMAGE
 const DOCKER_DEFAULT = '00000000a80425fb'
-const {box, run, ok, clean} = containerCache('pivot-walls-caps', [B, D])
+const {run, ok, clean} = containerCache('pivot-walls-caps', [B, D])
 
 /** The Cap*, NoNewPrivs and Seccomp lines of the command's own /proc/self/status. */
 function status(flags: string[]): Record<string, string> {

@@ -10,11 +10,11 @@ import {createHash} from 'node:crypto'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {before, describe, it} from 'node:test'
-import {BUSYBOX_IMAGE, pivot, tempDir} from '../helpers/fixtures'
+import {BUSYBOX_IMAGE, tempDir} from '../helpers/fixtures'
 import {hostMarker, markerState, containerCache} from '../helpers/security'
 
 const B = BUSYBOX_IMAGE
-const {box, run, ok, clean} = containerCache('pivot-walls-escape', [B])
+const {run, ok, clean} = containerCache('pivot-walls-escape', [B])
 
 let marker: ReturnType<typeof hostMarker>
 

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import {before, describe, it} from 'node:test'
+import {describe, it} from 'node:test'
 import {removeContainer} from '../../src/runtime/run-container'
 import {Store} from '../../src/store'
 import {KoffiSyscalls} from '../../src/sys'

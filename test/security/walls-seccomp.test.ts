@@ -9,8 +9,8 @@ import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import {before, describe, it} from 'node:test'
-import {BUSYBOX_IMAGE, DEBIAN_IMAGE, PIVOT_BIN, pivot, tempDir} from '../helpers/fixtures'
+import {describe, it} from 'node:test'
+import {BUSYBOX_IMAGE, DEBIAN_IMAGE, PIVOT_BIN, tempDir} from '../helpers/fixtures'
 import {containerCache} from '../helpers/security'
 
 const B = BUSYBOX_IMAGE

@@ -1,7 +1,7 @@
 // The cgroup v2 tier. This machine's kernel runs cgroup v1 (hybrid) and must stay so, so
 // test/vm/run-vm.sh boots Debian's own kernel with pure cgroup v2 (cgroup_no_v1=all) in QEMU and
 // runs pivot's cgroup tests there: the cgroups module against the real kernel
-// (test/integration/cgroups.test.ts) and `pivot run`/`prune` through the CLI
+// (test/integration/runtime/cgroups.test.ts) and `pivot run`/`prune` through the CLI
 // (test/vm/guest/cgroup-v2-run.guest.ts). Each test inside becomes a subtest here, so a failure
 // in the VM fails this suite; then the host is checked for leftovers (QEMU, temp disks).
 import assert from 'node:assert/strict'

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs'
 import {constants} from 'node:os'
 import type {Store} from '../../store/store'
-import {containerDir, isOwnerAlive, listContainerIds, readExit, readState, type ContainerState} from '../container-record'
+import {containerDir, isOwnerAlive, listContainerIds, readExit, readState, type ContainerState} from '../../store/container-record'
 import {RuntimeError} from '../runtime-error'
 
 /**

@@ -2,7 +2,7 @@ import {spawn} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import type {Store} from '../../store/store'
-import {cgroupIdOf} from '../container-record'
+import {cgroupIdOf} from '../../store/container-record'
 import {RuntimeError} from '../runtime-error'
 import {containerStatus, resolveContainer} from './containers'
 

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs'
 import type {Store} from '../../store/store'
-import {logPath} from '../container-record'
+import {logPath} from '../../store/container-record'
 import {RuntimeError} from '../runtime-error'
 import {containerStatus, resolveContainer} from './containers'
 

@@ -6,7 +6,7 @@
  * (exec keeps its pid and start time), so the record's owner is alive until this is done and
  * `pivot rm`, `prune` or another cleanup never race with it.
  */
-import {cgroupIdOf, readExit, readState, removeContainer, writeState} from '../container-record'
+import {cgroupIdOf, readExit, readState, removeContainer, writeState} from '../../store/container-record'
 import {openCgroup} from '../cgroups'
 import {Store} from '../../store/store'
 

@@ -2,7 +2,7 @@ import {spawn} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import type {Store} from '../../store/store'
-import {exitPath, logPath} from '../container-record'
+import {exitPath, logPath} from '../../store/container-record'
 import {RuntimeError} from '../runtime-error'
 import {INIT_SCRIPT, abandonChild, type PendingInit} from '../start-init'
 

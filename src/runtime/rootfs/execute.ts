@@ -27,6 +27,7 @@ import {
   ST_RELATIME,
   makedev,
 } from '../../sys/constants'
+import {mountOverlayHardened} from '../../unpack/overlay-mount'
 import {EXIT_NOT_FOUND, RuntimeError} from '../runtime-error'
 import {execError, resolveExecTarget, type ExecTarget, type GuardFs} from '../security/exec-guard'
 import {capabilityNames} from '../security/capabilities'
@@ -148,9 +149,6 @@ function runStep(step: Step, sys: Syscalls, fs: SetupFs, progress: Progress): vo
     case 'prctl':
       sys.prctl(step.option, step.arg2)
       break
-    case 'mknod':
-      sys.mknod(step.path, step.mode, makedev(step.major, step.minor))
-      break
     case 'mkdir':
       fs.mkdir(step.path, step.mode, false)
       break
@@ -270,22 +268,9 @@ function runStep(step: Step, sys: Syscalls, fs: SetupFs, progress: Progress): vo
   }
 }
 
-/**
- * The overlay with the first hardening options the kernel takes: redirect_dir=nofollow makes it
- * ignore redirect xattrs a layer could carry (with redirect_dir=off the kernel still follows
- * them, by its redirect_always_follow default), metacopy=off ignores metacopy ones. EINVAL is
- * also what an option string over a page gets: the last attempt, without options, reports it.
- */
+/** The container's overlay root, with the hardening options the plan gives (see overlay-mount.ts). */
 function mountOverlay(step: Extract<Step, {op: 'mountOverlay'}>, sys: Syscalls): void {
-  const attempts = [...step.hardening.map(h => `${step.data},${h}`), step.data]
-  for (let i = 0; ; i++) {
-    try {
-      sys.mount('overlay', step.target, 'overlay', step.flags, attempts[i])
-      return
-    } catch (error) {
-      if (i === attempts.length - 1 || !(error instanceof SysError) || error.errnoName !== 'EINVAL') throw error
-    }
-  }
+  mountOverlayHardened(sys, step.target, step.flags, step.data, step.hardening)
 }
 
 /** Opens a device node without following a symlink and checks it is the character device major:minor. */

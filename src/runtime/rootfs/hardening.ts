@@ -90,7 +90,7 @@ export function noNewPrivilegesSteps(config: InitConfig): Step[] {
 }
 
 /**
- * The seccomp filter (compiled by the parent, see security/seccomp-filter.ts). As late as it can
+ * The seccomp filter (compiled by the parent, see security/seccomp-profile.ts). As late as it can
  * be: once it is in place, every later call of the init must pass it too (the ones left are
  * capset, prctl and execve/execveat, all allowed). Loaded for the init's main thread only, the
  * one that execs; Node's other threads die with the exec. Without no_new_privs the kernel wants

@@ -24,6 +24,7 @@ import {
   seccompSteps,
 } from './hardening'
 import type {Step} from './steps'
+import {OVERLAY_HARDENING} from '../../unpack/overlay-mount'
 
 const SIGKILL = 9
 
@@ -195,12 +196,6 @@ export function planContainer(config: InitConfig): Step[] {
   steps.push({op: 'exec'})
   return steps
 }
-
-/**
- * Overlay options that make it ignore what a hostile layer could say in trusted.overlay.*
- * xattrs (unpack drops them too), most complete first: kernels before 4.19 lack metacopy.
- */
-export const OVERLAY_HARDENING = ['redirect_dir=nofollow,metacopy=off,index=off', 'redirect_dir=nofollow']
 
 function depth(p: string): number {
   return p.split('/').filter(Boolean).length

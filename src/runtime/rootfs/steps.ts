@@ -15,7 +15,6 @@ export type Step =
   | {op: 'interfaceUp'; name: string}
   | {op: 'umask'; mask: number}
   | {op: 'prctl'; option: number; arg2: number}
-  | {op: 'mknod'; path: string; mode: number; major: number; minor: number}
   | {op: 'mkdir'; path: string; mode: number}
   /** An empty file to bind a file onto (a file volume under /dev, whose tmpfs the parent cannot prepare). */
   | {op: 'touch'; path: string}
@@ -60,5 +59,3 @@ export type Step =
   | {op: 'resolveCommand'; command: string[]; env: string[]}
   /** execve (or execveat on the descriptor resolveCommand checked) with the env and HOME. */
   | {op: 'exec'}
-
-export type StepOp = Step['op']

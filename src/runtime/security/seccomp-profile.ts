@@ -1,3 +1,5 @@
+import {constants} from 'node:os'
+
 /**
  * pivot's default seccomp profile, as data. It has the effect of docker's default profile (moby's
  * profiles/seccomp): every syscall not listed fails with EPERM; the ordinary ones a program
@@ -37,8 +39,7 @@ export interface SyscallRule {
   arches?: readonly NodeArch[]
 }
 
-export const EPERM = 1
-export const ENOSYS = 38
+export const {EPERM, ENOSYS} = constants.errno
 
 const FILES = [
   'access', 'chdir', 'chmod', 'chown', 'chown32', 'close', 'close_range', 'copy_file_range', 'creat',

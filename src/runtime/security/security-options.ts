@@ -1,11 +1,11 @@
 import {SCMP_ARCH_ARM, SCMP_ARCH_X32, SCMP_ARCH_X86} from '../../sys/constants'
 import type {Syscalls} from '../../sys/syscalls'
 import {isPivotError} from '../../errors'
-import {writeFileAtomic} from '../../store/store'
 import type {InitConfig} from '../init-config'
 import {RuntimeError} from '../runtime-error'
 import {resolveCapabilities} from './capabilities'
 import {EPERM, seccompRules, type NodeArch, type ResolvedRule} from './seccomp-profile'
+import {writeFileAtomic} from '../../common/fs-util'
 
 /** The security flags of `pivot run` (and of build steps, which take the defaults). */
 export interface SecurityOptions {

@@ -237,7 +237,7 @@ describe('DockerodeDaemon against a pretend daemon', () => {
 
   it('`pivot images` never loads dockerode', () => {
     // What a cached image's commands load: they never talk to the daemon (`pivot run` of a cached
-    // image: test/integration/pull.test.ts).
+    // image: test/integration/images/pull.test.ts).
     const hook = path.join(dir, 'report-dockerode.js')
     fs.writeFileSync(
       hook,

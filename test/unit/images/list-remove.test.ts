@@ -8,9 +8,9 @@ import {Store} from '../../../src/store'
 import {listImages} from '../../../src/images/list-images'
 import {removeImage} from '../../../src/images/remove-image'
 import {resolveImage} from '../../../src/images/resolve-image'
-import {buildCacheLayers} from '../../../src/images/build-cache-layers'
+import {buildCacheLayers} from '../../../src/build/build-cache-layers'
 import {ImageError} from '../../../src/images/image-error'
-import {currentOwner} from '../../../src/runtime/container-record'
+import {currentOwner} from '../../../src/store/container-record'
 
 function tempStore(t: {after: (fn: () => void) => void}): Store {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pivot-images-unit-'))

@@ -189,7 +189,7 @@ describe('normalizeReference', () => {
     assert.throws(() => normalizeReference('ubuntu:'), (e: Error) => e.message.startsWith('invalid reference "ubuntu:"'))
   })
   it('keeps the message on one line for hostile input', () => {
-    assert.throws(() => normalizeReference('bad\nname\r\u0000'), (e: Error) => !/[\n\r\u0000]/.test(e.message))
+    assert.throws(() => normalizeReference('bad\nname\r\u0000'), (e: Error) => !/[\n\r]/.test(e.message) && !e.message.includes('\0'))
   })
 })
 

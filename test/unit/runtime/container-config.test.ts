@@ -5,7 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import {containerEnv, mergeEnv, parseVolume, resolveCommand, userEnv, checkHostname, checkContainerName, DEFAULT_PATH} from '../../../src/runtime/container-config';
 import {resolveUser} from '../../../src/runtime/user';
-import {checkFlags} from '../../../src/runtime/run-cli';
+import {checkFlags} from '../../../src/cli/run';
 
 test('command: docker rules for Entrypoint, Cmd, arguments and --entrypoint', () => {
   const img = {Entrypoint: ['/entry'], Cmd: ['default']};

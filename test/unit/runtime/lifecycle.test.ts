@@ -8,7 +8,8 @@ import * as path from 'node:path';
 import {containerStatus, parseSignal, resolveContainer} from '../../../src/runtime/lifecycle/containers';
 import {parseSince, parseTail} from '../../../src/runtime/lifecycle/logs';
 import {statusText} from '../../../src/runtime/list-containers';
-import {currentOwner, reserveName, writeState, type ContainerState} from '../../../src/runtime/container-record';
+import {currentOwner, writeState, type ContainerState} from '../../../src/store/container-record';
+import {reserveName} from '../../../src/runtime/container-name';
 import {Store} from '../../../src/store/store';
 import {isPivotError} from '../../../src/errors';
 

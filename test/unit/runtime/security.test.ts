@@ -8,7 +8,7 @@ import {CLONE_NAMESPACE_FLAGS, ENOSYS, seccompRules} from '../../../src/runtime/
 import {parseSecurityOpts, securityConfig} from '../../../src/runtime/security/security-options';
 import {elfInterpreter, shebang} from '../../../src/runtime/security/exec-guard';
 import {parseRunArgs} from '../../../src/runtime/run-flags';
-import {checkFlags} from '../../../src/runtime/run-cli';
+import {checkFlags} from '../../../src/cli/run';
 
 const ALL = (1n << 41n) - 1n;
 

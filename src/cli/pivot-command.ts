@@ -1,0 +1,45 @@
+import {Command, Flags} from '@oclif/core'
+import {isPivotError} from '../errors'
+import {Store, describeFsError, resolveCacheRoot} from '../store'
+
+/**
+ * The base of every command but the `run` fast path: the global `--cache-dir` flag, and errors
+ * rendered as one line (`pivot: ...`, or `{"error": {code, message}}` with --json) with the
+ * error's own exit status instead of oclif's stack-trace style.
+ */
+export abstract class PivotCommand extends Command {
+  static baseFlags = {
+    'cache-dir': Flags.string({
+      description: 'cache root [default: $PIVOT_CACHE_DIR, else the project cache/]',
+      helpGroup: 'GLOBAL',
+    }),
+  }
+
+  protected openStore(cacheDir: string | undefined): Store {
+    return Store.open(resolveCacheRoot(cacheDir))
+  }
+
+  protected async catch(err: Error & {exitCode?: number; oclif?: {exit?: number}; code?: string}): Promise<unknown> {
+    if (!isPivotError(err) && err.oclif && err.code !== 'EEXIT') {
+      // A flag or argument error (oclif's parser and lexer): one line, as docker prints "unknown flag",
+      // and docker's status for it, instead of oclif's message plus the whole usage text.
+      const [first, ...rest] = err.message.split('\n').filter(l => l.trim() && !l.startsWith('See more help'))
+      const head = first.trim()
+      const detail = rest.length > 0 ? `${head.endsWith(':') ? ' ' : ': '}${rest.map(l => l.trim().replace(/\s+/g, ' ')).join(', ')}` : ''
+      process.stderr.write(`pivot: ${head}${detail} (see 'pivot ${this.id} --help')\n`)
+      process.exitCode = 125
+      return undefined
+    }
+    // this.exit() keeps oclif's handling.
+    if (!isPivotError(err) && err.oclif) return super.catch(err)
+    // A file system error nothing above turned into a PivotError (a read-only or damaged cache):
+    // one line with its path and cause, not a stack trace.
+    err = describeFsError(err) ?? err
+    const code = isPivotError(err) ? err.code : 'INTERNAL'
+    const message = isPivotError(err) ? err.message : `internal error: ${err.stack ?? err.message}`
+    if (this.jsonEnabled()) this.logJson({error: {code, message}})
+    else process.stderr.write(`pivot: ${message}\n`)
+    process.exitCode = isPivotError(err) ? err.exitCode : 125
+    return undefined
+  }
+}

@@ -1,0 +1,198 @@
+import {randomBytes} from 'node:crypto'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import type {Store} from './store'
+import {currentProcess, isRunning, processStartTime} from '../common/process-identity'
+import {writeJsonAtomic} from '../common/fs-util'
+
+/**
+ * `containers/<id>/state.json`: one container's record. The container's other files sit beside
+ * it: `init/` (its topmost lower layer: etc/hostname, hosts, resolv.conf, mount points),
+ * `upper/` and `work/` (overlay's writable layer), `rootfs/` (the mount point, used only inside
+ * the container's mount namespace).
+ */
+/** A container's resource limits (`--pids-limit`, `--memory`, `--cpus`). */
+export interface ResourceLimits {
+  /** pids.max; undefined = pivot's default (see DEFAULT_PIDS_LIMIT). */
+  pids?: number
+  /** Bytes. */
+  memory?: number
+  /** CPUs as a decimal (1.5 = one and a half cores). */
+  cpus?: number
+}
+
+export interface ContainerState {
+  id: string
+  name?: string
+  /** The image id, and the name it was run by. */
+  image: string
+  imageName?: string
+  /** The image's layer digests, bottom first: prune keeps them while the container exists. */
+  layers: string[]
+  command: string[]
+  hostname: string
+  status: 'created' | 'running' | 'exited'
+  /**
+   * The `pivot run` (or build) process that owns the container, with its start time from
+   * /proc/<pid>/stat so a reused pid is not taken for the owner. A container whose owner is gone
+   * and is not `exited` was left by a killed pivot: prune removes it.
+   */
+  owner: {pid: number; startTime: string}
+  /** The init's (then the command's) pid on the host, while it runs. */
+  pid?: number
+  limits: ResourceLimits
+  remove: boolean
+  created: string
+  started?: string
+  finished?: string
+  exitCode?: number
+  /** Run with -d: a monitor (pivot-monitor, the owner) logs its output to `json.log`. */
+  detached?: boolean
+  /** The signal `pivot stop` sends first: the image's StopSignal, else SIGTERM. */
+  stopSignal?: string
+  /** The working directory PID 1 started in: `pivot exec`'s default. */
+  workdir?: string
+  /** What PID 1's seccomp filter was made from: `pivot exec` loads the same filter. */
+  security?: {capAdd?: string[]; capDrop?: string[]; privileged?: boolean; seccomp?: 'default' | 'unconfined'}
+}
+
+/** What the monitor of a detached container writes when the container's PID 1 exits. */
+export interface ExitRecord {
+  exitCode: number
+  finished: string
+}
+
+/** The json-file log of a detached container. */
+export function logPath(store: Store, id: string): string {
+  return path.join(containerDir(store, id), 'json.log')
+}
+
+/** The monitor's exit record of a detached container (written atomically when PID 1 exits). */
+export function exitPath(store: Store, id: string): string {
+  return path.join(containerDir(store, id), 'exit.json')
+}
+
+export function readExit(store: Store, id: string): ExitRecord | undefined {
+  try {
+    const e = JSON.parse(fs.readFileSync(exitPath(store, id), 'utf8')) as ExitRecord
+    return typeof e.exitCode === 'number' ? e : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** `containers/names/<name>` -> id: a symlink, so taking a name is one atomic syscall. */
+const NAMES_DIR = 'names'
+
+/** The directory of the name links (reserveName in src/runtime/container-name.ts takes them). */
+export function namesDir(store: Store): string {
+  return store.path('containers', NAMES_DIR)
+}
+
+/**
+ * A short tag of the store's root (FNV-1a, 48 bits, no crypto to load): cgroups are host-wide
+ * but containers belong to one cache, so a container's cgroup is named `<tag>-<id>`, and
+ * `pivot prune` on one cache never touches the cgroups of another cache's containers.
+ */
+export function storeTag(root: string): string {
+  let h = 0xcbf29ce484222325n
+  for (const byte of Buffer.from(path.resolve(root))) {
+    h ^= BigInt(byte)
+    h = (h * 0x100000001b3n) & 0xffffffffffffffffn
+  }
+  return (h >> 16n).toString(16).padStart(12, '0')
+}
+
+/** The cgroup id of a container of this store. */
+export function cgroupIdOf(store: Store, containerId: string): string {
+  return `${storeTag(store.root)}-${containerId}`
+}
+
+/** The container id of a cgroup id made by cgroupIdOf for this store, or undefined. */
+export function containerOfCgroup(store: Store, cgroupId: string): string | undefined {
+  const m = /^([0-9a-f]{12})-([0-9a-f]{64})$/.exec(cgroupId)
+  return m && m[1] === storeTag(store.root) ? m[2] : undefined
+}
+
+export function newContainerId(): string {
+  return randomBytes(32).toString('hex')
+}
+
+export function containerDir(store: Store, id: string): string {
+  return store.path('containers', id)
+}
+
+export function writeState(store: Store, state: ContainerState): void {
+  writeJsonAtomic(path.join(containerDir(store, state.id), 'state.json'), state)
+}
+
+export function readState(store: Store, id: string): ContainerState | undefined {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(containerDir(store, id), 'state.json'), 'utf8')) as ContainerState
+  } catch {
+    return undefined
+  }
+}
+
+/** Every container directory's id (whatever its state, even without a readable record). */
+export function listContainerIds(store: Store): string[] {
+  let entries: string[]
+  try {
+    entries = fs.readdirSync(store.path('containers'))
+  } catch {
+    return []
+  }
+  return entries.filter(e => /^[0-9a-f]{64}$/.test(e))
+}
+
+export {processStartTime}
+
+export function currentOwner(): ContainerState['owner'] {
+  return currentProcess()
+}
+
+/** Whether the process that runs this container is still there (same pid, same start time). */
+export function isOwnerAlive(state: Pick<ContainerState, 'owner'>): boolean {
+  return isRunning(state.owner)
+}
+
+/** Frees `name` if it still points at `id`. */
+export function releaseName(store: Store, name: string, id: string): void {
+  const link = store.path('containers', NAMES_DIR, name)
+  try {
+    if (fs.readlinkSync(link) === id) fs.rmSync(link, {force: true})
+  } catch {
+    // Already gone.
+  }
+}
+
+/** Names whose container no longer exists. */
+export function staleNames(store: Store): string[] {
+  const dir = store.path('containers', NAMES_DIR)
+  let names: string[]
+  try {
+    names = fs.readdirSync(dir)
+  } catch {
+    return []
+  }
+  return names.filter(n => {
+    try {
+      return !fs.existsSync(containerDir(store, fs.readlinkSync(path.join(dir, n))))
+    } catch {
+      return true
+    }
+  })
+}
+
+export function removeStaleName(store: Store, name: string): void {
+  fs.rmSync(store.path('containers', NAMES_DIR, name), {force: true})
+}
+
+/**
+ * Removes a container's directory and frees its name: `name` when the caller knows it (null: it
+ * has none), else the one its record gives. Nothing of it may be mounted on the host.
+ */
+export function removeContainer(store: Store, id: string, name: string | null = readState(store, id)?.name ?? null): void {
+  fs.rmSync(containerDir(store, id), {recursive: true, force: true})
+  if (name !== null) releaseName(store, name, id)
+}
