@@ -9,6 +9,7 @@ import {
   normalizePath,
   parsePax,
   parsePaxTime,
+  timeNs,
 } from '../../../src/unpack/tar-format'
 import {sniffCompression} from '../../../src/unpack/compression'
 import {UnpackError} from '../../../src/unpack/unpack-error'
@@ -96,6 +97,10 @@ describe('tar-format: pax', () => {
     assert.equal(formatPaxTime(1_700_000_000_500_000_000n), '1700000000.5')
     assert.equal(formatPaxTime(-1_250_000_000n), '-1.25')
     assert.throws(() => parsePaxTime('12e3'), isCode('UNPACK_CORRUPT'))
+    for (const text of ['1700000000', '1700000000.123456789', '1.5', '-1.25', '-3']) {
+      assert.equal(formatPaxTime(timeNs(parsePaxTime(text))), text, 'nanoseconds and back')
+    }
+    assert.equal(timeNs(parsePaxTime('-1.25')), -1_250_000_000n)
   })
 })
 
