@@ -1,5 +1,5 @@
 import {BuildError} from './build-error'
-import {OPAQUE_MARKER, OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, WHITEOUT_PREFIX} from '../unpack/overlay-format'
+import {OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, isOverlayWhiteout, opaqueEntryName, whiteoutEntryName} from '../unpack/overlay-format'
 import {BLOCK, TYPE, type WriteEntry, decodeHeader, encodeHeaders, isZeroBlock, padding, parsePax, timeNs} from '../unpack/tar-format'
 import {makeEntry, type TarEntry} from '../unpack/tar-reader'
 import {UnpackError} from '../unpack/unpack-error'
@@ -79,20 +79,16 @@ export async function* toLayerTar(source: AsyncIterable<Buffer | string>): Async
       await reader.skip(entry.size + padding(entry.size))
       continue
     }
-    const slash = rel.lastIndexOf('/')
-    const dir = slash < 0 ? '' : rel.slice(0, slash + 1)
-    const base = rel.slice(slash + 1)
     const isWhiteout =
-      (type === TYPE.char && entry.devmajor === 0 && entry.devminor === 0) ||
-      (type === TYPE.link && whiteouts.has((entry.linkname ?? '').replace(/\/+$/, '')))
+      isOverlayWhiteout(e.kind, entry.devmajor, entry.devminor) || (type === TYPE.link && whiteouts.has((entry.linkname ?? '').replace(/\/+$/, '')))
     if (isWhiteout) {
       whiteouts.add(rel)
-      yield encodeHeaders({name: `${dir}${WHITEOUT_PREFIX}${base}`, type: TYPE.file, mode: 0, uid: 0, gid: 0, size: 0, mtimeNs: entry.mtimeNs})
+      yield encodeHeaders({name: whiteoutEntryName(rel), type: TYPE.file, mode: 0, uid: 0, gid: 0, size: 0, mtimeNs: entry.mtimeNs})
       continue
     }
     yield encodeHeaders(entry)
     if (type === TYPE.dir && opaque) {
-      yield encodeHeaders({name: `${rel}/${OPAQUE_MARKER}`, type: TYPE.file, mode: 0, uid: 0, gid: 0, size: 0, mtimeNs: entry.mtimeNs})
+      yield encodeHeaders({name: opaqueEntryName(rel), type: TYPE.file, mode: 0, uid: 0, gid: 0, size: 0, mtimeNs: entry.mtimeNs})
     }
     if (type === TYPE.file && entry.size > 0) yield* reader.pass(entry.size + padding(entry.size))
   }

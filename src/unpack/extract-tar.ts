@@ -27,7 +27,7 @@ import type {BlockInput} from './sync-io'
 import {normalizePath, pathBytes, shown, type Time} from './tar-format'
 import {TarReader, label, type TarEntry} from './tar-reader'
 import {UnpackError} from './unpack-error'
-import {AUFS_META_PREFIX, OPAQUE_MARKER, OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, WHITEOUT_PREFIX} from './overlay-format'
+import {AUFS_META_PREFIX, OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, WHITEOUT_PREFIX, dockerWhiteout} from './overlay-format'
 
 // (libuv adds O_CLOEXEC to every open)
 const {O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW} = fs.constants
@@ -131,11 +131,12 @@ export class TarExtractor {
       if (parts[i]!.startsWith(AUFS_META_PREFIX)) return this.skip()
       throw new UnpackError('UNPACK_HOSTILE_ENTRY', `entry "${label(e.raw)}": a whiteout cannot be a directory`, {entry: shown(e.raw)})
     }
-    if (base.startsWith(WHITEOUT_PREFIX)) {
+    const whiteout = dockerWhiteout(base)
+    if (whiteout !== null) {
       this.skip()
-      if (base === OPAQUE_MARKER) return this.markOpaque(parentOf(e.path))
-      if (base.startsWith(AUFS_META_PREFIX)) return
-      const name = base.slice(WHITEOUT_PREFIX.length)
+      if (whiteout.kind === 'opaque') return this.markOpaque(parentOf(e.path))
+      if (whiteout.kind === 'aufs') return
+      const name = whiteout.name
       if (name === '' || name === '.' || name === '..') {
         throw new UnpackError('UNPACK_HOSTILE_ENTRY', `entry "${label(e.raw)}": a whiteout that names no file`, {entry: shown(e.raw)})
       }
