@@ -246,6 +246,12 @@ export function parsePaxInteger(value: string, key: string): number {
   return n
 }
 
+/** The parent of a normalised archive path ('' for a top-level entry and for the root). */
+export function parentOf(path: string): string {
+  const slash = path.lastIndexOf('/')
+  return slash < 0 ? '' : path.slice(0, slash)
+}
+
 const NEEDS_NORMALIZING = /^\/|\/$|\/\/|(^|\/)\.\.?(\/|$)/
 
 /**
