@@ -1,6 +1,8 @@
 import {BuildError} from './build-error'
-import {OPAQUE_MARKER, OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, WHITEOUT_PREFIX} from '../unpack/overlay-format'
-import {BLOCK, TYPE, type WriteEntry, decodeHeader, encodeHeaders, isZeroBlock, padding, parsePax, parsePaxInteger} from '../unpack/tar-format'
+import {OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, isOverlayWhiteout, opaqueEntryName, whiteoutEntryName} from '../unpack/overlay-format'
+import {BLOCK, TYPE, type WriteEntry, decodeHeader, encodeHeaders, isZeroBlock, padding, parsePax, timeNs} from '../unpack/tar-format'
+import {makeEntry, type TarEntry} from '../unpack/tar-reader'
+import {UnpackError} from '../unpack/unpack-error'
 
 
 /**
@@ -39,90 +41,57 @@ export async function* toLayerTar(source: AsyncIterable<Buffer | string>): Async
       pax = parsePax(body.subarray(0, h.size))
       continue
     }
-    const type = typeOf(h.typeflag)
-    const entry: WriteEntry = {name: h.name, type, mode: h.mode & 0o7777, uid: h.uid, gid: h.gid, size: h.size, mtimeNs: BigInt(h.mtime) * 1_000_000_000n}
-    if (h.linkname !== '') entry.linkname = h.linkname
-    if (type === TYPE.char || type === TYPE.block) {
-      entry.devmajor = h.devmajor
-      entry.devminor = h.devminor
+    // The entry as the unpacker reads it (pax path, linkpath, size, owners and times applied).
+    let e: TarEntry
+    try {
+      e = makeEntry(h, pax.length > 0 ? new Map(pax) : null, null, null)
+    } catch (error) {
+      if (error instanceof UnpackError) throw corrupt(error.message)
+      throw error
     }
+    if (e.kind === null) throw corrupt(`unexpected entry type ${JSON.stringify(h.typeflag)}`)
+    const type = TYPE[e.kind]
+    const entry: WriteEntry = {name: e.raw, type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size, mtimeNs: timeNs(e.mtime)}
+    if (e.linkname !== '') entry.linkname = e.linkname
+    if (type === TYPE.char || type === TYPE.block) {
+      entry.devmajor = e.devmajor
+      entry.devminor = e.devminor
+    }
+    // xattrs from the pax records themselves: empty values too, which makeEntry (as Go) skips.
     const xattrs: Array<[string, Buffer]> = []
     let opaque = false
     for (const [key, value] of pax) {
-      if (key === 'path') entry.name = value.toString('latin1')
-      else if (key === 'linkpath') entry.linkname = value.toString('latin1')
-      else if (key === 'mtime') entry.mtimeNs = paxTimeNs(value.toString('latin1'))
-      else if (key === 'size') entry.size = parsePaxInteger(value.toString('latin1'), key)
-      else if (key === 'uid') entry.uid = parsePaxInteger(value.toString('latin1'), key)
-      else if (key === 'gid') entry.gid = parsePaxInteger(value.toString('latin1'), key)
-      else if (key.startsWith('SCHILY.xattr.')) {
-        const name = key.slice('SCHILY.xattr.'.length)
-        if (name === OPAQUE_XATTR) opaque = value.toString('latin1') === 'y'
-        else if (name === 'trusted.overlay.redirect' || name === 'trusted.overlay.metacopy') {
-          throw new BuildError(
-            'BUILD_STEP_FAILED',
-            `cannot commit ${entry.name}: overlayfs kept it as a ${name.slice(OVERLAY_XATTR_PREFIX.length)} (its content lives in a lower layer); mount overlay with redirect_dir=off,metacopy=off`,
-          )
-        } else if (!name.startsWith(OVERLAY_XATTR_PREFIX)) xattrs.push([name, value])
-      }
+      if (!key.startsWith('SCHILY.xattr.')) continue
+      const name = key.slice('SCHILY.xattr.'.length)
+      if (name === OPAQUE_XATTR) opaque = value.toString('latin1') === 'y'
+      else if (name === 'trusted.overlay.redirect' || name === 'trusted.overlay.metacopy') {
+        throw new BuildError(
+          'BUILD_STEP_FAILED',
+          `cannot commit ${entry.name}: overlayfs kept it as a ${name.slice(OVERLAY_XATTR_PREFIX.length)} (its content lives in a lower layer); mount overlay with redirect_dir=off,metacopy=off`,
+        )
+      } else if (!name.startsWith(OVERLAY_XATTR_PREFIX)) xattrs.push([name, value])
     }
     pax = []
     if (xattrs.length > 0) entry.xattrs = xattrs
-    else delete entry.xattrs
 
     const rel = entry.name.replace(/\/+$/, '')
     if (rel === '.' || rel === '') {
       await reader.skip(entry.size + padding(entry.size))
       continue
     }
-    const slash = rel.lastIndexOf('/')
-    const dir = slash < 0 ? '' : rel.slice(0, slash + 1)
-    const base = rel.slice(slash + 1)
     const isWhiteout =
-      (type === TYPE.char && entry.devmajor === 0 && entry.devminor === 0) ||
-      (type === TYPE.link && whiteouts.has((entry.linkname ?? '').replace(/\/+$/, '')))
+      isOverlayWhiteout(e.kind, entry.devmajor, entry.devminor) || (type === TYPE.link && whiteouts.has((entry.linkname ?? '').replace(/\/+$/, '')))
     if (isWhiteout) {
       whiteouts.add(rel)
-      yield encodeHeaders({name: `${dir}${WHITEOUT_PREFIX}${base}`, type: TYPE.file, mode: 0, uid: 0, gid: 0, size: 0, mtimeNs: entry.mtimeNs})
+      yield encodeHeaders({name: whiteoutEntryName(rel), type: TYPE.file, mode: 0, uid: 0, gid: 0, size: 0, mtimeNs: entry.mtimeNs})
       continue
     }
     yield encodeHeaders(entry)
     if (type === TYPE.dir && opaque) {
-      yield encodeHeaders({name: `${rel}/${OPAQUE_MARKER}`, type: TYPE.file, mode: 0, uid: 0, gid: 0, size: 0, mtimeNs: entry.mtimeNs})
+      yield encodeHeaders({name: opaqueEntryName(rel), type: TYPE.file, mode: 0, uid: 0, gid: 0, size: 0, mtimeNs: entry.mtimeNs})
     }
     if (type === TYPE.file && entry.size > 0) yield* reader.pass(entry.size + padding(entry.size))
   }
-}
-
-function typeOf(flag: string): WriteEntry['type'] {
-  switch (flag) {
-    case '0':
-    case '\0':
-    case '7':
-      return TYPE.file
-    case '1':
-      return TYPE.link
-    case '2':
-      return TYPE.symlink
-    case '3':
-      return TYPE.char
-    case '4':
-      return TYPE.block
-    case '5':
-      return TYPE.dir
-    case '6':
-      return TYPE.fifo
-    default:
-      throw corrupt(`unexpected entry type ${JSON.stringify(flag)}`)
-  }
-}
-
-/** A pax decimal time ("1700000000.5", "-1.25") as nanoseconds since the epoch. */
-export function paxTimeNs(value: string): bigint {
-  const m = /^(-?)(\d{1,20})(?:\.(\d*))?$/.exec(value)
-  if (!m) throw corrupt(`bad pax time ${JSON.stringify(value.slice(0, 40))}`)
-  const ns = BigInt(m[2]) * 1_000_000_000n + BigInt(((m[3] ?? '') + '000000000').slice(0, 9))
-  return m[1] ? -ns : ns
 }
 
 function corrupt(message: string): BuildError {

@@ -1,5 +1,6 @@
 import {loadRecipeCached} from './cached-recipe'
 import {openStore} from './open-store'
+import {abortOnInterrupt} from '../common/interrupt'
 
 export interface BuildFlags {
   cacheDir?: string
@@ -33,19 +34,15 @@ export async function build(recipeFile: string, flags: BuildFlags): Promise<unkn
   const {createBuildReporter} = require('./build-progress') as typeof import('./build-progress')
   const reporter = createBuildReporter(progressMode({json: flags.json, quiet: flags.quiet}))
   const {buildImage} = require('../build/build-image') as typeof import('../build/build-image')
-  const abort = new AbortController()
-  const onSignal = () => abort.abort()
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
+  const interrupt = abortOnInterrupt()
   let result
   try {
-    result = await buildImage(store, recipe, {context: flags.context, name, noCache: flags.noCache, pull: flags.pull, onEvent: reporter.onEvent, signal: abort.signal})
+    result = await buildImage(store, recipe, {context: flags.context, name, noCache: flags.noCache, pull: flags.pull, onEvent: reporter.onEvent, signal: interrupt.signal})
   } catch (error) {
     await reporter.finish(error)
     throw error
   } finally {
-    process.removeListener('SIGINT', onSignal)
-    process.removeListener('SIGTERM', onSignal)
+    interrupt.release()
   }
   await reporter.finish()
   const json = {

@@ -1,6 +1,7 @@
 import type {DockerDaemon} from '../daemon/docker-daemon'
 import type {PullResult} from '../images/pull-image'
 import {openStore} from './open-store'
+import {onInterrupt} from '../common/interrupt'
 
 /**
  * Connects to the daemon and sends it the pull before the puller's modules load (~20 ms here),
@@ -60,8 +61,7 @@ async function pullWith(image: string, flags: {cacheDir?: string; json: boolean;
     interrupted = true
     controller.abort()
   }
-  process.on('SIGINT', onSignal)
-  process.on('SIGTERM', onSignal)
+  const releaseSignals = onInterrupt(onSignal)
   let result
   try {
     result = await pullImage(store, image, {flat: flags.flat, onProgress: progress.onProgress, signal: controller.signal, ...(daemon ? {daemon} : {})})
@@ -69,8 +69,7 @@ async function pullWith(image: string, flags: {cacheDir?: string; json: boolean;
     await progress.finish(error)
     throw error
   } finally {
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
+    releaseSignals()
   }
   await progress.finish()
 

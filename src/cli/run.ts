@@ -16,6 +16,7 @@ import type {ResourceLimits, RunOptions} from '../runtime/run-options'
 import {RuntimeError} from '../runtime/runtime-error'
 import type {PendingInit} from '../runtime/start-init'
 import type {SecurityOptions} from '../runtime/security/security-options'
+import {abortOnInterrupt} from '../common/interrupt'
 
 // Only the modules above (small, no node:crypto or child_process) load before the init is
 // spawned; the rest are required after, while the init's node starts on the other core.
@@ -228,19 +229,15 @@ async function pull(store: Store, arg: string): Promise<void> {
     },
   })
   const progress = createProgress('plain', toStderr, toStderr)
-  const controller = new AbortController()
-  const abort = () => controller.abort()
-  process.once('SIGINT', abort)
-  process.once('SIGTERM', abort)
+  const interrupt = abortOnInterrupt()
   try {
-    await pullImage(store, arg, {onProgress: progress.onProgress, signal: controller.signal})
+    await pullImage(store, arg, {onProgress: progress.onProgress, signal: interrupt.signal})
     await progress.finish()
   } catch (error) {
     await progress.finish(error).catch(() => undefined)
     throw error
   } finally {
-    process.removeListener('SIGINT', abort)
-    process.removeListener('SIGTERM', abort)
+    interrupt.release()
   }
 }
 

@@ -9,6 +9,7 @@ import type {ImageRecord, Store} from '../store'
 import {Lease} from '../store/gc-lock'
 import {ImageError} from './image-error'
 import {resolveImage} from './resolve-image'
+import {onInterrupt} from '../common/interrupt'
 
 export interface ExportOptions {
   signal?: AbortSignal
@@ -181,8 +182,7 @@ async function openTemp(target: string, output: string): Promise<TempFile> {
     fs.rmSync(temp, {force: true})
     process.kill(process.pid, signal)
   }
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
+  const releaseSignals = onInterrupt(onSignal, {once: true})
   let committed = false
   let closed = false
   return {
@@ -197,8 +197,7 @@ async function openTemp(target: string, output: string): Promise<TempFile> {
       if (!closed) closeQuietly(named)
       closed = true
       if (!committed) fs.rmSync(temp, {force: true})
-      process.removeListener('SIGINT', onSignal)
-      process.removeListener('SIGTERM', onSignal)
+      releaseSignals()
     },
   }
 }

@@ -24,21 +24,16 @@ import * as fs from 'node:fs'
 import {S_IFBLK, S_IFCHR, S_IFIFO, makedev} from '../sys/constants'
 import type {Syscalls} from '../sys/syscalls'
 import type {BlockInput} from './sync-io'
-import {normalizePath, pathBytes, shown, type Time} from './tar-format'
+import {normalizePath, parentOf, pathBytes, shown, timeNs, type Time} from './tar-format'
 import {TarReader, label, type TarEntry} from './tar-reader'
 import {UnpackError} from './unpack-error'
-import {AUFS_META_PREFIX, OPAQUE_MARKER, OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, WHITEOUT_PREFIX} from './overlay-format'
+import {AUFS_META_PREFIX, OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, WHITEOUT_PREFIX, dockerWhiteout} from './overlay-format'
 
 // (libuv adds O_CLOEXEC to every open)
 const {O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW} = fs.constants
 const CREATE_FLAGS = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW
 
-
 type Entry = TarEntry
-
-function toNs(t: Time): bigint {
-  return BigInt(t.sec) * 1_000_000_000n + BigInt(t.nsec)
-}
 
 /** Times Node's own utimes calls set exactly: whole seconds, not before 1970. */
 function wholeNonNegative(atime: Time, mtime: Time): boolean {
@@ -48,11 +43,6 @@ function wholeNonNegative(atime: Time, mtime: Time): boolean {
 function errCode(error: unknown): string | undefined {
   const e = error as {code?: string; errnoName?: string}
   return e.errnoName ?? (typeof e.code === 'string' && e.code.startsWith('E') ? e.code : undefined)
-}
-
-function parentOf(path: string): string {
-  const slash = path.lastIndexOf('/')
-  return slash < 0 ? '' : path.slice(0, slash)
 }
 
 export class TarExtractor {
@@ -131,11 +121,12 @@ export class TarExtractor {
       if (parts[i]!.startsWith(AUFS_META_PREFIX)) return this.skip()
       throw new UnpackError('UNPACK_HOSTILE_ENTRY', `entry "${label(e.raw)}": a whiteout cannot be a directory`, {entry: shown(e.raw)})
     }
-    if (base.startsWith(WHITEOUT_PREFIX)) {
+    const whiteout = dockerWhiteout(base)
+    if (whiteout !== null) {
       this.skip()
-      if (base === OPAQUE_MARKER) return this.markOpaque(parentOf(e.path))
-      if (base.startsWith(AUFS_META_PREFIX)) return
-      const name = base.slice(WHITEOUT_PREFIX.length)
+      if (whiteout.kind === 'opaque') return this.markOpaque(parentOf(e.path))
+      if (whiteout.kind === 'aufs') return
+      const name = whiteout.name
       if (name === '' || name === '.' || name === '..') {
         throw new UnpackError('UNPACK_HOSTILE_ENTRY', `entry "${label(e.raw)}": a whiteout that names no file`, {entry: shown(e.raw)})
       }
@@ -187,7 +178,7 @@ export class TarExtractor {
       // Node's own call for whole seconds (exact, and cheaper than FFI); futimens for nanoseconds
       // and for times before 1970, which Node's futimes silently turns into "now".
       if (wholeNonNegative(e.atime, e.mtime)) fs.futimesSync(fd, e.atime.sec, e.mtime.sec)
-      else this.sys.futimens(fd, toNs(e.atime), toNs(e.mtime))
+      else this.sys.futimens(fd, timeNs(e.atime), timeNs(e.mtime))
     } finally {
       fs.closeSync(fd)
     }
@@ -407,7 +398,7 @@ export class TarExtractor {
   /** Times on a path, never following a symlink. */
   private setTimes(path: Buffer, atime: Time, mtime: Time): void {
     if (wholeNonNegative(atime, mtime)) fs.lutimesSync(path, atime.sec, mtime.sec)
-    else this.sys.lutimensBytes(path, toNs(atime), toNs(mtime))
+    else this.sys.lutimensBytes(path, timeNs(atime), timeNs(mtime))
   }
 
   private finish(): void {

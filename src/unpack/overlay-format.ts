@@ -9,3 +9,33 @@ export const OPAQUE_MARKER = '.wh..wh..opq'
 export const AUFS_META_PREFIX = '.wh..wh.'
 export const OVERLAY_XATTR_PREFIX = 'trusted.overlay.'
 export const OPAQUE_XATTR = 'trusted.overlay.opaque'
+
+// The conversion both ways, here and nowhere else: unpack (extract-tar.ts) reads the Docker form
+// with dockerWhiteout, build (layer-tar.ts) writes it with whiteoutEntryName/opaqueEntryName
+// from overlay's form, which isOverlayWhiteout recognises.
+
+/** What a Docker layer entry's base name says: a deletion of `name`, an opaque marker, AUFS metadata, or nothing special. */
+export type DockerWhiteout = {kind: 'delete'; name: string} | {kind: 'opaque'} | {kind: 'aufs'} | null
+
+export function dockerWhiteout(base: string): DockerWhiteout {
+  if (!base.startsWith(WHITEOUT_PREFIX)) return null
+  if (base === OPAQUE_MARKER) return {kind: 'opaque'}
+  if (base.startsWith(AUFS_META_PREFIX)) return {kind: 'aufs'}
+  return {kind: 'delete', name: base.slice(WHITEOUT_PREFIX.length)}
+}
+
+/** The Docker entry that deletes `path` (relative, no trailing '/'): `dir/.wh.<name>`. */
+export function whiteoutEntryName(path: string): string {
+  const slash = path.lastIndexOf('/')
+  return `${path.slice(0, slash + 1)}${WHITEOUT_PREFIX}${path.slice(slash + 1)}`
+}
+
+/** The Docker entry that makes directory `dir` opaque: `dir/.wh..wh..opq`. */
+export function opaqueEntryName(dir: string): string {
+  return `${dir}/${OPAQUE_MARKER}`
+}
+
+/** overlayfs's whiteout: a character device 0/0. */
+export function isOverlayWhiteout(kind: string | null, devmajor: number | undefined, devminor: number | undefined): boolean {
+  return kind === 'char' && devmajor === 0 && devminor === 0
+}

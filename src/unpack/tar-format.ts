@@ -223,6 +223,11 @@ export function parsePaxTime(value: string): Time {
   return nsec === 0 ? {sec: -whole, nsec: 0} : {sec: -whole - 1, nsec: 1_000_000_000 - nsec}
 }
 
+/** A Time as nanoseconds since the epoch. */
+export function timeNs(t: Time): bigint {
+  return BigInt(t.sec) * 1_000_000_000n + BigInt(t.nsec)
+}
+
 /** Nanoseconds since the epoch as a pax decimal time, shortest exact form. */
 export function formatPaxTime(ns: bigint): string {
   const negative = ns < 0n
@@ -239,6 +244,12 @@ export function parsePaxInteger(value: string, key: string): number {
   const n = m ? Number(m[1]) : NaN
   if (!Number.isSafeInteger(n)) throw badPax(`${key} "${value.slice(0, 40)}"`)
   return n
+}
+
+/** The parent of a normalised archive path ('' for a top-level entry and for the root). */
+export function parentOf(path: string): string {
+  const slash = path.lastIndexOf('/')
+  return slash < 0 ? '' : path.slice(0, slash)
 }
 
 const NEEDS_NORMALIZING = /^\/|\/$|\/\/|(^|\/)\.\.?(\/|$)/
@@ -282,8 +293,27 @@ export function nameProblem(p: string, isPath: boolean): {code: 'UNPACK_HOSTILE_
 }
 
 // ----------------------------------------------------------------------------------------------
-// Writing
+// Entry types
 
+/** What pivot makes of an entry type. */
+export type Kind = 'file' | 'dir' | 'symlink' | 'link' | 'char' | 'block' | 'fifo'
+
+/** Go's isHeaderOnlyType: these types carry no data, whatever the size field says. */
+export const HEADER_ONLY = new Set(['1', '2', '3', '4', '5', '6'])
+
+export const KINDS: Record<string, Kind> = {
+  '0': 'file',
+  '7': 'file', // contiguous file: an ordinary file everywhere but on one old Unix
+  '1': 'link',
+  '2': 'symlink',
+  '3': 'char',
+  '4': 'block',
+  '5': 'dir',
+  D: 'dir', // GNU dump directory: a directory whose data (a listing) is skipped
+  '6': 'fifo',
+}
+
+/** The typeflag pivot writes for each kind. */
 export const TYPE = {
   file: '0',
   link: '1',
@@ -292,7 +322,10 @@ export const TYPE = {
   block: '4',
   dir: '5',
   fifo: '6',
-} as const
+} as const satisfies Record<Kind, string>
+
+// ----------------------------------------------------------------------------------------------
+// Writing
 
 export interface WriteEntry {
   /** Byte string, relative, directories with a trailing '/'. */

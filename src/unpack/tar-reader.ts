@@ -37,12 +37,15 @@ import {
   parsePaxInteger,
   parsePaxTime,
   shown,
+  type Kind,
   type RawHeader,
   type Time,
+  HEADER_ONLY,
+  KINDS,
 } from './tar-format'
 import {UnpackError} from './unpack-error'
 
-export type Kind = 'file' | 'dir' | 'symlink' | 'link' | 'char' | 'block' | 'fifo'
+export type {Kind}
 
 export interface TarEntry {
   /** The name as the archive gives it (byte string), for messages. */
@@ -71,21 +74,6 @@ export interface TarEntry {
 export type Pax = Map<string, Buffer>
 
 const NO_XATTRS: Array<[string, Buffer]> = []
-
-/** Go's isHeaderOnlyType: these types carry no data, whatever the size field says. */
-const HEADER_ONLY = new Set(['1', '2', '3', '4', '5', '6'])
-
-const KINDS: Record<string, Kind> = {
-  '0': 'file',
-  '7': 'file', // contiguous file: an ordinary file everywhere but on one old Unix
-  '1': 'link',
-  '2': 'symlink',
-  '3': 'char',
-  '4': 'block',
-  '5': 'dir',
-  D: 'dir', // GNU dump directory: a directory whose data (a listing) is skipped
-  '6': 'fifo',
-}
 
 /**
  * Data after the end-of-archive marker is read (and hashed: it is part of a layer's diff id)

@@ -2,7 +2,7 @@ import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {Readable} from 'node:stream'
 import {BuildError} from '../../../src/build/build-error'
-import {paxTimeNs, toLayerTar} from '../../../src/build/layer-tar'
+import {toLayerTar} from '../../../src/build/layer-tar'
 import {BLOCK, TYPE, type WriteEntry, decodeHeader, encodeHeaders, isZeroBlock, parsePax} from '../../../src/unpack/tar-format'
 
 /** A tar as packRootfs writes it: headers from encodeHeaders, file data padded, two zero blocks. */
@@ -103,11 +103,4 @@ test('toLayerTar: redirect and metacopy entries are refused, a truncated archive
   const whole = tar([{...base, name: 'f', type: TYPE.file, data: 'x'.repeat(2000)}])
   await assert.rejects(transform(whole.subarray(0, 1024)), /truncated/)
   await assert.rejects(transform(whole.subarray(0, whole.length - 2 * BLOCK)), /ends without its end marker/)
-})
-
-test('paxTimeNs', () => {
-  assert.equal(paxTimeNs('1700000000'), 1_700_000_000_000_000_000n)
-  assert.equal(paxTimeNs('1.5'), 1_500_000_000n)
-  assert.equal(paxTimeNs('-1.25'), -1_250_000_000n)
-  assert.throws(() => paxTimeNs('x'), /bad pax time/)
 })

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
+import {execFileSync, spawnSync} from 'node:child_process'
 import {describe, it} from 'node:test'
 import {
+  BLOCK,
   TYPE,
   decodeHeader,
   encodeHeaders,
@@ -9,6 +11,7 @@ import {
   normalizePath,
   parsePax,
   parsePaxTime,
+  timeNs,
 } from '../../../src/unpack/tar-format'
 import {sniffCompression} from '../../../src/unpack/compression'
 import {UnpackError} from '../../../src/unpack/unpack-error'
@@ -96,6 +99,10 @@ describe('tar-format: pax', () => {
     assert.equal(formatPaxTime(1_700_000_000_500_000_000n), '1700000000.5')
     assert.equal(formatPaxTime(-1_250_000_000n), '-1.25')
     assert.throws(() => parsePaxTime('12e3'), isCode('UNPACK_CORRUPT'))
+    for (const text of ['1700000000', '1700000000.123456789', '1.5', '-1.25', '-3']) {
+      assert.equal(formatPaxTime(timeNs(parsePaxTime(text))), text, 'nanoseconds and back')
+    }
+    assert.equal(timeNs(parsePaxTime('-1.25')), -1_250_000_000n)
   })
 })
 
@@ -173,5 +180,41 @@ describe('sniffCompression', () => {
     const gzipLookingName = new TarBuilder().file(Buffer.from([0x1f, 0x8b, 0x08, 0x41]), 'x').end().toBuffer()
     assert.equal(sniffCompression(gzipLookingName), 'none')
     assert.equal(sniffCompression(Buffer.alloc(1024)), 'none')
+  })
+})
+
+describe('tar-format: encodeHeaders read by GNU tar', () => {
+  // An independent reader of what build writes: GNU tar's listing must show every field given.
+  // (Negative times with a fraction are left out: GNU tar 1.34 lists "-1.25" as -0.75 s.)
+  const gnuTar = spawnSync('tar', ['--version'], {encoding: 'utf8'})
+  it('lists each entry with its type, mode, owner, size, time, name and target', {skip: /GNU tar/.test(gnuTar.stdout ?? '') ? false : 'no GNU tar'}, () => {
+    const pad = (b: Buffer) => Buffer.concat([b, Buffer.alloc((BLOCK - (b.length % BLOCK)) % BLOCK)])
+    const longName = `${'d'.repeat(90)}/${'f'.repeat(80)}`
+    const longTarget = `/${'t'.repeat(150)}`
+    const base = {uid: 0, gid: 0, size: 0, mtimeNs: 0n}
+    const archive = Buffer.concat([
+      encodeHeaders({...base, name: 'dir/', type: TYPE.dir, mode: 0o2775, gid: 50, mtimeNs: 1_700_000_000_000_000_000n}),
+      encodeHeaders({...base, name: 'dir/file', type: TYPE.file, mode: 0o4755, uid: 1000, gid: 1001, size: 5, mtimeNs: 1_700_000_000_250_000_000n, xattrs: [['user.pivot', Buffer.from('yes')]]}),
+      pad(Buffer.from('hello')),
+      encodeHeaders({...base, name: longName, type: TYPE.file, mode: 0o644, uid: 3_000_000}),
+      encodeHeaders({...base, name: 'dir/link', type: TYPE.symlink, mode: 0o777, linkname: longTarget}),
+      encodeHeaders({...base, name: 'dir/hard', type: TYPE.link, mode: 0o644, linkname: 'dir/file'}),
+      encodeHeaders({...base, name: 'dev/null', type: TYPE.char, mode: 0o666, devmajor: 1, devminor: 3}),
+      encodeHeaders({...base, name: 'old', type: TYPE.fifo, mode: 0o600, mtimeNs: -1_000_000_000n}),
+      Buffer.alloc(2 * BLOCK),
+    ])
+    const listing = execFileSync('tar', ['-tv', '--numeric-owner', '--full-time', '--xattrs', '-f', '-'], {input: archive, encoding: 'utf8', env: {...process.env, TZ: 'UTC', LC_ALL: 'C'}})
+    const lines = listing.trimEnd().split('\n').map(l => l.replace(/ +/g, ' '))
+    assert.deepEqual(lines, [
+      'drwxrwsr-x 0/50 0 2023-11-14 22:13:20 dir/',
+      '-rwsr-xr-x* 1000/1001 5 2023-11-14 22:13:20.25 dir/file',
+      `-rw-r--r-- 3000000/0 0 1970-01-01 00:00:00 ${longName}`,
+      `lrwxrwxrwx 0/0 0 1970-01-01 00:00:00 dir/link -> ${longTarget}`,
+      'hrw-r--r-- 0/0 0 1970-01-01 00:00:00 dir/hard link to dir/file',
+      'crw-rw-rw- 0/0 1,3 1970-01-01 00:00:00 dev/null',
+      'prw------- 0/0 0 1969-12-31 23:59:59 old',
+    ])
+    // The file's data is where the header says it is.
+    assert.equal(execFileSync('tar', ['-xO', '-f', '-', 'dir/file'], {input: archive, encoding: 'utf8'}), 'hello')
   })
 })
