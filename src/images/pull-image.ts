@@ -121,6 +121,7 @@ export async function pullImage(store: Store, reference: string, options: PullOp
         source: {kind: 'daemon', reference: ref.name, dockerImageId: image.id, ...repoDigestOf(image, ref)},
         created: image.created || new Date().toISOString(),
         added: new Date().toISOString(),
+        ...(image.os && image.architecture ? {platform: {os: image.os, architecture: image.architecture}} : {}),
       })
       store.setRef(ref.name, record.id)
       return result(record, !unpacked)
