@@ -188,7 +188,7 @@ async function buildLayout(
     for (const name of e.names) {
       const ref = normalizeReference(name)
       index.push({...descriptor, annotations: {[CONTAINERD_NAME]: name, [REF_NAME]: ref.tag ?? 'latest'}})
-      const repo = familiarName(ref.repository)
+      const repo = familiarName(ref.repository).replace(/:latest$/, '')
       repositories[repo] = {...repositories[repo], [ref.tag ?? 'latest']: hexOf(e.layers.at(-1)?.digest ?? e.config.digest)}
     }
     dockerManifest.push({
