@@ -46,7 +46,7 @@ export function inspectRecord(store: Store, image: ImageRecord): ImageInspect {
   const digests = new Set<string>()
   if (image.source.kind === 'daemon' && image.source.repoDigest) {
     try {
-      digests.add(`${familiarName(normalizeReference(image.source.reference).repository).replace(/:latest$/, "")}@${image.source.repoDigest}`)
+      digests.add(`${familiarName(normalizeReference(image.source.reference).repository).replace(/:latest$/, '')}@${image.source.repoDigest}`)
     } catch {
       // a source reference that no longer parses: no repo digest to show
     }
