@@ -150,7 +150,7 @@ interface Source {
 /** A member name as a layout may use it: relative, no `..`, no empty part. */
 function memberName(raw: string, what: string): string {
   const clean = path.posix.normalize(raw.replace(/^(\.\/)+/, ''))
-  if (raw === '' || raw.startsWith('/') || clean === '..' || clean.startsWith('../') || clean.includes('\0') || clean === '.') {
+  if (raw === '' || raw.startsWith('/') || clean === '..' || clean.startsWith('../') || clean.includes('\0')) {
     throw bad(`${what} names ${JSON.stringify(raw.slice(0, 200))}, outside the archive`)
   }
   return clean
@@ -225,6 +225,8 @@ async function spoolTar(input: NodeJS.ReadableStream, dir: string, signal?: Abor
       }
       if (signal?.aborted) throw new ImageError('IMAGE_IMPORT_FAILED', 'load interrupted', {exitCode: 130})
       if (entry.kind === 'dir') return void body.resume()
+      // The name as written (the reader's path is already cleaned): a `..` in it is refused, not mended.
+      memberName(entry.raw.replace(/\/$/, '') || '.', 'a member of the archive')
       const member = memberName(entry.path.replace(/\/$/, ''), 'a member of the archive')
       if (!KEPT.some(re => re.test(member))) return void body.resume()
       if (entry.kind === 'symlink' || entry.kind === 'link') {
