@@ -222,3 +222,49 @@ test('history and image inspect match docker field by field for an image loaded 
   assert.equal(missing.status, dockerStatus(['image', 'inspect', `${TAG}-nosuch`]).status)
   assert.equal(missing.stdout.trim(), '[]')
 })
+
+test('a multi-layer image with deletions and an opaque directory: save -> docker load shows docker\'s tree; docker save -> load keeps its history', () => {
+  const ctx = tempDir('pivot-imagefiles-ctx')
+  const built = `localhost:5000/pivot-test/${TAG}-layers:1`
+  fs.writeFileSync(path.join(ctx, 'Dockerfile'), [
+    `FROM ${BUSYBOX_IMAGE}`,
+    'RUN mkdir -p /d/sub && echo one > /d/sub/a && echo keep > /d/b && rm /etc/group',
+    'ENV STAGE=two',
+    'RUN rm -rf /d && mkdir /d && echo two > /d/c && rm /d/../etc/passwd',
+    // (not all of /etc: docker adds /etc/mtab at run time, pivot does not)
+    'CMD ["/bin/sh", "-c", "find /d | sort; cat /d/c; for f in group passwd hosts; do test -e /etc/$f && echo has $f; done; true"]',
+  ].join('\n') + '\n')
+  dockerTags.push(built)
+  docker(['build', '-q', '-t', built, ctx], {timeout: 300_000})
+  const fresh = tempDir('pivot-imagefiles-layers')
+  // Never pushed: pull falls back to the daemon's copy.
+  ok(pivot(['pull', '-q', built], {cacheDir: fresh}))
+  const expected = docker(['run', '--rm', built])
+  assert.match(expected, /^\/d\/c$/m)
+  assert.doesNotMatch(expected, /\/d\/sub|has group|has passwd/)
+  assert.equal(ok(pivot(['run', '--rm', built], {cacheDir: fresh})), expected)
+
+  const archive = path.join(work, 'layers.tar')
+  ok(pivot(['save', built, '-o', archive], {cacheDir: fresh}))
+  const reloaded = `${TAG}-reloaded:1`
+  ok(pivot(['tag', built, reloaded], {cacheDir: fresh}))
+  const both = path.join(work, 'layers-both.tar')
+  ok(pivot(['save', built, reloaded, '-o', both], {cacheDir: fresh}))
+  dockerTags.push(reloaded)
+  docker(['rmi', built])
+  const loaded = docker(['load', '-i', both])
+  assert.match(loaded, new RegExp(`Loaded image: ${reloaded}`))
+  assert.equal(docker(['run', '--rm', reloaded]), expected)
+  assert.equal(docker(['image', 'inspect', '--format', '{{len .RootFS.Layers}}', reloaded]).trim(), '3')
+
+  // docker save of that image -> pivot load: the history is docker's, row by row.
+  const saved = path.join(work, 'layers-docker.tar')
+  execFileSync(DOCKER_BIN, ['save', '-o', saved, reloaded])
+  const c = tempDir('pivot-imagefiles-layers-load')
+  ok(pivot(['load', '-i', saved], {cacheDir: c}))
+  const rows = JSON.parse(ok(pivot(['history', '--json', reloaded], {cacheDir: c}))) as Array<{CreatedBy: string; Size: number}>
+  const dockerRows = docker(['history', '--no-trunc', '--format', '{{json .}}', reloaded]).trim().split('\n').map(l => JSON.parse(l) as {CreatedBy: string; Size: string})
+  assert.deepEqual(rows.map(r => r.CreatedBy), dockerRows.map(r => r.CreatedBy))
+  assert.deepEqual(rows.map(r => r.Size === 0), dockerRows.map(r => r.Size === '0B'))
+  assert.equal(ok(pivot(['run', '--rm', reloaded], {cacheDir: c})), expected)
+})
