@@ -27,6 +27,11 @@ export default class Save extends PivotCommand {
   async run(): Promise<unknown> {
     const {argv, flags} = await this.parse(Save)
     const {saveImages} = await import('../src/images/save-image')
+    if (this.jsonEnabled() && (flags.output === undefined || flags.output === '-')) {
+      // The report would land in the archive's stream.
+      const {ImageError} = await import('../src/images/image-error')
+      throw new ImageError('IMAGE_BAD_OUTPUT', '--json needs -o FILE|DIR: the archive itself goes to standard output otherwise', {exitCode: 125})
+    }
     return saveImages(this.openStore(flags['cache-dir']), argv as string[], flags.output)
   }
 }

@@ -11,6 +11,8 @@ import {ImageError} from './image-error'
 import {CONTAINERD_NAME, type ConfigBlob, type Descriptor, MEDIA, REF_NAME, hostPlatform} from './image-layout'
 import {tryNormaliseName} from './image-name'
 import {defaultUnpackLayer, type UnpackLayerFn} from './unpack-layer-fn'
+import {openArchiveInput} from './archive-input'
+import {commitStaged} from './commit-staged'
 
 export interface LoadOptions {
   signal?: AbortSignal
@@ -72,36 +74,28 @@ interface Planned {
  * order the tar has, and a stream from standard input needs no second pass.
  */
 export async function loadImages(store: Store, input: string | undefined, options: LoadOptions = {}): Promise<LoadedImage[]> {
-  const stdin = options.stdin ?? process.stdin
-  const fromStdin = input === undefined || input === '-'
-  if (fromStdin && stdin.isTTY) {
-    throw new ImageError('IMAGE_NO_INPUT', 'requested load from standard input, but it is a terminal: use -i FILE, or pipe an archive in', {exitCode: 1})
-  }
-  let isDir = false
-  if (!fromStdin) {
-    try {
-      isDir = fs.statSync(input!).isDirectory()
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code
-      throw new ImageError('IMAGE_FILE_NOT_FOUND', code === 'ENOENT' ? `no such file or directory: ${input}` : `cannot open ${input}: ${code}`, {exitCode: 1})
-    }
-  }
-  const shown = fromStdin ? 'standard input' : input!
+  const opened = openArchiveInput(input, options.stdin ?? process.stdin, {
+    directories: true,
+    command: 'load',
+    ttyHint: 'use -i FILE, or pipe an archive into `pivot load`',
+    exitCode: 1,
+  })
+  const shown = opened.shown
   store.sweepTmp()
   const staging = store.stage('load')
   const lease = new Lease(store, 'load')
   try {
-    const source = isDir ? new DirSource(path.resolve(input!)) : await spoolTar(fromStdin ? stdin : fs.createReadStream(input!), path.join(staging, 'archive'), options.signal)
+    const source = opened.kind === 'directory' ? new DirSource(path.resolve(opened.path)) : await spoolTar(opened.stream, path.join(staging, 'archive'), options.signal)
     const plans = planImages(source)
     if (plans.length === 0) throw bad('it holds no image (neither index.json nor manifest.json lists one)')
-    const file = fromStdin ? '-' : path.resolve(input!)
+    const file = opened.file === '-' ? '-' : path.resolve(opened.file)
     const ready: Ready[] = []
     for (const plan of plans) ready.push(await verifyImage(store, source, plan, staging, lease, options))
     return await lease.pin(() => {
       const loaded: LoadedImage[] = []
       for (const r of ready) {
-        for (const layer of r.staged) store.commitLayer(layer.staging, {digest: layer.digest, tarSize: layer.size, entries: layer.entries})
-        lease.keepLayers(r.diffIds)
+        commitStaged(store, r.diffIds, new Map(r.staged.map(l => [l.digest, l])), lease, options.signal)
+        lease.keepLayers(r.diffIds.filter(d => store.hasLayer(d)))
         const lost = r.diffIds.find(d => !store.hasLayer(d))
         if (lost) throw new ImageError('IMAGE_IMPORT_FAILED', `cannot load ${r.plan.label}: its layer ${lost} was removed from the cache during the load: load again`)
         const now = new Date().toISOString()

@@ -9,8 +9,9 @@ import {isAlive, type ImageRecord, type Store} from '../store'
 import {Lease} from '../store/gc-lock'
 import {ImageError} from './image-error'
 import type {ProgressEvent} from '../ui/progress'
-import {abortedError, unpackImageArchive, type StagedLayer} from './unpack-image-archive'
+import {abortedError, unpackImageArchive} from './unpack-image-archive'
 import {defaultUnpackLayer, type UnpackLayerFn} from './unpack-layer-fn'
+import {commitStaged} from './commit-staged'
 
 export interface PullOptions {
   /** One flat layer from `docker export` of a throwaway container, instead of the image's layers. */
@@ -247,20 +248,6 @@ async function pullLayered(store: Store, daemon: DockerDaemon, image: DaemonImag
     w.lease.keepLayers(image.diffIds.filter(d => store.hasLayer(d)))
   })
   return {layers: image.diffIds, unpacked: true}
-}
-
-function commitStaged(store: Store, order: string[], staged: Map<string, StagedLayer>, lease: Lease, signal?: AbortSignal): void {
-  try {
-    if (signal?.aborted) throw abortedError()
-    for (const digest of order) {
-      const layer = staged.get(digest)
-      if (!layer || !fs.existsSync(layer.staging)) continue
-      store.commitLayer(layer.staging, {digest, tarSize: layer.size, entries: layer.entries})
-      lease.keepLayers([digest])
-    }
-  } finally {
-    for (const layer of staged.values()) fs.rmSync(layer.staging, {recursive: true, force: true})
-  }
 }
 
 /** Flat: a throwaway container (never started), exported into one layer, removed whatever happens. */
