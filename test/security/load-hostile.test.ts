@@ -36,6 +36,25 @@ function layout(spoil: {layer?: Buffer; diffId?: string; layerDigest?: string; l
   return files
 }
 
+/** The layout with its manifest behind a nested index (skopeo --multi-arch all's shape), listed for `platforms`. */
+function nested(platforms: Array<{os: string; architecture: string; variant?: string}>): Map<string, Buffer> {
+  const files = layout()
+  const top = JSON.parse(files.get('index.json')!.toString()) as {manifests: Array<{digest: string; size: number; annotations: Record<string, string>}>}
+  const manifest = top.manifests[0]!
+  const entries = platforms.map((platform, i) =>
+    i === 0
+      ? {mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: manifest.digest, size: manifest.size, platform}
+      : // Other platforms' manifests are not in the layout (skopeo copies one platform by default).
+        {mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${sha(String(i))}`, size: 10, platform},
+  )
+  // An attestation entry, as buildx writes it: skipped.
+  entries.push({mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${sha('att')}`, size: 10, platform: {os: 'unknown', architecture: 'unknown'}})
+  const index = Buffer.from(JSON.stringify({schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: entries.reverse()}))
+  files.set(`blobs/sha256/${sha(index)}`, index)
+  files.set('index.json', Buffer.from(JSON.stringify({schemaVersion: 2, manifests: [{mediaType: 'application/vnd.oci.image.index.v1+json', digest: `sha256:${sha(index)}`, size: index.length, annotations: manifest.annotations}]})))
+  return files
+}
+
 function asTar(files: Map<string, Buffer>): Buffer {
   const tar = new TarBuilder()
   for (const [name, data] of files) tar.file(name, data)
@@ -73,6 +92,14 @@ describe('pivot load refuses hostile archives and keeps the cache as it was', ()
     assert.equal(r.status, 0, r.stderr)
     assert.equal(r.stdout, 'Loaded image: hostile-imagefiles:1\n')
     assert.equal(pivot(['load', '-i', asDir(layout())], {cacheDir: fresh}).status, 0)
+  })
+
+  it('a nested index resolves to the host platform; one without it is refused naming what it has', () => {
+    const fresh = tempDir('pivot-load-hostile-nested')
+    const r = pivot(['load'], {cacheDir: fresh, input: asTar(nested([{os: 'linux', architecture: 'amd64'}, {os: 'linux', architecture: 'arm64', variant: 'v8'}]))})
+    assert.equal(r.status, 0, r.stderr)
+    assert.equal(r.stdout, 'Loaded image: hostile-imagefiles:1\n')
+    refused(asTar(nested([{os: 'linux', architecture: 's390x'}, {os: 'linux', architecture: 'arm64', variant: 'v8'}])), /has no image for linux\/amd64 \(it has linux\/arm64\/v8, linux\/s390x\)/)
   })
 
   it('a blob whose bytes do not match its digest, or a layer whose diff id is not the config\'s', () => {
