@@ -28,6 +28,8 @@ export interface LoadedImage {
   layers: string[]
   /** Layers unpacked by this load (the others were in the cache). */
   unpacked: number
+  /** Names that pointed at another image before (docker says it "renames the old one"). */
+  moved: Array<{name: string; previous: string}>
 }
 
 /** Bounds on what an archive may claim (beyond them it is refused before any layer is read). */
@@ -109,8 +111,13 @@ export async function loadImages(store: Store, input: string | undefined, option
           ...(r.history ? {history: r.history} : {}),
         })
         const names = [...r.plan.names]
-        for (const name of names) store.setRef(name, record.id)
-        loaded.push({id: record.id, names, layers: record.layers, unpacked: r.staged.length})
+        const moved: LoadedImage['moved'] = []
+        for (const name of names) {
+          const previous = store.getRef(name)
+          if (previous !== undefined && previous !== record.id) moved.push({name, previous})
+          store.setRef(name, record.id)
+        }
+        loaded.push({id: record.id, names, layers: record.layers, unpacked: r.staged.length, moved})
       }
       return loaded
     })
@@ -514,7 +521,9 @@ async function verifyImage(store: Store, source: Source, plan: Planned, staging:
   }
 }
 
+/** What docker load prints for one image. */
 export function describeLoaded(image: LoadedImage): string[] {
-  if (image.names.length === 0) return [`Loaded image ID: ${image.id}`]
-  return image.names.map(n => `Loaded image: ${familiarName(n)}`)
+  const moved = image.moved.map(m => `The image ${familiarName(m.name)} already exists, renaming the old one with ID ${m.previous} to empty string`)
+  if (image.names.length === 0) return [...moved, `Loaded image ID: ${image.id}`]
+  return [...moved, ...image.names.map(n => `Loaded image: ${familiarName(n)}`)]
 }

@@ -191,6 +191,13 @@ test('round trip: save -> load into fresh caches gives one id, and saving that g
   const second = path.join(work, 'trip-2.tar')
   ok(pivot(['save', `${TAG}:saved`, '-o', second], {cacheDir: c1}))
   assert.equal(sha256File(second), sha256File(first))
+  // A name that points elsewhere moves, and load says so as docker does.
+  const empty = path.join(work, 'trip-empty.tar')
+  fs.writeFileSync(empty, new TarBuilder().dir('./').end().toBuffer())
+  ok(pivot(['import', '--force', empty, `${TAG}:saved`], {cacheDir: c2}))
+  const other = idOf(c2, name)
+  assert.equal(ok(pivot(['load', '-i', first], {cacheDir: c2})).split('\n')[0], `The image ${TAG}:saved already exists, renaming the old one with ID ${other} to empty string`)
+  assert.equal(idOf(c2, name), idOf(c1, name))
   // A second load of the same archive changes nothing and unpacks nothing.
   const before = cacheSnapshot(c1).filter(l => !l.includes('locks/') && !l.includes('/tmp'))
   assert.deepEqual(JSON.parse(ok(pivot(['load', '--json', '-i', first], {cacheDir: c1})))[0].unpacked, 0)
