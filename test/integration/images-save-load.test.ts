@@ -275,3 +275,18 @@ test('a multi-layer image with deletions and an opaque directory: save -> docker
   assert.deepEqual(rows.map(r => r.Size === 0), dockerRows.map(r => r.Size === '0B'))
   assert.equal(ok(pivot(['run', '--rm', reloaded], {cacheDir: c})), expected)
 })
+
+test('save to a terminal and load from one are refused as docker refuses them (exit 1)', () => {
+  // script(1) gives the command a pty for stdin and stdout.
+  const onTty = (command: string) => spawnSync('script', ['-qec', command, '/dev/null'], {encoding: 'utf8', env: {...process.env, NODE_EXTRA_CA_CERTS: '', PIVOT_CACHE_DIR: cache}, input: ''})
+  const bin = path.resolve(__dirname, '../../../bin/pivot')
+  const save = onTty(`${bin} save ${BUSYBOX_IMAGE}`)
+  const dockerSave = onTty(`${DOCKER_BIN} save ${BUSYBOX_IMAGE}`)
+  assert.equal(save.status, 1, save.stdout)
+  assert.equal(save.status, dockerSave.status)
+  assert.match(save.stdout, /^pivot: cowardly refusing to save to a terminal: use the -o flag or redirect standard output\r?\n$/)
+  const load = onTty(`${bin} load`)
+  assert.equal(load.status, 1, load.stdout)
+  assert.equal(load.status, onTty(`${DOCKER_BIN} load`).status)
+  assert.match(load.stdout, /^pivot: standard input is a terminal: use -i FILE, or pipe an archive into `pivot load`\r?\n$/)
+})
