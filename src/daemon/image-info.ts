@@ -24,15 +24,7 @@ export interface ImageInspectInfo {
 
 /** `docker image inspect`'s answer as pivot keeps it: empty config fields left out. */
 export function toDaemonImage(info: ImageInspectInfo): DaemonImage {
-  const c = info.Config ?? {}
-  const config: ImageConfig = {}
-  if (c.Env?.length) config.Env = c.Env
-  if (c.Cmd?.length) config.Cmd = c.Cmd
-  if (c.Entrypoint?.length) config.Entrypoint = typeof c.Entrypoint === 'string' ? [c.Entrypoint] : c.Entrypoint
-  if (c.WorkingDir) config.WorkingDir = c.WorkingDir
-  if (c.User) config.User = c.User
-  if (c.ExposedPorts && Object.keys(c.ExposedPorts).length) config.ExposedPorts = c.ExposedPorts as ImageConfig['ExposedPorts']
-  if (c.Labels && Object.keys(c.Labels).length) config.Labels = c.Labels
+  const config = imageConfigOf(info.Config)
   return {
     id: info.Id,
     repoTags: info.RepoTags ?? [],
@@ -44,4 +36,22 @@ export function toDaemonImage(info: ImageInspectInfo): DaemonImage {
     os: info.Os,
     architecture: info.Architecture,
   }
+}
+
+/**
+ * The fields of an image config's `config` object (docker inspect's .Config, or the `config` of a
+ * Docker/OCI config blob: the same names) that pivot keeps, empty ones left out. Pull and load
+ * both go through it, so one image gets one pivot id however it came.
+ */
+export function imageConfigOf(c: ImageInspectInfo['Config'] | undefined): ImageConfig {
+  c = c ?? {}
+  const config: ImageConfig = {}
+  if (c.Env?.length) config.Env = c.Env
+  if (c.Cmd?.length) config.Cmd = c.Cmd
+  if (c.Entrypoint?.length) config.Entrypoint = typeof c.Entrypoint === 'string' ? [c.Entrypoint] : c.Entrypoint
+  if (c.WorkingDir) config.WorkingDir = c.WorkingDir
+  if (c.User) config.User = c.User
+  if (c.ExposedPorts && Object.keys(c.ExposedPorts).length) config.ExposedPorts = c.ExposedPorts as ImageConfig['ExposedPorts']
+  if (c.Labels && Object.keys(c.Labels).length) config.Labels = c.Labels
+  return config
 }

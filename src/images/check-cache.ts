@@ -285,6 +285,8 @@ function restoreCommand(image: ImageRecord, names: string[]): string {
       return `pivot import --force ${shellQuote(image.source.file)} ${shellQuote(name ?? 'NAME')}`
     case 'build':
       return `pivot build ${shellQuote(image.source.recipe)}${names[0] ? ` -t ${shellQuote(names[0])}` : ''}`
+    case 'load':
+      return `pivot load -i ${shellQuote(image.source.file)}`
     default:
       return 'pull, import or build the image again'
   }

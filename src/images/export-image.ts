@@ -100,7 +100,7 @@ async function exportResolved(store: Store, arg: string, image: ImageRecord, out
  * Where `-o PATH` writes: symlinks followed (as `tar -f` writes through them, the link stays),
  * a directory or a block device or socket refused, a character device or FIFO written into.
  */
-function resolveOutput(output: string): {kind: 'file' | 'device'; path: string} {
+export function resolveOutput(output: string): {kind: 'file' | 'device'; path: string} {
   let p = path.resolve(output)
   for (let hops = 0; ; hops++) {
     let st: fs.Stats
@@ -122,7 +122,7 @@ function resolveOutput(output: string): {kind: 'file' | 'device'; path: string} 
   }
 }
 
-interface TempFile {
+export interface TempFile {
   fd: number
   /** Puts the complete file in place under its name (atomically replacing an old one). */
   commit(): void
@@ -136,7 +136,7 @@ interface TempFile {
  * on a file system without O_TMPFILE a named temp file beside the target is removed on failure
  * and on SIGINT/SIGTERM (a SIGKILL leaves it, as `.NAME.*.tmp`).
  */
-async function openTemp(target: string, output: string): Promise<TempFile> {
+export async function openTemp(target: string, output: string): Promise<TempFile> {
   const dir = path.dirname(target)
   const tempName = () => path.join(dir, `.${path.basename(target)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`)
   const {KoffiSyscalls} = await import('../sys/koffi-syscalls')
@@ -203,7 +203,7 @@ async function openTemp(target: string, output: string): Promise<TempFile> {
 }
 
 /** The write stream may have closed the descriptor already (it does when the pipeline fails). */
-function closeQuietly(fd: number): void {
+export function closeQuietly(fd: number): void {
   try {
     fs.closeSync(fd)
   } catch {
@@ -214,7 +214,7 @@ function closeQuietly(fd: number): void {
 /** open(2)'s O_TMPFILE on Linux (includes O_DIRECTORY); Node does not export it. */
 const O_TMPFILE = 0o20200000
 
-function describeErrno(error: unknown): string {
+export function describeErrno(error: unknown): string {
   const code = (error as NodeJS.ErrnoException).code
   if (code === 'ENOENT') return 'no such directory'
   if (code === 'EACCES' || code === 'EPERM') return 'permission denied'

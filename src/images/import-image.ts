@@ -5,6 +5,7 @@ import type {ImageRecord, LayerRecord, Store} from '../store'
 import {Lease} from '../store/gc-lock'
 import {ImageError} from './image-error'
 import {normaliseName} from './image-name'
+import {openArchiveInput} from './archive-input'
 
 export interface ImportOptions {
   /** Replace the name when it already exists. */
@@ -33,7 +34,13 @@ export interface ImportResult {
 export async function importImage(store: Store, file: string, nameArg: string, options: ImportOptions = {}): Promise<ImportResult> {
   const name = normaliseName(nameArg)
   if (!options.force && store.getRef(name) !== undefined) throw exists(nameArg)
-  const input = openInput(file, options.stdin ?? process.stdin)
+  const opened = openArchiveInput(file, options.stdin ?? process.stdin, {
+    directories: false,
+    command: 'import',
+    ttyHint: 'pipe a tar archive into `pivot import -`, or give a FILE',
+  })
+  // A directory is refused above (import takes a tarball; `pivot load` takes a layout directory).
+  const input = (opened as Extract<typeof opened, {kind: 'stream'}>).stream
 
   store.sweepTmp()
   const staging = store.stage('import')
@@ -94,27 +101,6 @@ function exists(name: string): ImageError {
 
 function describe(file: string): string {
   return file === '-' ? 'standard input' : file
-}
-
-/** Opens the input before any staging so a missing file fails with the cache untouched. */
-function openInput(file: string, stdin: NodeJS.ReadableStream & {isTTY?: boolean}): NodeJS.ReadableStream {
-  if (file === '-') {
-    if (stdin.isTTY) throw new ImageError('IMAGE_NO_INPUT', 'standard input is a terminal: pipe a tar archive into `pivot import -`, or give a FILE')
-    return stdin
-  }
-  let fd: number
-  try {
-    fd = fs.openSync(file, 'r')
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    if (code === 'ENOENT') throw new ImageError('IMAGE_FILE_NOT_FOUND', `no such file: ${file}`)
-    throw new ImageError('IMAGE_FILE_NOT_FOUND', `cannot open ${file}: ${code ?? (error as Error).message}`)
-  }
-  if (fs.fstatSync(fd).isDirectory()) {
-    fs.closeSync(fd)
-    throw new ImageError('IMAGE_BAD_ARCHIVE', `cannot import ${file}: it is a directory, not a tar archive`)
-  }
-  return fs.createReadStream('', {fd})
 }
 
 function destroy(stream: NodeJS.ReadableStream): void {

@@ -9,8 +9,9 @@ import {type ImageRecord, type Store} from '../store'
 import {Lease} from '../store/gc-lock'
 import {ImageError} from './image-error'
 import type {ProgressEvent} from './progress-event'
-import {abortedError, unpackImageArchive, type StagedLayer} from './unpack-image-archive'
+import {abortedError, unpackImageArchive} from './unpack-image-archive'
 import {defaultUnpackLayer, type UnpackLayerFn} from './unpack-layer-fn'
+import {commitStaged} from './commit-staged'
 import {isAlive} from '../common/process-identity'
 
 export interface PullOptions {
@@ -122,6 +123,7 @@ export async function pullImage(store: Store, reference: string, options: PullOp
         source: {kind: 'daemon', reference: ref.name, dockerImageId: image.id, ...repoDigestOf(image, ref)},
         created: image.created || new Date().toISOString(),
         added: new Date().toISOString(),
+        ...(image.os && image.architecture ? {platform: {os: image.os, architecture: image.architecture}} : {}),
       })
       store.setRef(ref.name, record.id)
       return result(record, !unpacked)
@@ -247,20 +249,6 @@ async function pullLayered(store: Store, daemon: DockerDaemon, image: DaemonImag
     w.lease.keepLayers(image.diffIds.filter(d => store.hasLayer(d)))
   })
   return {layers: image.diffIds, unpacked: true}
-}
-
-function commitStaged(store: Store, order: string[], staged: Map<string, StagedLayer>, lease: Lease, signal?: AbortSignal): void {
-  try {
-    if (signal?.aborted) throw abortedError()
-    for (const digest of order) {
-      const layer = staged.get(digest)
-      if (!layer || !fs.existsSync(layer.staging)) continue
-      store.commitLayer(layer.staging, {digest, tarSize: layer.size, entries: layer.entries})
-      lease.keepLayers([digest])
-    }
-  } finally {
-    for (const layer of staged.values()) fs.rmSync(layer.staging, {recursive: true, force: true})
-  }
 }
 
 /** Flat: a throwaway container (never started), exported into one layer, removed whatever happens. */

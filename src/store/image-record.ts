@@ -13,6 +13,16 @@ export type ImageSource =
   | {kind: 'daemon'; reference: string; dockerImageId: string; repoDigest?: string}
   | {kind: 'import'; file: string}
   | {kind: 'build'; recipe: string}
+  | {kind: 'load'; file: string}
+
+/** One entry of an image config's `history` (Docker/OCI), kept as `pivot load` found it. */
+export interface HistoryEntry {
+  created?: string
+  created_by?: string
+  author?: string
+  comment?: string
+  empty_layer?: boolean
+}
 
 /**
  * One image in the cache: `images/<hex>.json`. Its id is the digest of its layer chain and config
@@ -28,6 +38,10 @@ export interface ImageRecord {
   created: string
   /** When it entered this cache. ISO 8601. */
   added: string
+  /** The platform the image's config names (pull and load record it; absent: the host's). */
+  platform?: {os: string; architecture: string; variant?: string}
+  /** The config's history, as loaded (absent for pulled, built and imported images: save makes one up). */
+  history?: HistoryEntry[]
 }
 
 /** `layers/<hex>/layer.json`: written when the layer is committed. */

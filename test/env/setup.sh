@@ -15,6 +15,8 @@ PACKAGES="docker.io docker-registry containerd runc busybox-static debootstrap d
   golang-go golang-1.19-src libpython3.11-testsuite zstd xz-utils bzip2"
 # The cgroup v2 tier (test/vm): QEMU to boot the VM, e2fsprogs for its disks (mkfs.ext4 -d, debugfs).
 PACKAGES="$PACKAGES qemu-system-x86 e2fsprogs"
+# save/load oracles (test/integration/images-save-load.test.ts): skopeo writes OCI layouts.
+PACKAGES="$PACKAGES skopeo"
 
 BUSYBOX_IMAGE=localhost:5000/pivot-test/busybox:latest
 DEBIAN_IMAGE=localhost:5000/pivot-test/debian:bookworm

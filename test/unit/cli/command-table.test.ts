@@ -26,13 +26,13 @@ interface CommandClass {
 }
 
 function commandClass(id: string): CommandClass {
-  return (require(path.join(COMMANDS_DIR, `${id}.js`)) as {default: CommandClass}).default
+  return (require(path.join(COMMANDS_DIR, `${id.split(' ').join(path.sep)}.js`)) as {default: CommandClass}).default
 }
 
-const ids = fs
-  .readdirSync(COMMANDS_DIR)
+// Topics (commands/image/inspect.js) are `image inspect`, as oclif names them with topicSeparator ' '.
+const ids = (fs.readdirSync(COMMANDS_DIR, {recursive: true}) as string[])
   .filter(f => f.endsWith('.js'))
-  .map(f => f.slice(0, -3))
+  .map(f => f.slice(0, -3).split(path.sep).join(' '))
 
 test('the lean root help has every command, with the summary of its class', () => {
   assert.deepEqual(Object.keys(SUMMARIES).sort(), [...ids, 'help'].sort(), 'a command without a summary in src/cli/command-table.ts makes `pivot --help` load oclif')
