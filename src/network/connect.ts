@@ -1,0 +1,203 @@
+import * as fs from 'node:fs'
+import {isRunning} from '../store/process-identity'
+import {bridgeExists, ensureBridge, NFT_TABLE, removeBridge} from './bridge'
+import {inNetns, runBatch, runTool} from './host-tools'
+import {NetworkError} from './network-error'
+import {DEFAULT_NETWORK, STATE_DIR, listNetworks, lockNetworks, readLeases, readNetwork, removeLeaseFile, removeNetworkRecord, writeLease, type Lease, type NetworkRecord, type PortBinding} from './network-state'
+import {ephemeralRange, hostPortFree, samePort} from './ports'
+import {formatIPv4, hostRange, parseIPv4, parseSubnet} from './subnet'
+
+export interface ConnectRequest {
+  network: string
+  container: string
+  store: string
+  owner: {pid: number; startTime: string}
+  /** A process in the container's network namespace (the init, or the monitor of run -d). */
+  nsPid: number
+  names: string[]
+  ports: PortBinding[]
+  /** User networks: the container's /etc/hosts (bind-mounted), rewritten as members come and go. */
+  hostsFile?: string
+  /** The container's own /etc/hosts lines, once its address and gateway are known. */
+  hostsBaseFor?: (ip: string, gateway: string) => string
+}
+
+/** The host end of a container's veth pair: `pivot` and 10 hex digits of its id (IFNAMSIZ is 16). */
+export function vethName(container: string): string {
+  return `pivot${container.slice(0, 10)}`
+}
+
+function elementKey(b: PortBinding): {map: string; key: string} {
+  return b.hostIp === '' ? {map: 'ports_any', key: `${b.proto} . ${b.hostPort}`} : {map: 'ports_ip', key: `${b.hostIp} . ${b.proto} . ${b.hostPort}`}
+}
+
+function portElements(lease: Lease, op: 'add' | 'delete'): string[] {
+  return lease.ports.map(b => {
+    const {map, key} = elementKey(b)
+    return op === 'add' ? `add element ip ${NFT_TABLE} ${map} { ${key} : ${lease.ip} . ${b.containerPort} }` : `delete element ip ${NFT_TABLE} ${map} { ${key} }`
+  })
+}
+
+/** Deletes elements one by one, ignoring those already gone (a crash may have left some, not all). */
+function deletePortElements(lease: Lease): void {
+  for (const line of portElements(lease, 'delete')) runTool('nft', ['-f', '-'], line + '\n')
+}
+
+function allLeases(): Lease[] {
+  const bridges = new Set(listNetworks().map(n => n.bridge))
+  return [...bridges].flatMap(readLeases)
+}
+
+/** Drops leases whose holder is gone (a SIGKILLed pivot, a killed monitor), with their port rules and veth. Lock held. */
+function reclaimStale(leases: Lease[]): Lease[] {
+  const live: Lease[] = []
+  const changed = new Set<string>()
+  for (const l of leases) {
+    if (isRunning(l.owner)) {
+      live.push(l)
+      continue
+    }
+    dropLease(l)
+    changed.add(l.bridge)
+  }
+  for (const bridge of changed) rewriteHosts(live.filter(l => l.bridge === bridge))
+  return live
+}
+
+function dropLease(l: Lease): void {
+  deletePortElements(l)
+  // The veth goes with its namespace when the container's last process exits; a namespace that
+  // something still holds would keep it, so it is deleted here when still there.
+  if (bridgeExists(vethName(l.container))) runTool('ip', ['link', 'del', vethName(l.container)])
+  removeLeaseFile(l)
+}
+
+/** Every member's /etc/hosts: its own lines, then each other member's address and names. */
+function rewriteHosts(members: Lease[]): void {
+  for (const m of members) {
+    if (m.hostsFile === undefined || m.hostsBase === undefined) continue
+    const others = members.filter(o => o.container !== m.container && o.names.length > 0).map(o => `${o.ip}\t${o.names.join(' ')}\n`)
+    try {
+      // In place (not a rename): the file is bind-mounted into the container, by inode.
+      fs.writeFileSync(m.hostsFile, m.hostsBase + others.join(''))
+    } catch {
+      // Its container is being removed.
+    }
+  }
+}
+
+/**
+ * Gives a container an address on `network` (its bridge made on first use), a veth pair into
+ * its namespace with eth0 up, a default route through the bridge, and its published ports.
+ * Everything under the network lock, so parallel starts never share an address or a port.
+ * Throws a NetworkError and leaves nothing made when any step fails.
+ */
+export async function connectContainer(req: ConnectRequest): Promise<Lease> {
+  const lock = await lockNetworks()
+  let lease: Lease | undefined
+  let made = false
+  try {
+    const rec = ensureBridge(req.network)
+    const live = reclaimStale(allLeases())
+    const ports = await choosePorts(req.ports, live, req.container)
+    const ip = freeAddress(rec, live)
+    lease = {ip, network: rec.name, bridge: rec.bridge, container: req.container, store: req.store, owner: req.owner, names: req.names, ports, hostsFile: req.hostsFile, hostsBase: req.hostsBaseFor?.(ip, rec.gateway)}
+    // The lease first: a crash after it leaves a lease whose owner dies, which the next start or
+    // prune reclaims with whatever of it was made.
+    writeLease(lease)
+    const veth = vethName(req.container)
+    const prefix = parseSubnet(rec.subnet).bits
+    made = true
+    runBatch('ip', [`link add ${veth} type veth peer name eth0 netns ${req.nsPid}`, `link set ${veth} master ${rec.bridge} up`], `connecting the container to ${rec.bridge}`)
+    inNetns(`/proc/${req.nsPid}/ns/net`, () =>
+      runBatch('ip', ['link set lo up', `addr add ${ip}/${prefix} dev eth0`, 'link set eth0 up', `route add default via ${rec.gateway}`], "configuring the container's eth0"),
+    )
+    if (ports.length > 0) runBatch('nft', portElements(lease, 'add'), 'publishing ports')
+    if (req.hostsFile !== undefined) rewriteHosts([...live.filter(l => l.bridge === rec.bridge), lease])
+    return lease
+  } catch (error) {
+    if (lease && made) dropLease(lease)
+    else if (lease) removeLeaseFile(lease)
+    throw error
+  } finally {
+    lock.release()
+  }
+}
+
+/** Releases a container's address, ports and veth (at its exit, rm, prune). Idempotent. */
+export async function disconnectContainer(bridge: string, ip: string, container: string): Promise<void> {
+  const lock = await lockNetworks()
+  try {
+    const leases = readLeases(bridge)
+    const mine = leases.find(l => l.ip === ip && l.container === container)
+    if (mine) {
+      dropLease(mine)
+      rewriteHosts(leases.filter(l => l !== mine))
+    }
+  } finally {
+    lock.release()
+  }
+}
+
+/**
+ * For `pivot prune`: reclaims every lease whose holder is gone, then removes the default bridge
+ * pivot0 when no container uses it (it stays between runs otherwise, as docker0 does, so a run
+ * does not pay for making it), and pivot's nftables table with the last bridge. User networks'
+ * bridges stay until `pivot network rm`.
+ */
+export async function pruneNetworkState(): Promise<void> {
+  if (!fs.existsSync(STATE_DIR)) return
+  const lock = await lockNetworks()
+  try {
+    const live = reclaimStale(allLeases())
+    const def = readNetwork(DEFAULT_NETWORK)
+    if (def && !live.some(l => l.bridge === def.bridge)) {
+      removeBridge(def, listNetworks().filter(n => n.name !== DEFAULT_NETWORK).map(n => n.bridge))
+      removeNetworkRecord(DEFAULT_NETWORK)
+    }
+  } finally {
+    lock.release()
+  }
+}
+
+function freeAddress(rec: NetworkRecord, live: Lease[]): string {
+  const used = new Set(live.filter(l => l.bridge === rec.bridge).map(l => parseIPv4(l.ip)))
+  const {first, last} = hostRange(parseSubnet(rec.subnet))
+  for (let n = first; n <= last; n++) if (!used.has(n)) return formatIPv4(n)
+  throw new NetworkError('NET_NO_ADDRESS', `network ${rec.name} (${rec.subnet}) has no free address left`)
+}
+
+function portTaken(b: PortBinding, live: Lease[], mine: PortBinding[]): Lease | 'self' | undefined {
+  if (mine.some(m => samePort(m, b))) return 'self'
+  return live.find(l => l.ports.some(p => samePort(p, b)))
+}
+
+/** Host ports: given ones checked (another container's, or a host process's), missing ones chosen. */
+async function choosePorts(wanted: PortBinding[], live: Lease[], container: string): Promise<PortBinding[]> {
+  const out: PortBinding[] = []
+  const {low, high} = ephemeralRange()
+  for (const w of wanted) {
+    if (w.hostPort !== 0) {
+      const holder = portTaken(w, live, out)
+      const where = `${w.hostIp || '0.0.0.0'}:${w.hostPort}${w.proto === 'udp' ? '/udp' : ''}`
+      if (holder === 'self') throw new NetworkError('NET_PORT_IN_USE', `Bind for ${where} failed: port is already allocated (published twice by this run)`)
+      if (holder) throw new NetworkError('NET_PORT_IN_USE', `Bind for ${where} failed: port is already allocated (by container ${holder.container.slice(0, 12)})`)
+      if (!(await hostPortFree(w))) throw new NetworkError('NET_PORT_IN_USE', `Bind for ${where} failed: a host process already uses the port, or the address is not the host's`)
+      out.push(w)
+      continue
+    }
+    // Start at a point derived from the container id, so parallel runs rarely try the same port.
+    const span = high - low + 1
+    const start = parseInt(container.slice(0, 8), 16) % span
+    let chosen: PortBinding | undefined
+    for (let i = 0; i < span && !chosen; i++) {
+      const candidate = {...w, hostPort: low + ((start + i) % span)}
+      if (portTaken(candidate, live, out) === undefined && (await hostPortFree(candidate))) chosen = candidate
+    }
+    if (!chosen) throw new NetworkError('NET_PORT_IN_USE', `no free host port for ${w.containerPort}/${w.proto} in ${low}-${high}`)
+    out.push(chosen)
+  }
+  return out
+}
+
+export {DEFAULT_NETWORK}
