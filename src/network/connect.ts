@@ -124,19 +124,44 @@ export async function connectContainer(req: ConnectRequest): Promise<Lease> {
   }
 }
 
-/** Releases a container's address, ports and veth (at its exit, rm, prune). Idempotent. */
-export async function disconnectContainer(bridge: string, ip: string, container: string): Promise<void> {
+/**
+ * Releases a container's address, ports and veth (at its exit, rm, prune). Idempotent.
+ * `hostNetns`: the inode of the namespace the container was connected from (netnsInode()). A
+ * detached container's monitor lives in the container's namespace (it was born there, so its
+ * init would be), and so does the cleanup it execs: the rules must be removed from the host's.
+ */
+export async function disconnectContainer(bridge: string, ip: string, container: string, hostNetns?: string): Promise<void> {
   const lock = await lockNetworks()
   try {
     const leases = readLeases(bridge)
     const mine = leases.find(l => l.ip === ip && l.container === container)
     if (mine) {
-      dropLease(mine)
+      const drop = () => dropLease(mine)
+      if (hostNetns === undefined || netnsInode() === hostNetns) drop()
+      else inNetns(findNetns(hostNetns), drop)
       rewriteHosts(leases.filter(l => l !== mine))
     }
   } finally {
     lock.release()
   }
+}
+
+/** The inode of this thread's network namespace, as text. */
+export function netnsInode(nsPath = '/proc/thread-self/ns/net'): string {
+  return String(fs.statSync(nsPath, {bigint: true}).ino)
+}
+
+/** A /proc/PID/ns/net naming the namespace with that inode: PID 1's normally, else any process's. */
+function findNetns(inode: string): string {
+  const pids = ['1', ...fs.readdirSync('/proc').filter(p => /^\d+$/.test(p))]
+  for (const pid of pids) {
+    try {
+      if (netnsInode(`/proc/${pid}/ns/net`) === inode) return `/proc/${pid}/ns/net`
+    } catch {
+      // gone, or not ours to see
+    }
+  }
+  throw new NetworkError('NET_TOOL_FAILED', `the host network namespace (inode ${inode}) is gone`)
 }
 
 /**

@@ -136,7 +136,7 @@ export async function connectNetwork(
   return {
     etcFiles: {hosts, resolvConf},
     volumes: hostsFile ? [{source: hostsFile, target: '/etc/hosts', readOnly: false, kind: 'file'}] : [],
-    record: {network: lease.network, bridge: lease.bridge, ip: lease.ip, gateway, ports: lease.ports, aliases: o.aliases},
+    record: {network: lease.network, bridge: lease.bridge, ip: lease.ip, gateway, ports: lease.ports, aliases: o.aliases, hostNetns: net.netnsInode()},
   }
 }
 
@@ -162,7 +162,7 @@ export async function releaseNetwork(record: NetworkRecordOfContainer | undefine
   if (!record) return
   try {
     const {disconnectContainer} = require('../network/connect') as typeof import('../network/connect')
-    await disconnectContainer(record.bridge, record.ip, id)
+    await disconnectContainer(record.bridge, record.ip, id, record.hostNetns)
   } catch (error) {
     try {
       fs.writeSync(2, `pivot: warning: could not release the container's network address ${record.ip}: ${(error as Error).message}\n`)

@@ -47,7 +47,7 @@ export interface ContainerState {
   /** What PID 1's seccomp filter was made from: `pivot exec` loads the same filter. */
   security?: {capAdd?: string[]; capDrop?: string[]; privileged?: boolean; seccomp?: 'default' | 'unconfined'}
   /** --net bridge or a user network: its address lease and published ports (src/network), given back at exit. */
-  network?: {network: string; bridge: string; ip: string; gateway: string; ports: import('../network/network-state').PortBinding[]; aliases: string[]}
+  network?: {network: string; bridge: string; ip: string; gateway: string; ports: import('../network/network-state').PortBinding[]; aliases: string[]; hostNetns?: string}
 }
 
 /** What the monitor of a detached container writes when the container's PID 1 exits. */
