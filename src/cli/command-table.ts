@@ -74,6 +74,8 @@ export const SUMMARIES: Readonly<Record<string, string>> = {
   import: 'Make an image from a rootfs tarball',
   kill: 'Send a signal to running containers',
   logs: "Print a detached container's output",
+  network: 'Manage container networks',
+  port: "List a container's published ports",
   prune: 'Free the disk space nothing uses any more',
   ps: 'List containers',
   pull: 'Pull an image from the Docker daemon into the cache',

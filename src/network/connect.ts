@@ -43,13 +43,13 @@ function deletePortElements(lease: Lease): void {
   for (const line of portElements(lease, 'delete')) runTool('nft', ['-f', '-'], line + '\n')
 }
 
-function allLeases(): Lease[] {
+export function allLeases(): Lease[] {
   const bridges = new Set(listNetworks().map(n => n.bridge))
   return [...bridges].flatMap(readLeases)
 }
 
 /** Drops leases whose holder is gone (a SIGKILLed pivot, a killed monitor), with their port rules and veth. Lock held. */
-function reclaimStale(leases: Lease[]): Lease[] {
+export function reclaimStale(leases: Lease[]): Lease[] {
   const live: Lease[] = []
   const changed = new Set<string>()
   for (const l of leases) {
