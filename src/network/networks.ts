@@ -22,11 +22,16 @@ export async function createNetwork(name: string, subnetText?: string): Promise<
     const others = listNetworks().map(n => parseSubnet(n.subnet))
     let subnet
     if (subnetText !== undefined) {
-      subnet = parseSubnet(subnetText)
+      // docker network create fails with status 1 (run's failures are 125).
+      try {
+        subnet = parseSubnet(subnetText)
+      } catch (error) {
+        throw new NetworkError('NET_BAD_SUBNET', (error as Error).message, {exitCode: 1})
+      }
       const route = routes.find(r => overlaps(r, subnet!))
-      if (route) throw new NetworkError('NET_BAD_SUBNET', `subnet ${formatSubnet(subnet)} overlaps the host route ${formatSubnet(route)}: choose another (ip route shows the host's)`)
+      if (route) throw new NetworkError('NET_BAD_SUBNET', `subnet ${formatSubnet(subnet)} overlaps the host route ${formatSubnet(route)}: choose another (ip route shows the host's)`, {exitCode: 1})
       const other = listNetworks().find(n => overlaps(parseSubnet(n.subnet), subnet!))
-      if (other) throw new NetworkError('NET_BAD_SUBNET', `subnet ${formatSubnet(subnet)} overlaps network ${other.name}'s ${other.subnet}`)
+      if (other) throw new NetworkError('NET_BAD_SUBNET', `subnet ${formatSubnet(subnet)} overlaps network ${other.name}'s ${other.subnet}`, {exitCode: 1})
     } else {
       subnet = pickSubnet(subnetPool(), [...routes, ...others])
       if (!subnet) throw new NetworkError('NET_NO_SUBNET', 'every subnet of the pool (PIVOT_NETWORK_POOL, default 10.200.0.0/16) overlaps a host route or a network: give --subnet')
