@@ -52,7 +52,13 @@ export function planNetwork(store: Store, net: string, options: NetworkOptions |
   if (mode.kind === 'container') {
     if (publishing) throw new RuntimeError('RUN_BAD_FLAG', 'conflicting options: port publishing and the container type network mode')
     if (o && (o.dns.length > 0 || o.addHosts.length > 0)) throw new RuntimeError('RUN_BAD_FLAG', 'conflicting options: --dns and --add-host and the container type network mode')
-    const id = resolve(mode.ref)
+    let id: string
+    try {
+      id = resolve(mode.ref)
+    } catch (error) {
+      // docker run's failures are 125, whatever `docker inspect` would say.
+      throw new RuntimeError('RUN_BAD_FLAG', `cannot join the network of container ${mode.ref}: ${(error as Error).message}`)
+    }
     const state = readState(store, id)
     if (!state || state.status !== 'running' || state.pid === undefined) throw new RuntimeError('RUN_BAD_FLAG', `cannot join the network of container ${mode.ref}: it is not running`)
     return {mode, netns: {join: `/proc/${state.pid}/ns/net`}, initNet: 'joined', joined: {id}}

@@ -197,7 +197,7 @@ test('bad input: one line and docker\'s exit code, nothing made', () => {
     {args: ['run', '--rm', '--net', 'bridge', '--add-host', 'nocolon', B, 'true'], docker: ['run', '--rm', '--add-host', 'nocolon', B, 'true'], status: 125, message: /invalid --add-host "nocolon"/},
     {args: ['run', '--rm', '--net', 'bridge', '--dns', 'x.y', B, 'true'], status: 125, message: /invalid --dns "x.y"/},
     {args: ['run', '--rm', '--net', 'bridge', '--network-alias', 'a', B, 'true'], status: 125, message: /aliases are supported only for containers on user-defined networks/},
-    {args: ['run', '--rm', '--net', 'container:nosuch-pivot', B, 'true'], status: 1, message: /nosuch-pivot/},
+    {args: ['run', '--rm', '--net', 'container:nosuch-pivot', B, 'true'], docker: ['run', '--rm', '--net', 'container:nosuch-pivot', B, 'true'], status: 125, message: /^pivot: cannot join the network of container nosuch-pivot: /},
     {args: ['network', 'rm', 'nosuchnet-pivot'], docker: ['network', 'rm', 'nosuchnet-pivot'], status: 1, message: /^pivot: no such network: nosuchnet-pivot\n$/},
     {args: ['network', 'create', '--subnet', '10.260.0.0/24', 'x'], status: 1, message: /invalid subnet "10.260.0.0\/24"/},
   ];
