@@ -21,6 +21,9 @@ export const NFT_TABLE = 'pivot'
  *                the output chain is for connections made on the host itself, 127.0.0.1 included.
  *   dns          a container's DNS query to its gateway goes to the host's loopback resolver
  *                (when /etc/resolv.conf names only loopback resolvers, as systemd-resolved does).
+ *   forward,     networks are isolated from each other, as docker's are: a packet routed from one
+ *   isolate      pivot bridge to another is dropped (isolate is rewritten whole, one rule per
+ *                bridge, whenever a bridge comes or goes: no rule to find by handle).
  *   postrouting  egress masquerade for the bridges' subnets; and connections from the host's
  *                loopback to a published port get the bridge's address as source, or the
  *                container's reply could not be routed back.
@@ -43,6 +46,11 @@ function tableScript(): string[] {
     '  chain output { type nat hook output priority -100; policy accept;',
     '    fib daddr type local dnat ip to ip daddr . meta l4proto . th dport map @ports_ip',
     '    fib daddr type local dnat ip to meta l4proto . th dport map @ports_any',
+    '  }',
+    '  chain forward { type filter hook forward priority filter; policy accept;',
+    '    iifname "pivot*" oifname "pivot*" jump isolate',
+    '  }',
+    '  chain isolate {',
     '  }',
     '  chain postrouting { type nat hook postrouting priority srcnat; policy accept;',
     '    ip saddr @nets oifname != "pivot*" masquerade',
@@ -138,6 +146,18 @@ export function createBridge(rec: NetworkRecord): void {
   const {remote, loopback} = hostResolvers()
   if (remote.length === 0 && loopback.length > 0 && loopback[0].startsWith('127.')) lines.push(`add element ip ${NFT_TABLE} dns { ${rec.gateway} : ${loopback[0]} }`)
   runBatch('nft', lines, `adding ${rec.bridge}'s subnet to nftables`)
+  syncIsolation()
+}
+
+/** The isolate chain for the bridges that exist now. */
+function syncIsolation(): void {
+  let bridges: string[]
+  try {
+    bridges = fs.readdirSync('/sys/class/net').filter(n => (n === DEFAULT_BRIDGE || n.startsWith('pivotbr')) && bridgeExists(`${n}/bridge`))
+  } catch {
+    bridges = []
+  }
+  runBatch('nft', [`flush chain ip ${NFT_TABLE} isolate`, ...bridges.map(b => `add rule ip ${NFT_TABLE} isolate iifname "${b}" oifname != "${b}" drop`)], 'isolating the networks')
 }
 
 /** Removes a bridge and its table entries; the table itself when no pivot bridge is left. Caller holds the lock. */
@@ -145,8 +165,8 @@ export function removeBridge(rec: NetworkRecord, otherBridges: readonly string[]
   if (bridgeExists(rec.bridge)) runBatch('ip', [`link del ${rec.bridge}`], `removing the bridge ${rec.bridge}`)
   if (!tableExists()) return
   if (otherBridges.some(bridgeExists)) {
-    const r = runTool('nft', ['-f', '-'], `delete element ip ${NFT_TABLE} nets { ${rec.subnet} }\n`)
-    void r
+    runTool('nft', ['-f', '-'], `delete element ip ${NFT_TABLE} nets { ${rec.subnet} }\n`)
     runTool('nft', ['-f', '-'], `delete element ip ${NFT_TABLE} dns { ${rec.gateway} }\n`)
+    syncIsolation()
   } else runBatch('nft', [`delete table ip ${NFT_TABLE}`], 'removing the nftables table ip pivot')
 }

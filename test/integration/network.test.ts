@@ -264,6 +264,13 @@ test('user network: members reach each other by name and alias as they come and 
     // Another network's containers do not resolve these names.
     const outside = p(['run', '--rm', '--net', 'bridge', B, 'ping', '-c1', '-W1', 'net-db']);
     assert.notEqual(outside.status, 0);
+    // Nor reach them by address: networks are isolated from each other, as docker's are.
+    const info = JSON.parse(ok(['network', 'inspect', 'net-app'])) as Array<{Containers: Record<string, {IPv4Address: string}>}>;
+    const dbIp = info[0].Containers[db].IPv4Address.split('/')[0];
+    const fromBridge = p(['run', '--rm', '--net', 'bridge', B, 'sh', '-c', `printf "GET /hostname HTTP/1.0\\r\\n\\r\\n" | nc -w 2 ${dbIp} 80`]);
+    assert.equal(fromBridge.stdout, '', `net-db (${dbIp}) is not reachable from the default bridge`);
+    const fromInside = ok(['run', '--rm', '--net', 'net-app', B, 'sh', '-c', `printf "GET /hostname HTTP/1.0\\r\\n\\r\\n" | nc -w 5 ${dbIp} 80 | tail -1`]);
+    assert.equal(fromInside, `${db.slice(0, 12)}\n`, 'but is from its own network');
   } finally {
     p(['rm', '-f', 'net-db', 'net-other']);
     await until('the monitors\' cleanup', () => (netState().leases.length === 0 ? true : undefined));
