@@ -113,6 +113,9 @@ after(() => {
 /** After the container(s) are gone and pivot prune ran: the host as it was. */
 function assertClean(what: string): void {
   ok(['prune']);
+  // A veth goes with its container's namespace, which the kernel tears down asynchronously.
+  const deadline = Date.now() + 10_000;
+  while (netState().links.join() !== baseline.links.join() && Date.now() < deadline) spawnSync('sleep', ['0.1']);
   const now = netState();
   assert.deepEqual(now.links, baseline.links, `${what}: links`);
   assert.equal(now.nft, baseline.nft, `${what}: nft table`);
