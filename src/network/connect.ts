@@ -1,7 +1,7 @@
 import * as fs from 'node:fs'
 import {isRunning} from '../store/process-identity'
 import {bridgeExists, ensureBridge, NFT_TABLE, removeBridge} from './bridge'
-import {inNetns, runBatch, runTool} from './host-tools'
+import {inNetns, runBatch, runTool, sys} from './host-tools'
 import {NetworkError} from './network-error'
 import {DEFAULT_NETWORK, STATE_DIR, listNetworks, lockNetworks, readLeases, readNetwork, removeLeaseFile, removeNetworkRecord, writeLease, type Lease, type NetworkRecord, type PortBinding} from './network-state'
 import {ephemeralRange, hostPortFree, samePort} from './ports'
@@ -112,10 +112,24 @@ export async function connectContainer(req: ConnectRequest): Promise<Lease> {
     const veth = vethName(req.container)
     const prefix = parseSubnet(rec.subnet).bits
     made = true
-    runBatch('ip', [`link add ${veth} type veth peer name eth0 netns ${req.nsPid}`, `link set ${veth} master ${rec.bridge} up`], `connecting the container to ${rec.bridge}`)
-    inNetns(`/proc/${req.nsPid}/ns/net`, () =>
-      runBatch('ip', ['link set lo up', `addr add ${ip}/${prefix} dev eth0`, 'link set eth0 up', `route add default via ${rec.gateway}`], "configuring the container's eth0"),
-    )
+    // One `ip` in the container's namespace makes the pair there and sends the host's end home
+    // (fd 3 is the host's namespace); the bridge port and its link state are two ioctls here.
+    // (Two `ip` batches, one per side, cost 5-90 ms more under load: each waits on the RTNL lock.)
+    const hostNs = fs.openSync('/proc/thread-self/ns/net', 'r')
+    try {
+      inNetns(`/proc/${req.nsPid}/ns/net`, () =>
+        runBatch(
+          'ip',
+          [`link add eth0 type veth peer name ${veth} netns /proc/self/fd/3`, 'link set lo up', `addr add ${ip}/${prefix} dev eth0`, 'link set eth0 up', `route add default via ${rec.gateway}`],
+          `connecting the container to ${rec.bridge}`,
+          hostNs,
+        ),
+      )
+    } finally {
+      fs.closeSync(hostNs)
+    }
+    sys.bridgeAddInterface(rec.bridge, veth)
+    sys.interfaceUp(veth)
     if (ports.length > 0) runBatch('nft', portElements(lease, 'add'), 'publishing ports')
     if (req.hostsFile !== undefined) rewriteHosts([...live.filter(l => l.bridge === rec.bridge), lease])
     return lease

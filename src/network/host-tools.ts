@@ -7,8 +7,8 @@ import {NetworkError} from './network-error'
 /**
  * pivot drives the kernel's network configuration with Debian's iproute2 (`ip -batch -`) and
  * nftables (`nft -f -`), one process per batch, rather than speaking netlink through koffi:
- * a container's whole setup is two `ip` batches (host side, container side) and, with -p, one
- * `nft` batch, ~2-4 ms each here, against a ~50 ms start; the tools' error messages name the
+ * a container's whole setup is one `ip` batch (run in its namespace) and, with -p, one `nft`
+ * batch, ~3-5 ms each on a quiet machine, against a ~90 ms start; the tools' error messages name the
  * object at fault; and a netlink encoder for veth, bridge, address, route and nftables
  * messages would be the largest part of the runtime for no measurable gain (docs/DESIGN.md).
  */
@@ -37,22 +37,28 @@ export interface ToolResult {
 }
 
 /** Runs `tool args` with `input` on stdin; never throws for a non-zero status. */
-export function runTool(tool: 'ip' | 'nft', args: string[], input?: string): ToolResult {
-  const r = spawnSync(toolPath(tool), args, {input, encoding: 'utf8', env: {PATH: '/usr/sbin:/usr/bin:/sbin:/bin'}, timeout: 30_000})
+export function runTool(tool: 'ip' | 'nft', args: string[], input?: string, fd3?: number): ToolResult {
+  const r = spawnSync(toolPath(tool), args, {
+    input,
+    encoding: 'utf8',
+    env: {PATH: '/usr/sbin:/usr/bin:/sbin:/bin'},
+    timeout: 30_000,
+    stdio: fd3 === undefined ? 'pipe' : ['pipe', 'pipe', 'pipe', fd3],
+  })
   if (r.error) throw new NetworkError('NET_TOOL_FAILED', `${tool}: ${r.error.message}`)
   return {status: r.status ?? 1, stdout: r.stdout ?? '', stderr: r.stderr ?? ''}
 }
 
 /** Runs a batch and throws with the tool's first error line when it fails. */
-export function runBatch(tool: 'ip' | 'nft', lines: string[], what: string): void {
-  const r = runTool(tool, tool === 'ip' ? ['-batch', '-'] : ['-f', '-'], lines.join('\n') + '\n')
+export function runBatch(tool: 'ip' | 'nft', lines: string[], what: string, fd3?: number): void {
+  const r = runTool(tool, tool === 'ip' ? ['-batch', '-'] : ['-f', '-'], lines.join('\n') + '\n', fd3)
   if (r.status !== 0) {
     const line = r.stderr.split('\n').find(l => l.trim() !== '') ?? `exit status ${r.status}`
     throw new NetworkError('NET_TOOL_FAILED', `${what}: ${tool}: ${line.trim()}`)
   }
 }
 
-const sys = new KoffiSyscalls()
+export const sys = new KoffiSyscalls()
 
 /**
  * Runs `fn` with the main thread in the network namespace `nsPath` (a /proc/PID/ns/net), then
