@@ -78,6 +78,8 @@ export const SUMMARIES: Readonly<Record<string, string>> = {
   kill: 'Send a signal to running containers',
   load: 'Load images from an OCI layout or a docker save archive',
   logs: "Print a detached container's output",
+  network: 'Manage container networks',
+  port: "List a container's published ports",
   prune: 'Free the disk space nothing uses any more',
   ps: 'List containers',
   pull: 'Pull an image from the Docker daemon into the cache',

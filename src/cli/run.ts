@@ -80,7 +80,10 @@ export async function run(argv: string[]): Promise<number> {
   const detach = f.detach === true
   const interactive = f.interactive === true
   // Detached: the monitor spawns the init, once the container's directory exists.
-  let init: PendingInit | undefined = policy === 'always' || detach ? undefined : startInit('inherit', interactive)
+  // Its own network namespace (--net bridge or NAME) is made as it is spawned; container:NAME
+  // needs a lookup first, so that init is spawned later.
+  const netns = (require('../runtime/container-network') as typeof import('../runtime/container-network')).earlyNetns(str(f.net))
+  let init: PendingInit | undefined = policy === 'always' || detach || netns === 'later' ? undefined : startInit('inherit', interactive, netns)
   try {
     const settings = checkFlags(f)
     const store = lazy.store().Store.open(lazy.cacheRoot().resolveCacheRoot(str(f['cache-dir'])))
@@ -104,7 +107,8 @@ export async function run(argv: string[]): Promise<number> {
       user: settings.user || config.User || undefined,
       hostname: settings.hostname,
       name: settings.name,
-      net: (str(f.net) ?? 'host') as 'host' | 'none',
+      net: str(f.net) ?? 'host',
+      network: settings.network,
       limits: settings.limits,
       volumes: settings.volumes,
       readOnlyRootfs: f['read-only'] === true,
@@ -116,7 +120,7 @@ export async function run(argv: string[]): Promise<number> {
       ...settings.security,
     }
     const {runContainer} = require('../runtime/run-container') as typeof import('../runtime/run-container')
-    const pending = detach ? undefined : (init ?? startInit('inherit', interactive))
+    const pending = detach || netns === 'later' ? undefined : (init ?? startInit('inherit', interactive, netns))
     init = undefined // runContainer owns it now
     const result = await runContainer(options, pending)
     // docker run -d: the full id, once the command runs.
@@ -140,6 +144,7 @@ interface Settings {
   security: SecurityOptions & {noNewPrivileges: boolean}
   env: string[]
   volumes: RunOptions['volumes']
+  network: NonNullable<RunOptions['network']>
   workdir?: string
   user?: string
   hostname?: string
@@ -178,16 +183,32 @@ export function checkFlags(f: RawRunFlags): Settings {
   const capDrop = list(f['cap-drop'])
   resolveCapabilities({capAdd, capDrop})
   const opts = parseSecurityOpts(list(f['security-opt']))
+  const network = networkFlags(f)
   return {
     security: {capAdd, capDrop, privileged: f.privileged === true, seccomp: opts.seccomp, noNewPrivileges: opts.noNewPrivileges},
     limits,
     env: userEnv(list(f.env), list(f['env-file'])),
     volumes: list(f.volume).map(parseVolume),
+    network,
     workdir: workdir === undefined ? undefined : checkWorkdir(workdir),
     user,
     hostname,
     name,
   }
+}
+
+/** -p, -P, --network-alias, --dns, --add-host: parsed here, so bad input starts nothing. */
+function networkFlags(f: RawRunFlags): NonNullable<RunOptions['network']> {
+  const ports = list(f.publish)
+  const dns = list(f.dns)
+  const addHosts = list(f['add-host'])
+  const aliases = list(f['network-alias'])
+  if (ports.length === 0 && dns.length === 0 && addHosts.length === 0 && aliases.length === 0) return {ports: [], publishAll: f['publish-all'] === true, aliases, dns, addHosts: []}
+  const {parsePortSpec} = require('../network/ports') as typeof import('../network/ports')
+  const etc = require('../network/etc-files') as typeof import('../network/etc-files')
+  const {checkNetworkName} = require('../network/network-state') as typeof import('../network/network-state')
+  aliases.forEach(a => checkNetworkName(a))
+  return {ports: ports.map(parsePortSpec), publishAll: f['publish-all'] === true, aliases, dns: dns.map(etc.parseDns), addHosts: addHosts.map(etc.parseAddHost)}
 }
 
 /** The cached image, or undefined when it is not in the cache. */

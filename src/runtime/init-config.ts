@@ -30,7 +30,8 @@ export interface InitConfig {
   /** Absolute mount point of the container's root (`containers/<id>/rootfs`). */
   rootfs: string
   hostname: string
-  net: 'host' | 'none'
+  /** host: the host's; none: the init makes its own with only loopback; joined: the parent spawned the init in the container's (bridge, user network, container:). */
+  net: 'host' | 'none' | 'joined'
   volumes: InitVolume[]
   readOnlyRootfs: boolean
   command: string[]

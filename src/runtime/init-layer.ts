@@ -25,6 +25,8 @@ export interface InitLayerOptions {
    * it in its writable init layer (root-owned, 0755); the init could not mkdir on a read-only root.
    */
   workdir?: string
+  /** /etc/hosts and /etc/resolv.conf as the network made them (--net bridge, NAME, container:, or --add-host/--dns). */
+  etcFiles?: {hosts: string; resolvConf: string}
   /** The host's files to copy with --net host (tests point them elsewhere). */
   hostFiles?: {hosts?: string; resolvConf?: string}
 }
@@ -37,7 +39,7 @@ export function prepareInitLayer(dir: string, options: InitLayerOptions): void {
   const layers = options.imageLayers
   mirrorDirs(dir, '/etc', layers)
   const etc = path.join(dir, 'etc')
-  const {hosts, resolvConf} = networkFiles(options)
+  const {hosts, resolvConf} = options.etcFiles ?? networkFiles(options)
   fs.writeFileSync(path.join(etc, 'hostname'), options.hostname + '\n', {mode: 0o644})
   fs.writeFileSync(path.join(etc, 'hosts'), hosts, {mode: 0o644})
   fs.writeFileSync(path.join(etc, 'resolv.conf'), resolvConf, {mode: 0o644})

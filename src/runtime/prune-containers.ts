@@ -76,6 +76,14 @@ export async function pruneContainers(store: Store, options: PruneContainersOpti
     failures.push((error as Error).message)
   }
   for (const name of staleNames(store)) removeStaleName(store, name)
+  // Addresses and published ports whose holder is gone (a SIGKILLed run, a killed monitor), of
+  // every cache: the network state is the host's (src/network/network-state.ts).
+  try {
+    const {pruneNetworkState} = require('../network/connect') as typeof import('../network/connect')
+    await pruneNetworkState()
+  } catch (error) {
+    failures.push((error as Error).message)
+  }
   if (failures.length > 0) {
     const {RuntimeError} = require('./runtime-error') as typeof import('./runtime-error')
     throw new RuntimeError('RUN_PRUNE_FAILED', `could not remove ${failures.length} container(s): ${failures.join('; ')}`)
@@ -105,6 +113,8 @@ export async function destroyContainer(
   }
   const {openCgroup} = require('./cgroups') as typeof import('./cgroups')
   await openCgroup(cgroupIdOf(store, id), typeof options.cgroups === 'string' ? {root: options.cgroups} : options.cgroups).remove()
+  const record = readState(store, id)?.network
+  if (record) await (require('./container-network') as typeof import('./container-network')).releaseNetwork(record, id)
   removeContainer(store, id, name === undefined ? undefined : name)
 }
 

@@ -13,6 +13,7 @@ import {startInit, type PendingInit} from './start-init'
 import {startMonitor} from './monitor/start-monitor'
 import {securityConfig, type SecurityOptions} from './security/security-options'
 import {lockGcShared} from '../store/gc-lock'
+import {connectNetwork, planNetwork, releaseNetwork, type PlannedNetwork} from './container-network'
 
 export {removeContainer} from '../store/container-record'
 
@@ -86,6 +87,7 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
   const layers = [...opts.image.layers].reverse()
   let started = false
   let security: ReturnType<typeof securityConfig>
+  let netPlan: PlannedNetwork
   // Shared GC lock from the check of the layers until the container record (which pins them) is
   // written: a concurrent prune cannot delete them in between (src/store/gc-lock.ts).
   let gc: {release(): void} | undefined
@@ -98,6 +100,7 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     }
     // Before anything exists: a missing libseccomp fails the run without leaving a container.
     security = securityConfig(opts)
+    netPlan = planNetwork(store, opts.net, opts.network, ref => (require('./lifecycle/containers') as typeof import('./lifecycle/containers')).resolveContainer(store, ref))
     if (opts.name !== undefined) reserveName(store, opts.name, id)
   } catch (error) {
     gc?.release()
@@ -136,12 +139,19 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     gc.release()
     cgroup = createCgroup(cgroupIdOf(store, id), opts.limits)
     if (kill.requested) throw new RuntimeError('RUN_INTERRUPTED', 'interrupted before the container started', {exitCode: 130})
-    init ??= opts.detach ? startMonitor(store, id) : startInit(opts.stdio, opts.interactive)
+    init ??= opts.detach ? startMonitor(store, id, netPlan.netns) : startInit(opts.stdio, opts.interactive, netPlan.netns)
+    // Address, veth, route, ports: from outside the init's namespace, before "go".
+    const net = await connectNetwork(netPlan, {store, id, hostname, name: opts.name, detach: opts.detach === true, init, options: opts.network, exposed: opts.image.config?.ExposedPorts})
+    if (net.record) {
+      state.network = net.record
+      writeState(store, state)
+    }
 
-    const volumes: InitVolume[] = opts.volumes.map(v => ({...v, kind: fs.statSync(v.source).isDirectory() ? 'dir' : 'file'}))
+    const volumes: InitVolume[] = [...opts.volumes.map(v => ({...v, kind: fs.statSync(v.source).isDirectory() ? 'dir' : 'file'}) as InitVolume), ...net.volumes]
     prepareInitLayer(path.join(dir, 'init'), {
       hostname,
-      net: opts.net,
+      net: netPlan.initNet === 'none' ? 'none' : 'host',
+      etcFiles: net.etcFiles,
       mountTargets: volumes.map(v => ({target: v.target, kind: v.kind})),
       workdir: opts.readOnlyRootfs ? opts.workdir : undefined,
       imageLayers: layers.map(d => store.layerRootfs(d)),
@@ -153,7 +163,7 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
       lowerDirs,
       rootfs: path.join(storeRoot, 'containers', id, 'rootfs'),
       hostname,
-      net: opts.net,
+      net: netPlan.initNet,
       volumes,
       readOnlyRootfs: opts.readOnlyRootfs,
       command: opts.command,
@@ -195,6 +205,7 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
         }
       }
     }
+    if (!handover.done) await releaseNetwork(state.network, id)
     // With keepUpper the caller removes the container after its commit; but a container that
     // did not run has nothing to commit and no id reached the caller.
     if (handover.done) {

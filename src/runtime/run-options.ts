@@ -30,7 +30,10 @@ export interface RunOptions {
   user?: string
   hostname?: string
   name?: string
-  net: 'host' | 'none'
+  /** host, none, bridge, a user network's name, or container:NAME|ID. */
+  net: string
+  /** -p/-P, --network-alias, --dns, --add-host (checked by run-cli). */
+  network?: NetworkOptions
   limits: ResourceLimits
   volumes: VolumeMount[]
   readOnlyRootfs: boolean
@@ -56,6 +59,14 @@ export interface RunOptions {
   stdio: 'inherit' | 'pipe'
   /** With stdio 'pipe': called with each chunk of the container's output. */
   onOutput?: (chunk: Buffer, stream: 'stdout' | 'stderr') => void
+}
+
+export interface NetworkOptions {
+  ports: import('../network/network-state').PortBinding[]
+  publishAll: boolean
+  aliases: string[]
+  dns: string[]
+  addHosts: Array<{host: string; ip: string}>
 }
 
 export interface RunResult {

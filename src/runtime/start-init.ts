@@ -1,7 +1,8 @@
 import {spawn, type ChildProcess} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import {CLONE_NEWPID} from '../sys/constants'
+import {CLONE_NEWNET, CLONE_NEWPID} from '../sys/constants'
+import {RuntimeError} from './runtime-error'
 import {KoffiSyscalls} from '../sys/koffi-syscalls'
 
 /**
@@ -36,18 +37,20 @@ export interface PendingInit {
  * `stdin`: docker's -i. Without it the container's stdin is /dev/null, so a container in a
  * `while read` loop cannot eat the loop's input; with it, pivot's own stdin ('inherit' only).
  */
-export function startInit(stdio: 'inherit' | 'pipe', stdin = false): PendingInit {
+export function startInit(stdio: 'inherit' | 'pipe', stdin = false, netns?: NetnsChoice): PendingInit {
   const ownPidNs = fs.openSync('/proc/self/ns/pid', 'r')
   let child: ChildProcess
   try {
     sys.unshare(CLONE_NEWPID)
     try {
-      child = spawn(process.execPath, [INIT_SCRIPT], {
-        // A clean environment: NODE_OPTIONS could load code into the init, and
-        // NODE_EXTRA_CA_CERTS alone costs ~40 ms per node start.
-        env: {},
-        stdio: stdio === 'pipe' ? ['ignore', 'pipe', 'pipe', 'pipe'] : [stdin ? 'inherit' : 'ignore', 'inherit', 'inherit', 'pipe'],
-      })
+      child = spawnInNetns(netns, () =>
+        spawn(process.execPath, [INIT_SCRIPT], {
+          // A clean environment: NODE_OPTIONS could load code into the init, and
+          // NODE_EXTRA_CA_CERTS alone costs ~40 ms per node start.
+          env: {},
+          stdio: stdio === 'pipe' ? ['ignore', 'pipe', 'pipe', 'pipe'] : [stdin ? 'inherit' : 'ignore', 'inherit', 'inherit', 'pipe'],
+        }),
+      )
     } finally {
       sys.setns(ownPidNs, CLONE_NEWPID)
     }
@@ -59,6 +62,46 @@ export function startInit(stdio: 'inherit' | 'pipe', stdin = false): PendingInit
     child,
     exited,
     abandon: () => abandonChild(child),
+  }
+}
+
+/**
+ * Where the init's network namespace comes from: 'new' (--net bridge or a user network: the
+ * parent configures it from outside before "go"), the path of another container's (container:),
+ * or undefined (the host's, or the init's own unshare for --net none).
+ */
+export type NetnsChoice = 'new' | {join: string}
+
+/**
+ * Spawns with the main thread in the chosen network namespace, then puts it back: the child is
+ * born there (libuv forks on the calling thread; setns/unshare of a network namespace work in a
+ * threaded process). The namespace lives as long as a process is in it: nothing to unmount.
+ */
+export function spawnInNetns(netns: NetnsChoice | undefined, spawnFn: () => ChildProcess): ChildProcess {
+  if (netns === undefined) return spawnFn()
+  const own = fs.openSync('/proc/thread-self/ns/net', 'r')
+  try {
+    if (netns === 'new') sys.unshare(CLONE_NEWNET)
+    else {
+      let target: number
+      try {
+        target = fs.openSync(netns.join, 'r')
+      } catch (error) {
+        throw new RuntimeError('RUN_SETUP_FAILED', `cannot join the network namespace ${netns.join}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`)
+      }
+      try {
+        sys.setns(target, CLONE_NEWNET)
+      } finally {
+        fs.closeSync(target)
+      }
+    }
+    try {
+      return spawnFn()
+    } finally {
+      sys.setns(own, CLONE_NEWNET)
+    }
+  } finally {
+    fs.closeSync(own)
   }
 }
 

@@ -54,6 +54,17 @@ export interface ContainerState {
   workdir?: string
   /** What PID 1's seccomp filter was made from: `pivot exec` loads the same filter. */
   security?: {capAdd?: string[]; capDrop?: string[]; privileged?: boolean; seccomp?: 'default' | 'unconfined'}
+  /** --net bridge or a user network: its address lease and published ports (src/network), given back at exit. */
+  network?: {network: string; bridge: string; ip: string; gateway: string; ports: PortBinding[]; aliases: string[]; hostNetns?: string}
+}
+
+/** A published port (-p): src/network makes and removes its rules. */
+export interface PortBinding {
+  /** '' = every host address (docker's 0.0.0.0). */
+  hostIp: string
+  hostPort: number
+  containerPort: number
+  proto: 'tcp' | 'udp'
 }
 
 /** What the monitor of a detached container writes when the container's PID 1 exits. */

@@ -28,6 +28,7 @@ const CLOSE_RANGE_CLOEXEC = 1 << 2
 const SIOCGIFFLAGS = 0x8913
 const SIOCSIFFLAGS = 0x8914
 const IFF_UP = 0x1
+const SIOCBRADDIF = 0x89a2
 const LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 /** Calls libc through koffi. Checks every string for NUL before the call, errno right after it. */
@@ -193,6 +194,25 @@ export class KoffiSyscalls implements Syscalls {
       this.check('ioctl', [name, 'SIOCSIFFLAGS'], ioctl(fd, SIOCSIFFLAGS, 'void *', ifreq))
     } finally {
       close(fd)
+    }
+  }
+
+  bridgeAddInterface(bridge: string, ifname: string): void {
+    rejectNul('bridge_add_interface', 'bridge', bridge)
+    rejectNul('bridge_add_interface', 'ifname', ifname)
+    if (Buffer.byteLength(bridge) >= 16) throw new SysError('bridge_add_interface', [bridge, ifname], 36 /* ENAMETOOLONG */)
+    const index = fn('unsigned int if_nametoindex(const char *ifname)')(ifname) as number
+    if (index === 0) throw new SysError('if_nametoindex', [ifname], errno())
+    const fd = fn('int socket(int domain, int type, int protocol)')(2 /* AF_INET */, 2 /* SOCK_DGRAM */ | 0o2000000 /* SOCK_CLOEXEC */, 0)
+    this.check('socket', ['AF_INET', 'SOCK_DGRAM'], fd)
+    try {
+      // struct ifreq: the bridge's name, then ifr_ifindex (an int at offset 16).
+      const ifreq = Buffer.alloc(40)
+      ifreq.write(bridge, 0)
+      ifreq.writeInt32LE(index, 16)
+      this.check('ioctl', [bridge, 'SIOCBRADDIF', ifname], fn('int ioctl(int fd, unsigned long request, ...)')(fd, SIOCBRADDIF, 'void *', ifreq))
+    } finally {
+      fn('int close(int fd)')(fd)
     }
   }
 

@@ -90,6 +90,11 @@ export class RecordingSyscalls implements Syscalls {
   cloexecFrom(first: number): void { this.record('close_range_cloexec', first) }
   tryFlock(fd: number, exclusive: boolean): boolean { this.record('flock', fd, exclusive); return true }
   interfaceUp(name: string): void { rejectNul('interface_up', 'name', name); this.record('interface_up', name) }
+  bridgeAddInterface(bridge: string, ifname: string): void {
+    rejectNul('bridge_add_interface', 'bridge', bridge)
+    rejectNul('bridge_add_interface', 'ifname', ifname)
+    this.record('bridge_add_interface', bridge, ifname)
+  }
   signalDefault(signum: number): void { this.record('signal_default', signum) }
   execve(path: string, argv: string[], envp: string[]): never {
     rejectNulExec('execve', path, argv, envp)

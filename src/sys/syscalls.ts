@@ -70,6 +70,8 @@ export interface Syscalls {
   tryFlock(fd: number, exclusive: boolean): boolean
   /** Brings a network interface up (SIOCSIFFLAGS), e.g. `lo` in a fresh network namespace. */
   interfaceUp(name: string): void
+  /** Adds an interface to a bridge (SIOCBRADDIF), as `ip link set IF master BRIDGE` does. */
+  bridgeAddInterface(bridge: string, ifname: string): void
   /**
    * Sets a signal's disposition back to SIG_DFL (sigaction). An ignored signal stays ignored
    * across execve: Node ignores SIGPIPE and SIGXFSZ, and a command exec'd from Node must not.

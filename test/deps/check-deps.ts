@@ -19,7 +19,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['common'],
   ['sys'],
   ['store'],
-  ['reference', 'daemon'],
+  ['reference', 'daemon', 'network'],
   ['unpack'],
   ['images', 'runtime'],
   ['build'],

@@ -12,7 +12,8 @@ set -euo pipefail
 
 PACKAGES="docker.io docker-registry containerd runc busybox-static debootstrap debian-archive-keyring
   hyperfine tmux gcc libc6-dev iproute2 util-linux procps curl ca-certificates tar coreutils
-  golang-go golang-1.19-src libpython3.11-testsuite zstd xz-utils bzip2"
+  golang-go golang-1.19-src libpython3.11-testsuite zstd xz-utils bzip2
+  nftables wrk"
 # The cgroup v2 tier (test/vm): QEMU to boot the VM, e2fsprogs for its disks (mkfs.ext4 -d, debugfs).
 PACKAGES="$PACKAGES qemu-system-x86 e2fsprogs"
 # save/load oracles (test/integration/images-save-load.test.ts): skopeo writes OCI layouts.

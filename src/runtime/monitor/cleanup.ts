@@ -8,6 +8,7 @@
  */
 import {cgroupIdOf, readExit, readState, removeContainer, writeState} from '../../store/container-record'
 import {openCgroup} from '../cgroups'
+import {releaseNetwork} from '../container-network'
 import {Store} from '../../store/store'
 
 async function main(): Promise<void> {
@@ -21,6 +22,8 @@ async function main(): Promise<void> {
   } catch {
     // Left for rm/prune, which remove stale cgroups.
   }
+  // Its address, ports and veth, while this process (the lease's owner) still lives.
+  await releaseNetwork(state.network, id)
   if (state.remove) {
     removeContainer(store, id, state.name ?? null)
     return

@@ -4,7 +4,7 @@ import * as path from 'node:path'
 import type {Store} from '../../store/store'
 import {exitPath, logPath} from '../../store/container-record'
 import {RuntimeError} from '../runtime-error'
-import {INIT_SCRIPT, abandonChild, type PendingInit} from '../start-init'
+import {INIT_SCRIPT, abandonChild, spawnInNetns, type NetnsChoice, type PendingInit} from '../start-init'
 
 /** dist/monitor/pivot-monitor, compiled from monitor.c by `npm run build`. */
 export const MONITOR_BIN = path.resolve(__dirname, '..', '..', '..', 'monitor', 'pivot-monitor')
@@ -19,16 +19,20 @@ export const CLEANUP_SCRIPT = path.join(__dirname, 'cleanup.js')
  * The monitor is in a session of its own with /dev/null for stdio, and is unref'd: `pivot run -d`
  * exits once the command runs, and the monitor lives on with the container.
  */
-export function startMonitor(store: Store, id: string): PendingInit {
+export function startMonitor(store: Store, id: string, netns?: NetnsChoice): PendingInit {
   try {
     fs.accessSync(MONITOR_BIN, fs.constants.X_OK)
   } catch {
     throw new RuntimeError('RUN_NO_MONITOR', `the container monitor ${MONITOR_BIN} is not built: run \`npm run build\` (it needs a C compiler: apt-get install gcc libc6-dev)`)
   }
-  const child = spawn(
-    MONITOR_BIN,
-    [logPath(store, id), exitPath(store, id), process.execPath, INIT_SCRIPT, process.execPath, CLEANUP_SCRIPT, path.resolve(store.root), id],
-    {detached: true, env: {}, stdio: ['ignore', 'ignore', 'ignore', 'pipe']},
+  // With a network namespace of its own for the container, the monitor is born in it (it does
+  // no networking) and its child, the init, inherits it.
+  const child = spawnInNetns(netns, () =>
+    spawn(
+      MONITOR_BIN,
+      [logPath(store, id), exitPath(store, id), process.execPath, INIT_SCRIPT, process.execPath, CLEANUP_SCRIPT, path.resolve(store.root), id],
+      {detached: true, env: {}, stdio: ['ignore', 'ignore', 'ignore', 'pipe']},
+    ),
   )
   const exited = new Promise<{code: number | null; signal: NodeJS.Signals | null; error?: Error}>(resolve => {
     child.on('error', error => resolve({code: null, signal: null, error}))

@@ -75,7 +75,8 @@ export function planContainer(config: InitConfig): Step[] {
   //    rprivate cuts that, and pivot_root refuses a shared new root or parent anyway (EINVAL).
   steps.push({op: 'mount', source: null, target: '/', fstype: null, flags: MS_REC | MS_PRIVATE, data: null})
 
-  // -- A new network namespace has only `lo`, and down: bring it up so 127.0.0.1 works.
+  // -- A new network namespace has only `lo`, and down: bring it up so 127.0.0.1 works. (With
+  //    net 'joined' the parent spawned the init in the container's namespace and configured it.)
   if (config.net === 'none') steps.push({op: 'interfaceUp', name: 'lo'})
   steps.push({op: 'sethostname', name: config.hostname})
 

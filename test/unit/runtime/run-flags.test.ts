@@ -1,3 +1,4 @@
+import {netMode} from '../../../src/runtime/container-network';
 import {test} from 'node:test';
 import assert from 'node:assert/strict';
 import {parseRunArgs, RUN_FLAGS} from '../../../src/runtime/run-flags';
@@ -35,7 +36,11 @@ test('grouped booleans and a value flag at the end of a group', () => {
 
 test('--network is --net; options are checked', () => {
   assert.equal(parseRunArgs(['--network', 'none', 'img']).flags.net, 'none');
-  assert.throws(() => parseRunArgs(['--net', 'bridge', 'img']), /invalid argument "bridge" for --net: use host or none/);
+  assert.equal(parseRunArgs(['--net', 'bridge', 'img']).flags.net, 'bridge');
+  assert.deepEqual(netMode('container:web'), {kind: 'container', ref: 'web'});
+  assert.deepEqual(netMode('app'), {kind: 'network', name: 'app'});
+  assert.throws(() => netMode('no such/net'), /invalid --net "no such\/net": use host, none, bridge, a network name or container:NAME/);
+  assert.throws(() => netMode('container:'), /name the container/);
   assert.throws(() => parseRunArgs(['--pull=sometimes', 'img']), /--pull/);
 });
 
