@@ -15,7 +15,7 @@ import {type LayerView, type OpaqueTest, defaultOpaqueTest} from './layer-view'
  */
 export async function commitTree(store: Store, tree: string, tmpParent: string, signal?: AbortSignal, lease?: Lease): Promise<string> {
   const {packRootfs, unpackLayer} = await import('../unpack')
-  const {toLayerTar} = await import('./layer-tar')
+  const {toLayerTar} = await import('../unpack/layer-tar')
   const work = fs.mkdtempSync(path.join(tmpParent, 'layer-'))
   try {
     const rootfs = path.join(work, 'rootfs')

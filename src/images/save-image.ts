@@ -40,7 +40,7 @@ interface Blob {
  * DIR (an existing empty directory, or a path ending in '/') the layout itself.
  *
  * Layers are written uncompressed, re-packed from the layer store in Docker's layer format
- * (build/layer-tar.ts: whiteouts as `.wh.` files), entries sorted and times kept, and the outer
+ * (unpack/layer-tar.ts: whiteouts as `.wh.` files), entries sorted and times kept, and the outer
  * tar has fixed owners and times: the same images always give the same bytes. A layer that
  * came from a build re-packs to its own digest; one pulled from docker is re-packed by pivot's
  * writer, so its diff id in the saved config is that tar's digest (docker load checks it).
@@ -232,7 +232,7 @@ function blobName(digest: string): string {
 /** The layer as a Docker layer tar in `staging`, hashed as it is written. */
 async function packLayerBlob(store: Store, digest: string, staging: string, signal?: AbortSignal): Promise<Blob> {
   const {packRootfs} = await import('../unpack')
-  const {toLayerTar} = await import('../build/layer-tar')
+  const {toLayerTar} = await import('../unpack/layer-tar')
   const file = path.join(staging, `layer-${hexOf(digest)}`)
   const hash = createHash('sha256')
   let size = 0

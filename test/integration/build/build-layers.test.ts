@@ -10,7 +10,7 @@ import {Readable} from 'node:stream'
 import {BUSYBOX_IMAGE, DEBIAN_IMAGE, pivot, tempDir} from '../../helpers/fixtures'
 import {KoffiSyscalls} from '../../../src/sys/koffi-syscalls'
 import {packRootfs} from '../../../src/unpack'
-import {toLayerTar} from '../../../src/build/layer-tar'
+import {toLayerTar} from '../../../src/unpack/layer-tar'
 
 const sys = new KoffiSyscalls()
 let cache: string

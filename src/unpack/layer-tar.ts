@@ -1,8 +1,7 @@
-import {BuildError} from './build-error'
-import {OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, isOverlayWhiteout, opaqueEntryName, whiteoutEntryName} from '../unpack/overlay-format'
-import {BLOCK, TYPE, type WriteEntry, decodeHeader, encodeHeaders, isZeroBlock, padding, parsePax, timeNs} from '../unpack/tar-format'
-import {makeEntry, type TarEntry} from '../unpack/tar-reader'
-import {UnpackError} from '../unpack/unpack-error'
+import {OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, isOverlayWhiteout, opaqueEntryName, whiteoutEntryName} from './overlay-format'
+import {BLOCK, TYPE, type WriteEntry, decodeHeader, encodeHeaders, isZeroBlock, padding, parsePax, timeNs} from './tar-format'
+import {makeEntry, type TarEntry} from './tar-reader'
+import {UnpackError} from './unpack-error'
 
 
 /**
@@ -65,8 +64,8 @@ export async function* toLayerTar(source: AsyncIterable<Buffer | string>): Async
       const name = key.slice('SCHILY.xattr.'.length)
       if (name === OPAQUE_XATTR) opaque = value.toString('latin1') === 'y'
       else if (name === 'trusted.overlay.redirect' || name === 'trusted.overlay.metacopy') {
-        throw new BuildError(
-          'BUILD_STEP_FAILED',
+        throw new UnpackError(
+          'UNPACK_UNSUPPORTED',
           `cannot commit ${entry.name}: overlayfs kept it as a ${name.slice(OVERLAY_XATTR_PREFIX.length)} (its content lives in a lower layer); mount overlay with redirect_dir=off,metacopy=off`,
         )
       } else if (!name.startsWith(OVERLAY_XATTR_PREFIX)) xattrs.push([name, value])
@@ -94,8 +93,8 @@ export async function* toLayerTar(source: AsyncIterable<Buffer | string>): Async
   }
 }
 
-function corrupt(message: string): BuildError {
-  return new BuildError('BUILD_STEP_FAILED', `packing the layer failed: ${message}`)
+function corrupt(message: string): UnpackError {
+  return new UnpackError('UNPACK_PACK_FAILED', `packing the layer failed: ${message}`)
 }
 
 /** Exact-size reads over a stream of chunks. */

@@ -1,8 +1,8 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {Readable} from 'node:stream'
-import {BuildError} from '../../../src/build/build-error'
-import {toLayerTar} from '../../../src/build/layer-tar'
+import {UnpackError} from '../../../src/unpack/unpack-error'
+import {toLayerTar} from '../../../src/unpack/layer-tar'
 import {BLOCK, TYPE, type WriteEntry, decodeHeader, encodeHeaders, isZeroBlock, parsePax} from '../../../src/unpack/tar-format'
 
 /** A tar as packRootfs writes it: headers from encodeHeaders, file data padded, two zero blocks. */
@@ -98,7 +98,7 @@ test('toLayerTar: whiteouts (devices and links to them), opaque dirs, overlay xa
 test('toLayerTar: redirect and metacopy entries are refused, a truncated archive too', async () => {
   for (const name of ['trusted.overlay.redirect', 'trusted.overlay.metacopy']) {
     const input = tar([{...base, name: 'moved/', type: TYPE.dir, xattrs: [[name, Buffer.from('/old')]]}])
-    await assert.rejects(transform(input), (e: unknown) => e instanceof BuildError && /overlayfs kept it as a (redirect|metacopy)/.test(e.message))
+    await assert.rejects(transform(input), (e: unknown) => e instanceof UnpackError && /overlayfs kept it as a (redirect|metacopy)/.test(e.message))
   }
   const whole = tar([{...base, name: 'f', type: TYPE.file, data: 'x'.repeat(2000)}])
   await assert.rejects(transform(whole.subarray(0, 1024)), /truncated/)
