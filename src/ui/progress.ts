@@ -15,7 +15,7 @@ export type ProgressEvent =
   /** The current step's title changes (e.g. "Unpacking layer 2/5"). */
   | {type: 'detail'; title: string}
   /** One line of the daemon's pull progress (per layer when `id` is a layer). */
-  | {type: 'pull'; id?: string; status: string; current?: number; total?: number}
+  | {type: 'pull'; id?: string; status: string; current?: number; total?: number; rate?: number}
   | {type: 'warning'; message: string}
 
 export type ProgressMode = 'tty' | 'plain' | 'json' | 'quiet'
@@ -245,7 +245,8 @@ function formatPullLine(event: Extract<ProgressEvent, {type: 'pull'}>): string {
   const head = event.id ? `${event.id}: ${event.status}` : event.status
   if (event.total && event.current !== undefined) {
     const pct = Math.min(100, Math.floor((event.current / event.total) * 100))
-    return `${head} ${(event.current / MB).toFixed(1)}/${(event.total / MB).toFixed(1)} MB (${pct}%)`
+    const rate = event.rate !== undefined ? ` ${(event.rate / MB).toFixed(1)} MB/s` : ''
+    return `${head} ${(event.current / MB).toFixed(1)}/${(event.total / MB).toFixed(1)} MB (${pct}%)${rate}`
   }
   return head
 }
