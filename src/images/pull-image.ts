@@ -127,15 +127,16 @@ export async function pullImage(store: Store, reference: string, options: PullOp
   }
   checkAbort()
 
-  emit({type: 'phase', title: fallback ? `Using the Docker daemon's copy of ${shown}` : `Pulling ${shown} through the Docker daemon`})
   let image: DaemonImage
   if (fallback) {
     const local = await inspectOrUndefined(daemon, ref.name)
     if (!local) throw fallback
     if (platform && !sameArch(local, platform)) throw fallback
+    emit({type: 'phase', title: `Using the Docker daemon's copy of ${shown}`})
     warn(fallback.code === 'REGISTRY_UNREACHABLE' ? `registry unreachable, using the daemon's copy of ${shown}` : `could not pull ${shown} (${fallback.message}), using the daemon's copy`)
     image = local
   } else {
+    emit({type: 'phase', title: `Pulling ${shown} through the Docker daemon`})
     image = await pullThroughDaemon(daemon, ref, shown, {emit, warn, signal})
   }
   checkAbort()

@@ -15,6 +15,8 @@ PACKAGES="docker.io docker-registry containerd runc busybox-static debootstrap d
   golang-go golang-1.19-src libpython3.11-testsuite zstd xz-utils bzip2"
 # The cgroup v2 tier (test/vm): QEMU to boot the VM, e2fsprogs for its disks (mkfs.ext4 -d, debugfs).
 PACKAGES="$PACKAGES qemu-system-x86 e2fsprogs"
+# The registry tests (test/env/registries.sh): skopeo as an oracle, openssl for the token keys.
+PACKAGES="$PACKAGES skopeo openssl python3"
 
 BUSYBOX_IMAGE=localhost:5000/pivot-test/busybox:latest
 DEBIAN_IMAGE=localhost:5000/pivot-test/debian:bookworm
@@ -278,4 +280,5 @@ start_dockerd
 start_registry
 ensure_image "$BUSYBOX_IMAGE" "$BUSYBOX_VERSION" build_busybox
 ensure_image "$DEBIAN_IMAGE" "$DEBIAN_VERSION" build_debian
+bash "$(dirname "${BASH_SOURCE[0]}")/registries.sh"
 echo "environment ready"
