@@ -5,7 +5,7 @@ import {PassThrough} from 'node:stream'
 import {isPivotError} from '../errors'
 import type {NormalizedReference} from '../reference'
 import type {Descriptor, FetchedManifest, Platform, RegistryClient} from '../registry'
-import {type ImageConfig, type ImageRecord, type Store, digestHex} from '../store'
+import {type ImageConfig, type ImageRecord, type Store, digestHex, fsReason} from '../store'
 import {DOWNLOADS_DIR} from '../store/store'
 import {Lease} from '../store/gc-lock'
 import type {ProgressEvent} from '../ui/progress'
@@ -307,8 +307,10 @@ async function fetchLayer(w: LayerWork, desc: Descriptor, diffId: string, index:
           res = await w.client.blob(desc.digest, {offset: from < desc.size ? from : 0, size: desc.size, what, signal})
         } catch (error) {
           if (signal.aborted) throw abortedError()
-          if (isPivotError(error) && error.code === 'REGISTRY_UNREACHABLE' && attempt < ATTEMPTS) continue
-          throw error
+          if (!isPivotError(error) || error.code !== 'REGISTRY_UNREACHABLE') throw error
+          if (attempt < ATTEMPTS) continue
+          const got = Math.max(fed, offset)
+          throw new RegistryError('REGISTRY_UNREACHABLE', `${what}: the download broke after ${formatBytes(got)} of ${formatBytes(desc.size)} (${networkCause(error.cause ?? error)})${got > 0 ? '; the next pull resumes it' : ''}`, {cause: error})
         }
         let skip = 0
         if (from > 0 && res.status === 206) {
@@ -354,7 +356,16 @@ async function fetchLayer(w: LayerWork, desc: Descriptor, diffId: string, index:
               fs.rmSync(part, {force: true})
               throw new RegistryError('REGISTRY_BAD_CONTENT', `${what}: the registry sent more than the ${desc.size} bytes its manifest says`)
             }
-            fs.writeSync(out, chunk)
+            try {
+              fs.writeSync(out, chunk)
+            } catch (error) {
+              // A full disk (or a read-only one): the partial file only takes space, drop it.
+              res.body.destroy()
+              fs.closeSync(out)
+              fd = undefined
+              fs.rmSync(part, {force: true})
+              throw new ImageError('IMAGE_PULL_FAILED', `${what}: cannot write the download into the cache: ${fsReason(error)}`, {cause: error})
+            }
             hash.update(chunk)
             fed += chunk.length
             received = fed
