@@ -9,11 +9,13 @@
 #   localhost:5000/pivot-test/registry-multiarch:latest  OCI index: linux/amd64, linux/arm64,
 #       linux/arm/v7, an attestation entry, and a nested index for linux/s390x
 #   localhost:5000/pivot-test/registry-zstd:latest       the busybox fixture as OCI with zstd layers
+#   localhost:5000/pivot-test/registry-plain:latest      ... with its layer uncompressed
+#   localhost:5000/pivot-test/registry-three:latest      busybox + two 6 MB layers (benchmark)
 # State (keys, htpasswd, storage) in /var/lib/pivot-test-registries; logs in /var/log/pivot-test-registries-*.log.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 STATE=/var/lib/pivot-test-registries
-FIXTURES_VERSION=1
+FIXTURES_VERSION=2
 log() { echo "registries: $*" >&2; }
 die() { echo "registries: error: $*" >&2; exit 1; }
 
@@ -105,7 +107,8 @@ fi
 if [ "$(cat "$STATE/fixtures.version" 2>/dev/null)" != "$FIXTURES_VERSION" ] ||
    ! has_manifest http://127.0.0.1:5000/v2/pivot-test/registry-zstd/manifests/latest ||
    ! has_manifest http://127.0.0.1:5000/v2/pivot-test/registry-multiarch/manifests/latest ||
-   ! has_manifest http://127.0.0.1:5000/v2/pivot-test/registry-three/manifests/latest; then
+   ! has_manifest http://127.0.0.1:5000/v2/pivot-test/registry-three/manifests/latest ||
+   ! has_manifest http://127.0.0.1:5000/v2/pivot-test/registry-plain/manifests/latest; then
   log "making the zstd and multi-arch fixtures on :5000"
   $SKOPEO copy -q --src-tls-verify=false --dest-tls-verify=false --format oci --dest-compress-format zstd \
     docker://localhost:5000/pivot-test/busybox:latest docker://127.0.0.1:5000/pivot-test/registry-zstd:latest >&2

@@ -7,6 +7,7 @@
 //                 naming its platform (the amd64 one runs here).
 //   pivot-test/registry-three:latest   busybox + two 6 MB incompressible layers (Docker v2
 //                 manifest): the benchmark's three-layer image.
+//   pivot-test/registry-plain:latest   the busybox fixture with its layer uncompressed (OCI tar).
 'use strict'
 const crypto = require('node:crypto')
 const zlib = require('node:zlib')
@@ -137,6 +138,18 @@ async function main() {
   const index = {schemaVersion: 2, mediaType: OCI.index, manifests: entries}
   const top = await pushManifest(repo, tag, index)
   process.stderr.write(`registry-fixtures: ${repo}:${tag} ${top.digest}\n`)
+
+  // The busybox layer uncompressed (OCI `tar` media type): the same diff id, a third encoding.
+  const bbTar = zlib.gunzipSync(Buffer.from(await (await request('GET', `${base}/v2/pivot-test/busybox/blobs/${bbLayer.digest}`)).arrayBuffer()))
+  const plainConfig = Buffer.from(JSON.stringify({...bbConfig, rootfs: {type: 'layers', diff_ids: [sha(bbTar)]}}))
+  const plain = {
+    schemaVersion: 2,
+    mediaType: OCI.manifest,
+    config: {mediaType: OCI.config, digest: await pushBlob('pivot-test/registry-plain', plainConfig), size: plainConfig.length},
+    layers: [{mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: await pushBlob('pivot-test/registry-plain', bbTar), size: bbTar.length}],
+  }
+  const plainDesc = await pushManifest('pivot-test/registry-plain', 'latest', plain)
+  process.stderr.write(`registry-fixtures: pivot-test/registry-plain:latest ${plainDesc.digest}\n`)
 
   // Incompressible content so the download takes measurable time.
   const random = seed => {

@@ -129,6 +129,15 @@ describe('pivot pull from a registry (anonymous)', () => {
     assert.ok(fs.statSync(path.join(fresh, 'layers', r.layers[0].slice(7), 'rootfs', 'bin/busybox')).isFile())
   })
 
+  it('an uncompressed layer (OCI tar): the same diff id again', () => {
+    const raw = JSON.parse(execFileSync('skopeo', [...SKOPEO, 'inspect', '--raw', '--tls-verify=false', 'docker://localhost:5000/pivot-test/registry-plain:latest'], {encoding: 'utf8'}))
+    assert.equal(raw.layers[0].mediaType, 'application/vnd.oci.image.layer.v1.tar')
+    const fresh = path.join(tempDir('pivot-reg-plain'), 'cache')
+    const r = pullJson(fresh, 'localhost:5000/pivot-test/registry-plain:latest')
+    assert.deepEqual(r.layers, inspect(BUSYBOX_IMAGE).RootFS.Layers)
+    assert.equal(ok(pivot(['run', '--rm', 'localhost:5000/pivot-test/registry-plain:latest', 'echo', 'plain'], {cacheDir: fresh})), 'plain\n')
+  })
+
   it('an index: this host\'s entry by default; --platform picks others (aliases, variants, a nested index), as skopeo does', () => {
     const multi = path.join(tempDir('pivot-reg-multi'), 'cache')
     const skopeoConfig = (arch: string, variant?: string) =>
