@@ -209,10 +209,32 @@ export async function pullRegistryLayers(w: LayerWork): Promise<boolean> {
     })
     // Committed: the compressed copies are no longer a resume point.
     for (const {desc} of wanted.values()) fs.rmSync(partPath(downloads, desc), {force: true})
+    removeIfEmpty(downloads)
     return true
   } finally {
     w.signal?.removeEventListener('abort', onAbort)
     for (const dir of stagings) fs.rmSync(dir, {recursive: true, force: true})
+    removeIfEmpty(downloads)
+  }
+}
+
+/** Opens (appending) a partial download; its directory may have just been removed by another pull that found it empty. */
+function openPart(part: string): number {
+  try {
+    return fs.openSync(part, 'a', 0o600)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+    fs.mkdirSync(path.dirname(part), {recursive: true, mode: 0o700})
+    return fs.openSync(part, 'a', 0o600)
+  }
+}
+
+/** tmp/downloads goes when nothing waits in it: a cache with no interrupted download has a clean tmp/. */
+function removeIfEmpty(dir: string): void {
+  try {
+    fs.rmdirSync(dir)
+  } catch {
+    // not empty (another download waits in it), or gone already
   }
 }
 
@@ -248,7 +270,9 @@ async function fetchLayer(w: LayerWork, desc: Descriptor, diffId: string, index:
   const hex = digestHex(desc.digest)
   const id = shortId(desc.digest)
   const what = `layer ${index + 1}/${w.image.layers.length} (${id}) of ${w.shown}`
-  return w.store.withLock(`download-${hex}`, async () => {
+  // The lock file goes with the lock: one per blob ever pulled would pile up in locks/.
+  const {withFileLock} = await import('../store/file-lock')
+  return withFileLock(downloadLockFile(w.store, desc.digest), async () => {
     if (signal.aborted) throw abortedError()
     const downloads = w.store.path('tmp', DOWNLOADS_DIR)
     const part = partPath(downloads, desc)
@@ -295,7 +319,7 @@ async function fetchLayer(w: LayerWork, desc: Descriptor, diffId: string, index:
     const download = async () => {
       let offset = partialSize(downloads, desc)
       if (offset === 0) fs.rmSync(part, {force: true})
-      const out = fs.openSync(part, 'a', 0o600)
+      const out = openPart(part)
       fd = out
       w.emit({type: 'pull', id, status: offset > 0 ? `Resuming at ${formatBytes(offset)}` : 'Pulling fs layer'})
       let fed = 0 // bytes given to the hash and the unpacker
@@ -428,7 +452,43 @@ async function fetchLayer(w: LayerWork, desc: Descriptor, diffId: string, index:
       fs.rmSync(staging, {recursive: true, force: true})
       throw error
     }
-  })
+  }, {removeOnRelease: true, what: `the download of ${what} by another pull`})
+}
+
+/** The flock a download of `digest` holds (prune takes it too before deleting a partial file). */
+export function downloadLockFile(store: Store, digest: string): string {
+  return store.path('locks', `download-${digestHex(digest)}.lock`)
+}
+
+/**
+ * Deletes the partial downloads no pull is working on (prune): a pull holds the blob's lock while
+ * it writes. Returns what was removed (`downloads/<file>`) and the bytes freed.
+ */
+export function removeIdleDownloads(store: Store): {removed: string[]; bytes: number} {
+  const {tryLockFile} = require('../store/file-lock') as typeof import('../store/file-lock')
+  const dir = store.path('tmp', DOWNLOADS_DIR)
+  let entries: string[]
+  try {
+    entries = fs.readdirSync(dir)
+  } catch {
+    return {removed: [], bytes: 0}
+  }
+  const removed: string[] = []
+  let bytes = 0
+  for (const entry of entries) {
+    const m = /^([0-9a-f]{64})\.part$/.exec(entry)
+    const lock = m ? tryLockFile(downloadLockFile(store, `sha256:${m[1]}`), {removeOnRelease: true}) : undefined
+    if (m && !lock) continue
+    try {
+      bytes += fs.lstatSync(path.join(dir, entry)).size
+      fs.rmSync(path.join(dir, entry), {recursive: true, force: true})
+      removed.push(`${DOWNLOADS_DIR}/${entry}`)
+    } finally {
+      lock?.release()
+    }
+  }
+  removeIfEmpty(dir)
+  return {removed, bytes}
 }
 
 function shortId(digest: string): string {

@@ -154,8 +154,7 @@ describe('pivot pull: SIGKILL mid-stream', () => {
     const r = pivot(['pull', '--source', 'registry', DEBIAN_IMAGE], {cacheDir: cache, timeout: 300_000})
     assert.equal(r.status, 0, r.stderr)
     assert.match(r.stdout, /^[0-9a-f]{12}: Resuming at [\d.]+ [kM]?B$/m)
-    assert.deepEqual(fs.readdirSync(path.join(cache, 'tmp')), ['downloads'])
-    assert.deepEqual(fs.readdirSync(path.join(cache, 'tmp', 'downloads')), [])
+    assert.deepEqual(fs.readdirSync(path.join(cache, 'tmp')), [], 'the download was dropped once committed')
   })
 
   it('flat: the next flat pull also removes the orphaned export container', async () => {

@@ -119,6 +119,18 @@ describe('pivot pull from a misbehaving registry', () => {
     removeName(cache, image)
   })
 
+  it('prune deletes an interrupted download nobody is resuming', async () => {
+    const fresh = path.join(tempDir('pivot-reg-prune'), 'cache')
+    proxy.faults = {truncateAt: 0.5}
+    failsInOneLine(await pivotAsync(['pull', image], {cacheDir: fresh}), /the next pull resumes it/)
+    proxy.faults = {}
+    assert.equal(downloads(fresh).length, 1)
+    const r = JSON.parse(ok(await pivotAsync(['prune', '--json'], {cacheDir: fresh}))) as {tmp: string[]; reclaimedBytes: number}
+    assert.deepEqual(r.tmp, [`downloads/${layer.digest.slice(7)}.part`])
+    assert.ok(r.reclaimedBytes >= Math.floor(layer.size / 2))
+    assert.deepEqual(fs.readdirSync(path.join(fresh, 'tmp')), [])
+  })
+
   it('a slow registry: the pull waits and reports the rate', async () => {
     const fresh = path.join(tempDir('pivot-reg-slow'), 'cache')
     proxy.faults = {bytesPerSecond: 1_500_000}
