@@ -452,7 +452,7 @@ async function pullFromRegistry(store: Store, ref: NormalizedReference, shown: s
   try {
     const cached = await lease.pin(nameCached)
     if (cached) {
-      for (const [i, l] of image.layers.entries()) if (image.diffIds[i]) o.emit({type: 'pull', id: l.digest.slice(7, 19), status: 'Already exists'})
+      for (const l of image.layers) o.emit({type: 'pull', id: l.digest.slice(7, 19), status: 'Already exists'})
       return cached
     }
     return await store.withLock(`pull-${image.configDigest.replace(/^sha256:/, '')}`, async () => {

@@ -46,7 +46,7 @@ export interface RegistryPullContext {
  * platform's entry) and its config, every byte checked against its digest.
  */
 export async function resolveRegistryImage(c: RegistryPullContext): Promise<RegistryImage> {
-  const {MAX_INDEX_DEPTH, MAX_CONFIG_BYTES, RegistryError, formatPlatform, hostPlatform, normalizePlatform, readBody, selectPlatform} = await import('../registry')
+  const {MAX_INDEX_DEPTH, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, RegistryError, formatPlatform, hostPlatform, normalizePlatform, platformMatches, readBody, selectPlatform} = await import('../registry')
   const wanted = c.platform ?? hostPlatform()
   const top = await c.client.manifest(c.ref.digest ?? c.ref.tag ?? 'latest', c.shown)
   let current: FetchedManifest = top
@@ -54,14 +54,13 @@ export async function resolveRegistryImage(c: RegistryPullContext): Promise<Regi
   for (let depth = 0; current.manifest.kind === 'index'; depth++) {
     if (depth >= MAX_INDEX_DEPTH) throw new RegistryError('REGISTRY_BAD_CONTENT', `the index of ${c.shown} nests more than ${MAX_INDEX_DEPTH} levels deep`)
     const entry = selectPlatform(current.manifest, wanted, c.shown)
-    if (entry.size > (await import('../registry')).MAX_MANIFEST_BYTES) {
+    if (entry.size > MAX_MANIFEST_BYTES) {
       throw new RegistryError('REGISTRY_TOO_LARGE', `the ${formatPlatform(wanted)} manifest of ${c.shown} claims ${entry.size} bytes, more than pivot accepts`)
     }
     if (entry.platform) platform = normalizePlatform(entry.platform)
     current = await c.client.manifest(entry.digest, `${c.shown} (${formatPlatform(wanted)})`)
   }
-  const manifest = current.manifest
-  if (manifest.kind !== 'image') throw new Error('unreachable')
+  const manifest = current.manifest as Extract<typeof current.manifest, {kind: 'image'}>
   if (manifest.config.size > MAX_CONFIG_BYTES) {
     throw new RegistryError('REGISTRY_TOO_LARGE', `the config of ${c.shown} claims ${manifest.config.size} bytes, more than the ${MAX_CONFIG_BYTES} pivot accepts`)
   }
@@ -86,7 +85,6 @@ export async function resolveRegistryImage(c: RegistryPullContext): Promise<Regi
   }
   if (c.platform && doc.os && doc.architecture) {
     const has = normalizePlatform({os: doc.os, architecture: doc.architecture, variant: doc.variant})
-    const {platformMatches} = await import('../registry')
     if (!platformMatches(has, c.platform)) {
       throw new RegistryError('REGISTRY_NO_PLATFORM', `${c.shown} is an image for ${formatPlatform(has)}, not ${formatPlatform(c.platform)}`)
     }
