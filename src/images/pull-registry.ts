@@ -165,13 +165,15 @@ export async function pullRegistryLayers(w: LayerWork): Promise<boolean> {
   // A layer claiming more than the disk has is refused before a byte is fetched (the unpacked
   // tree needs more again, but that is only known while unpacking, which stops at ENOSPC).
   const downloads = store.path('tmp', DOWNLOADS_DIR)
-  fs.mkdirSync(downloads, {recursive: true, mode: 0o700})
   const need = [...wanted.values()].reduce((sum, {desc}) => sum + desc.size - partialSize(downloads, desc), 0)
-  const free = freeBytes(downloads)
+  const free = freeBytes(store.path('tmp'))
   if (free !== undefined && need > free) {
-    throw new RegistryError('REGISTRY_TOO_LARGE', `${w.shown} needs ${formatBytes(need)} of downloads but the cache's file system has ${formatBytes(free)} free`)
+    // A full disk is the host's problem, not the registry's: pivot's status (125), the words a
+    // write would have failed with.
+    throw new ImageError('IMAGE_PULL_FAILED', `${w.shown} needs ${formatBytes(need)} of downloads but the cache's file system has ${formatBytes(free)} free (no space left on device)`)
   }
 
+  fs.mkdirSync(downloads, {recursive: true, mode: 0o700})
   const controller = new AbortController()
   const onAbort = () => controller.abort(abortedError())
   w.signal?.addEventListener('abort', onAbort, {once: true})

@@ -7,7 +7,8 @@ import {PivotError} from '../errors'
  * repository, tag or digest), REGISTRY_NO_PLATFORM (the index has no manifest for the platform),
  * REGISTRY_BAD_CONTENT (a manifest, config or blob that is malformed, of an unknown media type,
  * or whose digest or size is not what it should be), REGISTRY_TOO_LARGE (a manifest, config,
- * layer count or layer size beyond pivot's bounds, or beyond the free disk),
+ * layer count or manifest size beyond pivot's bounds; layers beyond the free disk are an ImageError,
+ * exit 125, like any full disk),
  * REGISTRY_SERVER_ERROR (a 5xx, or any other unexpected answer), REGISTRY_BAD_CREDENTIALS (a
  * credentials file or helper that cannot be read or run), REGISTRY_BAD_PLATFORM (an unreadable
  * --platform).
