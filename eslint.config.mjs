@@ -17,4 +17,13 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', {argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_'}],
     },
   },
+  {
+    // Plain CommonJS scripts the test environment runs with node (test/env: the token server, fixtures).
+    files: ['**/*.js'],
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: {require: 'readonly', module: 'writable', process: 'readonly', Buffer: 'readonly', URL: 'readonly', fetch: 'readonly', console: 'readonly', __dirname: 'readonly', setTimeout: 'readonly'},
+    },
+    rules: {'@typescript-eslint/no-require-imports': 'off'},
+  },
 )

@@ -31,7 +31,7 @@ export const CACHE_DIR_FLAG: LeanFlag = {name: 'cache-dir', kind: 'string'}
 
 /** The commands bin/pivot runs without oclif when their argv is plain (see parse-argv.ts). */
 export const LEAN_COMMANDS: Readonly<Record<string, LeanCommand>> = {
-  images: {flags: [], json: true, args: []},
+  images: {flags: [{name: 'digests', kind: 'boolean'}], json: true, args: []},
   ps: {
     flags: [
       {name: 'all', char: 'a', kind: 'boolean'},
@@ -57,6 +57,9 @@ export const LEAN_COMMANDS: Readonly<Record<string, LeanCommand>> = {
     flags: [
       {name: 'flat', kind: 'boolean'},
       {name: 'quiet', char: 'q', kind: 'boolean'},
+      {name: 'source', kind: 'string'},
+      {name: 'platform', kind: 'string'},
+      {name: 'max-concurrent-downloads', kind: 'string'},
     ],
     json: true,
     args: ['image'],
@@ -82,7 +85,9 @@ export const SUMMARIES: Readonly<Record<string, string>> = {
   port: "List a container's published ports",
   prune: 'Free the disk space nothing uses any more',
   ps: 'List containers',
-  pull: 'Pull an image from the Docker daemon into the cache',
+  login: 'Log in to a registry',
+  logout: 'Log out from a registry',
+  pull: 'Pull an image from a registry (or the Docker daemon) into the cache',
   rm: 'Remove containers',
   rmi: 'Remove images from the cache',
   run: 'Run a command in a new container of a cached image',

@@ -54,7 +54,7 @@ async function runCommand(id: string, a: LeanArgs): Promise<unknown> {
   const cacheDir = a.flags['cache-dir'] as string | undefined
   switch (id) {
     case 'images':
-      return (require('./images') as typeof import('./images')).images({cacheDir, json: a.json})
+      return (require('./images') as typeof import('./images')).images({cacheDir, json: a.json, digests: a.flags.digests === true})
     case 'ps':
       return (require('./ps') as typeof import('./ps')).ps({cacheDir, json: a.json, all: a.flags.all === true, quiet: a.flags.quiet === true, noTrunc: a.flags['no-trunc'] === true})
     case 'build':
@@ -69,7 +69,15 @@ async function runCommand(id: string, a: LeanArgs): Promise<unknown> {
         quiet: a.flags.quiet === true,
       })
     case 'pull':
-      return (require('./pull') as typeof import('./pull')).pull(a.args.image, {cacheDir, json: a.json, flat: a.flags.flat === true, quiet: a.flags.quiet === true})
+      return (require('./pull') as typeof import('./pull')).pull(a.args.image, {
+        cacheDir,
+        json: a.json,
+        flat: a.flags.flat === true,
+        quiet: a.flags.quiet === true,
+        source: a.flags.source as string | undefined,
+        platform: a.flags.platform as string | undefined,
+        maxConcurrentDownloads: a.flags['max-concurrent-downloads'] as string | undefined,
+      })
     default:
       throw new Error(`no lean command ${id}`)
   }

@@ -6,7 +6,7 @@ import {openStore} from './open-store'
  * returned array, as oclif does for commands/images.ts). Shared by the oclif command and bin/pivot's
  * lean path.
  */
-export function images(flags: {cacheDir?: string; json: boolean}): ImageSummary[] {
+export function images(flags: {cacheDir?: string; json: boolean; digests?: boolean}): ImageSummary[] {
   const {listImages} = require('../images/list-images') as typeof import('../images/list-images')
   const store = openStore(flags.cacheDir)
   const list = listImages(store)
@@ -20,10 +20,11 @@ export function images(flags: {cacheDir?: string; json: boolean}): ImageSummary[
   const now = Date.now()
   const rows: string[][] = []
   for (const image of list) {
-    const cells = (name: string) => [name, shortId(image.id), formatSize(image.size), formatAge(image.created, now), formatAge(image.added, now)]
+    const digest = flags.digests ? [image.digest ?? '<none>'] : []
+    const cells = (name: string) => [name, ...digest, shortId(image.id), formatSize(image.size), formatAge(image.created, now), formatAge(image.added, now)]
     if (image.names.length === 0) rows.push(cells('<none>'))
     for (const name of image.names) rows.push(cells(displayName(name)))
   }
-  process.stdout.write(formatTable(['NAME', 'IMAGE ID', 'SIZE', 'CREATED', 'ADDED'], rows))
+  process.stdout.write(formatTable(['NAME', ...(flags.digests ? ['DIGEST'] : []), 'IMAGE ID', 'SIZE', 'CREATED', 'ADDED'], rows))
   return list
 }

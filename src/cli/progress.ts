@@ -240,7 +240,8 @@ function formatPullLine(event: Extract<ProgressEvent, {type: 'pull'}>): string {
   const head = event.id ? `${event.id}: ${event.status}` : event.status
   if (event.total && event.current !== undefined) {
     const pct = Math.min(100, Math.floor((event.current / event.total) * 100))
-    return `${head} ${(event.current / MB).toFixed(1)}/${(event.total / MB).toFixed(1)} MB (${pct}%)`
+    const rate = event.rate !== undefined ? ` ${(event.rate / MB).toFixed(1)} MB/s` : ''
+    return `${head} ${(event.current / MB).toFixed(1)}/${(event.total / MB).toFixed(1)} MB (${pct}%)${rate}`
   }
   return head
 }

@@ -37,8 +37,21 @@ async function sendPullEarly(image: string): Promise<{daemon: () => Promise<Dock
  * --quiet or --json) and the closing line; returns the result for the caller to print with --json.
  * Shared by the oclif command and bin/pivot's lean path.
  */
-export async function pull(image: string, flags: {cacheDir?: string; json: boolean; flat: boolean; quiet: boolean}): Promise<PullResult> {
-  const early = await sendPullEarly(image)
+export interface PullFlags {
+  cacheDir?: string
+  json: boolean
+  flat: boolean
+  quiet: boolean
+  source?: string
+  platform?: string
+  maxConcurrentDownloads?: string | number
+}
+
+export async function pull(image: string, flags: PullFlags): Promise<PullResult> {
+  // The daemon is asked early only when it is the one source: with auto the registry usually
+  // answers, and the daemon must not pull the image as well.
+  const source = flags.source ?? (flags.flat ? 'daemon' : 'auto')
+  const early = source === 'daemon' ? await sendPullEarly(image) : undefined
   try {
     return await pullWith(image, flags, early?.daemon)
   } finally {
@@ -46,8 +59,19 @@ export async function pull(image: string, flags: {cacheDir?: string; json: boole
   }
 }
 
-async function pullWith(image: string, flags: {cacheDir?: string; json: boolean; flat: boolean; quiet: boolean}, daemon?: () => Promise<DockerDaemon>): Promise<PullResult> {
+async function pullWith(image: string, flags: PullFlags, daemon?: () => Promise<DockerDaemon>): Promise<PullResult> {
   const {pullImage} = require('../images/pull-image') as typeof import('../images/pull-image')
+  const {ImageError} = require('../images/image-error') as typeof import('../images/image-error')
+  if (flags.source !== undefined && !['auto', 'registry', 'daemon'].includes(flags.source)) {
+    throw new ImageError('IMAGE_PULL_FAILED', `invalid --source ${JSON.stringify(flags.source)}: expected auto, registry or daemon`)
+  }
+  let concurrency: number | undefined
+  if (flags.maxConcurrentDownloads !== undefined) {
+    concurrency = Number(flags.maxConcurrentDownloads)
+    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
+      throw new ImageError('IMAGE_PULL_FAILED', `invalid --max-concurrent-downloads ${JSON.stringify(String(flags.maxConcurrentDownloads))}: expected a whole number from 1 to 64`)
+    }
+  }
   const {createProgress, progressMode} = require('./progress') as typeof import('./progress')
   const store = openStore(flags.cacheDir)
   const progress = createProgress(progressMode({json: flags.json, quiet: flags.quiet}))
@@ -64,7 +88,15 @@ async function pullWith(image: string, flags: {cacheDir?: string; json: boolean;
   const releaseSignals = onInterrupt(onSignal)
   let result
   try {
-    result = await pullImage(store, image, {flat: flags.flat, onProgress: progress.onProgress, signal: controller.signal, ...(daemon ? {daemon} : {})})
+    result = await pullImage(store, image, {
+      flat: flags.flat,
+      onProgress: progress.onProgress,
+      signal: controller.signal,
+      source: flags.source as 'auto' | 'registry' | 'daemon' | undefined,
+      platform: flags.platform,
+      maxConcurrentDownloads: concurrency,
+      ...(daemon ? {daemon} : {}),
+    })
   } catch (error) {
     await progress.finish(error)
     throw error

@@ -6,6 +6,7 @@ import {listContainerIds, readState} from '../store/container-record'
 import {withGcExclusive} from '../store/gc-lock'
 import {verifyLayer} from './verify-layer'
 import {isAlive} from '../common/process-identity'
+import {DOWNLOADS_DIR} from '../store/store'
 
 export interface CheckFinding {
   /** What kind of entry: layer, image, ref, link, build-cache, container, tmp, lock, stray. */
@@ -178,6 +179,8 @@ async function runCheck(store: Store, repair: boolean): Promise<CheckReport> {
 
   // tmp/: leftovers of dead processes (what prune would sweep).
   for (const entry of listDir(store, 'tmp')) {
+    // Interrupted registry downloads: the next pull resumes them.
+    if (entry === DOWNLOADS_DIR) continue
     const owner = stagingOwner(entry)
     if (owner !== undefined && isAlive(owner)) continue
     find('tmp', `tmp/${entry}`, 'a leftover of a process that is gone', remove(`tmp/${entry}`), true)
@@ -277,9 +280,10 @@ function buildRecordProblem(store: Store, entry: string): string | undefined {
 }
 
 function restoreCommand(image: ImageRecord, names: string[]): string {
-  const name = names[0] ?? (image.source.kind === 'daemon' ? image.source.reference : undefined)
+  const name = names[0] ?? (image.source.kind === 'daemon' || image.source.kind === 'registry' ? image.source.reference : undefined)
   switch (image.source.kind) {
     case 'daemon':
+    case 'registry':
       return `pivot pull ${shellQuote(name ?? image.source.reference)}`
     case 'import':
       return `pivot import --force ${shellQuote(image.source.file)} ${shellQuote(name ?? 'NAME')}`

@@ -73,7 +73,7 @@ export function configBlobOf(image: ImageRecord, diffIds: string[]): ConfigBlob 
 
 function madeUpHistory(image: ImageRecord, layers: number): HistoryEntry[] {
   const by =
-    image.source.kind === 'daemon' ? `pivot pull ${image.source.reference}`
+    image.source.kind === 'daemon' || image.source.kind === 'registry' ? `pivot pull ${image.source.reference}`
     : image.source.kind === 'import' ? `pivot import ${image.source.file}`
     : image.source.kind === 'build' ? `pivot build ${image.source.recipe}`
     : `pivot load ${image.source.file}`

@@ -10,6 +10,8 @@ export interface ImageSummary {
   added: string
   layers: string[]
   source: ImageSource
+  /** The registry's digest of the manifest (or index) it was pulled by, when known (docker's RepoDigest). */
+  digest?: string
 }
 
 /**
@@ -40,6 +42,7 @@ export function listImages(store: Store): ImageSummary[] {
       added: image.added,
       layers: image.layers,
       source: image.source,
+      ...(digestOf(image.source) ? {digest: digestOf(image.source)} : {}),
     }))
     .sort((a, b) => time(b.created) - time(a.created) || time(b.added) - time(a.added) || a.id.localeCompare(b.id))
 }
@@ -56,4 +59,8 @@ function readLayerOrUndefined(store: Store, digest: string): LayerRecord | undef
 function time(iso: string): number {
   const t = Date.parse(iso)
   return Number.isNaN(t) ? 0 : t
+}
+
+function digestOf(source: ImageSource): string | undefined {
+  return source.kind === 'daemon' || source.kind === 'registry' ? source.repoDigest : undefined
 }

@@ -8,5 +8,5 @@ export type ProgressEvent =
   /** The current step's title changes (e.g. "Unpacking layer 2/5"). */
   | {type: 'detail'; title: string}
   /** One line of the daemon's pull progress (per layer when `id` is a layer). */
-  | {type: 'pull'; id?: string; status: string; current?: number; total?: number}
+  | {type: 'pull'; id?: string; status: string; current?: number; total?: number; rate?: number}
   | {type: 'warning'; message: string}

@@ -87,6 +87,11 @@ export async function pruneCache(store: Store, parts: PruneParts): Promise<Prune
       },
       message => errors.push(message),
     )
+    // Interrupted registry downloads nobody is resuming right now (a pull holds its blob's lock).
+    const {removeIdleDownloads} = require('./pull-registry') as typeof import('./pull-registry')
+    const downloads = removeIdleDownloads(store)
+    report.tmp.push(...downloads.removed)
+    report.reclaimedBytes += downloads.bytes
     return report
   })
 }

@@ -3,6 +3,8 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {DaemonError} from '../daemon/daemon-error'
+import type {PivotError} from '../errors'
+import type {Platform} from '../registry'
 import type {DaemonImage, DockerDaemon} from '../daemon/docker-daemon'
 import {familiarName, normalizeReference, type NormalizedReference} from '../reference'
 import {type ImageRecord, type Store} from '../store'
@@ -23,7 +25,18 @@ export interface PullOptions {
   daemon?: DockerDaemon | (() => Promise<DockerDaemon>)
   /** The layer unpacker (tests pass a fake); default: src/unpack's unpackLayer. */
   unpack?: UnpackLayerFn
+  /**
+   * auto (default): the registry when it answers, else the daemon's copy; registry: only the
+   * registry; daemon: `docker pull` + `docker save` as before. --flat always uses the daemon.
+   */
+  source?: PullSource
+  /** `os/arch[/variant]`: the entry of a multi-platform image to pull (default: this host's). */
+  platform?: string
+  /** Layers downloaded at once from a registry (default 3, as docker). */
+  maxConcurrentDownloads?: number
 }
+
+export type PullSource = 'auto' | 'registry' | 'daemon'
 
 export interface PullResult {
   /** The canonical name the image is filed under, e.g. `docker.io/library/ubuntu:latest`. */
@@ -38,6 +51,10 @@ export interface PullResult {
   /** True when nothing was unpacked: the cache already held every layer. */
   reused: boolean
   warnings: string[]
+  /** Where the image came from: the registry itself, or the Docker daemon. */
+  source: 'registry' | 'daemon'
+  /** The digest of the manifest (or index) the reference named, when known: `pivot images --digests`. */
+  digest?: string
 }
 
 /** Label on pivot's throwaway export containers: `<hostname>:<pid>` of the pull that made it. */
@@ -46,7 +63,10 @@ export const EXPORT_LABEL = 'io.pivot.export'
 export const EXPORT_PLACEHOLDER_CMD = '/pivot-export-placeholder'
 
 /**
- * `pivot pull`: has the daemon pull `reference`, then brings the image into the cache.
+ * `pivot pull`: brings `reference` into the cache, straight from its registry (pullFromRegistry,
+ * src/images/pull-registry.ts) or through the Docker daemon. With source auto (the default) the
+ * registry is used when it answers and has the image; otherwise the daemon's own copy, with a
+ * warning. The daemon path (--source daemon, --flat, or the fallback):
  *
  * 1. The daemon pulls (progress events per layer). When the registry is unreachable, or does not
  *    know the image, but the daemon has a copy, that copy is used with a warning: offline CI works.
@@ -74,15 +94,55 @@ export async function pullImage(store: Store, reference: string, options: PullOp
     if (signal?.aborted) throw abortedError()
   }
   store.sweepTmp()
-  const daemon = typeof options.daemon === 'function' ? await options.daemon() : options.daemon ?? (await (await import('../daemon')).connectDaemon())
-  checkAbort()
-
   const shown = familiarName(ref)
-  emit({type: 'phase', title: `Pulling ${shown}`})
-  const image = await pullThroughDaemon(daemon, ref, shown, {emit, warn, signal})
+  const flat = options.flat ?? false
+  const source = options.source ?? (flat ? 'daemon' : 'auto')
+  if (flat && source === 'registry') {
+    throw new ImageError('IMAGE_PULL_FAILED', `cannot pull ${shown} with --flat from the registry: a flat image is a docker export of a container, which needs the daemon (use --source daemon or auto)`)
+  }
+  const platform = options.platform === undefined ? undefined : (await import('../registry')).parsePlatform(options.platform)
+  if (platform && source === 'daemon') {
+    throw new ImageError('IMAGE_PULL_FAILED', `--platform needs the registry source (the daemon path pulls the daemon's own platform): drop --source daemon`)
+  }
+
+  // Straight from the registry unless told otherwise or the image wants the daemon (--flat).
+  let fallback: PivotError | undefined
+  if (source !== 'daemon' && !flat) {
+    try {
+      return await pullFromRegistry(store, ref, shown, {...options, platform, emit, warnings})
+    } catch (error) {
+      if (signal?.aborted) throw abortedError()
+      if (source === 'registry' || !isFallbackError(error)) throw error
+      fallback = error
+    }
+  }
+
+  let daemon: DockerDaemon
+  try {
+    daemon = typeof options.daemon === 'function' ? await options.daemon() : options.daemon ?? (await (await import('../daemon')).connectDaemon())
+  } catch (error) {
+    // auto, registry unreachable and no daemon either: the registry's failure is the news.
+    if (fallback && error instanceof DaemonError) {
+      throw new ImageError('IMAGE_PULL_FAILED', `cannot pull ${shown}: ${fallback.message}; no Docker daemon to fall back on (${error.message})`, {cause: fallback, exitCode: fallback.exitCode})
+    }
+    throw error
+  }
   checkAbort()
 
-  const flat = options.flat ?? false
+  let image: DaemonImage
+  if (fallback) {
+    const local = await inspectOrUndefined(daemon, ref.name)
+    if (!local) throw fallback
+    if (platform && !sameArch(local, platform)) throw fallback
+    emit({type: 'phase', title: `Using the Docker daemon's copy of ${shown}`})
+    warn(fallback.code === 'REGISTRY_UNREACHABLE' ? `registry unreachable, using the daemon's copy of ${shown}` : `could not pull ${shown} (${fallback.message}), using the daemon's copy`)
+    image = local
+  } else {
+    emit({type: 'phase', title: `Pulling ${shown} through the Docker daemon`})
+    image = await pullThroughDaemon(daemon, ref, shown, {emit, warn, signal})
+  }
+  checkAbort()
+
   const result = (record: ImageRecord, reused: boolean): PullResult => ({
     name: ref.name,
     id: record.id,
@@ -91,6 +151,8 @@ export async function pullImage(store: Store, reference: string, options: PullOp
     dockerImageId: image.id,
     reused,
     warnings,
+    source: 'daemon',
+    ...(repoDigestOf(image, ref).repoDigest ? {digest: repoDigestOf(image, ref).repoDigest} : {}),
   })
 
   // Found cached layers or image records are pinned (GC lock, lease: src/store/gc-lock.ts) from
@@ -134,7 +196,7 @@ export async function pullImage(store: Store, reference: string, options: PullOp
 /** Says which cached layers of this image are damaged: they are fetched again (hasLayer counts them absent). */
 function warnDamaged(store: Store, image: DaemonImage, warn: (message: string) => void): void {
   const {damagedLayers} = require('./verify-layer') as typeof import('./verify-layer')
-  const previous = store.listImages().filter(r => r.source.kind === 'daemon' && r.source.dockerImageId === image.id)
+  const previous = store.listImages().filter(r => (r.source.kind === 'daemon' || r.source.kind === 'registry') && r.source.dockerImageId === image.id)
   for (const {digest, problem} of damagedLayers(store, [...image.diffIds, ...previous.flatMap(r => r.layers)])) {
     warn(`layer ${digest.slice(7, 19)} is damaged in the cache (${problem}): fetching it again`)
   }
@@ -198,7 +260,8 @@ function sameLayers(a: string[], b: string[]): boolean {
  */
 export function findCached(store: Store, image: DaemonImage, flat: boolean): ImageRecord | undefined {
   for (const record of store.listImages()) {
-    if (record.source.kind !== 'daemon' || record.source.dockerImageId !== image.id) continue
+    // A registry pull of the same image (same config digest) is the same image too.
+    if ((record.source.kind !== 'daemon' && record.source.kind !== 'registry') || record.source.dockerImageId !== image.id) continue
     if (sameLayers(record.layers, image.diffIds) === flat) continue
     if (!record.layers.every(d => store.hasLayer(d))) continue
     return record
@@ -326,3 +389,104 @@ function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`
 }
 
+
+/** Registry failures after which auto looks for the daemon's copy: it was not reached, or had no such image. */
+function isFallbackError(error: unknown): error is PivotError {
+  const code = (error as PivotError)?.code
+  return code === 'REGISTRY_UNREACHABLE' || code === 'REGISTRY_NOT_FOUND' || code === 'REGISTRY_UNAUTHORIZED' || code === 'REGISTRY_DENIED'
+}
+
+function sameArch(image: DaemonImage, platform: Platform): boolean {
+  const {normalizePlatform, platformMatches} = require('../registry') as typeof import('../registry')
+  return platformMatches(normalizePlatform({os: image.os, architecture: image.architecture}), platform)
+}
+
+interface RegistryPullOptions extends Omit<PullOptions, 'platform'> {
+  platform?: Platform
+  emit: (event: ProgressEvent) => void
+  warnings: string[]
+}
+
+/**
+ * Step 1 of the registry path: ping (REGISTRY_UNREACHABLE when it does not answer: auto then
+ * falls back), resolve the manifest and config, then as the daemon path: an image the cache holds
+ * (same config digest, same layers) only gets the name; otherwise, under the same per-image lock,
+ * the missing layers are downloaded, verified and unpacked, then committed, the record written,
+ * the name set.
+ */
+async function pullFromRegistry(store: Store, ref: NormalizedReference, shown: string, o: RegistryPullOptions): Promise<PullResult> {
+  const {RegistryClient} = await import('../registry')
+  const {resolveRegistryImage, pullRegistryLayers, findCachedByConfig, DEFAULT_CONCURRENT_DOWNLOADS} = await import('./pull-registry')
+  const client = new RegistryClient(ref.domain, ref.path, {signal: o.signal})
+  await client.ping()
+  o.emit({type: 'phase', title: `Pulling ${shown} from registry ${ref.domain}`})
+  const image = await resolveRegistryImage({client, ref, shown, platform: o.platform, emit: o.emit, signal: o.signal})
+  const result = (record: ImageRecord, reused: boolean): PullResult => ({
+    name: ref.name,
+    id: record.id,
+    layers: record.layers,
+    size: store.imageDiskSize(record),
+    dockerImageId: image.configDigest,
+    reused,
+    warnings: o.warnings,
+    source: 'registry',
+    digest: image.repoDigest,
+  })
+  const lease = new Lease(store, 'pull')
+  const nameCached = () => {
+    const found = findCachedByConfig(store, image.configDigest, image.diffIds)
+    if (found) store.setRef(ref.name, found.id)
+    return found && result(found, true)
+  }
+  try {
+    const cached = await lease.pin(nameCached)
+    if (cached) {
+      for (const l of image.layers) o.emit({type: 'pull', id: l.digest.slice(7, 19), status: 'Already exists'})
+      return cached
+    }
+    return await store.withLock(`pull-${image.configDigest.replace(/^sha256:/, '')}`, async () => {
+      const now = await lease.pin(nameCached)
+      if (now) return now
+      if (o.signal?.aborted) throw abortedError()
+      const {damagedLayers} = require('./verify-layer') as typeof import('./verify-layer')
+      for (const {digest, problem} of damagedLayers(store, image.diffIds)) {
+        o.warnings.push(`layer ${digest.slice(7, 19)} is damaged in the cache (${problem}): fetching it again`)
+        o.emit({type: 'warning', message: o.warnings[o.warnings.length - 1]})
+      }
+      const unpacked = await pullRegistryLayers({
+        store,
+        client,
+        image,
+        shown,
+        unpack: o.unpack ?? defaultUnpackLayer,
+        emit: o.emit,
+        signal: o.signal,
+        lease,
+        concurrency: o.maxConcurrentDownloads ?? DEFAULT_CONCURRENT_DOWNLOADS,
+      })
+      return lease.pin(() => {
+        const lost = image.diffIds.find(d => !store.hasLayer(d))
+        if (lost !== undefined) throw new ImageError('IMAGE_PULL_FAILED', `cannot pull ${shown}: its layer ${lost} was removed from the cache during the pull: pull again`)
+        const {formatPlatform} = require('../registry') as typeof import('../registry')
+        const record = store.writeImage({
+          layers: image.diffIds,
+          config: image.config,
+          source: {
+            kind: 'registry',
+            reference: ref.name,
+            dockerImageId: image.configDigest,
+            repoDigest: image.repoDigest,
+            manifest: image.manifestDigest,
+            ...(image.platform ? {platform: formatPlatform(image.platform)} : {}),
+          },
+          created: image.created || new Date().toISOString(),
+          added: new Date().toISOString(),
+        })
+        store.setRef(ref.name, record.id)
+        return result(record, !unpacked)
+      })
+    })
+  } finally {
+    lease.release()
+  }
+}

@@ -11,6 +11,12 @@ export interface ImageConfig {
 
 export type ImageSource =
   | {kind: 'daemon'; reference: string; dockerImageId: string; repoDigest?: string}
+  /**
+   * Pulled from a registry: dockerImageId is the config digest (what the daemon calls the image),
+   * repoDigest the digest of the manifest or index the reference named, manifest the image
+   * manifest's own digest, platform the one chosen (`os/arch[/variant]`).
+   */
+  | {kind: 'registry'; reference: string; dockerImageId: string; repoDigest: string; manifest: string; platform?: string}
   | {kind: 'import'; file: string}
   | {kind: 'build'; recipe: string}
   | {kind: 'load'; file: string}

@@ -407,11 +407,13 @@ export class Store {
 
   /**
    * Removes staging leftovers whose owner process is gone (a killed pull, import or build).
-   * `onRemove` sees each one just before it goes (prune measures what it frees).
+   * `onRemove` sees each one just before it goes (prune measures what it frees). `tmp/downloads`
+   * (interrupted registry downloads, which the next pull resumes) is kept unless `downloads`.
    */
-  sweepTmp(onRemove?: (dir: string) => void, onError?: (message: string) => void): string[] {
+  sweepTmp(onRemove?: (dir: string) => void, onError?: (message: string) => void, options: {downloads?: boolean} = {}): string[] {
     const removed: string[] = []
     for (const entry of fs.readdirSync(this.path('tmp'))) {
+      if (entry === DOWNLOADS_DIR && !options.downloads) continue
       const owner = stagingOwner(entry)
       if (owner !== undefined && isAlive(owner)) continue
       onRemove?.(this.path('tmp', entry))
@@ -440,6 +442,9 @@ export function stagingOwner(entry: string): number | undefined {
   const pid = Number(entry.split('-')[0])
   return Number.isInteger(pid) && pid > 0 ? pid : undefined
 }
+
+/** tmp/downloads: partial registry downloads (`<blob hex>.part`), resumed by the next pull. */
+export const DOWNLOADS_DIR = 'downloads'
 
 function damagedImage(id: string, problem: string): StoreError {
   return new StoreError(

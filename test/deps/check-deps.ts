@@ -19,7 +19,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['common'],
   ['sys'],
   ['store'],
-  ['reference', 'daemon', 'network'],
+  ['reference', 'daemon', 'registry', 'network'],
   ['unpack'],
   ['images', 'runtime'],
   ['build'],

@@ -16,8 +16,9 @@ PACKAGES="docker.io docker-registry containerd runc busybox-static debootstrap d
   nftables wrk"
 # The cgroup v2 tier (test/vm): QEMU to boot the VM, e2fsprogs for its disks (mkfs.ext4 -d, debugfs).
 PACKAGES="$PACKAGES qemu-system-x86 e2fsprogs"
-# save/load oracles (test/integration/images-save-load.test.ts): skopeo writes OCI layouts.
-PACKAGES="$PACKAGES skopeo"
+# save/load oracles and the registry tests (test/env/registries.sh): skopeo writes OCI layouts,
+# openssl makes the token server's keys.
+PACKAGES="$PACKAGES skopeo openssl python3"
 
 BUSYBOX_IMAGE=localhost:5000/pivot-test/busybox:latest
 DEBIAN_IMAGE=localhost:5000/pivot-test/debian:bookworm
@@ -281,4 +282,5 @@ start_dockerd
 start_registry
 ensure_image "$BUSYBOX_IMAGE" "$BUSYBOX_VERSION" build_busybox
 ensure_image "$DEBIAN_IMAGE" "$DEBIAN_VERSION" build_debian
+bash "$(dirname "${BASH_SOURCE[0]}")/registries.sh"
 echo "environment ready"

@@ -130,12 +130,16 @@ test('an unchanged rebuild: the same output without oclif', () => {
 
 test('errors on the lean path: the same line or JSON document and status as oclif', () => {
   const missing = 'localhost:5000/pivot-test/no-such-image-cli-lean:1'
-  const line = same(['pull', '-q', missing], true)
+  const line = same(['pull', '-q', '--source', 'daemon', missing], true)
   assert.equal(line.status, 125)
   assert.match(line.stderr, /^pivot: image localhost:5000\/pivot-test\/no-such-image-cli-lean:1 not found[^\n]*\n$/)
-  const json = same(['pull', '--json', missing], true)
+  const json = same(['pull', '--json', '--source', 'daemon', missing], true)
   assert.equal(json.status, 125)
   assert.equal((JSON.parse(json.stdout) as {error: {code: string}}).error.code, 'DAEMON_IMAGE_NOT_FOUND')
+  // From the registry (the default): its answer, exit 1 as docker pull.
+  const fromRegistry = same(['pull', '--json', missing], true)
+  assert.equal(fromRegistry.status, 1)
+  assert.equal((JSON.parse(fromRegistry.stdout) as {error: {code: string}}).error.code, 'REGISTRY_NOT_FOUND')
 })
 
 test('a pull that fails before it reads the daemon\'s answer (sent ahead) still exits at once', () => {

@@ -46,14 +46,14 @@ describe('pivot pull: failures leave the cache untouched', () => {
 
   it('a daemon that is not running: one line naming the socket', () => {
     const was = snapshot(cache)
-    const r = pivot(['pull', BUSYBOX_IMAGE], {cacheDir: cache, env: {DOCKER_HOST: 'unix:///nonexistent.sock'}})
+    const r = pivot(['pull', '--source', 'daemon', BUSYBOX_IMAGE], {cacheDir: cache, env: {DOCKER_HOST: 'unix:///nonexistent.sock'}})
     failsInOneLine(r, /cannot connect to the Docker daemon at unix:\/\/\/nonexistent\.sock/)
     assert.deepEqual(snapshot(cache), was)
   })
 
   it('a tcp DOCKER_HOST where nothing listens: one line naming it', () => {
     const was = snapshot(cache)
-    const r = pivot(['pull', BUSYBOX_IMAGE], {cacheDir: cache, env: {DOCKER_HOST: 'tcp://127.0.0.1:1'}})
+    const r = pivot(['pull', '--source', 'daemon', BUSYBOX_IMAGE], {cacheDir: cache, env: {DOCKER_HOST: 'tcp://127.0.0.1:1'}})
     failsInOneLine(r, /tcp:\/\/127\.0\.0\.1:1 .*connection refused/)
     assert.deepEqual(snapshot(cache), was)
   })
@@ -74,9 +74,12 @@ describe('pivot pull: failures leave the cache untouched', () => {
   })
 
   it('an unknown image with --json: the error as JSON, exit non-zero', () => {
-    const r = pivot(['pull', '--json', 'localhost:5000/pivot-test/no-such-image:latest'], {cacheDir: cache})
-    assert.notEqual(r.status, 0)
-    assert.equal(JSON.parse(r.stdout).error.code, 'DAEMON_IMAGE_NOT_FOUND')
+    // auto asks the registry itself (and then the daemon for a copy); --source daemon the daemon.
+    for (const [source, code] of [['auto', 'REGISTRY_NOT_FOUND'], ['daemon', 'DAEMON_IMAGE_NOT_FOUND']]) {
+      const r = pivot(['pull', '--json', '--source', source, 'localhost:5000/pivot-test/no-such-image:latest'], {cacheDir: cache})
+      assert.notEqual(r.status, 0)
+      assert.equal(JSON.parse(r.stdout).error.code, code)
+    }
   })
 })
 
@@ -111,14 +114,17 @@ async function killMidStream(cache: string, args: string[], signal: NodeJS.Signa
 }
 
 describe('pivot pull: Ctrl-C mid-stream', () => {
-  for (const flat of [false, true]) {
-    it(`${flat ? 'flat' : 'layered'}: exit 130, one line, the cache as before, no container left`, async () => {
+  for (const mode of ['daemon', 'registry', 'flat']) {
+    it(`${mode === 'flat' ? 'flat' : `layered from the ${mode}`}: exit 130, one line, the cache as before, no container left`, async () => {
       const cache = path.join(tempDir('pivot-pull-int'), 'cache')
       const before = exportContainers()
-      const r = await killMidStream(cache, [...(flat ? ['--flat'] : []), DEBIAN_IMAGE], 'SIGINT')
+      const r = await killMidStream(cache, [...(mode === 'flat' ? ['--flat'] : ['--source', mode]), DEBIAN_IMAGE], 'SIGINT')
       assert.equal(r.code, 130)
       assert.equal(r.stderr, 'pivot: pull interrupted\n')
-      for (const dir of ['layers', 'images', 'refs', 'tmp', 'l']) assert.deepEqual(fs.readdirSync(path.join(cache, dir)), [], dir)
+      for (const dir of ['layers', 'images', 'refs', 'l']) assert.deepEqual(fs.readdirSync(path.join(cache, dir)), [], dir)
+      // From a registry, the interrupted download stays for the next pull to resume, nothing else.
+      assert.deepEqual(fs.readdirSync(path.join(cache, 'tmp')), mode === 'registry' ? ['downloads'] : [], 'tmp')
+      if (mode === 'registry') assert.equal(fs.readdirSync(path.join(cache, 'tmp', 'downloads')).length, 1)
       assert.deepEqual(exportContainers(), before)
     })
   }
@@ -127,13 +133,28 @@ describe('pivot pull: Ctrl-C mid-stream', () => {
 describe('pivot pull: SIGKILL mid-stream', () => {
   it('layered: nothing under layers/ or images/; the next pull sweeps tmp/', async () => {
     const cache = path.join(tempDir('pivot-pull-kill'), 'cache')
-    await killMidStream(cache, [DEBIAN_IMAGE])
+    await killMidStream(cache, ['--source', 'daemon', DEBIAN_IMAGE])
     assert.deepEqual(fs.readdirSync(path.join(cache, 'layers')), [])
     assert.deepEqual(fs.readdirSync(path.join(cache, 'images')), [])
     assert.deepEqual(fs.readdirSync(path.join(cache, 'refs')), [])
     assert.ok(fs.readdirSync(path.join(cache, 'tmp')).length > 0, 'the killed pull left its staging dir')
-    assert.equal(pivot(['pull', BUSYBOX_IMAGE], {cacheDir: cache, timeout: 300_000}).status, 0)
+    assert.equal(pivot(['pull', '--source', 'daemon', BUSYBOX_IMAGE], {cacheDir: cache, timeout: 300_000}).status, 0)
     assert.deepEqual(fs.readdirSync(path.join(cache, 'tmp')), [])
+  })
+
+  it('from a registry: the staging dir is swept, the partial download resumed and then dropped', async () => {
+    const cache = path.join(tempDir('pivot-pull-kill-reg'), 'cache')
+    await killMidStream(cache, ['--source', 'registry', DEBIAN_IMAGE])
+    assert.deepEqual(fs.readdirSync(path.join(cache, 'layers')), [])
+    assert.deepEqual(fs.readdirSync(path.join(cache, 'images')), [])
+    const parts = fs.readdirSync(path.join(cache, 'tmp', 'downloads'))
+    assert.equal(parts.length, 1)
+    const kept = fs.statSync(path.join(cache, 'tmp', 'downloads', parts[0])).size
+    assert.ok(kept > 0, 'some bytes were kept')
+    const r = pivot(['pull', '--source', 'registry', DEBIAN_IMAGE], {cacheDir: cache, timeout: 300_000})
+    assert.equal(r.status, 0, r.stderr)
+    assert.match(r.stdout, /^[0-9a-f]{12}: Resuming at [\d.]+ [kM]?B$/m)
+    assert.deepEqual(fs.readdirSync(path.join(cache, 'tmp')), [], 'the download was dropped once committed')
   })
 
   it('flat: the next flat pull also removes the orphaned export container', async () => {

@@ -16,7 +16,7 @@ function ok(r: PivotResult): string {
 }
 
 function pullJson(cache: string, image: string, ...flags: string[]): PullResult {
-  return JSON.parse(ok(pivot(['pull', '--json', ...flags, image], {cacheDir: cache, timeout: 300_000}))) as PullResult
+  return JSON.parse(ok(pivot(['pull', '--json', '--source', 'daemon', ...flags, image], {cacheDir: cache, timeout: 300_000}))) as PullResult
 }
 
 function inspect(image: string): {Id: string; RootFS: {Layers: string[]}} {
@@ -46,11 +46,12 @@ after(() => {
   }
 })
 
+// The daemon path (--source daemon); test/integration/pull-registry*.test.ts has the registry's.
 describe('pivot pull (layered, docker save)', () => {
   const cache = path.join(tempDir('pivot-pull'), 'cache')
 
   it('pulls the busybox fixture: its real layer, verified, files intact', () => {
-    const out = ok(pivot(['pull', BUSYBOX], {cacheDir: cache, timeout: 300_000}))
+    const out = ok(pivot(['pull', '--source', 'daemon', BUSYBOX], {cacheDir: cache, timeout: 300_000}))
     assert.match(out, /^Pulled localhost:5000\/pivot-test\/busybox:latest \(sha256:[0-9a-f]{12}…, 1 layer, [\d.]+ [kM]B\)$/m)
     const daemon = inspect(BUSYBOX)
     const record = JSON.parse(fs.readFileSync(path.join(cache, 'images', entries(cache, 'images')[0]), 'utf8'))
@@ -116,7 +117,7 @@ describe('pivot pull (layered, docker save)', () => {
     const offline = 'localhost:5999/pivot-test/busybox:latest' // nothing listens on 5999
     docker(['tag', BUSYBOX, offline])
     tags.push(offline)
-    const r = pivot(['pull', offline], {cacheDir: cache, timeout: 120_000})
+    const r = pivot(['pull', '--source', 'daemon', offline], {cacheDir: cache, timeout: 120_000})
     ok(r)
     assert.match(r.stderr, /^pivot: warning: registry unreachable, using the daemon's copy of localhost:5999\/pivot-test\/busybox:latest$/m)
     assert.equal(entries(cache, 'layers').length, 1)
@@ -130,7 +131,7 @@ describe('pivot pull (layered, docker save)', () => {
     execFileSync(DOCKER_BIN, ['build', '--network', 'none', '-q', '-t', derived, context], {env: {...process.env, DOCKER_BUILDKIT: '0'}, stdio: 'ignore'})
     tags.push(derived)
     const layersBefore = entries(cache, 'layers')
-    const r = pivot(['pull', derived], {cacheDir: cache, timeout: 300_000})
+    const r = pivot(['pull', '--source', 'daemon', derived], {cacheDir: cache, timeout: 300_000})
     const out = ok(r)
     assert.match(out, /^Unpacking 1 layer$/m, 'the cached base layer is not unpacked again')
     assert.match(out, /\(sha256:[0-9a-f]{12}…, 2 layers, /)
@@ -162,7 +163,7 @@ describe('pivot pull --flat (docker export)', () => {
 
   it('one flat layer from a throwaway container, which is gone afterwards', () => {
     const before = exportContainers()
-    const out = ok(pivot(['pull', '--flat', BUSYBOX], {cacheDir: cache, timeout: 300_000}))
+    const out = ok(pivot(['pull', '--source', 'daemon', '--flat', BUSYBOX], {cacheDir: cache, timeout: 300_000}))
     assert.match(out, /^Pulled localhost:5000\/pivot-test\/busybox:latest \(sha256:[0-9a-f]{12}…, 1 layer, /m)
     assert.deepEqual(exportContainers(), before)
     const record = JSON.parse(fs.readFileSync(path.join(cache, 'images', entries(cache, 'images')[0]), 'utf8'))
@@ -192,7 +193,7 @@ describe('pivot pull: concurrency', () => {
     delete env.NODE_EXTRA_CA_CERTS
     const run = () =>
       new Promise<{code: number | null; stdout: string; stderr: string}>(resolve => {
-        const child = spawn(PIVOT_BIN, ['pull', '--json', DEBIAN_IMAGE], {cwd: REPO_ROOT, env})
+        const child = spawn(PIVOT_BIN, ['pull', '--json', '--source', 'daemon', DEBIAN_IMAGE], {cwd: REPO_ROOT, env})
         let stdout = ''
         let stderr = ''
         child.stdout.on('data', d => (stdout += d))

@@ -63,7 +63,7 @@ function setup(store = freshStore()): Setup {
     daemon,
     log,
     events,
-    pull: (ref, extra = {}) => pullImage(store, ref, {daemon, unpack: fakeUnpack(log), onProgress: e => events.push(e), ...extra}),
+    pull: (ref, extra = {}) => pullImage(store, ref, {source: 'daemon', daemon, unpack: fakeUnpack(log), onProgress: e => events.push(e), ...extra}),
   }
 }
 
@@ -95,7 +95,7 @@ describe('pullImage: layered (docker save)', () => {
     assert.deepEqual(fs.readdirSync(s.store.path('tmp')), [])
     assert.ok(s.daemon.calls.includes(`save ${id}`))
     // Progress: the pull phase with the daemon's lines, then the unpack phase.
-    assert.deepEqual(s.events[0], {type: 'phase', title: 'Pulling busybox:latest'})
+    assert.deepEqual(s.events[0], {type: 'phase', title: 'Pulling busybox:latest through the Docker daemon'})
     assert.ok(s.events.some(e => e.type === 'pull' && e.status === 'Pull complete'))
     assert.ok(s.events.some(e => e.type === 'detail' && e.title === 'Unpacking layer 2/2'))
   })
