@@ -7,10 +7,10 @@ import {execFileSync} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {after, before, describe, it} from 'node:test'
-import {BUSYBOX_IMAGE, docker, tempDir, type PivotResult} from '../helpers/fixtures'
-import {startFaultProxy, type FaultProxy} from '../helpers/fault-proxy'
-import {pivotAsync} from '../helpers/pivot-async'
-import type {PullResult} from '../../src/images/pull-image'
+import {BUSYBOX_IMAGE, docker, tempDir, type PivotResult} from '../../helpers/fixtures'
+import {startFaultProxy, type FaultProxy} from '../../helpers/fault-proxy'
+import {pivotAsync} from '../../helpers/pivot-async'
+import type {PullResult} from '../../../src/images/pull-image'
 
 /** The cache's content (not locks/, whose flock files come and go, nor tmp/downloads): path, type, size, mtime. */
 function snapshot(root: string): string[] {

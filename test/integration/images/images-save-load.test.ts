@@ -7,10 +7,10 @@ import {execFileSync, spawnSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import {BUSYBOX_IMAGE, DEBIAN_IMAGE, DOCKER_BIN, docker, pivot, tempDir, type PivotResult} from '../helpers/fixtures'
-import {assertOneLineError, cacheSnapshot} from '../helpers/security'
-import {TarBuilder} from '../helpers/tar-builder'
-import type {ImageSummary} from '../../src/images/list-images'
+import {BUSYBOX_IMAGE, DEBIAN_IMAGE, DOCKER_BIN, docker, pivot, tempDir, type PivotResult} from '../../helpers/fixtures'
+import {assertOneLineError, cacheSnapshot} from '../../helpers/security'
+import {TarBuilder} from '../../helpers/tar-builder'
+import type {ImageSummary} from '../../../src/images/list-images'
 
 const TAG = `imagefiles-${process.pid}`
 const dockerTags: string[] = []
@@ -104,7 +104,7 @@ test('save -> docker load -> docker run prints what pivot run prints; two saves 
 })
 
 test('save to stdout and to a directory: an OCI layout skopeo reads; a failed save leaves nothing', () => {
-  const viaStdout = spawnSync('bash', ['-c', `PIVOT_CACHE_DIR=${cache} ${path.resolve(__dirname, '../../../bin/pivot')} save ${TAG}:a | sha256sum`], {encoding: 'utf8', env: {...process.env, NODE_EXTRA_CA_CERTS: ''}})
+  const viaStdout = spawnSync('bash', ['-c', `PIVOT_CACHE_DIR=${cache} ${path.resolve(__dirname, '../../../../bin/pivot')} save ${TAG}:a | sha256sum`], {encoding: 'utf8', env: {...process.env, NODE_EXTRA_CA_CERTS: ''}})
   const file = path.join(work, 'c.tar')
   ok(pivot(['save', `${TAG}:a`, '-o', file], {cacheDir: cache}))
   assert.equal(viaStdout.stdout.split(' ')[0], sha256File(file))
@@ -279,7 +279,7 @@ test('a multi-layer image with deletions and an opaque directory: save -> docker
 test('save to a terminal and load from one are refused as docker refuses them (exit 1)', () => {
   // script(1) gives the command a pty for stdin and stdout.
   const onTty = (command: string) => spawnSync('script', ['-qec', command, '/dev/null'], {encoding: 'utf8', env: {...process.env, NODE_EXTRA_CA_CERTS: '', PIVOT_CACHE_DIR: cache}, input: ''})
-  const bin = path.resolve(__dirname, '../../../bin/pivot')
+  const bin = path.resolve(__dirname, '../../../../bin/pivot')
   const save = onTty(`${bin} save ${BUSYBOX_IMAGE}`)
   const dockerSave = onTty(`${DOCKER_BIN} save ${BUSYBOX_IMAGE}`)
   assert.equal(save.status, 1, save.stdout)

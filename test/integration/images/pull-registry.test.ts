@@ -9,16 +9,16 @@ import {execFileSync} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {after, before, describe, it} from 'node:test'
-import {BUSYBOX_IMAGE, DEBIAN_IMAGE, docker, pivot, tempDir, type PivotResult} from '../helpers/fixtures'
-import {startFaultProxy, type FaultProxy} from '../helpers/fault-proxy'
-import {pivotAsync} from '../helpers/pivot-async'
-import type {PullResult} from '../../src/images/pull-image'
+import {BUSYBOX_IMAGE, DEBIAN_IMAGE, docker, pivot, tempDir, type PivotResult} from '../../helpers/fixtures'
+import {startFaultProxy, type FaultProxy} from '../../helpers/fault-proxy'
+import {pivotAsync} from '../../helpers/pivot-async'
+import type {PullResult} from '../../../src/images/pull-image'
 
 const MULTIARCH = 'localhost:5000/pivot-test/registry-multiarch:latest'
 const ZSTD = 'localhost:5000/pivot-test/registry-zstd:latest'
 const BASIC = '127.0.0.1:5100/pivot-test/busybox:latest'
 const TOKEN = '127.0.0.1:5101/pivot-test/busybox:latest'
-const SKOPEO = ['--policy', path.resolve(__dirname, '..', '..', '..', 'test', 'env', 'skopeo-policy.json')]
+const SKOPEO = ['--policy', path.resolve(__dirname, '..', '..', '..', '..', 'test', 'env', 'skopeo-policy.json')]
 
 function ok(r: PivotResult): string {
   assert.equal(r.status, 0, `exit ${r.status}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`)
