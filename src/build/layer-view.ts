@@ -97,6 +97,21 @@ export class LayerView {
     return undefined
   }
 
+  /** A merged directory's entries by name, as overlay lists it (whiteouts hide lower names). */
+  children(dir: ViewEntry): Map<string, ViewEntry> {
+    const out = new Map<string, ViewEntry>()
+    const seen = new Set<string>()
+    for (const layer of dir.dirLayers ?? []) {
+      for (const name of fs.readdirSync(layer)) {
+        if (seen.has(name)) continue
+        seen.add(name)
+        const entry = this.find(dir.dirLayers ?? [], name)
+        if (entry) out.set(name, entry)
+      }
+    }
+    return out
+  }
+
   /** `name` in a directory whose copies are `layers` (topmost first), as overlay merges it. */
   private find(layers: string[], name: string): ViewEntry | undefined {
     for (let i = 0; i < layers.length; i++) {

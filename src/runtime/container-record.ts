@@ -46,6 +46,34 @@ export interface ContainerState {
   workdir?: string
   /** What PID 1's seccomp filter was made from: `pivot exec` loads the same filter. */
   security?: {capAdd?: string[]; capDrop?: string[]; privileged?: boolean; seccomp?: 'default' | 'unconfined'}
+  /** The container's mounts in docker inspect's shape: `volume rm` refuses a volume named here, `rm -v` removes anonymous ones. */
+  mounts?: MountRecord[]
+  /** The `run` flags `inspect` shows (HostConfig/Config) that nothing else reads back. */
+  runFlags?: RecordedRunFlags
+}
+
+/** One entry of docker inspect's Mounts. */
+export interface MountRecord {
+  Type: 'bind' | 'volume' | 'tmpfs'
+  /** The volume's name (volumes only). */
+  Name?: string
+  /** The host path (binds, volumes); '' for tmpfs. */
+  Source: string
+  Destination: string
+  RW: boolean
+  /** An anonymous volume (`-v /path`): `rm -v` removes it with the container. */
+  Anonymous?: boolean
+}
+
+/** Flags of `pivot run` recorded for `inspect` (docker's HostConfig and Config field names). */
+export interface RecordedRunFlags {
+  Labels?: Record<string, string>
+  StopTimeout?: number
+  ShmSize?: number
+  Ulimits?: Array<{Name: string; Soft: number; Hard: number}>
+  GroupAdd?: string[]
+  Tmpfs?: Record<string, string>
+  Init?: boolean
 }
 
 /** What the monitor of a detached container writes when the container's PID 1 exits. */

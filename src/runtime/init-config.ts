@@ -9,8 +9,12 @@ export interface InitVolume {
   /** Absolute path inside the container. */
   target: string
   readOnly: boolean
-  /** What the source is: a file is bound onto a file, anything else onto a directory. */
-  kind: 'dir' | 'file'
+  /** What the source is: a file is bound onto a file, anything else onto a directory; tmpfs: a new tmpfs (source unused). */
+  kind: 'dir' | 'file' | 'tmpfs'
+  /** tmpfs: MS_* flags besides nodev (nosuid, noexec, rdonly). */
+  flags?: number
+  /** tmpfs: its options (size=, mode=...). */
+  data?: string
 }
 
 export interface InitConfig {
@@ -34,6 +38,12 @@ export interface InitConfig {
   volumes: InitVolume[]
   readOnlyRootfs: boolean
   command: string[]
+  /** /dev/shm's size in bytes; undefined: 64 MiB. */
+  shmSize?: number
+  /** setrlimit before exec (--ulimit): RLIMIT_* numbers, -1n for unlimited. */
+  rlimits?: Array<{resource: number; soft: string; hard: string}>
+  /** Supplementary groups added after the user's (--group-add): names (looked up in /etc/group) or gids. */
+  groupAdd?: string[]
   /** Final environment but HOME, which the init takes from the container's passwd when absent. */
   env: string[]
   /** Absolute path inside the container; created when missing. */

@@ -105,13 +105,19 @@ export async function run(argv: string[]): Promise<number> {
       name: settings.name,
       net: (str(f.net) ?? 'host') as 'host' | 'none',
       limits: settings.limits,
-      volumes: settings.volumes,
+      volumes: [],
+      mounts: settings.mounts,
+      ...(settings.shmSize !== undefined ? {shmSize: settings.shmSize} : {}),
+      ...(settings.ulimits.length > 0 ? {ulimits: settings.ulimits} : {}),
+      ...(settings.groupAdd.length > 0 ? {groupAdd: settings.groupAdd} : {}),
+      ...(settings.cidFile !== undefined ? {cidFile: settings.cidFile} : {}),
+      runFlags: settings.runFlags,
       readOnlyRootfs: f['read-only'] === true,
       remove: f.rm === true,
       stdio: 'inherit',
       detach,
       interactive,
-      stopSignal: typeof (config as {StopSignal?: unknown}).StopSignal === 'string' ? (config as {StopSignal: string}).StopSignal : undefined,
+      stopSignal: settings.stopSignal ?? (typeof (config as {StopSignal?: unknown}).StopSignal === 'string' ? (config as {StopSignal: string}).StopSignal : undefined),
       ...settings.security,
     }
     const {runContainer} = require('./run-container') as typeof import('./run-container')
@@ -138,7 +144,13 @@ interface Settings {
   limits: ResourceLimits
   security: SecurityOptions & {noNewPrivileges: boolean}
   env: string[]
-  volumes: RunOptions['volumes']
+  mounts: NonNullable<RunOptions['mounts']>
+  shmSize?: number
+  ulimits: NonNullable<RunOptions['ulimits']>
+  groupAdd: string[]
+  cidFile?: string
+  stopSignal?: string
+  runFlags: NonNullable<RunOptions['runFlags']>
   workdir?: string
   user?: string
   hostname?: string
@@ -148,7 +160,7 @@ interface Settings {
 /** Every flag value checked before anything is created: bad input starts nothing and leaves nothing. */
 export function checkFlags(f: RawRunFlags): Settings {
   const {parseCpus, parseMemory, parsePidsLimit} = lazy.limits()
-  const {checkContainerName, checkHostname, checkUser, checkWorkdir, parseVolume, userEnv} = lazy.config()
+  const {checkContainerName, checkHostname, checkUser, checkWorkdir, userEnv} = lazy.config()
   const limits: ResourceLimits = {}
   // Docker's meanings: --pids-limit 0 or below, --memory 0 and --cpus 0 are "no limit" (the
   // parse functions say so), which is also how a user lifts pivot's default pids limit.
@@ -177,15 +189,90 @@ export function checkFlags(f: RawRunFlags): Settings {
   const capDrop = list(f['cap-drop'])
   resolveCapabilities({capAdd, capDrop})
   const opts = parseSecurityOpts(list(f['security-opt']))
+  const mounts = checkMountFlags(f)
+  const runFlags: NonNullable<RunOptions['runFlags']> = {}
+  const labels = parseLabels(list(f.label))
+  if (Object.keys(labels).length > 0) runFlags.Labels = labels
+  const shm = str(f['shm-size'])
+  let shmSize: number | undefined
+  if (shm !== undefined) {
+    const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(shm.trim())
+    if (!m) throw new RuntimeError('RUN_BAD_FLAG', `invalid argument ${JSON.stringify(shm)} for "--shm-size" flag: invalid size: '${shm}'`)
+    const bytes = Math.floor(Number(m[1]) * {'': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4}[m[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't'])
+    // docker: 0 is the default size.
+    if (bytes > 0) shmSize = runFlags.ShmSize = bytes
+  }
+  const ulimits = (require('./ulimits') as typeof import('./ulimits')).parseUlimits(list(f.ulimit))
+  if (ulimits.length > 0) runFlags.Ulimits = ulimits.map(u => ({Name: u.name, Soft: u.soft, Hard: u.hard}))
+  const groupAdd = list(f['group-add'])
+  for (const g of groupAdd) {
+    if (g === '' || /[:\s/]/.test(g)) throw new RuntimeError('RUN_BAD_FLAG', `invalid --group-add ${JSON.stringify(g)}: a group name or a gid`)
+  }
+  if (groupAdd.length > 0) runFlags.GroupAdd = groupAdd
+  const stopSignal = str(f['stop-signal'])
+  if (stopSignal !== undefined) {
+    try {
+      ;(require('./lifecycle/containers') as typeof import('./lifecycle/containers')).parseSignal(stopSignal)
+    } catch {
+      throw new RuntimeError('RUN_BAD_FLAG', `Invalid signal: ${stopSignal}`)
+    }
+  }
+  const stopTimeout = str(f['stop-timeout'])
+  if (stopTimeout !== undefined) {
+    if (!/^-?\d+$/.test(stopTimeout)) throw new RuntimeError('RUN_BAD_FLAG', `invalid argument ${JSON.stringify(stopTimeout)} for "--stop-timeout" flag: strconv.ParseInt: parsing ${JSON.stringify(stopTimeout)}: invalid syntax`)
+    runFlags.StopTimeout = Number(stopTimeout)
+  }
+  const cidFile = str(f.cidfile)
+  if (cidFile !== undefined) checkCidFile(cidFile)
+  const tmpfsFlags = list(f.tmpfs)
+  if (tmpfsFlags.length > 0) runFlags.Tmpfs = Object.fromEntries(tmpfsFlags.map(t => [t.split(':')[0], t.includes(':') ? t.slice(t.indexOf(':') + 1) : '']))
   return {
+    mounts,
+    shmSize,
+    ulimits,
+    groupAdd,
+    cidFile,
+    stopSignal,
+    runFlags,
     security: {capAdd, capDrop, privileged: f.privileged === true, seccomp: opts.seccomp, noNewPrivileges: opts.noNewPrivileges},
     limits,
     env: userEnv(list(f.env), list(f['env-file'])),
-    volumes: list(f.volume).map(parseVolume),
     workdir: workdir === undefined ? undefined : checkWorkdir(workdir),
     user,
     hostname,
     name,
+  }
+}
+
+/** -v, --mount and --tmpfs in docker's order, checked (syntax, duplicate targets); nothing is made yet. */
+function checkMountFlags(f: RawRunFlags): NonNullable<RunOptions['mounts']> {
+  const spec = require('./mounts/mount-spec') as typeof import('./mounts/mount-spec')
+  const mounts = [...list(f.volume).map(spec.parseVolumeFlag), ...list(f.mount).map(spec.parseMountFlag), ...list(f.tmpfs).map(spec.parseTmpfsFlag)]
+  ;(require('./mounts/resolve-mounts') as typeof import('./mounts/resolve-mounts')).checkDuplicateTargets(mounts)
+  return mounts
+}
+
+/** --label KEY[=VALUE] (docker: KEY alone is an empty value). */
+function parseLabels(specs: readonly string[]): Record<string, string> {
+  const labels: Record<string, string> = {}
+  for (const l of specs) {
+    const eq = l.indexOf('=')
+    const key = eq === -1 ? l : l.slice(0, eq)
+    if (key.trim() === '') throw new RuntimeError('RUN_BAD_FLAG', `invalid argument ${JSON.stringify(l)} for "-l, --label" flag: invalid label '${l}': empty name`)
+    labels[key] = eq === -1 ? '' : l.slice(eq + 1)
+  }
+  return labels
+}
+
+/** docker's --cidfile checks, before anything starts: the file must not exist, its directory must. */
+function checkCidFile(file: string): void {
+  if (fs.existsSync(file)) {
+    throw new RuntimeError('RUN_BAD_FLAG', `container ID file found, make sure the other container isn't running or delete ${file}`)
+  }
+  const dir = path.dirname(path.resolve(file))
+  if (!fs.statSync(dir, {throwIfNoEntry: false})?.isDirectory()) {
+    // docker's status for it, odd as it is.
+    throw new RuntimeError('RUN_BAD_FLAG', `failed to create the container ID file: open ${file}: no such file or directory`, {exitCode: 127})
   }
 }
 

@@ -12,6 +12,9 @@ import {startInit, type PendingInit} from './start-init'
 import {startMonitor} from './monitor/start-monitor'
 import {securityConfig, type SecurityOptions} from './security/security-options'
 import {lockGcShared} from '../store/gc-lock'
+import {resolveMounts} from './mounts/resolve-mounts'
+import {removeAnonymousVolumes} from './mounts/volumes'
+import {rlimitNumber} from './ulimits'
 
 export {removeContainer} from './container-record'
 
@@ -85,6 +88,7 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
   const layers = [...opts.image.layers].reverse()
   let started = false
   let security: ReturnType<typeof securityConfig>
+  let mounts: ReturnType<typeof resolveMounts>
   // Shared GC lock from the check of the layers until the container record (which pins them) is
   // written: a concurrent prune cannot delete them in between (src/store/gc-lock.ts).
   let gc: {release(): void} | undefined
@@ -97,6 +101,7 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     }
     // Before anything exists: a missing libseccomp fails the run without leaving a container.
     security = securityConfig(opts)
+    mounts = resolveMounts(store, opts.mounts ?? [], opts.image.layers)
     if (opts.name !== undefined) reserveName(store, opts.name, id)
   } catch (error) {
     gc?.release()
@@ -123,6 +128,8 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     ...(opts.stopSignal ? {stopSignal: opts.stopSignal} : {}),
     workdir: opts.workdir,
     security: {capAdd: opts.capAdd, capDrop: opts.capDrop, privileged: opts.privileged, seccomp: opts.seccomp},
+    ...(mounts.records.length > 0 ? {mounts: mounts.records} : {}),
+    ...(opts.runFlags ? {runFlags: opts.runFlags} : {}),
   }
   // Detached: once the monitor has the container, its cgroup and directory are the monitor's.
   const handover = {done: false}
@@ -133,15 +140,16 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     // live, so it never removes the cgroup of a container being made.
     writeState(store, state)
     gc.release()
+    if (opts.cidFile !== undefined) writeCidFile(opts.cidFile, id)
     cgroup = createCgroup(cgroupIdOf(store, id), opts.limits)
     if (kill.requested) throw new RuntimeError('RUN_INTERRUPTED', 'interrupted before the container started', {exitCode: 130})
     init ??= opts.detach ? startMonitor(store, id) : startInit(opts.stdio, opts.interactive)
 
-    const volumes: InitVolume[] = opts.volumes.map(v => ({...v, kind: fs.statSync(v.source).isDirectory() ? 'dir' : 'file'}))
+    const volumes: InitVolume[] = [...opts.volumes.map(v => ({...v, kind: fs.statSync(v.source).isDirectory() ? ('dir' as const) : ('file' as const)})), ...mounts.volumes]
     prepareInitLayer(path.join(dir, 'init'), {
       hostname,
       net: opts.net,
-      mountTargets: volumes.map(v => ({target: v.target, kind: v.kind})),
+      mountTargets: volumes.map(v => ({target: v.target, kind: v.kind === 'file' ? 'file' : 'dir'})),
       workdir: opts.readOnlyRootfs ? opts.workdir : undefined,
       imageLayers: layers.map(d => store.layerRootfs(d)),
     })
@@ -160,6 +168,9 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
       workdir: opts.workdir,
       user: opts.user,
       noNewPrivileges: opts.noNewPrivileges ?? false,
+      ...(opts.shmSize !== undefined ? {shmSize: opts.shmSize} : {}),
+      ...(opts.ulimits?.length ? {rlimits: opts.ulimits.map(u => ({resource: rlimitNumber(u.name), soft: String(u.soft), hard: String(u.hard)}))} : {}),
+      ...(opts.groupAdd?.length ? {groupAdd: opts.groupAdd} : {}),
       ...security,
     }
     if (opts.readOnlyRootfs) {
@@ -198,7 +209,11 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     // did not run has nothing to commit and no id reached the caller.
     if (handover.done) {
       // The monitor removes or records it when it exits.
-    } else if (created && opts.remove && (!keep || !succeeded)) removeContainer(store, id, opts.name ?? null)
+    } else if (created && opts.remove && (!keep || !succeeded)) {
+      removeContainer(store, id, opts.name ?? null)
+      // docker run --rm takes the container's anonymous volumes with it.
+      removeAnonymousVolumes(store, state.mounts)
+    }
     else if (opts.name !== undefined && !created) releaseName(store, opts.name, id)
     stopForwarding()
   }
@@ -332,6 +347,17 @@ async function runDetached(
   const failure = parseFailure(text.slice(text.indexOf('\n') + 1))
   if (failure) throw new RuntimeError(failure.code, failure.message, {exitCode: failure.exitCode})
   return 0
+}
+
+/** docker's --cidfile: created exclusively (a file that appeared since the flags were checked is an error). */
+function writeCidFile(file: string, id: string): void {
+  try {
+    fs.writeFileSync(file, id, {flag: 'wx', mode: 0o644})
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'EEXIST') throw new RuntimeError('RUN_BAD_FLAG', `container ID file found, make sure the other container isn't running or delete ${file}`)
+    throw new RuntimeError('RUN_BAD_FLAG', `failed to create the container ID file: ${(error as Error).message}`)
+  }
 }
 
 function parseFailure(reply: string): InitFailure | undefined {

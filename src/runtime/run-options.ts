@@ -8,6 +8,13 @@ export interface VolumeMount {
   readOnly: boolean
 }
 
+export interface Ulimit {
+  /** docker's name: nofile, nproc, core... */
+  name: string
+  soft: number
+  hard: number
+}
+
 export interface ResourceLimits {
   /** pids.max; undefined = pivot's default (see DEFAULT_PIDS_LIMIT). */
   pids?: number
@@ -38,6 +45,18 @@ export interface RunOptions {
   net: 'host' | 'none'
   limits: ResourceLimits
   volumes: VolumeMount[]
+  /** -v, --mount, --tmpfs as parsed (mounts/mount-spec.ts); resolved under the GC lock. */
+  mounts?: import('./mounts/mount-spec').MountSpec[]
+  /** /dev/shm's size in bytes (--shm-size); docker's default 64 MiB. */
+  shmSize?: number
+  /** setrlimit before exec (--ulimit). */
+  ulimits?: Ulimit[]
+  /** Supplementary groups added to the user's (--group-add): names or numeric gids. */
+  groupAdd?: string[]
+  /** --cidfile: the container id is written there once the container exists (the file must not exist). */
+  cidFile?: string
+  /** What `inspect` shows of the run's flags (labels, stop timeout...). */
+  runFlags?: import('./container-record').RecordedRunFlags
   readOnlyRootfs: boolean
   /** Remove the container (its writable layer and record) when it exits. */
   remove: boolean

@@ -128,7 +128,7 @@ export function planContainer(config: InitConfig): Step[] {
     flags: MS_NOSUID | MS_NOEXEC,
     data: 'newinstance,ptmxmode=0666,mode=0620,gid=5',
   })
-  steps.push({op: 'mount', source: 'shm', target: join(dev, 'shm'), fstype: 'tmpfs', flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: 'mode=1777,size=65536k'})
+  steps.push({op: 'mount', source: 'shm', target: join(dev, 'shm'), fstype: 'tmpfs', flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: `mode=1777,size=${shmSizeOption(config.shmSize)}`})
   // mqueue shows the IPC namespace's message queues; mounted after the unshare(NEWIPC) above.
   steps.push({op: 'mount', source: 'mqueue', target: join(dev, 'mqueue'), fstype: 'mqueue', flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: null})
 
@@ -138,19 +138,22 @@ export function planContainer(config: InitConfig): Step[] {
   //    --privileged leaves it writable, as docker does.
   steps.push({op: 'mount', source: 'sysfs', target: join(root, '/sys'), fstype: 'sysfs', flags: (config.privileged ? 0 : MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC, data: null})
 
-  // -- Volumes after /dev (a volume under /dev must land on the tmpfs, not under it) and sorted
-  //    by depth so that -v a:/data -v b:/data/sub mounts b on top of a, not hidden beneath it.
-  //    rbind like docker. nodev (and ro for :ro) need a second call, flags being ignored on a
-  //    bind: restrictMount sets them on the volume and every mount under it and keeps the
-  //    source's own (a nosuid or noexec source stays so), as docker's recursive read-only does.
+  // -- Volumes and tmpfs mounts after /dev (one under /dev must land on the tmpfs, not under it)
+  //    and sorted by depth so that -v a:/data -v b:/data/sub mounts b on top of a, not hidden
+  //    beneath it. Each target is reached component by component inside the new root, refusing
+  //    symlinks (a volume's content is the container's: a symlink there must not send a later
+  //    mount to the host), and missing components are made there, as docker does.
+  //    Binds are rbind like docker's; nodev (and ro for :ro) need a second call, flags being
+  //    ignored on a bind: set on the volume and every mount under it, keeping the source's own
+  //    (a nosuid or noexec source stays so), as docker's recursive read-only does. A tmpfs gets
+  //    nodev always, docker's nosuid and noexec unless asked otherwise.
   const volumes = [...config.volumes].sort((a, b) => depth(a.target) - depth(b.target))
   for (const v of volumes) {
-    const target = join(root, v.target)
-    if (v.target === '/dev' || v.target.startsWith('/dev/')) {
-      steps.push(v.kind === 'file' ? {op: 'touch', path: target} : {op: 'mkdir', path: target, mode: 0o755})
+    if (v.kind === 'tmpfs') {
+      steps.push({op: 'mountInRoot', root, inside: v.target, kind: 'dir', source: 'tmpfs', fstype: 'tmpfs', flags: MS_NODEV | (v.flags ?? 0), data: v.data || null})
+    } else {
+      steps.push({op: 'mountInRoot', root, inside: v.target, kind: v.kind, source: v.source, fstype: null, flags: MS_BIND | MS_REC, data: null, restrict: {readOnly: v.readOnly}})
     }
-    steps.push({op: 'mount', source: v.source, target, fstype: null, flags: MS_BIND | MS_REC, data: null})
-    steps.push({op: 'restrictMount', path: target, readOnly: v.readOnly})
   }
 
   // -- pivot_root(".", ".") (runc's way): no put_old directory is needed in the image; the old
@@ -172,8 +175,11 @@ export function planContainer(config: InitConfig): Step[] {
   // The command is found (PATH, from the working directory) and checked while the init still has
   // every capability: the checks read its first bytes (security/exec-guard.ts).
   steps.push({op: 'resolveCommand', command: config.command, env: config.env})
+  // --ulimit: while the init is still root with every capability (raising a hard limit needs
+  // CAP_SYS_RESOURCE, which the user switch takes from the effective set).
+  for (const r of config.rlimits ?? []) steps.push({op: 'setrlimit', resource: r.resource, soft: BigInt(r.soft), hard: BigInt(r.hard)})
   steps.push(...boundingSetSteps(config))
-  steps.push({op: 'switchUser', user: config.user})
+  steps.push({op: 'switchUser', user: config.user, ...(config.groupAdd?.length ? {groupAdd: config.groupAdd} : {})})
   // A change of uid or gid clears the parent-death signal: set it again, so a SIGKILLed
   // `pivot run` still takes the container with it.
   steps.push({op: 'prctl', option: PR_SET_PDEATHSIG, arg2: SIGKILL})
@@ -201,6 +207,12 @@ export function planContainer(config: InitConfig): Step[] {
  * xattrs (unpack drops them too), most complete first: kernels before 4.19 lack metacopy.
  */
 export const OVERLAY_HARDENING = ['redirect_dir=nofollow,metacopy=off,index=off', 'redirect_dir=nofollow']
+
+/** tmpfs's size= for /dev/shm: docker's 64 MiB by default, in KiB as docker writes it. */
+function shmSizeOption(bytes: number | undefined): string {
+  if (bytes === undefined) return '65536k'
+  return bytes % 1024 === 0 ? `${bytes / 1024}k` : String(bytes)
+}
 
 function depth(p: string): number {
   return p.split('/').filter(Boolean).length
