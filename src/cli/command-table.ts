@@ -81,5 +81,6 @@ export const SUMMARIES: Readonly<Record<string, string>> = {
   rmi: 'Remove images from the cache',
   run: 'Run a command in a new container of a cached image',
   stop: 'Stop running containers',
+  volume: 'Manage named volumes',
   wait: 'Wait for containers to stop, then print their exit codes',
 }
