@@ -37,6 +37,7 @@ export const LEAN_COMMANDS: Readonly<Record<string, LeanCommand>> = {
       {name: 'all', char: 'a', kind: 'boolean'},
       {name: 'quiet', char: 'q', kind: 'boolean'},
       {name: 'no-trunc', kind: 'boolean'},
+      {name: 'filter', char: 'f', kind: 'multiple'},
     ],
     json: true,
     args: [],
