@@ -46,7 +46,14 @@ empty, as docker does. Subcommands, with docker's output and exit statuses:
       case 'create': {
         if (names.length > 1) throw new RuntimeError('RUN_BAD_FLAG', `"pivot volume create" requires at most 1 argument (see 'pivot volume --help')`)
         const labels = Object.fromEntries((flags.label === undefined ? [] : [flags.label]).map(l => (l.includes('=') ? [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] : [l, ''])))
-        const {info} = v.ensureVolume(store, names[0], Object.keys(labels).length > 0 ? labels : null)
+        let info
+        try {
+          ;({info} = v.ensureVolume(store, names[0], Object.keys(labels).length > 0 ? labels : null))
+        } catch (error) {
+          // docker volume create's status for a bad name is 1 (run's is 125).
+          if (error instanceof RuntimeError) throw new RuntimeError(error.code, error.message, {exitCode: 1})
+          throw error
+        }
         if (!json) process.stdout.write(info.Name + '\n')
         return info
       }

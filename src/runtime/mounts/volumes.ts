@@ -17,10 +17,10 @@ import {VOLUME_NAME, badVolumeName} from './mount-spec'
 export interface VolumeInfo {
   CreatedAt: string
   Driver: 'local'
-  Labels: Record<string, string> | null
+  Labels: Record<string, string>
   Mountpoint: string
   Name: string
-  Options: null
+  Options: Record<string, string>
   Scope: 'local'
 }
 
@@ -79,10 +79,10 @@ export function ensureVolume(store: Store, name: string | undefined, labels: Rec
     const info: VolumeInfo = {
       CreatedAt: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
       Driver: 'local',
-      Labels: name === undefined ? {[ANONYMOUS_LABEL]: '', ...labels} : labels,
+      Labels: name === undefined ? {[ANONYMOUS_LABEL]: '', ...labels} : {...labels},
       Mountpoint: path.join(root, volName, '_data'),
       Name: volName,
-      Options: null,
+      Options: {},
       Scope: 'local',
     }
     writeJsonAtomic(path.join(staging, 'volume.json'), info)

@@ -1,0 +1,274 @@
+// `pivot run`'s mount and process flags against `docker run` on the same images, one row per
+// behaviour: the same arguments through both, the same stdout and exit status (and, for pivot's
+// refusals, one line on stderr), then the host checked (no mount, cgroup, container or temp file
+// left). Rows are data so that the shared differential harness can take them as they are.
+//
+// In a row's arguments, {tmp} is a fresh host directory per engine (docker's and pivot's runs never
+// share one), {vol} a volume name unique to the row (docker's volumes are removed at the end;
+// pivot's live in its temp cache). docker's daemon here has no bridge: --network none / --net none.
+import {after, before, test} from 'node:test';
+import assert from 'node:assert/strict';
+import {spawnSync} from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import {BUSYBOX_IMAGE, DEBIAN_IMAGE, DOCKER_BIN, pivot, tempDir} from '../helpers/fixtures';
+import {leftovers, seedImage} from '../helpers/seed-image';
+
+const B = BUSYBOX_IMAGE;
+const D = DEBIAN_IMAGE;
+const PREFIX = `runflags-diff-${process.pid}`;
+let cache: string;
+const dockerVolumes = new Set<string>();
+const dockerContainers = new Set<string>();
+
+interface Outcome {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** One behaviour. `steps`: `run` argument lists run in turn (their stdout concatenated); `host`: what the host shows afterwards. */
+interface Row {
+  name: string;
+  steps: string[][];
+  /** false: compare the exit status only (the message is the engine's own). */
+  stdout?: boolean;
+  /** Whatever the host shows after the steps, given the row's {tmp}: compared between the engines. */
+  host?: (tmp: string) => string;
+  /** What of stdout to compare (both engines' stdout go through it). */
+  out?: (stdout: string) => string;
+  /** Not `run` but another command of the CLI (`volume rm`...): steps are whole argument lists. */
+  cli?: boolean;
+}
+
+const mountOf = (p: string) => `awk '$2=="${p}"{print $1, $3, $4}' /proc/mounts`;
+const rwOf = (p: string) => `awk '$2=="${p}"{split($4,o,","); print o[1]}' /proc/mounts`;
+const sh = (script: string) => ['sh', '-c', script];
+const bad = (name: string, ...args: string[]): Row => ({name, steps: [[...args, B, 'true']], stdout: false});
+
+const ROWS: Row[] = [
+  // --- -v HOST:CONTAINER
+  {name: '-v host dir: writes land on the host', steps: [['-v', '{tmp}/d:/s', B, ...sh('echo hi > /s/f; cat /s/f')]], host: t => fs.readFileSync(`${t}/d/f`, 'utf8')},
+  {name: '-v host dir is read-write', steps: [['-v', '{tmp}:/s', B, ...sh(rwOf('/s'))]]},
+  {name: '-v :ro is read-only', steps: [['-v', '{tmp}:/s:ro', B, ...sh(`${rwOf('/s')}; touch /s/x 2>/dev/null; echo $?`)]]},
+  {name: '-v :rw explicit', steps: [['-v', '{tmp}:/s:rw', B, ...sh(`${rwOf('/s')}; touch /s/x; echo $?`)]]},
+  {name: '-v missing host path is made as a directory', steps: [['-v', '{tmp}/a/b:/m', B, ...sh('ls -A /m | wc -l')]], host: t => String(fs.statSync(`${t}/a/b`).isDirectory())},
+  {name: '-v a host file onto a file', steps: [['-v', '{tmp}/file:/etc/myfile:ro', B, 'cat', '/etc/myfile']]},
+  {name: '-v under a directory the image lacks', steps: [['-v', '{tmp}:/new/deep/dir', B, ...sh('ls -d /new/deep/dir')]]},
+  {name: '-v two nested mounts, parent first whatever the order', steps: [['-v', '{tmp}/in:/data/sub', '-v', '{tmp}/out:/data', B, ...sh('echo x > /data/sub/f; ls /data')]], host: t => fs.readdirSync(`${t}/in`).join(',')},
+  {name: '-v a host dir keeps its content', steps: [['-v', '{tmp}:/s', B, 'cat', '/s/file']]},
+  // --- named and anonymous volumes
+  {name: '-v NAME: kept across runs', steps: [['-v', '{vol}:/data', B, ...sh('echo kept > /data/f')], ['-v', '{vol}:/data', B, 'cat', '/data/f']]},
+  {name: '-v NAME: a new volume is filled from the image', steps: [['-v', '{vol}:/etc', B, ...sh('ls /etc | grep -c passwd')]]},
+  {name: '-v NAME: the fill keeps modes and owners', steps: [['-v', '{vol}:/usr/share/doc', D, ...sh('stat -c "%a %u %g" /usr/share/doc /usr/share/doc/apt')]]},
+  {name: '-v NAME: a filled volume is not filled again', steps: [['-v', '{vol}:/etc', B, ...sh('rm /etc/passwd')], ['-v', '{vol}:/etc', B, ...sh('ls /etc | grep -c passwd; true')]]},
+  {name: '-v NAME:/path:nocopy is not filled', steps: [['-v', '{vol}:/usr/share/doc:nocopy', D, ...sh('ls -A /usr/share/doc | wc -l')]]},
+  {name: '-v NAME:ro is read-only', steps: [['-v', '{vol}:/data:ro', B, ...sh('touch /data/x 2>/dev/null; echo $?')]]},
+  {name: '-v NAME: a volume seen by a second mount point', steps: [['-v', '{vol}:/a', '-v', '{vol}:/b', B, ...sh('echo 1 > /a/f; cat /b/f')]]},
+  {name: '-v NAME: a new volume at a path the image lacks is empty', steps: [['-v', '{vol}:/nothing/here', B, ...sh('ls -A /nothing/here | wc -l')]]},
+  {name: '-v /path: an anonymous volume, writable', steps: [['-v', '/anon', B, ...sh('echo 1 > /anon/f && cat /anon/f')]]},
+  {name: '-v /path: an anonymous volume over image content is filled', steps: [['-v', '/etc', B, ...sh('ls /etc | grep -c group')]]},
+  // --- --mount
+  {name: '--mount type=bind', steps: [['--mount', 'type=bind,source={tmp},target=/m', B, ...sh(`${rwOf('/m')}; cat /m/file`)]]},
+  {name: '--mount src= dst= spellings', steps: [['--mount', 'type=bind,src={tmp},dst=/m', B, 'cat', '/m/file']]},
+  {name: '--mount readonly', steps: [['--mount', 'type=bind,src={tmp},dst=/m,readonly', B, ...sh(rwOf('/m'))]]},
+  {name: '--mount ro=true', steps: [['--mount', 'type=bind,src={tmp},dst=/m,ro=true', B, ...sh(rwOf('/m'))]]},
+  {name: '--mount readonly=false', steps: [['--mount', 'type=bind,src={tmp},dst=/m,readonly=false', B, ...sh(rwOf('/m'))]]},
+  {name: '--mount bind-propagation=rprivate', steps: [['--mount', 'type=bind,src={tmp},dst=/m,bind-propagation=rprivate', B, 'cat', '/m/file']]},
+  {name: '--mount type=volume,source=NAME', steps: [['--mount', 'type=volume,source={vol},target=/v', B, ...sh('echo a > /v/f')], ['--mount', 'source={vol},target=/w', B, 'cat', '/w/f']]},
+  {name: '--mount type=volume without source: anonymous', steps: [['--mount', 'type=volume,target=/v', B, ...sh('ls -A /v | wc -l')]]},
+  {name: '--mount volume-nocopy', steps: [['--mount', 'type=volume,src={vol},dst=/usr/share/doc,volume-nocopy', D, ...sh('ls -A /usr/share/doc | wc -l')]]},
+  {name: '--mount type=volume,readonly', steps: [['--mount', 'type=volume,src={vol},dst=/v,readonly', B, ...sh('touch /v/x 2>/dev/null; echo $?')]]},
+  {name: '--mount type=tmpfs', steps: [['--mount', 'type=tmpfs,target=/t', B, ...sh(mountOf('/t'))]]},
+  {name: '--mount tmpfs-size and tmpfs-mode', steps: [['--mount', 'type=tmpfs,target=/t,tmpfs-size=1048576,tmpfs-mode=0700', B, ...sh(`${mountOf('/t')}; stat -c %a /t`)]]},
+  {name: '--mount tmpfs-size with a unit', steps: [['--mount', 'type=tmpfs,dst=/t,tmpfs-size=2m', B, ...sh(mountOf('/t'))]]},
+  // --- --tmpfs
+  {name: '--tmpfs PATH: nosuid,nodev,noexec', steps: [['--tmpfs', '/t', B, ...sh(mountOf('/t'))]]},
+  {name: '--tmpfs size= and mode=', steps: [['--tmpfs', '/t:size=1m,mode=700', B, ...sh(`${mountOf('/t')}; stat -c %a /t`)]]},
+  {name: '--tmpfs exec', steps: [['--tmpfs', '/t:exec', B, ...sh(mountOf('/t'))]]},
+  {name: '--tmpfs ro', steps: [['--tmpfs', '/t:ro', B, ...sh(`${mountOf('/t')}; touch /t/x 2>/dev/null; echo $?`)]]},
+  {name: '--tmpfs uid= gid=', steps: [['--tmpfs', '/t:uid=1000,gid=1000', B, 'stat', '-c', '%u %g', '/t']]},
+  {name: '--tmpfs is writable and empty', steps: [['--tmpfs', '/tmp', B, ...sh('ls -A /tmp | wc -l; echo x > /tmp/f; cat /tmp/f')]]},
+  {name: '--tmpfs at a path the image lacks', steps: [['--tmpfs', '/run/a/b', B, ...sh(mountOf('/run/a/b'))]]},
+  {name: '--tmpfs over an image directory hides it', steps: [['--tmpfs', '/etc', B, ...sh('ls -A /etc | grep -c passwd; true')]]},
+  {name: '--tmpfs under a -v', steps: [['-v', '{tmp}:/data', '--tmpfs', '/data/t', B, ...sh(`${mountOf('/data/t')}; echo x > /data/t/f`)]], host: t => String(fs.existsSync(`${t}/t/f`))},
+  {name: '--tmpfs several', steps: [['--tmpfs', '/a', '--tmpfs', '/b:size=1m', B, ...sh(`${mountOf('/a')}; ${mountOf('/b')}`)]]},
+  // --- bad mount specs (docker's status; pivot's message in one line)
+  bad('--mount bind without source', '--mount', 'type=bind,target=/m'),
+  bad('--mount unknown type', '--mount', 'type=foo,target=/m'),
+  bad('--mount tmpfs with a source', '--mount', 'type=tmpfs,source=x,target=/m'),
+  bad('--mount relative source', '--mount', 'type=bind,src=relative,dst=/m'),
+  bad('--mount relative target', '--mount', 'type=bind,src=/tmp,dst=relative'),
+  bad('--mount bind source missing', '--mount', 'type=bind,src=/nonexistent-runflags-src,target=/m'),
+  bad('--mount unknown key', '--mount', 'type=bind,src=/tmp,target=/m,bogus=1'),
+  bad('--mount without target', '--mount', 'source=/tmp'),
+  bad('--mount field without =', '--mount', 'target'),
+  bad('--mount empty', '--mount', ''),
+  bad('--mount readonly=maybe', '--mount', 'type=bind,src=/tmp,dst=/m,readonly=maybe'),
+  bad('--mount tmpfs-* on a bind', '--mount', 'type=bind,src=/tmp,target=/m,tmpfs-size=1'),
+  bad('--mount volume-* on a bind', '--mount', 'type=bind,src=/tmp,target=/m,volume-nocopy'),
+  bad('--mount volume source that is a path', '--mount', 'type=volume,target=/m,src=/abs'),
+  bad('-v relative container path', '-v', '/tmp:relative'),
+  bad('-v unknown mode', '-v', '/tmp:/m:bogus'),
+  bad('-v too many fields', '-v', 'a:b:c:d'),
+  bad('-v onto /', '-v', '/tmp:/'),
+  bad('-v bad volume name', '-v', 'bad name!:/m'),
+  bad('--tmpfs relative', '--tmpfs', 'relative'),
+  bad('--tmpfs unknown option', '--tmpfs', '/t:bogus'),
+  bad('--tmpfs bad size', '--tmpfs', '/t:size=abc'),
+  bad('duplicate mount point', '-v', '/tmp:/m', '--tmpfs', '/m'),
+  // --- /dev/shm
+  {name: '/dev/shm default 64m', steps: [[B, ...sh(mountOf('/dev/shm'))]]},
+  {name: '--shm-size 1m', steps: [['--shm-size', '1m', B, ...sh(mountOf('/dev/shm'))]]},
+  {name: '--shm-size 0 is the default', steps: [['--shm-size', '0', B, ...sh(mountOf('/dev/shm'))]]},
+  {name: '--shm-size in bytes rounds to a page', steps: [['--shm-size', '1000', B, ...sh(mountOf('/dev/shm'))]]},
+  {name: '--shm-size 128M', steps: [['--shm-size', '128M', B, ...sh(mountOf('/dev/shm'))]]},
+  bad('--shm-size abc', '--shm-size', 'abc'),
+  bad('--shm-size -1', '--shm-size', '-1'),
+  // --- --ulimit
+  {name: '--ulimit nofile=SOFT:HARD', steps: [['--ulimit', 'nofile=100:200', B, ...sh('ulimit -n; ulimit -Hn')]]},
+  {name: '--ulimit nofile=N sets both', steps: [['--ulimit', 'nofile=100', B, ...sh('ulimit -n; ulimit -Hn')]]},
+  {name: '--ulimit core=-1 is unlimited', steps: [['--ulimit', 'core=-1', B, ...sh('ulimit -c; ulimit -Hc')]]},
+  {name: '--ulimit nproc', steps: [['--ulimit', 'nproc=10:20', B, ...sh('ulimit -u; ulimit -Hu')]]},
+  {name: '--ulimit stack', steps: [['--ulimit', 'stack=1048576', B, ...sh('ulimit -s')]]},
+  {name: '--ulimit several, the last of a name wins', steps: [['--ulimit', 'nofile=50', '--ulimit', 'memlock=65536', '--ulimit', 'nofile=60', B, ...sh('ulimit -n; ulimit -l')]]},
+  {name: '--ulimit for a non-root user', steps: [['-u', '1000', '--ulimit', 'nofile=64', B, ...sh('ulimit -n')]]},
+  bad('--ulimit unknown name', '--ulimit', 'foo=1'),
+  bad('--ulimit without a value', '--ulimit', 'nofile'),
+  bad('--ulimit not a number', '--ulimit', 'nofile=abc'),
+  bad('--ulimit soft above hard', '--ulimit', 'nofile=200:100'),
+  // --- --group-add
+  {name: '--group-add a gid', steps: [['--group-add', '44', B, 'id', '-G']]},
+  {name: '--group-add for a non-root user', steps: [['-u', '1000', '--group-add', '44', B, 'id', '-G']]},
+  {name: '--group-add a name of the image', steps: [['--group-add', 'audio', '--group-add', '50', D, 'id', '-G']]},
+  {name: '--group-add the user\'s own group again', steps: [['--group-add', '0', B, 'id', '-G']]},
+  {name: '--group-add an unknown name', steps: [['--group-add', 'nosuch', B, 'true']], stdout: false},
+  // --- labels, stop settings, cidfile
+  {name: '--label runs', steps: [['--label', 'a=b', '-l', 'c', B, 'echo', 'ok']]},
+  bad('--label empty', '--label', ''),
+  {name: '--stop-signal runs', steps: [['--stop-signal', 'SIGUSR1', B, 'echo', 'ok']]},
+  bad('--stop-signal unknown', '--stop-signal', 'FOO'),
+  {name: '--stop-timeout runs', steps: [['--stop-timeout', '5', B, 'echo', 'ok']]},
+  bad('--stop-timeout not a number', '--stop-timeout', 'abc'),
+  {name: '--cidfile gets the id', steps: [['--cidfile', '{tmp}/cid', B, 'true']], host: t => String(/^[0-9a-f]{64}$/.test(fs.readFileSync(`${t}/cid`, 'utf8')))},
+  {name: '--cidfile that exists', steps: [['--cidfile', '{tmp}/file', B, 'true']], stdout: false},
+  {name: '--cidfile in a missing directory', steps: [['--cidfile', '{tmp}/no/cid', B, 'true']], stdout: false},
+  // --- volume commands
+  {name: 'volume create prints the name', cli: true, steps: [['volume', 'create', '{vol}']]},
+  {name: 'volume ls shows it', cli: true, steps: [['volume', 'create', '{vol}'], ['volume', 'ls', '-q']], out: s => String(s.split('\n').filter(l => l.startsWith(PREFIX)).length)},
+  {name: 'volume ls table header', cli: true, steps: [['volume', 'ls']], out: s => s.split('\n')[0]},
+  {name: 'volume rm of a missing volume', cli: true, steps: [['volume', 'rm', '{vol}']], stdout: false},
+  {name: 'volume inspect of a missing volume', cli: true, steps: [['volume', 'inspect', '{vol}']], stdout: false},
+  {name: 'volume create with a bad name', cli: true, steps: [['volume', 'create', 'bad name']], stdout: false},
+  {name: 'volume rm of a volume a stopped container names', cli: true, steps: [['run', '--name', '{vol}-c', '-v', '{vol}:/x', B, 'true'], ['volume', 'rm', '{vol}']], stdout: false},
+  {name: 'volume rm once the container is gone', cli: true, steps: [['run', '--name', '{vol}-c', '-v', '{vol}:/x', B, 'true'], ['rm', '{vol}-c'], ['volume', 'rm', '{vol}']]},
+  {
+    name: 'volume inspect: docker\'s fields',
+    cli: true,
+    steps: [['volume', 'create', '{vol}'], ['volume', 'inspect', '{vol}']],
+    out: s => {
+      const [info] = JSON.parse(s.slice(s.indexOf('['))) as Array<Record<string, unknown>>;
+      return JSON.stringify([Object.keys(info).sort(), info.Name, info.Driver, info.Scope, info.Labels, info.Options, String(info.Mountpoint).endsWith('/_data')]);
+    },
+  },
+  {name: 'volume rm prints the name', cli: true, steps: [['volume', 'create', '{vol}'], ['volume', 'rm', '{vol}']]},
+  {name: 'rm -v takes the anonymous volume', cli: true, steps: [['run', '--name', '{vol}-c', '-v', '/anon', B, 'true'], ['rm', '-v', '{vol}-c']], out: () => ''},
+  {name: 'a named volume survives rm -v', cli: true, steps: [['run', '--name', '{vol}-c', '-v', '{vol}:/x', B, 'true'], ['rm', '-v', '{vol}-c'], ['volume', 'inspect', '{vol}']], out: s => String(s.includes('"Name"'))},
+];
+
+before(() => {
+  cache = tempDir('pivot-runflags-diff');
+  seedImage(cache, B);
+  seedImage(cache, D);
+});
+
+after(() => {
+  for (const c of dockerContainers) spawnSync(DOCKER_BIN, ['rm', '-f', c], {stdio: 'ignore'});
+  for (const v of dockerVolumes) spawnSync(DOCKER_BIN, ['volume', 'rm', '-f', v], {stdio: 'ignore'});
+});
+
+let rowNumber = 0;
+
+/** A host directory for one engine's run of a row: a file `file` in it ("from the host"). */
+function rowDir(): string {
+  const dir = tempDir('pivot-runflags-row');
+  fs.writeFileSync(path.join(dir, 'file'), 'from the host\n');
+  return dir;
+}
+
+function fill(args: string[], tmp: string, vol: string): string[] {
+  return args.map(a => a.replaceAll('{tmp}', tmp).replaceAll('{vol}', vol));
+}
+
+function dockerStep(args: string[], cli: boolean): Outcome {
+  const argv = cli ? args : ['run', '--rm', '--network', 'none', ...args];
+  if (cli && args[0] === 'run') argv.splice(1, 0, '--network', 'none');
+  const r = spawnSync(DOCKER_BIN, argv, {encoding: 'utf8', input: '', timeout: 120_000});
+  if (r.error) throw r.error;
+  return {status: r.status, stdout: r.stdout, stderr: r.stderr};
+}
+
+function pivotStep(args: string[], cli: boolean): Outcome {
+  const argv = cli ? args : ['run', '--rm', '--net', 'none', ...args];
+  if (cli && args[0] === 'run') argv.splice(1, 0, '--net', 'none');
+  const r = pivot(argv, {cacheDir: cache, input: '', timeout: 120_000});
+  return {status: r.status, stdout: r.stdout, stderr: r.stderr};
+}
+
+/** Runs a row's steps through one engine; the last step's status, every step's stdout. */
+function runRow(row: Row, engine: 'docker' | 'pivot', tmp: string, vol: string): Outcome {
+  let stdout = '';
+  let last: Outcome = {status: 0, stdout: '', stderr: ''};
+  for (const step of row.steps) {
+    const args = fill(step, tmp, vol);
+    if (engine === 'docker') {
+      if (args.includes(vol) || args.some(a => a.startsWith(`${vol}:`) || a.includes(`=${vol},`) || a.includes(`=${vol}`))) dockerVolumes.add(vol);
+      if (args[0] === 'run' && args.includes('--name')) dockerContainers.add(args[args.indexOf('--name') + 1]);
+      last = dockerStep(args, row.cli === true);
+    } else last = pivotStep(args, row.cli === true);
+    stdout += last.stdout;
+  }
+  return {...last, stdout};
+}
+
+for (const row of ROWS) {
+  test(row.name, () => {
+    const n = ++rowNumber;
+    // Volume names may only hold [a-zA-Z0-9_.-].
+    const vol = `${PREFIX}-${n}`;
+    const dockerTmp = rowDir();
+    const pivotTmp = rowDir();
+    const d = runRow(row, 'docker', dockerTmp, vol);
+    const p = runRow(row, 'pivot', pivotTmp, vol);
+    const shown = `${row.steps.map(s => s.join(' ')).join(' ; ')}\ndocker: ${d.status} ${JSON.stringify(d.stdout)} ${d.stderr}\npivot: ${p.status} ${JSON.stringify(p.stdout)} ${p.stderr}`;
+    assert.equal(p.status, d.status, `exit status: ${shown}`);
+    const out = row.out ?? ((x: string) => x);
+    if (row.stdout !== false) assert.equal(out(p.stdout.replaceAll(pivotTmp, '{tmp}')), out(d.stdout.replaceAll(dockerTmp, '{tmp}')), `stdout: ${shown}`);
+    if (p.status !== 0) {
+      const lines = p.stderr.trim().split('\n');
+      assert.equal(lines.length, 1, `one line on stderr: ${p.stderr}`);
+      assert.match(lines[0], /^pivot: /);
+    }
+    if (row.host) assert.equal(row.host(pivotTmp), row.host(dockerTmp), `the host afterwards: ${shown}`);
+    // Named containers of a row (volume rm checks) go now; then nothing of any container is left.
+    for (const step of row.steps) {
+      const args = fill(step, pivotTmp, vol);
+      if (args[0] === 'run' && args.includes('--name')) pivot(['rm', '-f', args[args.indexOf('--name') + 1]], {cacheDir: cache});
+    }
+    assert.deepEqual(leftovers(cache), {mounts: [], cgroups: [], containers: []});
+  });
+}
+
+test('the differential table holds at least 60 behaviours', () => {
+  assert.ok(ROWS.length >= 60, `${ROWS.length} rows`);
+});
+
+test('after the runs: only named volumes remain in the cache, no anonymous one, no staging entry', () => {
+  const r = pivot(['volume', 'ls', '--json'], {cacheDir: cache});
+  assert.equal(r.status, 0, r.stderr);
+  const volumes = JSON.parse(r.stdout) as Array<{Name: string; Labels: Record<string, string> | null}>;
+  assert.deepEqual(volumes.filter(v => v.Labels && 'com.docker.volume.anonymous' in v.Labels), []);
+  assert.ok(volumes.every(v => v.Name.startsWith(PREFIX)), JSON.stringify(volumes.map(v => v.Name)));
+  const entries = fs.readdirSync(path.join(cache, 'volumes'));
+  assert.deepEqual(entries.filter(e => e.startsWith('.')), []);
+});
