@@ -95,7 +95,7 @@ export async function run(argv: string[]): Promise<number> {
       store,
       image: resolved.image,
       imageName: resolved.name ?? parsed.image,
-      command: cfg.resolveCommand(config, parsed.command, str(f.entrypoint)),
+      command: withInit(f.init === true, cfg.resolveCommand(config, parsed.command, str(f.entrypoint))),
       // docker -t sets TERM=xterm before the image's and the user's environment.
       env: cfg.mergeEnv(f.tty === true ? ['TERM=xterm'] : [], config.Env ?? [], settings.env),
       workdir: settings.workdir ?? (config.WorkingDir ? cfg.checkWorkdir(config.WorkingDir) : '/'),
@@ -105,7 +105,7 @@ export async function run(argv: string[]): Promise<number> {
       name: settings.name,
       net: (str(f.net) ?? 'host') as 'host' | 'none',
       limits: settings.limits,
-      volumes: [],
+      volumes: f.init === true ? [{source: initBinary(), target: INIT_TARGET, readOnly: true}] : [],
       mounts: settings.mounts,
       ...(settings.shmSize !== undefined ? {shmSize: settings.shmSize} : {}),
       ...(settings.ulimits.length > 0 ? {ulimits: settings.ulimits} : {}),
@@ -225,6 +225,7 @@ export function checkFlags(f: RawRunFlags): Settings {
   const cidFile = str(f.cidfile)
   if (cidFile !== undefined) checkCidFile(cidFile)
   const tmpfsFlags = list(f.tmpfs)
+  if (f.init === true) runFlags.Init = true
   if (tmpfsFlags.length > 0) runFlags.Tmpfs = Object.fromEntries(tmpfsFlags.map(t => [t.split(':')[0], t.includes(':') ? t.slice(t.indexOf(':') + 1) : '']))
   return {
     mounts,
@@ -242,6 +243,20 @@ export function checkFlags(f: RawRunFlags): Settings {
     hostname,
     name,
   }
+}
+
+/** Where --init's binary is bound in the container: docker's path for its tini. */
+const INIT_TARGET = '/sbin/docker-init'
+
+/** dist/monitor/docker-init (init.c, built static by src/runtime/monitor/build.sh). */
+function initBinary(): string {
+  const bin = path.resolve(__dirname, '..', '..', 'monitor', 'docker-init')
+  if (!fs.existsSync(bin)) throw new RuntimeError('RUN_NO_MONITOR', `--init: ${bin} is not built (run sh src/runtime/monitor/build.sh; it needs gcc and libc6-dev)`)
+  return bin
+}
+
+function withInit(init: boolean, command: string[]): string[] {
+  return init ? [INIT_TARGET, '--', ...command] : command
 }
 
 /** -v, --mount and --tmpfs in docker's order, checked (syntax, duplicate targets); nothing is made yet. */

@@ -36,6 +36,7 @@ export const RUN_FLAGS: readonly RunFlagSpec[] = [
   },
   {name: 'mount', kind: 'multiple', helpValue: 'type=bind|volume|tmpfs,...', description: 'docker\'s --mount: type=, source=/src=, target=/dst=, readonly, volume-nocopy, tmpfs-size=, tmpfs-mode=; repeatable'},
   {name: 'tmpfs', kind: 'multiple', helpValue: 'PATH[:OPTS]', description: 'mount a tmpfs (nosuid,nodev,noexec, as docker) at PATH; OPTS: size=, mode=, uid=, gid=, ro, exec, suid; repeatable'},
+  {name: 'init', kind: 'boolean', description: 'run a tiny init (init.c, bound at /sbin/docker-init where docker puts tini) as PID 1: it reaps zombies and passes signals on to the command'},
   {name: 'shm-size', kind: 'string', helpValue: 'SIZE', description: 'size of /dev/shm, e.g. 128m [default: 64m]'},
   {name: 'ulimit', kind: 'multiple', helpValue: 'NAME=SOFT[:HARD]', description: 'a resource limit (nofile, nproc, core, stack, memlock...; -1: unlimited); repeatable'},
   {name: 'group-add', kind: 'multiple', helpValue: 'GROUP', description: 'an extra supplementary group for the user (a name of the container\'s /etc/group, or a gid); repeatable'},

@@ -143,6 +143,13 @@ const ROWS: Row[] = [
   {name: '--group-add a name of the image', steps: [['--group-add', 'audio', '--group-add', '50', D, 'id', '-G']]},
   {name: '--group-add the user\'s own group again', steps: [['--group-add', '0', B, 'id', '-G']]},
   {name: '--group-add an unknown name', steps: [['--group-add', 'nosuch', B, 'true']], stdout: false},
+  // --- --init
+  {name: '--init: PID 1 is the init, with the command after --', steps: [['--init', B, ...sh("tr '\\0' ' ' < /proc/1/cmdline; echo; cat /proc/1/comm")]]},
+  {name: '--init: the exit status passes through', steps: [['--init', B, ...sh('exit 7')]]},
+  {name: '--init: death by signal is 128+N', steps: [['--init', B, ...sh('kill -TERM $$')]]},
+  {name: '--init: orphans are reaped', steps: [['--init', B, ...sh('(sleep 0 &); sleep 1; ps -o stat | grep -c "^Z"; true')]]},
+  {name: '--init: the command is not PID 1', steps: [['--init', B, ...sh('echo $$ | grep -qx 1; echo $?')]]},
+  {name: '--init with a command that is not found', steps: [['--init', B, 'nosuchcommand']], stdout: false},
   // --- labels, stop settings, cidfile
   {name: '--label runs', steps: [['--label', 'a=b', '-l', 'c', B, 'echo', 'ok']]},
   bad('--label empty', '--label', ''),
