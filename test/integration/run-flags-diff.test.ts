@@ -41,6 +41,7 @@ interface Row {
   cli?: boolean;
 }
 
+const sortLines = (s: string) => s.split('\n').filter(Boolean).sort().join('\n');
 const mountOf = (p: string) => `awk '$2=="${p}"{print $1, $3, $4}' /proc/mounts`;
 const rwOf = (p: string) => `awk '$2=="${p}"{split($4,o,","); print o[1]}' /proc/mounts`;
 const sh = (script: string) => ['sh', '-c', script];
@@ -160,6 +161,14 @@ const ROWS: Row[] = [
   {name: '--cidfile gets the id', steps: [['--cidfile', '{tmp}/cid', B, 'true']], host: t => String(/^[0-9a-f]{64}$/.test(fs.readFileSync(`${t}/cid`, 'utf8')))},
   {name: '--cidfile that exists', steps: [['--cidfile', '{tmp}/file', B, 'true']], stdout: false},
   {name: '--cidfile in a missing directory', steps: [['--cidfile', '{tmp}/no/cid', B, 'true']], stdout: false},
+  // --- diff (docker prints in no stable order: both sorted)
+  {name: 'diff: added, changed and deleted files', cli: true, steps: [['run', '--name', '{vol}-c', B, ...sh('echo x > /etc/new; echo y >> /etc/passwd; rm /etc/group /bin/ls')], ['diff', '{vol}-c']], out: sortLines},
+  {name: 'diff: a new directory tree', cli: true, steps: [['run', '--name', '{vol}-c', B, ...sh('mkdir -p /a/b/c; touch /a/b/c/f')], ['diff', '{vol}-c']], out: sortLines},
+  {name: 'diff: a directory removed and made again', cli: true, steps: [['run', '--name', '{vol}-c', B, ...sh('rm -rf /home; mkdir /home; touch /home/x')], ['diff', '{vol}-c']], out: sortLines},
+  {name: 'diff: nothing changed', cli: true, steps: [['run', '--name', '{vol}-c', B, 'true'], ['diff', '{vol}-c']]},
+  {name: 'diff: a read-only container', cli: true, steps: [['run', '--read-only', '--name', '{vol}-c', B, 'true'], ['diff', '{vol}-c']]},
+  {name: 'diff: volumes and tmpfs are not in the diff', cli: true, steps: [['run', '--name', '{vol}-c', '-v', '{vol}:/data', '--tmpfs', '/t', B, ...sh('touch /data/x /t/y')], ['diff', '{vol}-c']], out: sortLines},
+  {name: 'diff: no such container', cli: true, steps: [['diff', '{vol}-nosuch']], stdout: false},
   // --- volume commands
   {name: 'volume create prints the name', cli: true, steps: [['volume', 'create', '{vol}']]},
   {name: 'volume ls shows it', cli: true, steps: [['volume', 'create', '{vol}'], ['volume', 'ls', '-q']], out: s => String(s.split('\n').filter(l => l.startsWith(PREFIX)).length)},
