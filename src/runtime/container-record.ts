@@ -74,6 +74,7 @@ export interface RecordedRunFlags {
   GroupAdd?: string[]
   Tmpfs?: Record<string, string>
   Init?: boolean
+  Devices?: Array<{PathOnHost: string; PathInContainer: string; CgroupPermissions: string}>
 }
 
 /** What the monitor of a detached container writes when the container's PID 1 exits. */

@@ -38,6 +38,8 @@ export interface InitConfig {
   volumes: InitVolume[]
   readOnlyRootfs: boolean
   command: string[]
+  /** --device: host nodes bound under /dev, checked to be the device they were when the flag was read. */
+  devices?: Array<{source: string; target: string; type: 'char' | 'block'; major: number; minor: number}>
   /** /dev/shm's size in bytes; undefined: 64 MiB. */
   shmSize?: number
   /** setrlimit before exec (--ulimit): RLIMIT_* numbers, -1n for unlimited. */

@@ -111,6 +111,7 @@ export async function run(argv: string[]): Promise<number> {
       ...(settings.ulimits.length > 0 ? {ulimits: settings.ulimits} : {}),
       ...(settings.groupAdd.length > 0 ? {groupAdd: settings.groupAdd} : {}),
       ...(settings.cidFile !== undefined ? {cidFile: settings.cidFile} : {}),
+      ...(settings.devices.length > 0 ? {devices: settings.devices} : {}),
       runFlags: settings.runFlags,
       readOnlyRootfs: f['read-only'] === true,
       remove: f.rm === true,
@@ -149,6 +150,7 @@ interface Settings {
   ulimits: NonNullable<RunOptions['ulimits']>
   groupAdd: string[]
   cidFile?: string
+  devices: NonNullable<RunOptions['devices']>
   stopSignal?: string
   runFlags: NonNullable<RunOptions['runFlags']>
   workdir?: string
@@ -173,6 +175,12 @@ export function checkFlags(f: RawRunFlags): Settings {
   }
   const memory = str(f.memory)
   if (memory !== undefined) limits.memory = parseMemory(memory)
+  const swap = str(f['memory-swap'])
+  if (swap !== undefined) {
+    limits.memorySwap = swap.trim() === '-1' ? -1 : parseMemory(swap)
+    // Checked with the memory limit now, not when the cgroup is made.
+    lazy.limits().resolveLimits({memory: limits.memory, memorySwap: limits.memorySwap})
+  }
   const cpus = str(f.cpus)
   if (cpus !== undefined) limits.cpus = parseCpus(cpus)
   const name = str(f.name)
@@ -227,8 +235,10 @@ export function checkFlags(f: RawRunFlags): Settings {
   const tmpfsFlags = list(f.tmpfs)
   if (f.init === true) runFlags.Init = true
   if (tmpfsFlags.length > 0) runFlags.Tmpfs = Object.fromEntries(tmpfsFlags.map(t => [t.split(':')[0], t.includes(':') ? t.slice(t.indexOf(':') + 1) : '']))
+  const devices = list(f.device).map(parseDevice)
   return {
     mounts,
+    devices,
     shmSize,
     ulimits,
     groupAdd,
@@ -265,6 +275,47 @@ function checkMountFlags(f: RawRunFlags): NonNullable<RunOptions['mounts']> {
   const mounts = [...list(f.volume).map(spec.parseVolumeFlag), ...list(f.mount).map(spec.parseMountFlag), ...list(f.tmpfs).map(spec.parseTmpfsFlag)]
   ;(require('./mounts/resolve-mounts') as typeof import('./mounts/resolve-mounts')).checkDuplicateTargets(mounts)
   return mounts
+}
+
+/**
+ * `--device SRC[:DST][:PERMS]` as docker reads it; the node is looked at now (symlinks followed,
+ * as docker does) and the init checks it is still that device when it binds it.
+ */
+function parseDevice(spec: string): NonNullable<RunOptions['devices']>[number] {
+  const parts = spec.split(':')
+  if (parts.length > 3 || parts[0] === '') throw new RuntimeError('RUN_BAD_FLAG', `invalid argument ${JSON.stringify(spec)} for "--device" flag: bad format for path: ${spec}`)
+  const source = parts[0]
+  let target = source
+  let permissions = 'rwm'
+  const isMode = (m: string) => /^[rwm]{1,3}$/.test(m) && new Set(m).size === m.length
+  if (parts.length === 2) {
+    if (isMode(parts[1])) permissions = parts[1]
+    else target = parts[1]
+  } else if (parts.length === 3) {
+    target = parts[1]
+    if (!isMode(parts[2])) throw new RuntimeError('RUN_BAD_FLAG', `bad mode specified: ${parts[2]}`)
+    permissions = parts[2]
+  }
+  for (const p of [source, target]) if (!path.posix.isAbsolute(p)) throw new RuntimeError('RUN_BAD_FLAG', `${p} is not an absolute path`)
+  const gathering = `error gathering device information while adding custom device ${JSON.stringify(source)}`
+  let st: fs.BigIntStats
+  let real: string
+  try {
+    real = fs.realpathSync(source)
+    st = fs.statSync(real, {bigint: true})
+  } catch {
+    // docker's status for a missing node, odd as it is.
+    throw new RuntimeError('RUN_BAD_FLAG', `${gathering}: no such file or directory`, {exitCode: 127})
+  }
+  if (!st.isCharacterDevice() && !st.isBlockDevice()) throw new RuntimeError('RUN_BAD_FLAG', `${gathering}: not a device node`)
+  const normal = path.posix.normalize(target)
+  if (!normal.startsWith('/dev/') || normal === '/dev/') {
+    throw new RuntimeError('RUN_BAD_FLAG', `--device ${spec}: pivot binds devices under /dev only (${normal} is outside it)`)
+  }
+  const rdev = st.rdev
+  const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn))
+  const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn))
+  return {source: real, target: normal, type: st.isBlockDevice() ? 'block' : 'char', major, minor, permissions}
 }
 
 /** --label KEY[=VALUE] (docker: KEY alone is an empty value). */

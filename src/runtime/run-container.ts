@@ -129,7 +129,9 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     workdir: opts.workdir,
     security: {capAdd: opts.capAdd, capDrop: opts.capDrop, privileged: opts.privileged, seccomp: opts.seccomp},
     ...(mounts.records.length > 0 ? {mounts: mounts.records} : {}),
-    ...(opts.runFlags ? {runFlags: opts.runFlags} : {}),
+    ...(opts.runFlags || opts.devices?.length
+      ? {runFlags: {...opts.runFlags, ...(opts.devices?.length ? {Devices: opts.devices.map(d => ({PathOnHost: d.source, PathInContainer: d.target, CgroupPermissions: d.permissions}))} : {})}}
+      : {}),
   }
   // Detached: once the monitor has the container, its cgroup and directory are the monitor's.
   const handover = {done: false}
@@ -169,6 +171,7 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
       user: opts.user,
       noNewPrivileges: opts.noNewPrivileges ?? false,
       ...(opts.shmSize !== undefined ? {shmSize: opts.shmSize} : {}),
+      ...(opts.devices?.length ? {devices: opts.devices.map(d => ({source: d.source, target: d.target, type: d.type, major: d.major, minor: d.minor}))} : {}),
       ...(opts.ulimits?.length ? {rlimits: opts.ulimits.map(u => ({resource: rlimitNumber(u.name), soft: String(u.soft), hard: String(u.hard)}))} : {}),
       ...(opts.groupAdd?.length ? {groupAdd: opts.groupAdd} : {}),
       ...security,

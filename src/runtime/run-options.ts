@@ -8,6 +8,18 @@ export interface VolumeMount {
   readOnly: boolean
 }
 
+export interface DeviceMapping {
+  /** The host's node (symlinks resolved). */
+  source: string
+  /** Absolute, under /dev. */
+  target: string
+  type: 'char' | 'block'
+  major: number
+  minor: number
+  /** docker's cgroup permissions (rwm); pivot has no devices cgroup: recorded, not enforced. */
+  permissions: string
+}
+
 export interface Ulimit {
   /** docker's name: nofile, nproc, core... */
   name: string
@@ -22,6 +34,8 @@ export interface ResourceLimits {
   memory?: number
   /** CPUs as a decimal (1.5 = one and a half cores). */
   cpus?: number
+  /** --memory-swap: memory plus swap in bytes, -1 for unlimited swap; only with memory. Unset: no swap. */
+  memorySwap?: number
 }
 
 /**
@@ -55,6 +69,8 @@ export interface RunOptions {
   groupAdd?: string[]
   /** --cidfile: the container id is written there once the container exists (the file must not exist). */
   cidFile?: string
+  /** --device: host device nodes bound into the container's /dev (everything else stays nodev). */
+  devices?: DeviceMapping[]
   /** What `inspect` shows of the run's flags (labels, stop timeout...). */
   runFlags?: import('./container-record').RecordedRunFlags
   readOnlyRootfs: boolean

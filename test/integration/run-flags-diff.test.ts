@@ -144,6 +144,21 @@ const ROWS: Row[] = [
   {name: '--group-add a name of the image', steps: [['--group-add', 'audio', '--group-add', '50', D, 'id', '-G']]},
   {name: '--group-add the user\'s own group again', steps: [['--group-add', '0', B, 'id', '-G']]},
   {name: '--group-add an unknown name', steps: [['--group-add', 'nosuch', B, 'true']], stdout: false},
+  // --- --device (the listing without dates: the nodes' type, mode, major, minor and name)
+  ...['/dev/fuse', '/dev/null:/dev/mynull', '/dev/fuse:/dev/f:rw', '/dev/fuse:r', '/dev/loop0', '/dev/net/tun'].map(
+    (d): Row => ({name: `--device ${d}`, steps: [['--device', d, B, ...sh('ls -l /dev | grep -v "^l" | awk \'{print $1, $5, $6, $NF}\' | sort')]]}),
+  ),
+  {name: '--device: the node works', steps: [['--device', '/dev/null:/dev/mynull', B, ...sh('echo x > /dev/mynull; wc -c < /dev/mynull')]]},
+  {name: '--device several', steps: [['--device', '/dev/fuse', '--device', '/dev/loop0', B, ...sh('ls /dev/fuse /dev/loop0')]]},
+  bad('--device missing node', '--device', '/dev/nosuch-runflags'),
+  bad('--device not a device', '--device', '/etc/passwd'),
+  bad('--device bad mode', '--device', '/dev/fuse:/dev/f:xyz'),
+  bad('--device relative target', '--device', '/dev/fuse:rel'),
+  // --- --memory-swap (the limit itself is checked on the host's cgroup below)
+  {name: '--memory-swap with --memory', steps: [['-m', '64m', '--memory-swap', '128m', B, 'echo', 'ok']]},
+  {name: '--memory-swap -1', steps: [['-m', '64m', '--memory-swap', '-1', B, 'echo', 'ok']]},
+  bad('--memory-swap without --memory', '--memory-swap', '1g'),
+  bad('--memory-swap below --memory', '-m', '100m', '--memory-swap', '50m'),
   // --- --init
   {name: '--init: PID 1 is the init, with the command after --', steps: [['--init', B, ...sh("tr '\\0' ' ' < /proc/1/cmdline; echo; cat /proc/1/comm")]]},
   {name: '--init: the exit status passes through', steps: [['--init', B, ...sh('exit 7')]]},

@@ -20,6 +20,7 @@ import {
   PR_CAP_AMBIENT,
   PR_CAP_AMBIENT_CLEAR_ALL,
   PR_CAPBSET_DROP,
+  S_IFBLK,
   S_IFCHR,
   S_IFMT,
   ST_NOATIME,
@@ -167,7 +168,7 @@ function runStep(step: Step, sys: Syscalls, fs: SetupFs, progress: Progress): vo
       mountOverlay(step, sys)
       break
     case 'bindDevice': {
-      const fd = openDevice(sys, step.source, step.major, step.minor)
+      const fd = openDevice(sys, step.source, step.major, step.minor, step.block === true)
       try {
         fs.touch(step.target)
         sys.mount(`/proc/self/fd/${fd}`, step.target, null, MS_BIND, null)
@@ -300,12 +301,12 @@ function mountOverlay(step: Extract<Step, {op: 'mountOverlay'}>, sys: Syscalls):
 }
 
 /** Opens a device node without following a symlink and checks it is the character device major:minor. */
-function openDevice(sys: Syscalls, path: string, major: number, minor: number): number {
+function openDevice(sys: Syscalls, path: string, major: number, minor: number, block = false): number {
   const fd = sys.open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC)
   try {
     const st = sys.fstat(fd)
-    if ((st.mode & S_IFMT) !== S_IFCHR || st.rdev !== makedev(major, minor)) {
-      throw new RuntimeError('RUN_SETUP_FAILED', `container setup failed: ${path} is not the character device ${major}:${minor}`)
+    if ((st.mode & S_IFMT) !== (block ? S_IFBLK : S_IFCHR) || st.rdev !== makedev(major, minor)) {
+      throw new RuntimeError('RUN_SETUP_FAILED', `container setup failed: ${path} is not the ${block ? 'block' : 'character'} device ${major}:${minor}`)
     }
     return fd
   } catch (error) {

@@ -114,6 +114,12 @@ export function planContainer(config: InitConfig): Step[] {
   for (const d of DEFAULT_DEVICES) {
     steps.push({op: 'bindDevice', source: `/dev/${d.name}`, target: join(dev, d.name), major: d.major, minor: d.minor})
   }
+  // --device: the same, for the nodes the user named (a block device too); parents made first.
+  for (const d of config.devices ?? []) {
+    const parts = d.target.split('/').filter(Boolean).slice(1, -1)
+    parts.forEach((_, i) => steps.push({op: 'mkdir', path: join(dev, '/' + parts.slice(0, i + 1).join('/')), mode: 0o755}))
+    steps.push({op: 'bindDevice', source: d.source, target: join(root, d.target), major: d.major, minor: d.minor, ...(d.type === 'block' ? {block: true} : {})})
+  }
   for (const l of DEFAULT_DEV_LINKS) steps.push({op: 'symlink', target: l.target, path: join(dev, l.name)})
   steps.push({op: 'mkdir', path: join(dev, 'pts'), mode: 0o755})
   steps.push({op: 'mkdir', path: join(dev, 'shm'), mode: 0o1777})

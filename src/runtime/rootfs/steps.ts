@@ -38,7 +38,7 @@ export type Step =
    * own flags, so only these nodes work). The source is checked to be the character device
    * major:minor and bound through the descriptor that was checked.
    */
-  | {op: 'bindDevice'; source: string; target: string; major: number; minor: number}
+  | {op: 'bindDevice'; source: string; target: string; major: number; minor: number; block?: boolean}
   /**
    * A mount onto `inside` (absolute, in the container) under `root`, reached one component at a
    * time through O_PATH|O_NOFOLLOW descriptors: a symlink on the way is an error, a missing
