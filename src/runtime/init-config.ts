@@ -40,6 +40,18 @@ export interface InitConfig {
   command: string[]
   /** --device: host nodes bound under /dev, checked to be the device they were when the flag was read. */
   devices?: Array<{source: string; target: string; type: 'char' | 'block'; major: number; minor: number}>
+  /**
+   * What the container sees of cgroups under /sys/fs/cgroup (absent: nothing mounted there, as
+   * for build steps). `ns` private: a cgroup namespace rooted at the container's cgroup (made in
+   * the init's first unshare, after the parent put it in the cgroup), and the cgroup filesystems
+   * mounted in it; host: the container's own cgroup directories bound from the host. Read-only.
+   */
+  cgroup?: {
+    ns: 'private' | 'host'
+    version: 1 | 2
+    /** The container's cgroup directory on the host for each hierarchy, and its mount's name under /sys/fs/cgroup (v1: `memory`, `cpu,cpuacct`). */
+    dirs: Array<{name: string; hostDir: string}>
+  }
   /** /dev/shm's size in bytes; undefined: 64 MiB. */
   shmSize?: number
   /** setrlimit before exec (--ulimit): RLIMIT_* numbers, -1n for unlimited. */

@@ -112,6 +112,7 @@ export async function run(argv: string[]): Promise<number> {
       ...(settings.groupAdd.length > 0 ? {groupAdd: settings.groupAdd} : {}),
       ...(settings.cidFile !== undefined ? {cidFile: settings.cidFile} : {}),
       ...(settings.devices.length > 0 ? {devices: settings.devices} : {}),
+      cgroupns: (str(f.cgroupns) ?? 'default') as 'private' | 'host' | 'default',
       runFlags: settings.runFlags,
       readOnlyRootfs: f['read-only'] === true,
       remove: f.rm === true,

@@ -170,6 +170,7 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
       workdir: opts.workdir,
       user: opts.user,
       noNewPrivileges: opts.noNewPrivileges ?? false,
+      ...(opts.cgroupns !== undefined ? {cgroup: cgroupView(cgroup, opts.cgroupns)} : {}),
       ...(opts.shmSize !== undefined ? {shmSize: opts.shmSize} : {}),
       ...(opts.devices?.length ? {devices: opts.devices.map(d => ({source: d.source, target: d.target, type: d.type, major: d.major, minor: d.minor}))} : {}),
       ...(opts.ulimits?.length ? {rlimits: opts.ulimits.map(u => ({resource: rlimitNumber(u.name), soft: String(u.soft), hard: String(u.hard)}))} : {}),
@@ -350,6 +351,16 @@ async function runDetached(
   const failure = parseFailure(text.slice(text.indexOf('\n') + 1))
   if (failure) throw new RuntimeError(failure.code, failure.message, {exitCode: failure.exitCode})
   return 0
+}
+
+/**
+ * The container's cgroup as it will see it (InitConfig.cgroup): docker's default namespace mode
+ * for the host's cgroup version, and the mount name of each hierarchy the cgroup has a directory
+ * in (`<mount>/pivot/<id>`: the mount's last component, `memory` or `cpu,cpuacct`).
+ */
+function cgroupView(cgroup: CgroupManager, mode: 'private' | 'host' | 'default'): NonNullable<InitConfig['cgroup']> {
+  const ns = mode === 'default' ? (cgroup.version === 2 ? 'private' : 'host') : mode
+  return {ns, version: cgroup.version, dirs: cgroup.paths.map(p => ({name: path.basename(path.dirname(path.dirname(p))), hostDir: p}))}
 }
 
 /** docker's --cidfile: created exclusively (a file that appeared since the flags were checked is an error). */

@@ -36,6 +36,13 @@ export const RUN_FLAGS: readonly RunFlagSpec[] = [
   },
   {name: 'mount', kind: 'multiple', helpValue: 'type=bind|volume|tmpfs,...', description: 'docker\'s --mount: type=, source=/src=, target=/dst=, readonly, volume-nocopy, tmpfs-size=, tmpfs-mode=; repeatable'},
   {name: 'tmpfs', kind: 'multiple', helpValue: 'PATH[:OPTS]', description: 'mount a tmpfs (nosuid,nodev,noexec, as docker) at PATH; OPTS: size=, mode=, uid=, gid=, ro, exec, suid; repeatable'},
+  {
+    name: 'cgroupns',
+    kind: 'string',
+    helpValue: 'MODE',
+    options: ['private', 'host'],
+    description: 'cgroup namespace: private (the container sees its own cgroup as / in /proc/self/cgroup and under /sys/fs/cgroup, read-only) or host; [default: private on cgroup v2, host on v1, as docker]',
+  },
   {name: 'device', kind: 'multiple', helpValue: 'SRC[:DST][:PERMS]', description: 'bind a host device node into the container\'s /dev (every other mount stays nodev); repeatable'},
   {name: 'init', kind: 'boolean', description: 'run a tiny init (init.c, bound at /sbin/docker-init where docker puts tini) as PID 1: it reaps zombies and passes signals on to the command'},
   {name: 'shm-size', kind: 'string', helpValue: 'SIZE', description: 'size of /dev/shm, e.g. 128m [default: 64m]'},

@@ -69,6 +69,11 @@ export interface RunOptions {
   groupAdd?: string[]
   /** --cidfile: the container id is written there once the container exists (the file must not exist). */
   cidFile?: string
+  /**
+   * --cgroupns: what the container sees under /sys/fs/cgroup and in /proc/self/cgroup. default:
+   * docker's, private on cgroup v2 and host on v1. Unset (build steps): nothing is mounted there.
+   */
+  cgroupns?: 'private' | 'host' | 'default'
   /** --device: host device nodes bound into the container's /dev (everything else stays nodev). */
   devices?: DeviceMapping[]
   /** What `inspect` shows of the run's flags (labels, stop timeout...). */

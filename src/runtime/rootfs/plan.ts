@@ -1,4 +1,5 @@
 import {
+  CLONE_NEWCGROUP,
   CLONE_NEWIPC,
   CLONE_NEWNET,
   CLONE_NEWNS,
@@ -11,6 +12,7 @@ import {
   MS_PRIVATE,
   MS_RDONLY,
   MS_REC,
+  MS_REMOUNT,
   MS_STRICTATIME,
   PR_SET_PDEATHSIG,
 } from '../../sys/constants'
@@ -67,7 +69,12 @@ export function planContainer(config: InitConfig): Step[] {
   // -- Namespaces. One unshare for all: the init is alone on its main thread's namespaces (Node's
   //    other threads stay outside, which is why nothing after this may be async). The PID
   //    namespace was made by the parent: the init is already its PID 1.
-  steps.push({op: 'unshare', flags: CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | (config.net === 'none' ? CLONE_NEWNET : 0)})
+  //    A private cgroup namespace is rooted where the init is now: the parent moved it into the
+  //    container's cgroup before sending the config, so the container sees its cgroup as `/`.
+  steps.push({
+    op: 'unshare',
+    flags: CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | (config.net === 'none' ? CLONE_NEWNET : 0) | (config.cgroup?.ns === 'private' ? CLONE_NEWCGROUP : 0),
+  })
 
   // -- Before any mount: the host's / is shared (systemd), and the new mount namespace starts as
   //    a peer of it, so every mount below would propagate back into the host's mount table.
@@ -144,6 +151,8 @@ export function planContainer(config: InitConfig): Step[] {
   //    --privileged leaves it writable, as docker does.
   steps.push({op: 'mount', source: 'sysfs', target: join(root, '/sys'), fstype: 'sysfs', flags: (config.privileged ? 0 : MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC, data: null})
 
+  steps.push(...cgroupSteps(config))
+
   // -- Volumes and tmpfs mounts after /dev (one under /dev must land on the tmpfs, not under it)
   //    and sorted by depth so that -v a:/data -v b:/data/sub mounts b on top of a, not hidden
   //    beneath it. Each target is reached component by component inside the new root, refusing
@@ -213,6 +222,41 @@ export function planContainer(config: InitConfig): Step[] {
  * xattrs (unpack drops them too), most complete first: kernels before 4.19 lack metacopy.
  */
 export const OVERLAY_HARDENING = ['redirect_dir=nofollow,metacopy=off,index=off', 'redirect_dir=nofollow']
+
+/**
+ * /sys/fs/cgroup, read-only, as docker shows it: on v2 the cgroup2 filesystem of the container's
+ * namespace (private) or the container's cgroup directory bound from the host (host); on v1 a
+ * small tmpfs with one entry per hierarchy the container has its own cgroup in, each the
+ * hierarchy mounted in the container's namespace (private) or its directory bound (host). The
+ * tmpfs is made read-only last, once its mount points exist.
+ */
+function cgroupSteps(config: InitConfig): Step[] {
+  const cg = config.cgroup
+  if (!cg) return []
+  const target = join(config.rootfs, '/sys/fs/cgroup')
+  const ro = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
+  const steps: Step[] = []
+  if (cg.version === 2) {
+    if (cg.ns === 'private') steps.push({op: 'mount', source: 'cgroup2', target, fstype: 'cgroup2', flags: ro, data: null})
+    else if (cg.dirs[0]) {
+      steps.push({op: 'mount', source: cg.dirs[0].hostDir, target, fstype: null, flags: MS_BIND, data: null})
+      steps.push({op: 'restrictMount', path: target, readOnly: true})
+    }
+    return steps
+  }
+  steps.push({op: 'mount', source: 'tmpfs', target, fstype: 'tmpfs', flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: 'mode=755'})
+  for (const d of cg.dirs) {
+    const at = `${target}/${d.name}`
+    steps.push({op: 'mkdir', path: at, mode: 0o555})
+    if (cg.ns === 'private') steps.push({op: 'mount', source: 'cgroup', target: at, fstype: 'cgroup', flags: ro, data: d.name})
+    else {
+      steps.push({op: 'mount', source: d.hostDir, target: at, fstype: null, flags: MS_BIND, data: null})
+      steps.push({op: 'restrictMount', path: at, readOnly: true})
+    }
+  }
+  steps.push({op: 'mount', source: null, target, fstype: null, flags: MS_REMOUNT | ro, data: 'mode=755'})
+  return steps
+}
 
 /** tmpfs's size= for /dev/shm: docker's 64 MiB by default, in KiB as docker writes it. */
 function shmSizeOption(bytes: number | undefined): string {
