@@ -20,7 +20,7 @@ detached, created, started, finished}.`
     all: Flags.boolean({char: 'a', description: 'show stopped and dead containers too'}),
     quiet: Flags.boolean({char: 'q', description: 'print container ids only'}),
     'no-trunc': Flags.boolean({description: 'full ids and commands'}),
-    filter: Flags.string({char: 'f', description: 'only containers matching: label=KEY or label=KEY=VALUE, name=NAME (repeatable; all must match)', multiple: true}),
+    filter: Flags.string({char: 'f', description: 'only containers matching: label=KEY or label=KEY=VALUE, name=NAME (repeatable; all must match)', multiple: true, multipleNonGreedy: true}),
   }
 
   async run(): Promise<unknown> {

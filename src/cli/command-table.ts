@@ -68,6 +68,8 @@ export const LEAN_COMMANDS: Readonly<Record<string, LeanCommand>> = {
 export const SUMMARIES: Readonly<Record<string, string>> = {
   build: 'Build an image from a recipe',
   check: 'Verify the cache, and repair it with --repair',
+  cp: 'Copy files between a container and the host',
+  commit: "Create a new image from a container's changes",
   diff: "Show the changes to a container's filesystem",
   exec: 'Run a command in a running container',
   export: "Write an image's root filesystem as one tar archive",

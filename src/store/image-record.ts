@@ -13,6 +13,8 @@ export type ImageSource =
   | {kind: 'daemon'; reference: string; dockerImageId: string; repoDigest?: string}
   | {kind: 'import'; file: string}
   | {kind: 'build'; recipe: string}
+  /** `pivot commit`: the container's writable layer on top of its image. */
+  | {kind: 'commit'; container: string; comment?: string}
 
 /**
  * One image in the cache: `images/<hex>.json`. Its id is the digest of its layer chain and config
