@@ -74,6 +74,7 @@ export interface RecordedRunFlags {
   GroupAdd?: string[]
   Tmpfs?: Record<string, string>
   Init?: boolean
+  CgroupnsMode?: 'private' | 'host'
   Devices?: Array<{PathOnHost: string; PathInContainer: string; CgroupPermissions: string}>
 }
 

@@ -147,6 +147,9 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     if (kill.requested) throw new RuntimeError('RUN_INTERRUPTED', 'interrupted before the container started', {exitCode: 130})
     init ??= opts.detach ? startMonitor(store, id) : startInit(opts.stdio, opts.interactive)
 
+    const cgroupns = opts.cgroupns !== undefined ? cgroupView(cgroup, opts.cgroupns) : undefined
+    // For inspect's HostConfig.CgroupnsMode: the mode in force, docker's default resolved.
+    if (cgroupns) state.runFlags = {...state.runFlags, CgroupnsMode: cgroupns.ns}
     const volumes: InitVolume[] = [...opts.volumes.map(v => ({...v, kind: fs.statSync(v.source).isDirectory() ? ('dir' as const) : ('file' as const)})), ...mounts.volumes]
     prepareInitLayer(path.join(dir, 'init'), {
       hostname,
@@ -170,7 +173,7 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
       workdir: opts.workdir,
       user: opts.user,
       noNewPrivileges: opts.noNewPrivileges ?? false,
-      ...(opts.cgroupns !== undefined ? {cgroup: cgroupView(cgroup, opts.cgroupns)} : {}),
+      ...(cgroupns ? {cgroup: cgroupns} : {}),
       ...(opts.shmSize !== undefined ? {shmSize: opts.shmSize} : {}),
       ...(opts.devices?.length ? {devices: opts.devices.map(d => ({source: d.source, target: d.target, type: d.type, major: d.major, minor: d.minor}))} : {}),
       ...(opts.ulimits?.length ? {rlimits: opts.ulimits.map(u => ({resource: rlimitNumber(u.name), soft: String(u.soft), hard: String(u.hard)}))} : {}),

@@ -20,6 +20,7 @@ const PREFIX = `runflags-diff-${process.pid}`;
 let cache: string;
 const dockerVolumes = new Set<string>();
 const dockerContainers = new Set<string>();
+const dockerImages = new Set<string>();
 
 interface Outcome {
   status: number | null;
@@ -41,6 +42,19 @@ interface Row {
   cli?: boolean;
 }
 
+/** A host tree as `path type` lines (what cp made), sorted. */
+function tree(dir: string): string {
+  const out: string[] = [];
+  const walk = (d: string, rel: string) => {
+    for (const e of fs.readdirSync(d).sort()) {
+      const st = fs.lstatSync(path.join(d, e));
+      out.push(`${rel}${e} ${st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'link' : fs.readFileSync(path.join(d, e), 'utf8').trim()}`);
+      if (st.isDirectory()) walk(path.join(d, e), `${rel}${e}/`);
+    }
+  };
+  walk(dir, '');
+  return out.join('\n');
+}
 const sortLines = (s: string) => s.split('\n').filter(Boolean).sort().join('\n');
 const mountOf = (p: string) => `awk '$2=="${p}"{print $1, $3, $4}' /proc/mounts`;
 const rwOf = (p: string) => `awk '$2=="${p}"{split($4,o,","); print o[1]}' /proc/mounts`;
@@ -184,6 +198,31 @@ const ROWS: Row[] = [
   {name: 'diff: a read-only container', cli: true, steps: [['run', '--read-only', '--name', '{vol}-c', B, 'true'], ['diff', '{vol}-c']]},
   {name: 'diff: what is written to volumes and tmpfs is not in the diff', cli: true, steps: [['run', '--name', '{vol}-c', '-v', '{vol}:/data', '--tmpfs', '/t', B, ...sh('touch /data/x /t/y')], ['diff', '{vol}-c']], out: s => String(/\/(data\/x|t\/y)$/m.test(s))},
   {name: 'diff: no such container', cli: true, steps: [['diff', '{vol}-nosuch']], stdout: false},
+  // --- cp (the container is stopped: docker's and pivot's both copy from and to its filesystem)
+  {name: 'cp out: a file into a host directory', cli: true, steps: [['run', '--name', '{vol}-c', B, ...sh('echo x > /f')], ['cp', '{vol}-c:/f', '{tmp}/']], host: t => fs.readFileSync(`${t}/f`, 'utf8')},
+  {name: 'cp out: a file to a new name', cli: true, steps: [['run', '--name', '{vol}-c', B, ...sh('echo x > /f')], ['cp', '{vol}-c:/f', '{tmp}/g']], host: t => fs.readFileSync(`${t}/g`, 'utf8')},
+  {name: 'cp out: a directory to a new path', cli: true, steps: [['run', '--name', '{vol}-c', B, ...sh('mkdir -p /d/e; echo x > /d/e/f')], ['cp', '{vol}-c:/d', '{tmp}/new']], host: t => tree(`${t}/new`)},
+  {name: 'cp out: a directory into an existing one nests it', cli: true, steps: [['run', '--name', '{vol}-c', B, ...sh('mkdir -p /d/e; echo x > /d/e/f')], ['cp', '{vol}-c:/d', '{tmp}']], host: t => tree(`${t}/d`)},
+  {name: 'cp out: dir/. copies the content', cli: true, steps: [['run', '--name', '{vol}-c', B, ...sh('mkdir -p /d/e; echo x > /d/e/f')], ['cp', '{vol}-c:/d/.', '{tmp}']], host: t => tree(t)},
+  {name: 'cp out: a symlink is copied as a link', cli: true, steps: [['run', '--name', '{vol}-c', B, ...sh('ln -s /etc/passwd /l')], ['cp', '{vol}-c:/l', '{tmp}/l']], host: t => fs.readlinkSync(`${t}/l`)},
+  {name: 'cp out: through a symlinked directory of the container', cli: true, steps: [['run', '--name', '{vol}-c', B, ...sh('mkdir /real; echo in > /real/f; ln -s /real /lnk')], ['cp', '{vol}-c:/lnk/f', '{tmp}/f2']], host: t => fs.readFileSync(`${t}/f2`, 'utf8')},
+  {name: 'cp out: an absolute link resolves inside the container', cli: true, steps: [['run', '--name', '{vol}-c', B, ...sh('ln -s / /up')], ['cp', '{vol}-c:/up/etc/passwd', '{tmp}/pw']], host: t => fs.readFileSync(`${t}/pw`, 'utf8')},
+  {name: 'cp out: a tar stream', cli: true, steps: [['run', '--name', '{vol}-c', B, ...sh('mkdir /d; echo x > /d/f')], ['cp', '{vol}-c:/d', '-']], stdout: false},
+  {name: 'cp out: a path the container lacks', cli: true, steps: [['run', '--name', '{vol}-c', B, 'true'], ['cp', '{vol}-c:/nosuch', '{tmp}/x']], stdout: false},
+  {name: 'cp out: a directory onto a file', cli: true, steps: [['run', '--name', '{vol}-c', B, 'true'], ['cp', '{vol}-c:/etc', '{tmp}/file']], stdout: false},
+  {name: 'cp in: a file into a directory, back out', cli: true, steps: [['run', '--name', '{vol}-c', B, 'true'], ['cp', '{tmp}/file', '{vol}-c:/tmp/'], ['cp', '{vol}-c:/tmp/file', '{tmp}/back']], host: t => fs.readFileSync(`${t}/back`, 'utf8')},
+  {name: 'cp in: a directory to a new path', cli: true, steps: [['run', '--name', '{vol}-c', B, 'true'], ['cp', '{tmp}', '{vol}-c:/newdir'], ['cp', '{vol}-c:/newdir', '{tmp}/back']], host: t => tree(`${t}/back`)},
+  {name: 'cp in: then diff shows it', cli: true, steps: [['run', '--name', '{vol}-c', B, 'true'], ['cp', '{tmp}/file', '{vol}-c:/etc/added'], ['diff', '{vol}-c']], out: sortLines},
+  {name: 'cp in: to a container that does not exist', cli: true, steps: [['cp', '{tmp}/file', '{vol}-nosuch:/tmp/']], stdout: false},
+  {name: 'cp: two host paths', cli: true, steps: [['cp', '{tmp}/file', '{tmp}/other']], stdout: false},
+  {name: 'cp in: a read-only container', cli: true, steps: [['run', '--read-only', '--name', '{vol}-c', B, 'true'], ['cp', '{tmp}/file', '{vol}-c:/tmp/']], stdout: false},
+  // --- commit (the images are named after the row, and removed at the end)
+  {name: 'commit: prints the new image id', cli: true, steps: [['run', '--name', '{vol}-c', B, ...sh('echo hi > /hello')], ['commit', '{vol}-c', 'localhost/{vol}-img']], out: s => String(/^sha256:[0-9a-f]{64}\n$/.test(s))},
+  {name: 'commit: the image runs with the change', cli: true, steps: [['run', '--name', '{vol}-c', B, ...sh('echo hi > /hello; rm /etc/group')], ['commit', '{vol}-c', 'localhost/{vol}-img'], ['run', '--rm', 'localhost/{vol}-img', ...sh('cat /hello; ls /etc/group 2>/dev/null; echo $?')]], out: s => s.replace(/^sha256:.*\n/, '')},
+  {name: 'commit -c CMD', cli: true, steps: [['run', '--name', '{vol}-c', B, ...sh('echo hi > /hello')], ['commit', '-c', 'CMD ["cat", "/hello"]', '{vol}-c', 'localhost/{vol}-img'], ['run', '--rm', 'localhost/{vol}-img']], out: s => s.replace(/^sha256:.*\n/, '')},
+  {name: 'commit -c ENV and WORKDIR', cli: true, steps: [['run', '--name', '{vol}-c', B, 'true'], ['commit', '-c', 'ENV A=1', '-c', 'WORKDIR /tmp', '{vol}-c', 'localhost/{vol}-img'], ['run', '--rm', 'localhost/{vol}-img', ...sh('echo $A; pwd')]], out: s => s.replace(/^sha256:.*\n/, '')},
+  {name: 'commit: a container that does not exist', cli: true, steps: [['commit', '{vol}-nosuch']], stdout: false},
+  {name: 'commit -c with an unknown instruction', cli: true, steps: [['run', '--name', '{vol}-c', B, 'true'], ['commit', '-c', 'BOGUS x', '{vol}-c']], stdout: false},
   // --- volume commands
   {name: 'volume create prints the name', cli: true, steps: [['volume', 'create', '{vol}']]},
   {name: 'volume ls shows it', cli: true, steps: [['volume', 'create', '{vol}'], ['volume', 'ls', '-q']], out: s => String(s.split('\n').filter(l => l.startsWith(PREFIX)).length)},
@@ -216,6 +255,7 @@ before(() => {
 after(() => {
   for (const c of dockerContainers) spawnSync(DOCKER_BIN, ['rm', '-f', c], {stdio: 'ignore'});
   for (const v of dockerVolumes) spawnSync(DOCKER_BIN, ['volume', 'rm', '-f', v], {stdio: 'ignore'});
+  for (const i of dockerImages) spawnSync(DOCKER_BIN, ['rmi', '-f', i], {stdio: 'ignore'});
 });
 
 let rowNumber = 0;
@@ -255,6 +295,7 @@ function runRow(row: Row, engine: 'docker' | 'pivot', tmp: string, vol: string):
     if (engine === 'docker') {
       if (args.includes(vol) || args.some(a => a.startsWith(`${vol}:`) || a.includes(`=${vol},`) || a.includes(`=${vol}`))) dockerVolumes.add(vol);
       if (args[0] === 'run' && args.includes('--name')) dockerContainers.add(args[args.indexOf('--name') + 1]);
+      if (args[0] === 'commit') dockerImages.add(args[args.length - 1]);
       last = dockerStep(args, row.cli === true);
     } else last = pivotStep(args, row.cli === true);
     stdout += last.stdout;
