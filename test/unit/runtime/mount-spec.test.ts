@@ -32,7 +32,7 @@ test('-v: binds, named and anonymous volumes, modes', () => {
 
 test('--mount: keys, spellings, booleans and docker\'s errors', () => {
   assert.deepEqual(parseMountFlag('type=bind,src=/h,dst=/c,readonly'), {type: 'bind', source: '/h', target: '/c', readOnly: true, createSource: false});
-  assert.deepEqual(parseMountFlag('source=v,target=/c,volume-nocopy=true'), {type: 'volume', name: 'v', target: '/c', readOnly: false, noCopy: true});
+  assert.deepEqual(parseMountFlag('source=vv,target=/c,volume-nocopy=true'), {type: 'volume', name: 'vv', target: '/c', readOnly: false, noCopy: true});
   assert.deepEqual(parseMountFlag('type=tmpfs,destination=/t,tmpfs-size=64m,tmpfs-mode=1770'), {type: 'tmpfs', target: '/t', readOnly: false, flags: MS_NOSUID | MS_NOEXEC, data: `size=${64 * 1024 * 1024},mode=1770`});
   assert.equal(parseMountFlag('"type=bind","src=/a,b",dst=/c').type, 'bind');
   assert.match(message(() => parseMountFlag('')), /"--mount" flag: EOF$/);
