@@ -12,6 +12,7 @@ that ran with --rm remove themselves; \`pivot prune\` removes every container th
   static args = {container: Args.string({description: 'container name, id or unique id prefix (several may be given)', required: true})}
   static flags = {
     force: Flags.boolean({char: 'f', description: 'kill a running container first'}),
+    volumes: Flags.boolean({char: 'v', description: 'also remove its anonymous volumes (`-v /path`); named volumes stay'}),
   }
 
   async run(): Promise<void> {
@@ -20,7 +21,7 @@ that ran with --rm remove themselves; \`pivot prune\` removes every container th
     const [{removeContainerByRef}, {eachContainer}] = await Promise.all([import('../src/runtime/lifecycle/operations'), import('../src/cli/each-container')])
     await eachContainer(argv as string[], async ref => {
       try {
-        await removeContainerByRef(store, ref, flags.force)
+        await removeContainerByRef(store, ref, flags.force, flags.volumes)
       } catch (error) {
         // docker rm -f: a container that is not there is said, but is no failure.
         if (flags.force && (error as {code?: string}).code === 'CONTAINER_NOT_FOUND') {

@@ -3,7 +3,7 @@ import * as path from 'node:path'
 import {Readable} from 'node:stream'
 import type {Store} from '../store'
 import type {Lease} from '../store/gc-lock'
-import {type LayerView, type OpaqueTest, defaultOpaqueTest} from './layer-view'
+import {type LayerView, type OpaqueTest, defaultOpaqueTest} from '../unpack/layer-view'
 
 /**
  * Commits a directory in overlay layer format (a run step's upper dir, or a copy step's tree) as

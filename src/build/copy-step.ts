@@ -2,7 +2,7 @@ import {createHash} from 'node:crypto'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {BuildError} from './build-error'
-import {type LayerView, ViewError} from './layer-view'
+import {type LayerView, ViewError} from '../unpack/layer-view'
 import type {CopyStep} from './recipe'
 import {resolveOwner} from './resolve-owner'
 

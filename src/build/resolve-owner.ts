@@ -1,4 +1,4 @@
-import type {LayerView} from './layer-view'
+import type {LayerView} from '../unpack/layer-view'
 
 export interface Owner {
   uid: number

@@ -37,6 +37,7 @@ export const LEAN_COMMANDS: Readonly<Record<string, LeanCommand>> = {
       {name: 'all', char: 'a', kind: 'boolean'},
       {name: 'quiet', char: 'q', kind: 'boolean'},
       {name: 'no-trunc', kind: 'boolean'},
+      {name: 'filter', char: 'f', kind: 'multiple'},
     ],
     json: true,
     args: [],
@@ -70,6 +71,9 @@ export const LEAN_COMMANDS: Readonly<Record<string, LeanCommand>> = {
 export const SUMMARIES: Readonly<Record<string, string>> = {
   build: 'Build an image from a recipe',
   check: 'Verify the cache, and repair it with --repair',
+  cp: 'Copy files between a container and the host',
+  commit: "Create a new image from a container's changes",
+  diff: "Show the changes to a container's filesystem",
   exec: 'Run a command in a running container',
   export: "Write an image's root filesystem as one tar archive",
   help: 'Display help for pivot.',
@@ -94,5 +98,6 @@ export const SUMMARIES: Readonly<Record<string, string>> = {
   save: 'Write images to an OCI image layout that docker load also reads',
   stop: 'Stop running containers',
   tag: 'Give an image another name',
+  volume: 'Manage named volumes',
   wait: 'Wait for containers to stop, then print their exit codes',
 }

@@ -99,7 +99,7 @@ export async function run(argv: string[]): Promise<number> {
       store,
       image: resolved.image,
       imageName: resolved.name ?? parsed.image,
-      command: cfg.resolveCommand(config, parsed.command, str(f.entrypoint)),
+      command: withInit(f.init === true, cfg.resolveCommand(config, parsed.command, str(f.entrypoint))),
       // docker -t sets TERM=xterm before the image's and the user's environment.
       env: cfg.mergeEnv(f.tty === true ? ['TERM=xterm'] : [], config.Env ?? [], settings.env),
       workdir: settings.workdir ?? (config.WorkingDir ? cfg.checkWorkdir(config.WorkingDir) : '/'),
@@ -110,13 +110,21 @@ export async function run(argv: string[]): Promise<number> {
       net: str(f.net) ?? 'host',
       network: settings.network,
       limits: settings.limits,
-      volumes: settings.volumes,
+      volumes: f.init === true ? [{source: initBinary(), target: INIT_TARGET, readOnly: true}] : [],
+      mounts: settings.mounts,
+      ...(settings.shmSize !== undefined ? {shmSize: settings.shmSize} : {}),
+      ...(settings.ulimits.length > 0 ? {ulimits: settings.ulimits} : {}),
+      ...(settings.groupAdd.length > 0 ? {groupAdd: settings.groupAdd} : {}),
+      ...(settings.cidFile !== undefined ? {cidFile: settings.cidFile} : {}),
+      ...(settings.devices.length > 0 ? {devices: settings.devices} : {}),
+      cgroupns: (str(f.cgroupns) ?? 'default') as 'private' | 'host' | 'default',
+      runFlags: settings.runFlags,
       readOnlyRootfs: f['read-only'] === true,
       remove: f.rm === true,
       stdio: 'inherit',
       detach,
       interactive,
-      stopSignal: typeof (config as {StopSignal?: unknown}).StopSignal === 'string' ? (config as {StopSignal: string}).StopSignal : undefined,
+      stopSignal: settings.stopSignal ?? (typeof (config as {StopSignal?: unknown}).StopSignal === 'string' ? (config as {StopSignal: string}).StopSignal : undefined),
       ...settings.security,
     }
     const {runContainer} = require('../runtime/run-container') as typeof import('../runtime/run-container')
@@ -143,8 +151,15 @@ interface Settings {
   limits: ResourceLimits
   security: SecurityOptions & {noNewPrivileges: boolean}
   env: string[]
-  volumes: RunOptions['volumes']
   network: NonNullable<RunOptions['network']>
+  mounts: NonNullable<RunOptions['mounts']>
+  shmSize?: number
+  ulimits: NonNullable<RunOptions['ulimits']>
+  groupAdd: string[]
+  cidFile?: string
+  devices: NonNullable<RunOptions['devices']>
+  stopSignal?: string
+  runFlags: NonNullable<RunOptions['runFlags']>
   workdir?: string
   user?: string
   hostname?: string
@@ -154,7 +169,7 @@ interface Settings {
 /** Every flag value checked before anything is created: bad input starts nothing and leaves nothing. */
 export function checkFlags(f: RawRunFlags): Settings {
   const {parseCpus, parseMemory, parsePidsLimit} = lazy.limits()
-  const {checkContainerName, checkHostname, checkUser, checkWorkdir, parseVolume, userEnv} = lazy.config()
+  const {checkContainerName, checkHostname, checkUser, checkWorkdir, userEnv} = lazy.config()
   const limits: ResourceLimits = {}
   // Docker's meanings: --pids-limit 0 or below, --memory 0 and --cpus 0 are "no limit" (the
   // parse functions say so), which is also how a user lifts pivot's default pids limit.
@@ -167,6 +182,12 @@ export function checkFlags(f: RawRunFlags): Settings {
   }
   const memory = str(f.memory)
   if (memory !== undefined) limits.memory = parseMemory(memory)
+  const swap = str(f['memory-swap'])
+  if (swap !== undefined) {
+    limits.memorySwap = swap.trim() === '-1' ? -1 : parseMemory(swap)
+    // Checked with the memory limit now, not when the cgroup is made.
+    lazy.limits().resolveLimits({memory: limits.memory, memorySwap: limits.memorySwap})
+  }
   const cpus = str(f.cpus)
   if (cpus !== undefined) limits.cpus = parseCpus(cpus)
   const name = str(f.name)
@@ -184,11 +205,57 @@ export function checkFlags(f: RawRunFlags): Settings {
   resolveCapabilities({capAdd, capDrop})
   const opts = parseSecurityOpts(list(f['security-opt']))
   const network = networkFlags(f)
+  const mounts = checkMountFlags(f)
+  const runFlags: NonNullable<RunOptions['runFlags']> = {}
+  const labels = parseLabels(list(f.label))
+  if (Object.keys(labels).length > 0) runFlags.Labels = labels
+  const shm = str(f['shm-size'])
+  let shmSize: number | undefined
+  if (shm !== undefined) {
+    const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(shm.trim())
+    if (!m) throw new RuntimeError('RUN_BAD_FLAG', `invalid argument ${JSON.stringify(shm)} for "--shm-size" flag: invalid size: '${shm}'`)
+    const bytes = Math.floor(Number(m[1]) * {'': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4}[m[2].toLowerCase() as '' | 'k' | 'm' | 'g' | 't'])
+    // docker: 0 is the default size.
+    if (bytes > 0) shmSize = runFlags.ShmSize = bytes
+  }
+  const ulimits = (require('../runtime/ulimits') as typeof import('../runtime/ulimits')).parseUlimits(list(f.ulimit))
+  if (ulimits.length > 0) runFlags.Ulimits = ulimits.map(u => ({Name: u.name, Soft: u.soft, Hard: u.hard}))
+  const groupAdd = list(f['group-add'])
+  for (const g of groupAdd) {
+    if (g === '' || /[:\s/]/.test(g)) throw new RuntimeError('RUN_BAD_FLAG', `invalid --group-add ${JSON.stringify(g)}: a group name or a gid`)
+  }
+  if (groupAdd.length > 0) runFlags.GroupAdd = groupAdd
+  const stopSignal = str(f['stop-signal'])
+  if (stopSignal !== undefined) {
+    try {
+      ;(require('../runtime/lifecycle/containers') as typeof import('../runtime/lifecycle/containers')).parseSignal(stopSignal)
+    } catch {
+      throw new RuntimeError('RUN_BAD_FLAG', `Invalid signal: ${stopSignal}`)
+    }
+  }
+  const stopTimeout = str(f['stop-timeout'])
+  if (stopTimeout !== undefined) {
+    if (!/^-?\d+$/.test(stopTimeout)) throw new RuntimeError('RUN_BAD_FLAG', `invalid argument ${JSON.stringify(stopTimeout)} for "--stop-timeout" flag: strconv.ParseInt: parsing ${JSON.stringify(stopTimeout)}: invalid syntax`)
+    runFlags.StopTimeout = Number(stopTimeout)
+  }
+  const cidFile = str(f.cidfile)
+  if (cidFile !== undefined) checkCidFile(cidFile)
+  const tmpfsFlags = list(f.tmpfs)
+  if (f.init === true) runFlags.Init = true
+  if (tmpfsFlags.length > 0) runFlags.Tmpfs = Object.fromEntries(tmpfsFlags.map(t => [t.split(':')[0], t.includes(':') ? t.slice(t.indexOf(':') + 1) : '']))
+  const devices = list(f.device).map(parseDevice)
   return {
+    mounts,
+    devices,
+    shmSize,
+    ulimits,
+    groupAdd,
+    cidFile,
+    stopSignal,
+    runFlags,
     security: {capAdd, capDrop, privileged: f.privileged === true, seccomp: opts.seccomp, noNewPrivileges: opts.noNewPrivileges},
     limits,
     env: userEnv(list(f.env), list(f['env-file'])),
-    volumes: list(f.volume).map(parseVolume),
     network,
     workdir: workdir === undefined ? undefined : checkWorkdir(workdir),
     user,
@@ -209,6 +276,93 @@ function networkFlags(f: RawRunFlags): NonNullable<RunOptions['network']> {
   const {checkNetworkName} = require('../network/network-state') as typeof import('../network/network-state')
   aliases.forEach(a => checkNetworkName(a))
   return {ports: ports.map(parsePortSpec), publishAll: f['publish-all'] === true, aliases, dns: dns.map(etc.parseDns), addHosts: addHosts.map(etc.parseAddHost)}
+}
+
+/** Where --init's binary is bound in the container: docker's path for its tini. */
+const INIT_TARGET = '/sbin/docker-init'
+
+/** dist/monitor/docker-init (init.c, built static by src/runtime/monitor/build.sh). */
+function initBinary(): string {
+  const bin = path.resolve(__dirname, '..', '..', 'monitor', 'docker-init')
+  if (!fs.existsSync(bin)) throw new RuntimeError('RUN_NO_MONITOR', `--init: ${bin} is not built (run sh src/runtime/monitor/build.sh; it needs gcc and libc6-dev)`)
+  return bin
+}
+
+function withInit(init: boolean, command: string[]): string[] {
+  return init ? [INIT_TARGET, '--', ...command] : command
+}
+
+/** -v, --mount and --tmpfs in docker's order, checked (syntax, duplicate targets); nothing is made yet. */
+function checkMountFlags(f: RawRunFlags): NonNullable<RunOptions['mounts']> {
+  const spec = require('../runtime/mounts/mount-spec') as typeof import('../runtime/mounts/mount-spec')
+  const mounts = [...list(f.volume).map(spec.parseVolumeFlag), ...list(f.mount).map(spec.parseMountFlag), ...list(f.tmpfs).map(spec.parseTmpfsFlag)]
+  ;(require('../runtime/mounts/resolve-mounts') as typeof import('../runtime/mounts/resolve-mounts')).checkDuplicateTargets(mounts)
+  return mounts
+}
+
+/**
+ * `--device SRC[:DST][:PERMS]` as docker reads it; the node is looked at now (symlinks followed,
+ * as docker does) and the init checks it is still that device when it binds it.
+ */
+function parseDevice(spec: string): NonNullable<RunOptions['devices']>[number] {
+  const parts = spec.split(':')
+  if (parts.length > 3 || parts[0] === '') throw new RuntimeError('RUN_BAD_FLAG', `invalid argument ${JSON.stringify(spec)} for "--device" flag: bad format for path: ${spec}`)
+  const source = parts[0]
+  let target = source
+  let permissions = 'rwm'
+  const isMode = (m: string) => /^[rwm]{1,3}$/.test(m) && new Set(m).size === m.length
+  if (parts.length === 2) {
+    if (isMode(parts[1])) permissions = parts[1]
+    else target = parts[1]
+  } else if (parts.length === 3) {
+    target = parts[1]
+    if (!isMode(parts[2])) throw new RuntimeError('RUN_BAD_FLAG', `bad mode specified: ${parts[2]}`)
+    permissions = parts[2]
+  }
+  for (const p of [source, target]) if (!path.posix.isAbsolute(p)) throw new RuntimeError('RUN_BAD_FLAG', `${p} is not an absolute path`)
+  const gathering = `error gathering device information while adding custom device ${JSON.stringify(source)}`
+  let st: fs.BigIntStats
+  let real: string
+  try {
+    real = fs.realpathSync(source)
+    st = fs.statSync(real, {bigint: true})
+  } catch {
+    // docker's status for a missing node, odd as it is.
+    throw new RuntimeError('RUN_BAD_FLAG', `${gathering}: no such file or directory`, {exitCode: 127})
+  }
+  if (!st.isCharacterDevice() && !st.isBlockDevice()) throw new RuntimeError('RUN_BAD_FLAG', `${gathering}: not a device node`)
+  const normal = path.posix.normalize(target)
+  if (!normal.startsWith('/dev/') || normal === '/dev/') {
+    throw new RuntimeError('RUN_BAD_FLAG', `--device ${spec}: pivot binds devices under /dev only (${normal} is outside it)`)
+  }
+  const rdev = st.rdev
+  const major = Number(((rdev >> 8n) & 0xfffn) | ((rdev >> 32n) & ~0xfffn))
+  const minor = Number((rdev & 0xffn) | ((rdev >> 12n) & ~0xffn))
+  return {source: real, target: normal, type: st.isBlockDevice() ? 'block' : 'char', major, minor, permissions}
+}
+
+/** --label KEY[=VALUE] (docker: KEY alone is an empty value). */
+function parseLabels(specs: readonly string[]): Record<string, string> {
+  const labels: Record<string, string> = {}
+  for (const l of specs) {
+    const eq = l.indexOf('=')
+    const key = eq === -1 ? l : l.slice(0, eq)
+    if (key.trim() === '') throw new RuntimeError('RUN_BAD_FLAG', `invalid argument ${JSON.stringify(l)} for "-l, --label" flag: invalid label '${l}': empty name`)
+    labels[key] = eq === -1 ? '' : l.slice(eq + 1)
+  }
+  return labels
+}
+
+/** docker's --cidfile checks, before anything starts: the file must not exist, its directory must. */
+function checkCidFile(file: string): void {
+  if (fs.existsSync(file)) {
+    throw new RuntimeError('RUN_BAD_FLAG', `container ID file found, make sure the other container isn't running or delete ${file}`)
+  }
+  const dir = path.dirname(path.resolve(file))
+  if (!fs.statSync(dir, {throwIfNoEntry: false})?.isDirectory()) {
+    // docker's status for it, odd as it is.
+    throw new RuntimeError('RUN_BAD_FLAG', `failed to create the container ID file: open ${file}: no such file or directory`, {exitCode: 127})
+  }
 }
 
 /** The cached image, or undefined when it is not in the cache. */

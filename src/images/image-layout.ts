@@ -76,6 +76,7 @@ function madeUpHistory(image: ImageRecord, layers: number): HistoryEntry[] {
     image.source.kind === 'daemon' || image.source.kind === 'registry' ? `pivot pull ${image.source.reference}`
     : image.source.kind === 'import' ? `pivot import ${image.source.file}`
     : image.source.kind === 'build' ? `pivot build ${image.source.recipe}`
+    : image.source.kind === 'commit' ? `pivot commit ${image.source.container}`
     : `pivot load ${image.source.file}`
   return Array.from({length: layers}, (_, i) => ({created: image.created, created_by: layers > 1 ? `${by} (layer ${i + 1})` : by}))
 }

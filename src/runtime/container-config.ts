@@ -1,7 +1,6 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import type {ImageConfig} from '../store/image-record'
-import type {VolumeMount} from './run-options'
 import {RuntimeError} from './runtime-error'
 
 /** Docker's PATH for an image that sets none (daemon's oci.DefaultPathEnv). */
@@ -134,38 +133,6 @@ export function userEnv(envFlags: readonly string[], envFiles: readonly string[]
     else if (hostEnv[entry] !== undefined) out.push(`${entry}=${hostEnv[entry]}`)
   }
   return out
-}
-
-/**
- * `-v HOST:CONTAINER[:ro|:rw]`. Both absolute; the host path must exist (pivot has no named
- * volumes and, unlike old docker, never creates a missing source: a typo would silently mount an
- * empty directory).
- */
-export function parseVolume(spec: string): VolumeMount {
-  const bad = (why: string) => new RuntimeError('RUN_BAD_VOLUME', `invalid volume ${JSON.stringify(spec)}: ${why}`)
-  if (spec.includes('\0')) throw bad('it contains a NUL byte')
-  const parts = spec.split(':')
-  let readOnly = false
-  if (parts.length === 3) {
-    const mode = parts.pop()!
-    if (mode === 'ro') readOnly = true
-    else if (mode !== 'rw') throw bad(`unknown option ${JSON.stringify(mode)} (use ro or rw)`)
-  }
-  if (parts.length !== 2) throw bad('use HOST:CONTAINER[:ro]')
-  const [source, target] = parts
-  if (!path.isAbsolute(source)) throw bad(`the host path ${JSON.stringify(source)} is not absolute (pivot has no named volumes)`)
-  if (!path.isAbsolute(target)) throw bad(`the container path ${JSON.stringify(target)} is not absolute`)
-  const normalTarget = path.posix.normalize(target).replace(/(.)\/+$/, '$1')
-  if (normalTarget === '/') throw bad('the container path cannot be /')
-  if (/^\/(proc|sys)(\/|$)/.test(normalTarget)) throw bad(`cannot mount over ${normalTarget}: /proc and /sys are the kernel's`)
-  const normalSource = path.resolve(source)
-  try {
-    fs.statSync(normalSource)
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code
-    throw bad(code === 'ENOENT' ? `the host path ${normalSource} does not exist` : `cannot use the host path ${normalSource}: ${code}`)
-  }
-  return {source: normalSource, target: normalTarget, readOnly}
 }
 
 /** Docker's container name rule. */

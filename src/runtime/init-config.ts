@@ -9,8 +9,12 @@ export interface InitVolume {
   /** Absolute path inside the container. */
   target: string
   readOnly: boolean
-  /** What the source is: a file is bound onto a file, anything else onto a directory. */
-  kind: 'dir' | 'file'
+  /** What the source is: a file is bound onto a file, anything else onto a directory; tmpfs: a new tmpfs (source unused). */
+  kind: 'dir' | 'file' | 'tmpfs'
+  /** tmpfs: MS_* flags besides nodev (nosuid, noexec, rdonly). */
+  flags?: number
+  /** tmpfs: its options (size=, mode=...). */
+  data?: string
 }
 
 export interface InitConfig {
@@ -35,6 +39,26 @@ export interface InitConfig {
   volumes: InitVolume[]
   readOnlyRootfs: boolean
   command: string[]
+  /** --device: host nodes bound under /dev, checked to be the device they were when the flag was read. */
+  devices?: Array<{source: string; target: string; type: 'char' | 'block'; major: number; minor: number}>
+  /**
+   * What the container sees of cgroups under /sys/fs/cgroup (absent: nothing mounted there, as
+   * for build steps). `ns` private: a cgroup namespace rooted at the container's cgroup (made in
+   * the init's first unshare, after the parent put it in the cgroup), and the cgroup filesystems
+   * mounted in it; host: the container's own cgroup directories bound from the host. Read-only.
+   */
+  cgroup?: {
+    ns: 'private' | 'host'
+    version: 1 | 2
+    /** The container's cgroup directory on the host for each hierarchy, and its mount's name under /sys/fs/cgroup (v1: `memory`, `cpu,cpuacct`). */
+    dirs: Array<{name: string; hostDir: string}>
+  }
+  /** /dev/shm's size in bytes; undefined: 64 MiB. */
+  shmSize?: number
+  /** setrlimit before exec (--ulimit): RLIMIT_* numbers, -1n for unlimited. */
+  rlimits?: Array<{resource: number; soft: string; hard: string}>
+  /** Supplementary groups added after the user's (--group-add): names (looked up in /etc/group) or gids. */
+  groupAdd?: string[]
   /** Final environment but HOME, which the init takes from the container's passwd when absent. */
   env: string[]
   /** Absolute path inside the container; created when missing. */

@@ -15,6 +15,8 @@ export interface ContainerSummary {
   exitCode?: number
   pid?: number
   detached: boolean
+  /** --label's labels, when it was given. */
+  labels?: Record<string, string>
   created: string
   started?: string
   finished?: string
@@ -49,6 +51,7 @@ export function listContainers(store: Store): ContainerSummary[] {
     exitCode: c.exitCode,
     pid: c.pid,
     detached: c.record.detached === true,
+    ...(c.record.runFlags?.Labels ? {labels: c.record.runFlags.Labels} : {}),
     created: c.record.created,
     started: c.started,
     finished: c.finished,

@@ -14,6 +14,9 @@ import {startMonitor} from './monitor/start-monitor'
 import {securityConfig, type SecurityOptions} from './security/security-options'
 import {lockGcShared} from '../store/gc-lock'
 import {connectNetwork, planNetwork, releaseNetwork, type PlannedNetwork} from './container-network'
+import {resolveMounts} from './mounts/resolve-mounts'
+import {removeAnonymousVolumes} from './mounts/volumes'
+import {rlimitNumber} from './ulimits'
 
 export {removeContainer} from '../store/container-record'
 
@@ -88,6 +91,7 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
   let started = false
   let security: ReturnType<typeof securityConfig>
   let netPlan: PlannedNetwork
+  let mounts: ReturnType<typeof resolveMounts>
   // Shared GC lock from the check of the layers until the container record (which pins them) is
   // written: a concurrent prune cannot delete them in between (src/store/gc-lock.ts).
   let gc: {release(): void} | undefined
@@ -101,6 +105,7 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     // Before anything exists: a missing libseccomp fails the run without leaving a container.
     security = securityConfig(opts)
     netPlan = planNetwork(store, opts.net, opts.network, ref => (require('./lifecycle/containers') as typeof import('./lifecycle/containers')).resolveContainer(store, ref))
+    mounts = resolveMounts(store, opts.mounts ?? [], opts.image.layers)
     if (opts.name !== undefined) reserveName(store, opts.name, id)
   } catch (error) {
     gc?.release()
@@ -127,6 +132,10 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     ...(opts.stopSignal ? {stopSignal: opts.stopSignal} : {}),
     workdir: opts.workdir,
     security: {capAdd: opts.capAdd, capDrop: opts.capDrop, privileged: opts.privileged, seccomp: opts.seccomp},
+    ...(mounts.records.length > 0 ? {mounts: mounts.records} : {}),
+    ...(opts.runFlags || opts.devices?.length
+      ? {runFlags: {...opts.runFlags, ...(opts.devices?.length ? {Devices: opts.devices.map(d => ({PathOnHost: d.source, PathInContainer: d.target, CgroupPermissions: d.permissions}))} : {})}}
+      : {}),
   }
   // Detached: once the monitor has the container, its cgroup and directory are the monitor's.
   const handover = {done: false}
@@ -137,6 +146,7 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     // live, so it never removes the cgroup of a container being made.
     writeState(store, state)
     gc.release()
+    if (opts.cidFile !== undefined) writeCidFile(opts.cidFile, id)
     cgroup = createCgroup(cgroupIdOf(store, id), opts.limits)
     if (kill.requested) throw new RuntimeError('RUN_INTERRUPTED', 'interrupted before the container started', {exitCode: 130})
     init ??= opts.detach ? startMonitor(store, id, netPlan.netns) : startInit(opts.stdio, opts.interactive, netPlan.netns)
@@ -147,12 +157,15 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
       writeState(store, state)
     }
 
-    const volumes: InitVolume[] = [...opts.volumes.map(v => ({...v, kind: fs.statSync(v.source).isDirectory() ? 'dir' : 'file'}) as InitVolume), ...net.volumes]
+    const cgroupns = opts.cgroupns !== undefined ? cgroupView(cgroup, opts.cgroupns) : undefined
+    // For inspect's HostConfig.CgroupnsMode: the mode in force, docker's default resolved.
+    if (cgroupns) state.runFlags = {...state.runFlags, CgroupnsMode: cgroupns.ns}
+    const volumes: InitVolume[] = [...opts.volumes.map(v => ({...v, kind: fs.statSync(v.source).isDirectory() ? ('dir' as const) : ('file' as const)})), ...mounts.volumes, ...net.volumes]
     prepareInitLayer(path.join(dir, 'init'), {
       hostname,
       net: netPlan.initNet === 'none' ? 'none' : 'host',
       etcFiles: net.etcFiles,
-      mountTargets: volumes.map(v => ({target: v.target, kind: v.kind})),
+      mountTargets: volumes.map(v => ({target: v.target, kind: v.kind === 'file' ? 'file' : 'dir'})),
       workdir: opts.readOnlyRootfs ? opts.workdir : undefined,
       imageLayers: layers.map(d => store.layerRootfs(d)),
     })
@@ -171,6 +184,11 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
       workdir: opts.workdir,
       user: opts.user,
       noNewPrivileges: opts.noNewPrivileges ?? false,
+      ...(cgroupns ? {cgroup: cgroupns} : {}),
+      ...(opts.shmSize !== undefined ? {shmSize: opts.shmSize} : {}),
+      ...(opts.devices?.length ? {devices: opts.devices.map(d => ({source: d.source, target: d.target, type: d.type, major: d.major, minor: d.minor}))} : {}),
+      ...(opts.ulimits?.length ? {rlimits: opts.ulimits.map(u => ({resource: rlimitNumber(u.name), soft: String(u.soft), hard: String(u.hard)}))} : {}),
+      ...(opts.groupAdd?.length ? {groupAdd: opts.groupAdd} : {}),
       ...security,
     }
     if (opts.readOnlyRootfs) {
@@ -210,7 +228,11 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     // did not run has nothing to commit and no id reached the caller.
     if (handover.done) {
       // The monitor removes or records it when it exits.
-    } else if (created && opts.remove && (!keep || !succeeded)) removeContainer(store, id, opts.name ?? null)
+    } else if (created && opts.remove && (!keep || !succeeded)) {
+      removeContainer(store, id, opts.name ?? null)
+      // docker run --rm takes the container's anonymous volumes with it.
+      removeAnonymousVolumes(store, state.mounts)
+    }
     else if (opts.name !== undefined && !created) releaseName(store, opts.name, id)
     stopForwarding()
   }
@@ -344,6 +366,27 @@ async function runDetached(
   const failure = parseFailure(text.slice(text.indexOf('\n') + 1))
   if (failure) throw new RuntimeError(failure.code, failure.message, {exitCode: failure.exitCode})
   return 0
+}
+
+/**
+ * The container's cgroup as it will see it (InitConfig.cgroup): docker's default namespace mode
+ * for the host's cgroup version, and the mount name of each hierarchy the cgroup has a directory
+ * in (`<mount>/pivot/<id>`: the mount's last component, `memory` or `cpu,cpuacct`).
+ */
+function cgroupView(cgroup: CgroupManager, mode: 'private' | 'host' | 'default'): NonNullable<InitConfig['cgroup']> {
+  const ns = mode === 'default' ? (cgroup.version === 2 ? 'private' : 'host') : mode
+  return {ns, version: cgroup.version, dirs: cgroup.paths.map(p => ({name: path.basename(path.dirname(path.dirname(p))), hostDir: p}))}
+}
+
+/** docker's --cidfile: created exclusively (a file that appeared since the flags were checked is an error). */
+function writeCidFile(file: string, id: string): void {
+  try {
+    fs.writeFileSync(file, id, {flag: 'wx', mode: 0o644})
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'EEXIST') throw new RuntimeError('RUN_BAD_FLAG', `container ID file found, make sure the other container isn't running or delete ${file}`)
+    throw new RuntimeError('RUN_BAD_FLAG', `failed to create the container ID file: ${(error as Error).message}`)
+  }
 }
 
 function parseFailure(reply: string): InitFailure | undefined {

@@ -12,6 +12,25 @@ export interface VolumeMount {
 /** Defined with the container record, which stores them; re-exported for the runtime's callers. */
 export type {ResourceLimits}
 
+export interface DeviceMapping {
+  /** The host's node (symlinks resolved). */
+  source: string
+  /** Absolute, under /dev. */
+  target: string
+  type: 'char' | 'block'
+  major: number
+  minor: number
+  /** docker's cgroup permissions (rwm); pivot has no devices cgroup: recorded, not enforced. */
+  permissions: string
+}
+
+export interface Ulimit {
+  /** docker's name: nofile, nproc, core... */
+  name: string
+  soft: number
+  hard: number
+}
+
 /**
  * Everything needed to start one container. `pivot run` fills it from flags and the image config;
  * `pivot build` fills it for each `run:` step. The command is final (entrypoint + cmd resolved).
@@ -36,6 +55,25 @@ export interface RunOptions {
   network?: NetworkOptions
   limits: ResourceLimits
   volumes: VolumeMount[]
+  /** -v, --mount, --tmpfs as parsed (mounts/mount-spec.ts); resolved under the GC lock. */
+  mounts?: import('./mounts/mount-spec').MountSpec[]
+  /** /dev/shm's size in bytes (--shm-size); docker's default 64 MiB. */
+  shmSize?: number
+  /** setrlimit before exec (--ulimit). */
+  ulimits?: Ulimit[]
+  /** Supplementary groups added to the user's (--group-add): names or numeric gids. */
+  groupAdd?: string[]
+  /** --cidfile: the container id is written there once the container exists (the file must not exist). */
+  cidFile?: string
+  /**
+   * --cgroupns: what the container sees under /sys/fs/cgroup and in /proc/self/cgroup. default:
+   * docker's, private on cgroup v2 and host on v1. Unset (build steps): nothing is mounted there.
+   */
+  cgroupns?: 'private' | 'host' | 'default'
+  /** --device: host device nodes bound into the container's /dev (everything else stays nodev). */
+  devices?: DeviceMapping[]
+  /** What `inspect` shows of the run's flags (labels, stop timeout...). */
+  runFlags?: import('../store/container-record').RecordedRunFlags
   readOnlyRootfs: boolean
   /** Remove the container (its writable layer and record) when it exits. */
   remove: boolean

@@ -12,7 +12,7 @@ export function resolveCacheRoot(flag?: string): string {
 
 /** The cache's top-level directories (build-cache/ is made by the first build, and checked once it exists). */
 export const TOP_LEVEL_DIRS = ['layers', 'l', 'images', 'refs', 'containers', 'tmp', 'locks']
-const OPTIONAL_DIRS = ['build-cache']
+const OPTIONAL_DIRS = ['build-cache', 'volumes']
 
 /**
  * Makes the cache root and its top-level directories if missing, and refuses a cache that another

@@ -11,7 +11,7 @@ import {writeJsonAtomic} from '../common/fs-util'
  * `upper/` and `work/` (overlay's writable layer), `rootfs/` (the mount point, used only inside
  * the container's mount namespace).
  */
-/** A container's resource limits (`--pids-limit`, `--memory`, `--cpus`). */
+/** A container's resource limits (`--pids-limit`, `--memory`, `--cpus`, `--memory-swap`). */
 export interface ResourceLimits {
   /** pids.max; undefined = pivot's default (see DEFAULT_PIDS_LIMIT). */
   pids?: number
@@ -19,6 +19,8 @@ export interface ResourceLimits {
   memory?: number
   /** CPUs as a decimal (1.5 = one and a half cores). */
   cpus?: number
+  /** --memory-swap: memory plus swap in bytes, -1 for unlimited swap; only with memory. Unset: no swap. */
+  memorySwap?: number
 }
 
 export interface ContainerState {
@@ -56,6 +58,10 @@ export interface ContainerState {
   security?: {capAdd?: string[]; capDrop?: string[]; privileged?: boolean; seccomp?: 'default' | 'unconfined'}
   /** --net bridge or a user network: its address lease and published ports (src/network), given back at exit. */
   network?: {network: string; bridge: string; ip: string; gateway: string; ports: PortBinding[]; aliases: string[]; hostNetns?: string}
+  /** The container's mounts in docker inspect's shape: `volume rm` refuses a volume named here, `rm -v` removes anonymous ones. */
+  mounts?: MountRecord[]
+  /** The `run` flags `inspect` shows (HostConfig/Config) that nothing else reads back. */
+  runFlags?: RecordedRunFlags
 }
 
 /** A published port (-p): src/network makes and removes its rules. */
@@ -65,6 +71,32 @@ export interface PortBinding {
   hostPort: number
   containerPort: number
   proto: 'tcp' | 'udp'
+}
+
+/** One entry of docker inspect's Mounts. */
+export interface MountRecord {
+  Type: 'bind' | 'volume' | 'tmpfs'
+  /** The volume's name (volumes only). */
+  Name?: string
+  /** The host path (binds, volumes); '' for tmpfs. */
+  Source: string
+  Destination: string
+  RW: boolean
+  /** An anonymous volume (`-v /path`): `rm -v` removes it with the container. */
+  Anonymous?: boolean
+}
+
+/** Flags of `pivot run` recorded for `inspect` (docker's HostConfig and Config field names). */
+export interface RecordedRunFlags {
+  Labels?: Record<string, string>
+  StopTimeout?: number
+  ShmSize?: number
+  Ulimits?: Array<{Name: string; Soft: number; Hard: number}>
+  GroupAdd?: string[]
+  Tmpfs?: Record<string, string>
+  Init?: boolean
+  CgroupnsMode?: 'private' | 'host'
+  Devices?: Array<{PathOnHost: string; PathInContainer: string; CgroupPermissions: string}>
 }
 
 /** What the monitor of a detached container writes when the container's PID 1 exits. */

@@ -20,6 +20,8 @@ export type ImageSource =
   | {kind: 'import'; file: string}
   | {kind: 'build'; recipe: string}
   | {kind: 'load'; file: string}
+  /** `pivot commit`: the container's writable layer on top of its image. */
+  | {kind: 'commit'; container: string; comment?: string}
 
 /** One entry of an image config's `history` (Docker/OCI), kept as `pivot load` found it. */
 export interface HistoryEntry {

@@ -79,6 +79,13 @@ export class KoffiSyscalls implements Syscalls {
     this.check('sethostname', [name], fn('int sethostname(const char *name, size_t len)')(name, len))
   }
 
+  setrlimit(resource: number, soft: bigint, hard: bigint): void {
+    const limit = Buffer.alloc(16) // struct rlimit64: rlim_cur, rlim_max (u64 each)
+    limit.writeBigUInt64LE(BigInt.asUintN(64, soft), 0)
+    limit.writeBigUInt64LE(BigInt.asUintN(64, hard), 8)
+    this.check('prlimit64', [resource, soft, hard], fn('int prlimit64(int pid, int resource, void *new_limit, void *old_limit)')(0, resource, limit, null))
+  }
+
   umask(mask: number): number {
     return fn('uint32_t umask(uint32_t mask)')(mask)
   }

@@ -72,6 +72,7 @@ export class RecordingSyscalls implements Syscalls {
     this.cwd = path.startsWith('/') ? path : `${this.cwd.replace(/\/$/, '')}/${path}`
   }
   sethostname(name: string): void { rejectNul('sethostname', 'name', name); this.record('sethostname', name) }
+  setrlimit(resource: number, soft: bigint, hard: bigint): void { this.record('setrlimit', resource, soft, hard) }
   umask(mask: number): number { this.record('umask', mask); const old = this.mask; this.mask = mask; return old }
   getpid(): number { this.record('getpid'); return 1 }
   mknod(path: string, mode: number, dev: bigint): void { rejectNul('mknod', 'path', path); this.record('mknod', path, mode, dev) }

@@ -48,6 +48,8 @@ export interface Syscalls {
   chroot(path: string): void
   chdir(path: string): void
   sethostname(name: string): void
+  /** setrlimit(2) of the calling process (prlimit64 on pid 0); RLIM_INFINITY is ~0n. */
+  setrlimit(resource: number, soft: bigint, hard: bigint): void
   /** Returns the previous mask. */
   umask(mask: number): number
   getpid(): number

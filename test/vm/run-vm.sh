@@ -20,7 +20,7 @@ BUSYBOX_IMAGE=localhost:5000/pivot-test/busybox:latest
 DOCKER=/usr/bin/docker
 QEMU=qemu-system-x86_64
 TEST_FILES=("$@")
-[ ${#TEST_FILES[@]} -gt 0 ] || TEST_FILES=(dist/test/integration/runtime/cgroups.test.js dist/test/vm/guest/cgroup-v2-run.guest.js)
+[ ${#TEST_FILES[@]} -gt 0 ] || TEST_FILES=(dist/test/integration/runtime/cgroups.test.js dist/test/vm/guest/cgroup-v2-run.guest.js dist/test/vm/guest/cgroupns.guest.js)
 
 log() { echo "run-vm: $*" >&2; }
 die() { echo "run-vm: error: $*" >&2; exit 1; }

@@ -59,7 +59,8 @@ export class CgroupV1Manager extends BaseCgroupManager {
         // charged at all; with it, an equal memsw limit keeps swap from extending the limit.
         // Order matters: the kernel refuses a memsw limit below limit_in_bytes (EINVAL).
         if (fs.existsSync(path.join(roles.memory!, 'memory.memsw.limit_in_bytes'))) {
-          writeLimit(roles.memory!, 'memory.memsw.limit_in_bytes', String(limits.memory))
+          const memsw = limits.memorySwap === undefined ? String(limits.memory) : limits.memorySwap === 'max' ? '-1' : String(limits.memorySwap)
+          writeLimit(roles.memory!, 'memory.memsw.limit_in_bytes', memsw)
         }
       }
       if (limits.cpuQuotaUs !== undefined) {

@@ -67,8 +67,12 @@ export class CgroupV2Manager extends BaseCgroupManager {
       if (enabled.includes('pids')) writeLimit(dir, 'pids.max', String(limits.pids))
       if (limits.memory !== undefined) {
         writeLimit(dir, 'memory.max', String(limits.memory))
-        // Absent without swap accounting; otherwise 0 keeps swap from extending the limit.
-        if (fs.existsSync(path.join(dir, 'memory.swap.max'))) writeLimit(dir, 'memory.swap.max', '0')
+        // Absent without swap accounting; otherwise 0 keeps swap from extending the limit, and
+        // --memory-swap (memory plus swap, docker's meaning) gives the difference as swap.
+        if (fs.existsSync(path.join(dir, 'memory.swap.max'))) {
+          const swap = limits.memorySwap === undefined ? '0' : limits.memorySwap === 'max' ? 'max' : String(limits.memorySwap - limits.memory)
+          writeLimit(dir, 'memory.swap.max', swap)
+        }
       }
       if (limits.cpuQuotaUs !== undefined) writeLimit(dir, 'cpu.max', `${limits.cpuQuotaUs} ${CPU_PERIOD_US}`)
     } catch (error) {

@@ -124,6 +124,8 @@ export interface ResolvedLimits {
   memory?: number
   /** CPU quota in microseconds per CPU_PERIOD_US; undefined = no limit. */
   cpuQuotaUs?: number
+  /** Memory plus swap in bytes, or 'max'; undefined = no swap beyond the memory limit. */
+  memorySwap?: number | 'max'
 }
 
 /**
@@ -131,7 +133,7 @@ export interface ResolvedLimits {
  * steps, API callers), with the same rules, so nothing is created for limits that would fail.
  */
 export function resolveLimits(
-  limits: {pids?: number; memory?: number; cpus?: number},
+  limits: {pids?: number; memory?: number; cpus?: number; memorySwap?: number},
   hostCpus = os.availableParallelism(),
 ): ResolvedLimits {
   let pids: number | 'max' = DEFAULT_PIDS_LIMIT
@@ -152,6 +154,16 @@ export function resolveLimits(
   if (limits.memory !== undefined) {
     checkMemory(limits.memory, limits.memory)
     if (limits.memory > 0) resolved.memory = limits.memory
+  }
+  if (limits.memorySwap !== undefined && limits.memorySwap !== 0) {
+    // docker's rules and messages.
+    if (resolved.memory === undefined) {
+      throw new CgroupError('CGROUP_BAD_MEMORY', 'You should always set the Memory limit when using Memoryswap limit, see usage')
+    }
+    if (limits.memorySwap === -1) resolved.memorySwap = 'max'
+    else if (!Number.isSafeInteger(limits.memorySwap) || limits.memorySwap < resolved.memory) {
+      throw new CgroupError('CGROUP_BAD_MEMORY', 'Minimum memoryswap limit should be larger than memory limit, see usage')
+    } else resolved.memorySwap = limits.memorySwap
   }
   if (limits.cpus !== undefined) {
     checkCpus(limits.cpus, hostCpus)

@@ -16,9 +16,17 @@ function statusOf(store: Store, ref: string): ContainerStatus {
  * `timeoutSeconds` if it still runs (docker's order and default of 10 s). A container that is not
  * running is left as it is (docker: no error). Resolves once it has exited.
  */
-export async function stopContainer(store: Store, ref: string, timeoutSeconds: number): Promise<void> {
+export async function stopContainer(store: Store, ref: string, timeoutSeconds?: number): Promise<void> {
   const status = statusOf(store, ref)
   if (status.state !== 'running') return
+  // docker: -t, else the container's --stop-timeout, else 10 s.
+  timeoutSeconds ??= status.record.runFlags?.StopTimeout ?? 10
+  // -1: wait for as long as it takes.
+  if (timeoutSeconds < 0) {
+    signalPid1(status, parseSignal(status.record.stopSignal ?? 'SIGTERM'))
+    await waitStopped(store, status.id)
+    return
+  }
   signalPid1(status, parseSignal(status.record.stopSignal ?? 'SIGTERM'))
   const after = await waitStopped(store, status.id, {timeoutMs: Math.max(0, timeoutSeconds) * 1000})
   if (after && (after.state === 'running' || after.state === 'created')) {
@@ -49,7 +57,7 @@ export function killContainer(store: Store, ref: string, signal: string): void {
  * its mounts, cgroup, directory and name. Waits for a detached container's monitor to finish its
  * own cleanup first, so the two never remove the same things at once.
  */
-export async function removeContainerByRef(store: Store, ref: string, force: boolean): Promise<void> {
+export async function removeContainerByRef(store: Store, ref: string, force: boolean, volumes = false): Promise<void> {
   const status = statusOf(store, ref)
   if ((status.state === 'running' || status.state === 'created') && !force) {
     throw new RuntimeError(
@@ -63,6 +71,8 @@ export async function removeContainerByRef(store: Store, ref: string, force: boo
   if (!settled) return // its monitor removed it (--rm)
   const {destroyContainer} = require('../prune-containers') as typeof import('../prune-containers')
   await destroyContainer(store, status.id, settled.record.name ?? null)
+  // rm -v: its anonymous volumes too (named ones stay, as in docker).
+  if (volumes) (require('../mounts/volumes') as typeof import('../mounts/volumes')).removeAnonymousVolumes(store, settled.record.mounts)
 }
 
 /**

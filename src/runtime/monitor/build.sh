@@ -1,6 +1,6 @@
 #!/bin/sh
 # Compiles the container monitor (monitor.c) to dist/monitor/pivot-monitor and the exec helper
-# (exec.c) to dist/monitor/pivot-exec with the system's C
+# (exec.c) to dist/monitor/pivot-exec and the --init process (init.c) to dist/monitor/docker-init with the system's C
 # compiler (Debian: apt-get install gcc libc6-dev). Part of `npm run build` and test/run-all.sh.
 set -eu
 cd "$(dirname "$0")/../../.."
@@ -9,3 +9,8 @@ ${CC:-cc} -O2 -Wall -Wextra -o dist/monitor/pivot-monitor.tmp src/runtime/monito
 mv dist/monitor/pivot-monitor.tmp dist/monitor/pivot-monitor
 ${CC:-cc} -O2 -Wall -Wextra -o dist/monitor/pivot-exec.tmp src/runtime/monitor/exec.c
 mv dist/monitor/pivot-exec.tmp dist/monitor/pivot-exec
+# Static: `run --init` binds it into images that may have no libc at all (busybox). Named as
+# docker's tini is: the init execs it through a descriptor, so the process name (comm, what ps
+# shows) is the file's own name, and it should say docker-init as in a docker container.
+${CC:-cc} -O2 -Wall -Wextra -static -o dist/monitor/docker-init.tmp src/runtime/monitor/init.c
+mv dist/monitor/docker-init.tmp dist/monitor/docker-init

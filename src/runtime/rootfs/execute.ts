@@ -12,11 +12,15 @@ import {
   MS_REC,
   MS_REMOUNT,
   O_CLOEXEC,
+  O_CREAT,
+  O_DIRECTORY,
   O_NOFOLLOW,
+  O_WRONLY,
   O_PATH,
   PR_CAP_AMBIENT,
   PR_CAP_AMBIENT_CLEAR_ALL,
   PR_CAPBSET_DROP,
+  S_IFBLK,
   S_IFCHR,
   S_IFMT,
   ST_NOATIME,
@@ -162,7 +166,7 @@ function runStep(step: Step, sys: Syscalls, fs: SetupFs, progress: Progress): vo
       mountOverlay(step, sys)
       break
     case 'bindDevice': {
-      const fd = openDevice(sys, step.source, step.major, step.minor)
+      const fd = openDevice(sys, step.source, step.major, step.minor, step.block === true)
       try {
         fs.touch(step.target)
         sys.mount(`/proc/self/fd/${fd}`, step.target, null, MS_BIND, null)
@@ -171,6 +175,12 @@ function runStep(step: Step, sys: Syscalls, fs: SetupFs, progress: Progress): vo
       }
       break
     }
+    case 'mountInRoot':
+      mountInRoot(step, sys)
+      break
+    case 'setrlimit':
+      sys.setrlimit(step.resource, step.soft, step.hard)
+      break
     case 'restrictMount':
       restrictMount(sys, step.path, MOUNT_ATTR_NODEV | (step.readOnly ? MOUNT_ATTR_RDONLY : 0), true)
       break
@@ -233,8 +243,10 @@ function runStep(step: Step, sys: Syscalls, fs: SetupFs, progress: Progress): vo
       sys.seccompLoad(Buffer.from(step.program, 'base64'))
       break
     case 'switchUser': {
-      const user = resolveUser(step.user, fs.readFile('/etc/passwd'), fs.readFile('/etc/group'))
-      sys.setgroups(user.groups)
+      const groupFile = fs.readFile('/etc/group')
+      const user = resolveUser(step.user, fs.readFile('/etc/passwd'), groupFile)
+      const extra = (step.groupAdd ?? []).map(g => groupId(g, groupFile))
+      sys.setgroups([...user.groups, ...extra.filter(g => !user.groups.includes(g))])
       // gid before uid: once the uid is not 0, the thread may no longer change its gid.
       sys.setresgid(user.gid)
       sys.setresuid(user.uid)
@@ -274,17 +286,90 @@ function mountOverlay(step: Extract<Step, {op: 'mountOverlay'}>, sys: Syscalls):
 }
 
 /** Opens a device node without following a symlink and checks it is the character device major:minor. */
-function openDevice(sys: Syscalls, path: string, major: number, minor: number): number {
+function openDevice(sys: Syscalls, path: string, major: number, minor: number, block = false): number {
   const fd = sys.open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC)
   try {
     const st = sys.fstat(fd)
-    if ((st.mode & S_IFMT) !== S_IFCHR || st.rdev !== makedev(major, minor)) {
-      throw new RuntimeError('RUN_SETUP_FAILED', `container setup failed: ${path} is not the character device ${major}:${minor}`)
+    if ((st.mode & S_IFMT) !== (block ? S_IFBLK : S_IFCHR) || st.rdev !== makedev(major, minor)) {
+      throw new RuntimeError('RUN_SETUP_FAILED', `container setup failed: ${path} is not the ${block ? 'block' : 'character'} device ${major}:${minor}`)
     }
     return fd
   } catch (error) {
     sys.close(fd)
     throw error
+  }
+}
+
+/** A --group-add entry: a gid, or a group name of the container's /etc/group (docker's message when unknown). */
+function groupId(group: string, groupFile: string | undefined): number {
+  if (/^\d+$/.test(group)) return Number(group)
+  for (const line of (groupFile ?? '').split('\n')) {
+    const [name, , gid] = line.split(':')
+    if (name === group && /^\d+$/.test(gid ?? '')) return Number(gid)
+  }
+  throw new RuntimeError('RUN_BAD_USER', `Unable to find group ${group}: no matching entries in group file`)
+}
+
+/**
+ * A descriptor (O_PATH) of `inside` under `root`, one component at a time, never following a
+ * symlink (O_NOFOLLOW on each, opened through the previous one's /proc/self/fd link, which is how
+ * openat(2) is reached here): what is mounted on it is in the container whatever its content
+ * says. Missing components are made, directories 0755 (the last one a file with kind file).
+ */
+function openInRoot(sys: Syscalls, root: string, inside: string, kind: 'dir' | 'file'): number {
+  let fd = sys.open(root, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+  const parts = inside.split('/').filter(Boolean)
+  try {
+    parts.forEach((part, i) => {
+      const last = i === parts.length - 1
+      const at = `/proc/self/fd/${fd}/${part}`
+      const wantFile = last && kind === 'file'
+      let next: number
+      try {
+        next = sys.open(at, O_PATH | O_NOFOLLOW | O_CLOEXEC | (wantFile ? 0 : O_DIRECTORY))
+      } catch (error) {
+        if (!(error instanceof SysError)) throw error
+        if (error.errnoName === 'ENOENT') {
+          if (wantFile) sys.close(sys.open(at, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644))
+          else nodeMkdir(at)
+          next = sys.open(at, O_PATH | O_NOFOLLOW | O_CLOEXEC | (wantFile ? 0 : O_DIRECTORY))
+        } else if (error.errnoName === 'ELOOP' || error.errnoName === 'ENOTDIR') {
+          throw new RuntimeError('RUN_SETUP_FAILED', `container setup failed: cannot mount on ${inside}: /${parts.slice(0, i + 1).join('/')} is a symlink or not a directory in the container`)
+        } else throw error
+      }
+      sys.close(fd)
+      fd = next
+    })
+    return fd
+  } catch (error) {
+    sys.close(fd)
+    throw error
+  }
+}
+
+function nodeMkdir(at: string): void {
+  const fs = require('node:fs') as typeof import('node:fs')
+  try {
+    fs.mkdirSync(at, {mode: 0o755})
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+  }
+}
+
+function mountInRoot(step: Extract<Step, {op: 'mountInRoot'}>, sys: Syscalls): void {
+  const fd = openInRoot(sys, step.root, step.inside, step.kind)
+  try {
+    sys.mount(step.source, `/proc/self/fd/${fd}`, step.fstype, step.flags, step.data)
+  } finally {
+    sys.close(fd)
+  }
+  if (!step.restrict) return
+  // Opened again: the walk now ends on the new mount's root, which is what gets the attributes.
+  const top = openInRoot(sys, step.root, step.inside, step.kind)
+  try {
+    restrictMount(sys, `/proc/self/fd/${top}`, MOUNT_ATTR_NODEV | (step.restrict.readOnly ? MOUNT_ATTR_RDONLY : 0), true)
+  } finally {
+    sys.close(top)
   }
 }
 

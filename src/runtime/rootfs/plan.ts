@@ -1,4 +1,5 @@
 import {
+  CLONE_NEWCGROUP,
   CLONE_NEWIPC,
   CLONE_NEWNET,
   CLONE_NEWNS,
@@ -11,6 +12,7 @@ import {
   MS_PRIVATE,
   MS_RDONLY,
   MS_REC,
+  MS_REMOUNT,
   MS_STRICTATIME,
   PR_SET_PDEATHSIG,
 } from '../../sys/constants'
@@ -68,7 +70,12 @@ export function planContainer(config: InitConfig): Step[] {
   // -- Namespaces. One unshare for all: the init is alone on its main thread's namespaces (Node's
   //    other threads stay outside, which is why nothing after this may be async). The PID
   //    namespace was made by the parent: the init is already its PID 1.
-  steps.push({op: 'unshare', flags: CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | (config.net === 'none' ? CLONE_NEWNET : 0)})
+  //    A private cgroup namespace is rooted where the init is now: the parent moved it into the
+  //    container's cgroup before sending the config, so the container sees its cgroup as `/`.
+  steps.push({
+    op: 'unshare',
+    flags: CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | (config.net === 'none' ? CLONE_NEWNET : 0) | (config.cgroup?.ns === 'private' ? CLONE_NEWCGROUP : 0),
+  })
 
   // -- Before any mount: the host's / is shared (systemd), and the new mount namespace starts as
   //    a peer of it, so every mount below would propagate back into the host's mount table.
@@ -116,6 +123,12 @@ export function planContainer(config: InitConfig): Step[] {
   for (const d of DEFAULT_DEVICES) {
     steps.push({op: 'bindDevice', source: `/dev/${d.name}`, target: join(dev, d.name), major: d.major, minor: d.minor})
   }
+  // --device: the same, for the nodes the user named (a block device too); parents made first.
+  for (const d of config.devices ?? []) {
+    const parts = d.target.split('/').filter(Boolean).slice(1, -1)
+    parts.forEach((_, i) => steps.push({op: 'mkdir', path: join(dev, '/' + parts.slice(0, i + 1).join('/')), mode: 0o755}))
+    steps.push({op: 'bindDevice', source: d.source, target: join(root, d.target), major: d.major, minor: d.minor, ...(d.type === 'block' ? {block: true} : {})})
+  }
   for (const l of DEFAULT_DEV_LINKS) steps.push({op: 'symlink', target: l.target, path: join(dev, l.name)})
   steps.push({op: 'mkdir', path: join(dev, 'pts'), mode: 0o755})
   steps.push({op: 'mkdir', path: join(dev, 'shm'), mode: 0o1777})
@@ -130,7 +143,7 @@ export function planContainer(config: InitConfig): Step[] {
     flags: MS_NOSUID | MS_NOEXEC,
     data: 'newinstance,ptmxmode=0666,mode=0620,gid=5',
   })
-  steps.push({op: 'mount', source: 'shm', target: join(dev, 'shm'), fstype: 'tmpfs', flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: 'mode=1777,size=65536k'})
+  steps.push({op: 'mount', source: 'shm', target: join(dev, 'shm'), fstype: 'tmpfs', flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: `mode=1777,size=${shmSizeOption(config.shmSize)}`})
   // mqueue shows the IPC namespace's message queues; mounted after the unshare(NEWIPC) above.
   steps.push({op: 'mount', source: 'mqueue', target: join(dev, 'mqueue'), fstype: 'mqueue', flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: null})
 
@@ -140,19 +153,24 @@ export function planContainer(config: InitConfig): Step[] {
   //    --privileged leaves it writable, as docker does.
   steps.push({op: 'mount', source: 'sysfs', target: join(root, '/sys'), fstype: 'sysfs', flags: (config.privileged ? 0 : MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC, data: null})
 
-  // -- Volumes after /dev (a volume under /dev must land on the tmpfs, not under it) and sorted
-  //    by depth so that -v a:/data -v b:/data/sub mounts b on top of a, not hidden beneath it.
-  //    rbind like docker. nodev (and ro for :ro) need a second call, flags being ignored on a
-  //    bind: restrictMount sets them on the volume and every mount under it and keeps the
-  //    source's own (a nosuid or noexec source stays so), as docker's recursive read-only does.
+  steps.push(...cgroupSteps(config))
+
+  // -- Volumes and tmpfs mounts after /dev (one under /dev must land on the tmpfs, not under it)
+  //    and sorted by depth so that -v a:/data -v b:/data/sub mounts b on top of a, not hidden
+  //    beneath it. Each target is reached component by component inside the new root, refusing
+  //    symlinks (a volume's content is the container's: a symlink there must not send a later
+  //    mount to the host), and missing components are made there, as docker does.
+  //    Binds are rbind like docker's; nodev (and ro for :ro) need a second call, flags being
+  //    ignored on a bind: set on the volume and every mount under it, keeping the source's own
+  //    (a nosuid or noexec source stays so), as docker's recursive read-only does. A tmpfs gets
+  //    nodev always, docker's nosuid and noexec unless asked otherwise.
   const volumes = [...config.volumes].sort((a, b) => depth(a.target) - depth(b.target))
   for (const v of volumes) {
-    const target = join(root, v.target)
-    if (v.target === '/dev' || v.target.startsWith('/dev/')) {
-      steps.push(v.kind === 'file' ? {op: 'touch', path: target} : {op: 'mkdir', path: target, mode: 0o755})
+    if (v.kind === 'tmpfs') {
+      steps.push({op: 'mountInRoot', root, inside: v.target, kind: 'dir', source: 'tmpfs', fstype: 'tmpfs', flags: MS_NODEV | (v.flags ?? 0), data: v.data || null})
+    } else {
+      steps.push({op: 'mountInRoot', root, inside: v.target, kind: v.kind, source: v.source, fstype: null, flags: MS_BIND | MS_REC, data: null, restrict: {readOnly: v.readOnly}})
     }
-    steps.push({op: 'mount', source: v.source, target, fstype: null, flags: MS_BIND | MS_REC, data: null})
-    steps.push({op: 'restrictMount', path: target, readOnly: v.readOnly})
   }
 
   // -- pivot_root(".", ".") (runc's way): no put_old directory is needed in the image; the old
@@ -174,8 +192,11 @@ export function planContainer(config: InitConfig): Step[] {
   // The command is found (PATH, from the working directory) and checked while the init still has
   // every capability: the checks read its first bytes (security/exec-guard.ts).
   steps.push({op: 'resolveCommand', command: config.command, env: config.env})
+  // --ulimit: while the init is still root with every capability (raising a hard limit needs
+  // CAP_SYS_RESOURCE, which the user switch takes from the effective set).
+  for (const r of config.rlimits ?? []) steps.push({op: 'setrlimit', resource: r.resource, soft: BigInt(r.soft), hard: BigInt(r.hard)})
   steps.push(...boundingSetSteps(config))
-  steps.push({op: 'switchUser', user: config.user})
+  steps.push({op: 'switchUser', user: config.user, ...(config.groupAdd?.length ? {groupAdd: config.groupAdd} : {})})
   // A change of uid or gid clears the parent-death signal: set it again, so a SIGKILLed
   // `pivot run` still takes the container with it.
   steps.push({op: 'prctl', option: PR_SET_PDEATHSIG, arg2: SIGKILL})
@@ -196,6 +217,47 @@ export function planContainer(config: InitConfig): Step[] {
   steps.push(...capabilitySteps(config))
   steps.push({op: 'exec'})
   return steps
+}
+
+/**
+ * /sys/fs/cgroup, read-only, as docker shows it: on v2 the cgroup2 filesystem of the container's
+ * namespace (private) or the container's cgroup directory bound from the host (host); on v1 a
+ * small tmpfs with one entry per hierarchy the container has its own cgroup in, each the
+ * hierarchy mounted in the container's namespace (private) or its directory bound (host). The
+ * tmpfs is made read-only last, once its mount points exist.
+ */
+function cgroupSteps(config: InitConfig): Step[] {
+  const cg = config.cgroup
+  if (!cg) return []
+  const target = join(config.rootfs, '/sys/fs/cgroup')
+  const ro = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC
+  const steps: Step[] = []
+  if (cg.version === 2) {
+    if (cg.ns === 'private') steps.push({op: 'mount', source: 'cgroup2', target, fstype: 'cgroup2', flags: ro, data: null})
+    else if (cg.dirs[0]) {
+      steps.push({op: 'mount', source: cg.dirs[0].hostDir, target, fstype: null, flags: MS_BIND, data: null})
+      steps.push({op: 'restrictMount', path: target, readOnly: true})
+    }
+    return steps
+  }
+  steps.push({op: 'mount', source: 'tmpfs', target, fstype: 'tmpfs', flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: 'mode=755'})
+  for (const d of cg.dirs) {
+    const at = `${target}/${d.name}`
+    steps.push({op: 'mkdir', path: at, mode: 0o555})
+    if (cg.ns === 'private') steps.push({op: 'mount', source: 'cgroup', target: at, fstype: 'cgroup', flags: ro, data: d.name})
+    else {
+      steps.push({op: 'mount', source: d.hostDir, target: at, fstype: null, flags: MS_BIND, data: null})
+      steps.push({op: 'restrictMount', path: at, readOnly: true})
+    }
+  }
+  steps.push({op: 'mount', source: null, target, fstype: null, flags: MS_REMOUNT | ro, data: 'mode=755'})
+  return steps
+}
+
+/** tmpfs's size= for /dev/shm: docker's 64 MiB by default, in KiB as docker writes it. */
+function shmSizeOption(bytes: number | undefined): string {
+  if (bytes === undefined) return '65536k'
+  return bytes % 1024 === 0 ? `${bytes / 1024}k` : String(bytes)
 }
 
 function depth(p: string): number {

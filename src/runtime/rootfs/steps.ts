@@ -20,7 +20,7 @@ export type Step =
   | {op: 'touch'; path: string}
   | {op: 'symlink'; target: string; path: string}
   /** setgroups + setresgid + setresuid for `user` looked up in the container's /etc/passwd and /etc/group; sets HOME when absent. */
-  | {op: 'switchUser'; user: string | undefined}
+  | {op: 'switchUser'; user: string | undefined; groupAdd?: string[]}
   /** chdir to the working directory, creating it (mode 0755) when it does not exist. */
   | {op: 'workdir'; path: string}
   /** Every signal but SIGKILL and SIGSTOP back to SIG_DFL (ignored ones would stay ignored across exec). */
@@ -37,7 +37,16 @@ export type Step =
    * own flags, so only these nodes work). The source is checked to be the character device
    * major:minor and bound through the descriptor that was checked.
    */
-  | {op: 'bindDevice'; source: string; target: string; major: number; minor: number}
+  | {op: 'bindDevice'; source: string; target: string; major: number; minor: number; block?: boolean}
+  /**
+   * A mount onto `inside` (absolute, in the container) under `root`, reached one component at a
+   * time through O_PATH|O_NOFOLLOW descriptors: a symlink on the way is an error, a missing
+   * component is made (the last one a file when `kind` is file). With `restrict`, nodev (and ro)
+   * are then set on the new mount and its submounts.
+   */
+  | {op: 'mountInRoot'; root: string; inside: string; kind: 'dir' | 'file'; source: string; fstype: string | null; flags: number; data: string | null; restrict?: {readOnly: boolean}}
+  /** setrlimit (prlimit on itself) before exec: --ulimit. */
+  | {op: 'setrlimit'; resource: number; soft: bigint; hard: bigint}
   /** MOUNT_ATTR_NODEV (and RDONLY) on a mount and every mount under it (mount_setattr), else by remount. */
   | {op: 'restrictMount'; path: string; readOnly: boolean}
   /** /dev/null (checked: char 1:3) over a file, an empty read-only tmpfs over a directory; nothing when absent. */

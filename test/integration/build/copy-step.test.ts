@@ -7,7 +7,7 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {planCopy, writeCopyTree} from '../../../src/build/copy-step'
-import {LayerView} from '../../../src/build/layer-view'
+import {LayerView} from '../../../src/unpack/layer-view'
 
 function tempDir(t: {after: (fn: () => void) => void}, prefix: string): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix))

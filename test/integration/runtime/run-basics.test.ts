@@ -260,7 +260,7 @@ test('bad input: one error line, exit 125, nothing started or left', () => {
     [['--net', 'bridge', '-p', '18190:0', B, 'true'], /^pivot: invalid port spec "18190:0": container port 0 is out of range/],
     [['--pull', 'never', 'localhost/not-there', 'true'], /^pivot: no such image: "localhost\/not-there"/],
     [['Not-A-Reference', 'true'], /^pivot: invalid reference "Not-A-Reference": repository name must be lowercase\n$/],
-    [['-v', '/no/such/dir:/x', B, 'true'], /^pivot: invalid volume "\/no\/such\/dir:\/x": the host path \/no\/such\/dir does not exist/],
+    [['--mount', 'type=bind,src=/no/such/dir,dst=/x', B, 'true'], /^pivot: invalid mount config for type "bind": bind source path does not exist: \/no\/such\/dir\n$/],
     [['-e', 'A=x\u0001', '--name', '-x', B, 'true'], /^pivot: invalid container name "-x"/],
     [['-w', 'relative', B, 'true'], /^pivot: the working directory "relative" is invalid/],
     [[], /^pivot: "pivot run" requires at least 1 argument/],

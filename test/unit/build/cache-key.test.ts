@@ -5,7 +5,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import {baseCacheKey, stepCacheKey} from '../../../src/build/cache-key'
 import {copyKeyMaterial, planCopy} from '../../../src/build/copy-step'
-import {LayerView} from '../../../src/build/layer-view'
+import {LayerView} from '../../../src/unpack/layer-view'
 import {type CopyStep, parseRecipe} from '../../../src/build/recipe'
 
 function tempDir(t: {after: (fn: () => void) => void}, prefix: string): string {

@@ -6,7 +6,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import {BuildError} from '../../../src/build/build-error'
 import {type CopyEntry, planCopy} from '../../../src/build/copy-step'
-import {LayerView} from '../../../src/build/layer-view'
+import {LayerView} from '../../../src/unpack/layer-view'
 import type {CopyStep} from '../../../src/build/recipe'
 
 /** Who owns the directories these tests make in the lower layers: an existing directory keeps its owner. */

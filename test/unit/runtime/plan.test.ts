@@ -11,6 +11,7 @@ import {
   MS_RDONLY,
   MS_REC,
   MS_NODEV,
+  MS_NOSUID,
   PR_SET_KEEPCAPS,
   PR_SET_NO_NEW_PRIVS,
   PR_SET_PDEATHSIG,
@@ -132,26 +133,29 @@ test('/dev: tmpfs, umask 0, then devices, links and mount points; devpts after i
   assert.ok(index(steps, s => s.op === 'mkdir' && s.path === `${ROOT}/dev/pts`) < index(steps, mountOf(`${ROOT}/dev/pts`)));
 });
 
-test('volumes: after /dev, parents before children, nodev (and ro) on the volume and its submounts', () => {
+test('volumes: after /dev, parents before children, reached inside the root, nodev (and ro) on the volume and its submounts', () => {
   const steps = planContainer(
     config({
       volumes: [
         {source: '/h/sub', target: '/data/sub', readOnly: true, kind: 'dir'},
         {source: '/h/data', target: '/data', readOnly: false, kind: 'dir'},
         {source: '/h/fuse', target: '/dev/fuse', readOnly: false, kind: 'file'},
+        {source: 'tmpfs', target: '/data/t', readOnly: false, kind: 'tmpfs', flags: MS_NOSUID, data: 'size=1m'},
       ],
     }),
   );
-  const data = index(steps, mountOf(`${ROOT}/data`));
-  const sub = index(steps, mountOf(`${ROOT}/data/sub`));
+  const at = (inside: string) => index(steps, s => s.op === 'mountInRoot' && s.inside === inside);
+  const data = at('/data');
+  const sub = at('/data/sub');
   assert.ok(data < sub, 'the parent volume first, or it would hide the child');
+  assert.ok(data < at('/data/t'));
   assert.ok(index(steps, mountOf(`${ROOT}/dev`)) < data);
-  assert.deepEqual(steps[sub], {op: 'mount', source: '/h/sub', target: `${ROOT}/data/sub`, fstype: null, flags: MS_BIND | MS_REC, data: null});
-  assert.deepEqual(steps[sub + 1], {op: 'restrictMount', path: `${ROOT}/data/sub`, readOnly: true});
-  assert.deepEqual(steps[data + 1], {op: 'restrictMount', path: `${ROOT}/data`, readOnly: false});
-  // Under /dev the target is made in the tmpfs first.
-  const fuse = index(steps, mountOf(`${ROOT}/dev/fuse`));
-  assert.deepEqual(steps[fuse - 1], {op: 'touch', path: `${ROOT}/dev/fuse`});
+  assert.deepEqual(steps[sub], {op: 'mountInRoot', root: ROOT, inside: '/data/sub', kind: 'dir', source: '/h/sub', fstype: null, flags: MS_BIND | MS_REC, data: null, restrict: {readOnly: true}});
+  assert.deepEqual(steps[at('/data/t')], {op: 'mountInRoot', root: ROOT, inside: '/data/t', kind: 'dir', source: 'tmpfs', fstype: 'tmpfs', flags: MS_NODEV | MS_NOSUID, data: 'size=1m'});
+  // Under /dev the file is bound inside the container's tmpfs, before pivot_root.
+  const fuse = at('/dev/fuse');
+  assert.equal((steps[fuse] as {kind: string}).kind, 'file');
+  assert.ok(index(steps, mountOf(`${ROOT}/dev`)) < fuse);
   assert.ok(fuse < index(steps, s => s.op === 'pivotRoot'));
 });
 

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import {OPAQUE_XATTR} from '../unpack/overlay-format'
+import {OPAQUE_XATTR} from './overlay-format'
 
 /** One entry of the merged view: the topmost layer's copy of it. */
 export interface ViewEntry {
@@ -95,6 +95,21 @@ export class LayerView {
       if (stat?.isDirectory()) return {hostPath: root, stat, dirLayers: this.roots}
     }
     return undefined
+  }
+
+  /** A merged directory's entries by name, as overlay lists it (whiteouts hide lower names). */
+  children(dir: ViewEntry): Map<string, ViewEntry> {
+    const out = new Map<string, ViewEntry>()
+    const seen = new Set<string>()
+    for (const layer of dir.dirLayers ?? []) {
+      for (const name of fs.readdirSync(layer)) {
+        if (seen.has(name)) continue
+        seen.add(name)
+        const entry = this.find(dir.dirLayers ?? [], name)
+        if (entry) out.set(name, entry)
+      }
+    }
+    return out
   }
 
   /** `name` in a directory whose copies are `layers` (topmost first), as overlay merges it. */
