@@ -11,8 +11,8 @@ import assert from 'node:assert/strict';
 import {spawnSync} from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import {BUSYBOX_IMAGE, DEBIAN_IMAGE, DOCKER_BIN, pivot, tempDir} from '../helpers/fixtures';
-import {leftovers, seedImage} from '../helpers/seed-image';
+import {BUSYBOX_IMAGE, DEBIAN_IMAGE, DOCKER_BIN, PIVOT_BIN, pivot, tempDir} from '../../helpers/fixtures';
+import {leftovers, seedImage} from '../../helpers/seed-image';
 
 const B = BUSYBOX_IMAGE;
 const D = DEBIAN_IMAGE;
@@ -407,7 +407,7 @@ test('--label: ps --filter label= finds the container by key and by key=value', 
 
 test('volume rm waits for no run: a volume a run is taking is never removed under it', () => {
   const vol = `${PREFIX}-race`;
-  const runs = Array.from({length: 3}, () => spawnSync('sh', ['-c', `PIVOT_CACHE_DIR=${cache} ${path.resolve(__dirname, '..', '..', '..', 'bin', 'pivot')} run --rm --net none -v ${vol}:/d ${B} sh -c 'echo ok > /d/f; cat /d/f' & PIVOT_CACHE_DIR=${cache} ${path.resolve(__dirname, '..', '..', '..', 'bin', 'pivot')} volume rm -f ${vol} >/dev/null 2>&1; wait`], {encoding: 'utf8', timeout: 120_000}));
+  const runs = Array.from({length: 3}, () => spawnSync('sh', ['-c', `PIVOT_CACHE_DIR=${cache} ${PIVOT_BIN} run --rm --net none -v ${vol}:/d ${B} sh -c 'echo ok > /d/f; cat /d/f' & PIVOT_CACHE_DIR=${cache} ${PIVOT_BIN} volume rm -f ${vol} >/dev/null 2>&1; wait`], {encoding: 'utf8', timeout: 120_000}));
   for (const r of runs) assert.equal(r.stdout, 'ok\n', r.stderr);
   assert.deepEqual(leftovers(cache), {mounts: [], cgroups: [], containers: []});
 });
