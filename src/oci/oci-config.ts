@@ -378,9 +378,7 @@ export function translateConfig(
     if (typeof linux.cgroupsPath !== 'string') bad('linux.cgroupsPath', 'must be a string')
     if (linux.cgroupsPath.includes(':')) unsupported('linux.cgroupsPath', `${JSON.stringify(linux.cgroupsPath)} is a systemd slice path: pivot runs without --systemd-cgroup`)
     const parts = linux.cgroupsPath.split('/').filter(Boolean)
-    if (parts.length < 2 || parts.some(p => p === '.' || p === '..')) {
-      unsupported('linux.cgroupsPath', `${JSON.stringify(linux.cgroupsPath)}: pivot needs at least two plain levels (parent/name)`)
-    }
+    if (parts.length === 0 || parts.some(p => p === '.' || p === '..')) bad('linux.cgroupsPath', `${JSON.stringify(linux.cgroupsPath)} is not a cgroup path`)
     cgroupsPath = parts.join('/')
   }
   const {resources, deviceRules} = translateResources(linux.resources)

@@ -54,7 +54,7 @@ async function createLocked(root: string, id: string, options: CreateOptions, co
     sys.mknod(fifo, S_IFIFO | 0o600, 0n)
 
     const cgroupsPath = config.cgroupsPath ?? `pivot-runtime/${id}`
-    const parent = path.posix.dirname(cgroupsPath)
+    const parent = path.posix.dirname(cgroupsPath) === '.' ? '' : path.posix.dirname(cgroupsPath)
     const name = path.posix.basename(cgroupsPath)
     const {createCgroup, detectCgroups} = require('../runtime/cgroups') as typeof import('../runtime/cgroups')
     const host = detectCgroups()

@@ -48,9 +48,10 @@ export class CgroupV1Manager extends BaseCgroupManager {
     const created: string[] = []
     try {
       for (const dir of paths) {
-        const mount = dir.slice(0, dir.length - parent.length - id.length - 2)
-        let level = mount
-        for (const part of parent.split('/')) makeDir(ops, (level = path.join(level, part)), true)
+        const levels = parent.split('/').filter(Boolean)
+        let level = path.dirname(dir)
+        for (let i = 0; i < levels.length; i++) level = path.dirname(level)
+        for (const part of levels) makeDir(ops, (level = path.join(level, part)), true)
         makeDir(ops, dir, false)
         created.push(dir)
       }

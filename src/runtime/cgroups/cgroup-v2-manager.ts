@@ -62,7 +62,7 @@ export class CgroupV2Manager extends BaseCgroupManager {
     const dir = path.join(parent, id)
     let enabled = enableControllers(host.root, wanted, required)
     let level = host.root
-    for (const part of parentPath.split('/')) {
+    for (const part of parentPath.split('/').filter(Boolean)) {
       makeDir(ops, (level = path.join(level, part)), true)
       enabled = enableControllers(level, enabled, required)
     }

@@ -40,11 +40,11 @@ export function openCgroup(id: string, options: CgroupOptions = {}): CgroupManag
   return host.version === 2 ? CgroupV2Manager.open(id, host, ops, !options.withoutKillFile, parent) : CgroupV1Manager.open(id, host, ops, parent)
 }
 
-/** A parent is a relative path of plain names: never `..`, never absolute. */
+/** A parent is a relative path of plain names (or '' for the hierarchy's root): never `..`, never absolute. */
 function checkParent(parent: string | undefined): string {
   if (parent === undefined) return CGROUP_PARENT
   const parts = parent.split('/').filter(Boolean)
-  if (parts.length === 0 || parts.some((p) => p === '.' || p === '..')) {
+  if (parts.some((p) => p === '.' || p === '..')) {
     throw new CgroupError('CGROUP_BAD_ID', `invalid cgroup parent ${JSON.stringify(parent)}`)
   }
   return parts.join('/')
