@@ -567,6 +567,8 @@ function translateResources(r: unknown): {resources: OciBundleConfig['resources'
   const deviceRules: OciBundleConfig['deviceRules'] = []
   if (r === undefined || r === null) return {resources, deviceRules}
   if (!isObject(r)) bad('linux.resources', 'must be an object')
+  // docker and containerd send sections they leave unset as empty objects or zeros.
+  for (const key of Object.keys(r)) if (!['devices', 'pids', 'memory', 'cpu'].includes(key) && isUnset(r[key])) delete r[key]
   onlyKnown(r, 'linux.resources', ['devices', 'pids', 'memory', 'cpu'])
   if (r.pids !== undefined) {
     if (!isObject(r.pids)) bad('linux.resources.pids', 'must be an object')
@@ -576,7 +578,7 @@ function translateResources(r: unknown): {resources: OciBundleConfig['resources'
   if (r.memory !== undefined) {
     if (!isObject(r.memory)) bad('linux.resources.memory', 'must be an object')
     for (const key of Object.keys(r.memory)) {
-      if (key === 'limit') continue
+      if (key === 'limit' || isUnset(r.memory[key])) continue
       // Zero-valued knobs docker and containerd send are "not set".
       if (key === 'swappiness' || key === 'disableOOMKiller' || key === 'swap') {
         if (key === 'swap' && r.memory.swap === r.memory.limit) continue
@@ -589,6 +591,7 @@ function translateResources(r: unknown): {resources: OciBundleConfig['resources'
   }
   if (r.cpu !== undefined) {
     if (!isObject(r.cpu)) bad('linux.resources.cpu', 'must be an object')
+    for (const key of Object.keys(r.cpu)) if (!['quota', 'period', 'shares'].includes(key) && isUnset(r.cpu[key])) delete r.cpu[key]
     onlyKnown(r.cpu, 'linux.resources.cpu', ['quota', 'period', 'shares'])
     // containerd and docker send the default shares (1024 / 0): that is the kernel's default too.
     if (r.cpu.shares !== undefined && r.cpu.shares !== 0 && r.cpu.shares !== 1024) unsupported('linux.resources.cpu.shares', 'other than the default is not supported by pivot')
@@ -613,6 +616,14 @@ function translateResources(r: unknown): {resources: OciBundleConfig['resources'
     deviceRules.push({allow: d.allow === true, rule: type === 'a' ? `a *:* ${access}` : `${type} ${num(d.major, `${field}.major`)}:${num(d.minor, `${field}.minor`)} ${access}`})
   }
   return {resources, deviceRules}
+}
+
+/** null, 0, false, '', or an object/array of only such values: a knob nobody set. */
+function isUnset(v: unknown): boolean {
+  if (v === null || v === undefined || v === 0 || v === false || v === '') return true
+  if (Array.isArray(v)) return v.every(isUnset)
+  if (isObject(v)) return Object.values(v).every(isUnset)
+  return false
 }
 
 const SECCOMP_OPS: Record<string, SeccompArgCmp['op']> = {SCMP_CMP_EQ: 'eq', SCMP_CMP_NE: 'ne', SCMP_CMP_MASKED_EQ: 'maskedEq'}
