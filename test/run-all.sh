@@ -27,7 +27,8 @@ done
 vm_tier=
 if [ ${#paths[@]} -eq 0 ]; then
   # soak: several minutes of mixed concurrent operations on one cache (PIVOT_SOAK_SECONDS, default 180).
-  for dir in dist/test/unit dist/test/integration dist/test/security dist/test/soak; do
+  # oci: pivot-runtime against runc, runtime-tools, a private containerd and dockerd (issue 15).
+  for dir in dist/test/unit dist/test/integration dist/test/security dist/test/oci dist/test/soak; do
     [ -d "$dir" ] && paths+=("$dir")
   done
   # The cgroup v2 tier: pivot's cgroup tests in a VM with a pure cgroup v2 kernel (test/vm).

@@ -26,6 +26,24 @@ export function run(cmd: string, args: string[], opts: {timeout?: number; input?
   return {status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? ''}
 }
 
+/**
+ * Like run, for `create`: the container inherits the runtime's stdio, so pipes would stay open
+ * as long as it lives; files do not make the caller wait.
+ */
+export function runCreate(cmd: string, args: string[]): Run {
+  const dir = fs.mkdtempSync('/tmp/pivot-oci-io-')
+  const out = fs.openSync(path.join(dir, 'out'), 'w')
+  const err = fs.openSync(path.join(dir, 'err'), 'w')
+  try {
+    const r = spawnSync(cmd, args, {env: cleanEnv(), timeout: 60_000, stdio: ['ignore', out, err]})
+    return {status: r.status, stdout: fs.readFileSync(path.join(dir, 'out'), 'utf8'), stderr: fs.readFileSync(path.join(dir, 'err'), 'utf8')}
+  } finally {
+    fs.closeSync(out)
+    fs.closeSync(err)
+    fs.rmSync(dir, {recursive: true, force: true})
+  }
+}
+
 /** The busybox fixture's filesystem, exported once per process into a temp dir (docker export). */
 let rootfsCache: string | undefined
 export function busyboxRootfs(): string {
