@@ -134,6 +134,8 @@ export interface OciBundleConfig {
   pidNamespace: {path?: string} | null
   cgroupsPath?: string
   resources: {pids?: number; memory?: number; cpus?: number}
+  /** cpu knobs beyond `resources.cpus` (v1 only; see oci-create.ts applyCpu). */
+  cpu?: {shares?: number; quota?: number; period?: number; cpus?: string; mems?: string}
   /** devices cgroup rules in order (v1 devices.allow/deny lines). */
   deviceRules: {allow: boolean; rule: string}[]
   hooks: OciHooks
@@ -381,7 +383,7 @@ export function translateConfig(
     if (parts.length === 0 || parts.some(p => p === '.' || p === '..')) bad('linux.cgroupsPath', `${JSON.stringify(linux.cgroupsPath)} is not a cgroup path`)
     cgroupsPath = parts.join('/')
   }
-  const {resources, deviceRules} = translateResources(linux.resources)
+  const {resources, deviceRules, cpu} = translateResources(linux.resources)
 
   let seccompFilter: string | null = null
   if (linux.seccomp !== undefined && linux.seccomp !== null) seccompFilter = translateSeccomp(linux.seccomp, compileSeccomp).toString('base64')
@@ -416,6 +418,7 @@ export function translateConfig(
     pidNamespace,
     cgroupsPath,
     resources,
+    cpu,
     deviceRules,
     hooks,
     annotations,
@@ -562,9 +565,10 @@ function translateMount(m: unknown, field: string, bundle: string): OciMount {
   }
 }
 
-function translateResources(r: unknown): {resources: OciBundleConfig['resources']; deviceRules: OciBundleConfig['deviceRules']} {
+function translateResources(r: unknown): {resources: OciBundleConfig['resources']; deviceRules: OciBundleConfig['deviceRules']; cpu?: OciBundleConfig['cpu']} {
   const resources: OciBundleConfig['resources'] = {}
   const deviceRules: OciBundleConfig['deviceRules'] = []
+  let cpuExtra: OciBundleConfig['cpu']
   if (r === undefined || r === null) return {resources, deviceRules}
   if (!isObject(r)) bad('linux.resources', 'must be an object')
   // docker and containerd send sections they leave unset as empty objects or zeros.
@@ -591,17 +595,20 @@ function translateResources(r: unknown): {resources: OciBundleConfig['resources'
   }
   if (r.cpu !== undefined) {
     if (!isObject(r.cpu)) bad('linux.resources.cpu', 'must be an object')
-    for (const key of Object.keys(r.cpu)) if (!['quota', 'period', 'shares'].includes(key) && isUnset(r.cpu[key])) delete r.cpu[key]
-    onlyKnown(r.cpu, 'linux.resources.cpu', ['quota', 'period', 'shares'])
-    // containerd and docker send the default shares (1024 / 0): that is the kernel's default too.
-    if (r.cpu.shares !== undefined && r.cpu.shares !== 0 && r.cpu.shares !== 1024) unsupported('linux.resources.cpu.shares', 'other than the default is not supported by pivot')
-    if (r.cpu.quota !== undefined && r.cpu.quota !== 0 && r.cpu.quota !== -1) {
-      const quota = integer(r.cpu.quota, 'linux.resources.cpu.quota', 1)
-      const period = r.cpu.period === undefined || r.cpu.period === 0 ? 100_000 : integer(r.cpu.period, 'linux.resources.cpu.period', 1000)
-      if (period !== 100_000) unsupported('linux.resources.cpu.period', `${period}: pivot sets quotas per 100000 us periods only`)
-      resources.cpus = quota / period
-    } else if (r.cpu.period !== undefined && r.cpu.period !== 0 && r.cpu.period !== 100_000) {
-      unsupported('linux.resources.cpu.period', 'without a quota is not supported by pivot')
+    for (const key of Object.keys(r.cpu)) if (!['quota', 'period', 'shares', 'cpus', 'mems'].includes(key) && isUnset(r.cpu[key])) delete r.cpu[key]
+    onlyKnown(r.cpu, 'linux.resources.cpu', ['quota', 'period', 'shares', 'cpus', 'mems'])
+    const c = r.cpu
+    const quota = c.quota === undefined || c.quota === 0 || c.quota === -1 ? undefined : integer(c.quota, 'linux.resources.cpu.quota', 1000)
+    const period = c.period === undefined || c.period === 0 ? undefined : integer(c.period, 'linux.resources.cpu.period', 1000, 1_000_000)
+    // containerd and docker send the default shares (1024 / 0): the kernel's default too.
+    const shares = c.shares === undefined || c.shares === 0 || c.shares === 1024 ? undefined : integer(c.shares, 'linux.resources.cpu.shares', 2, 262144)
+    const cpus = c.cpus === undefined || c.cpus === '' ? undefined : /^[0-9,-]+$/.test(c.cpus as string) ? (c.cpus as string) : bad('linux.resources.cpu.cpus', 'must be a cpu list such as 0-3,5')
+    const mems = c.mems === undefined || c.mems === '' ? undefined : /^[0-9,-]+$/.test(c.mems as string) ? (c.mems as string) : bad('linux.resources.cpu.mems', 'must be a node list such as 0')
+    if (period !== undefined && quota === undefined) unsupported('linux.resources.cpu.period', 'without a quota is not supported by pivot')
+    if (quota !== undefined && (period ?? 100_000) === 100_000 && shares === undefined && cpus === undefined && mems === undefined) {
+      resources.cpus = quota / 100_000
+    } else if (quota !== undefined || shares !== undefined || cpus !== undefined || mems !== undefined) {
+      cpuExtra = {shares, quota, period: quota === undefined ? undefined : (period ?? 100_000), cpus, mems}
     }
   }
   for (const [i, d] of (Array.isArray(r.devices) ? r.devices : []).entries()) {
@@ -615,7 +622,7 @@ function translateResources(r: unknown): {resources: OciBundleConfig['resources'
     if (!/^[rwm]{1,3}$/.test(access)) bad(`${field}.access`, 'must be made of r, w and m')
     deviceRules.push({allow: d.allow === true, rule: type === 'a' ? `a *:* ${access}` : `${type} ${num(d.major, `${field}.major`)}:${num(d.minor, `${field}.minor`)} ${access}`})
   }
-  return {resources, deviceRules}
+  return {resources, deviceRules, cpu: cpuExtra}
 }
 
 /** null, 0, false, '', or an object/array of only such values: a knob nobody set. */

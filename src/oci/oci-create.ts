@@ -47,7 +47,7 @@ async function createLocked(root: string, id: string, options: CreateOptions, co
     throw error
   }
   let cgroup: import('../runtime/cgroups').CgroupManager | undefined
-  let devicesCgroup: string | undefined
+  const extraCgroups: string[] = []
   let child: ChildProcess | undefined
   try {
     const fifo = path.join(dir, 'exec.fifo')
@@ -70,9 +70,13 @@ async function createLocked(root: string, id: string, options: CreateOptions, co
         ...DEFAULT_DEVICE_RULES,
         ...config.init.devices.filter(d => d.type !== 'p').map(d => `${d.type} ${d.major}:${d.minor} rwm`),
       ].map(rule => ({allow: true, rule}))
-      devicesCgroup = makeDevicesCgroup(cgroupsPath, [...config.deviceRules, ...extra])
+      extraCgroups.push(makeDevicesCgroup(cgroupsPath, [...config.deviceRules, ...extra]))
     }
 
+    if (config.cpu) {
+      if (host.version === 2) throw new OciError('OCI_UNSUPPORTED', 'linux.resources.cpu: shares, periods other than 100 ms and cpusets are applied on cgroup v1 only by pivot')
+      extraCgroups.push(...applyCpu(cgroup.paths, cgroupsPath, config.cpu))
+    }
     const init: OciInitConfig = {...config.init, controlFd: 3 + options.preserveFds, preserveFds: options.preserveFds, fifo, consoleSocket: options.consoleSocket}
     child = spawnInit(config, options.preserveFds, sys)
     const exited = new Promise<{code: number | null; signal: NodeJS.Signals | null}>(resolve => child!.on('exit', (code, signal) => resolve({code, signal})))
@@ -81,7 +85,7 @@ async function createLocked(root: string, id: string, options: CreateOptions, co
     const pid = child.pid
     // In the cgroup before it runs anything of the container ("go" is the config line).
     cgroup.addProcess(pid)
-    if (devicesCgroup) fs.writeFileSync(path.join(devicesCgroup, 'cgroup.procs'), String(pid))
+    for (const dir of extraCgroups) fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(pid))
     const control = child.stdio[3 + options.preserveFds] as import('node:net').Socket
     control.on('error', () => undefined)
     control.write(JSON.stringify(init) + '\n')
@@ -99,7 +103,7 @@ async function createLocked(root: string, id: string, options: CreateOptions, co
       annotations: config.annotations,
       ociVersion: config.ociVersion,
       cgroup: {parent, name},
-      devicesCgroup,
+      extraCgroups,
       hooks: config.hooks,
       seccompFilter: config.init.seccompFilter,
     }
@@ -122,7 +126,7 @@ async function createLocked(root: string, id: string, options: CreateOptions, co
       }
     }
     await cgroup?.remove().catch(() => undefined)
-    if (devicesCgroup) rmdirQuiet(devicesCgroup)
+    for (const dir of extraCgroups.reverse()) rmdirQuiet(dir)
     fs.rmSync(dir, {recursive: true, force: true})
     throw error
   }
@@ -198,6 +202,52 @@ async function readAnswer(
 }
 
 const DEFAULT_DEVICE_RULES = ['c 1:3 rwm', 'c 1:5 rwm', 'c 1:7 rwm', 'c 1:8 rwm', 'c 1:9 rwm', 'c 5:0 rwm', 'c 5:1 rwm', 'c 5:2 rwm', 'c 136:* rwm', 'c 10:200 rwm']
+
+/**
+ * The cpu knobs pivot's CgroupManager does not write (v1): cpu.shares, a CFS period other than
+ * 100 ms, and a cpuset cgroup at cgroupsPath (whose new levels get their parent's cpus and mems
+ * first: an empty cpuset takes no task). Returns the cpuset directory when it made one.
+ */
+function applyCpu(paths: string[], cgroupsPath: string, cpu: NonNullable<OciBundleConfig['cpu']>): string[] {
+  const write = (dir: string, file: string, value: string) => {
+    try {
+      fs.writeFileSync(path.join(dir, file), value)
+    } catch (error) {
+      throw new OciError('OCI_CREATE_FAILED', `cannot set ${file} to ${value} in ${dir}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`)
+    }
+  }
+  const cpuDir = paths.find(p => fs.existsSync(path.join(p, 'cpu.shares')))
+  if ((cpu.shares !== undefined || cpu.quota !== undefined) && cpuDir === undefined) throw new OciError('OCI_UNSUPPORTED', 'linux.resources.cpu: the cpu cgroup controller is not mounted on this host')
+  if (cpu.shares !== undefined) write(cpuDir!, 'cpu.shares', String(cpu.shares))
+  if (cpu.quota !== undefined) {
+    // The period first: the kernel checks a quota against the period in force.
+    write(cpuDir!, 'cpu.cfs_period_us', String(cpu.period ?? 100_000))
+    write(cpuDir!, 'cpu.cfs_quota_us', String(cpu.quota))
+  }
+  if (cpu.cpus === undefined && cpu.mems === undefined) return []
+  const {parseV1Mounts} = require('../runtime/cgroups/detect-cgroups') as typeof import('../runtime/cgroups/detect-cgroups')
+  const mount = parseV1Mounts(fs.readFileSync('/proc/self/mountinfo', 'utf8')).cpuset
+  if (mount === undefined) throw new OciError('OCI_UNSUPPORTED', 'linux.resources.cpu.cpus/mems: the cpuset cgroup controller is not mounted on this host')
+  let dir = mount
+  for (const part of cgroupsPath.split('/')) {
+    const parent = dir
+    dir = path.join(dir, part)
+    if (!fs.existsSync(dir)) {
+      fs.mkdirSync(dir)
+      for (const file of ['cpuset.cpus', 'cpuset.mems']) {
+        if (fs.readFileSync(path.join(dir, file), 'utf8').trim() === '') write(dir, file, fs.readFileSync(path.join(parent, file), 'utf8').trim())
+      }
+    }
+  }
+  try {
+    if (cpu.cpus !== undefined) write(dir, 'cpuset.cpus', cpu.cpus)
+    if (cpu.mems !== undefined) write(dir, 'cpuset.mems', cpu.mems)
+  } catch (error) {
+    rmdirQuiet(dir)
+    throw error
+  }
+  return [dir]
+}
 
 /** v1 devices cgroup: everything denied, then config.json's rules in order (what runc writes). */
 function makeDevicesCgroup(cgroupsPath: string, rules: OciBundleConfig['deviceRules']): string {
@@ -300,7 +350,7 @@ export async function remove(root: string, id: string, force: boolean): Promise<
     if (!isPivotError(error)) throw error
     throw new OciError('OCI_BAD_STATE', `cannot remove the cgroup of container ${id}: ${error.message}`)
   }
-  if (state.devicesCgroup) rmdirQuiet(state.devicesCgroup)
+  for (const dir of [...state.extraCgroups].reverse()) rmdirQuiet(dir)
   fs.rmSync(stateDir(root, id), {recursive: true, force: true})
   const text = JSON.stringify(stateJson(state, 'stopped'))
   for (const hook of state.hooks.poststop) {

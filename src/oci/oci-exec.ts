@@ -99,6 +99,6 @@ function checkSameWalls(pid: number, proc: OciProcess): void {
 
 /** The cgroup.procs files the process joins: the container's cgroup and its devices cgroup. */
 function cgroupPidsPaths(state: OciState): string[] {
-  const dirs = [...(openCgroupOf(state)?.paths ?? []), ...(state.devicesCgroup ? [state.devicesCgroup] : [])]
+  const dirs = [...(openCgroupOf(state)?.paths ?? []), ...state.extraCgroups]
   return dirs.map(d => path.join(d, 'cgroup.procs'))
 }

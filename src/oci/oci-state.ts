@@ -20,8 +20,11 @@ export interface OciState {
   ociVersion: string
   /** The cgroup, as createCgroup/openCgroup take it; absent when none was made. */
   cgroup?: {parent: string; name: string}
-  /** The v1 devices cgroup directory made for linux.resources.devices. */
-  devicesCgroup?: string
+  /**
+   * v1 cgroups pivot's CgroupManager does not cover, made here for config.json: the devices
+   * cgroup (linux.resources.devices) and cpuset (cpu.cpus/mems). Removed by delete.
+   */
+  extraCgroups: string[]
   hooks: OciHooks
   /** The compiled seccomp program (base64), for exec. */
   seccompFilter: string | null

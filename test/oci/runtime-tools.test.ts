@@ -18,8 +18,6 @@ const KNOWN_GAPS: Record<string, string> = {
   linux_uid_mappings: 'user namespaces',
   linux_ns_nopath: 'user namespaces (the test asks for all of them)',
   linux_ns_itype: 'a container without a mount namespace (runc mounts on the host then)',
-  linux_cgroups_cpus: 'cpu.shares, periods other than 100 ms, cpuset',
-  linux_cgroups_relative_cpus: 'cpu.shares, periods other than 100 ms, cpuset',
 }
 const MUST_PASS_BEYOND_RUNC = ['process_capabilities_fail', 'process_rlimits_fail']
 
