@@ -62,7 +62,21 @@ async function createLocked(root: string, id: string, options: CreateOptions, co
       throw new OciError('OCI_UNSUPPORTED', 'linux.resources.devices: device rules need the v1 devices cgroup; pivot does not apply them on cgroup v2 (BPF) yet')
     }
     // No pids limit unless config.json sets one (0 = none): the spec's defaults, not pivot run's.
-    cgroup = createCgroup(name, {pids: config.resources.pids ?? 0, memory: config.resources.memory, cpus: config.resources.cpus}, {parent})
+    const limits = {pids: config.resources.pids ?? 0, memory: config.resources.memory, cpus: config.resources.cpus}
+    try {
+      cgroup = createCgroup(name, limits, {parent})
+    } catch (error) {
+      if (!isPivotError(error) || error.code !== 'CGROUP_EXISTS') throw error
+      // Left by a runtime killed mid-create, or a container deleted by another tool: an empty
+      // cgroup of that name is taken over (emptied and made again), as runc joins it.
+      const {openCgroup} = require('../runtime/cgroups') as typeof import('../runtime/cgroups')
+      const stale = openCgroup(name, {parent})
+      if (stale.paths.some(dir => (fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').trim() !== ''))) {
+        throw new OciError('OCI_EXISTS', `the cgroup ${cgroupsPath} is in use by other processes`)
+      }
+      await stale.remove()
+      cgroup = createCgroup(name, limits, {parent})
+    }
     if (config.deviceRules.length > 0) {
       // runc's additions after config.json's rules: the default devices, ptys, and every device
       // linux.devices creates (mknod needs "m", the process "rw").
@@ -103,6 +117,7 @@ async function createLocked(root: string, id: string, options: CreateOptions, co
       annotations: config.annotations,
       ociVersion: config.ociVersion,
       cgroup: {parent, name},
+      cgroupPaths: cgroup.paths,
       extraCgroups,
       hooks: config.hooks,
       seccompFilter: config.init.seccompFilter,

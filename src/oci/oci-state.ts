@@ -20,6 +20,8 @@ export interface OciState {
   ociVersion: string
   /** The cgroup, as createCgroup/openCgroup take it; absent when none was made. */
   cgroup?: {parent: string; name: string}
+  /** Its directories (one per v1 hierarchy, one on v2): state, kill and ps read them without loading the cgroup code. */
+  cgroupPaths: string[]
   /**
    * v1 cgroups pivot's CgroupManager does not cover, made here for config.json: the devices
    * cgroup (linux.resources.devices) and cpuset (cpu.cpus/mems). Removed by delete.

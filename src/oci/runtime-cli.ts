@@ -123,7 +123,8 @@ export async function main(argv: string[]): Promise<void> {
   } catch (error) {
     if (isPivotError(error)) {
       reportError(globals, error.message)
-      code = error.exitCode
+      // runc exits 1 for every error; pivot's own modules say 125 for theirs.
+      code = 1
     } else {
       const e = error as Error
       reportError(globals, e?.message ?? String(error))
@@ -324,9 +325,7 @@ export function openCgroupOf(state: OciState): import('../runtime/cgroups').Cgro
 
 export function currentStatus(root: string, state: OciState): OciStatus {
   return statusOf(root, state, () => {
-    if (!state.cgroup) return false
-    const cgroup = openCgroupOf(state)
-    for (const dir of cgroup?.paths ?? []) {
+    for (const dir of state.cgroupPaths) {
       const v1 = path.join(dir, 'freezer.state')
       if (fs.existsSync(v1)) return fs.readFileSync(v1, 'utf8').trim() !== 'THAWED'
       const v2 = path.join(dir, 'cgroup.freeze')
@@ -338,8 +337,7 @@ export function currentStatus(root: string, state: OciState): OciStatus {
 
 export function cgroupPids(state: OciState): number[] {
   const pids = new Set<number>()
-  const cgroup = openCgroupOf(state)
-  for (const dir of cgroup?.paths ?? []) {
+  for (const dir of state.cgroupPaths) {
     try {
       for (const line of fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n')) if (line) pids.add(Number(line))
     } catch {
