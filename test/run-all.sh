@@ -37,7 +37,8 @@ done
 tiers=()
 if [ ${#paths[@]} -eq 0 ]; then
   # soak: several minutes of mixed concurrent operations on one cache (PIVOT_SOAK_SECONDS, default 180).
-  for tier in unit integration security soak; do
+  # oci: pivot-runtime against runc, runtime-tools, a private containerd and dockerd (issue 15).
+  for tier in unit integration security oci soak; do
     [ -d "dist/test/$tier" ] && tiers+=("$tier|--test-concurrency=1 --test-timeout=600000|dist/test/$tier")
   done
   # The cgroup v2 tier: pivot's cgroup tests in a VM with a pure cgroup v2 kernel (test/vm).

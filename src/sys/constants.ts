@@ -19,6 +19,7 @@ export const MS_REMOUNT = 0x20
 export const MS_BIND = 0x1000
 export const MS_REC = 0x4000
 export const MS_PRIVATE = 0x40000
+export const MS_SLAVE = 0x80000
 export const MS_STRICTATIME = 0x1000000
 
 export const MNT_DETACH = 0x2

@@ -30,6 +30,10 @@ const SIOCSIFFLAGS = 0x8914
 const IFF_UP = 0x1
 const SIOCBRADDIF = 0x89a2
 const LINUX_CAPABILITY_VERSION_3 = 0x20080522
+const TIOCSPTLCK = 0x40045431
+const TIOCGPTPEER = 0x5441
+const TIOCSCTTY = 0x540e
+const TIOCSWINSZ = 0x5414
 
 /** Calls libc through koffi. Checks every string for NUL before the call, errno right after it. */
 export class KoffiSyscalls implements Syscalls {
@@ -397,6 +401,85 @@ export class KoffiSyscalls implements Syscalls {
     const linkat = fn('int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)')
     this.check('linkat', [`/proc/self/fd/${fd}`, newPath], linkat(AT_FDCWD, `/proc/self/fd/${fd}`, AT_FDCWD, newPath, AT_SYMLINK_FOLLOW))
   }
+
+  setsid(): void {
+    this.check('setsid', [], fn('int setsid(void)')())
+  }
+
+  dup2(oldfd: number, newfd: number): void {
+    this.check('dup3', [oldfd, newfd], fn('int dup3(int oldfd, int newfd, int flags)')(oldfd, newfd, 0))
+  }
+
+  openPty(): {master: number; slave: number} {
+    const O_RDWR = 2
+    const O_NOCTTY = 0o400
+    const master = this.open('/dev/ptmx', O_RDWR | O_NOCTTY | O_CLOEXEC)
+    try {
+      const ioctl = fn('int ioctl(int fd, unsigned long request, ...)')
+      const unlock = Buffer.alloc(4)
+      this.check('ioctl', [master, 'TIOCSPTLCK'], ioctl(master, TIOCSPTLCK, 'void *', unlock))
+      const slave = ioctl(master, TIOCGPTPEER, 'int', O_RDWR | O_NOCTTY | O_CLOEXEC)
+      this.check('ioctl', [master, 'TIOCGPTPEER'], slave)
+      return {master, slave}
+    } catch (error) {
+      this.close(master)
+      throw error
+    }
+  }
+
+  setControllingTerminal(fd: number): void {
+    this.check('ioctl', [fd, 'TIOCSCTTY'], fn('int ioctl(int fd, unsigned long request, ...)')(fd, TIOCSCTTY, 'int', 0))
+  }
+
+  setWindowSize(fd: number, rows: number, cols: number): void {
+    const ws = Buffer.alloc(8)
+    ws.writeUInt16LE(rows, 0)
+    ws.writeUInt16LE(cols, 2)
+    this.check('ioctl', [fd, 'TIOCSWINSZ'], fn('int ioctl(int fd, unsigned long request, ...)')(fd, TIOCSWINSZ, 'void *', ws))
+  }
+
+  unixConnect(path: string): number {
+    rejectNul('connect', 'path', path)
+    const sun = Buffer.alloc(110)
+    if (Buffer.byteLength(path) >= 108) throw new SysError('connect', [path], 36 /* ENAMETOOLONG */)
+    sun.writeUInt16LE(1 /* AF_UNIX */, 0)
+    sun.write(path, 2)
+    const fd = fn('int socket(int domain, int type, int protocol)')(1 /* AF_UNIX */, 1 /* SOCK_STREAM */ | 0o2000000 /* SOCK_CLOEXEC */, 0)
+    this.check('socket', ['AF_UNIX', 'SOCK_STREAM'], fd)
+    const result = fn('int connect(int fd, const void *addr, uint32_t len)')(fd, sun, sun.length)
+    if (result === -1) {
+      const err = errno()
+      fn('int close(int fd)')(fd)
+      throw new SysError('connect', [path], err)
+    }
+    return fd
+  }
+
+  sendFd(socket: number, fd: number, name: string): void {
+    // struct msghdr (56 bytes on 64-bit): name NULL, iov -> one iovec {name bytes}, control ->
+    // one cmsghdr {len 20, SOL_SOCKET, SCM_RIGHTS, fd} padded to 24.
+    const data = Buffer.from(name.length > 0 ? name : '\0')
+    const koffiMod = koffiModule()
+    const dataPtr = koffiMod.as(data, 'void *')
+    const iov = Buffer.alloc(16)
+    const control = Buffer.alloc(24)
+    control.writeBigUInt64LE(20n, 0)
+    control.writeInt32LE(1 /* SOL_SOCKET */, 8)
+    control.writeInt32LE(1 /* SCM_RIGHTS */, 12)
+    control.writeInt32LE(fd, 16)
+    const address = (b: Buffer) => koffiMod.address(b)
+    iov.writeBigUInt64LE(BigInt(address(data)), 0)
+    iov.writeBigUInt64LE(BigInt(data.length), 8)
+    const msg = Buffer.alloc(56)
+    msg.writeBigUInt64LE(BigInt(address(iov)), 16)
+    msg.writeBigUInt64LE(1n, 24)
+    msg.writeBigUInt64LE(BigInt(address(control)), 32)
+    msg.writeBigUInt64LE(24n, 40)
+    void dataPtr
+    const result = fn('long sendmsg(int fd, const void *msg, int flags)')(socket, msg, 0)
+    this.check('sendmsg', [socket, fd], result)
+  }
+
 }
 
 let sockFprog: ReturnType<Koffi['struct']> | undefined

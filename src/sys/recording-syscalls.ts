@@ -152,6 +152,13 @@ export class RecordingSyscalls implements Syscalls {
   }
   seccompLoad(program: Buffer): void { this.record('seccomp_load', program.length / 8) }
   linkFd(fd: number, newPath: string): void { rejectNul('linkat', 'newpath', newPath); this.record('linkat', fd, newPath) }
+  setsid(): void { this.record('setsid') }
+  dup2(oldfd: number, newfd: number): void { this.record('dup3', oldfd, newfd) }
+  openPty(): {master: number; slave: number} { this.record('openpty'); return {master: this.nextFd++, slave: this.nextFd++} }
+  setControllingTerminal(fd: number): void { this.record('ioctl', fd, 'TIOCSCTTY') }
+  setWindowSize(fd: number, rows: number, cols: number): void { this.record('ioctl', fd, 'TIOCSWINSZ', rows, cols) }
+  unixConnect(path: string): number { rejectNul('connect', 'path', path); this.record('connect', path); return this.nextFd++ }
+  sendFd(socket: number, fd: number, name: string): void { this.record('sendmsg', socket, fd, name) }
 }
 
 function inoOf(path: string): bigint {

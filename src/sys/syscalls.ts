@@ -132,4 +132,23 @@ export interface Syscalls {
    * file opened with O_TMPFILE (which has none until then, so a killed writer leaves nothing).
    */
   linkFd(fd: number, newPath: string): void
+
+  // The OCI runtime mode (src/oci): rlimits, the console and the start fifo.
+  /** setsid(2). */
+  setsid(): void
+  /** dup3(oldfd, newfd, 0): newfd is NOT close-on-exec. */
+  dup2(oldfd: number, newfd: number): void
+  /**
+   * A new pty from /dev/ptmx as the caller's mount namespace sees it (the container's own devpts
+   * after pivot_root): unlocked, its peer opened with TIOCGPTPEER. Both close-on-exec.
+   */
+  openPty(): {master: number; slave: number}
+  /** ioctl(fd, TIOCSCTTY, 0): fd's terminal becomes the controlling terminal of this session. */
+  setControllingTerminal(fd: number): void
+  /** ioctl(fd, TIOCSWINSZ). */
+  setWindowSize(fd: number, rows: number, cols: number): void
+  /** A connected AF_UNIX stream socket (close-on-exec). */
+  unixConnect(path: string): number
+  /** sendmsg of one byte... `name` with `fd` as SCM_RIGHTS (how runc hands over a console master). */
+  sendFd(socket: number, fd: number, name: string): void
 }

@@ -22,7 +22,7 @@ export const LAYERS: readonly (readonly string[])[] = [
   ['reference', 'daemon', 'registry', 'network'],
   ['unpack'],
   ['images', 'runtime'],
-  ['build'],
+  ['build', 'oci'],
   ['cli'],
   ['commands'],
 ]

@@ -283,4 +283,5 @@ start_registry
 ensure_image "$BUSYBOX_IMAGE" "$BUSYBOX_VERSION" build_busybox
 ensure_image "$DEBIAN_IMAGE" "$DEBIAN_VERSION" build_debian
 bash "$(dirname "${BASH_SOURCE[0]}")/registries.sh"
+bash "$(dirname "${BASH_SOURCE[0]}")/oci.sh"
 echo "environment ready"

@@ -59,6 +59,12 @@ export const REAL_DIR_OPS: CgroupDirOps = {
 }
 
 export interface CgroupOptions extends CgroupLocation {
+  /**
+   * The directory under each hierarchy that holds the cgroup, relative (one or more levels);
+   * default `pivot`. The OCI runtime mode (src/oci) puts a container where its config.json's
+   * cgroupsPath says, as runc does.
+   */
+  parent?: string
   /** Tests only: a fake kernel for a fake cgroupfs. */
   dirOps?: CgroupDirOps
   /** For validating `cpus`; default: the CPUs this process may run on. */

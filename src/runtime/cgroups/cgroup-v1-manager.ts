@@ -32,7 +32,7 @@ export class CgroupV1Manager extends BaseCgroupManager {
   }
 
   /** Creates the directories and writes the limits; on a failed write, removes them again. */
-  static create(id: string, limits: ResolvedLimits, required: Set<LimitController>, host: CgroupsV1, ops: CgroupDirOps): CgroupV1Manager {
+  static create(id: string, limits: ResolvedLimits, required: Set<LimitController>, host: CgroupsV1, ops: CgroupDirOps, parent = CGROUP_PARENT): CgroupV1Manager {
     for (const controller of required) {
       if (host.mounts[controller] === undefined) {
         throw new CgroupError(
@@ -41,14 +41,17 @@ export class CgroupV1Manager extends BaseCgroupManager {
         )
       }
     }
-    const {paths, roles} = dirsOf(id, host)
+    const {paths, roles} = dirsOf(id, host, parent)
     if (paths.length === 0) {
       throw new CgroupError('CGROUP_UNAVAILABLE', 'no cgroup hierarchy for pids, memory, cpu or freezer is mounted on this host')
     }
     const created: string[] = []
     try {
       for (const dir of paths) {
-        makeDir(ops, path.dirname(dir), true)
+        const levels = parent.split('/').filter(Boolean)
+        let level = path.dirname(dir)
+        for (let i = 0; i < levels.length; i++) level = path.dirname(level)
+        for (const part of levels) makeDir(ops, (level = path.join(level, part)), true)
         makeDir(ops, dir, false)
         created.push(dir)
       }
@@ -77,8 +80,8 @@ export class CgroupV1Manager extends BaseCgroupManager {
   }
 
   /** The directories of `id` that exist, possibly none (for prune, or another command). */
-  static open(id: string, host: CgroupsV1, ops: CgroupDirOps): CgroupV1Manager {
-    const {paths, roles} = dirsOf(id, host)
+  static open(id: string, host: CgroupsV1, ops: CgroupDirOps, parent = CGROUP_PARENT): CgroupV1Manager {
+    const {paths, roles} = dirsOf(id, host, parent)
     const exists = (dir: string | undefined) => (dir !== undefined && fs.existsSync(dir) ? dir : undefined)
     const found: Roles = {pids: exists(roles.pids), memory: exists(roles.memory), cpu: exists(roles.cpu), freezer: exists(roles.freezer)}
     return new CgroupV1Manager(id, paths.filter((dir) => exists(dir)), found, ops)
@@ -117,14 +120,14 @@ export class CgroupV1Manager extends BaseCgroupManager {
   }
 }
 
-function dirsOf(id: string, host: CgroupsV1): {paths: string[]; roles: Roles} {
+function dirsOf(id: string, host: CgroupsV1, parent: string): {paths: string[]; roles: Roles} {
   const roles: Roles = {}
   const paths: string[] = []
   for (const controller of V1_CONTROLLERS) {
     const mount = host.mounts[controller]
     if (mount === undefined) continue
     // Co-mounted controllers (cpu,cpuacct; sometimes more) share one directory.
-    const dir = path.join(mount, CGROUP_PARENT, id)
+    const dir = path.join(mount, parent, id)
     roles[controller] = dir
     if (!paths.includes(dir)) paths.push(dir)
   }

@@ -46,6 +46,7 @@ export class CgroupV2Manager extends BaseCgroupManager {
     host: CgroupsV2,
     ops: CgroupDirOps,
     useKillFile = true,
+    parentPath = CGROUP_PARENT,
   ): CgroupV2Manager {
     const available = new Set(host.controllers)
     for (const controller of required) {
@@ -57,11 +58,14 @@ export class CgroupV2Manager extends BaseCgroupManager {
       }
     }
     const wanted = V2_CONTROLLERS.filter((controller) => available.has(controller))
-    const parent = path.join(host.root, CGROUP_PARENT)
+    const parent = path.join(host.root, parentPath)
     const dir = path.join(parent, id)
-    const atRoot = enableControllers(host.root, wanted, required)
-    makeDir(ops, parent, true)
-    const enabled = enableControllers(parent, atRoot, required)
+    let enabled = enableControllers(host.root, wanted, required)
+    let level = host.root
+    for (const part of parentPath.split('/').filter(Boolean)) {
+      makeDir(ops, (level = path.join(level, part)), true)
+      enabled = enableControllers(level, enabled, required)
+    }
     makeDir(ops, dir, false)
     try {
       if (enabled.includes('pids')) writeLimit(dir, 'pids.max', String(limits.pids))
@@ -83,8 +87,8 @@ export class CgroupV2Manager extends BaseCgroupManager {
   }
 
   /** The cgroup of `id` if it exists (for prune, or another command). */
-  static open(id: string, host: CgroupsV2, ops: CgroupDirOps, useKillFile = true): CgroupV2Manager {
-    const dir = path.join(host.root, CGROUP_PARENT, id)
+  static open(id: string, host: CgroupsV2, ops: CgroupDirOps, useKillFile = true, parent = CGROUP_PARENT): CgroupV2Manager {
+    const dir = path.join(host.root, parent, id)
     return new CgroupV2Manager(id, fs.existsSync(dir) ? dir : undefined, ops, useKillFile)
   }
 

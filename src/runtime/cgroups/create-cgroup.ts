@@ -1,6 +1,6 @@
 import type {ResourceLimits} from '../run-options'
 import {CgroupError} from './cgroup-error'
-import {type CgroupManager, type CgroupOptions, type LimitController, REAL_DIR_OPS} from './cgroup-manager'
+import {CGROUP_PARENT, type CgroupManager, type CgroupOptions, type LimitController, REAL_DIR_OPS} from './cgroup-manager'
 import {CgroupV1Manager} from './cgroup-v1-manager'
 import {CgroupV2Manager} from './cgroup-v2-manager'
 import {detectCgroups} from './detect-cgroups'
@@ -22,9 +22,10 @@ export function createCgroup(id: string, limits: ResourceLimits, options: Cgroup
   const host = detectCgroups(options.root, options.mountinfo)
   const ops = options.dirOps ?? REAL_DIR_OPS
   const required = requiredControllers(resolved)
+  const parent = checkParent(options.parent)
   return host.version === 2
-    ? CgroupV2Manager.create(id, resolved, required, host, ops, !options.withoutKillFile)
-    : CgroupV1Manager.create(id, resolved, required, host, ops)
+    ? CgroupV2Manager.create(id, resolved, required, host, ops, !options.withoutKillFile, parent)
+    : CgroupV1Manager.create(id, resolved, required, host, ops, parent)
 }
 
 /**
@@ -35,7 +36,18 @@ export function openCgroup(id: string, options: CgroupOptions = {}): CgroupManag
   checkId(id)
   const host = detectCgroups(options.root, options.mountinfo)
   const ops = options.dirOps ?? REAL_DIR_OPS
-  return host.version === 2 ? CgroupV2Manager.open(id, host, ops, !options.withoutKillFile) : CgroupV1Manager.open(id, host, ops)
+  const parent = checkParent(options.parent)
+  return host.version === 2 ? CgroupV2Manager.open(id, host, ops, !options.withoutKillFile, parent) : CgroupV1Manager.open(id, host, ops, parent)
+}
+
+/** A parent is a relative path of plain names (or '' for the hierarchy's root): never `..`, never absolute. */
+function checkParent(parent: string | undefined): string {
+  if (parent === undefined) return CGROUP_PARENT
+  const parts = parent.split('/').filter(Boolean)
+  if (parts.some((p) => p === '.' || p === '..')) {
+    throw new CgroupError('CGROUP_BAD_ID', `invalid cgroup parent ${JSON.stringify(parent)}`)
+  }
+  return parts.join('/')
 }
 
 function checkId(id: string): void {

@@ -21,6 +21,10 @@
  *      SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2.
  * Failures before exec: one line `pivot: exec: ...` on stderr, status 126 when the command cannot
  * be run (missing too: docker exec 20.10's status), 125 for anything else.
+ *
+ * FILTER_FLAG with a `d` after it (`0d`, `1d`: the OCI runtime's `exec --detach`, src/oci): step 5
+ * becomes "write the command's pid, as a decimal line, on fd 4 and exit 0 at once", so the command
+ * is re-parented to the caller's subreaper (containerd's shim), which reaps it itself.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -162,7 +166,8 @@ int main(int argc, char **argv) {
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   run_from_sealed_copy(argv);
   const char *pid = argv[1], *cwd = argv[2];
-  int with_filter = !strcmp(argv[3], "1");
+  int with_filter = argv[3][0] == '1';
+  int detach = argv[3][0] != '\0' && argv[3][1] == 'd';
   struct walls w;
   memset(&w, 0, sizeof w);
   if (read_walls(pid, &w) != 0) die(125, "cannot read the container's PID 1");
@@ -184,6 +189,8 @@ int main(int argc, char **argv) {
     fprog.len = (unsigned short)(got / sizeof prog[0]);
   }
   close(3);
+  /* fd 4 (the pid report) must not reach the command. */
+  if (detach && fcntl(4, F_SETFD, FD_CLOEXEC) != 0) die(125, "fd 4");
 
   for (int i = 4; i < sep; i++) {
     int fd = open(argv[i], O_WRONLY | O_CLOEXEC);
@@ -236,6 +243,10 @@ int main(int argc, char **argv) {
        command included (docker run: 127). */
     dprintf(2, "pivot: exec: %s: %s\n", argv[sep + 1], errno == ENOENT ? "executable file not found in $PATH" : strerror(errno));
     _exit(126);
+  }
+  if (detach) {
+    dprintf(4, "%d\n", (int)child);
+    return 0;
   }
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);

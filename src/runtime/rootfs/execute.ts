@@ -99,7 +99,7 @@ function mkdirParents(fs: typeof import('node:fs'), path: string, mode: number):
 }
 
 /** What the steps hand on to later steps while they run. */
-interface Progress {
+export interface Progress {
   home?: string
   /** The checked null device, for the masks (O_PATH, close-on-exec). */
   nullFd?: number
@@ -124,7 +124,8 @@ export function executeSteps(steps: readonly Step[], sys: Syscalls, fs: SetupFs)
   }
 }
 
-function runStep(step: Step, sys: Syscalls, fs: SetupFs, progress: Progress): void {
+/** One step (exported for the OCI runtime mode's executor, which adds its own ops around these). */
+export function runStep(step: Step, sys: Syscalls, fs: SetupFs, progress: Progress): void {
   switch (step.op) {
     case 'unshare':
       sys.unshare(step.flags)
@@ -390,7 +391,7 @@ function restrictMount(sys: Syscalls, path: string, attrs: number, recursive: bo
   sys.mount(null, path, null, MS_BIND | MS_REMOUNT | keep | add, null)
 }
 
-function describe(error: unknown): string {
+export function describe(error: unknown): string {
   if (error instanceof SysError) return error.message
   const e = error as NodeJS.ErrnoException
   return e.code && e.syscall ? `${e.syscall} ${e.path ?? ''}: ${e.code}`.replace(' :', ':') : String(e?.message ?? e)

@@ -1,0 +1,378 @@
+import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import {CLONE_NEWPID, S_IFIFO} from '../sys/constants'
+import {KoffiSyscalls} from '../sys/koffi-syscalls'
+import {isPivotError} from '../errors'
+import {readBundleConfig, translateConfig, type OciBundleConfig, type OciHook, type OciInitConfig} from './oci-config'
+import {OciError} from './oci-error'
+import {isRunning, loadState, procStat, saveState, stateDir, stateJson, type OciState} from './oci-state'
+import {currentStatus, openCgroupOf, withLock} from './runtime-cli'
+
+/** dist/src/oci/oci-init.js, next to this file once compiled. */
+const INIT_SCRIPT = path.join(__dirname, 'oci-init.js')
+
+export interface CreateOptions {
+  bundle: string
+  pidFile?: string
+  consoleSocket?: string
+  noPivot: boolean
+  preserveFds: number
+}
+
+/**
+ * `create`: validate config.json, make the state dir, the fifo and the cgroup, spawn the init
+ * into its pid namespace and cgroup, wait until it says it is ready (or why it failed), run the
+ * prestart/createRuntime hooks, write the pid file, exit. On any failure everything made so far
+ * is taken down again (init killed, cgroup and state dir removed): nothing is left half-made.
+ */
+export async function create(root: string, id: string, options: CreateOptions): Promise<void> {
+  const sys = new KoffiSyscalls()
+  const bundleConfig = translateConfig(readBundleConfig(options.bundle), options.bundle, (errno, rules, arches) => sys.seccompCompile(errno, rules, arches))
+  if (options.noPivot) {
+    // Accepted and without effect: pivot always uses pivot_root (runc's --no-pivot is for ramfs roots).
+  }
+  if (bundleConfig.init.process.terminal && !options.consoleSocket) throw new OciError('OCI_BAD_ARGS', 'cannot allocate tty if runc will detach without setting console socket')
+  if (!bundleConfig.init.process.terminal && options.consoleSocket) throw new OciError('OCI_BAD_ARGS', 'cannot use console socket if runc will not detach or allocate tty')
+  fs.mkdirSync(root, {recursive: true, mode: 0o711})
+  await withLock(root, id, () => createLocked(root, id, options, bundleConfig, sys))
+}
+
+async function createLocked(root: string, id: string, options: CreateOptions, config: OciBundleConfig, sys: KoffiSyscalls): Promise<void> {
+  const dir = stateDir(root, id)
+  try {
+    fs.mkdirSync(dir, {mode: 0o711})
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw new OciError('OCI_EXISTS', 'container with given ID already exists')
+    throw error
+  }
+  let cgroup: import('../runtime/cgroups').CgroupManager | undefined
+  const extraCgroups: string[] = []
+  let child: ChildProcess | undefined
+  try {
+    const fifo = path.join(dir, 'exec.fifo')
+    sys.mknod(fifo, S_IFIFO | 0o600, 0n)
+
+    const cgroupsPath = config.cgroupsPath ?? `pivot-runtime/${id}`
+    const parent = path.posix.dirname(cgroupsPath) === '.' ? '' : path.posix.dirname(cgroupsPath)
+    const name = path.posix.basename(cgroupsPath)
+    const {createCgroup, detectCgroups} = require('../runtime/cgroups') as typeof import('../runtime/cgroups')
+    const host = detectCgroups()
+    if (config.deviceRules.length > 0 && host.version === 2) {
+      throw new OciError('OCI_UNSUPPORTED', 'linux.resources.devices: device rules need the v1 devices cgroup; pivot does not apply them on cgroup v2 (BPF) yet')
+    }
+    // No pids limit unless config.json sets one (0 = none): the spec's defaults, not pivot run's.
+    const limits = {pids: config.resources.pids ?? 0, memory: config.resources.memory, cpus: config.resources.cpus}
+    try {
+      cgroup = createCgroup(name, limits, {parent})
+    } catch (error) {
+      if (!isPivotError(error) || error.code !== 'CGROUP_EXISTS') throw error
+      // Left by a runtime killed mid-create, or a container deleted by another tool: an empty
+      // cgroup of that name is taken over (emptied and made again), as runc joins it.
+      const {openCgroup} = require('../runtime/cgroups') as typeof import('../runtime/cgroups')
+      const stale = openCgroup(name, {parent})
+      if (stale.paths.some(dir => (fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').trim() !== ''))) {
+        throw new OciError('OCI_EXISTS', `the cgroup ${cgroupsPath} is in use by other processes`)
+      }
+      await stale.remove()
+      cgroup = createCgroup(name, limits, {parent})
+    }
+    if (config.deviceRules.length > 0) {
+      // runc's additions after config.json's rules: the default devices, ptys, and every device
+      // linux.devices creates (mknod needs "m", the process "rw").
+      const extra = [
+        ...DEFAULT_DEVICE_RULES,
+        ...config.init.devices.filter(d => d.type !== 'p').map(d => `${d.type} ${d.major}:${d.minor} rwm`),
+      ].map(rule => ({allow: true, rule}))
+      extraCgroups.push(makeDevicesCgroup(cgroupsPath, [...config.deviceRules, ...extra]))
+    }
+
+    if (config.cpu) {
+      if (host.version === 2) throw new OciError('OCI_UNSUPPORTED', 'linux.resources.cpu: shares, periods other than 100 ms and cpusets are applied on cgroup v1 only by pivot')
+      extraCgroups.push(...applyCpu(cgroup.paths, cgroupsPath, config.cpu))
+    }
+    const init: OciInitConfig = {...config.init, controlFd: 3 + options.preserveFds, preserveFds: options.preserveFds, fifo, consoleSocket: options.consoleSocket}
+    child = spawnInit(config, options.preserveFds, sys)
+    const exited = new Promise<{code: number | null; signal: NodeJS.Signals | null}>(resolve => child!.on('exit', (code, signal) => resolve({code, signal})))
+    child.on('error', () => undefined)
+    if (child.pid === undefined) throw new OciError('OCI_CREATE_FAILED', 'cannot start the container init')
+    const pid = child.pid
+    // In the cgroup before it runs anything of the container ("go" is the config line).
+    cgroup.addProcess(pid)
+    for (const dir of extraCgroups) fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(pid))
+    const control = child.stdio[3 + options.preserveFds] as import('node:net').Socket
+    control.on('error', () => undefined)
+    control.write(JSON.stringify(init) + '\n')
+    const answer = await readAnswer(control, exited)
+    if (!answer.ready) throw new OciError('OCI_CREATE_FAILED', answer.message)
+    const stat = procStat(pid)
+    if (!stat) throw new OciError('OCI_CREATE_FAILED', 'the container init exited before it was ready')
+    const state: OciState = {
+      id,
+      pid,
+      startTime: stat.startTime,
+      bundle: options.bundle,
+      rootfs: config.init.rootfs,
+      created: new Date().toISOString(),
+      annotations: config.annotations,
+      ociVersion: config.ociVersion,
+      cgroup: {parent, name},
+      cgroupPaths: cgroup.paths,
+      extraCgroups,
+      hooks: config.hooks,
+      seccompFilter: config.init.seccompFilter,
+    }
+    saveState(root, state)
+    const hookState = JSON.stringify(stateJson(state, 'created'))
+    for (const hook of [...config.hooks.prestart, ...config.hooks.createRuntime]) runHook(hook, hookState, 'prestart/createRuntime')
+    if (options.pidFile) {
+      fs.writeFileSync(options.pidFile + '.tmp', String(pid))
+      fs.renameSync(options.pidFile + '.tmp', options.pidFile)
+    }
+    // Our ends go: the init is now only the caller's (and, once we exit, its subreaper's).
+    control.destroy()
+    child.unref()
+  } catch (error) {
+    if (child?.pid !== undefined) {
+      try {
+        process.kill(child.pid, 'SIGKILL')
+      } catch {
+        // gone
+      }
+    }
+    await cgroup?.remove().catch(() => undefined)
+    for (const dir of extraCgroups.reverse()) rmdirQuiet(dir)
+    fs.rmSync(dir, {recursive: true, force: true})
+    throw error
+  }
+}
+
+/**
+ * The init as PID 1 of a new pid namespace (unshare(CLONE_NEWPID) makes the next child its PID
+ * 1; see runtime/start-init.ts), or in the namespace config.json names, or in ours. Its stdio is
+ * ours (the caller's pipes or terminal), --preserve-fds pass as 3..3+N-1, the control socket after.
+ */
+function spawnInit(config: OciBundleConfig, preserveFds: number, sys: KoffiSyscalls): ChildProcess {
+  const preserved = Array.from({length: preserveFds}, (_, i) => 3 + i)
+  const controlFd = 3 + preserveFds
+  const spawnIt = () =>
+    spawn(process.execPath, [INIT_SCRIPT, String(controlFd)], {
+      env: {},
+      stdio: ['inherit', 'inherit', 'inherit', ...preserved, 'pipe'],
+    })
+  if (config.pidNamespace === null) return spawnIt()
+  const own = fs.openSync('/proc/self/ns/pid', 'r')
+  try {
+    if (config.pidNamespace.path) {
+      let fd: number
+      try {
+        fd = fs.openSync(config.pidNamespace.path, 'r')
+      } catch (error) {
+        throw new OciError('OCI_BAD_CONFIG', `config.json: linux.namespaces: pid namespace ${config.pidNamespace.path}: ${(error as NodeJS.ErrnoException).code}`)
+      }
+      try {
+        sys.setns(fd, CLONE_NEWPID)
+      } finally {
+        fs.closeSync(fd)
+      }
+    } else {
+      sys.unshare(CLONE_NEWPID)
+    }
+    try {
+      return spawnIt()
+    } finally {
+      sys.setns(own, CLONE_NEWPID)
+    }
+  } finally {
+    fs.closeSync(own)
+  }
+}
+
+async function readAnswer(
+  control: import('node:net').Socket,
+  exited: Promise<{code: number | null; signal: NodeJS.Signals | null}>,
+): Promise<{ready: true} | {ready: false; message: string}> {
+  let buffered = ''
+  const line = new Promise<string | undefined>(resolve => {
+    control.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString('utf8')
+      const nl = buffered.indexOf('\n')
+      if (nl !== -1) resolve(buffered.slice(0, nl))
+    })
+    control.on('close', () => resolve(undefined))
+  })
+  const first = await Promise.race([line, exited.then(() => undefined)])
+  const text = first ?? (await Promise.race([line, new Promise<undefined>(r => setTimeout(() => r(undefined), 100))]))
+  if (text === undefined) {
+    const how = await exited
+    return {ready: false, message: `the container init exited before it was ready (${how.signal ?? `status ${how.code}`})`}
+  }
+  try {
+    const parsed = JSON.parse(text) as {ready?: boolean; message?: string}
+    if (parsed.ready) return {ready: true}
+    return {ready: false, message: parsed.message ?? 'the container init failed'}
+  } catch {
+    return {ready: false, message: `the container init said: ${text}`}
+  }
+}
+
+const DEFAULT_DEVICE_RULES = ['c 1:3 rwm', 'c 1:5 rwm', 'c 1:7 rwm', 'c 1:8 rwm', 'c 1:9 rwm', 'c 5:0 rwm', 'c 5:1 rwm', 'c 5:2 rwm', 'c 136:* rwm', 'c 10:200 rwm']
+
+/**
+ * The cpu knobs pivot's CgroupManager does not write (v1): cpu.shares, a CFS period other than
+ * 100 ms, and a cpuset cgroup at cgroupsPath (whose new levels get their parent's cpus and mems
+ * first: an empty cpuset takes no task). Returns the cpuset directory when it made one.
+ */
+function applyCpu(paths: string[], cgroupsPath: string, cpu: NonNullable<OciBundleConfig['cpu']>): string[] {
+  const write = (dir: string, file: string, value: string) => {
+    try {
+      fs.writeFileSync(path.join(dir, file), value)
+    } catch (error) {
+      throw new OciError('OCI_CREATE_FAILED', `cannot set ${file} to ${value} in ${dir}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`)
+    }
+  }
+  const cpuDir = paths.find(p => fs.existsSync(path.join(p, 'cpu.shares')))
+  if ((cpu.shares !== undefined || cpu.quota !== undefined) && cpuDir === undefined) throw new OciError('OCI_UNSUPPORTED', 'linux.resources.cpu: the cpu cgroup controller is not mounted on this host')
+  if (cpu.shares !== undefined) write(cpuDir!, 'cpu.shares', String(cpu.shares))
+  if (cpu.quota !== undefined) {
+    // The period first: the kernel checks a quota against the period in force.
+    write(cpuDir!, 'cpu.cfs_period_us', String(cpu.period ?? 100_000))
+    write(cpuDir!, 'cpu.cfs_quota_us', String(cpu.quota))
+  }
+  if (cpu.cpus === undefined && cpu.mems === undefined) return []
+  const {parseV1Mounts} = require('../runtime/cgroups/detect-cgroups') as typeof import('../runtime/cgroups/detect-cgroups')
+  const mount = parseV1Mounts(fs.readFileSync('/proc/self/mountinfo', 'utf8')).cpuset
+  if (mount === undefined) throw new OciError('OCI_UNSUPPORTED', 'linux.resources.cpu.cpus/mems: the cpuset cgroup controller is not mounted on this host')
+  let dir = mount
+  for (const part of cgroupsPath.split('/')) {
+    const parent = dir
+    dir = path.join(dir, part)
+    if (!fs.existsSync(dir)) {
+      fs.mkdirSync(dir)
+      for (const file of ['cpuset.cpus', 'cpuset.mems']) {
+        if (fs.readFileSync(path.join(dir, file), 'utf8').trim() === '') write(dir, file, fs.readFileSync(path.join(parent, file), 'utf8').trim())
+      }
+    }
+  }
+  try {
+    if (cpu.cpus !== undefined) write(dir, 'cpuset.cpus', cpu.cpus)
+    if (cpu.mems !== undefined) write(dir, 'cpuset.mems', cpu.mems)
+  } catch (error) {
+    rmdirQuiet(dir)
+    throw error
+  }
+  return [dir]
+}
+
+/** v1 devices cgroup: everything denied, then config.json's rules in order (what runc writes). */
+function makeDevicesCgroup(cgroupsPath: string, rules: OciBundleConfig['deviceRules']): string {
+  const {parseV1Mounts} = require('../runtime/cgroups/detect-cgroups') as typeof import('../runtime/cgroups/detect-cgroups')
+  const mount = parseV1Mounts(fs.readFileSync('/proc/self/mountinfo', 'utf8')).devices
+  if (mount === undefined) throw new OciError('OCI_UNSUPPORTED', 'linux.resources.devices: the devices cgroup controller is not mounted on this host')
+  const dir = path.join(mount, cgroupsPath)
+  fs.mkdirSync(dir, {recursive: true})
+  try {
+    fs.writeFileSync(path.join(dir, 'devices.deny'), 'a')
+    for (const r of rules) fs.writeFileSync(path.join(dir, r.allow ? 'devices.allow' : 'devices.deny'), r.rule)
+  } catch (error) {
+    rmdirQuiet(dir)
+    throw new OciError('OCI_CREATE_FAILED', `cannot set the device rules in ${dir}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`)
+  }
+  return dir
+}
+
+function rmdirQuiet(dir: string): void {
+  try {
+    fs.rmdirSync(dir)
+  } catch {
+    // busy or gone: delete --force retries
+  }
+}
+
+/** Runs a hook with the state on stdin; a non-zero exit or a timeout is an error. */
+function runHook(hook: OciHook, stateText: string, kind: string): void {
+  const result = spawnSync(hook.path, (hook.args ?? [hook.path]).slice(1), {
+    argv0: hook.args?.[0] ?? hook.path,
+    env: Object.fromEntries((hook.env ?? []).map(e => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])),
+    input: stateText,
+    stdio: ['pipe', 'inherit', 'inherit'],
+    timeout: hook.timeout === undefined ? undefined : hook.timeout * 1000,
+  })
+  if (result.error) throw new OciError('OCI_HOOK_FAILED', `${kind} hook ${hook.path}: ${(result.error as NodeJS.ErrnoException).code ?? result.error.message}`)
+  if (result.status !== 0) throw new OciError('OCI_HOOK_FAILED', `${kind} hook ${hook.path} exited with ${result.signal ?? `status ${result.status}`}`)
+}
+
+/** `start`: release the init blocked on the fifo, then the poststart hooks. */
+export async function start(root: string, id: string): Promise<void> {
+  const state = loadState(root, id)
+  const status = currentStatus(root, state)
+  if (status === 'stopped') throw new OciError('OCI_BAD_STATE', 'cannot start a container that has stopped')
+  if (status !== 'created') throw new OciError('OCI_BAD_STATE', 'cannot start an already running container')
+  const fifo = path.join(stateDir(root, id), 'exec.fifo')
+  // Non-blocking: the open succeeds at once; the init, blocked opening it for writing, then
+  // writes one byte. An init that died meanwhile never writes: poll for both.
+  const fd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK)
+  try {
+    const buf = Buffer.alloc(1)
+    for (let waited = 0; ; waited++) {
+      let n = 0
+      try {
+        n = fs.readSync(fd, buf, 0, 1, null)
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error
+      }
+      if (n === 1) break
+      if (!isRunning(state)) throw new OciError('OCI_BAD_STATE', 'cannot start a container that has stopped')
+      if (waited > 30_000) throw new OciError('OCI_BAD_STATE', 'the container init did not answer on its start fifo')
+      await new Promise(resolve => setTimeout(resolve, waited < 100 ? 1 : 10))
+    }
+  } finally {
+    fs.closeSync(fd)
+    fs.rmSync(fifo, {force: true})
+  }
+  const text = JSON.stringify(stateJson(state, 'running'))
+  for (const hook of state.hooks.poststart) {
+    try {
+      runHook(hook, text, 'poststart')
+    } catch (error) {
+      // runc: a failed poststart hook is reported; the container keeps running.
+      process.stderr.write(`${(error as Error).message}\n`)
+    }
+  }
+}
+
+/** `delete [--force]`: stopped (or forced) containers only; poststop hooks; nothing left behind. */
+export async function remove(root: string, id: string, force: boolean): Promise<void> {
+  const state = loadState(root, id)
+  const status = currentStatus(root, state)
+  const cgroup = openCgroupOf(state)
+  if (status === 'running' || status === 'paused') {
+    if (!force) throw new OciError('OCI_BAD_STATE', `cannot delete container ${id} that is not stopped: ${status}`)
+  }
+  if (status !== 'stopped') {
+    try {
+      process.kill(state.pid, 'SIGKILL')
+    } catch {
+      // gone
+    }
+    if (cgroup?.paths.length) await cgroup.killAll()
+    // Not our child: wait until it is gone or a zombie its parent will reap.
+    for (let i = 0; i < 5000 && isRunning(state); i++) await new Promise(resolve => setTimeout(resolve, 2))
+  }
+  try {
+    await cgroup?.remove()
+  } catch (error) {
+    if (!isPivotError(error)) throw error
+    throw new OciError('OCI_BAD_STATE', `cannot remove the cgroup of container ${id}: ${error.message}`)
+  }
+  for (const dir of [...state.extraCgroups].reverse()) rmdirQuiet(dir)
+  fs.rmSync(stateDir(root, id), {recursive: true, force: true})
+  const text = JSON.stringify(stateJson(state, 'stopped'))
+  for (const hook of state.hooks.poststop) {
+    try {
+      runHook(hook, text, 'poststop')
+    } catch (error) {
+      process.stderr.write(`${(error as Error).message}\n`)
+    }
+  }
+}
