@@ -38,12 +38,23 @@ export function toDaemonImage(info: ImageInspectInfo): DaemonImage {
   }
 }
 
+/** The fields of a config's `config` object that pivot reads (null where registries write null). */
+export interface ConfigFields {
+  Env?: string[] | null
+  Cmd?: string[] | null
+  Entrypoint?: string | string[] | null
+  WorkingDir?: string
+  User?: string
+  ExposedPorts?: Record<string, unknown> | null
+  Labels?: Record<string, string> | null
+}
+
 /**
  * The fields of an image config's `config` object (docker inspect's .Config, or the `config` of a
  * Docker/OCI config blob: the same names) that pivot keeps, empty ones left out. Pull and load
  * both go through it, so one image gets one pivot id however it came.
  */
-export function imageConfigOf(c: ImageInspectInfo['Config'] | undefined): ImageConfig {
+export function imageConfigOf(c: ConfigFields | null | undefined): ImageConfig {
   c = c ?? {}
   const config: ImageConfig = {}
   if (c.Env?.length) config.Env = c.Env

@@ -64,10 +64,20 @@ async function exportResolved(store: Store, arg: string, image: ImageRecord, out
     return {image, output: '-', bytes}
   }
 
+  const written = await writeOutputFile(output, stream => copy(store, image, stream, options.signal))
+  return {image, output: written.path, bytes: written.bytes}
+}
+
+/**
+ * Writes an archive to `-o OUTPUT` through `write` (which returns the bytes it wrote): into a
+ * character device or FIFO as `tar -f` does, else into an unnamed file that gets its name only
+ * once complete and synced, so a failed or interrupted write leaves nothing behind.
+ */
+export async function writeOutputFile(output: string, write: (stream: fs.WriteStream) => Promise<number>): Promise<{path: string; bytes: number}> {
   const target = resolveOutput(output)
   if (target.kind === 'device') {
-    // A character device or FIFO is written into, as `tar -f` does: renaming a file over
-    // /dev/null would replace the host's /dev/null, and a FIFO's reader would wait forever.
+    // Renaming a file over /dev/null would replace the host's /dev/null, and a FIFO's reader
+    // would wait forever for a file that appears by rename.
     let fd: number
     try {
       fd = fs.openSync(target.path, fs.constants.O_WRONLY)
@@ -75,22 +85,21 @@ async function exportResolved(store: Store, arg: string, image: ImageRecord, out
       throw new ImageError('IMAGE_BAD_OUTPUT', `cannot write ${output}: ${describeErrno(error)}`)
     }
     try {
-      const bytes = await copy(store, image, fs.createWriteStream('', {fd, autoClose: false}), options.signal)
-      return {image, output: target.path, bytes}
+      return {path: target.path, bytes: await write(fs.createWriteStream('', {fd, autoClose: false}))}
     } finally {
       closeQuietly(fd)
     }
   }
   const file = await openTemp(target.path, output)
   try {
-    const bytes = await copy(store, image, fs.createWriteStream('', {fd: file.fd, autoClose: false}), options.signal)
+    const bytes = await write(fs.createWriteStream('', {fd: file.fd, autoClose: false}))
     try {
       fs.fsyncSync(file.fd)
       file.commit()
     } catch (error) {
       throw new ImageError('IMAGE_EXPORT_FAILED', `cannot write ${output}: ${describeErrno(error)}`)
     }
-    return {image, output: target.path, bytes}
+    return {path: target.path, bytes}
   } finally {
     file.close()
   }

@@ -12,6 +12,7 @@ import type {ProgressEvent} from './progress-event'
 import {ImageError} from './image-error'
 import {abortedError, type StagedLayer} from './unpack-image-archive'
 import type {UnpackLayerFn} from './unpack-layer-fn'
+import {imageConfigOf, type ConfigFields} from '../daemon/image-info'
 
 /** Docker's default (`dockerd --max-concurrent-downloads`). */
 export const DEFAULT_CONCURRENT_DOWNLOADS = 3
@@ -70,7 +71,7 @@ export async function resolveRegistryImage(c: RegistryPullContext): Promise<Regi
   if (digest !== manifest.config.digest) {
     throw new RegistryError('REGISTRY_BAD_CONTENT', `the config of ${c.shown} has digest ${digest}, not the ${manifest.config.digest} its manifest names`)
   }
-  let doc: {os?: string; architecture?: string; variant?: string; created?: string; config?: RawConfig | null; rootfs?: {type?: string; diff_ids?: unknown}}
+  let doc: {os?: string; architecture?: string; variant?: string; created?: string; config?: ConfigFields | null; rootfs?: {type?: string; diff_ids?: unknown}}
   try {
     doc = JSON.parse(bytes.toString('utf8')) as typeof doc
   } catch {
@@ -100,33 +101,6 @@ export async function resolveRegistryImage(c: RegistryPullContext): Promise<Regi
     diffIds: diffIds as string[],
     layers: manifest.layers,
   }
-}
-
-interface RawConfig {
-  Env?: string[] | null
-  Cmd?: string[] | null
-  Entrypoint?: string | string[] | null
-  WorkingDir?: string
-  User?: string
-  ExposedPorts?: Record<string, object> | null
-  Labels?: Record<string, string> | null
-}
-
-/**
- * The config as pivot keeps it, exactly as the daemon path derives it from `docker inspect`
- * (src/daemon/image-info.ts): empty fields left out. The image id hashes it, so the same image
- * pulled from the registry or through the daemon gets the same id.
- */
-export function imageConfigOf(c: RawConfig): ImageConfig {
-  const config: ImageConfig = {}
-  if (c.Env?.length) config.Env = c.Env
-  if (c.Cmd?.length) config.Cmd = c.Cmd
-  if (c.Entrypoint?.length) config.Entrypoint = typeof c.Entrypoint === 'string' ? [c.Entrypoint] : c.Entrypoint
-  if (c.WorkingDir) config.WorkingDir = c.WorkingDir
-  if (c.User) config.User = c.User
-  if (c.ExposedPorts && Object.keys(c.ExposedPorts).length) config.ExposedPorts = c.ExposedPorts
-  if (c.Labels && Object.keys(c.Labels).length) config.Labels = c.Labels
-  return config
 }
 
 export interface LayerWork {

@@ -7,7 +7,7 @@ import {isPivotError} from '../errors'
 import {familiarName, normalizeReference} from '../reference'
 import type {ImageRecord, Store} from '../store'
 import {Lease} from '../store/gc-lock'
-import {closeQuietly, describeErrno, openTemp, resolveOutput} from './export-image'
+import {describeErrno, writeOutputFile} from './export-image'
 import {ImageError} from './image-error'
 import {CONTAINERD_NAME, MEDIA, REF_NAME, configBlobOf} from './image-layout'
 import {resolveImage} from './resolve-image'
@@ -82,34 +82,8 @@ export async function saveImages(store: Store, args: string[], output: string | 
       const target = await writeDirectory(layout.entries, output!)
       return {output: target, format: 'directory', images, bytes: layout.entries.reduce((n, e) => n + e.size, 0)}
     }
-    const target = resolveOutput(output!)
-    if (target.kind === 'device') {
-      let fd: number
-      try {
-        fd = fs.openSync(target.path, fs.constants.O_WRONLY)
-      } catch (error) {
-        throw new ImageError('IMAGE_BAD_OUTPUT', `cannot write ${output}: ${describeErrno(error)}`)
-      }
-      try {
-        const bytes = await writeTar(layout.entries, fs.createWriteStream('', {fd, autoClose: false}), options.signal)
-        return {output: target.path, format: 'tar', images, bytes}
-      } finally {
-        closeQuietly(fd)
-      }
-    }
-    const file = await openTemp(target.path, output!)
-    try {
-      const bytes = await writeTar(layout.entries, fs.createWriteStream('', {fd: file.fd, autoClose: false}), options.signal)
-      try {
-        fs.fsyncSync(file.fd)
-        file.commit()
-      } catch (error) {
-        throw new ImageError('IMAGE_EXPORT_FAILED', `cannot write ${output}: ${describeErrno(error)}`)
-      }
-      return {output: target.path, format: 'tar', images, bytes}
-    } finally {
-      file.close()
-    }
+    const written = await writeOutputFile(output!, stream => writeTar(layout.entries, stream, options.signal))
+    return {output: written.path, format: 'tar', images, bytes: written.bytes}
   } finally {
     lease.release()
     if (staging) fs.rmSync(staging, {recursive: true, force: true})
