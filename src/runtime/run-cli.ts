@@ -78,8 +78,10 @@ export async function run(argv: string[]): Promise<number> {
   // nothing yet (no namespace, no mount, no cgroup), it only waits for its config.
   const detach = f.detach === true
   const interactive = f.interactive === true
+  const tty = f.tty === true
+  ;(require('./lifecycle/tty') as typeof import('./lifecycle/tty')).checkTerminal(tty, interactive)
   // Detached: the monitor spawns the init, once the container's directory exists.
-  let init: PendingInit | undefined = policy === 'always' || detach ? undefined : startInit('inherit', interactive)
+  let init: PendingInit | undefined = policy === 'always' || detach ? undefined : startInit('inherit', interactive, tty)
   try {
     const settings = checkFlags(f)
     const store = lazy.store().Store.open(lazy.cacheRoot().resolveCacheRoot(str(f['cache-dir'])))
@@ -111,11 +113,12 @@ export async function run(argv: string[]): Promise<number> {
       stdio: 'inherit',
       detach,
       interactive,
+      tty,
       stopSignal: typeof (config as {StopSignal?: unknown}).StopSignal === 'string' ? (config as {StopSignal: string}).StopSignal : undefined,
       ...settings.security,
     }
     const {runContainer} = require('./run-container') as typeof import('./run-container')
-    const pending = detach ? undefined : (init ?? startInit('inherit', interactive))
+    const pending = detach ? undefined : (init ?? startInit('inherit', interactive, tty))
     init = undefined // runContainer owns it now
     const result = await runContainer(options, pending)
     // docker run -d: the full id, once the command runs.

@@ -73,7 +73,8 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
         cgroup?.killAll().catch(() => undefined)
       },
     },
-    {tty: opts.stdio === 'inherit' && isTty(0)},
+    // -t: the container has a terminal of its own; pivot's terminal no longer reaches it.
+    {tty: opts.stdio === 'inherit' && isTty(0) && !opts.tty, pty: opts.tty === true},
   )
   const store = opts.store
   const storeRoot = path.resolve(store.root)
@@ -135,7 +136,7 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     gc.release()
     cgroup = createCgroup(cgroupIdOf(store, id), opts.limits)
     if (kill.requested) throw new RuntimeError('RUN_INTERRUPTED', 'interrupted before the container started', {exitCode: 130})
-    init ??= opts.detach ? startMonitor(store, id) : startInit(opts.stdio, opts.interactive)
+    init ??= opts.detach ? startMonitor(store, id) : startInit(opts.stdio, opts.interactive, opts.tty)
 
     const volumes: InitVolume[] = opts.volumes.map(v => ({...v, kind: fs.statSync(v.source).isDirectory() ? 'dir' : 'file'}))
     prepareInitLayer(path.join(dir, 'init'), {
@@ -161,6 +162,7 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
       user: opts.user,
       noNewPrivileges: opts.noNewPrivileges ?? false,
       ...security,
+      ...(opts.tty ? {tty: true} : {}),
     }
     if (opts.readOnlyRootfs) {
       // An overlay without an upper dir needs two lower dirs at least.
@@ -236,6 +238,26 @@ async function runInit(
     throw error
   }
   const control = child.stdio[3] as import('node:net').Socket
+  const hold = config.tty ? (require('./lifecycle/tty') as typeof import('./lifecycle/tty')).holdConsole(child.stdio[4] as import('node:net').Socket, pid, opts.interactive === true) : undefined
+  try {
+    return await waitInit(init, opts, config, state, store, kill, control, hold)
+  } finally {
+    hold?.close()
+  }
+}
+
+async function waitInit(
+  init: PendingInit,
+  opts: RunOptions,
+  config: InitConfig,
+  state: ContainerState,
+  store: RunOptions['store'],
+  kill: {requested: boolean},
+  control: import('node:net').Socket,
+  hold: import('./lifecycle/tty').ConsoleHold | undefined,
+): Promise<number> {
+  const pid = init.child.pid!
+  const exited = init.exited
   let reply = ''
   control.setEncoding('utf8')
   control.on('data', (chunk: string) => (reply += chunk))
@@ -247,6 +269,8 @@ async function runInit(
   writeState(store, state)
 
   const {code, signal} = await exited
+  // The pty's last output, before pivot's own exit (the kernel closed the slave with the namespace).
+  if (hold) await Promise.race([hold.done, new Promise(resolve => setTimeout(resolve, 2000))])
   const status = exitStatus(code, signal)
   const failure = parseFailure(reply)
   state.status = 'exited'

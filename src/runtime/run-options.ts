@@ -55,6 +55,8 @@ export interface RunOptions {
   detach?: boolean
   /** docker's -i: the container's stdin is pivot's (stdio 'inherit'); otherwise /dev/null. */
   interactive?: boolean
+  /** docker's -t: the command's stdio is a pty of the container (its controlling terminal). */
+  tty?: boolean
   /** The image's StopSignal, for `pivot stop`. */
   stopSignal?: string
   /** Where the container's stdout/stderr go: the terminal (run) or a pipe (build, to stream and log). */

@@ -47,10 +47,10 @@ function errno(): number {
 // Syscalls without a glibc wrapper, or whose glibc wrapper we must avoid (setgroups/setresuid/
 // setresgid broadcast to every thread through SIGSETXID; the raw call changes this thread only,
 // which is what a thread that is about to exec wants and what a multi-threaded Node allows).
-type Nr = 'pivot_root' | 'setgroups' | 'setresuid' | 'setresgid' | 'close_range' | 'execveat' | 'mount_setattr' | 'seccomp'
+type Nr = 'pivot_root' | 'setgroups' | 'setresuid' | 'setresgid' | 'close_range' | 'execveat' | 'mount_setattr' | 'seccomp' | 'pidfd_open' | 'pidfd_getfd'
 const NR: Record<string, Record<Nr, number>> = {
-  x64: {pivot_root: 155, setgroups: 116, setresuid: 117, setresgid: 119, close_range: 436, execveat: 322, mount_setattr: 442, seccomp: 317},
-  arm64: {pivot_root: 41, setgroups: 159, setresuid: 147, setresgid: 149, close_range: 436, execveat: 281, mount_setattr: 442, seccomp: 277},
+  x64: {pivot_root: 155, setgroups: 116, setresuid: 117, setresgid: 119, close_range: 436, execveat: 322, mount_setattr: 442, seccomp: 317, pidfd_open: 434, pidfd_getfd: 438},
+  arm64: {pivot_root: 41, setgroups: 159, setresuid: 147, setresgid: 149, close_range: 436, execveat: 281, mount_setattr: 442, seccomp: 277, pidfd_open: 434, pidfd_getfd: 438},
 }
 
 function nr(name: keyof (typeof NR)['x64']): number {
@@ -66,6 +66,12 @@ const CLOSE_RANGE_CLOEXEC = 1 << 2
 const SIOCGIFFLAGS = 0x8913
 const SIOCSIFFLAGS = 0x8914
 const IFF_UP = 0x1
+const O_RDWR = 0o2
+const O_NOCTTY = 0o400
+const TIOCSPTLCK = 0x40045431
+const TIOCGPTN = 0x80045430
+const TIOCSCTTY = 0x540e
+const TIOCSWINSZ = 0x5414
 const LINUX_CAPABILITY_VERSION_3 = 0x20080522
 const ENODATA = 61
 
@@ -327,6 +333,51 @@ export class KoffiSyscalls implements Syscalls {
     const fd = fn('int open(const char *path, int flags, ...)')(path, flags, 'uint32_t', mode)
     this.check('open', [path, flags], fd)
     return fd
+  }
+
+  openPty(ptmx: string, ptsDir: string): {master: number; slave: number; name: string} {
+    const master = this.open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC)
+    try {
+      const ioctl = fn('int ioctl(int fd, unsigned long request, ...)')
+      const value = new Int32Array(1)
+      this.check('ioctl', [ptmx, 'TIOCSPTLCK'], ioctl(master, TIOCSPTLCK, 'void *', value))
+      this.check('ioctl', [ptmx, 'TIOCGPTN'], ioctl(master, TIOCGPTN, 'void *', value))
+      const name = `${ptsDir}/${value[0]}`
+      const slave = this.open(name, O_RDWR | O_NOCTTY | O_CLOEXEC)
+      return {master, slave, name}
+    } catch (error) {
+      fn('int close(int fd)')(master)
+      throw error
+    }
+  }
+
+  setControllingTerminal(fd: number): void {
+    this.check('setsid', [], fn('int setsid(void)')())
+    this.check('ioctl', [fd, 'TIOCSCTTY'], fn('int ioctl(int fd, unsigned long request, ...)')(fd, TIOCSCTTY, 'int', 0))
+  }
+
+  dup2(oldFd: number, newFd: number): void {
+    this.check('dup2', [oldFd, newFd], fn('int dup2(int oldfd, int newfd)')(oldFd, newFd))
+  }
+
+  setWindowSize(fd: number, rows: number, cols: number): void {
+    const ws = Buffer.alloc(8)
+    ws.writeUInt16LE(rows, 0)
+    ws.writeUInt16LE(cols, 2)
+    this.check('ioctl', [fd, 'TIOCSWINSZ'], fn('int ioctl(int fd, unsigned long request, ...)')(fd, TIOCSWINSZ, 'void *', ws))
+  }
+
+  takeFd(pid: number, fd: number): number {
+    const syscall = fn('long syscall(long nr, ...)')
+    const pidfd = Number(syscall(nr('pidfd_open'), 'int', pid, 'unsigned int', 0))
+    this.check('pidfd_open', [pid], pidfd)
+    try {
+      const copy = Number(syscall(nr('pidfd_getfd'), 'int', pidfd, 'int', fd, 'unsigned int', 0))
+      this.check('pidfd_getfd', [pid, fd], copy)
+      return copy
+    } finally {
+      fn('int close(int fd)')(pidfd)
+    }
   }
 
   close(fd: number): void {

@@ -145,6 +145,14 @@ export class RecordingSyscalls implements Syscalls {
     return Buffer.alloc(8 * (rules.length + 1))
   }
   seccompLoad(program: Buffer): void { this.record('seccomp_load', program.length / 8) }
+  openPty(ptmx: string, ptsDir: string): {master: number; slave: number; name: string} {
+    this.record('open_pty', ptmx)
+    return {master: 1010, slave: 1011, name: `${ptsDir}/0`}
+  }
+  setControllingTerminal(fd: number): void { this.record('set_controlling_terminal', fd) }
+  dup2(oldFd: number, newFd: number): void { this.record('dup2', oldFd, newFd) }
+  setWindowSize(fd: number, rows: number, cols: number): void { this.record('set_window_size', fd, rows, cols) }
+  takeFd(pid: number, fd: number): number { this.record('take_fd', pid, fd); return 1020 }
   linkFd(fd: number, newPath: string): void { rejectNul('linkat', 'newpath', newPath); this.record('linkat', fd, newPath) }
 }
 

@@ -128,4 +128,19 @@ export interface Syscalls {
    * file opened with O_TMPFILE (which has none until then, so a killed writer leaves nothing).
    */
   linkFd(fd: number, newPath: string): void
+
+  // Terminals (`run -t`: the container's console, runtime/rootfs/execute.ts; its holder, lifecycle/tty.ts).
+  /**
+   * A new pty from the devpts instance whose ptmx is `ptmx`: opens it (O_RDWR|O_NOCTTY|O_CLOEXEC),
+   * unlocks the slave (TIOCSPTLCK) and opens it (O_NOCTTY|O_CLOEXEC). `name`: the slave's path.
+   */
+  openPty(ptmx: string, ptsDir: string): {master: number; slave: number; name: string}
+  /** setsid(), then ioctl(fd, TIOCSCTTY): `fd`, a terminal, becomes this process's controlling terminal. */
+  setControllingTerminal(fd: number): void
+  /** dup2(2) (the copy is not close-on-exec). */
+  dup2(oldFd: number, newFd: number): void
+  /** ioctl(TIOCSWINSZ): a terminal's size, which sends SIGWINCH to its foreground process group. */
+  setWindowSize(fd: number, rows: number, cols: number): void
+  /** pidfd_open + pidfd_getfd (Linux 5.6): a copy of descriptor `fd` of process `pid` (close-on-exec). */
+  takeFd(pid: number, fd: number): number
 }
