@@ -4,7 +4,11 @@
  * and a Node process costs ~40 MiB of RSS where this costs under 1 MiB (docs/DESIGN.md, "Detached
  * containers").
  *
- *   pivot-monitor LOG EXIT NODE INIT [CLEANUP ARG...]
+ *   pivot-monitor [-t] LOG EXIT NODE INIT [CLEANUP ARG...]
+ *
+ * -t (`run -d -t`): the init gets a console channel on fd 4 and announces there the descriptor
+ * of its pty master; the monitor takes a copy (pidfd_getfd), answers one byte, and logs what the
+ * pty prints as stdout (docker logs a tty container's output as stdout, \r\n and all).
  *
  * Started by `pivot run -d` in a session of its own, stdin/stdout/stderr on /dev/null and the
  * run's control socket on fd 3. It:
@@ -33,6 +37,8 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -145,7 +151,28 @@ static void write_exit(const char *path, int status) {
   rename(tmp, path);
 }
 
+/* The init's pty master: its descriptor number comes on the console channel. -1 on failure. */
+static int take_master(int channel, pid_t pid) {
+  char buf[32];
+  ssize_t n = read(channel, buf, sizeof buf - 1);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  int fd = atoi(buf);
+  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (pidfd < 0) return -1;
+  int master = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+  close(pidfd);
+  if (master >= 0) write_all(channel, "\n", 1);
+  return master;
+}
+
 int main(int argc, char **argv) {
+  int tty_mode = 0;
+  if (argc > 1 && !strcmp(argv[1], "-t")) {
+    tty_mode = 1;
+    argv++;
+    argc--;
+  }
   if (argc < 5) {
     fprintf(stderr, "usage: pivot-monitor LOG EXIT NODE INIT [CLEANUP ARG...]\n");
     return 125;
@@ -166,6 +193,8 @@ int main(int argc, char **argv) {
 
   int out[2], err[2];
   if (sfd < 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) return 125;
+  int con[2] = {-1, -1};
+  if (tty_mode && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, con) != 0) return 125;
   int own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
   if (own_pidns < 0 || unshare(CLONE_NEWPID) != 0) return 125;
   pid_t pid = fork();
@@ -178,6 +207,7 @@ int main(int argc, char **argv) {
     int null = open("/dev/null", O_RDONLY);
     if (null < 0 || dup2(null, 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0) _exit(125);
     if (null > 3) close(null);
+    if (tty_mode && dup2(con[1], 4) < 0) _exit(125);
     /* fd 3, the control socket, is inherited as it is (not close-on-exec). */
     char *env[] = {NULL};
     char *args[] = {argv[3], argv[4], NULL};
@@ -189,21 +219,22 @@ int main(int argc, char **argv) {
   close(own_pidns);
   close(out[1]);
   close(err[1]);
+  if (con[1] >= 0) close(con[1]);
   if (pid < 0) return 125;
   char line[32];
   int n = snprintf(line, sizeof line, "%d\n", (int)pid);
   write_all(3, line, (size_t)n);
   close(3);
 
-  static struct stream so = {"stdout", -1, {0}, 0}, se = {"stderr", -1, {0}, 0};
+  static struct stream so = {"stdout", -1, {0}, 0}, se = {"stderr", -1, {0}, 0}, pt = {"stdout", -1, {0}, 0};
   so.fd = out[0];
   se.fd = err[0];
   int status = 0, exited = 0;
-  while (!exited || so.fd >= 0 || se.fd >= 0) {
-    struct pollfd p[3] = {{so.fd, POLLIN, 0}, {se.fd, POLLIN, 0}, {exited ? -1 : sfd, POLLIN, 0}};
+  while (!exited || so.fd >= 0 || se.fd >= 0 || pt.fd >= 0) {
+    struct pollfd p[5] = {{so.fd, POLLIN, 0}, {se.fd, POLLIN, 0}, {exited ? -1 : sfd, POLLIN, 0}, {con[0], POLLIN, 0}, {pt.fd, POLLIN, 0}};
     /* After PID 1's exit the kernel kills the rest of its namespace, which closes the pipes;
        a stuck writer (a process in D state) must not hold the exit record back for long. */
-    int r = poll(p, 3, exited ? 2000 : -1);
+    int r = poll(p, 5, exited ? 2000 : -1);
     if (r < 0) {
       if (errno == EINTR) continue;
       break;
@@ -211,6 +242,13 @@ int main(int argc, char **argv) {
     if (r == 0) break;
     if (p[0].revents) pump(&so);
     if (p[1].revents) pump(&se);
+    if (p[3].revents) {
+      pt.fd = take_master(con[0], pid);
+      close(con[0]);
+      con[0] = -1;
+    }
+    /* EIO once the container's last process closed the slave: pump takes it as the end. */
+    if (p[4].revents) pump(&pt);
     if (p[2].revents) {
       struct signalfd_siginfo si;
       while (read(sfd, &si, sizeof si) > 0) {
@@ -221,6 +259,7 @@ int main(int argc, char **argv) {
   if (!exited) waitpid(pid, &status, 0);
   if (so.fd >= 0) flush_lines(&so, 1);
   if (se.fd >= 0) flush_lines(&se, 1);
+  if (pt.fd >= 0) flush_lines(&pt, 1);
   fsync(log_fd);
   write_exit(exit_path, status);
   if (argc > 5) {
