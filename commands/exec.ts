@@ -21,6 +21,10 @@ run or is not found, as docker exec (20.10); 1 when the container is not running
   static flags = {
     interactive: Flags.boolean({char: 'i', description: "keep stdin open: the command reads pivot's stdin (else /dev/null)"}),
     env: Flags.string({char: 'e', description: 'set an environment variable (repeatable); KEY alone copies it from pivot\'s environment', multiple: true, helpValue: 'KEY=VALUE'}),
+    tty: Flags.boolean({char: 't', description: 'a terminal (pty) of the container for the command'}),
+    detach: Flags.boolean({char: 'd', description: 'start the command and return at once'}),
+    user: Flags.string({char: 'u', description: 'user (name or uid) and optional group, from the container\'s /etc/passwd and /etc/group', helpValue: 'USER[:GROUP]'}),
+    privileged: Flags.boolean({description: 'every capability for the command (the seccomp filter stays)'}),
     workdir: Flags.string({char: 'w', description: "working directory inside the container [default: PID 1's starting directory]", helpValue: 'DIR'}),
   }
 
@@ -41,6 +45,10 @@ run or is not found, as docker exec (20.10); 1 when the container is not running
       env: Array.isArray(f.env) ? f.env : [],
       workdir: typeof f.workdir === 'string' ? f.workdir : undefined,
       interactive: f.interactive === true,
+      tty: f.tty === true,
+      detach: f.detach === true,
+      user: typeof f.user === 'string' ? f.user : undefined,
+      privileged: f.privileged === true,
     })
   }
 }
@@ -50,5 +58,9 @@ const EXEC_FLAGS = [
   {name: 'interactive', char: 'i', kind: 'boolean', description: ''},
   {name: 'env', char: 'e', kind: 'multiple', description: ''},
   {name: 'workdir', char: 'w', kind: 'string', description: ''},
+  {name: 'tty', char: 't', kind: 'boolean', description: ''},
+  {name: 'detach', char: 'd', kind: 'boolean', description: ''},
+  {name: 'user', char: 'u', kind: 'string', description: ''},
+  {name: 'privileged', kind: 'boolean', description: ''},
   {name: 'cache-dir', kind: 'string', description: ''},
 ] as const satisfies ReadonlyArray<import('../src/runtime/run-flags').RunFlagSpec>
