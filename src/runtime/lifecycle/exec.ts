@@ -112,6 +112,8 @@ export async function execInContainer(store: Store, ref: string, options: ExecOp
     // HOME as a container started with this user has it (runc's rule), unless -e set it.
     if (!options.env.some(e => e === 'HOME' || e.startsWith('HOME='))) env.set('HOME', u.home)
   }
+  // docker exec -t: TERM=xterm unless the container or -e set one.
+  if (options.tty && !env.has('TERM')) env.set('TERM', 'xterm')
   if (options.privileged) flags.push('-P')
   if (options.tty) flags.push('-t')
   if (options.interactive) flags.push('-i')
