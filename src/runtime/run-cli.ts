@@ -114,6 +114,7 @@ export async function run(argv: string[]): Promise<number> {
       detach,
       interactive,
       tty,
+      restartPolicy: settings.restartPolicy,
       stopSignal: typeof (config as {StopSignal?: unknown}).StopSignal === 'string' ? (config as {StopSignal: string}).StopSignal : undefined,
       ...settings.security,
     }
@@ -146,6 +147,18 @@ interface Settings {
   user?: string
   hostname?: string
   name?: string
+  restartPolicy?: import('./container-record').RestartPolicy
+}
+
+/** docker's --restart: no, on-failure[:N], always, unless-stopped; its messages, status 125. */
+export function parseRestartPolicy(value: string): import('./container-record').RestartPolicy {
+  const colon = value.indexOf(':')
+  const name = colon === -1 ? value : value.slice(0, colon)
+  const count = colon === -1 ? undefined : value.slice(colon + 1)
+  if (!['no', 'on-failure', 'always', 'unless-stopped'].includes(name)) throw new RuntimeError('RUN_BAD_FLAG', `invalid restart policy '${name}'`)
+  if (count !== undefined && !/^\d+$/.test(count)) throw new RuntimeError('RUN_BAD_FLAG', 'invalid restart policy format: maximum retry count must be an integer')
+  if (count !== undefined && name !== 'on-failure') throw new RuntimeError('RUN_BAD_FLAG', `maximum retry count cannot be used with restart policy '${name}'`)
+  return {name: name as 'no', maximumRetryCount: count === undefined ? 0 : Number(count)}
 }
 
 /** Every flag value checked before anything is created: bad input starts nothing and leaves nothing. */
@@ -180,7 +193,15 @@ export function checkFlags(f: RawRunFlags): Settings {
   const capDrop = list(f['cap-drop'])
   resolveCapabilities({capAdd, capDrop})
   const opts = parseSecurityOpts(list(f['security-opt']))
+  const restart = str(f.restart)
+  const restartPolicy = restart === undefined ? undefined : parseRestartPolicy(restart)
+  if (restartPolicy && restartPolicy.name !== 'no') {
+    if (f.rm === true) throw new RuntimeError('RUN_BAD_FLAG', 'conflicting options: cannot specify both --restart and --rm')
+    // Deliberate (README): a foreground container has no monitor that could start it again.
+    if (f.detach !== true) throw new RuntimeError('RUN_BAD_FLAG', `--restart ${restart} needs -d: only a detached container's monitor can start it again`)
+  }
   return {
+    restartPolicy,
     security: {capAdd, capDrop, privileged: f.privileged === true, seccomp: opts.seccomp, noNewPrivileges: opts.noNewPrivileges},
     limits,
     env: userEnv(list(f.env), list(f['env-file'])),

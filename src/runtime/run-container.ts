@@ -1,7 +1,8 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {containerEnv, checkHostname} from './container-config'
-import {cgroupIdOf, containerDir, currentOwner, processStartTime, newContainerId, releaseName, removeContainer, reserveName, writeState, type ContainerState} from './container-record'
+import {writeJsonAtomic} from '../store/store'
+import {cgroupIdOf, configPath, containerDir, currentOwner, processStartTime, newContainerId, releaseName, removeContainer, reserveName, writeState, type ContainerState} from './container-record'
 import type {InitConfig, InitFailure, InitVolume} from './init-config'
 import {prepareInitLayer} from './init-layer'
 import type {RunOptions, RunResult} from './run-options'
@@ -124,6 +125,9 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     ...(opts.stopSignal ? {stopSignal: opts.stopSignal} : {}),
     workdir: opts.workdir,
     security: {capAdd: opts.capAdd, capDrop: opts.capDrop, privileged: opts.privileged, seccomp: opts.seccomp},
+    ...(opts.tty ? {tty: true} : {}),
+    ...(opts.interactive ? {interactive: true} : {}),
+    ...(opts.restartPolicy && opts.restartPolicy.name !== 'no' ? {restartPolicy: opts.restartPolicy} : {}),
   }
   // Detached: once the monitor has the container, its cgroup and directory are the monitor's.
   const handover = {done: false}
@@ -176,6 +180,8 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
       config.upperDir = rel('upper')
       config.workDir = rel('work')
     }
+    // For `pivot start`: the same init config again (the upper dir keeps what the first run wrote).
+    if (!opts.remove) writeJsonAtomic(configPath(store, id), config)
     started = true
     const result = opts.detach ? await runDetached(init, config, cgroup, state, store, kill, handover) : await runInit(init, opts, config, cgroup, state, store, kill)
     succeeded = true
@@ -305,7 +311,7 @@ function missingLayer(store: RunOptions['store'], image: RunOptions['image'], di
  * monitor as owner (a killed monitor shows the container as dead); then "go", and the wait is only
  * for the exec (EOF on fd 3) or the init's failure. Returns 0: the container runs on.
  */
-async function runDetached(
+export async function runDetached(
   init: PendingInit,
   config: InitConfig,
   cgroup: CgroupManager,

@@ -57,6 +57,8 @@ export interface RunOptions {
   interactive?: boolean
   /** docker's -t: the command's stdio is a pty of the container (its controlling terminal). */
   tty?: boolean
+  /** --restart (with -d). */
+  restartPolicy?: import('./container-record').RestartPolicy
   /** The image's StopSignal, for `pivot stop`. */
   stopSignal?: string
   /** Where the container's stdout/stderr go: the terminal (run) or a pipe (build, to stream and log). */

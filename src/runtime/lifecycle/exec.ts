@@ -59,6 +59,8 @@ export async function execInContainer(store: Store, ref: string, options: ExecOp
   if (!status || status.state !== 'running' || status.pid === undefined) {
     throw new RuntimeError('CONTAINER_NOT_RUNNING', `container ${id} is not running`, {exitCode: 1})
   }
+  // Its processes are frozen: the command would be too, from its first instruction.
+  if (status.paused) throw new RuntimeError('CONTAINER_PAUSED', `Container ${ref} is paused, unpause the container before exec`, {exitCode: 1})
   if (options.tty && options.interactive && options.detach !== true && !(require('node:tty') as typeof import('node:tty')).isatty(0)) {
     throw new RuntimeError('CONTAINER_NOT_A_TTY', 'the input device is not a TTY', {exitCode: 1})
   }
