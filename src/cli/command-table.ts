@@ -71,6 +71,7 @@ export const SUMMARIES: Readonly<Record<string, string>> = {
   export: "Write an image's root filesystem as one tar archive",
   help: 'Display help for pivot.',
   images: 'List the images in the cache',
+  inspect: 'Show the low-level details of containers',
   import: 'Make an image from a rootfs tarball',
   kill: 'Send a signal to running containers',
   logs: "Print a detached container's output",
@@ -84,7 +85,9 @@ export const SUMMARIES: Readonly<Record<string, string>> = {
   rmi: 'Remove images from the cache',
   run: 'Run a command in a new container of a cached image',
   start: 'Start stopped containers again',
+  stats: 'Display a live sample of containers resource usage',
   stop: 'Stop running containers',
+  top: 'Display the running processes of a container',
   unpause: 'Unpause all processes within containers',
   wait: 'Wait for containers to stop, then print their exit codes',
 }
