@@ -67,6 +67,7 @@ export const LEAN_COMMANDS: Readonly<Record<string, LeanCommand>> = {
 export const SUMMARIES: Readonly<Record<string, string>> = {
   build: 'Build an image from a recipe',
   check: 'Verify the cache, and repair it with --repair',
+  container: 'Manage containers (docker container ls, rm, prune, ...)',
   exec: 'Run a command in a running container',
   export: "Write an image's root filesystem as one tar archive",
   help: 'Display help for pivot.',
