@@ -20,6 +20,8 @@ Go's templates: fields and json).`
     const {inspectRefs, renderTemplate} = await import('../src/runtime/lifecycle/inspect')
     const {objects, errors} = inspectRefs(this.openStore(flags['cache-dir']), argv as string[])
     if (flags.format === undefined) process.stdout.write(JSON.stringify(objects, null, 4) + '\n')
+    // docker prints one empty line when nothing matched a template.
+    else if (objects.length === 0) process.stdout.write('\n')
     else for (const o of objects) process.stdout.write(renderTemplate(flags.format, o) + '\n')
     for (const e of errors) process.stderr.write(`pivot: ${e}\n`)
     if (errors.length > 0) process.exitCode = 1

@@ -196,7 +196,7 @@ export function checkFlags(f: RawRunFlags): Settings {
   const restart = str(f.restart)
   const restartPolicy = restart === undefined ? undefined : parseRestartPolicy(restart)
   if (restartPolicy && restartPolicy.name !== 'no') {
-    if (f.rm === true) throw new RuntimeError('RUN_BAD_FLAG', 'conflicting options: cannot specify both --restart and --rm')
+    if (f.rm === true) throw new RuntimeError('RUN_BAD_FLAG', 'Conflicting options: --restart and --rm')
     // Deliberate (README): a foreground container has no monitor that could start it again.
     if (f.detach !== true) throw new RuntimeError('RUN_BAD_FLAG', `--restart ${restart} needs -d: only a detached container's monitor can start it again`)
   }

@@ -58,6 +58,8 @@ export function killContainer(store: Store, ref: string, signal: string): void {
     throw new RuntimeError('CONTAINER_NOT_RUNNING', `cannot kill container: ${ref}: container ${status.id} is not running`, {exitCode: 1})
   }
   signalPid1(status, number)
+  // SIGKILL reaches a frozen container only once it is thawed (docker's containerd does the same).
+  if (number === SIGKILL && status.paused) thawContainer(store, status.id)
 }
 
 /**
@@ -74,6 +76,8 @@ export async function removeContainerByRef(store: Store, ref: string, force: boo
       {exitCode: 1},
     )
   }
+  // A frozen process takes even SIGKILL only once thawed (cgroup v1's freezer).
+  if (status.paused) thawContainer(store, status.id)
   if (status.state === 'running') signalPid1(status, SIGKILL)
   const settled = await waitStopped(store, status.id, {settled: true})
   if (!settled) return // its monitor removed it (--rm)
