@@ -36,6 +36,9 @@ export function holdConsole(channel: Socket, initPid: number, interactive: boole
     }
   }
   const onInput = (chunk: Buffer) => master?.write(chunk)
+  const hangUp = () => {
+    if (process.stdin.isTTY) master?.destroy()
+  }
   const restore = () => {
     if (raw) {
       raw = false
@@ -89,6 +92,10 @@ export function holdConsole(channel: Socket, initPid: number, interactive: boole
     }
     if (interactive) {
       process.stdin.on('data', onInput)
+      // Our terminal went away (EOF or EIO on a tty): hang up the container's, as a terminal
+      // does; its shell gets SIGHUP and EOF instead of waiting forever for input.
+      process.stdin.on('end', hangUp)
+      process.stdin.on('error', hangUp)
       process.stdin.resume()
     }
     channel.end('\n')
@@ -103,6 +110,8 @@ export function holdConsole(channel: Socket, initPid: number, interactive: boole
       process.removeListener('exit', restore)
       if (interactive) {
         process.stdin.removeListener('data', onInput)
+        process.stdin.removeListener('end', hangUp)
+        process.stdin.removeListener('error', hangUp)
         process.stdin.pause()
       }
       master?.destroy()
