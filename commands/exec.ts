@@ -32,6 +32,7 @@ run or is not found, as docker exec (20.10); 1 when the container is not running
     // Not this.parse: oclif would read the command's own flags (sh -c) as pivot's. Docker's rule,
     // as for run: flags until CONTAINER, everything after it is the command.
     const {parseRunArgs} = await import('../src/runtime/run-flags')
+    const {EXEC_FLAGS} = await import('../src/runtime/lifecycle/exec-cli')
     const parsed = parseRunArgs(this.argv, EXEC_FLAGS, 'exec')
     if (parsed.help) return this.parse(Exec).then(() => undefined)
     if (parsed.image === undefined || parsed.command.length === 0) {
@@ -52,15 +53,3 @@ run or is not found, as docker exec (20.10); 1 when the container is not running
     })
   }
 }
-
-/** The same flags for parseRunArgs (docker's argv rules). */
-const EXEC_FLAGS = [
-  {name: 'interactive', char: 'i', kind: 'boolean', description: ''},
-  {name: 'env', char: 'e', kind: 'multiple', description: ''},
-  {name: 'workdir', char: 'w', kind: 'string', description: ''},
-  {name: 'tty', char: 't', kind: 'boolean', description: ''},
-  {name: 'detach', char: 'd', kind: 'boolean', description: ''},
-  {name: 'user', char: 'u', kind: 'string', description: ''},
-  {name: 'privileged', kind: 'boolean', description: ''},
-  {name: 'cache-dir', kind: 'string', description: ''},
-] as const satisfies ReadonlyArray<import('../src/runtime/run-flags').RunFlagSpec>

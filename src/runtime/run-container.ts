@@ -180,8 +180,9 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
       config.upperDir = rel('upper')
       config.workDir = rel('work')
     }
-    // For `pivot start`: the same init config again (the upper dir keeps what the first run wrote).
-    if (!opts.remove) writeJsonAtomic(configPath(store, id), config)
+    // For `pivot start`: the same init config again (the upper dir keeps what the first run
+    // wrote); for `pivot exec`: the seccomp filter PID 1 loads, without compiling it again.
+    writeJsonAtomic(configPath(store, id), config)
     started = true
     const result = opts.detach ? await runDetached(init, config, cgroup, state, store, kill, handover) : await runInit(init, opts, config, cgroup, state, store, kill)
     succeeded = true

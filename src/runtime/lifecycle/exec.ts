@@ -2,7 +2,7 @@ import {spawn} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import type {Store} from '../../store/store'
-import {cgroupIdOf} from '../container-record'
+import {cgroupIdOf, configPath} from '../container-record'
 import {RuntimeError} from '../runtime-error'
 import {containerStatus, resolveContainer} from './containers'
 
@@ -96,8 +96,18 @@ export async function execInContainer(store: Store, ref: string, options: ExecOp
       else env.set(e, v)
     } else env.set(e.slice(0, eq), e.slice(eq + 1))
   }
-  const {securityConfig} = require('../security/security-options') as typeof import('../security/security-options')
-  const {seccompFilter} = securityConfig(status.record.security ?? {})
+  // The filter PID 1 loaded, as the run compiled it (config.json); compiled again only for a
+  // container made before pivot kept it there.
+  let seccompFilter: string | null | undefined
+  try {
+    seccompFilter = (JSON.parse(fs.readFileSync(configPath(store, id), 'utf8')) as {seccompFilter?: string | null}).seccompFilter
+  } catch {
+    seccompFilter = undefined
+  }
+  if (seccompFilter === undefined) {
+    const {securityConfig} = require('../security/security-options') as typeof import('../security/security-options')
+    seccompFilter = securityConfig(status.record.security ?? {}).seccompFilter
+  }
   const {openCgroup} = require('../cgroups') as typeof import('../cgroups')
   const procs = openCgroup(cgroupIdOf(store, id)).paths.map(p => path.join(p, 'cgroup.procs'))
   const flags: string[] = []
