@@ -59,6 +59,8 @@ export interface ContainerState {
   restartDelayMs?: number
   /** `stop` was asked for: no restart policy brings it back (docker's HasBeenManuallyStopped). */
   manuallyStopped?: boolean
+  /** --log-opt max-size/max-file: json.log is rotated to json.log.1... by the monitor. */
+  logRotation?: {maxSize: number; maxFile: number}
   /** Frozen by `pause` (its cgroup's freezer). */
   paused?: boolean
 }

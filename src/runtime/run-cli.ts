@@ -115,6 +115,7 @@ export async function run(argv: string[]): Promise<number> {
       interactive,
       tty,
       restartPolicy: settings.restartPolicy,
+      logRotation: settings.logRotation,
       stopSignal: typeof (config as {StopSignal?: unknown}).StopSignal === 'string' ? (config as {StopSignal: string}).StopSignal : undefined,
       ...settings.security,
     }
@@ -148,6 +149,29 @@ interface Settings {
   hostname?: string
   name?: string
   restartPolicy?: import('./container-record').RestartPolicy
+  logRotation?: {maxSize: number; maxFile: number}
+}
+
+/** docker's json-file --log-opt: max-size (k, m, g: binary units) and max-file (at least 1, only with max-size). */
+export function parseLogOpts(values: string[]): {maxSize: number; maxFile: number} | undefined {
+  let maxSize: number | undefined
+  let maxFile = 1
+  for (const v of values) {
+    const eq = v.indexOf('=')
+    const key = eq === -1 ? v : v.slice(0, eq)
+    const value = eq === -1 ? '' : v.slice(eq + 1)
+    if (key === 'max-size') {
+      const m = /^(\d+(?:\.\d+)?)\s*([kmg]?)i?b?$/i.exec(value.trim())
+      if (!m) throw new RuntimeError('RUN_BAD_FLAG', `failed to initialize logging driver: invalid size: '${value}'`)
+      maxSize = Math.floor(Number(m[1]) * 1024 ** ' kmg'.indexOf((m[2] || ' ').toLowerCase()))
+    } else if (key === 'max-file') {
+      if (!/^-?\d+$/.test(value)) throw new RuntimeError('RUN_BAD_FLAG', `failed to initialize logging driver: invalid max-file: '${value}'`)
+      maxFile = Number(value)
+      if (maxFile < 1) throw new RuntimeError('RUN_BAD_FLAG', 'failed to initialize logging driver: max-file cannot be less than 1')
+    } else throw new RuntimeError('RUN_BAD_FLAG', `unknown log opt '${key}' for json-file log driver`)
+  }
+  // docker: max-file without max-size rotates nothing.
+  return maxSize === undefined || maxSize <= 0 ? undefined : {maxSize, maxFile}
 }
 
 /** docker's --restart: no, on-failure[:N], always, unless-stopped; its messages, status 125. */
@@ -200,7 +224,9 @@ export function checkFlags(f: RawRunFlags): Settings {
     // Deliberate (README): a foreground container has no monitor that could start it again.
     if (f.detach !== true) throw new RuntimeError('RUN_BAD_FLAG', `--restart ${restart} needs -d: only a detached container's monitor can start it again`)
   }
+  const logRotation = parseLogOpts(list(f['log-opt']))
   return {
+    logRotation,
     restartPolicy,
     security: {capAdd, capDrop, privileged: f.privileged === true, seccomp: opts.seccomp, noNewPrivileges: opts.noNewPrivileges},
     limits,

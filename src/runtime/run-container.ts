@@ -128,6 +128,7 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     ...(opts.tty ? {tty: true} : {}),
     ...(opts.interactive ? {interactive: true} : {}),
     ...(opts.restartPolicy && opts.restartPolicy.name !== 'no' ? {restartPolicy: opts.restartPolicy} : {}),
+    ...(opts.logRotation ? {logRotation: opts.logRotation} : {}),
   }
   // Detached: once the monitor has the container, its cgroup and directory are the monitor's.
   const handover = {done: false}
@@ -140,7 +141,7 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     gc.release()
     cgroup = createCgroup(cgroupIdOf(store, id), opts.limits)
     if (kill.requested) throw new RuntimeError('RUN_INTERRUPTED', 'interrupted before the container started', {exitCode: 130})
-    init ??= opts.detach ? startMonitor(store, id, opts.tty) : startInit(opts.stdio, opts.interactive, opts.tty)
+    init ??= opts.detach ? startMonitor(store, id, opts.tty, opts.logRotation) : startInit(opts.stdio, opts.interactive, opts.tty)
 
     const volumes: InitVolume[] = opts.volumes.map(v => ({...v, kind: fs.statSync(v.source).isDirectory() ? 'dir' : 'file'}))
     prepareInitLayer(path.join(dir, 'init'), {

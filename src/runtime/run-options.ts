@@ -57,6 +57,8 @@ export interface RunOptions {
   interactive?: boolean
   /** docker's -t: the command's stdio is a pty of the container (its controlling terminal). */
   tty?: boolean
+  /** --log-opt max-size=/max-file= (with -d). */
+  logRotation?: {maxSize: number; maxFile: number}
   /** --restart (with -d). */
   restartPolicy?: import('./container-record').RestartPolicy
   /** The image's StopSignal, for `pivot stop`. */

@@ -101,6 +101,8 @@ export async function showLogs(store: Store, ref: string, options: LogOptions): 
     }
     try {
       const size = fs.fstatSync(fd).size
+      // Rotated since the last read: the current file is a new one.
+      if (size < offset) offset = 0
       if (size <= offset) return []
       const data = Buffer.allocUnsafe(size - offset)
       let got = 0
@@ -118,7 +120,18 @@ export async function showLogs(store: Store, ref: string, options: LogOptions): 
       fs.closeSync(fd)
     }
   }
-  let first = readNew()
+  // Rotated files (--log-opt max-size), oldest first, before the current one.
+  let first: LogRecord[] = []
+  if (options.startOffset === undefined) {
+    for (let k = status.record.logRotation?.maxFile ?? 1; k >= 1; k--) {
+      try {
+        first.push(...parseLines(fs.readFileSync(`${file}.${k}`, 'utf8')))
+      } catch {
+        // not there
+      }
+    }
+  }
+  first.push(...readNew())
   if (options.since !== undefined) first = first.filter(r => Date.parse(r.time) >= options.since!)
   if (options.until !== undefined) first = first.filter(r => Date.parse(r.time) < options.until!)
   if (options.tail !== undefined) first = options.tail === 0 ? [] : first.slice(-options.tail)

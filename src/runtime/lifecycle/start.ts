@@ -31,7 +31,7 @@ export async function startStopped(store: Store, id: string): Promise<void> {
   const cgroup = createCgroup(cgroupIdOf(store, id), state.limits)
   const handover = {done: false}
   try {
-    const init = startMonitor(store, id, config.tty === true)
+    const init = startMonitor(store, id, config.tty === true, state.logRotation)
     await runDetached(init, config, cgroup, next, store, {requested: false}, handover)
   } catch (error) {
     if (!handover.done) {

@@ -4,7 +4,10 @@
  * and a Node process costs ~40 MiB of RSS where this costs under 1 MiB (docs/DESIGN.md, "Detached
  * containers").
  *
- *   pivot-monitor [-t] LOG EXIT NODE INIT [CLEANUP ARG...]
+ *   pivot-monitor [-t] [-s MAX_BYTES -n MAX_FILES] LOG EXIT NODE INIT [CLEANUP ARG...]
+ *
+ * -s/-n (`--log-opt max-size/max-file`): once LOG reaches MAX_BYTES it becomes LOG.1 (LOG.1
+ * becomes LOG.2... up to MAX_FILES-1 kept files; the oldest is dropped), docker's json-file rotation.
  *
  * -t (`run -d -t`): the init gets a console channel on fd 4 and announces there the descriptor
  * of its pty master; the monitor takes a copy (pidfd_getfd), answers one byte, and logs what the
@@ -56,6 +59,26 @@ struct stream {
 };
 
 static int log_fd = -1;
+static const char *log_file;
+static long long log_bytes, max_bytes;
+static int max_files = 1;
+
+/* LOG.(n-1) is dropped, LOG.k becomes LOG.(k+1), LOG becomes LOG.1 (or is emptied with one file). */
+static void rotate(void) {
+  char from[4096], to[4096];
+  for (int k = max_files - 1; k >= 1; k--) {
+    if (k == 1) snprintf(from, sizeof from, "%s", log_file);
+    else snprintf(from, sizeof from, "%s.%d", log_file, k - 1);
+    snprintf(to, sizeof to, "%s.%d", log_file, k);
+    rename(from, to);
+  }
+  int fd = open(log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (max_files == 1 ? O_TRUNC : 0), 0600);
+  if (fd >= 0) {
+    close(log_fd);
+    log_fd = fd;
+  }
+  log_bytes = 0;
+}
 
 static void write_all(int fd, const char *p, size_t n) {
   while (n > 0) {
@@ -102,6 +125,9 @@ static void emit(struct stream *s, const char *text, size_t n) {
   timestamp(ts, sizeof ts);
   o += (size_t)snprintf(out + o, sizeof out - o, "\",\"stream\":\"%s\",\"time\":\"%s\"}\n", s->name, ts);
   write_all(log_fd, out, o);
+  log_bytes += (long long)o;
+  /* docker's json-file: the file that reached max-size is rotated before the next record. */
+  if (max_bytes > 0 && log_bytes >= max_bytes) rotate();
 }
 
 /* Logs every complete line in the buffer; a line that fills the buffer is logged as it is. */
@@ -173,6 +199,13 @@ int main(int argc, char **argv) {
     argv++;
     argc--;
   }
+  if (argc > 4 && !strcmp(argv[1], "-s") && !strcmp(argv[3], "-n")) {
+    max_bytes = atoll(argv[2]);
+    max_files = atoi(argv[4]);
+    if (max_files < 1) max_files = 1;
+    argv += 4;
+    argc -= 4;
+  }
   if (argc < 5) {
     fprintf(stderr, "usage: pivot-monitor LOG EXIT NODE INIT [CLEANUP ARG...]\n");
     return 125;
@@ -180,6 +213,9 @@ int main(int argc, char **argv) {
   const char *log_path = argv[1], *exit_path = argv[2];
   log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (log_fd < 0) return 125;
+  log_file = log_path;
+  struct stat st;
+  if (fstat(log_fd, &st) == 0) log_bytes = st.st_size;
 
   /* SIGCHLD through a signalfd, in the same poll as the pipes; blocked before the fork so the
      init's exit cannot slip in between. */
