@@ -7,7 +7,7 @@ import type {InitConfig, InitFailure, InitVolume} from './init-config'
 import {prepareInitLayer} from './init-layer'
 import type {RunOptions, RunResult} from './run-options'
 import {RuntimeError} from './runtime-error'
-import {exitStatus, forwardSignals} from './signals'
+import {catchesSignal, exitStatus, forwardSignals} from './signals'
 import {createCgroup, type CgroupManager} from './cgroups'
 import {startInit, type PendingInit} from './start-init'
 import {startMonitor} from './monitor/start-monitor'
@@ -246,7 +246,16 @@ async function runInit(
     throw error
   }
   const control = child.stdio[3] as import('node:net').Socket
-  const hold = config.tty ? (require('./lifecycle/tty') as typeof import('./lifecycle/tty')).holdConsole(child.stdio[4] as import('node:net').Socket, pid, opts.interactive === true) : undefined
+  // As without a pty: a second Ctrl-C that PID 1 ignores (it has no SIGINT handler, e.g. `sleep`
+  // as PID 1) kills the container, so the user is never stuck in it.
+  let strikes = 0
+  const interrupted = () => {
+    if (!catchesSignal(pid, 2) && ++strikes >= 2) {
+      kill.requested = true
+      cgroup.killAll().catch(() => undefined)
+    }
+  }
+  const hold = config.tty ? (require('./lifecycle/tty') as typeof import('./lifecycle/tty')).holdConsole(child.stdio[4] as import('node:net').Socket, pid, opts.interactive === true, interrupted) : undefined
   try {
     return await waitInit(init, opts, config, state, store, kill, control, hold)
   } finally {

@@ -19,7 +19,7 @@ export interface ConsoleHold {
   close(): void
 }
 
-export function holdConsole(channel: Socket, initPid: number, interactive: boolean): ConsoleHold {
+export function holdConsole(channel: Socket, initPid: number, interactive: boolean, onInterrupt: () => void = () => undefined): ConsoleHold {
   const sys = new KoffiSyscalls()
   let master: import('node:tty').ReadStream | undefined
   let masterFd = -1
@@ -35,7 +35,11 @@ export function holdConsole(channel: Socket, initPid: number, interactive: boole
       }
     }
   }
-  const onInput = (chunk: Buffer) => master?.write(chunk)
+  const onInput = (chunk: Buffer) => {
+    master?.write(chunk)
+    // Ctrl-C is a byte for the container's terminal; the caller decides about a PID 1 that ignores it.
+    if (chunk.includes(3)) onInterrupt()
+  }
   const hangUp = () => {
     if (process.stdin.isTTY) master?.destroy()
   }
