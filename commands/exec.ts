@@ -21,6 +21,10 @@ run or is not found, as docker exec (20.10); 1 when the container is not running
   static flags = {
     interactive: Flags.boolean({char: 'i', description: "keep stdin open: the command reads pivot's stdin (else /dev/null)"}),
     env: Flags.string({char: 'e', description: 'set an environment variable (repeatable); KEY alone copies it from pivot\'s environment', multiple: true, helpValue: 'KEY=VALUE'}),
+    tty: Flags.boolean({char: 't', description: 'a terminal (pty) of the container for the command'}),
+    detach: Flags.boolean({char: 'd', description: 'start the command and return at once'}),
+    user: Flags.string({char: 'u', description: 'user (name or uid) and optional group, from the container\'s /etc/passwd and /etc/group', helpValue: 'USER[:GROUP]'}),
+    privileged: Flags.boolean({description: 'every capability for the command (the seccomp filter stays)'}),
     workdir: Flags.string({char: 'w', description: "working directory inside the container [default: PID 1's starting directory]", helpValue: 'DIR'}),
   }
 
@@ -28,6 +32,7 @@ run or is not found, as docker exec (20.10); 1 when the container is not running
     // Not this.parse: oclif would read the command's own flags (sh -c) as pivot's. Docker's rule,
     // as for run: flags until CONTAINER, everything after it is the command.
     const {parseRunArgs} = await import('../src/runtime/run-flags')
+    const {EXEC_FLAGS} = await import('../src/cli/exec')
     const parsed = parseRunArgs(this.argv, EXEC_FLAGS, 'exec')
     if (parsed.help) return this.parse(Exec).then(() => undefined)
     if (parsed.image === undefined || parsed.command.length === 0) {
@@ -41,14 +46,10 @@ run or is not found, as docker exec (20.10); 1 when the container is not running
       env: Array.isArray(f.env) ? f.env : [],
       workdir: typeof f.workdir === 'string' ? f.workdir : undefined,
       interactive: f.interactive === true,
+      tty: f.tty === true,
+      detach: f.detach === true,
+      user: typeof f.user === 'string' ? f.user : undefined,
+      privileged: f.privileged === true,
     })
   }
 }
-
-/** The same flags for parseRunArgs (docker's argv rules). */
-const EXEC_FLAGS = [
-  {name: 'interactive', char: 'i', kind: 'boolean', description: ''},
-  {name: 'env', char: 'e', kind: 'multiple', description: ''},
-  {name: 'workdir', char: 'w', kind: 'string', description: ''},
-  {name: 'cache-dir', kind: 'string', description: ''},
-] as const satisfies ReadonlyArray<import('../src/runtime/run-flags').RunFlagSpec>

@@ -14,6 +14,7 @@ foreground wrote to its terminal: there is no log of it.`
     tail: Flags.string({char: 'n', description: 'only the last N lines ("all": every line)', default: 'all'}),
     timestamps: Flags.boolean({char: 't', description: 'prefix each line with the time it was written (RFC 3339, UTC)'}),
     since: Flags.string({description: 'only lines since a date (2026-12-04T17:40:03Z), a Unix timestamp, or a duration before now (10m, 1h30m)'}),
+    until: Flags.string({description: 'only lines before a date, a Unix timestamp, or a duration before now'}),
   }
 
   async run(): Promise<void> {
@@ -21,10 +22,12 @@ foreground wrote to its terminal: there is no log of it.`
     const {parseSince, parseTail, showLogs} = await import('../src/runtime/lifecycle/logs')
     const tail = parseTail(flags.tail)
     const since = flags.since === undefined ? undefined : parseSince(flags.since)
+    const until = flags.until === undefined ? undefined : parseSince(flags.until, Date.now(), '--until')
     await showLogs(this.openStore(flags['cache-dir']), args.container, {
       follow: flags.follow,
       tail,
       since,
+      until,
       timestamps: flags.timestamps,
       write: (stream, text) => (stream === 'stderr' ? process.stderr : process.stdout).write(text),
     })

@@ -79,11 +79,13 @@ export async function run(argv: string[]): Promise<number> {
   // nothing yet (no namespace, no mount, no cgroup), it only waits for its config.
   const detach = f.detach === true
   const interactive = f.interactive === true
+  const tty = f.tty === true
+  ;(require('../runtime/lifecycle/tty') as typeof import('../runtime/lifecycle/tty')).checkTerminal(tty, interactive)
   // Detached: the monitor spawns the init, once the container's directory exists.
   // Its own network namespace (--net bridge or NAME) is made as it is spawned; container:NAME
   // needs a lookup first, so that init is spawned later.
   const netns = (require('../runtime/container-network') as typeof import('../runtime/container-network')).earlyNetns(str(f.net))
-  let init: PendingInit | undefined = policy === 'always' || detach || netns === 'later' ? undefined : startInit('inherit', interactive, netns)
+  let init: PendingInit | undefined = policy === 'always' || detach || netns === 'later' ? undefined : startInit('inherit', interactive, netns, tty)
   try {
     const settings = checkFlags(f)
     const store = lazy.store().Store.open(lazy.cacheRoot().resolveCacheRoot(str(f['cache-dir'])))
@@ -124,11 +126,14 @@ export async function run(argv: string[]): Promise<number> {
       stdio: 'inherit',
       detach,
       interactive,
+      tty,
+      restartPolicy: settings.restartPolicy,
+      logRotation: settings.logRotation,
       stopSignal: settings.stopSignal ?? (typeof (config as {StopSignal?: unknown}).StopSignal === 'string' ? (config as {StopSignal: string}).StopSignal : undefined),
       ...settings.security,
     }
     const {runContainer} = require('../runtime/run-container') as typeof import('../runtime/run-container')
-    const pending = detach || netns === 'later' ? undefined : (init ?? startInit('inherit', interactive, netns))
+    const pending = detach || netns === 'later' ? undefined : (init ?? startInit('inherit', interactive, netns, tty))
     init = undefined // runContainer owns it now
     const result = await runContainer(options, pending)
     // docker run -d: the full id, once the command runs.
@@ -164,6 +169,41 @@ interface Settings {
   user?: string
   hostname?: string
   name?: string
+  restartPolicy?: import('../store/container-record').RestartPolicy
+  logRotation?: {maxSize: number; maxFile: number}
+}
+
+/** docker's json-file --log-opt: max-size (k, m, g: binary units) and max-file (at least 1, only with max-size). */
+export function parseLogOpts(values: string[]): {maxSize: number; maxFile: number} | undefined {
+  let maxSize: number | undefined
+  let maxFile = 1
+  for (const v of values) {
+    const eq = v.indexOf('=')
+    const key = eq === -1 ? v : v.slice(0, eq)
+    const value = eq === -1 ? '' : v.slice(eq + 1)
+    if (key === 'max-size') {
+      const m = /^(\d+(?:\.\d+)?)\s*([kmg]?)i?b?$/i.exec(value.trim())
+      if (!m) throw new RuntimeError('RUN_BAD_FLAG', `failed to initialize logging driver: invalid size: '${value}'`)
+      maxSize = Math.floor(Number(m[1]) * 1024 ** ' kmg'.indexOf((m[2] || ' ').toLowerCase()))
+    } else if (key === 'max-file') {
+      if (!/^-?\d+$/.test(value)) throw new RuntimeError('RUN_BAD_FLAG', `failed to initialize logging driver: invalid max-file: '${value}'`)
+      maxFile = Number(value)
+      if (maxFile < 1) throw new RuntimeError('RUN_BAD_FLAG', 'failed to initialize logging driver: max-file cannot be less than 1')
+    } else throw new RuntimeError('RUN_BAD_FLAG', `unknown log opt '${key}' for json-file log driver`)
+  }
+  // docker: max-file without max-size rotates nothing.
+  return maxSize === undefined || maxSize <= 0 ? undefined : {maxSize, maxFile}
+}
+
+/** docker's --restart: no, on-failure[:N], always, unless-stopped; its messages, status 125. */
+export function parseRestartPolicy(value: string): import('../store/container-record').RestartPolicy {
+  const colon = value.indexOf(':')
+  const name = colon === -1 ? value : value.slice(0, colon)
+  const count = colon === -1 ? undefined : value.slice(colon + 1)
+  if (!['no', 'on-failure', 'always', 'unless-stopped'].includes(name)) throw new RuntimeError('RUN_BAD_FLAG', `invalid restart policy '${name}'`)
+  if (count !== undefined && !/^\d+$/.test(count)) throw new RuntimeError('RUN_BAD_FLAG', 'invalid restart policy format: maximum retry count must be an integer')
+  if (count !== undefined && name !== 'on-failure') throw new RuntimeError('RUN_BAD_FLAG', `maximum retry count cannot be used with restart policy '${name}'`)
+  return {name: name as 'no', maximumRetryCount: count === undefined ? 0 : Number(count)}
 }
 
 /** Every flag value checked before anything is created: bad input starts nothing and leaves nothing. */
@@ -204,6 +244,17 @@ export function checkFlags(f: RawRunFlags): Settings {
   const capDrop = list(f['cap-drop'])
   resolveCapabilities({capAdd, capDrop})
   const opts = parseSecurityOpts(list(f['security-opt']))
+  const restart = str(f.restart)
+  const restartPolicy = restart === undefined ? undefined : parseRestartPolicy(restart)
+  if (restartPolicy && restartPolicy.name !== 'no') {
+    if (f.rm === true) throw new RuntimeError('RUN_BAD_FLAG', 'Conflicting options: --restart and --rm')
+    // Deliberate (README): a foreground container has no monitor that could start it again.
+    if (f.detach !== true) throw new RuntimeError('RUN_BAD_FLAG', `--restart ${restart} needs -d: only a detached container's monitor can start it again`)
+    // Its network namespace dies with each exit, and a restart does not make a new one yet.
+    const net = str(f.net) ?? 'host'
+    if (net !== 'host' && net !== 'none') throw new RuntimeError('RUN_BAD_FLAG', `--restart ${restart} with --net ${net}: pivot restarts containers on the host's network or none only (for now)`)
+  }
+  const logRotation = parseLogOpts(list(f['log-opt']))
   const network = networkFlags(f)
   const mounts = checkMountFlags(f)
   const runFlags: NonNullable<RunOptions['runFlags']> = {}
@@ -245,6 +296,8 @@ export function checkFlags(f: RawRunFlags): Settings {
   if (tmpfsFlags.length > 0) runFlags.Tmpfs = Object.fromEntries(tmpfsFlags.map(t => [t.split(':')[0], t.includes(':') ? t.slice(t.indexOf(':') + 1) : '']))
   const devices = list(f.device).map(parseDevice)
   return {
+    logRotation,
+    restartPolicy,
     mounts,
     devices,
     shmSize,

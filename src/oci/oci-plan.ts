@@ -39,7 +39,7 @@ export type OciStep =
   | {op: 'ociMount'; root: string; mount: OciMount}
   | {op: 'ociDevice'; root: string; device: OciDevice}
   | {op: 'ociLink'; root: string; target: string; name: string}
-  | {op: 'console'; socketFd: number; rows?: number; cols?: number}
+  | {op: 'consoleSocket'; socketFd: number; rows?: number; cols?: number}
   /** Tells create the container is set up, then blocks on the start fifo until `start` opens it. */
   | {op: 'waitStart'; controlFd: number; fifoFd: number}
   | {op: 'setIds'; uid: number; gid: number; groups: number[]}
@@ -86,7 +86,7 @@ export function planOciContainer(c: OciInitConfig, fds: {fifoFd: number; console
   for (const m of c.maskedPaths) steps.push({op: 'maskPath', path: m})
   for (const r of c.readonlyPaths) steps.push({op: 'readonlyPath', path: r})
   if (c.readonlyRoot) steps.push({op: 'mount', source: null, target: '/', fstype: null, flags: MS_BIND | MS_REMOUNT | MS_RDONLY, data: null})
-  if (p.terminal && fds.consoleFd !== undefined) steps.push({op: 'console', socketFd: fds.consoleFd, rows: p.consoleSize?.height, cols: p.consoleSize?.width})
+  if (p.terminal && fds.consoleFd !== undefined) steps.push({op: 'consoleSocket', socketFd: fds.consoleFd, rows: p.consoleSize?.height, cols: p.consoleSize?.width})
   steps.push({op: 'workdir', path: p.cwd})
   steps.push({op: 'resolveCommand', command: p.args, env: p.env})
   steps.push({op: 'waitStart', controlFd: c.controlFd, fifoFd: fds.fifoFd})
@@ -159,10 +159,10 @@ function runOciStep(step: OciStep, sys: Syscalls, setupFs: SetupFs, progress: Pr
       if (fs.lstatSync(at, {throwIfNoEntry: false}) === undefined) fs.symlinkSync(step.target, at)
       return
     }
-    case 'console': {
+    case 'consoleSocket': {
       // The pty is the container's own (its devpts, after pivot_root); the master goes to the
       // caller over the console socket, the slave becomes stdio and the controlling terminal.
-      const {master, slave} = sys.openPty()
+      const {master, slave} = sys.openPty('/dev/ptmx', '/dev/pts')
       if (step.rows && step.cols) sys.setWindowSize(master, step.rows, step.cols)
       sys.sendFd(step.socketFd, master, '/dev/ptmx')
       sys.close(master)

@@ -80,6 +80,8 @@ export interface InitConfig {
    * --security-opt seccomp=unconfined.
    */
   seccompFilter: string | null
+  /** -t: the command's stdio and controlling terminal is a pty whose master goes out on fd 4. */
+  tty?: boolean
 }
 
 /** What the init writes back on fd 3 when it fails before exec (one JSON line), then exits with exitCode. */

@@ -9,7 +9,8 @@ export interface ContainerSummary {
   imageName?: string
   command: string[]
   /** running; exited (with exitCode); dead: its `pivot run` or monitor was killed before it could record an end. */
-  state: 'created' | 'running' | 'exited' | 'dead'
+  state: 'created' | 'running' | 'exited' | 'dead' | 'restarting'
+  paused?: boolean
   /** STATUS as docker ps shows it: `Up 3 seconds`, `Exited (0) 2 minutes ago`, `Created`. */
   status: string
   exitCode?: number
@@ -23,11 +24,13 @@ export interface ContainerSummary {
 }
 
 /** docker ps's STATUS column. */
-export function statusText(c: Pick<ContainerStatus, 'state' | 'exitCode' | 'started' | 'finished'> & {created?: string}, now = Date.now()): string {
+export function statusText(c: Pick<ContainerStatus, 'state' | 'exitCode' | 'started' | 'finished' | 'paused'> & {created?: string}, now = Date.now()): string {
   const since = (iso: string | undefined) => humanDuration(Math.max(0, now - Date.parse(iso ?? new Date(now).toISOString())))
   switch (c.state) {
     case 'running':
-      return `Up ${since(c.started ?? c.created)}`
+      return `Up ${since(c.started ?? c.created)}${c.paused ? ' (Paused)' : ''}`
+    case 'restarting':
+      return `Restarting (${c.exitCode ?? '?'}) ${since(c.finished)} ago`
     case 'exited':
       return `Exited (${c.exitCode ?? '?'}) ${since(c.finished)} ago`
     case 'dead':
@@ -47,6 +50,7 @@ export function listContainers(store: Store): ContainerSummary[] {
     imageName: c.record.imageName,
     command: c.record.command,
     state: c.state,
+    ...(c.paused ? {paused: true} : {}),
     status: statusText({...c, created: c.record.created}, now),
     exitCode: c.exitCode,
     pid: c.pid,

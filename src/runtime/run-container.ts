@@ -1,13 +1,14 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {containerEnv, checkHostname} from './container-config'
-import {cgroupIdOf, containerDir, currentOwner, processStartTime, newContainerId, releaseName, removeContainer, writeState, type ContainerState} from '../store/container-record'
+import {cgroupIdOf, configPath, containerDir, currentOwner, processStartTime, newContainerId, releaseName, removeContainer, writeState, type ContainerState} from '../store/container-record'
+import {writeJsonAtomic} from '../common/fs-util'
 import {reserveName} from './container-name'
 import type {InitConfig, InitFailure, InitVolume} from './init-config'
 import {prepareInitLayer} from './init-layer'
 import type {RunOptions, RunResult} from './run-options'
 import {RuntimeError} from './runtime-error'
-import {exitStatus, forwardSignals} from './signals'
+import {catchesSignal, exitStatus, forwardSignals} from './signals'
 import {createCgroup, type CgroupManager} from './cgroups'
 import {startInit, type PendingInit} from './start-init'
 import {startMonitor} from './monitor/start-monitor'
@@ -78,7 +79,8 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
         cgroup?.killAll().catch(() => undefined)
       },
     },
-    {tty: opts.stdio === 'inherit' && isTty(0)},
+    // -t: the container has a terminal of its own; pivot's terminal no longer reaches it.
+    {tty: opts.stdio === 'inherit' && isTty(0) && !opts.tty, pty: opts.tty === true},
   )
   const store = opts.store
   const storeRoot = path.resolve(store.root)
@@ -136,6 +138,10 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     ...(opts.runFlags || opts.devices?.length
       ? {runFlags: {...opts.runFlags, ...(opts.devices?.length ? {Devices: opts.devices.map(d => ({PathOnHost: d.source, PathInContainer: d.target, CgroupPermissions: d.permissions}))} : {})}}
       : {}),
+    ...(opts.tty ? {tty: true} : {}),
+    ...(opts.interactive ? {interactive: true} : {}),
+    ...(opts.restartPolicy && opts.restartPolicy.name !== 'no' ? {restartPolicy: opts.restartPolicy} : {}),
+    ...(opts.logRotation ? {logRotation: opts.logRotation} : {}),
   }
   // Detached: once the monitor has the container, its cgroup and directory are the monitor's.
   const handover = {done: false}
@@ -149,7 +155,7 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     if (opts.cidFile !== undefined) writeCidFile(opts.cidFile, id)
     cgroup = createCgroup(cgroupIdOf(store, id), opts.limits)
     if (kill.requested) throw new RuntimeError('RUN_INTERRUPTED', 'interrupted before the container started', {exitCode: 130})
-    init ??= opts.detach ? startMonitor(store, id, netPlan.netns) : startInit(opts.stdio, opts.interactive, netPlan.netns)
+    init ??= opts.detach ? startMonitor(store, id, netPlan.netns, opts.tty, opts.logRotation) : startInit(opts.stdio, opts.interactive, netPlan.netns, opts.tty)
     // Address, veth, route, ports: from outside the init's namespace, before "go".
     const net = await connectNetwork(netPlan, {store, id, hostname, name: opts.name, detach: opts.detach === true, init, options: opts.network, exposed: opts.image.config?.ExposedPorts})
     if (net.record) {
@@ -190,6 +196,7 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
       ...(opts.ulimits?.length ? {rlimits: opts.ulimits.map(u => ({resource: rlimitNumber(u.name), soft: String(u.soft), hard: String(u.hard)}))} : {}),
       ...(opts.groupAdd?.length ? {groupAdd: opts.groupAdd} : {}),
       ...security,
+      ...(opts.tty ? {tty: true} : {}),
     }
     if (opts.readOnlyRootfs) {
       // An overlay without an upper dir needs two lower dirs at least.
@@ -203,6 +210,9 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
       config.upperDir = rel('upper')
       config.workDir = rel('work')
     }
+    // For `pivot start`: the same init config again (the upper dir keeps what the first run
+    // wrote); for `pivot exec`: the seccomp filter PID 1 loads, without compiling it again.
+    writeJsonAtomic(configPath(store, id), config)
     started = true
     const result = opts.detach ? await runDetached(init, config, cgroup, state, store, kill, handover) : await runInit(init, opts, config, cgroup, state, store, kill)
     succeeded = true
@@ -270,6 +280,35 @@ async function runInit(
     throw error
   }
   const control = child.stdio[3] as import('node:net').Socket
+  // As without a pty: a second Ctrl-C that PID 1 ignores (it has no SIGINT handler, e.g. `sleep`
+  // as PID 1) kills the container, so the user is never stuck in it.
+  let strikes = 0
+  const interrupted = () => {
+    if (!catchesSignal(pid, 2) && ++strikes >= 2) {
+      kill.requested = true
+      cgroup.killAll().catch(() => undefined)
+    }
+  }
+  const hold = config.tty ? (require('./lifecycle/tty') as typeof import('./lifecycle/tty')).holdConsole(child.stdio[4] as import('node:net').Socket, pid, opts.interactive === true, interrupted) : undefined
+  try {
+    return await waitInit(init, opts, config, state, store, kill, control, hold)
+  } finally {
+    hold?.close()
+  }
+}
+
+async function waitInit(
+  init: PendingInit,
+  opts: RunOptions,
+  config: InitConfig,
+  state: ContainerState,
+  store: RunOptions['store'],
+  kill: {requested: boolean},
+  control: import('node:net').Socket,
+  hold: import('./lifecycle/tty').ConsoleHold | undefined,
+): Promise<number> {
+  const pid = init.child.pid!
+  const exited = init.exited
   let reply = ''
   control.setEncoding('utf8')
   control.on('data', (chunk: string) => (reply += chunk))
@@ -281,6 +320,8 @@ async function runInit(
   writeState(store, state)
 
   const {code, signal} = await exited
+  // The pty's last output, before pivot's own exit (the kernel closed the slave with the namespace).
+  if (hold) await Promise.race([hold.done, new Promise(resolve => setTimeout(resolve, 2000))])
   const status = exitStatus(code, signal)
   const failure = parseFailure(reply)
   state.status = 'exited'
@@ -315,7 +356,7 @@ function missingLayer(store: RunOptions['store'], image: RunOptions['image'], di
  * monitor as owner (a killed monitor shows the container as dead); then "go", and the wait is only
  * for the exec (EOF on fd 3) or the init's failure. Returns 0: the container runs on.
  */
-async function runDetached(
+export async function runDetached(
   init: PendingInit,
   config: InitConfig,
   cgroup: CgroupManager,

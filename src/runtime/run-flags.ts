@@ -91,7 +91,9 @@ export const RUN_FLAGS: readonly RunFlagSpec[] = [
   {name: 'pull', kind: 'string', helpValue: 'POLICY', options: ['missing', 'always', 'never'], default: 'missing', description: 'pull the image from the Docker daemon: missing (when not cached), always, never'},
   {name: 'detach', char: 'd', kind: 'boolean', description: 'run in the background: print the container id and exit; a monitor logs its output (pivot logs) and records its exit'},
   {name: 'interactive', char: 'i', kind: 'boolean', description: 'keep stdin open: the container reads pivot\'s stdin (without -i it reads /dev/null, as in docker)'},
-  {name: 'tty', char: 't', kind: 'boolean', description: 'sets TERM=xterm; the container shares pivot\'s terminal (no pty of its own yet): use -it for an interactive shell'},
+  {name: 'tty', char: 't', kind: 'boolean', description: 'a terminal (pty) of the container\'s own as its stdio and controlling terminal, TERM=xterm: -it for an interactive shell'},
+  {name: 'log-opt', kind: 'multiple', helpValue: 'KEY=VALUE', description: 'json-file log options (with -d): max-size=10m (then rotated), max-file=3 (files kept)'},
+  {name: 'restart', kind: 'string', helpValue: 'POLICY', description: 'with -d: no, on-failure[:N], always or unless-stopped: the monitor starts it again when it exits (docker\'s back-off); stop ends that'},
   {name: 'cache-dir', kind: 'string', helpValue: 'DIR', helpGroup: 'GLOBAL', description: 'cache root [default: $PIVOT_CACHE_DIR, else the project cache/]'},
 ]
 

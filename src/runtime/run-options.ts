@@ -91,6 +91,12 @@ export interface RunOptions {
   detach?: boolean
   /** docker's -i: the container's stdin is pivot's (stdio 'inherit'); otherwise /dev/null. */
   interactive?: boolean
+  /** docker's -t: the command's stdio is a pty of the container (its controlling terminal). */
+  tty?: boolean
+  /** --log-opt max-size=/max-file= (with -d). */
+  logRotation?: {maxSize: number; maxFile: number}
+  /** --restart (with -d). */
+  restartPolicy?: import('../store/container-record').RestartPolicy
   /** The image's StopSignal, for `pivot stop`. */
   stopSignal?: string
   /** Where the container's stdout/stderr go: the terminal (run) or a pipe (build, to stream and log). */

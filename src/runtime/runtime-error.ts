@@ -24,6 +24,7 @@ import {PivotError} from '../errors'
  * - CONTAINER_NO_LOGS     logs of a container whose output was not captured (foreground run) (1)
  * - CONTAINER_BAD_SIGNAL  kill -s/stop: an unknown signal name or number (1)
  * - CONTAINER_BAD_FLAG    a bad --tail/--since/-t value (125)
+ * - CONTAINER_NOT_RESTARTABLE start of a container whose network namespace pivot cannot remake (1)
  */
 export class RuntimeError extends PivotError {}
 

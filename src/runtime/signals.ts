@@ -41,6 +41,8 @@ export interface SignalTarget {
 export interface ForwardOptions {
   /** stdin is a terminal: Ctrl-C and Ctrl-\ already reached the container, which shares pivot's process group. */
   tty: boolean
+  /** The container has a pty of its own (-t): its holder turns SIGWINCH into TIOCSWINSZ. */
+  pty?: boolean
   /** For tests: whether `pid` has a handler for `signal` (default: reads SigCgt from /proc). */
   catches?: (pid: number, signal: number) => boolean
   /** For tests: how a signal is sent (default process.kill). */
@@ -128,7 +130,7 @@ export function forwardSignals(target: SignalTarget, options: ForwardOptions): (
   for (const signal of forwardedSignals(options.tty)) {
     const handler = () => {
       const pid = target.pid()
-      const fromTerminal = options.tty && FROM_TERMINAL.has(signal)
+      const fromTerminal = (options.tty && FROM_TERMINAL.has(signal)) || (options.pty === true && signal === 'SIGWINCH')
       if (pid !== undefined && !fromTerminal) kill(pid, signal)
       if (signal === 'SIGTERM' || signal === 'SIGINT') {
         // Only a signal that PID 1 ignored counts: one it handles reached it (a trap that exits

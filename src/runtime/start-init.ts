@@ -37,7 +37,7 @@ export interface PendingInit {
  * `stdin`: docker's -i. Without it the container's stdin is /dev/null, so a container in a
  * `while read` loop cannot eat the loop's input; with it, pivot's own stdin ('inherit' only).
  */
-export function startInit(stdio: 'inherit' | 'pipe', stdin = false, netns?: NetnsChoice): PendingInit {
+export function startInit(stdio: 'inherit' | 'pipe', stdin = false, netns?: NetnsChoice, tty = false): PendingInit {
   const ownPidNs = fs.openSync('/proc/self/ns/pid', 'r')
   let child: ChildProcess
   try {
@@ -48,7 +48,9 @@ export function startInit(stdio: 'inherit' | 'pipe', stdin = false, netns?: Netn
           // A clean environment: NODE_OPTIONS could load code into the init, and
           // NODE_EXTRA_CA_CERTS alone costs ~40 ms per node start.
           env: {},
-          stdio: stdio === 'pipe' ? ['ignore', 'pipe', 'pipe', 'pipe'] : [stdin ? 'inherit' : 'ignore', 'inherit', 'inherit', 'pipe'],
+          // -t: fd 4 is the console channel (the pty's master comes out there), and the pty
+          // replaces stdio 0-2, so pivot's stdin is never the container's.
+          stdio: stdio === 'pipe' ? ['ignore', 'pipe', 'pipe', 'pipe'] : tty ? ['ignore', 'inherit', 'inherit', 'pipe', 'pipe'] : [stdin ? 'inherit' : 'ignore', 'inherit', 'inherit', 'pipe'],
         }),
       )
     } finally {

@@ -62,6 +62,23 @@ export interface ContainerState {
   mounts?: MountRecord[]
   /** The `run` flags `inspect` shows (HostConfig/Config) that nothing else reads back. */
   runFlags?: RecordedRunFlags
+  /** -t and -i as given to run (inspect's Config.Tty and OpenStdin). */
+  tty?: boolean
+  interactive?: boolean
+  /** --restart: what the monitor's cleanup does when PID 1 exits (docker's policies). */
+  restartPolicy?: RestartPolicy
+  /** How often it was restarted by its policy (docker's RestartCount). */
+  restartCount?: number
+  /** Waiting out the restart back-off: the owner is the cleanup that will start it again. */
+  restarting?: boolean
+  /** The last restart back-off (docker doubles it for each restart in a row). */
+  restartDelayMs?: number
+  /** `stop` was asked for: no restart policy brings it back (docker's HasBeenManuallyStopped). */
+  manuallyStopped?: boolean
+  /** --log-opt max-size/max-file: json.log is rotated to json.log.1... by the monitor. */
+  logRotation?: {maxSize: number; maxFile: number}
+  /** Frozen by `pause` (its cgroup's freezer). */
+  paused?: boolean
 }
 
 /** A published port (-p): src/network makes and removes its rules. */
@@ -97,6 +114,17 @@ export interface RecordedRunFlags {
   Init?: boolean
   CgroupnsMode?: 'private' | 'host'
   Devices?: Array<{PathOnHost: string; PathInContainer: string; CgroupPermissions: string}>
+}
+
+export interface RestartPolicy {
+  name: 'no' | 'on-failure' | 'always' | 'unless-stopped'
+  /** on-failure:N; 0: no limit. */
+  maximumRetryCount: number
+}
+
+/** `containers/<id>/config.json`: what its init was sent, so that `start` can run it again. */
+export function configPath(store: Store, id: string): string {
+  return path.join(containerDir(store, id), 'config.json')
 }
 
 /** What the monitor of a detached container writes when the container's PID 1 exits. */

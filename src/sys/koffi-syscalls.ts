@@ -9,10 +9,10 @@ const {ENODATA, ENOENT, ERANGE, EWOULDBLOCK, EINVAL} = os.constants.errno
 // Syscalls without a glibc wrapper, or whose glibc wrapper we must avoid (setgroups/setresuid/
 // setresgid broadcast to every thread through SIGSETXID; the raw call changes this thread only,
 // which is what a thread that is about to exec wants and what a multi-threaded Node allows).
-type Nr = 'pivot_root' | 'setgroups' | 'setresuid' | 'setresgid' | 'close_range' | 'execveat' | 'mount_setattr' | 'seccomp'
+type Nr = 'pivot_root' | 'setgroups' | 'setresuid' | 'setresgid' | 'close_range' | 'execveat' | 'mount_setattr' | 'seccomp' | 'pidfd_open' | 'pidfd_getfd'
 const NR: Record<string, Record<Nr, number>> = {
-  x64: {pivot_root: 155, setgroups: 116, setresuid: 117, setresgid: 119, close_range: 436, execveat: 322, mount_setattr: 442, seccomp: 317},
-  arm64: {pivot_root: 41, setgroups: 159, setresuid: 147, setresgid: 149, close_range: 436, execveat: 281, mount_setattr: 442, seccomp: 277},
+  x64: {pivot_root: 155, setgroups: 116, setresuid: 117, setresgid: 119, close_range: 436, execveat: 322, mount_setattr: 442, seccomp: 317, pidfd_open: 434, pidfd_getfd: 438},
+  arm64: {pivot_root: 41, setgroups: 159, setresuid: 147, setresgid: 149, close_range: 436, execveat: 281, mount_setattr: 442, seccomp: 277, pidfd_open: 434, pidfd_getfd: 438},
 }
 
 function nr(name: keyof (typeof NR)['x64']): number {
@@ -29,9 +29,11 @@ const SIOCGIFFLAGS = 0x8913
 const SIOCSIFFLAGS = 0x8914
 const IFF_UP = 0x1
 const SIOCBRADDIF = 0x89a2
+const O_RDWR = 0o2
+const O_NOCTTY = 0o400
+const TIOCGPTN = 0x80045430
 const LINUX_CAPABILITY_VERSION_3 = 0x20080522
 const TIOCSPTLCK = 0x40045431
-const TIOCGPTPEER = 0x5441
 const TIOCSCTTY = 0x540e
 const TIOCSWINSZ = 0x5414
 
@@ -321,6 +323,42 @@ export class KoffiSyscalls implements Syscalls {
     return fd
   }
 
+  openPty(ptmx: string, ptsDir: string): {master: number; slave: number; name: string} {
+    const master = this.open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC)
+    try {
+      const ioctl = fn('int ioctl(int fd, unsigned long request, ...)')
+      const value = new Int32Array(1)
+      this.check('ioctl', [ptmx, 'TIOCSPTLCK'], ioctl(master, TIOCSPTLCK, 'void *', value))
+      this.check('ioctl', [ptmx, 'TIOCGPTN'], ioctl(master, TIOCGPTN, 'void *', value))
+      const name = `${ptsDir}/${value[0]}`
+      const slave = this.open(name, O_RDWR | O_NOCTTY | O_CLOEXEC)
+      return {master, slave, name}
+    } catch (error) {
+      fn('int close(int fd)')(master)
+      throw error
+    }
+  }
+
+  setWindowSize(fd: number, rows: number, cols: number): void {
+    const ws = Buffer.alloc(8)
+    ws.writeUInt16LE(rows, 0)
+    ws.writeUInt16LE(cols, 2)
+    this.check('ioctl', [fd, 'TIOCSWINSZ'], fn('int ioctl(int fd, unsigned long request, ...)')(fd, TIOCSWINSZ, 'void *', ws))
+  }
+
+  takeFd(pid: number, fd: number): number {
+    const syscall = fn('long syscall(long nr, ...)')
+    const pidfd = Number(syscall(nr('pidfd_open'), 'int', pid, 'unsigned int', 0))
+    this.check('pidfd_open', [pid], pidfd)
+    try {
+      const copy = Number(syscall(nr('pidfd_getfd'), 'int', pidfd, 'int', fd, 'unsigned int', 0))
+      this.check('pidfd_getfd', [pid, fd], copy)
+      return copy
+    } finally {
+      fn('int close(int fd)')(pidfd)
+    }
+  }
+
   close(fd: number): void {
     this.check('close', [fd], fn('int close(int fd)')(fd))
   }
@@ -410,32 +448,8 @@ export class KoffiSyscalls implements Syscalls {
     this.check('dup3', [oldfd, newfd], fn('int dup3(int oldfd, int newfd, int flags)')(oldfd, newfd, 0))
   }
 
-  openPty(): {master: number; slave: number} {
-    const O_RDWR = 2
-    const O_NOCTTY = 0o400
-    const master = this.open('/dev/ptmx', O_RDWR | O_NOCTTY | O_CLOEXEC)
-    try {
-      const ioctl = fn('int ioctl(int fd, unsigned long request, ...)')
-      const unlock = Buffer.alloc(4)
-      this.check('ioctl', [master, 'TIOCSPTLCK'], ioctl(master, TIOCSPTLCK, 'void *', unlock))
-      const slave = ioctl(master, TIOCGPTPEER, 'int', O_RDWR | O_NOCTTY | O_CLOEXEC)
-      this.check('ioctl', [master, 'TIOCGPTPEER'], slave)
-      return {master, slave}
-    } catch (error) {
-      this.close(master)
-      throw error
-    }
-  }
-
   setControllingTerminal(fd: number): void {
     this.check('ioctl', [fd, 'TIOCSCTTY'], fn('int ioctl(int fd, unsigned long request, ...)')(fd, TIOCSCTTY, 'int', 0))
-  }
-
-  setWindowSize(fd: number, rows: number, cols: number): void {
-    const ws = Buffer.alloc(8)
-    ws.writeUInt16LE(rows, 0)
-    ws.writeUInt16LE(cols, 2)
-    this.check('ioctl', [fd, 'TIOCSWINSZ'], fn('int ioctl(int fd, unsigned long request, ...)')(fd, TIOCSWINSZ, 'void *', ws))
   }
 
   unixConnect(path: string): number {

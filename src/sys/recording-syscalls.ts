@@ -151,10 +151,14 @@ export class RecordingSyscalls implements Syscalls {
     return Buffer.alloc(8 * (rules.length + 1))
   }
   seccompLoad(program: Buffer): void { this.record('seccomp_load', program.length / 8) }
+  openPty(ptmx: string, ptsDir: string): {master: number; slave: number; name: string} {
+    this.record('open_pty', ptmx)
+    return {master: 1010, slave: 1011, name: `${ptsDir}/0`}
+  }
+  takeFd(pid: number, fd: number): number { this.record('take_fd', pid, fd); return 1020 }
   linkFd(fd: number, newPath: string): void { rejectNul('linkat', 'newpath', newPath); this.record('linkat', fd, newPath) }
   setsid(): void { this.record('setsid') }
   dup2(oldfd: number, newfd: number): void { this.record('dup3', oldfd, newfd) }
-  openPty(): {master: number; slave: number} { this.record('openpty'); return {master: this.nextFd++, slave: this.nextFd++} }
   setControllingTerminal(fd: number): void { this.record('ioctl', fd, 'TIOCSCTTY') }
   setWindowSize(fd: number, rows: number, cols: number): void { this.record('ioctl', fd, 'TIOCSWINSZ', rows, cols) }
   unixConnect(path: string): number { rejectNul('connect', 'path', path); this.record('connect', path); return this.nextFd++ }

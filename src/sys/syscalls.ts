@@ -133,20 +133,23 @@ export interface Syscalls {
    */
   linkFd(fd: number, newPath: string): void
 
-  // The OCI runtime mode (src/oci): rlimits, the console and the start fifo.
+  // Terminals: the container's console (runtime/rootfs/execute.ts, oci/oci-plan.ts), its holder
+  // (runtime/lifecycle/tty.ts), and the OCI mode's console socket.
   /** setsid(2). */
   setsid(): void
   /** dup3(oldfd, newfd, 0): newfd is NOT close-on-exec. */
   dup2(oldfd: number, newfd: number): void
   /**
-   * A new pty from /dev/ptmx as the caller's mount namespace sees it (the container's own devpts
-   * after pivot_root): unlocked, its peer opened with TIOCGPTPEER. Both close-on-exec.
+   * A new pty from the devpts instance whose ptmx is `ptmx`: opens it (O_RDWR|O_NOCTTY|O_CLOEXEC),
+   * unlocks the slave (TIOCSPTLCK) and opens it (O_NOCTTY|O_CLOEXEC). `name`: the slave's path.
    */
-  openPty(): {master: number; slave: number}
-  /** ioctl(fd, TIOCSCTTY, 0): fd's terminal becomes the controlling terminal of this session. */
+  openPty(ptmx: string, ptsDir: string): {master: number; slave: number; name: string}
+  /** ioctl(fd, TIOCSCTTY, 0): fd's terminal becomes the controlling terminal of this session (setsid first). */
   setControllingTerminal(fd: number): void
-  /** ioctl(fd, TIOCSWINSZ). */
+  /** ioctl(TIOCSWINSZ): a terminal's size, which sends SIGWINCH to its foreground process group. */
   setWindowSize(fd: number, rows: number, cols: number): void
+  /** pidfd_open + pidfd_getfd (Linux 5.6): a copy of descriptor `fd` of process `pid` (close-on-exec). */
+  takeFd(pid: number, fd: number): number
   /** A connected AF_UNIX stream socket (close-on-exec). */
   unixConnect(path: string): number
   /** sendmsg of one byte... `name` with `fd` as SCM_RIGHTS (how runc hands over a console master). */

@@ -16,7 +16,9 @@ export interface ContainerStatus {
    * created: being made; running; exited (with exitCode); dead: its owner (a foreground `pivot
    * run`, or a detached container's monitor) was killed before it could record an end.
    */
-  state: 'created' | 'running' | 'exited' | 'dead'
+  state: 'created' | 'running' | 'exited' | 'dead' | 'restarting'
+  /** Running but frozen (`pause`). */
+  paused?: boolean
   exitCode?: number
   started?: string
   finished?: string
@@ -32,6 +34,9 @@ export function containerStatus(store: Store, id: string): ContainerStatus | und
   const ownerAlive = isOwnerAlive(record)
   // The monitor writes exit.json the moment PID 1 exits, before its cleanup updates the record.
   const exit = record.status === 'exited' ? undefined : readExit(store, id)
+  if (record.status === 'exited' && record.restarting && ownerAlive) {
+    return {id, record, state: 'restarting', exitCode: record.exitCode, started: record.started, finished: record.finished, ownerAlive}
+  }
   if (record.status === 'exited' || exit) {
     return {
       id,
@@ -44,7 +49,15 @@ export function containerStatus(store: Store, id: string): ContainerStatus | und
     }
   }
   if (!ownerAlive) return {id, record, state: 'dead', started: record.started, ownerAlive}
-  return {id, record, state: record.status, started: record.started, pid: record.status === 'running' ? record.pid : undefined, ownerAlive}
+  return {
+    id,
+    record,
+    state: record.status,
+    started: record.started,
+    pid: record.status === 'running' ? record.pid : undefined,
+    ownerAlive,
+    ...(record.status === 'running' && record.paused ? {paused: true} : {}),
+  }
 }
 
 /** Every container of the cache with a readable record, newest first. */

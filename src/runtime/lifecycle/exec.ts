@@ -2,7 +2,7 @@ import {spawn} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import type {Store} from '../../store/store'
-import {cgroupIdOf} from '../../store/container-record'
+import {cgroupIdOf, configPath} from '../../store/container-record'
 import {RuntimeError} from '../runtime-error'
 import {containerStatus, resolveContainer} from './containers'
 
@@ -17,6 +17,33 @@ export interface ExecOptions {
   workdir?: string
   /** -i: pivot's stdin, else /dev/null. */
   interactive: boolean
+  /** -u USER[:GROUP], looked up in the container's /etc/passwd and /etc/group. */
+  user?: string
+  /** --privileged: every capability (the seccomp filter stays). */
+  privileged?: boolean
+  /** -t: a pty of the container for the command. */
+  tty?: boolean
+  /** -d: start the command and return at once (its output goes nowhere, as docker's). */
+  detach?: boolean
+}
+
+/**
+ * A file of the container's root for reading from the host, through /proc/PID/root: undefined
+ * when a component is a symlink (an absolute link would resolve against the host's root there).
+ */
+function readContainerFile(pid: number, rel: string): string | undefined {
+  let p = `/proc/${pid}/root`
+  const parts = rel.split('/').filter(Boolean)
+  for (const part of parts) {
+    p += '/' + part
+    const st = fs.lstatSync(p, {throwIfNoEntry: false})
+    if (!st || st.isSymbolicLink()) return undefined
+  }
+  try {
+    return fs.readFileSync(p, 'utf8')
+  } catch {
+    return undefined
+  }
 }
 
 /**
@@ -31,6 +58,11 @@ export async function execInContainer(store: Store, ref: string, options: ExecOp
   const status = containerStatus(store, id)
   if (!status || status.state !== 'running' || status.pid === undefined) {
     throw new RuntimeError('CONTAINER_NOT_RUNNING', `container ${id} is not running`, {exitCode: 1})
+  }
+  // Its processes are frozen: the command would be too, from its first instruction.
+  if (status.paused) throw new RuntimeError('CONTAINER_PAUSED', `Container ${ref} is paused, unpause the container before exec`, {exitCode: 1})
+  if (options.tty && options.interactive && options.detach !== true && !(require('node:tty') as typeof import('node:tty')).isatty(0)) {
+    throw new RuntimeError('CONTAINER_NOT_A_TTY', 'the input device is not a TTY', {exitCode: 1})
   }
   if (options.command.length === 0) throw new RuntimeError('CONTAINER_BAD_FLAG', '"pivot exec" requires at least 2 arguments: pivot exec [OPTIONS] CONTAINER COMMAND [ARG...]', {exitCode: 1})
   const workdir = options.workdir ?? status.record.workdir ?? '/'
@@ -64,18 +96,58 @@ export async function execInContainer(store: Store, ref: string, options: ExecOp
       else env.set(e, v)
     } else env.set(e.slice(0, eq), e.slice(eq + 1))
   }
-  const {securityConfig} = require('../security/security-options') as typeof import('../security/security-options')
-  const {seccompFilter} = securityConfig(status.record.security ?? {})
+  // The filter PID 1 loaded, as the run compiled it (config.json); compiled again only for a
+  // container made before pivot kept it there.
+  let seccompFilter: string | null | undefined
+  try {
+    seccompFilter = (JSON.parse(fs.readFileSync(configPath(store, id), 'utf8')) as {seccompFilter?: string | null}).seccompFilter
+  } catch {
+    seccompFilter = undefined
+  }
+  if (seccompFilter === undefined) {
+    const {securityConfig} = require('../security/security-options') as typeof import('../security/security-options')
+    seccompFilter = securityConfig(status.record.security ?? {}).seccompFilter
+  }
   const {openCgroup} = require('../cgroups') as typeof import('../cgroups')
   const procs = openCgroup(cgroupIdOf(store, id)).paths.map(p => path.join(p, 'cgroup.procs'))
-  const child = spawn(EXEC_BIN, [String(pid), workdir, seccompFilter ? '1' : '0', ...procs, '--', ...options.command], {
+  const flags: string[] = []
+  if (options.user !== undefined && options.user !== '') {
+    const {resolveUser} = require('../user') as typeof import('../user')
+    let u: import('../user').ResolvedUser
+    try {
+      u = resolveUser(options.user, readContainerFile(pid, 'etc/passwd'), readContainerFile(pid, 'etc/group'))
+    } catch (error) {
+      // docker exec: 126, the status of a process that could not be started.
+      throw new RuntimeError('CONTAINER_BAD_USER', (error as Error).message, {exitCode: 126})
+    }
+    flags.push('-u', `${u.uid}:${u.gid}:${u.groups.join(',')}`)
+    // HOME as a container started with this user has it (runc's rule), unless -e set it.
+    if (!options.env.some(e => e === 'HOME' || e.startsWith('HOME='))) env.set('HOME', u.home)
+  }
+  // docker exec -t: TERM=xterm unless the container or -e set one.
+  if (options.tty && !env.has('TERM')) env.set('TERM', 'xterm')
+  if (options.privileged) flags.push('-P')
+  if (options.tty) flags.push('-t')
+  if (options.interactive) flags.push('-i')
+  const detach = options.detach === true
+  const child = spawn(EXEC_BIN, [...flags, String(pid), workdir, seccompFilter ? '1' : '0', ...procs, '--', ...options.command], {
     env: Object.fromEntries(env),
-    stdio: [options.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit', 'pipe'],
+    stdio: detach ? ['ignore', 'ignore', 'ignore', 'pipe'] : [options.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit', 'pipe'],
+    detached: detach,
   })
   const control = child.stdio[3] as import('node:net').Socket
   control.on('error', () => undefined)
   if (seccompFilter) control.end(Buffer.from(seccompFilter, 'base64'))
   else control.end()
+  if (detach) {
+    // docker exec -d: returns once the command is started; the helper lives on by itself.
+    child.unref()
+    control.unref()
+    return await new Promise<number>(resolve => {
+      child.on('error', () => resolve(125))
+      child.on('spawn', () => resolve(0))
+    })
+  }
   // The helper passes SIGINT, SIGTERM... on to the command; pivot itself must not die of them first.
   const forward = (signal: NodeJS.Signals) => () => child.kill(signal)
   const handlers = (['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2'] as NodeJS.Signals[]).map(s => [s, forward(s)] as const)

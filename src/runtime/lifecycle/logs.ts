@@ -18,6 +18,10 @@ export interface LogOptions {
   timestamps: boolean
   /** Only records at or after this time (ms since the epoch). */
   since?: number
+  /** Only records before this time (docker logs --until). */
+  until?: number
+  /** Start reading the log at this byte (start -a: only what the new run writes). */
+  startOffset?: number
   write(stream: 'stdout' | 'stderr', text: string): void
 }
 
@@ -35,7 +39,7 @@ const UNITS: Record<string, number> = {ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s
  * docker logs --since: an RFC 3339 date (`2026-12-04T17:40:03Z`, or a date alone), a Unix
  * timestamp (`1733333333.5`), or a Go duration before now (`10m`, `1h30m`, `1.5s`).
  */
-export function parseSince(value: string, now = Date.now()): number {
+export function parseSince(value: string, now = Date.now(), flag = '--since'): number {
   const v = value.trim()
   if (/^\d+(\.\d+)?$/.test(v)) return Number(v) * 1000
   if (/^(\d+(\.\d+)?(ns|us|µs|ms|s|m|h))+$/.test(v)) {
@@ -47,7 +51,7 @@ export function parseSince(value: string, now = Date.now()): number {
     const t = Date.parse(v)
     if (!Number.isNaN(t)) return t
   }
-  throw new RuntimeError('CONTAINER_BAD_FLAG', `invalid --since ${JSON.stringify(value)}: use a date (RFC 3339), a Unix timestamp or a duration such as 10m`, {exitCode: 125})
+  throw new RuntimeError('CONTAINER_BAD_FLAG', `invalid ${flag} ${JSON.stringify(value)}: use a date (RFC 3339), a Unix timestamp or a duration such as 10m`, {exitCode: 125})
 }
 
 function parseLines(text: string): LogRecord[] {
@@ -82,10 +86,11 @@ export async function showLogs(store: Store, ref: string, options: LogOptions): 
   const print = (records: LogRecord[]) => {
     for (const r of records) {
       if (options.since !== undefined && Date.parse(r.time) < options.since) continue
+      if (options.until !== undefined && Date.parse(r.time) >= options.until) continue
       options.write(r.stream === 'stderr' ? 'stderr' : 'stdout', options.timestamps ? `${r.time} ${r.log}` : r.log)
     }
   }
-  let offset = 0
+  let offset = options.startOffset ?? 0
   // Reads what was appended since the last call (following a long log must not re-read it all).
   const readNew = (): LogRecord[] => {
     let fd: number
@@ -96,6 +101,8 @@ export async function showLogs(store: Store, ref: string, options: LogOptions): 
     }
     try {
       const size = fs.fstatSync(fd).size
+      // Rotated since the last read: the current file is a new one.
+      if (size < offset) offset = 0
       if (size <= offset) return []
       const data = Buffer.allocUnsafe(size - offset)
       let got = 0
@@ -113,7 +120,20 @@ export async function showLogs(store: Store, ref: string, options: LogOptions): 
       fs.closeSync(fd)
     }
   }
-  let first = readNew()
+  // Rotated files (--log-opt max-size), oldest first, before the current one.
+  let first: LogRecord[] = []
+  if (options.startOffset === undefined) {
+    for (let k = status.record.logRotation?.maxFile ?? 1; k >= 1; k--) {
+      try {
+        first.push(...parseLines(fs.readFileSync(`${file}.${k}`, 'utf8')))
+      } catch {
+        // not there
+      }
+    }
+  }
+  first.push(...readNew())
+  if (options.since !== undefined) first = first.filter(r => Date.parse(r.time) >= options.since!)
+  if (options.until !== undefined) first = first.filter(r => Date.parse(r.time) < options.until!)
   if (options.tail !== undefined) first = options.tail === 0 ? [] : first.slice(-options.tail)
   print(first)
   if (!options.follow) return

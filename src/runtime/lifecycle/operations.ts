@@ -1,4 +1,7 @@
+import * as fs from 'node:fs'
 import type {Store} from '../../store/store'
+import {cgroupIdOf, containerDir, readState, releaseName, writeState, type ContainerState} from '../../store/container-record'
+import {reserveName} from '../container-name'
 import {RuntimeError} from '../runtime-error'
 import {containerStatus, parseSignal, resolveContainer, signalPid1, waitStopped, type ContainerStatus} from './containers'
 
@@ -18,7 +21,21 @@ function statusOf(store: Store, ref: string): ContainerStatus {
  */
 export async function stopContainer(store: Store, ref: string, timeoutSeconds?: number): Promise<void> {
   const status = statusOf(store, ref)
+  // No restart policy brings back a container the user stopped (docker's rule); one waiting out
+  // its back-off is stopped there: its owner (the monitor's cleanup) ends on SIGTERM.
+  if (status.record.restartPolicy) markRecord(store, status.id, {manuallyStopped: true})
+  if (status.state === 'restarting') {
+    try {
+      process.kill(status.record.owner.pid, 'SIGTERM')
+    } catch {
+      // it just went
+    }
+    await waitStopped(store, status.id, {settled: true})
+    return
+  }
   if (status.state !== 'running') return
+  // A frozen PID 1 would get the signal only when thawed: thaw it, as docker does.
+  if (status.paused) thawContainer(store, status.id)
   // docker: -t, else the container's --stop-timeout, else 10 s.
   timeoutSeconds ??= status.record.runFlags?.StopTimeout ?? 10
   // -1: wait for as long as it takes.
@@ -50,6 +67,8 @@ export function killContainer(store: Store, ref: string, signal: string): void {
     throw new RuntimeError('CONTAINER_NOT_RUNNING', `cannot kill container: ${ref}: container ${status.id} is not running`, {exitCode: 1})
   }
   signalPid1(status, number)
+  // SIGKILL reaches a frozen container only once it is thawed (docker's containerd does the same).
+  if (number === SIGKILL && status.paused) thawContainer(store, status.id)
 }
 
 /**
@@ -66,6 +85,8 @@ export async function removeContainerByRef(store: Store, ref: string, force: boo
       {exitCode: 1},
     )
   }
+  // A frozen process takes even SIGKILL only once thawed (cgroup v1's freezer).
+  if (status.paused) thawContainer(store, status.id)
   if (status.state === 'running') signalPid1(status, SIGKILL)
   const settled = await waitStopped(store, status.id, {settled: true})
   if (!settled) return // its monitor removed it (--rm)
@@ -84,4 +105,69 @@ export async function waitContainer(store: Store, ref: string): Promise<number> 
   const end = await waitStopped(store, status.id)
   if (!end) throw new RuntimeError('CONTAINER_NOT_FOUND', `No such container: ${ref}`, {exitCode: 1})
   return end.state === 'dead' ? 128 + SIGKILL : (end.exitCode ?? 125)
+}
+
+/** Read-modify-write of a few fields of the record (the monitor's cleanup writes it too). */
+export function markRecord(store: Store, id: string, fields: Partial<ContainerState>): void {
+  const state = readState(store, id)
+  if (state) writeState(store, {...state, ...fields})
+}
+
+function thawContainer(store: Store, id: string): void {
+  const {openCgroup} = require('../cgroups') as typeof import('../cgroups')
+  openCgroup(cgroupIdOf(store, id)).thaw()
+  markRecord(store, id, {paused: false})
+}
+
+/** `pivot pause`: freezes every process of the container (its cgroup's freezer: v1 freezer.state, v2 cgroup.freeze). */
+export async function pauseContainer(store: Store, ref: string): Promise<void> {
+  const status = statusOf(store, ref)
+  if (status.state !== 'running') throw new RuntimeError('CONTAINER_NOT_RUNNING', `container ${status.id} is not running`, {exitCode: 1})
+  if (status.paused) throw new RuntimeError('CONTAINER_PAUSED', `Container ${status.id} is already paused`, {exitCode: 1})
+  const {openCgroup} = require('../cgroups') as typeof import('../cgroups')
+  const cgroup = openCgroup(cgroupIdOf(store, status.id))
+  if (!cgroup.canFreeze()) throw new RuntimeError('CONTAINER_NO_FREEZER', 'this host has no cgroup freezer: cannot pause', {exitCode: 1})
+  await cgroup.freeze()
+  markRecord(store, status.id, {paused: true})
+}
+
+/** `pivot unpause`. */
+export function unpauseContainer(store: Store, ref: string): void {
+  const status = statusOf(store, ref)
+  if (status.state !== 'running' || !status.paused) throw new RuntimeError('CONTAINER_NOT_PAUSED', `Container ${status.id} is not paused`, {exitCode: 1})
+  thawContainer(store, status.id)
+}
+
+/** `pivot rename OLD NEW`: docker's rules and messages. */
+export function renameContainer(store: Store, ref: string, newName: string): void {
+  const status = statusOf(store, ref)
+  const name = newName.startsWith('/') ? newName.slice(1) : newName
+  const {checkContainerName} = require('../container-config') as typeof import('../container-config')
+  try {
+    checkContainerName(name)
+  } catch (error) {
+    throw new RuntimeError('CONTAINER_BAD_NAME', (error as Error).message, {exitCode: 1})
+  }
+  const old = status.record.name
+  if (old === name) throw new RuntimeError('CONTAINER_BAD_NAME', 'Renaming a container with the same name as its current name', {exitCode: 1})
+  try {
+    reserveName(store, name, status.id)
+  } catch (error) {
+    throw new RuntimeError('CONTAINER_NAME_IN_USE', (error as Error).message, {exitCode: 1})
+  }
+  const state = readState(store, status.id)
+  if (!state || !fs.existsSync(containerDir(store, status.id))) {
+    releaseName(store, name, status.id)
+    throw new RuntimeError('CONTAINER_NOT_FOUND', `No such container: ${ref}`, {exitCode: 1})
+  }
+  writeState(store, {...state, name})
+  if (old !== undefined) releaseName(store, old, status.id)
+}
+
+/** `pivot restart`: stop (the stop signal, SIGKILL after the timeout), then start. */
+export async function restartContainer(store: Store, ref: string, timeoutSeconds: number): Promise<void> {
+  const status = statusOf(store, ref)
+  await stopContainer(store, status.id, timeoutSeconds)
+  const {startContainer} = require('./start') as typeof import('./start')
+  await startContainer(store, status.id, {attach: false, write: () => undefined})
 }

@@ -6,7 +6,7 @@
  * (exec keeps its pid and start time), so the record's owner is alive until this is done and
  * `pivot rm`, `prune` or another cleanup never race with it.
  */
-import {cgroupIdOf, readExit, readState, removeContainer, writeState} from '../../store/container-record'
+import {cgroupIdOf, readExit, readState, removeContainer, writeState, type ContainerState} from '../../store/container-record'
 import {openCgroup} from '../cgroups'
 import {releaseNetwork} from '../container-network'
 import {Store} from '../../store/store'
@@ -29,14 +29,67 @@ async function main(): Promise<void> {
     return
   }
   const exit = readExit(store, id)
-  state.status = 'exited'
-  delete state.pid
-  state.exitCode = exit?.exitCode ?? 125
-  state.finished = exit?.finished ?? new Date().toISOString()
+  // Re-read: `stop` may have marked it manually stopped meanwhile.
+  const now = readState(store, id) ?? state
+  now.status = 'exited'
+  delete now.pid
+  now.paused = false
+  now.exitCode = exit?.exitCode ?? 125
+  now.finished = exit?.finished ?? new Date().toISOString()
+  const restart = shouldRestart(now)
+  if (restart) {
+    now.restarting = true
+    now.restartCount = (now.restartCount ?? 0) + 1
+  }
   try {
-    writeState(store, state)
+    writeState(store, now)
   } catch {
     // `pivot rm -f` removed it meanwhile.
+    return
+  }
+  if (restart) await restartLater(store, id, now)
+}
+
+/** docker's rules: on-failure for a non-zero status (at most N times), always and unless-stopped unless stopped by the user. */
+function shouldRestart(state: ContainerState): boolean {
+  const policy = state.restartPolicy
+  if (!policy || policy.name === 'no' || state.manuallyStopped) return false
+  if (policy.name === 'on-failure') {
+    if (state.exitCode === 0) return false
+    return policy.maximumRetryCount === 0 || (state.restartCount ?? 0) < policy.maximumRetryCount
+  }
+  return true
+}
+
+/**
+ * docker's back-off: 100 ms before the first restart, doubled for each restart in a row, back to
+ * 100 ms when the container had run for 10 s or more. This process (the monitor's, exec'd) stays
+ * the owner while it waits, so `ps` shows Restarting; `stop` SIGTERMs it, which ends the wait.
+ */
+async function restartLater(store: Store, id: string, state: ContainerState): Promise<void> {
+  const ran = Date.parse(state.finished ?? '') - Date.parse(state.started ?? '')
+  const previous = state.restartDelayMs ?? 0
+  const delay = ran >= 10_000 || previous === 0 ? 100 : Math.min(previous * 2, 60_000)
+  let stopped = false
+  const stop = () => {
+    stopped = true
+  }
+  process.on('SIGTERM', stop)
+  const deadline = Date.now() + delay
+  while (!stopped && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, Math.min(50, deadline - Date.now())))
+  const current = readState(store, id)
+  if (!current) return
+  if (stopped || current.manuallyStopped) {
+    writeState(store, {...current, restarting: false})
+    return
+  }
+  writeState(store, {...current, restartDelayMs: delay})
+  const {startStopped} = require('../lifecycle/start') as typeof import('../lifecycle/start')
+  try {
+    await startStopped(store, id)
+  } catch {
+    const failed = readState(store, id)
+    if (failed) writeState(store, {...failed, restarting: false})
   }
 }
 

@@ -4,7 +4,15 @@
  * of the mount namespace fails in Node's threads, a user namespace never works) and the exec'd
  * process must get exactly PID 1's walls, which the kernel only sets on the calling thread.
  *
- *   pivot-exec PID CWD FILTER_FLAG CGROUP_PROCS... -- CMD [ARG...]
+ *   pivot-exec [-u UID:GID:G1,G2...] [-P] [-t] [-i] PID CWD FILTER_FLAG CGROUP_PROCS... -- CMD [ARG...]
+ *
+ * -u: this user and these groups instead of PID 1's (a non-root user gets no effective,
+ *     permitted or ambient capability, as a container started with -u). -P (--privileged):
+ *     every capability, the full bounding set; the seccomp filter and no_new_privs stay PID 1's
+ *     (docker's exec --privileged). -t: a pty of the container's devpts (opened after the mount
+ *     namespace is joined) is the command's terminal; this process relays it to its own stdout
+ *     and, with -i, its stdin to it (in raw mode when stdin is a terminal, restored before exit),
+ *     and passes window size changes (SIGWINCH) on.
  *
  * The environment is the command's. FILTER_FLAG is 1 when fd 3 carries PID 1's seccomp program
  * (a BPF array, as the init loads it), 0 when PID 1 has none (--privileged, unconfined). In order:
@@ -39,7 +47,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <poll.h>
+#include <termios.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -144,20 +155,90 @@ static void run_from_sealed_copy(char **argv) {
 }
 
 static pid_t child = -1;
+static volatile sig_atomic_t resized = 0;
 
 static void forward(int sig) {
   if (child > 0) kill(child, sig);
 }
 
+static void on_winch(int sig) {
+  (void)sig;
+  resized = 1;
+}
+
+static struct termios saved;
+static int raw = 0;
+
+static void restore_terminal(void) {
+  if (raw) tcsetattr(0, TCSAFLUSH, &saved);
+  raw = 0;
+}
+
+static void copy_size(int master) {
+  struct winsize ws;
+  if (ioctl(1, TIOCGWINSZ, &ws) == 0 || ioctl(0, TIOCGWINSZ, &ws) == 0) ioctl(master, TIOCSWINSZ, &ws);
+}
+
+static int write_full(int fd, const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return -1;
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+/* Relays the pty until the command's side is closed by all (read gives EIO). */
+static void relay(int master, int interactive) {
+  char buf[16384];
+  int in_open = interactive;
+  for (;;) {
+    if (resized) {
+      resized = 0;
+      copy_size(master);
+    }
+    struct pollfd p[2] = {{master, POLLIN, 0}, {in_open ? 0 : -1, POLLIN, 0}};
+    if (poll(p, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return;
+    }
+    if (p[0].revents) {
+      ssize_t n = read(master, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;
+      if (write_full(1, buf, (size_t)n) != 0) return;
+    }
+    if (p[1].revents) {
+      ssize_t n = read(0, buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) in_open = 0;
+      else if (write_full(master, buf, (size_t)n) != 0) return;
+    }
+  }
+}
+
 int main(int argc, char **argv) {
+  /* Runs again from a sealed copy first (below) with the same argv: options are read after. */
   int sep = 0;
   for (int i = 1; i < argc; i++)
     if (!strcmp(argv[i], "--")) {
       sep = i;
       break;
     }
-  if (argc < 4 || sep < 4 || sep + 1 >= argc) {
-    dprintf(2, "usage: pivot-exec PID CWD FILTER_FLAG CGROUP_PROCS... -- CMD [ARG...]\n");
+  int first = 1, privileged = 0, tty = 0, interactive = 0;
+  const char *user = NULL;
+  while (first < sep && argv[first][0] == '-') {
+    if (!strcmp(argv[first], "-u") && first + 1 < sep) user = argv[++first];
+    else if (!strcmp(argv[first], "-P")) privileged = 1;
+    else if (!strcmp(argv[first], "-t")) tty = 1;
+    else if (!strcmp(argv[first], "-i")) interactive = 1;
+    else break;
+    first++;
+  }
+  if (sep - first < 4 || sep + 1 >= argc) {
+    dprintf(2, "usage: pivot-exec [-u UID:GID:GROUPS] [-P] [-t] [-i] PID CWD FILTER_FLAG CGROUP_PROCS... -- CMD [ARG...]\n");
     return 125;
   }
   /* Not dumpable until the exec: between setns and execve this is a host binary, as root, inside
@@ -165,12 +246,34 @@ int main(int argc, char **argv) {
      (CVE-2019-5736's shape). execve of the command makes it dumpable again. */
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   run_from_sealed_copy(argv);
-  const char *pid = argv[1], *cwd = argv[2];
-  int with_filter = argv[3][0] == '1';
-  int detach = argv[3][0] != '\0' && argv[3][1] == 'd';
+  const char *pid = argv[first], *cwd = argv[first + 1];
+  /* FILTER_FLAG: 1 or 0, with a `d` after it for the OCI runtime's exec --detach. */
+  int with_filter = argv[first + 2][0] == '1';
+  int detach = argv[first + 2][0] != '\0' && argv[first + 2][1] == 'd';
   struct walls w;
   memset(&w, 0, sizeof w);
   if (read_walls(pid, &w) != 0) die(125, "cannot read the container's PID 1");
+  if (user) {
+    unsigned uid, gid;
+    int used = 0;
+    if (sscanf(user, "%u:%u:%n", &uid, &gid, &used) < 2 || used == 0) {
+      errno = EINVAL;
+      die(125, "the user");
+    }
+    for (int i = 0; i < 4; i++) w.uid[i] = uid, w.gid[i] = gid;
+    w.ngroups = 0;
+    for (char *p = (char *)user + used; *p && w.ngroups < MAX_GROUPS;) {
+      char *end;
+      unsigned long g = strtoul(p, &end, 10);
+      if (end == p) break;
+      w.groups[w.ngroups++] = (gid_t)g;
+      p = *end == ',' ? end + 1 : end;
+    }
+    if (uid != 0) w.eff = w.prm = w.inh = w.amb = 0;
+  }
+  /* --privileged: every capability this process holds (on a host that lacks one, asking for all
+     41 would fail at capset, as docker's exec --privileged does there), the bounding set kept. */
+  if (privileged) w.bnd = ~0ULL;
 
   static struct sock_filter prog[65536];
   struct sock_fprog fprog = {0, prog};
@@ -192,7 +295,7 @@ int main(int argc, char **argv) {
   /* fd 4 (the pid report) must not reach the command. */
   if (detach && fcntl(4, F_SETFD, FD_CLOEXEC) != 0) die(125, "fd 4");
 
-  for (int i = 4; i < sep; i++) {
+  for (int i = first + 3; i < sep; i++) {
     int fd = open(argv[i], O_WRONLY | O_CLOEXEC);
     if (fd < 0 || write(fd, "0\n", 2) != 2) die(125, argv[i]);
     close(fd);
@@ -214,9 +317,28 @@ int main(int argc, char **argv) {
     close(fds[i]);
   }
 
+  /* The container's own devpts (its /dev/ptmx), as `run -t`: the slave is a /dev/pts/N inside. */
+  int master = -1, slave = -1;
+  char slave_name[64] = "";
+  if (tty) {
+    master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    int unlock = 0;
+    unsigned int n = 0;
+    if (master < 0 || ioctl(master, TIOCSPTLCK, &unlock) != 0 || ioctl(master, TIOCGPTN, &n) != 0) die(125, "the container's /dev/ptmx");
+    snprintf(slave_name, sizeof slave_name, "/dev/pts/%u", n);
+    copy_size(master);
+    /* Opened before the fork: the master must not see the slave closed (EIO) before the child has it. */
+    slave = open(slave_name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (slave < 0) die(125, slave_name);
+  }
+
   child = fork();
   if (child < 0) die(125, "fork");
   if (child == 0) {
+    if (tty) {
+      if (setsid() < 0 || ioctl(slave, TIOCSCTTY, 0) != 0) die(125, slave_name);
+      if (dup2(slave, 0) < 0 || dup2(slave, 1) < 0 || dup2(slave, 2) < 0) die(125, "dup2");
+    }
     if (chdir(cwd) != 0) die(125, cwd);
     for (int cap = 0; cap <= 63; cap++) {
       if (!(w.bnd & (1ULL << cap)) && prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1 && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) die(125, "the bounding set");
@@ -230,10 +352,14 @@ int main(int argc, char **argv) {
     struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
     struct __user_cap_data_struct now[2];
     if (syscall(SYS_capget, &h, now) != 0) die(125, "capget");
+    if (privileged && w.uid[0] == 0) w.eff = w.prm = ((uint64_t)now[1].permitted << 32) | now[0].permitted;
     if (capset_all(((uint64_t)now[1].permitted << 32) | now[0].permitted, ((uint64_t)now[1].permitted << 32) | now[0].permitted, w.inh) != 0) die(125, "capset");
     if (w.nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die(125, "no_new_privs");
+    /* --privileged keeps CAP_SYS_ADMIN, which loading the filter needs: its sets can come first
+       (the container's filter refuses a capset that raises capabilities it does not hold). */
+    if (privileged && capset_all(w.eff, w.prm, w.inh) != 0) die(125, "capset");
     if (with_filter && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog, 0, 0) != 0) die(125, "seccomp");
-    if (capset_all(w.eff, w.prm, w.inh) != 0) die(125, "capset");
+    if (!privileged && capset_all(w.eff, w.prm, w.inh) != 0) die(125, "capset");
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) die(125, "ambient");
     for (int cap = 0; cap <= 63; cap++) {
       if ((w.amb & (1ULL << cap)) && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) != 0) die(125, "ambient");
@@ -253,6 +379,18 @@ int main(int argc, char **argv) {
   sa.sa_handler = forward;
   int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
   for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
+  if (tty) {
+    close(slave);
+    sigaction(SIGWINCH, &(struct sigaction){.sa_handler = on_winch}, NULL);
+    if (interactive && isatty(0) && tcgetattr(0, &saved) == 0) {
+      struct termios r = saved;
+      cfmakeraw(&r);
+      if (tcsetattr(0, TCSAFLUSH, &r) == 0) raw = 1;
+    }
+    relay(master, interactive);
+    restore_terminal();
+    close(master);
+  }
   int status;
   while (waitpid(child, &status, 0) < 0) {
     if (errno != EINTR) return 125;

@@ -4,7 +4,14 @@
  * and a Node process costs ~40 MiB of RSS where this costs under 1 MiB (docs/DESIGN.md, "Detached
  * containers").
  *
- *   pivot-monitor LOG EXIT NODE INIT [CLEANUP ARG...]
+ *   pivot-monitor [-t] [-s MAX_BYTES -n MAX_FILES] LOG EXIT NODE INIT [CLEANUP ARG...]
+ *
+ * -s/-n (`--log-opt max-size/max-file`): once LOG reaches MAX_BYTES it becomes LOG.1 (LOG.1
+ * becomes LOG.2... up to MAX_FILES-1 kept files; the oldest is dropped), docker's json-file rotation.
+ *
+ * -t (`run -d -t`): the init gets a console channel on fd 4 and announces there the descriptor
+ * of its pty master; the monitor takes a copy (pidfd_getfd), answers one byte, and logs what the
+ * pty prints as stdout (docker logs a tty container's output as stdout, \r\n and all).
  *
  * Started by `pivot run -d` in a session of its own, stdin/stdout/stderr on /dev/null and the
  * run's control socket on fd 3. It:
@@ -33,6 +40,8 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -50,6 +59,26 @@ struct stream {
 };
 
 static int log_fd = -1;
+static const char *log_file;
+static long long log_bytes, max_bytes;
+static int max_files = 1;
+
+/* LOG.(n-1) is dropped, LOG.k becomes LOG.(k+1), LOG becomes LOG.1 (or is emptied with one file). */
+static void rotate(void) {
+  char from[4096], to[4096];
+  for (int k = max_files - 1; k >= 1; k--) {
+    if (k == 1) snprintf(from, sizeof from, "%s", log_file);
+    else snprintf(from, sizeof from, "%s.%d", log_file, k - 1);
+    snprintf(to, sizeof to, "%s.%d", log_file, k);
+    rename(from, to);
+  }
+  int fd = open(log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (max_files == 1 ? O_TRUNC : 0), 0600);
+  if (fd >= 0) {
+    close(log_fd);
+    log_fd = fd;
+  }
+  log_bytes = 0;
+}
 
 static void write_all(int fd, const char *p, size_t n) {
   while (n > 0) {
@@ -96,6 +125,9 @@ static void emit(struct stream *s, const char *text, size_t n) {
   timestamp(ts, sizeof ts);
   o += (size_t)snprintf(out + o, sizeof out - o, "\",\"stream\":\"%s\",\"time\":\"%s\"}\n", s->name, ts);
   write_all(log_fd, out, o);
+  log_bytes += (long long)o;
+  /* docker's json-file: the file that reached max-size is rotated before the next record. */
+  if (max_bytes > 0 && log_bytes >= max_bytes) rotate();
 }
 
 /* Logs every complete line in the buffer; a line that fills the buffer is logged as it is. */
@@ -145,7 +177,35 @@ static void write_exit(const char *path, int status) {
   rename(tmp, path);
 }
 
+/* The init's pty master: its descriptor number comes on the console channel. -1 on failure. */
+static int take_master(int channel, pid_t pid) {
+  char buf[32];
+  ssize_t n = read(channel, buf, sizeof buf - 1);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  int fd = atoi(buf);
+  int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (pidfd < 0) return -1;
+  int master = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+  close(pidfd);
+  if (master >= 0) write_all(channel, "\n", 1);
+  return master;
+}
+
 int main(int argc, char **argv) {
+  int tty_mode = 0;
+  if (argc > 1 && !strcmp(argv[1], "-t")) {
+    tty_mode = 1;
+    argv++;
+    argc--;
+  }
+  if (argc > 4 && !strcmp(argv[1], "-s") && !strcmp(argv[3], "-n")) {
+    max_bytes = atoll(argv[2]);
+    max_files = atoi(argv[4]);
+    if (max_files < 1) max_files = 1;
+    argv += 4;
+    argc -= 4;
+  }
   if (argc < 5) {
     fprintf(stderr, "usage: pivot-monitor LOG EXIT NODE INIT [CLEANUP ARG...]\n");
     return 125;
@@ -153,6 +213,9 @@ int main(int argc, char **argv) {
   const char *log_path = argv[1], *exit_path = argv[2];
   log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (log_fd < 0) return 125;
+  log_file = log_path;
+  struct stat st;
+  if (fstat(log_fd, &st) == 0) log_bytes = st.st_size;
 
   /* SIGCHLD through a signalfd, in the same poll as the pipes; blocked before the fork so the
      init's exit cannot slip in between. */
@@ -166,6 +229,8 @@ int main(int argc, char **argv) {
 
   int out[2], err[2];
   if (sfd < 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) return 125;
+  int con[2] = {-1, -1};
+  if (tty_mode && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, con) != 0) return 125;
   int own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
   if (own_pidns < 0 || unshare(CLONE_NEWPID) != 0) return 125;
   pid_t pid = fork();
@@ -178,6 +243,7 @@ int main(int argc, char **argv) {
     int null = open("/dev/null", O_RDONLY);
     if (null < 0 || dup2(null, 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0) _exit(125);
     if (null > 3) close(null);
+    if (tty_mode && dup2(con[1], 4) < 0) _exit(125);
     /* fd 3, the control socket, is inherited as it is (not close-on-exec). */
     char *env[] = {NULL};
     char *args[] = {argv[3], argv[4], NULL};
@@ -189,21 +255,22 @@ int main(int argc, char **argv) {
   close(own_pidns);
   close(out[1]);
   close(err[1]);
+  if (con[1] >= 0) close(con[1]);
   if (pid < 0) return 125;
   char line[32];
   int n = snprintf(line, sizeof line, "%d\n", (int)pid);
   write_all(3, line, (size_t)n);
   close(3);
 
-  static struct stream so = {"stdout", -1, {0}, 0}, se = {"stderr", -1, {0}, 0};
+  static struct stream so = {"stdout", -1, {0}, 0}, se = {"stderr", -1, {0}, 0}, pt = {"stdout", -1, {0}, 0};
   so.fd = out[0];
   se.fd = err[0];
   int status = 0, exited = 0;
-  while (!exited || so.fd >= 0 || se.fd >= 0) {
-    struct pollfd p[3] = {{so.fd, POLLIN, 0}, {se.fd, POLLIN, 0}, {exited ? -1 : sfd, POLLIN, 0}};
+  while (!exited || so.fd >= 0 || se.fd >= 0 || pt.fd >= 0) {
+    struct pollfd p[5] = {{so.fd, POLLIN, 0}, {se.fd, POLLIN, 0}, {exited ? -1 : sfd, POLLIN, 0}, {con[0], POLLIN, 0}, {pt.fd, POLLIN, 0}};
     /* After PID 1's exit the kernel kills the rest of its namespace, which closes the pipes;
        a stuck writer (a process in D state) must not hold the exit record back for long. */
-    int r = poll(p, 3, exited ? 2000 : -1);
+    int r = poll(p, 5, exited ? 2000 : -1);
     if (r < 0) {
       if (errno == EINTR) continue;
       break;
@@ -211,6 +278,13 @@ int main(int argc, char **argv) {
     if (r == 0) break;
     if (p[0].revents) pump(&so);
     if (p[1].revents) pump(&se);
+    if (p[3].revents) {
+      pt.fd = take_master(con[0], pid);
+      close(con[0]);
+      con[0] = -1;
+    }
+    /* EIO once the container's last process closed the slave: pump takes it as the end. */
+    if (p[4].revents) pump(&pt);
     if (p[2].revents) {
       struct signalfd_siginfo si;
       while (read(sfd, &si, sizeof si) > 0) {
@@ -221,6 +295,7 @@ int main(int argc, char **argv) {
   if (!exited) waitpid(pid, &status, 0);
   if (so.fd >= 0) flush_lines(&so, 1);
   if (se.fd >= 0) flush_lines(&se, 1);
+  if (pt.fd >= 0) flush_lines(&pt, 1);
   fsync(log_fd);
   write_exit(exit_path, status);
   if (argc > 5) {

@@ -19,7 +19,7 @@ export const CLEANUP_SCRIPT = path.join(__dirname, 'cleanup.js')
  * The monitor is in a session of its own with /dev/null for stdio, and is unref'd: `pivot run -d`
  * exits once the command runs, and the monitor lives on with the container.
  */
-export function startMonitor(store: Store, id: string, netns?: NetnsChoice): PendingInit {
+export function startMonitor(store: Store, id: string, netns?: NetnsChoice, tty = false, logRotation?: {maxSize: number; maxFile: number}): PendingInit {
   try {
     fs.accessSync(MONITOR_BIN, fs.constants.X_OK)
   } catch {
@@ -30,7 +30,7 @@ export function startMonitor(store: Store, id: string, netns?: NetnsChoice): Pen
   const child = spawnInNetns(netns, () =>
     spawn(
       MONITOR_BIN,
-      [logPath(store, id), exitPath(store, id), process.execPath, INIT_SCRIPT, process.execPath, CLEANUP_SCRIPT, path.resolve(store.root), id],
+      [...(tty ? ['-t'] : []), ...(logRotation ? ['-s', String(logRotation.maxSize), '-n', String(logRotation.maxFile)] : []), logPath(store, id), exitPath(store, id), process.execPath, INIT_SCRIPT, process.execPath, CLEANUP_SCRIPT, path.resolve(store.root), id],
       {detached: true, env: {}, stdio: ['ignore', 'ignore', 'ignore', 'pipe']},
     ),
   )

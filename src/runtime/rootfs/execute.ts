@@ -47,7 +47,15 @@ export interface SetupFs extends GuardFs {
   readFile(path: string): string | undefined
   /** undefined when the path does not exist. */
   stat(path: string): {isFile: boolean; isDirectory: boolean; mode: number} | undefined
+  /**
+   * Tells the console's holder, on fd 4, the number of the descriptor the pty master is open on,
+   * and waits for its one-byte answer: it has taken a copy (pidfd_getfd), so ours can be closed.
+   */
+  handOverConsole(master: number): void
 }
+
+/** The console channel: a socket from the holder of a `-t` container's pty master. */
+export const CONSOLE_FD = 4
 
 /** SetupFs on node:fs, synchronous calls only: they run on the main thread, in its namespaces and root. */
 export function nodeSetupFs(): SetupFs {
@@ -78,6 +86,19 @@ export function nodeSetupFs(): SetupFs {
       return st && {dev: st.dev, ino: st.ino, isSymlink: st.isSymbolicLink(), isDirectory: st.isDirectory()}
     },
     readlink: path => fs.readlinkSync(path),
+    handOverConsole: master => {
+      fs.writeSync(CONSOLE_FD, `${master}\n`)
+      const answer = Buffer.alloc(1)
+      for (;;) {
+        try {
+          if (fs.readSync(CONSOLE_FD, answer, 0, 1, null) === 1) return
+          throw new RuntimeError('RUN_SETUP_FAILED', 'container setup failed: the terminal holder went away')
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1)
+        }
+      }
+    },
   }
 }
 
@@ -263,6 +284,18 @@ export function runStep(step: Step, sys: Syscalls, fs: SetupFs, progress: Progre
       sys.cloexecFrom(3)
       for (const fd of [0, 1, 2]) sys.setCloexec(fd, false)
       break
+    case 'console': {
+      const pty = sys.openPty('/dev/ptmx', '/dev/pts')
+      // docker's /dev/console is the container's terminal: what writes to the console is seen.
+      sys.mount(pty.name, '/dev/console', null, MS_BIND, null)
+      sys.setsid()
+      sys.setControllingTerminal(pty.slave)
+      for (const fd of [0, 1, 2]) sys.dup2(pty.slave, fd)
+      sys.close(pty.slave)
+      fs.handOverConsole(pty.master)
+      sys.close(pty.master)
+      break
+    }
     case 'exec': {
       const target = progress.target
       if (!target || !progress.env) throw new RuntimeError('RUN_SETUP_FAILED', 'container setup failed: exec before resolveCommand')

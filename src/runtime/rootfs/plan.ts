@@ -143,6 +143,8 @@ export function planContainer(config: InitConfig): Step[] {
     flags: MS_NOSUID | MS_NOEXEC,
     data: 'newinstance,ptmxmode=0666,mode=0620,gid=5',
   })
+  // -t: the mount point of /dev/console, bound to the container's pty after pivot_root.
+  if (config.tty) steps.push({op: 'touch', path: join(dev, 'console')})
   steps.push({op: 'mount', source: 'shm', target: join(dev, 'shm'), fstype: 'tmpfs', flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: `mode=1777,size=${shmSizeOption(config.shmSize)}`})
   // mqueue shows the IPC namespace's message queues; mounted after the unshare(NEWIPC) above.
   steps.push({op: 'mount', source: 'mqueue', target: join(dev, 'mqueue'), fstype: 'mqueue', flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: null})
@@ -183,6 +185,9 @@ export function planContainer(config: InitConfig): Step[] {
 
   // -- Masked and read-only paths: after pivot_root, on the container's own /proc and /sys.
   steps.push(...maskedPathSteps(config))
+  // -- -t: the pty comes from the container's own devpts (its slave is /dev/pts/0 inside, as in
+  //    docker), so only after pivot_root; and before the user switch, which could not open it.
+  if (config.tty) steps.push({op: 'console'})
   steps.push(...readonlyPathSteps(config))
 
   // -- The process. The working directory is reached (or made) as root, before the user switch,

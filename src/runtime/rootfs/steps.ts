@@ -66,5 +66,11 @@ export type Step =
    * not pivot's own init binary, directly or as the interpreter of a script or an ELF file.
    */
   | {op: 'resolveCommand'; command: string[]; env: string[]}
+  /**
+   * `-t`: a pty of the container's devpts becomes PID 1's controlling terminal and stdio 0-2, its
+   * slave is bound onto /dev/console, and its master goes to the holder (the monitor or `pivot
+   * run`) through the console channel, fd 4.
+   */
+  | {op: 'console'}
   /** execve (or execveat on the descriptor resolveCommand checked) with the env and HOME. */
   | {op: 'exec'}

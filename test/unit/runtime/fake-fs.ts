@@ -16,6 +16,10 @@ export class FakeFs implements SetupFs {
     if (p === '/' || p === '.' || Object.keys(this.files).some(k => k.startsWith(p + '/'))) return {dev: 1n, ino: 1n, isSymlink: false, isDirectory: true};
     return undefined;
   }
+  consoleHandedOver: number[] = [];
+  handOverConsole(master: number): void {
+    this.consoleHandedOver.push(master);
+  }
   readlink(p: string): string {
     if (p === '/proc/self/cwd') return '/';
     const link = this.files[p]?.link;

@@ -109,3 +109,31 @@ test('containers by full id, name or unique prefix; unknown and ambiguous ones a
     fs.rmSync(store.root, {recursive: true, force: true});
   }
 });
+
+test('--restart: docker\'s policies and messages', async () => {
+  const {parseRestartPolicy} = await import('../../../src/cli/run');
+  assert.deepEqual(parseRestartPolicy('no'), {name: 'no', maximumRetryCount: 0});
+  assert.deepEqual(parseRestartPolicy('on-failure:3'), {name: 'on-failure', maximumRetryCount: 3});
+  assert.deepEqual(parseRestartPolicy('always'), {name: 'always', maximumRetryCount: 0});
+  assert.deepEqual(parseRestartPolicy('unless-stopped'), {name: 'unless-stopped', maximumRetryCount: 0});
+  assert.throws(() => parseRestartPolicy('sometimes'), /invalid restart policy 'sometimes'/);
+  assert.throws(() => parseRestartPolicy('on-failure:x'), /maximum retry count must be an integer/);
+  assert.throws(() => parseRestartPolicy('always:2'), /maximum retry count cannot be used with restart policy 'always'/);
+});
+
+test('inspect templates: fields, json, nested; an unknown field is an error', async () => {
+  const {renderTemplate} = await import('../../../src/runtime/lifecycle/inspect');
+  const v = {State: {Status: 'running', Pid: 12, Running: true}, Config: {Cmd: ['sleep', '1']}, Name: '/web'};
+  assert.equal(renderTemplate('{{.State.Status}} {{.State.Pid}} {{.State.Running}}', v), 'running 12 true');
+  assert.equal(renderTemplate('{{json .Config.Cmd}}', v), '["sleep","1"]');
+  assert.equal(renderTemplate('{{.Config.Cmd}}', v), '[sleep 1]');
+  assert.equal(renderTemplate('name={{ .Name }}', v), 'name=/web');
+  assert.throws(() => renderTemplate('{{.Nope}}', v), /can't evaluate field Nope/);
+  assert.throws(() => renderTemplate('{{range .Config.Cmd}}', v), /unsupported/);
+});
+
+test('STATUS of paused and restarting containers', () => {
+  const now = Date.parse('2026-12-04T12:00:10Z');
+  assert.equal(statusText({state: 'running', paused: true, started: '2026-12-04T12:00:07Z'}, now), 'Up 3 seconds (Paused)');
+  assert.equal(statusText({state: 'restarting', exitCode: 1, finished: '2026-12-04T12:00:08Z'}, now), 'Restarting (1) 2 seconds ago');
+});

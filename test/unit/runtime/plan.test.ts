@@ -334,3 +334,24 @@ test('NUL bytes never reach a syscall', () => {
   assert.throws(() => executeSteps([{op: 'sethostname', name: 'a\0b'}], sys, new FakeFs()), /NUL/);
   assert.equal(sys.calls.length, 0);
 });
+
+test('-t: /dev/console made on the tmpfs before pivot_root; the console after pivot_root and the masks, before the user switch', () => {
+  const ops = planContainer(config({tty: true}));
+  const at = (pred: (s: Step) => boolean) => ops.findIndex(pred);
+  const touch = at(s => s.op === 'touch' && s.path === `${ROOT}/dev/console`);
+  const pivot = at(s => s.op === 'pivotRoot');
+  const console = at(s => s.op === 'console');
+  assert.ok(touch !== -1 && touch < pivot, 'the mount point is made while /dev is reachable');
+  assert.ok(console > pivot && console > at(s => s.op === 'maskPath'), 'the pty is of the container\'s own devpts');
+  assert.ok(console < at(s => s.op === 'switchUser') && console < at(s => s.op === 'exec'));
+  assert.equal(planContainer(config()).some(s => s.op === 'console'), false);
+});
+
+test('-t: the console step opens the devpts pty, binds /dev/console, takes it as controlling terminal and stdio, hands the master over', () => {
+  const sys = new RecordingSyscalls();
+  const fs = new FakeFs();
+  executeSteps([{op: 'console'}], sys, fs);
+  assert.deepEqual(sys.lines().slice(0, 4), ['open_pty(/dev/ptmx)', 'mount(/dev/pts/0, /dev/console, null, 4096, null)', 'setsid()', 'ioctl(1011, TIOCSCTTY)']);
+  assert.deepEqual(sys.lines().slice(4), ['dup3(1011, 0)', 'dup3(1011, 1)', 'dup3(1011, 2)', 'close(1011)', 'close(1010)']);
+  assert.deepEqual(fs.consoleHandedOver, [1010]);
+});

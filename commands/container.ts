@@ -1,0 +1,75 @@
+import {Args} from '@oclif/core'
+import {PivotCommand} from '../src/cli/pivot-command'
+
+/** docker container SUB: the same commands under their management-command names. */
+const ALIASES: Record<string, string> = {
+  ls: 'ps',
+  list: 'ps',
+  ps: 'ps',
+  run: 'run',
+  exec: 'exec',
+  logs: 'logs',
+  start: 'start',
+  stop: 'stop',
+  restart: 'restart',
+  kill: 'kill',
+  rm: 'rm',
+  wait: 'wait',
+  inspect: 'inspect',
+  top: 'top',
+  stats: 'stats',
+  pause: 'pause',
+  unpause: 'unpause',
+  rename: 'rename',
+}
+
+export default class Container extends PivotCommand {
+  static summary = 'Manage containers (docker container ls, rm, prune, ...)'
+  static description = `docker's management command: pivot container ls|ps|list, run, exec, logs, start, stop, restart,
+kill, rm, wait, inspect, top, stats, pause, unpause and rename are the commands of those names;
+pivot container prune [-f] removes every container that is not running (asking first without -f).`
+
+  static examples = ['<%= config.bin %> container ls -a', '<%= config.bin %> container prune -f']
+  static strict = false
+  static args = {command: Args.string({description: 'ls, prune, rm, inspect, ...', required: true})}
+
+  async run(): Promise<void> {
+    const [sub, ...rest] = this.argv
+    if (sub === 'prune') return this.prune(rest)
+    const id = sub === undefined ? undefined : ALIASES[sub]
+    if (id === undefined) {
+      const {RuntimeError} = await import('../src/runtime/runtime-error')
+      throw new RuntimeError('CONTAINER_BAD_FLAG', sub === undefined || sub.startsWith('-') ? `"pivot container" requires a command: ${Object.keys(ALIASES).join(', ')}, prune` : `unknown command "${sub}" for "pivot container"`, {exitCode: 1})
+    }
+    await this.config.runCommand(id, rest)
+  }
+
+  private async prune(argv: string[]): Promise<void> {
+    const force = argv.includes('-f') || argv.includes('--force')
+    const at = argv.findIndex(a => a === '--cache-dir')
+    const cacheDir = at === -1 ? argv.find(a => a.startsWith('--cache-dir='))?.slice('--cache-dir='.length) : argv[at + 1]
+    const unknown = argv.filter((a, i) => a.startsWith('-') && !['-f', '--force', '--cache-dir'].includes(a) && !a.startsWith('--cache-dir=') && i !== at + 1)
+    if (unknown.length > 0) {
+      const {RuntimeError} = await import('../src/runtime/runtime-error')
+      throw new RuntimeError('CONTAINER_BAD_FLAG', `unknown flag: ${unknown[0]}`, {exitCode: 125})
+    }
+    if (!force) {
+      process.stdout.write('WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ')
+      const answer = await new Promise<string>(resolve => {
+        let text = ''
+        process.stdin.setEncoding('utf8')
+        process.stdin.on('data', (c: string) => {
+          text += c
+          if (text.includes('\n')) resolve(text)
+        })
+        process.stdin.on('end', () => resolve(text))
+      })
+      process.stdin.pause()
+      if (!/^\s*y(es)?\s*$/i.test(answer.split('\n')[0])) return
+    }
+    const {pruneContainers, humanSize} = await import('../src/runtime/lifecycle/prune')
+    const {ids, bytes} = await pruneContainers(this.openStore(cacheDir))
+    if (ids.length > 0) process.stdout.write(`Deleted Containers:\n${ids.join('\n')}\n\n`)
+    process.stdout.write(`Total reclaimed space: ${humanSize(bytes)}\n`)
+  }
+}

@@ -1,0 +1,55 @@
+import * as path from 'node:path'
+import {isPivotError} from '../errors'
+import {parseRunArgs, type RunFlagSpec} from '../runtime/run-flags'
+import {RuntimeError} from '../runtime/runtime-error'
+
+/** exec's flags for parseRunArgs (docker's argv rules: flags until CONTAINER). commands/exec.ts declares the same for its help. */
+export const EXEC_FLAGS: readonly RunFlagSpec[] = [
+  {name: 'interactive', char: 'i', kind: 'boolean', description: ''},
+  {name: 'tty', char: 't', kind: 'boolean', description: ''},
+  {name: 'detach', char: 'd', kind: 'boolean', description: ''},
+  {name: 'user', char: 'u', kind: 'string', description: ''},
+  {name: 'privileged', kind: 'boolean', description: ''},
+  {name: 'env', char: 'e', kind: 'multiple', description: ''},
+  {name: 'workdir', char: 'w', kind: 'string', description: ''},
+  {name: 'cache-dir', kind: 'string', description: ''},
+]
+
+/**
+ * `pivot exec` without oclif (bin/pivot's fast path, as for run): loading oclif costs more than
+ * the whole exec. `--help` goes to oclif. Exits the process with the command's status.
+ */
+export async function main(argv: string[]): Promise<void> {
+  let code: number
+  try {
+    const parsed = parseRunArgs(argv, EXEC_FLAGS, 'exec')
+    if (parsed.help) {
+      const {execute} = require('@oclif/core') as typeof import('@oclif/core')
+      await execute({dir: path.resolve(__dirname, '..', '..', '..', 'bin', 'pivot'), args: ['exec', '--help']})
+      return
+    }
+    if (parsed.image === undefined || parsed.command.length === 0) {
+      throw new RuntimeError('RUN_BAD_FLAG', `"pivot exec" requires at least 2 arguments: pivot exec [OPTIONS] CONTAINER COMMAND [ARG...] (see 'pivot exec --help')`, {exitCode: 1})
+    }
+    const f = parsed.flags
+    const {Store} = require('../store/store') as typeof import('../store/store')
+    const {resolveCacheRoot} = require('../store/cache-root') as typeof import('../store/cache-root')
+    const {execInContainer} = require('../runtime/lifecycle/exec') as typeof import('../runtime/lifecycle/exec')
+    code = await execInContainer(Store.open(resolveCacheRoot(typeof f['cache-dir'] === 'string' ? f['cache-dir'] : undefined)), parsed.image, {
+      command: parsed.command,
+      env: Array.isArray(f.env) ? f.env : [],
+      workdir: typeof f.workdir === 'string' ? f.workdir : undefined,
+      interactive: f.interactive === true,
+      tty: f.tty === true,
+      detach: f.detach === true,
+      user: typeof f.user === 'string' ? f.user : undefined,
+      privileged: f.privileged === true,
+    })
+  } catch (error) {
+    const e = (require('../store/store-error') as typeof import('../store/store-error')).describeFsError(error) ?? error
+    if (!isPivotError(e)) throw error
+    process.stderr.write(`pivot: ${e.message}\n`)
+    code = e.exitCode
+  }
+  process.exit(code)
+}
