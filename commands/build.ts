@@ -27,9 +27,9 @@ A failing step stops the build with the step's exit status; the name is left as 
     tag: Flags.string({char: 't', description: 'name the built image (NAME[:TAG])'}),
     'no-cache': Flags.boolean({description: 'run every step, ignoring cached results'}),
     'build-arg': Flags.string({description: 'set a recipe argument used as ${NAME} (NAME=VALUE; repeatable)', multiple: true}),
-    context: Flags.string({description: 'the directory copy: steps read from [default: the recipe\'s directory]'}),
+    context: Flags.string({description: "the directory copy: steps read from [default: the recipe's directory]"}),
     pull: Flags.boolean({description: 'ask the daemon for the base image even when it is cached'}),
-    quiet: Flags.boolean({char: 'q', description: 'print only the image id (a failing step\'s output still goes to stderr)'}),
+    quiet: Flags.boolean({char: 'q', description: "print only the image id (a failing step's output still goes to stderr)"}),
   }
 
   async run(): Promise<unknown> {

@@ -31,7 +31,8 @@ Leftovers of processes that are gone (under tmp/, temp files) are listed, and re
     const {shortId} = await import('../src/common/format')
     const out: string[] = []
     const verbs = {none: 'Found', removed: 'Removed', relinked: 'Relinked', failed: 'Could not repair'}
-    for (const f of report.findings) out.push(`${verbs[f.action]} ${f.path}: ${f.problem}${f.leftover && f.action === 'none' ? ' (garbage, not damage: prune removes it)' : ''}`)
+    for (const f of report.findings)
+      out.push(`${verbs[f.action]} ${f.path}: ${f.problem}${f.leftover && f.action === 'none' ? ' (garbage, not damage: prune removes it)' : ''}`)
     for (const lost of report.lost) {
       const who = lost.names.length > 0 ? lost.names.map(n => displayName(n)).join(', ') : shortId(lost.id)
       out.push(`Image ${who} is missing ${lost.layers.length === 1 ? 'a layer' : `${lost.layers.length} layers`}: run ${lost.restore}`)
@@ -39,14 +40,17 @@ Leftovers of processes that are gone (under tmp/, temp files) are listed, and re
     for (const message of report.errors) process.stderr.write(`pivot: ${message}\n`)
     const unverified = report.layers.unverified > 0 ? ` (${report.layers.unverified} more by structure only: committed before manifests)` : ''
     const damage = report.findings.filter(f => !f.leftover).length + report.lost.length
-    const summary = damage === 0
-      ? 'no damage found'
-      : report.clean
-        ? `${damage} ${damage === 1 ? 'problem' : 'problems'} found and repaired`
-        : report.repair
-          ? 'damage remains (see above)'
-          : `${damage} ${damage === 1 ? 'problem' : 'problems'} found: run pivot check --repair`
-    out.push(`Checked ${report.images} ${report.images === 1 ? 'image' : 'images'} and ${report.layers.checked} ${report.layers.checked === 1 ? 'layer' : 'layers'}${unverified}: ${summary}`)
+    const summary =
+      damage === 0
+        ? 'no damage found'
+        : report.clean
+          ? `${damage} ${damage === 1 ? 'problem' : 'problems'} found and repaired`
+          : report.repair
+            ? 'damage remains (see above)'
+            : `${damage} ${damage === 1 ? 'problem' : 'problems'} found: run pivot check --repair`
+    out.push(
+      `Checked ${report.images} ${report.images === 1 ? 'image' : 'images'} and ${report.layers.checked} ${report.layers.checked === 1 ? 'layer' : 'layers'}${unverified}: ${summary}`,
+    )
     process.stdout.write(out.join('\n') + '\n')
     return report
   }

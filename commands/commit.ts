@@ -17,7 +17,12 @@ image's id (sha256:...), as docker does. A running container is frozen while its
 
   static flags = {
     message: Flags.string({char: 'm', description: 'commit message (kept in the image record)'}),
-    change: Flags.string({char: 'c', description: 'apply a Dockerfile instruction to the config: CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, STOPSIGNAL (repeatable)', multiple: true, multipleNonGreedy: true}),
+    change: Flags.string({
+      char: 'c',
+      description: 'apply a Dockerfile instruction to the config: CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, STOPSIGNAL (repeatable)',
+      multiple: true,
+      multipleNonGreedy: true,
+    }),
     pause: Flags.boolean({char: 'p', description: 'freeze a running container while committing', default: true, allowNo: true}),
   }
 
@@ -26,7 +31,12 @@ image's id (sha256:...), as docker does. A running container is frozen while its
     const {normaliseName} = await import('../src/images/image-name')
     const name = args.repository === undefined ? undefined : normaliseName(args.repository)
     const {commitContainer} = await import('../src/build/commit-container')
-    const image = await commitContainer(this.openStore(flags['cache-dir']), args.container, {name, message: flags.message, changes: flags.change ?? [], pause: flags.pause})
+    const image = await commitContainer(this.openStore(flags['cache-dir']), args.container, {
+      name,
+      message: flags.message,
+      changes: flags.change ?? [],
+      pause: flags.pause,
+    })
     if (!this.jsonEnabled()) process.stdout.write(image.id + '\n')
     return {id: image.id, name}
   }

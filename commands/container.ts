@@ -39,7 +39,13 @@ pivot container prune [-f] removes every container that is not running (asking f
     const id = sub === undefined ? undefined : ALIASES[sub]
     if (id === undefined) {
       const {RuntimeError} = await import('../src/runtime/runtime-error')
-      throw new RuntimeError('CONTAINER_BAD_FLAG', sub === undefined || sub.startsWith('-') ? `"pivot container" requires a command: ${Object.keys(ALIASES).join(', ')}, prune` : `unknown command "${sub}" for "pivot container"`, {exitCode: 1})
+      throw new RuntimeError(
+        'CONTAINER_BAD_FLAG',
+        sub === undefined || sub.startsWith('-')
+          ? `"pivot container" requires a command: ${Object.keys(ALIASES).join(', ')}, prune`
+          : `unknown command "${sub}" for "pivot container"`,
+        {exitCode: 1},
+      )
     }
     await this.config.runCommand(id, rest)
   }

@@ -9,7 +9,11 @@ copies a directory's content; - is a tar stream on stdout or stdin. Paths in the
 resolved inside it (its symlinks never lead out). A running container is frozen during the copy,
 as docker pauses it. Files copied in are root's; a read-only container refuses them.`
 
-  static examples = ['<%= config.bin %> cp web:/etc/nginx/nginx.conf .', '<%= config.bin %> cp ./site/. web:/usr/share/nginx/html', '<%= config.bin %> cp web:/var/log - | tar -t']
+  static examples = [
+    '<%= config.bin %> cp web:/etc/nginx/nginx.conf .',
+    '<%= config.bin %> cp ./site/. web:/usr/share/nginx/html',
+    '<%= config.bin %> cp web:/var/log - | tar -t',
+  ]
   static args = {
     source: Args.string({description: 'CONTAINER:PATH, a host path, or - (a tar stream on stdin)', required: true}),
     destination: Args.string({description: 'CONTAINER:PATH, a host path, or - (a tar stream on stdout)', required: true}),

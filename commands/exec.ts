@@ -20,10 +20,19 @@ run or is not found, as docker exec (20.10); 1 when the container is not running
 
   static flags = {
     interactive: Flags.boolean({char: 'i', description: "keep stdin open: the command reads pivot's stdin (else /dev/null)"}),
-    env: Flags.string({char: 'e', description: 'set an environment variable (repeatable); KEY alone copies it from pivot\'s environment', multiple: true, helpValue: 'KEY=VALUE'}),
+    env: Flags.string({
+      char: 'e',
+      description: "set an environment variable (repeatable); KEY alone copies it from pivot's environment",
+      multiple: true,
+      helpValue: 'KEY=VALUE',
+    }),
     tty: Flags.boolean({char: 't', description: 'a terminal (pty) of the container for the command'}),
     detach: Flags.boolean({char: 'd', description: 'start the command and return at once'}),
-    user: Flags.string({char: 'u', description: 'user (name or uid) and optional group, from the container\'s /etc/passwd and /etc/group', helpValue: 'USER[:GROUP]'}),
+    user: Flags.string({
+      char: 'u',
+      description: "user (name or uid) and optional group, from the container's /etc/passwd and /etc/group",
+      helpValue: 'USER[:GROUP]',
+    }),
     privileged: Flags.boolean({description: 'every capability for the command (the seccomp filter stays)'}),
     workdir: Flags.string({char: 'w', description: "working directory inside the container [default: PID 1's starting directory]", helpValue: 'DIR'}),
   }
@@ -37,7 +46,11 @@ run or is not found, as docker exec (20.10); 1 when the container is not running
     if (parsed.help) return this.parse(Exec).then(() => undefined)
     if (parsed.image === undefined || parsed.command.length === 0) {
       const {RuntimeError} = await import('../src/runtime/runtime-error')
-      throw new RuntimeError('RUN_BAD_FLAG', `"pivot exec" requires at least 2 arguments: pivot exec [OPTIONS] CONTAINER COMMAND [ARG...] (see 'pivot exec --help')`, {exitCode: 1})
+      throw new RuntimeError(
+        'RUN_BAD_FLAG',
+        `"pivot exec" requires at least 2 arguments: pivot exec [OPTIONS] CONTAINER COMMAND [ARG...] (see 'pivot exec --help')`,
+        {exitCode: 1},
+      )
     }
     const f = parsed.flags
     const {execInContainer} = await import('../src/runtime/lifecycle/exec')

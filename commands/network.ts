@@ -11,10 +11,18 @@ rm NAME...                     remove networks no running container uses
 prune                          remove every network no container uses
 Networks are the host's, not the cache's (like the bridges they are): /run/pivot/network.`
 
-  static examples = ['<%= config.bin %> network create --subnet 10.210.0.0/24 app', '<%= config.bin %> run -d --net app --name db IMG', '<%= config.bin %> network rm app']
+  static examples = [
+    '<%= config.bin %> network create --subnet 10.210.0.0/24 app',
+    '<%= config.bin %> run -d --net app --name db IMG',
+    '<%= config.bin %> network rm app',
+  ]
   static strict = false
   static args = {
-    action: Args.string({description: 'create, ls, inspect, rm or prune', required: true, options: ['create', 'ls', 'list', 'inspect', 'rm', 'remove', 'prune']}),
+    action: Args.string({
+      description: 'create, ls, inspect, rm or prune',
+      required: true,
+      options: ['create', 'ls', 'list', 'inspect', 'rm', 'remove', 'prune'],
+    }),
     name: Args.string({description: 'network name (several for inspect and rm)'}),
   }
 
@@ -49,7 +57,17 @@ Networks are the host's, not the cache's (like the bridges they are): /run/pivot
         }
         const table = [['NETWORK ID', 'NAME', 'DRIVER', 'SCOPE', 'SUBNET'], ...rows.map(r => [r.id.slice(0, 12), r.name, r.driver, 'local', r.subnet ?? ''])]
         const widths = table[0].map((_, i) => Math.max(...table.map(row => row[i].length)))
-        process.stdout.write(table.map(row => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i] + 3))).join('').trimEnd() + '\n').join(''))
+        process.stdout.write(
+          table
+            .map(
+              row =>
+                row
+                  .map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i] + 3)))
+                  .join('')
+                  .trimEnd() + '\n',
+            )
+            .join(''),
+        )
         return
       }
       case 'inspect': {
@@ -64,7 +82,9 @@ Networks are the host's, not the cache's (like the bridges they are): /run/pivot
             Created: rec.created,
             Driver: 'bridge',
             IPAM: {Config: [{Subnet: rec.subnet, Gateway: rec.gateway}]},
-            Containers: Object.fromEntries(members.map(m => [m.container, {IPv4Address: `${m.ip}/${rec.subnet.split('/')[1]}`, Names: m.names, Ports: m.ports}])),
+            Containers: Object.fromEntries(
+              members.map(m => [m.container, {IPv4Address: `${m.ip}/${rec.subnet.split('/')[1]}`, Names: m.names, Ports: m.ports}]),
+            ),
             Options: {'com.docker.network.bridge.name': rec.bridge},
           })
         }

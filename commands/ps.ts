@@ -20,12 +20,24 @@ detached, created, started, finished}.`
     all: Flags.boolean({char: 'a', description: 'show stopped and dead containers too'}),
     quiet: Flags.boolean({char: 'q', description: 'print container ids only'}),
     'no-trunc': Flags.boolean({description: 'full ids and commands'}),
-    filter: Flags.string({char: 'f', description: 'only containers matching: label=KEY or label=KEY=VALUE, name=NAME (repeatable; all must match)', multiple: true, multipleNonGreedy: true}),
+    filter: Flags.string({
+      char: 'f',
+      description: 'only containers matching: label=KEY or label=KEY=VALUE, name=NAME (repeatable; all must match)',
+      multiple: true,
+      multipleNonGreedy: true,
+    }),
   }
 
   async run(): Promise<unknown> {
     const {flags} = await this.parse(Ps)
     const {ps} = await import('../src/cli/ps')
-    return ps({cacheDir: flags['cache-dir'], json: this.jsonEnabled(), all: flags.all, quiet: flags.quiet, noTrunc: flags['no-trunc'], filter: flags.filter ?? []})
+    return ps({
+      cacheDir: flags['cache-dir'],
+      json: this.jsonEnabled(),
+      all: flags.all,
+      quiet: flags.quiet,
+      noTrunc: flags['no-trunc'],
+      filter: flags.filter ?? [],
+    })
   }
 }

@@ -12,11 +12,7 @@ The layers stay on disk until \`pivot prune\` frees those no image uses any more
 
 Each IMAGE is handled on its own: an error for one (printed as one line) does not stop the others, and the exit status is non-zero if any failed.`
 
-  static examples = [
-    '<%= config.bin %> rmi ubuntu',
-    '<%= config.bin %> rmi mybase:1 mybase:2',
-    '<%= config.bin %> rmi --force 3f2a9c01b7e4',
-  ]
+  static examples = ['<%= config.bin %> rmi ubuntu', '<%= config.bin %> rmi mybase:1 mybase:2', '<%= config.bin %> rmi --force 3f2a9c01b7e4']
 
   static strict = false
   static enableJsonFlag = true

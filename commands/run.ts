@@ -70,7 +70,7 @@ flags, missing image, setup error); 126 when the command cannot be invoked; 127 
 
   static args = {
     image: Args.string({description: 'image name or id (pulled when not cached, per --pull)', required: true}),
-    command: Args.string({description: 'command and arguments [default: the image\'s Entrypoint and Cmd]'}),
+    command: Args.string({description: "command and arguments [default: the image's Entrypoint and Cmd]"}),
   }
 
   static flags = flagsFromTable()

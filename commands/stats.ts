@@ -24,7 +24,12 @@ sample (docker's --no-stream, which is accepted); --format renders each row thro
       import('../src/runtime/lifecycle/inspect'),
       import('../src/runtime/lifecycle/containers'),
     ])
-    const refs = (argv as string[]).length > 0 ? (argv as string[]) : allContainers(store).filter(c => c.state === 'running').map(c => c.record.name ?? c.id.slice(0, 12))
+    const refs =
+      (argv as string[]).length > 0
+        ? (argv as string[])
+        : allContainers(store)
+            .filter(c => c.state === 'running')
+            .map(c => c.record.name ?? c.id.slice(0, 12))
     const rows = await statsOnce(store, refs)
     if (flags.format === undefined) process.stdout.write(statsTable(rows))
     else for (const r of rows) process.stdout.write(renderTemplate(flags.format.replace(/^table\s+/, ''), r) + '\n')

@@ -11,7 +11,11 @@ container as it was named once it has exited. A container that is not running is
   static strict = false
   static args = {container: Args.string({description: 'container name, id or unique id prefix (several may be given)', required: true})}
   static flags = {
-    time: Flags.integer({char: 't', description: 'seconds to wait for it to stop before killing it [default: the container\'s --stop-timeout, else 10]', min: 0}),
+    time: Flags.integer({
+      char: 't',
+      description: "seconds to wait for it to stop before killing it [default: the container's --stop-timeout, else 10]",
+      min: 0,
+    }),
   }
 
   async run(): Promise<void> {

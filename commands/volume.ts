@@ -45,7 +45,9 @@ empty, as docker does. Subcommands, with docker's output and exit statuses:
     switch (sub) {
       case 'create': {
         if (names.length > 1) throw new RuntimeError('RUN_BAD_FLAG', `"pivot volume create" requires at most 1 argument (see 'pivot volume --help')`)
-        const labels = Object.fromEntries((flags.label === undefined ? [] : [flags.label]).map(l => (l.includes('=') ? [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] : [l, ''])))
+        const labels = Object.fromEntries(
+          (flags.label === undefined ? [] : [flags.label]).map(l => (l.includes('=') ? [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] : [l, ''])),
+        )
         let info
         try {
           ;({info} = v.ensureVolume(store, names[0], Object.keys(labels).length > 0 ? labels : null))

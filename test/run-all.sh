@@ -19,6 +19,8 @@ echo "run-all: dependency rule (test/deps/check-deps.ts)" >&2
 node dist/test/deps/check-deps.js
 echo "run-all: eslint" >&2
 npx eslint src commands test
+echo "run-all: prettier" >&2
+npx prettier --check --log-level warn src commands test
 bash test/env/setup.sh >&2
 # The environment's own checks (daemon, registry, fixture images): setup, not tests.
 node dist/test/env/check-env.js

@@ -101,7 +101,10 @@ async function build(store: Store, recipe: Recipe, options: BuildOptions): Promi
     let layers = base ? [...base.layers] : []
     const baseConfig: ImageConfig = base?.config ?? {}
     const state: StepState = {
-      env: mergeEnv(baseConfig.Env ?? [], recipe.env.map(([k, v]) => `${k}=${v}`)),
+      env: mergeEnv(
+        baseConfig.Env ?? [],
+        recipe.env.map(([k, v]) => `${k}=${v}`),
+      ),
       workdir: recipe.workdir ?? (baseConfig.WorkingDir || '/'),
     }
     let key = baseCacheKey(base?.id)
@@ -142,19 +145,23 @@ async function build(store: Store, recipe: Recipe, options: BuildOptions): Promi
         // The lock only makes concurrent builds of one step do it once; its file is not kept
         // (removed while still held, which file-lock makes safe for those waiting on it).
         const lockFile = store.path('locks', `${lockName}.lock`)
-        outcome = await withFileLock(lockFile, async () => {
-          // Another build may have made this very step while we waited for the lock.
-          const made = options.noCache ? undefined : await lease.pin(() => readPinned(store, stepKey, lease))
-          if (made) return {layer: made.layers.length > layers.length ? made.layers[made.layers.length - 1] : undefined, ran: false}
-          const added = await runStep(store, recipe, step, total, {layers, state, plan, buildTmp, emit, signal: options.signal, lease})
-          writeBuildCache(store, {
-            key: stepKey,
-            layers: added ? [...layers, added] : layers,
-            config: {Env: after.env, WorkingDir: after.workdir},
-            created: new Date().toISOString(),
-          })
-          return {layer: added, ran: true}
-        }, {removeOnRelease: true})
+        outcome = await withFileLock(
+          lockFile,
+          async () => {
+            // Another build may have made this very step while we waited for the lock.
+            const made = options.noCache ? undefined : await lease.pin(() => readPinned(store, stepKey, lease))
+            if (made) return {layer: made.layers.length > layers.length ? made.layers[made.layers.length - 1] : undefined, ran: false}
+            const added = await runStep(store, recipe, step, total, {layers, state, plan, buildTmp, emit, signal: options.signal, lease})
+            writeBuildCache(store, {
+              key: stepKey,
+              layers: added ? [...layers, added] : layers,
+              config: {Env: after.env, WorkingDir: after.workdir},
+              created: new Date().toISOString(),
+            })
+            return {layer: added, ran: true}
+          },
+          {removeOnRelease: true},
+        )
       } catch (error) {
         emit({type: 'step-failed', step, total, seconds: seconds(), error})
         throw error
@@ -226,7 +233,10 @@ async function runStep(store: Store, recipe: Recipe, step: RecipeStep, total: nu
 
 async function runRunStep(store: Store, recipe: Recipe, step: RecipeStep, def: RunStep, total: number, ctx: StepContext): Promise<string | undefined> {
   if (ctx.layers.length === 0) {
-    throw new BuildError('BUILD_RECIPE_INVALID', `${recipe.file}: ${step.path}.run: the image is empty here (from: scratch): copy a program in before running one`)
+    throw new BuildError(
+      'BUILD_RECIPE_INVALID',
+      `${recipe.file}: ${step.path}.run: the image is empty here (from: scratch): copy a program in before running one`,
+    )
   }
   const {runContainer, removeContainer} = await import('../runtime/run-container')
   const now = new Date().toISOString()
@@ -277,7 +287,9 @@ async function runRunStep(store: Store, recipe: Recipe, step: RecipeStep, def: R
   try {
     if (ctx.signal?.aborted) throw interrupted()
     if (result.exitCode !== 0) {
-      throw new BuildError('BUILD_STEP_FAILED', `step ${step.index}/${total} failed with exit code ${result.exitCode}: ${step.text}`, {exitCode: result.exitCode})
+      throw new BuildError('BUILD_STEP_FAILED', `step ${step.index}/${total} failed with exit code ${result.exitCode}: ${step.text}`, {
+        exitCode: result.exitCode,
+      })
     }
     const upper = result.upperDir
     if (!upper) throw new BuildError('BUILD_STEP_FAILED', `step ${step.index}/${total}: the runtime kept no writable layer to commit: ${step.text}`)
@@ -328,7 +340,13 @@ function killOwnContainers(store: Store): void {
   }
 }
 
-async function resolveBase(store: Store, from: string, options: BuildOptions, emit: (event: BuildEvent) => void, lease: Lease): Promise<ImageRecord | undefined> {
+async function resolveBase(
+  store: Store,
+  from: string,
+  options: BuildOptions,
+  emit: (event: BuildEvent) => void,
+  lease: Lease,
+): Promise<ImageRecord | undefined> {
   if (from === 'scratch') return undefined
   const {resolveImage} = await import('../images/resolve-image')
   const {isPivotError} = await import('../errors')
@@ -354,7 +372,8 @@ async function resolveBase(store: Store, from: string, options: BuildOptions, em
     if (!image) throw new BuildError('BUILD_BASE_NOT_FOUND', `the base image ${from} was pulled but its record is gone (a concurrent rmi or prune?)`)
     return image
   } catch (error) {
-    if (isPivotError(error)) throw new BuildError('BUILD_BASE_NOT_FOUND', `cannot get the base image ${from}: ${error.message}`, {cause: error, exitCode: error.exitCode})
+    if (isPivotError(error))
+      throw new BuildError('BUILD_BASE_NOT_FOUND', `cannot get the base image ${from}: ${error.message}`, {cause: error, exitCode: error.exitCode})
     throw error
   }
 }
@@ -362,7 +381,14 @@ async function resolveBase(store: Store, from: string, options: BuildOptions, em
 /** The env and working directory after a step. */
 function nextState(state: StepState, step: RecipeStep): StepState {
   const def = step.def
-  if (def.kind === 'env') return {env: mergeEnv(state.env, def.env.map(([k, v]) => `${k}=${v}`)), workdir: state.workdir}
+  if (def.kind === 'env')
+    return {
+      env: mergeEnv(
+        state.env,
+        def.env.map(([k, v]) => `${k}=${v}`),
+      ),
+      workdir: state.workdir,
+    }
   if (def.kind === 'workdir') return {env: state.env, workdir: path.posix.resolve(state.workdir, def.workdir)}
   return state
 }
@@ -392,7 +418,6 @@ export function imageConfig(base: ImageConfig, recipe: Recipe, state: StepState,
   if (Object.keys(labels).length > 0) config.Labels = labels
   return config
 }
-
 
 function viewOf(store: Store, layers: string[]): LayerView {
   return new LayerView(layers.map(d => store.layerRootfs(d)))

@@ -27,7 +27,10 @@ export async function commitContainer(store: Store, ref: string, options: Commit
   const record = readState(store, id)
   if (!record) throw new RuntimeError('CONTAINER_NOT_FOUND', `No such container: ${ref}`, {exitCode: 1})
   const base = store.readImage(record.image)
-  if (!base) throw new RuntimeError('RUN_IMAGE_NOT_FOUND', `the image of container ${id.slice(0, 12)} (${record.image.slice(7, 19)}) is no longer in the cache`, {exitCode: 1})
+  if (!base)
+    throw new RuntimeError('RUN_IMAGE_NOT_FOUND', `the image of container ${id.slice(0, 12)} (${record.image.slice(7, 19)}) is no longer in the cache`, {
+      exitCode: 1,
+    })
   const config = applyChanges(base.config ?? {}, options.changes ?? [])
   const {Lease} = await import('../store/gc-lock')
   const {commitTree} = await import('./commit-tree')
@@ -83,7 +86,11 @@ export function applyChanges(base: ImageConfig, changes: readonly string[]): Ima
   const c = config as Record<string, unknown>
   for (const change of changes) {
     const m = /^\s*(\w+)\s+([\s\S]*)$/.exec(change)
-    if (!m) throw new RuntimeError('RUN_BAD_FLAG', `invalid --change ${JSON.stringify(change)}: use INSTRUCTION ARGUMENTS (CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, STOPSIGNAL)`)
+    if (!m)
+      throw new RuntimeError(
+        'RUN_BAD_FLAG',
+        `invalid --change ${JSON.stringify(change)}: use INSTRUCTION ARGUMENTS (CMD, ENTRYPOINT, ENV, WORKDIR, USER, LABEL, EXPOSE, STOPSIGNAL)`,
+      )
     const instruction = m[1].toUpperCase()
     const arg = m[2].trim()
     const list = (): string[] => {

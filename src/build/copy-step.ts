@@ -220,7 +220,13 @@ function copyAndHash(source: string, target: string): string {
 }
 
 /** The host path of a source, refused unless it (after its symlinks) is inside the context. */
-function sourceInContext(src: string, contextReal: string, contextGiven: string, where: string, fail: (code: string, where: string, message: string) => never): string {
+function sourceInContext(
+  src: string,
+  contextReal: string,
+  contextGiven: string,
+  where: string,
+  fail: (code: string, where: string, message: string) => never,
+): string {
   if (path.isAbsolute(src)) fail('BUILD_COPY_OUTSIDE_CONTEXT', where, `${src} is absolute: sources are paths inside the build context`)
   const joined = path.resolve(contextReal, src)
   if (!inside(joined, contextReal)) fail('BUILD_COPY_OUTSIDE_CONTEXT', where, `${src} is outside the build context ${contextGiven}`)
@@ -261,7 +267,12 @@ function walkSource(
     if (st.isDirectory()) newest = Math.max(newest, walkSource(host, into, entries, mode, uid, gid, where, src, fail))
     else if (st.isFile()) entries.set(into, fileEntry(into, host, st, mode, uid, gid))
     else if (st.isSymbolicLink()) entries.set(into, {path: into, type: 'symlink', mode: 0o777, uid, gid, mtime: mtimeOf(st), linkTarget: fs.readlinkSync(host)})
-    else fail('BUILD_COPY_UNSUPPORTED', where, `${path.join(src, path.relative(dir, host))} is a special file (device, fifo or socket): only files, directories and symlinks are copied`)
+    else
+      fail(
+        'BUILD_COPY_UNSUPPORTED',
+        where,
+        `${path.join(src, path.relative(dir, host))} is a special file (device, fifo or socket): only files, directories and symlinks are copied`,
+      )
   }
   return newest
 }

@@ -187,7 +187,11 @@ export function parseRecipe(text: string, options: ParseOptions): Recipe {
   }
   const sub = (value: string, where: string): string => {
     if (value.includes('\0')) fail(where, 'contains a NUL byte')
-    return substituteArgs(value, name => lookup(name, where), message => fail(where, message))
+    return substituteArgs(
+      value,
+      name => lookup(name, where),
+      message => fail(where, message),
+    )
   }
 
   // from
@@ -227,7 +231,9 @@ export function parseRecipe(text: string, options: ParseOptions): Recipe {
       recipe.steps.push({index: i + 1, path: where, text: stepText(def), def})
     })
   }
-  recipe.unusedArgs = Object.keys(given).filter(name => !used.has(name)).sort()
+  recipe.unusedArgs = Object.keys(given)
+    .filter(name => !used.has(name))
+    .sort()
   return recipe
 }
 
@@ -312,7 +318,8 @@ function copyValue(value: unknown, at: string, sub: Sub, fail: Fail): CopyStep {
   if (copy.dest === undefined || copy.dest === null) fail(`${at}.dest`, 'required: where the files go in the image')
   const dest = stringValue(copy.dest, `${at}.dest`, sub, fail)
   if (dest === '') fail(`${at}.dest`, 'expected a path, found an empty string')
-  if (src.length > 1 && !dest.endsWith('/')) fail(`${at}.dest`, `with several sources the destination is a directory: write it with a trailing slash (${JSON.stringify(dest + '/')})`)
+  if (src.length > 1 && !dest.endsWith('/'))
+    fail(`${at}.dest`, `with several sources the destination is a directory: write it with a trailing slash (${JSON.stringify(dest + '/')})`)
   const step: CopyStep = {kind: 'copy', src, dest}
   if (copy.mode !== undefined && copy.mode !== null) {
     if (typeof copy.mode !== 'string' || !OCTAL.test(sub(copy.mode, `${at}.mode`))) {
@@ -381,7 +388,9 @@ function fullStepText(def: StepDefinition): string {
         return `run: ${lines[0].trim()}${lines.length > 1 ? ' ...' : ''}`
       }
     case 'copy': {
-      const extra = [def.mode !== undefined ? `mode ${def.mode.toString(8).padStart(4, '0')}` : '', def.owner !== undefined ? `owner ${def.owner}` : ''].filter(Boolean)
+      const extra = [def.mode !== undefined ? `mode ${def.mode.toString(8).padStart(4, '0')}` : '', def.owner !== undefined ? `owner ${def.owner}` : ''].filter(
+        Boolean,
+      )
       return `copy: ${def.src.join(' ')} -> ${def.dest}${extra.length ? ` (${extra.join(', ')})` : ''}`
     }
     case 'env':

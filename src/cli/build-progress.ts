@@ -91,7 +91,10 @@ class LineBuildReporter implements BuildReporter {
       case 'step-end':
         if (!plain) break
         if (event.cached) this.out.write(`${stepTitle(event.step, event.total)} (cached)\n`)
-        else this.out.write(`Step ${event.step.index}/${event.total}: done in ${formatSeconds(event.seconds)}${event.layer || !changes(event.step) ? '' : ', no changes'}\n`)
+        else
+          this.out.write(
+            `Step ${event.step.index}/${event.total}: done in ${formatSeconds(event.seconds)}${event.layer || !changes(event.step) ? '' : ', no changes'}\n`,
+          )
         break
       case 'step-failed':
         if (this.mode === 'quiet') this.err.write(this.capture.text())

@@ -37,7 +37,14 @@ export async function build(recipeFile: string, flags: BuildFlags): Promise<unkn
   const interrupt = abortOnInterrupt()
   let result
   try {
-    result = await buildImage(store, recipe, {context: flags.context, name, noCache: flags.noCache, pull: flags.pull, onEvent: reporter.onEvent, signal: interrupt.signal})
+    result = await buildImage(store, recipe, {
+      context: flags.context,
+      name,
+      noCache: flags.noCache,
+      pull: flags.pull,
+      onEvent: reporter.onEvent,
+      signal: interrupt.signal,
+    })
   } catch (error) {
     await reporter.finish(error)
     throw error

@@ -56,7 +56,14 @@ async function runCommand(id: string, a: LeanArgs): Promise<unknown> {
     case 'images':
       return (require('./images') as typeof import('./images')).images({cacheDir, json: a.json, digests: a.flags.digests === true})
     case 'ps':
-      return (require('./ps') as typeof import('./ps')).ps({cacheDir, json: a.json, all: a.flags.all === true, quiet: a.flags.quiet === true, noTrunc: a.flags['no-trunc'] === true, filter: (a.flags.filter as string[] | undefined) ?? []})
+      return (require('./ps') as typeof import('./ps')).ps({
+        cacheDir,
+        json: a.json,
+        all: a.flags.all === true,
+        quiet: a.flags.quiet === true,
+        noTrunc: a.flags['no-trunc'] === true,
+        filter: (a.flags.filter as string[] | undefined) ?? [],
+      })
     case 'build':
       return (require('./build') as typeof import('./build')).build(a.args.recipe, {
         cacheDir,

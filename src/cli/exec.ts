@@ -29,7 +29,11 @@ export async function main(argv: string[]): Promise<void> {
       return
     }
     if (parsed.image === undefined || parsed.command.length === 0) {
-      throw new RuntimeError('RUN_BAD_FLAG', `"pivot exec" requires at least 2 arguments: pivot exec [OPTIONS] CONTAINER COMMAND [ARG...] (see 'pivot exec --help')`, {exitCode: 1})
+      throw new RuntimeError(
+        'RUN_BAD_FLAG',
+        `"pivot exec" requires at least 2 arguments: pivot exec [OPTIONS] CONTAINER COMMAND [ARG...] (see 'pivot exec --help')`,
+        {exitCode: 1},
+      )
     }
     const f = parsed.flags
     const {Store} = require('../store/store') as typeof import('../store/store')

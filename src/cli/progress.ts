@@ -34,11 +34,7 @@ export function progressMode(
   return 'plain'
 }
 
-export function createProgress(
-  mode: ProgressMode,
-  out: NodeJS.WritableStream = process.stdout,
-  err: NodeJS.WritableStream = process.stderr,
-): ProgressReporter {
+export function createProgress(mode: ProgressMode, out: NodeJS.WritableStream = process.stdout, err: NodeJS.WritableStream = process.stderr): ProgressReporter {
   switch (mode) {
     case 'tty':
       return new ListrReporter(err)

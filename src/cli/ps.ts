@@ -32,7 +32,8 @@ function containerFilter(filters: readonly string[]): (c: ContainerSummary) => b
   const {RuntimeError} = require('../runtime/runtime-error') as typeof import('../runtime/runtime-error')
   const tests = filters.map(f => {
     const eq = f.indexOf('=')
-    if (eq === -1) throw new RuntimeError('RUN_BAD_FLAG', `invalid argument ${JSON.stringify(f)} for "-f, --filter" flag: bad format of filter (expected name=value)`)
+    if (eq === -1)
+      throw new RuntimeError('RUN_BAD_FLAG', `invalid argument ${JSON.stringify(f)} for "-f, --filter" flag: bad format of filter (expected name=value)`)
     const key = f.slice(0, eq)
     const value = f.slice(eq + 1)
     if (key === 'label') {

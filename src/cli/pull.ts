@@ -29,7 +29,14 @@ async function sendPullEarly(image: string): Promise<{daemon: () => Promise<Dock
   const {daemon, sent} = SocketDaemon.connectSendingPull(ep, process.env, ref)
   daemon.catch(() => undefined) // reported when pullImage asks for the daemon
   await sent
-  return {daemon: () => daemon, drop: () => void daemon.then(d => d.dropEarlyPull(), () => undefined)}
+  return {
+    daemon: () => daemon,
+    drop: () =>
+      void daemon.then(
+        d => d.dropEarlyPull(),
+        () => undefined,
+      ),
+  }
 }
 
 /**
@@ -69,7 +76,10 @@ async function pullWith(image: string, flags: PullFlags, daemon?: () => Promise<
   if (flags.maxConcurrentDownloads !== undefined) {
     concurrency = Number(flags.maxConcurrentDownloads)
     if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
-      throw new ImageError('IMAGE_PULL_FAILED', `invalid --max-concurrent-downloads ${JSON.stringify(String(flags.maxConcurrentDownloads))}: expected a whole number from 1 to 64`)
+      throw new ImageError(
+        'IMAGE_PULL_FAILED',
+        `invalid --max-concurrent-downloads ${JSON.stringify(String(flags.maxConcurrentDownloads))}: expected a whole number from 1 to 64`,
+      )
     }
   }
   const {createProgress, progressMode} = require('./progress') as typeof import('./progress')

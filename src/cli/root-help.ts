@@ -47,7 +47,10 @@ export function rootHelp(): string | undefined {
   const pjson = packageJson()
   // A folder is a topic (`image` for `image inspect`): listed under TOPICS with the description
   // package.json gives it, its commands not listed. Anything else: oclif's help.
-  const topics = files.filter(f => f.isDirectory()).map(f => f.name).sort()
+  const topics = files
+    .filter(f => f.isDirectory())
+    .map(f => f.name)
+    .sort()
   const topicIds: string[] = []
   for (const topic of topics) {
     if (typeof pjson.oclif?.topics?.[topic]?.description !== 'string') return undefined

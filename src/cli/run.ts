@@ -129,7 +129,8 @@ export async function run(argv: string[]): Promise<number> {
       tty,
       restartPolicy: settings.restartPolicy,
       logRotation: settings.logRotation,
-      stopSignal: settings.stopSignal ?? (typeof (config as {StopSignal?: unknown}).StopSignal === 'string' ? (config as {StopSignal: string}).StopSignal : undefined),
+      stopSignal:
+        settings.stopSignal ?? (typeof (config as {StopSignal?: unknown}).StopSignal === 'string' ? (config as {StopSignal: string}).StopSignal : undefined),
       ...settings.security,
     }
     const {runContainer} = require('../runtime/run-container') as typeof import('../runtime/run-container')
@@ -201,7 +202,8 @@ export function parseRestartPolicy(value: string): import('../store/container-re
   const name = colon === -1 ? value : value.slice(0, colon)
   const count = colon === -1 ? undefined : value.slice(colon + 1)
   if (!['no', 'on-failure', 'always', 'unless-stopped'].includes(name)) throw new RuntimeError('RUN_BAD_FLAG', `invalid restart policy '${name}'`)
-  if (count !== undefined && !/^\d+$/.test(count)) throw new RuntimeError('RUN_BAD_FLAG', 'invalid restart policy format: maximum retry count must be an integer')
+  if (count !== undefined && !/^\d+$/.test(count))
+    throw new RuntimeError('RUN_BAD_FLAG', 'invalid restart policy format: maximum retry count must be an integer')
   if (count !== undefined && name !== 'on-failure') throw new RuntimeError('RUN_BAD_FLAG', `maximum retry count cannot be used with restart policy '${name}'`)
   return {name: name as 'no', maximumRetryCount: count === undefined ? 0 : Number(count)}
 }
@@ -252,7 +254,8 @@ export function checkFlags(f: RawRunFlags): Settings {
     if (f.detach !== true) throw new RuntimeError('RUN_BAD_FLAG', `--restart ${restart} needs -d: only a detached container's monitor can start it again`)
     // Its network namespace dies with each exit, and a restart does not make a new one yet.
     const net = str(f.net) ?? 'host'
-    if (net !== 'host' && net !== 'none') throw new RuntimeError('RUN_BAD_FLAG', `--restart ${restart} with --net ${net}: pivot restarts containers on the host's network or none only (for now)`)
+    if (net !== 'host' && net !== 'none')
+      throw new RuntimeError('RUN_BAD_FLAG', `--restart ${restart} with --net ${net}: pivot restarts containers on the host's network or none only (for now)`)
   }
   const logRotation = parseLogOpts(list(f['log-opt']))
   const network = networkFlags(f)
@@ -286,7 +289,11 @@ export function checkFlags(f: RawRunFlags): Settings {
   }
   const stopTimeout = str(f['stop-timeout'])
   if (stopTimeout !== undefined) {
-    if (!/^-?\d+$/.test(stopTimeout)) throw new RuntimeError('RUN_BAD_FLAG', `invalid argument ${JSON.stringify(stopTimeout)} for "--stop-timeout" flag: strconv.ParseInt: parsing ${JSON.stringify(stopTimeout)}: invalid syntax`)
+    if (!/^-?\d+$/.test(stopTimeout))
+      throw new RuntimeError(
+        'RUN_BAD_FLAG',
+        `invalid argument ${JSON.stringify(stopTimeout)} for "--stop-timeout" flag: strconv.ParseInt: parsing ${JSON.stringify(stopTimeout)}: invalid syntax`,
+      )
     runFlags.StopTimeout = Number(stopTimeout)
   }
   const cidFile = str(f.cidfile)
@@ -323,7 +330,8 @@ function networkFlags(f: RawRunFlags): NonNullable<RunOptions['network']> {
   const dns = list(f.dns)
   const addHosts = list(f['add-host'])
   const aliases = list(f['network-alias'])
-  if (ports.length === 0 && dns.length === 0 && addHosts.length === 0 && aliases.length === 0) return {ports: [], publishAll: f['publish-all'] === true, aliases, dns, addHosts: []}
+  if (ports.length === 0 && dns.length === 0 && addHosts.length === 0 && aliases.length === 0)
+    return {ports: [], publishAll: f['publish-all'] === true, aliases, dns, addHosts: []}
   const {parsePortSpec} = require('../network/ports') as typeof import('../network/ports')
   const etc = require('../network/etc-files') as typeof import('../network/etc-files')
   const {checkNetworkName} = require('../network/network-state') as typeof import('../network/network-state')
@@ -337,7 +345,8 @@ const INIT_TARGET = '/sbin/docker-init'
 /** dist/monitor/docker-init (init.c, built static by src/runtime/monitor/build.sh). */
 function initBinary(): string {
   const bin = path.resolve(__dirname, '..', '..', 'monitor', 'docker-init')
-  if (!fs.existsSync(bin)) throw new RuntimeError('RUN_NO_MONITOR', `--init: ${bin} is not built (run sh src/runtime/monitor/build.sh; it needs gcc and libc6-dev)`)
+  if (!fs.existsSync(bin))
+    throw new RuntimeError('RUN_NO_MONITOR', `--init: ${bin} is not built (run sh src/runtime/monitor/build.sh; it needs gcc and libc6-dev)`)
   return bin
 }
 
@@ -359,7 +368,8 @@ function checkMountFlags(f: RawRunFlags): NonNullable<RunOptions['mounts']> {
  */
 function parseDevice(spec: string): NonNullable<RunOptions['devices']>[number] {
   const parts = spec.split(':')
-  if (parts.length > 3 || parts[0] === '') throw new RuntimeError('RUN_BAD_FLAG', `invalid argument ${JSON.stringify(spec)} for "--device" flag: bad format for path: ${spec}`)
+  if (parts.length > 3 || parts[0] === '')
+    throw new RuntimeError('RUN_BAD_FLAG', `invalid argument ${JSON.stringify(spec)} for "--device" flag: bad format for path: ${spec}`)
   const source = parts[0]
   let target = source
   let permissions = 'rwm'
@@ -400,7 +410,8 @@ function parseLabels(specs: readonly string[]): Record<string, string> {
   for (const l of specs) {
     const eq = l.indexOf('=')
     const key = eq === -1 ? l : l.slice(0, eq)
-    if (key.trim() === '') throw new RuntimeError('RUN_BAD_FLAG', `invalid argument ${JSON.stringify(l)} for "-l, --label" flag: invalid label '${l}': empty name`)
+    if (key.trim() === '')
+      throw new RuntimeError('RUN_BAD_FLAG', `invalid argument ${JSON.stringify(l)} for "-l, --label" flag: invalid label '${l}': empty name`)
     labels[key] = eq === -1 ? '' : l.slice(eq + 1)
   }
   return labels
@@ -445,11 +456,7 @@ async function pullImageFor(store: Store, arg: string, policy: 'missing' | 'alwa
 
 /** Pulls with plain progress lines on stderr, like docker run does. Loads dockerode: only here. */
 async function pull(store: Store, arg: string): Promise<void> {
-  const [{pullImage}, {createProgress}, {Writable}] = await Promise.all([
-    import('../images/pull-image'),
-    import('./progress'),
-    import('node:stream'),
-  ])
+  const [{pullImage}, {createProgress}, {Writable}] = await Promise.all([import('../images/pull-image'), import('./progress'), import('node:stream')])
   const toStderr = new Writable({
     write(chunk: Buffer, _encoding, callback) {
       say(chunk.toString())

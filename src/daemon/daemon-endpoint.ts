@@ -22,8 +22,7 @@ export type DaemonEndpoint =
 export function resolveEndpoint(env: NodeJS.ProcessEnv = process.env): DaemonEndpoint {
   const value = env.DOCKER_HOST?.trim()
   if (!value) return {kind: 'unix', socketPath: DEFAULT_SOCKET, display: `unix://${DEFAULT_SOCKET}`, fromEnv: false}
-  const bad = (why: string) =>
-    new DaemonError('DAEMON_BAD_HOST', `DOCKER_HOST=${JSON.stringify(value).slice(1, -1)} ${why}`, {exitCode: 125})
+  const bad = (why: string) => new DaemonError('DAEMON_BAD_HOST', `DOCKER_HOST=${JSON.stringify(value).slice(1, -1)} ${why}`, {exitCode: 125})
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1]?.toLowerCase()
   if (scheme === 'unix') {
     const socketPath = value.slice('unix://'.length) || DEFAULT_SOCKET
@@ -75,11 +74,9 @@ const CONNECT_REASONS: Record<string, string> = {
 export function unreachable(ep: DaemonEndpoint, cause: unknown): DaemonError {
   const code = (cause as NodeJS.ErrnoException)?.code ?? ''
   const reason = CONNECT_REASONS[code] ?? ((cause as Error)?.message || 'no answer')
-  return new DaemonError(
-    'DAEMON_UNREACHABLE',
-    `cannot connect to the Docker daemon at ${describeEndpoint(ep)}: ${reason}. Is the docker daemon running?`,
-    {cause},
-  )
+  return new DaemonError('DAEMON_UNREACHABLE', `cannot connect to the Docker daemon at ${describeEndpoint(ep)}: ${reason}. Is the docker daemon running?`, {
+    cause,
+  })
 }
 
 export function isConnectError(error: unknown): boolean {

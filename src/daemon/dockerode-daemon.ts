@@ -4,14 +4,7 @@ import * as https from 'node:https'
 import {PassThrough, type Readable} from 'node:stream'
 import {type DaemonEndpoint, abortError, describeEndpoint, isConnectError, streamFailure, resolveEndpoint, unreachable} from './daemon-endpoint'
 import {DaemonError} from './daemon-error'
-import type {
-  CreateContainerOptions,
-  DaemonContainer,
-  DaemonImage,
-  DockerDaemon,
-  PullProgress,
-  StreamOptions,
-} from './docker-daemon'
+import type {CreateContainerOptions, DaemonContainer, DaemonImage, DockerDaemon, PullProgress, StreamOptions} from './docker-daemon'
 import {classifyPullError, followPull, oneLine} from './follow-progress'
 import {toDaemonImage, type ImageInspectInfo} from './image-info'
 
@@ -45,22 +38,26 @@ export class DockerodeDaemon implements DockerDaemon {
   }
 
   async createContainer(options: CreateContainerOptions): Promise<string> {
-    const container = await this.call(`create a container from ${options.image}`, () =>
-      this.docker.createContainer({
-        Image: options.image,
-        Cmd: options.cmd,
-        name: options.name,
-        Labels: options.labels,
-        NetworkDisabled: true,
-        HostConfig: {NetworkMode: 'none'},
-      }),
-    {404: () => new DaemonError('DAEMON_IMAGE_NOT_FOUND', `the Docker daemon has no image ${options.image}`)})
+    const container = await this.call(
+      `create a container from ${options.image}`,
+      () =>
+        this.docker.createContainer({
+          Image: options.image,
+          Cmd: options.cmd,
+          name: options.name,
+          Labels: options.labels,
+          NetworkDisabled: true,
+          HostConfig: {NetworkMode: 'none'},
+        }),
+      {404: () => new DaemonError('DAEMON_IMAGE_NOT_FOUND', `the Docker daemon has no image ${options.image}`)},
+    )
     return container.id
   }
 
   async exportContainer(id: string, options: StreamOptions = {}): Promise<NodeJS.ReadableStream> {
-    const stream = await this.call(`export container ${id.slice(0, 12)}`, () =>
-      this.docker.getContainer(id).export({abortSignal: options.signal}) as Promise<NodeJS.ReadableStream>,
+    const stream = await this.call(
+      `export container ${id.slice(0, 12)}`,
+      () => this.docker.getContainer(id).export({abortSignal: options.signal}) as Promise<NodeJS.ReadableStream>,
     )
     return this.guardStream(stream, `exporting container ${id.slice(0, 12)}`, options.signal)
   }
@@ -120,7 +117,6 @@ export class DockerodeDaemon implements DockerDaemon {
     return out
   }
 
-
   /** Runs one dockerode call, turning its errors into DaemonErrors (per HTTP status when given). */
   private async call<T>(
     what: string,
@@ -144,7 +140,6 @@ export class DockerodeDaemon implements DockerDaemon {
     }
   }
 }
-
 
 /** dockerode's options for the endpoint. Every connection key is set: docker-modem fills unset ones from process.env. */
 function dockerOptions(ep: DaemonEndpoint, version?: string): Dockerode.DockerOptions {

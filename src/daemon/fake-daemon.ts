@@ -1,13 +1,6 @@
 import {Readable} from 'node:stream'
 import {DaemonError} from './daemon-error'
-import type {
-  CreateContainerOptions,
-  DaemonContainer,
-  DaemonImage,
-  DockerDaemon,
-  PullProgress,
-  StreamOptions,
-} from './docker-daemon'
+import type {CreateContainerOptions, DaemonContainer, DaemonImage, DockerDaemon, PullProgress, StreamOptions} from './docker-daemon'
 
 /** An image the fake serves: its inspect data and the bytes `save` / `export` stream. */
 export interface FakeImage {

@@ -7,11 +7,7 @@ import type {PullProgress} from './docker-daemon'
  * `{"error": "...", "errorDetail": {"message": "..."}}` inside the stream: that rejects here
  * (docker-modem's followProgress would report it as success).
  */
-export async function followProgress(
-  stream: NodeJS.ReadableStream,
-  onProgress: ((event: PullProgress) => void) | undefined,
-  what: string,
-): Promise<void> {
+export async function followProgress(stream: NodeJS.ReadableStream, onProgress: ((event: PullProgress) => void) | undefined, what: string): Promise<void> {
   let pending = ''
   const handle = (line: string) => {
     if (!line.trim()) return
@@ -52,7 +48,8 @@ export async function followProgress(
   handle(pending)
 }
 
-const UNREACHABLE = /dial tcp|connection refused|no such host|i\/o timeout|network is unreachable|no route to host|TLS handshake timeout|server misbehaving|connection reset|context deadline exceeded|EOF$/i
+const UNREACHABLE =
+  /dial tcp|connection refused|no such host|i\/o timeout|network is unreachable|no route to host|TLS handshake timeout|server misbehaving|connection reset|context deadline exceeded|EOF$/i
 const NOT_FOUND = /not found|manifest unknown|does not exist|pull access denied|repository name not known|name unknown/i
 
 /** DAEMON_REGISTRY_UNREACHABLE, DAEMON_IMAGE_NOT_FOUND or DAEMON_PULL_FAILED, from the daemon's words. */

@@ -1,12 +1,5 @@
 export {DaemonError} from './daemon-error'
-export type {
-  CreateContainerOptions,
-  DaemonContainer,
-  DaemonImage,
-  DockerDaemon,
-  PullProgress,
-  StreamOptions,
-} from './docker-daemon'
+export type {CreateContainerOptions, DaemonContainer, DaemonImage, DockerDaemon, PullProgress, StreamOptions} from './docker-daemon'
 export {DEFAULT_SOCKET, describeEndpoint, resolveEndpoint} from './daemon-endpoint'
 export type {DaemonEndpoint} from './daemon-endpoint'
 export {classifyPullError, followProgress} from './follow-progress'

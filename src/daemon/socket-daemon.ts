@@ -88,7 +88,10 @@ export class SocketDaemon implements DockerDaemon {
    */
   dropEarlyPull(): void {
     this.early?.request?.destroy()
-    this.early?.response.then(res => res.destroy(), () => undefined)
+    this.early?.response.then(
+      res => res.destroy(),
+      () => undefined,
+    )
     this.early = undefined
   }
 
@@ -134,7 +137,13 @@ export class SocketDaemon implements DockerDaemon {
   }
 
   /** One API call; resolves with the response (any status), rejects as DockerodeDaemon.call does on connection errors. */
-  private request(method: string, path: string, what: string, signal?: AbortSignal, onRequest?: (req: http.ClientRequest) => void): Promise<http.IncomingMessage> {
+  private request(
+    method: string,
+    path: string,
+    what: string,
+    signal?: AbortSignal,
+    onRequest?: (req: http.ClientRequest) => void,
+  ): Promise<http.IncomingMessage> {
     const versioned = this.apiVersion ? `/v${this.apiVersion}${path}` : path
     return new Promise((resolve, reject) => {
       const req = http.request({socketPath: this.ep.socketPath, method, path: versioned, signal, headers: {'Content-Type': 'application/json'}}, resolve)
@@ -147,7 +156,6 @@ export class SocketDaemon implements DockerDaemon {
       req.end()
     })
   }
-
 }
 
 /** POST /images/create's path for `ref`, as dockerode's pull() makes it: the part after the '@'
@@ -159,7 +167,6 @@ function pullPath(ref: string): string {
   const query = new URLSearchParams({fromImage: split === -1 ? ref : ref.slice(0, split), tag: split === -1 ? 'latest' : ref.slice(split + 1)})
   return `/images/create?${query}`
 }
-
 
 function readBody(res: http.IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {

@@ -2,8 +2,7 @@ import * as fs from 'node:fs'
 import {ImageError} from './image-error'
 
 export type ArchiveInput =
-  | {kind: 'stream'; stream: NodeJS.ReadableStream; shown: string; file: string}
-  | {kind: 'directory'; path: string; shown: string; file: string}
+  {kind: 'stream'; stream: NodeJS.ReadableStream; shown: string; file: string} | {kind: 'directory'; path: string; shown: string; file: string}
 
 /**
  * What `pivot import FILE|-` and `pivot load [-i FILE|DIR|-]` read: the file (opened here, before

@@ -134,7 +134,12 @@ async function runCheck(store: Store, repair: boolean): Promise<CheckReport> {
   }
 
   // Short links: each points at its layer's rootfs; no stray ones; none missing.
-  const wanted = new Map(store.listLayers().filter(d => store.hasLayer(d)).map(d => [store.layerShortName(d), d]))
+  const wanted = new Map(
+    store
+      .listLayers()
+      .filter(d => store.hasLayer(d))
+      .map(d => [store.layerShortName(d), d]),
+  )
   for (const entry of listDir(store, 'l')) {
     const temp = /^[0-9a-f]{12}\.(\d+)\.tmp$/.exec(entry)
     if (temp && isAlive(Number(temp[1]))) continue
@@ -208,7 +213,8 @@ async function runCheck(store: Store, repair: boolean): Promise<CheckReport> {
     report.lost.push({id: image.id, names: imageNames, layers: missing, restore: restoreCommand(image, imageNames)})
   }
 
-  report.clean = report.lost.length === 0 && report.errors.length === 0 && report.findings.every(f => f.leftover || f.action === 'removed' || f.action === 'relinked')
+  report.clean =
+    report.lost.length === 0 && report.errors.length === 0 && report.findings.every(f => f.leftover || f.action === 'removed' || f.action === 'relinked')
   return report
 }
 
@@ -270,9 +276,14 @@ function buildRecordProblem(store: Store, entry: string): string | undefined {
   try {
     record = JSON.parse(fs.readFileSync(store.path('build-cache', entry), 'utf8')) as {layers?: unknown}
   } catch (error) {
-    return error instanceof SyntaxError ? 'it is not valid JSON (truncated?)' : describeFsError(error)?.message ?? String(error)
+    return error instanceof SyntaxError ? 'it is not valid JSON (truncated?)' : (describeFsError(error)?.message ?? String(error))
   }
-  if (typeof record !== 'object' || record === null || !Array.isArray(record.layers) || !record.layers.every(l => typeof l === 'string' && /^sha256:[0-9a-f]{64}$/.test(l))) {
+  if (
+    typeof record !== 'object' ||
+    record === null ||
+    !Array.isArray(record.layers) ||
+    !record.layers.every(l => typeof l === 'string' && /^sha256:[0-9a-f]{64}$/.test(l))
+  ) {
     return 'it has no layer list'
   }
   const missing = (record.layers as string[]).find(l => !store.hasLayer(l))

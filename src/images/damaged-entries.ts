@@ -14,7 +14,10 @@ export function readableImage(store: Store, id: string): ImageRecord | undefined
 export function damageWarning(store: Store): string | undefined {
   const damaged = store.damagedImages().map(d => `${d.file} (${d.problem})`)
   // A dead writer's temp file is garbage for prune, not damage.
-  const stray = store.scanRefs().stray.filter(s => !s.leftover).map(s => `refs/${s.entry} (${s.problem})`)
+  const stray = store
+    .scanRefs()
+    .stray.filter(s => !s.leftover)
+    .map(s => `refs/${s.entry} (${s.problem})`)
   const all = [...damaged, ...stray]
   if (all.length === 0) return undefined
   const shown = all.slice(0, 3).join(', ') + (all.length > 3 ? ` and ${all.length - 3} more` : '')

@@ -156,7 +156,8 @@ export async function openTemp(target: string, output: string): Promise<TempFile
     fd = fs.openSync(dir, O_TMPFILE | fs.constants.O_WRONLY, 0o600)
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
-    if (code !== 'EOPNOTSUPP' && code !== 'EISDIR' && code !== 'EINVAL') throw new ImageError('IMAGE_BAD_OUTPUT', `cannot write ${output}: ${describeErrno(error)}`)
+    if (code !== 'EOPNOTSUPP' && code !== 'EISDIR' && code !== 'EINVAL')
+      throw new ImageError('IMAGE_BAD_OUTPUT', `cannot write ${output}: ${describeErrno(error)}`)
   }
   if (fd !== undefined) {
     const anonymous = fd
@@ -241,7 +242,11 @@ async function copy(store: Store, image: ImageRecord, sink: NodeJS.WritableStrea
     },
   })
   const source =
-    image.layers.length === 0 ? await packEmpty(store) : image.layers.length === 1 ? await packLayer(store, image.layers[0]) : flattenLayers(store, image.layers)
+    image.layers.length === 0
+      ? await packEmpty(store)
+      : image.layers.length === 1
+        ? await packLayer(store, image.layers[0])
+        : flattenLayers(store, image.layers)
   try {
     await pipeline(source.stream as Readable, counter, sink as Writable, {signal})
     // A flattening child that failed half way ends its stdout early: its exit status tells.
@@ -252,7 +257,10 @@ async function copy(store: Store, image: ImageRecord, sink: NodeJS.WritableStrea
     if (code === 'EPIPE' || code === 'ERR_STREAM_PREMATURE_CLOSE') throw new ImageError('IMAGE_EXPORT_FAILED', 'export cancelled: the output was closed')
     if (code === 'ABORT_ERR') throw new ImageError('IMAGE_EXPORT_FAILED', 'export cancelled')
     // The flattening child's own message says more than the broken pipe it caused.
-    const childError = await source.done.then(() => undefined, (e: unknown) => e)
+    const childError = await source.done.then(
+      () => undefined,
+      (e: unknown) => e,
+    )
     if (childError) throw childError
     if (error instanceof ImageError) throw error
     const message = isPivotError(error) ? error.message : (code ?? (error as Error).message)
@@ -318,7 +326,9 @@ function flattenLayers(store: Store, layers: string[]): TarSource {
     if (stderr.length < 4096) stderr += s
   })
   const done = new Promise<void>((resolve, reject) => {
-    child.on('error', error => reject(new ImageError('IMAGE_EXPORT_FAILED', `cannot flatten the layers: unshare: ${(error as NodeJS.ErrnoException).code ?? error.message}`)))
+    child.on('error', error =>
+      reject(new ImageError('IMAGE_EXPORT_FAILED', `cannot flatten the layers: unshare: ${(error as NodeJS.ErrnoException).code ?? error.message}`)),
+    )
     child.on('close', (code, signal) => {
       try {
         fs.rmdirSync(mountpoint)

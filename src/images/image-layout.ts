@@ -45,7 +45,16 @@ export interface ConfigBlob {
 
 /** The host's platform in OCI terms (Node's `x64` is `amd64`...). */
 export function hostPlatform(): {os: string; architecture: string; variant?: string} {
-  const arch: Record<string, string> = {x64: 'amd64', ia32: '386', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64', mips64el: 'mips64le'}
+  const arch: Record<string, string> = {
+    x64: 'amd64',
+    ia32: '386',
+    arm64: 'arm64',
+    arm: 'arm',
+    ppc64: 'ppc64le',
+    s390x: 's390x',
+    riscv64: 'riscv64',
+    mips64el: 'mips64le',
+  }
   const architecture = arch[process.arch] ?? process.arch
   return architecture === 'arm' ? {os: 'linux', architecture, variant: 'v7'} : {os: 'linux', architecture}
 }
@@ -73,10 +82,14 @@ export function configBlobOf(image: ImageRecord, diffIds: string[]): ConfigBlob 
 
 function madeUpHistory(image: ImageRecord, layers: number): HistoryEntry[] {
   const by =
-    image.source.kind === 'daemon' || image.source.kind === 'registry' ? `pivot pull ${image.source.reference}`
-    : image.source.kind === 'import' ? `pivot import ${image.source.file}`
-    : image.source.kind === 'build' ? `pivot build ${image.source.recipe}`
-    : image.source.kind === 'commit' ? `pivot commit ${image.source.container}`
-    : `pivot load ${image.source.file}`
+    image.source.kind === 'daemon' || image.source.kind === 'registry'
+      ? `pivot pull ${image.source.reference}`
+      : image.source.kind === 'import'
+        ? `pivot import ${image.source.file}`
+        : image.source.kind === 'build'
+          ? `pivot build ${image.source.recipe}`
+          : image.source.kind === 'commit'
+            ? `pivot commit ${image.source.container}`
+            : `pivot load ${image.source.file}`
   return Array.from({length: layers}, (_, i) => ({created: image.created, created_by: layers > 1 ? `${by} (layer ${i + 1})` : by}))
 }

@@ -75,21 +75,23 @@ export async function importImage(store: Store, file: string, nameArg: string, o
     throw error
   }
 
-  const named = store.withLock(`ref-${name}`, async () => lease.pin(() => {
-    // Checked again under the lock: another import may have taken the name while we unpacked.
-    // Losing that race leaves an unreferenced layer, which `prune` frees.
-    if (!options.force && store.getRef(name) !== undefined) throw exists(nameArg)
-    const now = new Date().toISOString()
-    const image = store.writeImage({
-      layers: [layer.digest],
-      config: {},
-      source: {kind: 'import', file: file === '-' ? '-' : path.resolve(file)},
-      created: now,
-      added: now,
-    })
-    store.setRef(name, image.id)
-    return {name, image, layer, layerReused}
-  }))
+  const named = store.withLock(`ref-${name}`, async () =>
+    lease.pin(() => {
+      // Checked again under the lock: another import may have taken the name while we unpacked.
+      // Losing that race leaves an unreferenced layer, which `prune` frees.
+      if (!options.force && store.getRef(name) !== undefined) throw exists(nameArg)
+      const now = new Date().toISOString()
+      const image = store.writeImage({
+        layers: [layer.digest],
+        config: {},
+        source: {kind: 'import', file: file === '-' ? '-' : path.resolve(file)},
+        created: now,
+        added: now,
+      })
+      store.setRef(name, image.id)
+      return {name, image, layer, layerReused}
+    }),
+  )
   return named.finally(() => lease.release())
 }
 

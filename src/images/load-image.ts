@@ -87,7 +87,8 @@ export async function loadImages(store: Store, input: string | undefined, option
   const staging = store.stage('load')
   const lease = new Lease(store, 'load')
   try {
-    const source = opened.kind === 'directory' ? new DirSource(path.resolve(opened.path)) : await spoolTar(opened.stream, path.join(staging, 'archive'), options.signal)
+    const source =
+      opened.kind === 'directory' ? new DirSource(path.resolve(opened.path)) : await spoolTar(opened.stream, path.join(staging, 'archive'), options.signal)
     const plans = planImages(source)
     if (plans.length === 0) throw bad('it holds no image (neither index.json nor manifest.json lists one)')
     const file = opened.file === '-' ? '-' : path.resolve(opened.file)
@@ -99,7 +100,8 @@ export async function loadImages(store: Store, input: string | undefined, option
         commitStaged(store, r.diffIds, new Map(r.staged.map(l => [l.digest, l])), lease, options.signal)
         lease.keepLayers(r.diffIds.filter(d => store.hasLayer(d)))
         const lost = r.diffIds.find(d => !store.hasLayer(d))
-        if (lost) throw new ImageError('IMAGE_IMPORT_FAILED', `cannot load ${r.plan.label}: its layer ${lost} was removed from the cache during the load: load again`)
+        if (lost)
+          throw new ImageError('IMAGE_IMPORT_FAILED', `cannot load ${r.plan.label}: its layer ${lost} was removed from the cache during the load: load again`)
         const now = new Date().toISOString()
         const record = store.writeImage({
           layers: r.diffIds,
@@ -205,7 +207,12 @@ class SpoolSource implements Source {
 }
 
 /** Members a layout can hold; anything else in the tar is skipped unread. */
-const KEPT = [/^(oci-layout|index\.json|manifest\.json|repositories)$/, /^blobs\/[a-z0-9]+\/[a-f0-9]{32,128}$/, /^[^/]+\/(layer\.tar|json|VERSION)$/, /^[^/]+\.json$/]
+const KEPT = [
+  /^(oci-layout|index\.json|manifest\.json|repositories)$/,
+  /^blobs\/[a-z0-9]+\/[a-f0-9]{32,128}$/,
+  /^[^/]+\/(layer\.tar|json|VERSION)$/,
+  /^[^/]+\.json$/,
+]
 
 async function spoolTar(input: NodeJS.ReadableStream, dir: string, signal?: AbortSignal): Promise<SpoolSource> {
   const {walkTarStream} = await import('../unpack/tar-stream')
@@ -425,10 +432,14 @@ function resolveToManifest(source: Source, d: Descriptor, depth: number): {diges
   if (index.manifests.length > LOAD_LIMITS.images) throw bad(`the index ${d.digest} lists ${index.manifests.length} entries (limit ${LOAD_LIMITS.images})`)
   const candidates = index.manifests.filter(m => !isAttestation(m) && matchesHost(m))
   // The manifests the layout really holds (skopeo copies only one platform of a list).
-  const present = candidates.find(m => typeof m.digest === 'string' && DIGEST.test(m.digest) && source.find(blobMember(m.digest, 'an index entry')) !== undefined)
+  const present = candidates.find(
+    m => typeof m.digest === 'string' && DIGEST.test(m.digest) && source.find(blobMember(m.digest, 'an index entry')) !== undefined,
+  )
   if (!present) {
     const host = hostPlatform()
-    const have = index.manifests.filter(m => !isAttestation(m)).map(m => [m.platform?.os, m.platform?.architecture, m.platform?.variant].filter(Boolean).join('/'))
+    const have = index.manifests
+      .filter(m => !isAttestation(m))
+      .map(m => [m.platform?.os, m.platform?.architecture, m.platform?.variant].filter(Boolean).join('/'))
     throw bad(`it has no image for ${host.os}/${host.architecture} (it has ${have.join(', ') || 'none'})`)
   }
   return resolveToManifest(source, present, depth + 1)
@@ -468,7 +479,8 @@ interface Ready {
 async function verifyImage(store: Store, source: Source, plan: Planned, staging: string, lease: Lease, options: LoadOptions): Promise<Ready> {
   const config = readJson(source, plan.config.member, plan.config.digest, plan.config.size) as ConfigBlob
   const diffIds = config?.rootfs?.diff_ids
-  if (!Array.isArray(diffIds) || !diffIds.every(d => typeof d === 'string' && DIGEST.test(d))) throw bad(`the config of ${plan.label} has no valid rootfs.diff_ids`)
+  if (!Array.isArray(diffIds) || !diffIds.every(d => typeof d === 'string' && DIGEST.test(d)))
+    throw bad(`the config of ${plan.label} has no valid rootfs.diff_ids`)
   if (diffIds.length !== plan.layers.length) throw bad(`${plan.label} lists ${plan.layers.length} layers but its config ${diffIds.length} diff ids`)
   if (config.os !== undefined && config.os !== 'linux') throw bad(`${plan.label} is a ${config.os} image; pivot runs linux images only`)
   const {imageConfigOf} = await import('../daemon/image-info')
@@ -508,7 +520,10 @@ async function verifyImage(store: Store, source: Source, plan: Planned, staging:
     staged.push({digest: diffId, size: result.size, entries: result.entries, staging: dir})
     done.add(diffId)
   }
-  const platform = typeof config.architecture === 'string' ? {os: config.os ?? 'linux', architecture: config.architecture, ...(config.variant ? {variant: config.variant} : {})} : undefined
+  const platform =
+    typeof config.architecture === 'string'
+      ? {os: config.os ?? 'linux', architecture: config.architecture, ...(config.variant ? {variant: config.variant} : {})}
+      : undefined
   const history = Array.isArray(config.history) ? config.history.filter(h => typeof h === 'object' && h !== null).slice(0, 10_000) : undefined
   return {
     plan,

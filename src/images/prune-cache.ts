@@ -72,7 +72,19 @@ export async function pruneCache(store: Store, parts: PruneParts): Promise<Prune
       errors.push(error.message)
     }
     const exportContainers = await removeExportLeftovers()
-    const report: PruneReport = {containers, exportContainers, names: [], damaged: [], images: [], layers: [], links: [], tmp: [], kept: {layers: [], images: [], pids: []}, reclaimedBytes: 0, errors}
+    const report: PruneReport = {
+      containers,
+      exportContainers,
+      names: [],
+      damaged: [],
+      images: [],
+      layers: [],
+      links: [],
+      tmp: [],
+      kept: {layers: [], images: [], pids: []},
+      reclaimedBytes: 0,
+      errors,
+    }
 
     // Under the lock, doomed layers only leave layers/ (a rename into tmp/); their trees are
     // deleted after it, so readers wait for the decision, not for the disk.

@@ -98,7 +98,10 @@ export async function pullImage(store: Store, reference: string, options: PullOp
   const flat = options.flat ?? false
   const source = options.source ?? (flat ? 'daemon' : 'auto')
   if (flat && source === 'registry') {
-    throw new ImageError('IMAGE_PULL_FAILED', `cannot pull ${shown} with --flat from the registry: a flat image is a docker export of a container, which needs the daemon (use --source daemon or auto)`)
+    throw new ImageError(
+      'IMAGE_PULL_FAILED',
+      `cannot pull ${shown} with --flat from the registry: a flat image is a docker export of a container, which needs the daemon (use --source daemon or auto)`,
+    )
   }
   const platform = options.platform === undefined ? undefined : (await import('../registry')).parsePlatform(options.platform)
   if (platform && source === 'daemon') {
@@ -119,11 +122,14 @@ export async function pullImage(store: Store, reference: string, options: PullOp
 
   let daemon: DockerDaemon
   try {
-    daemon = typeof options.daemon === 'function' ? await options.daemon() : options.daemon ?? (await (await import('../daemon')).connectDaemon())
+    daemon = typeof options.daemon === 'function' ? await options.daemon() : (options.daemon ?? (await (await import('../daemon')).connectDaemon()))
   } catch (error) {
     // auto, registry unreachable and no daemon either: the registry's failure is the news.
     if (fallback && error instanceof DaemonError) {
-      throw new ImageError('IMAGE_PULL_FAILED', `cannot pull ${shown}: ${fallback.message}; no Docker daemon to fall back on (${error.message})`, {cause: fallback, exitCode: fallback.exitCode})
+      throw new ImageError('IMAGE_PULL_FAILED', `cannot pull ${shown}: ${fallback.message}; no Docker daemon to fall back on (${error.message})`, {
+        cause: fallback,
+        exitCode: fallback.exitCode,
+      })
     }
     throw error
   }
@@ -135,7 +141,11 @@ export async function pullImage(store: Store, reference: string, options: PullOp
     if (!local) throw fallback
     if (platform && !sameArch(local, platform)) throw fallback
     emit({type: 'phase', title: `Using the Docker daemon's copy of ${shown}`})
-    warn(fallback.code === 'REGISTRY_UNREACHABLE' ? `registry unreachable, using the daemon's copy of ${shown}` : `could not pull ${shown} (${fallback.message}), using the daemon's copy`)
+    warn(
+      fallback.code === 'REGISTRY_UNREACHABLE'
+        ? `registry unreachable, using the daemon's copy of ${shown}`
+        : `could not pull ${shown} (${fallback.message}), using the daemon's copy`,
+    )
     image = local
   } else {
     emit({type: 'phase', title: `Pulling ${shown} through the Docker daemon`})
@@ -166,31 +176,34 @@ export async function pullImage(store: Store, reference: string, options: PullOp
   const cached = await lease.pin(nameCached) // pins nothing itself: the name references the image
   if (cached) return cached
 
-  return store.withLock(`pull-${image.id.replace(/^sha256:/, '')}`, async () => {
-    // Another pull of this image may have finished while we waited for the lock.
-    const now = await lease.pin(nameCached)
-    if (now) return now
-    checkAbort()
-    warnDamaged(store, image, warn)
-    const unpack = options.unpack ?? defaultUnpackLayer
-    const {layers, unpacked} = flat
-      ? await pullFlat(store, daemon, image, {unpack, emit, signal, shown, lease})
-      : await pullLayered(store, daemon, image, {unpack, emit, signal, lease})
-    return lease.pin(() => {
-      const lost = layers.find(d => !store.hasLayer(d))
-      if (lost !== undefined) throw new ImageError('IMAGE_PULL_FAILED', `cannot pull ${shown}: its layer ${lost} was removed from the cache during the pull: pull again`)
-      const record = store.writeImage({
-        layers,
-        config: image.config,
-        source: {kind: 'daemon', reference: ref.name, dockerImageId: image.id, ...repoDigestOf(image, ref)},
-        created: image.created || new Date().toISOString(),
-        added: new Date().toISOString(),
-        ...(image.os && image.architecture ? {platform: {os: image.os, architecture: image.architecture}} : {}),
+  return store
+    .withLock(`pull-${image.id.replace(/^sha256:/, '')}`, async () => {
+      // Another pull of this image may have finished while we waited for the lock.
+      const now = await lease.pin(nameCached)
+      if (now) return now
+      checkAbort()
+      warnDamaged(store, image, warn)
+      const unpack = options.unpack ?? defaultUnpackLayer
+      const {layers, unpacked} = flat
+        ? await pullFlat(store, daemon, image, {unpack, emit, signal, shown, lease})
+        : await pullLayered(store, daemon, image, {unpack, emit, signal, lease})
+      return lease.pin(() => {
+        const lost = layers.find(d => !store.hasLayer(d))
+        if (lost !== undefined)
+          throw new ImageError('IMAGE_PULL_FAILED', `cannot pull ${shown}: its layer ${lost} was removed from the cache during the pull: pull again`)
+        const record = store.writeImage({
+          layers,
+          config: image.config,
+          source: {kind: 'daemon', reference: ref.name, dockerImageId: image.id, ...repoDigestOf(image, ref)},
+          created: image.created || new Date().toISOString(),
+          added: new Date().toISOString(),
+          ...(image.os && image.architecture ? {platform: {os: image.os, architecture: image.architecture}} : {}),
+        })
+        store.setRef(ref.name, record.id)
+        return result(record, !unpacked)
       })
-      store.setRef(ref.name, record.id)
-      return result(record, !unpacked)
     })
-  }).finally(() => lease.release())
+    .finally(() => lease.release())
 }
 
 /** Says which cached layers of this image are damaged: they are fetched again (hasLayer counts them absent). */
@@ -223,7 +236,9 @@ async function pullThroughDaemon(daemon: DockerDaemon, ref: NormalizedReference,
     const local = await inspectOrUndefined(daemon, ref.name)
     if (!local) {
       if (error.code === 'DAEMON_IMAGE_NOT_FOUND') {
-        throw new DaemonError('DAEMON_IMAGE_NOT_FOUND', `image ${shown} not found in its registry or the Docker daemon: ${stripPrefix(error.message)}`, {cause: error})
+        throw new DaemonError('DAEMON_IMAGE_NOT_FOUND', `image ${shown} not found in its registry or the Docker daemon: ${stripPrefix(error.message)}`, {
+          cause: error,
+        })
       }
       throw error
     }
@@ -315,12 +330,7 @@ async function pullLayered(store: Store, daemon: DockerDaemon, image: DaemonImag
 }
 
 /** Flat: a throwaway container (never started), exported into one layer, removed whatever happens. */
-async function pullFlat(
-  store: Store,
-  daemon: DockerDaemon,
-  image: DaemonImage,
-  w: Work & {shown: string},
-): Promise<{layers: string[]; unpacked: boolean}> {
+async function pullFlat(store: Store, daemon: DockerDaemon, image: DaemonImage, w: Work & {shown: string}): Promise<{layers: string[]; unpacked: boolean}> {
   w.emit({type: 'phase', title: `Exporting ${w.shown} (flat)`})
   await removeStaleExportContainers(daemon)
   const needsCmd = !image.config.Cmd?.length && !image.config.Entrypoint?.length
@@ -380,7 +390,13 @@ export async function removeStaleExportContainers(daemon: DockerDaemon): Promise
     const owner = label.slice(0, label.lastIndexOf(':'))
     const pid = Number(label.slice(label.lastIndexOf(':') + 1))
     if (owner !== host || !Number.isInteger(pid) || pid <= 0 || isAlive(pid)) continue
-    if (await daemon.removeContainer(c.id).then(() => true, () => false)) removed.push(c.id)
+    if (
+      await daemon.removeContainer(c.id).then(
+        () => true,
+        () => false,
+      )
+    )
+      removed.push(c.id)
   }
   return removed
 }
@@ -388,7 +404,6 @@ export async function removeStaleExportContainers(daemon: DockerDaemon): Promise
 function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`
 }
-
 
 /** Registry failures after which auto looks for the daemon's copy: it was not reached, or had no such image. */
 function isFallbackError(error: unknown): error is PivotError {
@@ -466,7 +481,8 @@ async function pullFromRegistry(store: Store, ref: NormalizedReference, shown: s
       })
       return lease.pin(() => {
         const lost = image.diffIds.find(d => !store.hasLayer(d))
-        if (lost !== undefined) throw new ImageError('IMAGE_PULL_FAILED', `cannot pull ${shown}: its layer ${lost} was removed from the cache during the pull: pull again`)
+        if (lost !== undefined)
+          throw new ImageError('IMAGE_PULL_FAILED', `cannot pull ${shown}: its layer ${lost} was removed from the cache during the pull: pull again`)
         const {formatPlatform} = require('../registry') as typeof import('../registry')
         const record = store.writeImage({
           layers: image.diffIds,

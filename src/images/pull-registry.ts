@@ -47,7 +47,18 @@ export interface RegistryPullContext {
  * platform's entry) and its config, every byte checked against its digest.
  */
 export async function resolveRegistryImage(c: RegistryPullContext): Promise<RegistryImage> {
-  const {MAX_INDEX_DEPTH, MAX_CONFIG_BYTES, MAX_MANIFEST_BYTES, RegistryError, formatPlatform, hostPlatform, normalizePlatform, platformMatches, readBody, selectPlatform} = await import('../registry')
+  const {
+    MAX_INDEX_DEPTH,
+    MAX_CONFIG_BYTES,
+    MAX_MANIFEST_BYTES,
+    RegistryError,
+    formatPlatform,
+    hostPlatform,
+    normalizePlatform,
+    platformMatches,
+    readBody,
+    selectPlatform,
+  } = await import('../registry')
   const wanted = c.platform ?? hostPlatform()
   const top = await c.client.manifest(c.ref.digest ?? c.ref.tag ?? 'latest', c.shown)
   let current: FetchedManifest = top
@@ -63,7 +74,10 @@ export async function resolveRegistryImage(c: RegistryPullContext): Promise<Regi
   }
   const manifest = current.manifest as Extract<typeof current.manifest, {kind: 'image'}>
   if (manifest.config.size > MAX_CONFIG_BYTES) {
-    throw new RegistryError('REGISTRY_TOO_LARGE', `the config of ${c.shown} claims ${manifest.config.size} bytes, more than the ${MAX_CONFIG_BYTES} pivot accepts`)
+    throw new RegistryError(
+      'REGISTRY_TOO_LARGE',
+      `the config of ${c.shown} claims ${manifest.config.size} bytes, more than the ${MAX_CONFIG_BYTES} pivot accepts`,
+    )
   }
   const res = await c.client.blob(manifest.config.digest, {what: `the config of ${c.shown}`})
   const bytes = await readBody(res, MAX_CONFIG_BYTES, `the config of ${c.shown}`)
@@ -82,7 +96,10 @@ export async function resolveRegistryImage(c: RegistryPullContext): Promise<Regi
     throw new RegistryError('REGISTRY_BAD_CONTENT', `the config of ${c.shown} has no list of layer diff ids`)
   }
   if (diffIds.length !== manifest.layers.length) {
-    throw new RegistryError('REGISTRY_BAD_CONTENT', `the manifest of ${c.shown} lists ${manifest.layers.length} layers but its config ${diffIds.length} diff ids`)
+    throw new RegistryError(
+      'REGISTRY_BAD_CONTENT',
+      `the manifest of ${c.shown} lists ${manifest.layers.length} layers but its config ${diffIds.length} diff ids`,
+    )
   }
   if (c.platform && doc.os && doc.architecture) {
     const has = normalizePlatform({os: doc.os, architecture: doc.architecture, variant: doc.variant})
@@ -143,7 +160,10 @@ export async function pullRegistryLayers(w: LayerWork): Promise<boolean> {
   if (free !== undefined && need > free) {
     // A full disk is the host's problem, not the registry's: pivot's status (125), the words a
     // write would have failed with.
-    throw new ImageError('IMAGE_PULL_FAILED', `${w.shown} needs ${formatBytes(need)} of downloads but the cache's file system has ${formatBytes(free)} free (no space left on device)`)
+    throw new ImageError(
+      'IMAGE_PULL_FAILED',
+      `${w.shown} needs ${formatBytes(need)} of downloads but the cache's file system has ${formatBytes(free)} free (no space left on device)`,
+    )
   }
 
   fs.mkdirSync(downloads, {recursive: true, mode: 0o700})
@@ -240,191 +260,216 @@ function freeBytes(dir: string): number | undefined {
  */
 async function fetchLayer(w: LayerWork, desc: Descriptor, diffId: string, index: number, signal: AbortSignal, stagings: string[]): Promise<StagedLayer> {
   const {RegistryError, networkCause} = await import('../registry')
-    const id = shortId(desc.digest)
+  const id = shortId(desc.digest)
   const what = `layer ${index + 1}/${w.image.layers.length} (${id}) of ${w.shown}`
   // The lock file goes with the lock: one per blob ever pulled would pile up in locks/.
   const {withFileLock} = await import('../store/file-lock')
-  return withFileLock(downloadLockFile(w.store, desc.digest), async () => {
-    if (signal.aborted) throw abortedError()
-    const downloads = w.store.path('tmp', DOWNLOADS_DIR)
-    const part = partPath(downloads, desc)
-    const staging = w.store.stage('layer')
-    stagings.push(staging)
-    const rootfs = path.join(staging, 'rootfs')
-    fs.mkdirSync(rootfs, {mode: 0o755})
-    const feed = new PassThrough({highWaterMark: 1 << 20})
-    const unpacking = w.unpack(feed, rootfs, {signal})
-    unpacking.catch(() => undefined)
-    let downloadError: unknown
-    let verified = false
-    const hash = createHash('sha256')
-    let fd: number | undefined
-    const started = Date.now()
-    let lastEmit = 0
-    let received = 0
-    let resumedFrom = 0
+  return withFileLock(
+    downloadLockFile(w.store, desc.digest),
+    async () => {
+      if (signal.aborted) throw abortedError()
+      const downloads = w.store.path('tmp', DOWNLOADS_DIR)
+      const part = partPath(downloads, desc)
+      const staging = w.store.stage('layer')
+      stagings.push(staging)
+      const rootfs = path.join(staging, 'rootfs')
+      fs.mkdirSync(rootfs, {mode: 0o755})
+      const feed = new PassThrough({highWaterMark: 1 << 20})
+      const unpacking = w.unpack(feed, rootfs, {signal})
+      unpacking.catch(() => undefined)
+      let downloadError: unknown
+      let verified = false
+      const hash = createHash('sha256')
+      let fd: number | undefined
+      const started = Date.now()
+      let lastEmit = 0
+      let received = 0
+      let resumedFrom = 0
 
-    // Writes to the unpacker; once it has stopped reading (done with the archive, or failed) the
-    // rest of the blob is still downloaded and hashed: the digest covers every byte.
-    const toUnpacker = async (chunk: Buffer) => {
-      if (feed.destroyed || feed.writableEnded) return
-      if (!feed.write(chunk)) {
-        await new Promise<void>(resolve => {
-          const done = () => {
-            feed.off('drain', done)
-            feed.off('close', done)
-            resolve()
+      // Writes to the unpacker; once it has stopped reading (done with the archive, or failed) the
+      // rest of the blob is still downloaded and hashed: the digest covers every byte.
+      const toUnpacker = async (chunk: Buffer) => {
+        if (feed.destroyed || feed.writableEnded) return
+        if (!feed.write(chunk)) {
+          await new Promise<void>(resolve => {
+            const done = () => {
+              feed.off('drain', done)
+              feed.off('close', done)
+              resolve()
+            }
+            feed.on('drain', done)
+            feed.on('close', done)
+          })
+        }
+      }
+      const progress = (force = false) => {
+        const now = Date.now()
+        if (!force && now - lastEmit < 250) return
+        lastEmit = now
+        const seconds = Math.max((now - started) / 1000, 0.001)
+        w.emit({type: 'pull', id, status: 'Downloading', current: received, total: desc.size, rate: (received - resumedFrom) / seconds})
+      }
+
+      const download = async () => {
+        let offset = partialSize(downloads, desc)
+        if (offset === 0) fs.rmSync(part, {force: true})
+        const out = openPart(part)
+        fd = out
+        w.emit({type: 'pull', id, status: offset > 0 ? `Resuming at ${formatBytes(offset)}` : 'Pulling fs layer'})
+        let fed = 0 // bytes given to the hash and the unpacker
+        for (let attempt = 1; ; attempt++) {
+          if (signal.aborted) throw abortedError()
+          const from = fed === 0 ? offset : fed
+          let res
+          try {
+            res = await w.client.blob(desc.digest, {offset: from < desc.size ? from : 0, size: desc.size, what, signal})
+          } catch (error) {
+            if (signal.aborted) throw abortedError()
+            if (!isPivotError(error) || error.code !== 'REGISTRY_UNREACHABLE') throw error
+            if (attempt < ATTEMPTS) continue
+            const got = Math.max(fed, offset)
+            throw new RegistryError(
+              'REGISTRY_UNREACHABLE',
+              `${what}: the download broke after ${formatBytes(got)} of ${formatBytes(desc.size)} (${networkCause(error.cause ?? error)})${got > 0 ? '; the next pull resumes it' : ''}`,
+              {cause: error},
+            )
           }
-          feed.on('drain', done)
-          feed.on('close', done)
+          let skip = 0
+          if (from > 0 && res.status === 206) {
+            const range = /^bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''))
+            if (!range || Number(range[1]) !== from) {
+              res.body.destroy()
+              throw new RegistryError(
+                'REGISTRY_BAD_CONTENT',
+                `${what}: the registry answered a range request for byte ${from} with ${res.headers['content-range'] ?? 'no Content-Range'}`,
+              )
+            }
+          } else if (from > 0) {
+            // A 200 to a range request: the whole blob again. What was only on disk is dropped and
+            // the download restarts from zero; bytes already given to the unpacker are skipped
+            // (the digest at the end proves they were the same).
+            if (fed === 0) {
+              fs.ftruncateSync(out, 0)
+              offset = 0
+            } else skip = fed
+          }
+          if (fed === 0 && offset > 0 && res.status === 206) {
+            // Resuming across pulls: the hash and the unpacker get the bytes kept on disk first.
+            const stream = fs.createReadStream(part, {start: 0, end: offset - 1, highWaterMark: 1 << 20})
+            for await (const chunk of stream as AsyncIterable<Buffer>) {
+              hash.update(chunk)
+              await toUnpacker(chunk)
+            }
+            fed = offset
+            received = offset
+            resumedFrom = offset
+          }
+          if (fed === 0) received = 0
+          try {
+            for await (const raw of res.body as AsyncIterable<Buffer>) {
+              let chunk = raw
+              if (skip > 0) {
+                const n = Math.min(skip, chunk.length)
+                skip -= n
+                chunk = chunk.subarray(n)
+                if (chunk.length === 0) continue
+              }
+              if (fed + chunk.length > desc.size) {
+                res.body.destroy()
+                fs.closeSync(out)
+                fd = undefined
+                fs.rmSync(part, {force: true})
+                throw new RegistryError('REGISTRY_BAD_CONTENT', `${what}: the registry sent more than the ${desc.size} bytes its manifest says`)
+              }
+              try {
+                fs.writeSync(out, chunk)
+              } catch (error) {
+                // A full disk (or a read-only one): the partial file only takes space, drop it.
+                res.body.destroy()
+                fs.closeSync(out)
+                fd = undefined
+                fs.rmSync(part, {force: true})
+                throw new ImageError('IMAGE_PULL_FAILED', `${what}: cannot write the download into the cache: ${fsReason(error)}`, {cause: error})
+              }
+              hash.update(chunk)
+              fed += chunk.length
+              received = fed
+              progress()
+              await toUnpacker(chunk)
+            }
+          } catch (error) {
+            if (isPivotError(error)) throw error
+            if (signal.aborted) throw abortedError()
+            if (attempt < ATTEMPTS) continue
+            throw new RegistryError(
+              'REGISTRY_UNREACHABLE',
+              `${what}: the download broke after ${formatBytes(fed)} of ${formatBytes(desc.size)} (${networkCause(error)}); the next pull resumes it`,
+              {cause: error},
+            )
+          }
+          if (fed < desc.size) {
+            if (attempt < ATTEMPTS) continue
+            throw new RegistryError(
+              'REGISTRY_UNREACHABLE',
+              `${what}: the registry sent ${formatBytes(fed)} of ${formatBytes(desc.size)} (truncated); the next pull resumes it`,
+            )
+          }
+          break
+        }
+        fs.closeSync(out)
+        fd = undefined
+        const got = 'sha256:' + hash.digest('hex')
+        if (got !== desc.digest) {
+          fs.rmSync(part, {force: true})
+          throw new RegistryError('REGISTRY_BAD_CONTENT', `${what}: the registry sent bytes whose digest is ${got}, not ${desc.digest}`)
+        }
+        verified = true
+        progress(true)
+        const seconds = Math.max((Date.now() - started) / 1000, 0.001)
+        w.emit({
+          type: 'pull',
+          id,
+          status: `Downloaded ${formatBytes(received - resumedFrom)} in ${seconds.toFixed(1)} s (${formatBytes((received - resumedFrom) / seconds)}/s)`,
         })
+        feed.end()
       }
-    }
-    const progress = (force = false) => {
-      const now = Date.now()
-      if (!force && now - lastEmit < 250) return
-      lastEmit = now
-      const seconds = Math.max((now - started) / 1000, 0.001)
-      w.emit({type: 'pull', id, status: 'Downloading', current: received, total: desc.size, rate: (received - resumedFrom) / seconds})
-    }
 
-    const download = async () => {
-      let offset = partialSize(downloads, desc)
-      if (offset === 0) fs.rmSync(part, {force: true})
-      const out = openPart(part)
-      fd = out
-      w.emit({type: 'pull', id, status: offset > 0 ? `Resuming at ${formatBytes(offset)}` : 'Pulling fs layer'})
-      let fed = 0 // bytes given to the hash and the unpacker
-      for (let attempt = 1; ; attempt++) {
-        if (signal.aborted) throw abortedError()
-        const from = fed === 0 ? offset : fed
-        let res
-        try {
-          res = await w.client.blob(desc.digest, {offset: from < desc.size ? from : 0, size: desc.size, what, signal})
-        } catch (error) {
-          if (signal.aborted) throw abortedError()
-          if (!isPivotError(error) || error.code !== 'REGISTRY_UNREACHABLE') throw error
-          if (attempt < ATTEMPTS) continue
-          const got = Math.max(fed, offset)
-          throw new RegistryError('REGISTRY_UNREACHABLE', `${what}: the download broke after ${formatBytes(got)} of ${formatBytes(desc.size)} (${networkCause(error.cause ?? error)})${got > 0 ? '; the next pull resumes it' : ''}`, {cause: error})
-        }
-        let skip = 0
-        if (from > 0 && res.status === 206) {
-          const range = /^bytes (\d+)-/.exec(String(res.headers['content-range'] ?? ''))
-          if (!range || Number(range[1]) !== from) {
-            res.body.destroy()
-            throw new RegistryError('REGISTRY_BAD_CONTENT', `${what}: the registry answered a range request for byte ${from} with ${res.headers['content-range'] ?? 'no Content-Range'}`)
-          }
-        } else if (from > 0) {
-          // A 200 to a range request: the whole blob again. What was only on disk is dropped and
-          // the download restarts from zero; bytes already given to the unpacker are skipped
-          // (the digest at the end proves they were the same).
-          if (fed === 0) {
-            fs.ftruncateSync(out, 0)
-            offset = 0
-          } else skip = fed
-        }
-        if (fed === 0 && offset > 0 && res.status === 206) {
-          // Resuming across pulls: the hash and the unpacker get the bytes kept on disk first.
-          const stream = fs.createReadStream(part, {start: 0, end: offset - 1, highWaterMark: 1 << 20})
-          for await (const chunk of stream as AsyncIterable<Buffer>) {
-            hash.update(chunk)
-            await toUnpacker(chunk)
-          }
-          fed = offset
-          received = offset
-          resumedFrom = offset
-        }
-        if (fed === 0) received = 0
-        try {
-          for await (const raw of res.body as AsyncIterable<Buffer>) {
-            let chunk = raw
-            if (skip > 0) {
-              const n = Math.min(skip, chunk.length)
-              skip -= n
-              chunk = chunk.subarray(n)
-              if (chunk.length === 0) continue
-            }
-            if (fed + chunk.length > desc.size) {
-              res.body.destroy()
-              fs.closeSync(out)
-              fd = undefined
-              fs.rmSync(part, {force: true})
-              throw new RegistryError('REGISTRY_BAD_CONTENT', `${what}: the registry sent more than the ${desc.size} bytes its manifest says`)
-            }
-            try {
-              fs.writeSync(out, chunk)
-            } catch (error) {
-              // A full disk (or a read-only one): the partial file only takes space, drop it.
-              res.body.destroy()
-              fs.closeSync(out)
-              fd = undefined
-              fs.rmSync(part, {force: true})
-              throw new ImageError('IMAGE_PULL_FAILED', `${what}: cannot write the download into the cache: ${fsReason(error)}`, {cause: error})
-            }
-            hash.update(chunk)
-            fed += chunk.length
-            received = fed
-            progress()
-            await toUnpacker(chunk)
-          }
-        } catch (error) {
-          if (isPivotError(error)) throw error
-          if (signal.aborted) throw abortedError()
-          if (attempt < ATTEMPTS) continue
-          throw new RegistryError('REGISTRY_UNREACHABLE', `${what}: the download broke after ${formatBytes(fed)} of ${formatBytes(desc.size)} (${networkCause(error)}); the next pull resumes it`, {cause: error})
-        }
-        if (fed < desc.size) {
-          if (attempt < ATTEMPTS) continue
-          throw new RegistryError('REGISTRY_UNREACHABLE', `${what}: the registry sent ${formatBytes(fed)} of ${formatBytes(desc.size)} (truncated); the next pull resumes it`)
-        }
-        break
-      }
-      fs.closeSync(out)
-      fd = undefined
-      const got = 'sha256:' + hash.digest('hex')
-      if (got !== desc.digest) {
-        fs.rmSync(part, {force: true})
-        throw new RegistryError('REGISTRY_BAD_CONTENT', `${what}: the registry sent bytes whose digest is ${got}, not ${desc.digest}`)
-      }
-      verified = true
-      progress(true)
-      const seconds = Math.max((Date.now() - started) / 1000, 0.001)
-      w.emit({type: 'pull', id, status: `Downloaded ${formatBytes(received - resumedFrom)} in ${seconds.toFixed(1)} s (${formatBytes((received - resumedFrom) / seconds)}/s)`})
-      feed.end()
-    }
-
-    try {
       try {
-        await download()
-      } catch (error) {
-        downloadError = error
-        feed.destroy(error instanceof Error ? error : new Error(String(error)))
-      } finally {
-        if (fd !== undefined) fs.closeSync(fd)
-      }
-      let result
-      try {
-        result = await unpacking
-      } catch (error) {
-        if (signal.aborted && downloadError === undefined) throw abortedError()
+        try {
+          await download()
+        } catch (error) {
+          downloadError = error
+          feed.destroy(error instanceof Error ? error : new Error(String(error)))
+        } finally {
+          if (fd !== undefined) fs.closeSync(fd)
+        }
+        let result
+        try {
+          result = await unpacking
+        } catch (error) {
+          if (signal.aborted && downloadError === undefined) throw abortedError()
+          if (downloadError !== undefined) throw downloadError
+          // The bytes were the manifest's, but they are not a layer pivot can unpack: not kept.
+          if (verified) fs.rmSync(part, {force: true})
+          throw new ImageError('IMAGE_PULL_FAILED', `${what} cannot be unpacked: ${(error as Error).message}`, {cause: error})
+        }
         if (downloadError !== undefined) throw downloadError
-        // The bytes were the manifest's, but they are not a layer pivot can unpack: not kept.
-        if (verified) fs.rmSync(part, {force: true})
-        throw new ImageError('IMAGE_PULL_FAILED', `${what} cannot be unpacked: ${(error as Error).message}`, {cause: error})
+        if (result.digest !== diffId) {
+          fs.rmSync(part, {force: true})
+          throw new RegistryError(
+            'REGISTRY_BAD_CONTENT',
+            `${what}: its uncompressed content has digest ${result.digest}, not the diff id ${diffId} its config names`,
+          )
+        }
+        w.emit({type: 'pull', id, status: 'Pull complete'})
+        return {digest: diffId, size: result.size, entries: result.entries, staging}
+      } catch (error) {
+        fs.rmSync(staging, {recursive: true, force: true})
+        throw error
       }
-      if (downloadError !== undefined) throw downloadError
-      if (result.digest !== diffId) {
-        fs.rmSync(part, {force: true})
-        throw new RegistryError('REGISTRY_BAD_CONTENT', `${what}: its uncompressed content has digest ${result.digest}, not the diff id ${diffId} its config names`)
-      }
-      w.emit({type: 'pull', id, status: 'Pull complete'})
-      return {digest: diffId, size: result.size, entries: result.entries, staging}
-    } catch (error) {
-      fs.rmSync(staging, {recursive: true, force: true})
-      throw error
-    }
-  }, {removeOnRelease: true, what: `the download of ${what} by another pull`})
+    },
+    {removeOnRelease: true, what: `the download of ${what} by another pull`},
+  )
 }
 
 /** The flock a download of `digest` holds (prune takes it too before deleting a partial file). */

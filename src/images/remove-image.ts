@@ -55,19 +55,13 @@ export function removeImage(store: Store, arg: string, options: {force?: boolean
   const names = store.namesOf(image.id)
   const doomedNames = matched === undefined ? names : [matched]
   if (matched === undefined && names.length > 1 && !options.force) {
-    throw new ImageError(
-      'IMAGE_IN_USE',
-      `image ${shortId(image.id)} has several names (${names.join(', ')}): remove them by name, or use --force`,
-    )
+    throw new ImageError('IMAGE_IN_USE', `image ${shortId(image.id)} has several names (${names.join(', ')}): remove them by name, or use --force`)
   }
   const deletesRecord = names.every(n => doomedNames.includes(n))
   if (deletesRecord && !options.force) {
     const containers = runningContainersUsing(store, image.id)
     if (containers.length > 0) {
-      throw new ImageError(
-        'IMAGE_IN_USE',
-        `image ${arg} is used by running container ${containers.join(', ')}: stop it first, or use --force`,
-      )
+      throw new ImageError('IMAGE_IN_USE', `image ${arg} is used by running container ${containers.join(', ')}: stop it first, or use --force`)
     }
   }
   const untagged = doomedNames.filter(n => store.removeRef(n))

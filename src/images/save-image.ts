@@ -67,7 +67,11 @@ export async function saveImages(store: Store, args: string[], output: string | 
     })
     for (const {arg, image} of wanted) {
       const lost = image.layers.find(d => !store.hasLayer(d))
-      if (lost) throw new ImageError('IMAGE_EXPORT_FAILED', `cannot save ${arg}: its layer ${lost} is missing from the cache (pivot check --repair, then pull it again)`)
+      if (lost)
+        throw new ImageError(
+          'IMAGE_EXPORT_FAILED',
+          `cannot save ${arg}: its layer ${lost} is missing from the cache (pivot check --repair, then pull it again)`,
+        )
     }
     store.sweepTmp()
     staging = store.stage('save')
@@ -142,7 +146,12 @@ async function buildLayout(
     let entry = byId.get(image.id)
     if (!entry) {
       const layers = image.layers.map(d => layerBlobs.get(d)!)
-      const config = jsonBlob(configBlobOf(image, layers.map(l => l.digest)))
+      const config = jsonBlob(
+        configBlobOf(
+          image,
+          layers.map(l => l.digest),
+        ),
+      )
       const manifest = jsonBlob({
         schemaVersion: 2,
         mediaType: MEDIA.manifest,

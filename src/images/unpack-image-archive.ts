@@ -115,9 +115,7 @@ async function readArchive(options: ArchiveOptions, state: PassState): Promise<P
   const members = new Map<string, Member>(state.previous?.members)
   const links = new Map<string, string>(state.previous?.links)
   const json = new Map<string, Buffer>(state.previous?.json)
-  const storedSizes = new Set(
-    options.diffIds.filter(d => store.hasLayer(d)).map(d => store.readLayer(d).tarSize),
-  )
+  const storedSizes = new Set(options.diffIds.filter(d => store.hasLayer(d)).map(d => store.readLayer(d).tarSize))
 
   // One controller stops everything: the daemon stream, the parser loop and every unpacker.
   const controller = new AbortController()
@@ -146,16 +144,14 @@ async function readArchive(options: ArchiveOptions, state: PassState): Promise<P
     state.counter.index++
     // More members than missing layers (a compressed blob of a cached layer) must not show "3/2".
     options.onLayer?.(state.counter.index, Math.max(state.counter.count, state.counter.index))
-    const job = unpack(source, rootfs, {signal: controller.signal}).then(
-      result => {
-        if (expected !== undefined && result.digest !== expected) {
-          throw new ImageError('IMAGE_LAYER_MISMATCH', `layer ${member} of the daemon's image archive has digest ${result.digest}, not ${expected}`)
-        }
-        members.set(member, {kind: 'unpacked', digest: result.digest})
-        if (state.staged.has(result.digest)) fs.rmSync(staging, {recursive: true, force: true})
-        else state.staged.set(result.digest, {digest: result.digest, size: result.size, entries: result.entries, staging})
-      },
-    )
+    const job = unpack(source, rootfs, {signal: controller.signal}).then(result => {
+      if (expected !== undefined && result.digest !== expected) {
+        throw new ImageError('IMAGE_LAYER_MISMATCH', `layer ${member} of the daemon's image archive has digest ${result.digest}, not ${expected}`)
+      }
+      members.set(member, {kind: 'unpacked', digest: result.digest})
+      if (state.staged.has(result.digest)) fs.rmSync(staging, {recursive: true, force: true})
+      else state.staged.set(result.digest, {digest: result.digest, size: result.size, entries: result.entries, staging})
+    })
     work.push(job.catch(failed))
   }
 
@@ -163,9 +159,11 @@ async function readArchive(options: ArchiveOptions, state: PassState): Promise<P
     const hash = createHash('sha256')
     entry.on('data', (chunk: Buffer) => hash.update(chunk))
     work.push(
-      once(entry as unknown as NodeJS.EventEmitter, 'end').then(() => {
-        members.set(member, {kind: 'hashed', digest: `sha256:${hash.digest('hex')}`})
-      }).catch(failed),
+      once(entry as unknown as NodeJS.EventEmitter, 'end')
+        .then(() => {
+          members.set(member, {kind: 'hashed', digest: `sha256:${hash.digest('hex')}`})
+        })
+        .catch(failed),
     )
   }
 
@@ -177,7 +175,11 @@ async function readArchive(options: ArchiveOptions, state: PassState): Promise<P
       if (size > MAX_JSON) failed(new ImageError('IMAGE_BAD_ARCHIVE', `${member} in the daemon's image archive is too large`))
       else chunks.push(chunk)
     })
-    work.push(once(entry as unknown as NodeJS.EventEmitter, 'end').then(() => json.set(member, Buffer.concat(chunks))).catch(failed))
+    work.push(
+      once(entry as unknown as NodeJS.EventEmitter, 'end')
+        .then(() => json.set(member, Buffer.concat(chunks)))
+        .catch(failed),
+    )
   }
 
   // Read by Go's rules (tar-stream.ts), as the daemon that wrote it reads it.
@@ -185,7 +187,10 @@ async function readArchive(options: ArchiveOptions, state: PassState): Promise<P
     const entry = streamEntry.body
     try {
       if (failure !== undefined) return entry.resume()
-      const member = path.posix.normalize(streamEntry.path === '' ? '.' : streamEntry.path).replace(/^(\.\/)+/, '').replace(/\/$/, '')
+      const member = path.posix
+        .normalize(streamEntry.path === '' ? '.' : streamEntry.path)
+        .replace(/^(\.\/)+/, '')
+        .replace(/\/$/, '')
       const linkpath = streamEntry.linkname
       if (streamEntry.kind === 'symlink') {
         links.set(member, path.posix.normalize(path.posix.join(path.posix.dirname(member), linkpath)))
@@ -272,7 +277,13 @@ async function readArchive(options: ArchiveOptions, state: PassState): Promise<P
     } catch (error) {
       if (failure === undefined) {
         const damaged = isPivotError(error) && error.code.startsWith('UNPACK_')
-        failed(options.signal?.aborted ? abortedError() : damaged ? new ImageError('IMAGE_BAD_ARCHIVE', `the daemon's image archive is damaged: ${(error as Error).message}`) : error)
+        failed(
+          options.signal?.aborted
+            ? abortedError()
+            : damaged
+              ? new ImageError('IMAGE_BAD_ARCHIVE', `the daemon's image archive is damaged: ${(error as Error).message}`)
+              : error,
+        )
       }
     }
     // What follows the end-of-archive marker is not read.
@@ -305,10 +316,7 @@ interface PlannedLayer {
 function resolveLayers(options: ArchiveOptions, pass: PassResult): PlannedLayer[] {
   const paths = layerPaths(options, pass)
   if (paths.length !== options.diffIds.length) {
-    throw new ImageError(
-      'IMAGE_LAYER_MISMATCH',
-      `the daemon's image archive lists ${paths.length} layers; inspect reported ${options.diffIds.length}`,
-    )
+    throw new ImageError('IMAGE_LAYER_MISMATCH', `the daemon's image archive lists ${paths.length} layers; inspect reported ${options.diffIds.length}`)
   }
   return paths.map((p, i) => {
     let target = p.replace(/^(\.\/)+/, '')
@@ -340,7 +348,8 @@ function layerPaths(options: ArchiveOptions, pass: PassResult): string[] {
   const manifest = parseJson(pass, 'manifest.json') as Array<{Config?: string; Layers?: string[]}> | undefined
   if (Array.isArray(manifest) && manifest.length > 0) {
     const entry = manifest.find(m => typeof m.Config === 'string' && m.Config.includes(hex)) ?? (manifest.length === 1 ? manifest[0] : undefined)
-    if (!entry || !Array.isArray(entry.Layers)) throw new ImageError('IMAGE_BAD_ARCHIVE', `manifest.json in the daemon's image archive does not describe ${options.imageId}`)
+    if (!entry || !Array.isArray(entry.Layers))
+      throw new ImageError('IMAGE_BAD_ARCHIVE', `manifest.json in the daemon's image archive does not describe ${options.imageId}`)
     return entry.Layers
   }
   // No docker manifest: follow the OCI index to the image manifest.
@@ -351,7 +360,8 @@ function layerPaths(options: ArchiveOptions, pass: PassResult): string[] {
     if (!d?.digest) break
     doc = parseJson(pass, blobPath(d.digest)) as typeof doc
   }
-  if (!doc || !Array.isArray(doc.layers)) throw new ImageError('IMAGE_BAD_ARCHIVE', "the daemon's image archive has neither manifest.json nor a usable index.json")
+  if (!doc || !Array.isArray(doc.layers))
+    throw new ImageError('IMAGE_BAD_ARCHIVE', "the daemon's image archive has neither manifest.json nor a usable index.json")
   return doc.layers.map(l => blobPath(l.digest ?? ''))
 }
 

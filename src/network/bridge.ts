@@ -119,12 +119,23 @@ export function ensureBridge(name: string): NetworkRecord {
     if (name !== DEFAULT_NETWORK) throw new NetworkError('NET_NOT_FOUND', `network ${name} not found (pivot network ls lists them)`)
     const subnet = pickSubnet(subnetPool(), hostRoutes(DEFAULT_BRIDGE))
     if (!subnet) throw new NetworkError('NET_NO_SUBNET', 'every subnet of the pool (PIVOT_NETWORK_POOL, default 10.200.0.0/16) overlaps a host route')
-    rec = {name, id: randomBytes(32).toString('hex'), bridge: DEFAULT_BRIDGE, subnet: formatSubnet(subnet), gateway: formatIPv4(gatewayOf(subnet)), created: new Date().toISOString()}
+    rec = {
+      name,
+      id: randomBytes(32).toString('hex'),
+      bridge: DEFAULT_BRIDGE,
+      subnet: formatSubnet(subnet),
+      gateway: formatIPv4(gatewayOf(subnet)),
+      created: new Date().toISOString(),
+    }
   } else {
     // Recorded, but its bridge is gone (deleted by hand): its subnet must still be free.
     const subnet = parseSubnet(rec.subnet)
     const clash = hostRoutes(rec.bridge).find(r => overlaps(r, subnet))
-    if (clash) throw new NetworkError('NET_BAD_SUBNET', `network ${name}'s subnet ${rec.subnet} now overlaps the host route ${formatSubnet(clash)}: pivot network rm ${name}`)
+    if (clash)
+      throw new NetworkError(
+        'NET_BAD_SUBNET',
+        `network ${name}'s subnet ${rec.subnet} now overlaps the host route ${formatSubnet(clash)}: pivot network rm ${name}`,
+      )
   }
   createBridge(rec)
   writeNetwork(rec)
@@ -134,7 +145,11 @@ export function ensureBridge(name: string): NetworkRecord {
 export function createBridge(rec: NetworkRecord): void {
   const subnet = parseSubnet(rec.subnet)
   if (!tableExists()) runBatch('nft', tableScript(), 'creating the nftables table ip pivot')
-  runBatch('ip', [`link add ${rec.bridge} type bridge`, `addr add ${rec.gateway}/${subnet.bits} dev ${rec.bridge}`, `link set ${rec.bridge} up`], `creating the bridge ${rec.bridge}`)
+  runBatch(
+    'ip',
+    [`link add ${rec.bridge} type bridge`, `addr add ${rec.gateway}/${subnet.bits} dev ${rec.bridge}`, `link set ${rec.bridge} up`],
+    `creating the bridge ${rec.bridge}`,
+  )
   // route_localnet: a connection from the host's 127.0.0.1 to a published port is DNAT'd to the
   // container and leaves through the bridge with a loopback source (masqueraded after routing);
   // the kernel drops such packets as martians unless the outgoing interface allows it. Per
@@ -144,7 +159,8 @@ export function createBridge(rec: NetworkRecord): void {
   if (fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8').trim() !== '1') fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', '1')
   const lines = [`add element ip ${NFT_TABLE} nets { ${rec.subnet} }`]
   const {remote, loopback} = hostResolvers()
-  if (remote.length === 0 && loopback.length > 0 && loopback[0].startsWith('127.')) lines.push(`add element ip ${NFT_TABLE} dns { ${rec.gateway} : ${loopback[0]} }`)
+  if (remote.length === 0 && loopback.length > 0 && loopback[0].startsWith('127.'))
+    lines.push(`add element ip ${NFT_TABLE} dns { ${rec.gateway} : ${loopback[0]} }`)
   runBatch('nft', lines, `adding ${rec.bridge}'s subnet to nftables`)
   syncIsolation()
 }
@@ -157,7 +173,11 @@ function syncIsolation(): void {
   } catch {
     bridges = []
   }
-  runBatch('nft', [`flush chain ip ${NFT_TABLE} isolate`, ...bridges.map(b => `add rule ip ${NFT_TABLE} isolate iifname "${b}" oifname != "${b}" drop`)], 'isolating the networks')
+  runBatch(
+    'nft',
+    [`flush chain ip ${NFT_TABLE} isolate`, ...bridges.map(b => `add rule ip ${NFT_TABLE} isolate iifname "${b}" oifname != "${b}" drop`)],
+    'isolating the networks',
+  )
 }
 
 /** Removes a bridge and its table entries; the table itself when no pivot bridge is left. Caller holds the lock. */

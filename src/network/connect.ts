@@ -3,7 +3,20 @@ import {isRunning} from '../common/process-identity'
 import {bridgeExists, ensureBridge, NFT_TABLE, removeBridge} from './bridge'
 import {inNetns, runBatch, runTool, sys} from './host-tools'
 import {NetworkError} from './network-error'
-import {DEFAULT_NETWORK, STATE_DIR, listNetworks, lockNetworks, readLeases, readNetwork, removeLeaseFile, removeNetworkRecord, writeLease, type Lease, type NetworkRecord, type PortBinding} from './network-state'
+import {
+  DEFAULT_NETWORK,
+  STATE_DIR,
+  listNetworks,
+  lockNetworks,
+  readLeases,
+  readNetwork,
+  removeLeaseFile,
+  removeNetworkRecord,
+  writeLease,
+  type Lease,
+  type NetworkRecord,
+  type PortBinding,
+} from './network-state'
 import {ephemeralRange, hostPortFree, samePort} from './ports'
 import {formatIPv4, hostRange, parseIPv4, parseSubnet} from './subnet'
 
@@ -34,7 +47,9 @@ function elementKey(b: PortBinding): {map: string; key: string} {
 function portElements(lease: Lease, op: 'add' | 'delete'): string[] {
   return lease.ports.map(b => {
     const {map, key} = elementKey(b)
-    return op === 'add' ? `add element ip ${NFT_TABLE} ${map} { ${key} : ${lease.ip} . ${b.containerPort} }` : `delete element ip ${NFT_TABLE} ${map} { ${key} }`
+    return op === 'add'
+      ? `add element ip ${NFT_TABLE} ${map} { ${key} : ${lease.ip} . ${b.containerPort} }`
+      : `delete element ip ${NFT_TABLE} ${map} { ${key} }`
   })
 }
 
@@ -105,7 +120,18 @@ export async function connectContainer(req: ConnectRequest): Promise<Lease> {
     const live = reclaimStale(allLeases())
     const ports = await choosePorts(req.ports, live, req.container)
     const ip = freeAddress(rec, live)
-    lease = {ip, network: rec.name, bridge: rec.bridge, container: req.container, store: req.store, owner: req.owner, names: req.names, ports, hostsFile: req.hostsFile, hostsBase: req.hostsBaseFor?.(ip, rec.gateway)}
+    lease = {
+      ip,
+      network: rec.name,
+      bridge: rec.bridge,
+      container: req.container,
+      store: req.store,
+      owner: req.owner,
+      names: req.names,
+      ports,
+      hostsFile: req.hostsFile,
+      hostsBase: req.hostsBaseFor?.(ip, rec.gateway),
+    }
     // The lease first: a crash after it leaves a lease whose owner dies, which the next start or
     // prune reclaims with whatever of it was made.
     writeLease(lease)
@@ -120,7 +146,13 @@ export async function connectContainer(req: ConnectRequest): Promise<Lease> {
       inNetns(`/proc/${req.nsPid}/ns/net`, () =>
         runBatch(
           'ip',
-          [`link add eth0 type veth peer name ${veth} netns /proc/self/fd/3`, 'link set lo up', `addr add ${ip}/${prefix} dev eth0`, 'link set eth0 up', `route add default via ${rec.gateway}`],
+          [
+            `link add eth0 type veth peer name ${veth} netns /proc/self/fd/3`,
+            'link set lo up',
+            `addr add ${ip}/${prefix} dev eth0`,
+            'link set eth0 up',
+            `route add default via ${rec.gateway}`,
+          ],
           `connecting the container to ${rec.bridge}`,
           hostNs,
         ),
@@ -195,7 +227,12 @@ export async function pruneNetworkState(): Promise<void> {
     const live = reclaimStale(allLeases())
     const def = readNetwork(DEFAULT_NETWORK)
     if (def && !live.some(l => l.bridge === def.bridge)) {
-      removeBridge(def, listNetworks().filter(n => n.name !== DEFAULT_NETWORK).map(n => n.bridge))
+      removeBridge(
+        def,
+        listNetworks()
+          .filter(n => n.name !== DEFAULT_NETWORK)
+          .map(n => n.bridge),
+      )
       removeNetworkRecord(DEFAULT_NETWORK)
     }
   } finally {
@@ -224,8 +261,10 @@ async function choosePorts(wanted: PortBinding[], live: Lease[], container: stri
       const holder = portTaken(w, live, out)
       const where = `${w.hostIp || '0.0.0.0'}:${w.hostPort}${w.proto === 'udp' ? '/udp' : ''}`
       if (holder === 'self') throw new NetworkError('NET_PORT_IN_USE', `Bind for ${where} failed: port is already allocated (published twice by this run)`)
-      if (holder) throw new NetworkError('NET_PORT_IN_USE', `Bind for ${where} failed: port is already allocated (by container ${holder.container.slice(0, 12)})`)
-      if (!(await hostPortFree(w))) throw new NetworkError('NET_PORT_IN_USE', `Bind for ${where} failed: a host process already uses the port, or the address is not the host's`)
+      if (holder)
+        throw new NetworkError('NET_PORT_IN_USE', `Bind for ${where} failed: port is already allocated (by container ${holder.container.slice(0, 12)})`)
+      if (!(await hostPortFree(w)))
+        throw new NetworkError('NET_PORT_IN_USE', `Bind for ${where} failed: a host process already uses the port, or the address is not the host's`)
       out.push(w)
       continue
     }

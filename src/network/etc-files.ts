@@ -24,7 +24,8 @@ export function parseDns(ip: string): string {
   return ip
 }
 
-const LOCAL_LINES = '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n'
+const LOCAL_LINES =
+  '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n'
 
 /** A bridged container's /etc/hosts, docker's layout: loopback names, --add-host, then its own address. */
 export function bridgeHosts(ip: string, hostname: string, extra: ExtraHost[], gateway: string): string {

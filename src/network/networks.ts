@@ -2,7 +2,17 @@ import {createHash, randomBytes} from 'node:crypto'
 import {bridgeExists, createBridge, hostRoutes, removeBridge} from './bridge'
 import {NetworkError} from './network-error'
 import {pruneNetworkState, reclaimStale, allLeases} from './connect'
-import {DEFAULT_NETWORK, checkNetworkName, listNetworks, lockNetworks, readNetwork, removeNetworkRecord, writeNetwork, type Lease, type NetworkRecord} from './network-state'
+import {
+  DEFAULT_NETWORK,
+  checkNetworkName,
+  listNetworks,
+  lockNetworks,
+  readNetwork,
+  removeNetworkRecord,
+  writeNetwork,
+  type Lease,
+  type NetworkRecord,
+} from './network-state'
 import {formatIPv4, formatSubnet, gatewayOf, overlaps, parseSubnet, pickSubnet, subnetPool} from './subnet'
 
 /** Names docker reserves for its built-in networks. */
@@ -29,22 +39,42 @@ export async function createNetwork(name: string, subnetText?: string): Promise<
         throw new NetworkError('NET_BAD_SUBNET', (error as Error).message, {exitCode: 1})
       }
       const route = routes.find(r => overlaps(r, subnet!))
-      if (route) throw new NetworkError('NET_BAD_SUBNET', `subnet ${formatSubnet(subnet)} overlaps the host route ${formatSubnet(route)}: choose another (ip route shows the host's)`, {exitCode: 1})
+      if (route)
+        throw new NetworkError(
+          'NET_BAD_SUBNET',
+          `subnet ${formatSubnet(subnet)} overlaps the host route ${formatSubnet(route)}: choose another (ip route shows the host's)`,
+          {exitCode: 1},
+        )
       const other = listNetworks().find(n => overlaps(parseSubnet(n.subnet), subnet!))
       if (other) throw new NetworkError('NET_BAD_SUBNET', `subnet ${formatSubnet(subnet)} overlaps network ${other.name}'s ${other.subnet}`, {exitCode: 1})
     } else {
       subnet = pickSubnet(subnetPool(), [...routes, ...others])
-      if (!subnet) throw new NetworkError('NET_NO_SUBNET', 'every subnet of the pool (PIVOT_NETWORK_POOL, default 10.200.0.0/16) overlaps a host route or a network: give --subnet')
+      if (!subnet)
+        throw new NetworkError(
+          'NET_NO_SUBNET',
+          'every subnet of the pool (PIVOT_NETWORK_POOL, default 10.200.0.0/16) overlaps a host route or a network: give --subnet',
+        )
     }
     const id = randomBytes(32).toString('hex')
-    const rec: NetworkRecord = {name, id, bridge: `pivotbr${id.slice(0, 8)}`, subnet: formatSubnet(subnet), gateway: formatIPv4(gatewayOf(subnet)), created: new Date().toISOString()}
+    const rec: NetworkRecord = {
+      name,
+      id,
+      bridge: `pivotbr${id.slice(0, 8)}`,
+      subnet: formatSubnet(subnet),
+      gateway: formatIPv4(gatewayOf(subnet)),
+      created: new Date().toISOString(),
+    }
     // The record first: a crash after it leaves a network `network rm` removes, not a bridge nobody knows.
     writeNetwork(rec)
     try {
       createBridge(rec)
     } catch (error) {
       removeNetworkRecord(name)
-      if (bridgeExists(rec.bridge)) removeBridge(rec, listNetworks().map(n => n.bridge))
+      if (bridgeExists(rec.bridge))
+        removeBridge(
+          rec,
+          listNetworks().map(n => n.bridge),
+        )
       throw error
     }
     return rec
@@ -82,7 +112,8 @@ export function networkRows(): NetworkRow[] {
     {id: fixed('host'), name: 'host', driver: 'host'},
     {id: fixed('none'), name: 'none', driver: 'null'},
   ]
-  for (const n of listNetworks()) if (n.name !== DEFAULT_NETWORK) rows.push({id: n.id, name: n.name, driver: 'bridge', subnet: n.subnet, gateway: n.gateway, bridge: n.bridge})
+  for (const n of listNetworks())
+    if (n.name !== DEFAULT_NETWORK) rows.push({id: n.id, name: n.name, driver: 'bridge', subnet: n.subnet, gateway: n.gateway, bridge: n.bridge})
   return rows
 }
 
@@ -104,9 +135,18 @@ export async function removeNetwork(ref: string): Promise<NetworkRecord> {
     const rec = findNetwork(ref)
     const users = reclaimStale(allLeases()).filter(l => l.bridge === rec.bridge)
     if (users.length > 0) {
-      throw new NetworkError('NET_IN_USE', `network ${rec.name} is in use by ${users.length} running container(s) (${users.map(u => u.container.slice(0, 12)).join(', ')}): stop them first`, {exitCode: 1})
+      throw new NetworkError(
+        'NET_IN_USE',
+        `network ${rec.name} is in use by ${users.length} running container(s) (${users.map(u => u.container.slice(0, 12)).join(', ')}): stop them first`,
+        {exitCode: 1},
+      )
     }
-    removeBridge(rec, listNetworks().filter(n => n.name !== rec.name).map(n => n.bridge))
+    removeBridge(
+      rec,
+      listNetworks()
+        .filter(n => n.name !== rec.name)
+        .map(n => n.bridge),
+    )
     removeNetworkRecord(rec.name)
     return rec
   } finally {
@@ -122,7 +162,12 @@ export async function pruneNetworks(): Promise<string[]> {
     const live = reclaimStale(allLeases())
     for (const rec of listNetworks()) {
       if (rec.name === DEFAULT_NETWORK || live.some(l => l.bridge === rec.bridge)) continue
-      removeBridge(rec, listNetworks().filter(n => n.name !== rec.name).map(n => n.bridge))
+      removeBridge(
+        rec,
+        listNetworks()
+          .filter(n => n.name !== rec.name)
+          .map(n => n.bridge),
+      )
       removeNetworkRecord(rec.name)
       removed.push(rec.name)
     }

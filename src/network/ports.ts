@@ -7,7 +7,8 @@ function badPort(spec: string, why: string): NetworkError {
 }
 
 function portNumber(text: string, spec: string, what: string, zeroOk: boolean): number {
-  if (!/^\d{1,5}$/.test(text)) throw badPort(spec, `${what} ${JSON.stringify(text)} is not a port number${text.includes('-') ? ' (port ranges are not supported)' : ''}`)
+  if (!/^\d{1,5}$/.test(text))
+    throw badPort(spec, `${what} ${JSON.stringify(text)} is not a port number${text.includes('-') ? ' (port ranges are not supported)' : ''}`)
   const n = Number(text)
   if (n > 65535 || (n === 0 && !zeroOk)) throw badPort(spec, `${what} ${n} is out of range (1-65535)`)
   return n
@@ -23,7 +24,8 @@ export function parsePortSpec(spec: string): PortBinding {
   const slash = rest.lastIndexOf('/')
   if (slash !== -1) {
     const p = rest.slice(slash + 1).toLowerCase()
-    if (p !== 'tcp' && p !== 'udp') throw badPort(spec, `unknown protocol ${JSON.stringify(rest.slice(slash + 1))}${p === 'sctp' ? ' (sctp is not supported)' : ''}`)
+    if (p !== 'tcp' && p !== 'udp')
+      throw badPort(spec, `unknown protocol ${JSON.stringify(rest.slice(slash + 1))}${p === 'sctp' ? ' (sctp is not supported)' : ''}`)
     proto = p
     rest = rest.slice(0, slash)
   }
@@ -48,7 +50,8 @@ export function parsePortSpec(spec: string): PortBinding {
 export function exposedPorts(exposed: Record<string, unknown> | undefined): PortBinding[] {
   return Object.keys(exposed ?? {}).map(key => {
     const [port, proto = 'tcp'] = key.split('/')
-    if (proto !== 'tcp' && proto !== 'udp') throw new NetworkError('NET_BAD_PORT', `the image exposes ${JSON.stringify(key)}: only tcp and udp can be published`)
+    if (proto !== 'tcp' && proto !== 'udp')
+      throw new NetworkError('NET_BAD_PORT', `the image exposes ${JSON.stringify(key)}: only tcp and udp can be published`)
     return {hostIp: '', hostPort: 0, containerPort: portNumber(port, key, 'exposed port', false), proto}
   })
 }

@@ -297,8 +297,18 @@ export function translateConfig(
   const linux = spec.linux === undefined ? {} : spec.linux
   if (!isObject(linux)) bad('linux', 'must be an object')
   onlyKnown(linux, 'linux', [
-    'namespaces', 'uidMappings', 'gidMappings', 'devices', 'cgroupsPath', 'resources', 'sysctl', 'seccomp',
-    'rootfsPropagation', 'maskedPaths', 'readonlyPaths', 'mountLabel',
+    'namespaces',
+    'uidMappings',
+    'gidMappings',
+    'devices',
+    'cgroupsPath',
+    'resources',
+    'sysctl',
+    'seccomp',
+    'rootfsPropagation',
+    'maskedPaths',
+    'readonlyPaths',
+    'mountLabel',
   ])
   if (linux.mountLabel !== undefined && linux.mountLabel !== '') unsupported('linux.mountLabel', '(SELinux) is not supported by pivot')
 
@@ -306,7 +316,12 @@ export function translateConfig(
   const join: {path: string; flag: number}[] = []
   let pidNamespace: {path?: string} | null = null
   const seen = new Set<string>()
-  for (const [i, ns] of (Array.isArray(linux.namespaces) ? linux.namespaces : linux.namespaces === undefined ? [] : bad('linux.namespaces', 'must be an array')).entries()) {
+  for (const [i, ns] of (Array.isArray(linux.namespaces)
+    ? linux.namespaces
+    : linux.namespaces === undefined
+      ? []
+      : bad('linux.namespaces', 'must be an array')
+  ).entries()) {
     const field = `linux.namespaces[${i}]`
     if (!isObject(ns)) bad(field, 'must be an object')
     onlyKnown(ns, field, ['type', 'path'])
@@ -378,7 +393,8 @@ export function translateConfig(
   let cgroupsPath: string | undefined
   if (linux.cgroupsPath !== undefined && linux.cgroupsPath !== '') {
     if (typeof linux.cgroupsPath !== 'string') bad('linux.cgroupsPath', 'must be a string')
-    if (linux.cgroupsPath.includes(':')) unsupported('linux.cgroupsPath', `${JSON.stringify(linux.cgroupsPath)} is a systemd slice path: pivot runs without --systemd-cgroup`)
+    if (linux.cgroupsPath.includes(':'))
+      unsupported('linux.cgroupsPath', `${JSON.stringify(linux.cgroupsPath)} is a systemd slice path: pivot runs without --systemd-cgroup`)
     const parts = linux.cgroupsPath.split('/').filter(Boolean)
     if (parts.length === 0 || parts.some(p => p === '.' || p === '..')) bad('linux.cgroupsPath', `${JSON.stringify(linux.cgroupsPath)} is not a cgroup path`)
     cgroupsPath = parts.join('/')
@@ -428,7 +444,12 @@ export function translateConfig(
 
 /** runc's rule: only sysctls the container's own namespaces scope (ipc, net, uts). */
 function namespacedSysctl(name: string, namespaces: Set<string>): boolean {
-  if (name.startsWith('fs.mqueue.') || ['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax', 'kernel.shmmni', 'kernel.shm_rmid_forced'].includes(name)) {
+  if (
+    name.startsWith('fs.mqueue.') ||
+    ['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax', 'kernel.shmmni', 'kernel.shm_rmid_forced'].includes(
+      name,
+    )
+  ) {
     return namespaces.has('ipc')
   }
   if (name.startsWith('net.')) return namespaces.has('network')
@@ -438,8 +459,18 @@ function namespacedSysctl(name: string, namespaces: Set<string>): boolean {
 
 export function translateProcess(p: Json): OciProcess {
   onlyKnown(p, 'process', [
-    'terminal', 'consoleSize', 'user', 'args', 'env', 'cwd', 'capabilities', 'rlimits', 'noNewPrivileges',
-    'oomScoreAdj', 'apparmorProfile', 'selinuxLabel',
+    'terminal',
+    'consoleSize',
+    'user',
+    'args',
+    'env',
+    'cwd',
+    'capabilities',
+    'rlimits',
+    'noNewPrivileges',
+    'oomScoreAdj',
+    'apparmorProfile',
+    'selinuxLabel',
   ])
   const args = strings(p.args, 'process.args')
   if (args.length === 0) bad('process.args', 'must name the command to run')
@@ -448,7 +479,8 @@ export function translateProcess(p: Json): OciProcess {
   if (p.selinuxLabel !== undefined && p.selinuxLabel !== '') unsupported('process.selinuxLabel', '(SELinux) is not supported by pivot')
   // Like runc: a profile is applied only where AppArmor is enabled. Here it is not, so it has no
   // meaning; where it is, pivot cannot apply it and refuses.
-  if (p.apparmorProfile !== undefined && p.apparmorProfile !== '' && appArmorEnabled()) unsupported('process.apparmorProfile', '(AppArmor) is not supported by pivot')
+  if (p.apparmorProfile !== undefined && p.apparmorProfile !== '' && appArmorEnabled())
+    unsupported('process.apparmorProfile', '(AppArmor) is not supported by pivot')
   const user = isObject(p.user) ? p.user : bad('process.user', 'is required')
   onlyKnown(user, 'process.user', ['uid', 'gid', 'umask', 'additionalGids'])
   const caps = p.capabilities === undefined ? {} : isObject(p.capabilities) ? p.capabilities : bad('process.capabilities', 'must be an object')
@@ -474,7 +506,8 @@ export function translateProcess(p: Json): OciProcess {
     rlimits.push({resource, soft: rlimitValue(soft), hard: rlimitValue(hard)})
   }
   let consoleSize: {height: number; width: number} | undefined
-  if (isObject(p.consoleSize)) consoleSize = {height: integer(p.consoleSize.height, 'process.consoleSize.height', 0), width: integer(p.consoleSize.width, 'process.consoleSize.width', 0)}
+  if (isObject(p.consoleSize))
+    consoleSize = {height: integer(p.consoleSize.height, 'process.consoleSize.height', 0), width: integer(p.consoleSize.width, 'process.consoleSize.width', 0)}
   return {
     args,
     env: strings(p.env, 'process.env'),
@@ -485,7 +518,13 @@ export function translateProcess(p: Json): OciProcess {
     umask: user.umask === undefined ? undefined : integer(user.umask, 'process.user.umask', 0, 0o777),
     terminal: p.terminal === true,
     consoleSize,
-    capabilities: {bounding: capSet('bounding'), effective: capSet('effective'), permitted: capSet('permitted'), inheritable: capSet('inheritable'), ambient: capSet('ambient')},
+    capabilities: {
+      bounding: capSet('bounding'),
+      effective: capSet('effective'),
+      permitted: capSet('permitted'),
+      inheritable: capSet('inheritable'),
+      ambient: capSet('ambient'),
+    },
     rlimits,
     noNewPrivileges: p.noNewPrivileges === true,
     oomScoreAdj: p.oomScoreAdj === undefined ? undefined : integer(p.oomScoreAdj, 'process.oomScoreAdj', -1000, 1000),
@@ -525,7 +564,7 @@ function translateMount(m: unknown, field: string, bundle: string): OciMount {
       clear |= MOUNT_FLAGS[o][1]
     } else if (PROPAGATION[o] !== undefined) {
       propagation.push(PROPAGATION[o])
-    } else if (o === 'remount' || o === 'tmpcopyup' || o.startsWith('idmap') || o.startsWith('ridmap') || o === 'rro' || o.startsWith('rr') && o !== 'rro') {
+    } else if (o === 'remount' || o === 'tmpcopyup' || o.startsWith('idmap') || o.startsWith('ridmap') || o === 'rro' || (o.startsWith('rr') && o !== 'rro')) {
       unsupported(`${field}.options`, `option ${JSON.stringify(o)} is not supported by pivot`)
     } else {
       data.push(o)
@@ -549,7 +588,17 @@ function translateMount(m: unknown, field: string, bundle: string): OciMount {
   if (type === 'cgroup' && !bind) {
     // The host's hierarchy, read-only, in place of runc's per-controller binds of the
     // container's own cgroups (what docker and containerd ask for on a v1 host).
-    return {destination: path.posix.normalize(m.destination), source: '/sys/fs/cgroup', type: 'bind', bind: true, flags: MS_BIND | MS_REC, remountFlags: MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, propagation, data: null, fileBind: false}
+    return {
+      destination: path.posix.normalize(m.destination),
+      source: '/sys/fs/cgroup',
+      type: 'bind',
+      bind: true,
+      flags: MS_BIND | MS_REC,
+      remountFlags: MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+      propagation,
+      data: null,
+      fileBind: false,
+    }
   }
   const remountFlags = bind ? flags & ~(MS_BIND | MS_REC) : 0
   return {
@@ -602,8 +651,18 @@ function translateResources(r: unknown): {resources: OciBundleConfig['resources'
     const period = c.period === undefined || c.period === 0 ? undefined : integer(c.period, 'linux.resources.cpu.period', 1000, 1_000_000)
     // containerd and docker send the default shares (1024 / 0): the kernel's default too.
     const shares = c.shares === undefined || c.shares === 0 || c.shares === 1024 ? undefined : integer(c.shares, 'linux.resources.cpu.shares', 2, 262144)
-    const cpus = c.cpus === undefined || c.cpus === '' ? undefined : /^[0-9,-]+$/.test(c.cpus as string) ? (c.cpus as string) : bad('linux.resources.cpu.cpus', 'must be a cpu list such as 0-3,5')
-    const mems = c.mems === undefined || c.mems === '' ? undefined : /^[0-9,-]+$/.test(c.mems as string) ? (c.mems as string) : bad('linux.resources.cpu.mems', 'must be a node list such as 0')
+    const cpus =
+      c.cpus === undefined || c.cpus === ''
+        ? undefined
+        : /^[0-9,-]+$/.test(c.cpus as string)
+          ? (c.cpus as string)
+          : bad('linux.resources.cpu.cpus', 'must be a cpu list such as 0-3,5')
+    const mems =
+      c.mems === undefined || c.mems === ''
+        ? undefined
+        : /^[0-9,-]+$/.test(c.mems as string)
+          ? (c.mems as string)
+          : bad('linux.resources.cpu.mems', 'must be a node list such as 0')
     if (period !== undefined && quota === undefined) unsupported('linux.resources.cpu.period', 'without a quota is not supported by pivot')
     if (quota !== undefined && (period ?? 100_000) === 100_000 && shares === undefined && cpus === undefined && mems === undefined) {
       resources.cpus = quota / 100_000
@@ -620,7 +679,10 @@ function translateResources(r: unknown): {resources: OciBundleConfig['resources'
     const num = (v: unknown, f: string) => (v === undefined || v === null || v === -1 ? '*' : String(integer(v, f, 0)))
     const access = d.access === undefined ? 'rwm' : (d.access as string)
     if (!/^[rwm]{1,3}$/.test(access)) bad(`${field}.access`, 'must be made of r, w and m')
-    deviceRules.push({allow: d.allow === true, rule: type === 'a' ? `a *:* ${access}` : `${type} ${num(d.major, `${field}.major`)}:${num(d.minor, `${field}.minor`)} ${access}`})
+    deviceRules.push({
+      allow: d.allow === true,
+      rule: type === 'a' ? `a *:* ${access}` : `${type} ${num(d.major, `${field}.major`)}:${num(d.minor, `${field}.minor`)} ${access}`,
+    })
   }
   return {resources, deviceRules, cpu: cpuExtra}
 }
@@ -650,7 +712,8 @@ const SECCOMP_ARCHES: Record<string, number | 'native'> = {
 function translateSeccomp(s: unknown, compile: (defaultErrno: number, rules: SeccompRuleSpec[], arches: number[]) => Buffer): Buffer {
   if (!isObject(s)) bad('linux.seccomp', 'must be an object')
   onlyKnown(s, 'linux.seccomp', ['defaultAction', 'defaultErrnoRet', 'architectures', 'flags', 'syscalls'])
-  if (s.defaultAction !== 'SCMP_ACT_ERRNO') unsupported('linux.seccomp.defaultAction', `${JSON.stringify(s.defaultAction)} is not supported by pivot (SCMP_ACT_ERRNO only)`)
+  if (s.defaultAction !== 'SCMP_ACT_ERRNO')
+    unsupported('linux.seccomp.defaultAction', `${JSON.stringify(s.defaultAction)} is not supported by pivot (SCMP_ACT_ERRNO only)`)
   if (Array.isArray(s.flags) && s.flags.length > 0) unsupported('linux.seccomp.flags')
   const defaultErrno = s.defaultErrnoRet === undefined ? 1 : integer(s.defaultErrnoRet, 'linux.seccomp.defaultErrnoRet', 0, 4095)
   const arches: number[] = []
@@ -664,16 +727,23 @@ function translateSeccomp(s: unknown, compile: (defaultErrno: number, rules: Sec
     const field = `linux.seccomp.syscalls[${i}]`
     if (!isObject(r)) bad(field, 'must be an object')
     onlyKnown(r, field, ['names', 'action', 'errnoRet', 'args', 'comment', 'includes', 'excludes'])
-    if ((isObject(r.includes) && Object.keys(r.includes).length > 0) || (isObject(r.excludes) && Object.keys(r.excludes).length > 0)) unsupported(`${field}.includes/excludes`)
+    if ((isObject(r.includes) && Object.keys(r.includes).length > 0) || (isObject(r.excludes) && Object.keys(r.excludes).length > 0))
+      unsupported(`${field}.includes/excludes`)
     let errno: number | undefined
     if (r.action === 'SCMP_ACT_ERRNO') errno = r.errnoRet === undefined ? 1 : integer(r.errnoRet, `${field}.errnoRet`, 0, 4095)
-    else if (r.action !== 'SCMP_ACT_ALLOW') unsupported(`${field}.action`, `${JSON.stringify(r.action)} is not supported by pivot (SCMP_ACT_ALLOW, SCMP_ACT_ERRNO)`)
+    else if (r.action !== 'SCMP_ACT_ALLOW')
+      unsupported(`${field}.action`, `${JSON.stringify(r.action)} is not supported by pivot (SCMP_ACT_ALLOW, SCMP_ACT_ERRNO)`)
     const args: SeccompArgCmp[] = []
     for (const [j, a] of (Array.isArray(r.args) ? r.args : []).entries()) {
       if (!isObject(a)) bad(`${field}.args[${j}]`, 'must be an object')
       const op = SECCOMP_OPS[a.op as string]
       if (!op) unsupported(`${field}.args[${j}].op`, `${JSON.stringify(a.op)} is not supported by pivot`)
-      args.push({index: integer(a.index, `${field}.args[${j}].index`, 0, 5), op, value: BigInt(integer(a.value, `${field}.args[${j}].value`, 0)), valueTwo: a.valueTwo === undefined ? undefined : BigInt(integer(a.valueTwo, `${field}.args[${j}].valueTwo`, 0))})
+      args.push({
+        index: integer(a.index, `${field}.args[${j}].index`, 0, 5),
+        op,
+        value: BigInt(integer(a.value, `${field}.args[${j}].value`, 0)),
+        valueTwo: a.valueTwo === undefined ? undefined : BigInt(integer(a.valueTwo, `${field}.args[${j}].valueTwo`, 0)),
+      })
     }
     for (const name of strings(r.names, `${field}.names`)) rules.push({name, errno, args})
   }
@@ -687,7 +757,7 @@ function translateHooks(h: unknown): OciHooks {
   for (const [kind, list] of Object.entries(h)) {
     if (!Array.isArray(list)) bad(`hooks.${kind}`, 'must be an array')
     if (kind === 'createContainer' || kind === 'startContainer') {
-      if (list.length > 0) unsupported(`hooks.${kind}`, '(hooks run inside the container\'s namespaces) is not supported by pivot')
+      if (list.length > 0) unsupported(`hooks.${kind}`, "(hooks run inside the container's namespaces) is not supported by pivot")
       continue
     }
     if (!(kind in hooks)) unsupported(`hooks.${kind}`)

@@ -32,8 +32,10 @@ export async function create(root: string, id: string, options: CreateOptions): 
   if (options.noPivot) {
     // Accepted and without effect: pivot always uses pivot_root (runc's --no-pivot is for ramfs roots).
   }
-  if (bundleConfig.init.process.terminal && !options.consoleSocket) throw new OciError('OCI_BAD_ARGS', 'cannot allocate tty if runc will detach without setting console socket')
-  if (!bundleConfig.init.process.terminal && options.consoleSocket) throw new OciError('OCI_BAD_ARGS', 'cannot use console socket if runc will not detach or allocate tty')
+  if (bundleConfig.init.process.terminal && !options.consoleSocket)
+    throw new OciError('OCI_BAD_ARGS', 'cannot allocate tty if runc will detach without setting console socket')
+  if (!bundleConfig.init.process.terminal && options.consoleSocket)
+    throw new OciError('OCI_BAD_ARGS', 'cannot use console socket if runc will not detach or allocate tty')
   fs.mkdirSync(root, {recursive: true, mode: 0o711})
   await withLock(root, id, () => createLocked(root, id, options, bundleConfig, sys))
 }
@@ -59,7 +61,10 @@ async function createLocked(root: string, id: string, options: CreateOptions, co
     const {createCgroup, detectCgroups} = require('../runtime/cgroups') as typeof import('../runtime/cgroups')
     const host = detectCgroups()
     if (config.deviceRules.length > 0 && host.version === 2) {
-      throw new OciError('OCI_UNSUPPORTED', 'linux.resources.devices: device rules need the v1 devices cgroup; pivot does not apply them on cgroup v2 (BPF) yet')
+      throw new OciError(
+        'OCI_UNSUPPORTED',
+        'linux.resources.devices: device rules need the v1 devices cgroup; pivot does not apply them on cgroup v2 (BPF) yet',
+      )
     }
     // No pids limit unless config.json sets one (0 = none): the spec's defaults, not pivot run's.
     const limits = {pids: config.resources.pids ?? 0, memory: config.resources.memory, cpus: config.resources.cpus}
@@ -71,7 +76,7 @@ async function createLocked(root: string, id: string, options: CreateOptions, co
       // cgroup of that name is taken over (emptied and made again), as runc joins it.
       const {openCgroup} = require('../runtime/cgroups') as typeof import('../runtime/cgroups')
       const stale = openCgroup(name, {parent})
-      if (stale.paths.some(dir => (fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').trim() !== ''))) {
+      if (stale.paths.some(dir => fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').trim() !== '')) {
         throw new OciError('OCI_EXISTS', `the cgroup ${cgroupsPath} is in use by other processes`)
       }
       await stale.remove()
@@ -80,18 +85,25 @@ async function createLocked(root: string, id: string, options: CreateOptions, co
     if (config.deviceRules.length > 0) {
       // runc's additions after config.json's rules: the default devices, ptys, and every device
       // linux.devices creates (mknod needs "m", the process "rw").
-      const extra = [
-        ...DEFAULT_DEVICE_RULES,
-        ...config.init.devices.filter(d => d.type !== 'p').map(d => `${d.type} ${d.major}:${d.minor} rwm`),
-      ].map(rule => ({allow: true, rule}))
+      const extra = [...DEFAULT_DEVICE_RULES, ...config.init.devices.filter(d => d.type !== 'p').map(d => `${d.type} ${d.major}:${d.minor} rwm`)].map(rule => ({
+        allow: true,
+        rule,
+      }))
       extraCgroups.push(makeDevicesCgroup(cgroupsPath, [...config.deviceRules, ...extra]))
     }
 
     if (config.cpu) {
-      if (host.version === 2) throw new OciError('OCI_UNSUPPORTED', 'linux.resources.cpu: shares, periods other than 100 ms and cpusets are applied on cgroup v1 only by pivot')
+      if (host.version === 2)
+        throw new OciError('OCI_UNSUPPORTED', 'linux.resources.cpu: shares, periods other than 100 ms and cpusets are applied on cgroup v1 only by pivot')
       extraCgroups.push(...applyCpu(cgroup.paths, cgroupsPath, config.cpu))
     }
-    const init: OciInitConfig = {...config.init, controlFd: 3 + options.preserveFds, preserveFds: options.preserveFds, fifo, consoleSocket: options.consoleSocket}
+    const init: OciInitConfig = {
+      ...config.init,
+      controlFd: 3 + options.preserveFds,
+      preserveFds: options.preserveFds,
+      fifo,
+      consoleSocket: options.consoleSocket,
+    }
     child = spawnInit(config, options.preserveFds, sys)
     const exited = new Promise<{code: number | null; signal: NodeJS.Signals | null}>(resolve => child!.on('exit', (code, signal) => resolve({code, signal})))
     child.on('error', () => undefined)
@@ -168,7 +180,10 @@ function spawnInit(config: OciBundleConfig, preserveFds: number, sys: KoffiSysca
       try {
         fd = fs.openSync(config.pidNamespace.path, 'r')
       } catch (error) {
-        throw new OciError('OCI_BAD_CONFIG', `config.json: linux.namespaces: pid namespace ${config.pidNamespace.path}: ${(error as NodeJS.ErrnoException).code}`)
+        throw new OciError(
+          'OCI_BAD_CONFIG',
+          `config.json: linux.namespaces: pid namespace ${config.pidNamespace.path}: ${(error as NodeJS.ErrnoException).code}`,
+        )
       }
       try {
         sys.setns(fd, CLONE_NEWPID)
@@ -216,7 +231,18 @@ async function readAnswer(
   }
 }
 
-const DEFAULT_DEVICE_RULES = ['c 1:3 rwm', 'c 1:5 rwm', 'c 1:7 rwm', 'c 1:8 rwm', 'c 1:9 rwm', 'c 5:0 rwm', 'c 5:1 rwm', 'c 5:2 rwm', 'c 136:* rwm', 'c 10:200 rwm']
+const DEFAULT_DEVICE_RULES = [
+  'c 1:3 rwm',
+  'c 1:5 rwm',
+  'c 1:7 rwm',
+  'c 1:8 rwm',
+  'c 1:9 rwm',
+  'c 5:0 rwm',
+  'c 5:1 rwm',
+  'c 5:2 rwm',
+  'c 136:* rwm',
+  'c 10:200 rwm',
+]
 
 /**
  * The cpu knobs pivot's CgroupManager does not write (v1): cpu.shares, a CFS period other than
@@ -232,7 +258,8 @@ function applyCpu(paths: string[], cgroupsPath: string, cpu: NonNullable<OciBund
     }
   }
   const cpuDir = paths.find(p => fs.existsSync(path.join(p, 'cpu.shares')))
-  if ((cpu.shares !== undefined || cpu.quota !== undefined) && cpuDir === undefined) throw new OciError('OCI_UNSUPPORTED', 'linux.resources.cpu: the cpu cgroup controller is not mounted on this host')
+  if ((cpu.shares !== undefined || cpu.quota !== undefined) && cpuDir === undefined)
+    throw new OciError('OCI_UNSUPPORTED', 'linux.resources.cpu: the cpu cgroup controller is not mounted on this host')
   if (cpu.shares !== undefined) write(cpuDir!, 'cpu.shares', String(cpu.shares))
   if (cpu.quota !== undefined) {
     // The period first: the kernel checks a quota against the period in force.

@@ -43,7 +43,18 @@ export async function execProcess(root: string, id: string, options: ExecOptions
   } else {
     if (options.command.length === 0) throw new OciError('OCI_BAD_ARGS', 'exec: args must not be empty')
     const environ = fs.readFileSync(`/proc/${state.pid}/environ`, 'utf8').split('\0').filter(Boolean)
-    proc = {args: options.command, env: environ, cwd: '/', uid: 0, gid: 0, additionalGids: [], terminal: options.tty, capabilities: {bounding: [], effective: [], permitted: [], inheritable: [], ambient: []}, rlimits: [], noNewPrivileges: false}
+    proc = {
+      args: options.command,
+      env: environ,
+      cwd: '/',
+      uid: 0,
+      gid: 0,
+      additionalGids: [],
+      terminal: options.tty,
+      capabilities: {bounding: [], effective: [], permitted: [], inheritable: [], ambient: []},
+      rlimits: [],
+      noNewPrivileges: false,
+    }
   }
   if (proc.terminal || options.tty || options.consoleSocket) throw new OciError('OCI_UNSUPPORTED', 'exec with a terminal is not supported by pivot-runtime yet')
   if (options.processFile) checkSameWalls(state.pid, proc)
@@ -80,7 +91,9 @@ export async function execProcess(root: string, id: string, options: ExecOptions
     // the process (it forwards signals and exits with the process's status).
     fs.writeFileSync(options.pidFile, String(child.pid))
   }
-  return new Promise<number>(resolve => child.on('close', (code, signal) => resolve(signal ? 128 + (require('node:os').constants.signals[signal] as number) : (code ?? 1))))
+  return new Promise<number>(resolve =>
+    child.on('close', (code, signal) => resolve(signal ? 128 + (require('node:os').constants.signals[signal] as number) : (code ?? 1))),
+  )
 }
 
 function checkSameWalls(pid: number, proc: OciProcess): void {
@@ -89,7 +102,10 @@ function checkSameWalls(pid: number, proc: OciProcess): void {
   const uid = Number(field('Uid').split(/\s+/)[0])
   const gid = Number(field('Gid').split(/\s+/)[0])
   if (proc.uid !== uid || proc.gid !== gid) {
-    throw new OciError('OCI_UNSUPPORTED', `exec as ${proc.uid}:${proc.gid} is not supported by pivot-runtime: exec'd processes run as the container's process (${uid}:${gid})`)
+    throw new OciError(
+      'OCI_UNSUPPORTED',
+      `exec as ${proc.uid}:${proc.gid} is not supported by pivot-runtime: exec'd processes run as the container's process (${uid}:${gid})`,
+    )
   }
   const eff = BigInt('0x' + field('CapEff'))
   if (proc.capabilities.effective.length > 0 && capabilityMask(proc.capabilities.effective) !== eff && uid === 0) {

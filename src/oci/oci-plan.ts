@@ -73,7 +73,8 @@ export function planOciContainer(c: OciInitConfig, fds: {fifoFd: number; console
   const devPaths = new Set(c.devices.map(d => d.path))
   for (const d of DEFAULT_DEVICES) {
     const devPath = `/dev/${d.name}`
-    if (!devPaths.has(devPath)) steps.push({op: 'ociDevice', root, device: {path: devPath, type: 'c', major: d.major, minor: d.minor, mode: 0o666, uid: 0, gid: 0}})
+    if (!devPaths.has(devPath))
+      steps.push({op: 'ociDevice', root, device: {path: devPath, type: 'c', major: d.major, minor: d.minor, mode: 0o666, uid: 0, gid: 0}})
   }
   for (const d of c.devices) steps.push({op: 'ociDevice', root, device: d})
   for (const l of DEFAULT_DEV_LINKS) steps.push({op: 'ociLink', root, target: l.target, name: `/dev/${l.name}`})
@@ -86,7 +87,8 @@ export function planOciContainer(c: OciInitConfig, fds: {fifoFd: number; console
   for (const m of c.maskedPaths) steps.push({op: 'maskPath', path: m})
   for (const r of c.readonlyPaths) steps.push({op: 'readonlyPath', path: r})
   if (c.readonlyRoot) steps.push({op: 'mount', source: null, target: '/', fstype: null, flags: MS_BIND | MS_REMOUNT | MS_RDONLY, data: null})
-  if (p.terminal && fds.consoleFd !== undefined) steps.push({op: 'consoleSocket', socketFd: fds.consoleFd, rows: p.consoleSize?.height, cols: p.consoleSize?.width})
+  if (p.terminal && fds.consoleFd !== undefined)
+    steps.push({op: 'consoleSocket', socketFd: fds.consoleFd, rows: p.consoleSize?.height, cols: p.consoleSize?.width})
   steps.push({op: 'workdir', path: p.cwd})
   steps.push({op: 'resolveCommand', command: p.args, env: p.env})
   steps.push({op: 'waitStart', controlFd: c.controlFd, fifoFd: fds.fifoFd})

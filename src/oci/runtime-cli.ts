@@ -101,7 +101,8 @@ export async function main(argv: string[]): Promise<void> {
         if (f !== 'text' && f !== 'json') throw new OciError('OCI_BAD_ARGS', `invalid log-format: ${f}`)
         globals.logFormat = f
       } else if (name === 'debug') globals.debug = true
-      else if (name === 'systemd-cgroup') throw new OciError('OCI_UNSUPPORTED', '--systemd-cgroup is not supported by pivot: configure the runtime with SystemdCgroup = false (cgroupfs driver)')
+      else if (name === 'systemd-cgroup')
+        throw new OciError('OCI_UNSUPPORTED', '--systemd-cgroup is not supported by pivot: configure the runtime with SystemdCgroup = false (cgroupfs driver)')
       else if (name === 'rootless') {
         const v = eq === -1 ? 'true' : a.slice(eq + 1)
         if (v === 'true') throw new OciError('OCI_UNSUPPORTED', '--rootless is not supported by pivot-runtime')
@@ -154,7 +155,11 @@ Commands:
 async function run(command: string, argv: string[], g: Globals): Promise<number> {
   switch (command) {
     case 'create': {
-      const {flags, args} = parseFlags(argv, {bundle: true, b: true, 'pid-file': true, 'console-socket': true, 'no-pivot': false, 'no-new-keyring': false, 'preserve-fds': true}, 'create')
+      const {flags, args} = parseFlags(
+        argv,
+        {bundle: true, b: true, 'pid-file': true, 'console-socket': true, 'no-pivot': false, 'no-new-keyring': false, 'preserve-fds': true},
+        'create',
+      )
       const {create} = require('./oci-create') as typeof import('./oci-create')
       await create(g.root, checkId(oneArg(args, 'create')), {
         bundle: path.resolve(String(flags.bundle ?? flags.b ?? '.')),
@@ -242,7 +247,11 @@ async function run(command: string, argv: string[], g: Globals): Promise<number>
       return 0
     }
     case 'exec': {
-      const {flags, args} = parseFlags(argv, {process: true, p: true, detach: false, d: false, 'pid-file': true, 'console-socket': true, tty: false, t: false}, 'exec')
+      const {flags, args} = parseFlags(
+        argv,
+        {process: true, p: true, detach: false, d: false, 'pid-file': true, 'console-socket': true, tty: false, t: false},
+        'exec',
+      )
       const {execProcess} = require('./oci-exec') as typeof import('./oci-exec')
       if (args.length < 1) throw new OciError('OCI_BAD_ARGS', 'exec: expects a container id')
       return execProcess(g.root, checkId(args[0]), {
@@ -365,12 +374,52 @@ function features(): Record<string, unknown> {
     ociVersionMin: '1.0.0',
     ociVersionMax: SPEC_VERSION,
     hooks: ['prestart', 'createRuntime', 'poststart', 'poststop'],
-    mountOptions: ['async', 'atime', 'bind', 'defaults', 'dev', 'diratime', 'dirsync', 'exec', 'lazytime', 'mand', 'noatime', 'nodev', 'nodiratime', 'noexec', 'nolazytime', 'nomand', 'norelatime', 'nostrictatime', 'nosuid', 'private', 'rbind', 'relatime', 'ro', 'rprivate', 'rshared', 'rslave', 'runbindable', 'rw', 'shared', 'slave', 'strictatime', 'suid', 'sync', 'unbindable'],
+    mountOptions: [
+      'async',
+      'atime',
+      'bind',
+      'defaults',
+      'dev',
+      'diratime',
+      'dirsync',
+      'exec',
+      'lazytime',
+      'mand',
+      'noatime',
+      'nodev',
+      'nodiratime',
+      'noexec',
+      'nolazytime',
+      'nomand',
+      'norelatime',
+      'nostrictatime',
+      'nosuid',
+      'private',
+      'rbind',
+      'relatime',
+      'ro',
+      'rprivate',
+      'rshared',
+      'rslave',
+      'runbindable',
+      'rw',
+      'shared',
+      'slave',
+      'strictatime',
+      'suid',
+      'sync',
+      'unbindable',
+    ],
     linux: {
       namespaces: ['cgroup', 'ipc', 'mount', 'network', 'pid', 'uts'],
       capabilities: (require('../runtime/security/capabilities') as typeof import('../runtime/security/capabilities')).CAPABILITY_NAMES,
       cgroup: {v1: true, v2: true, systemd: false, systemdUser: false},
-      seccomp: {enabled: true, actions: ['SCMP_ACT_ALLOW', 'SCMP_ACT_ERRNO'], operators: ['SCMP_CMP_EQ', 'SCMP_CMP_MASKED_EQ', 'SCMP_CMP_NE'], archs: ['SCMP_ARCH_X86', 'SCMP_ARCH_X86_64', 'SCMP_ARCH_X32', 'SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM']},
+      seccomp: {
+        enabled: true,
+        actions: ['SCMP_ACT_ALLOW', 'SCMP_ACT_ERRNO'],
+        operators: ['SCMP_CMP_EQ', 'SCMP_CMP_MASKED_EQ', 'SCMP_CMP_NE'],
+        archs: ['SCMP_ARCH_X86', 'SCMP_ARCH_X86_64', 'SCMP_ARCH_X32', 'SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM'],
+      },
       apparmor: {enabled: false},
       selinux: {enabled: false},
     },

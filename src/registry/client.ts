@@ -22,7 +22,10 @@ export interface ClientOptions {
 export function registryBase(domain: string, env: NodeJS.ProcessEnv = process.env): URL {
   if (domain === 'docker.io' || domain === 'index.docker.io') return new URL('https://registry-1.docker.io')
   const host = domain.replace(/:\d+$/, '').replace(/^\[|\]$/g, '')
-  const insecure = (env.PIVOT_INSECURE_REGISTRIES ?? '').split(',').map(s => s.trim()).filter(Boolean)
+  const insecure = (env.PIVOT_INSECURE_REGISTRIES ?? '')
+    .split(',')
+    .map(s => s.trim())
+    .filter(Boolean)
   const loopback = host === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(host) || host === '::1'
   return new URL(`${loopback || insecure.includes(domain) ? 'http' : 'https'}://${domain}`)
 }
@@ -54,7 +57,7 @@ export class RegistryClient {
     private readonly options: ClientOptions = {},
   ) {
     this.base = registryBase(domain, options.env)
-    this.credentials = options.credentials === undefined ? findCredentials(domain, options.env) : options.credentials ?? undefined
+    this.credentials = options.credentials === undefined ? findCredentials(domain, options.env) : (options.credentials ?? undefined)
   }
 
   /** Where the credentials in use come from (`pivot login`, a config file, a helper), if any. */
@@ -71,7 +74,8 @@ export class RegistryClient {
     res.body.resume()
     if (res.status === 401) {
       this.challenge = parseChallenge(header(res, 'www-authenticate'))
-      if (!this.challenge) throw new RegistryError('REGISTRY_SERVER_ERROR', `registry ${this.domain} asks for authentication but says not how (no WWW-Authenticate)`)
+      if (!this.challenge)
+        throw new RegistryError('REGISTRY_SERVER_ERROR', `registry ${this.domain} asks for authentication but says not how (no WWW-Authenticate)`)
     } else if (res.status >= 500) {
       throw new RegistryError('REGISTRY_SERVER_ERROR', `registry ${this.domain} answered ${statusLine(res)}`)
     } else if (res.status !== 200 && !res.headers['docker-distribution-api-version']) {
@@ -154,7 +158,8 @@ export class RegistryClient {
       if (!this.credentials) return undefined
       return 'Basic ' + Buffer.from(`${this.credentials.username}:${this.credentials.password}`).toString('base64')
     }
-    if (c.scheme !== 'bearer') throw new RegistryError('REGISTRY_SERVER_ERROR', `registry ${this.domain} asks for ${c.scheme} authentication, which pivot does not speak`)
+    if (c.scheme !== 'bearer')
+      throw new RegistryError('REGISTRY_SERVER_ERROR', `registry ${this.domain} asks for ${c.scheme} authentication, which pivot does not speak`)
     if (this.token && !force) return this.token.header
     this.tokenFetch ??= this.fetchToken(c).finally(() => (this.tokenFetch = undefined))
     const header = await this.tokenFetch
@@ -185,16 +190,23 @@ export class RegistryClient {
       throw new RegistryError('REGISTRY_SERVER_ERROR', `the token server ${realm.host} of ${this.domain} answered something that is not JSON`)
     }
     const token = value.token ?? value.access_token
-    if (typeof token !== 'string' || token === '') throw new RegistryError('REGISTRY_SERVER_ERROR', `the token server ${realm.host} of ${this.domain} sent no token`)
+    if (typeof token !== 'string' || token === '')
+      throw new RegistryError('REGISTRY_SERVER_ERROR', `the token server ${realm.host} of ${this.domain} sent no token`)
     return `Bearer ${token}`
   }
 
   private unauthorized(body: string): RegistryError {
     const detail = registryMessage(body)
     if (this.credentials) {
-      return new RegistryError('REGISTRY_UNAUTHORIZED', `registry ${this.domain} refused the credentials of ${this.credentials.username} (from ${this.credentials.origin})${detail ? `: ${detail}` : ''}`)
+      return new RegistryError(
+        'REGISTRY_UNAUTHORIZED',
+        `registry ${this.domain} refused the credentials of ${this.credentials.username} (from ${this.credentials.origin})${detail ? `: ${detail}` : ''}`,
+      )
     }
-    return new RegistryError('REGISTRY_UNAUTHORIZED', `registry ${this.domain} requires authentication${detail ? ` (${detail})` : ''}: run pivot login ${this.domain}`)
+    return new RegistryError(
+      'REGISTRY_UNAUTHORIZED',
+      `registry ${this.domain} requires authentication${detail ? ` (${detail})` : ''}: run pivot login ${this.domain}`,
+    )
   }
 
   private answerError(res: HttpResponse, body: string, what: string): RegistryError {
@@ -206,7 +218,8 @@ export class RegistryClient {
       case 403:
         return new RegistryError('REGISTRY_DENIED', `registry ${this.domain} denied access to ${what}${detail ? `: ${detail}` : ''}`)
       case 404:
-        if (codes.includes('NAME_UNKNOWN')) return new RegistryError('REGISTRY_NOT_FOUND', `${what} not found: registry ${this.domain} has no repository ${this.repository}`)
+        if (codes.includes('NAME_UNKNOWN'))
+          return new RegistryError('REGISTRY_NOT_FOUND', `${what} not found: registry ${this.domain} has no repository ${this.repository}`)
         if (codes.includes('BLOB_UNKNOWN')) return new RegistryError('REGISTRY_NOT_FOUND', `${what} not found in registry ${this.domain}`)
         return new RegistryError('REGISTRY_NOT_FOUND', `${what} not found in registry ${this.domain}${detail ? `: ${detail}` : ''}`)
       case 429:
@@ -242,6 +255,9 @@ function registryCodes(body: string): string[] {
 /** The registry's own words, on one line: `manifest unknown`, `authentication required`. */
 function registryMessage(body: string): string {
   const errors = registryErrors(body)
-  const text = errors.map(e => e.message ?? e.code ?? '').filter(Boolean).join('; ')
+  const text = errors
+    .map(e => e.message ?? e.code ?? '')
+    .filter(Boolean)
+    .join('; ')
   return text.replace(/\s+/g, ' ').slice(0, 300)
 }

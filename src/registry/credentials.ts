@@ -113,7 +113,8 @@ function fromHelper(name: string, key: string, env: NodeJS.ProcessEnv): Credenti
   const program = `docker-credential-${name}`
   const r = spawnSync(program, ['get'], {input: key, encoding: 'utf8', env, timeout: 30_000})
   if (r.error) {
-    const why = (r.error as NodeJS.ErrnoException).code === 'ENOENT' ? 'it is not installed (docker config names it in credsStore/credHelpers)' : r.error.message
+    const why =
+      (r.error as NodeJS.ErrnoException).code === 'ENOENT' ? 'it is not installed (docker config names it in credsStore/credHelpers)' : r.error.message
     throw new RegistryError('REGISTRY_BAD_CREDENTIALS', `cannot run ${program}: ${why}`, {cause: r.error})
   }
   const out = (r.stdout ?? '').trim()

@@ -53,8 +53,7 @@ export interface Descriptor {
 }
 
 export type Manifest =
-  | {kind: 'index'; mediaType: string; manifests: Descriptor[]}
-  | {kind: 'image'; mediaType: string; config: Descriptor; layers: Descriptor[]}
+  {kind: 'index'; mediaType: string; manifests: Descriptor[]} | {kind: 'image'; mediaType: string; config: Descriptor; layers: Descriptor[]}
 
 const DIGEST = /^sha256:[0-9a-f]{64}$/
 
@@ -73,7 +72,8 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined, wh
   const header = contentType?.split(';')[0].trim()
   const field = typeof doc.mediaType === 'string' ? doc.mediaType : undefined
   // A registry may say application/json (or nothing) for a manifest that names its own type.
-  const mediaType = header && header !== 'application/json' && header !== 'text/plain' ? header : field ?? (Array.isArray(doc.manifests) ? MEDIA.ociIndex : MEDIA.ociManifest)
+  const mediaType =
+    header && header !== 'application/json' && header !== 'text/plain' ? header : (field ?? (Array.isArray(doc.manifests) ? MEDIA.ociIndex : MEDIA.ociManifest))
   if (field !== undefined && field !== mediaType) {
     throw new RegistryError('REGISTRY_BAD_CONTENT', `the manifest of ${what} says it is ${field} but was served as ${mediaType}`)
   }
@@ -84,20 +84,29 @@ export function parseManifest(bytes: Buffer, contentType: string | undefined, wh
   if (mediaType === MEDIA.dockerManifest || mediaType === MEDIA.ociManifest) {
     if (!Array.isArray(doc.layers)) throw new RegistryError('REGISTRY_BAD_CONTENT', `the manifest of ${what} has no layers list`)
     if (doc.layers.length > MAX_LAYERS) {
-      throw new RegistryError('REGISTRY_TOO_LARGE', `${what} has ${doc.layers.length} layers, more than the ${MAX_LAYERS} pivot (and docker's overlay2) can stack`)
+      throw new RegistryError(
+        'REGISTRY_TOO_LARGE',
+        `${what} has ${doc.layers.length} layers, more than the ${MAX_LAYERS} pivot (and docker's overlay2) can stack`,
+      )
     }
     const config = descriptor(doc.config, `the config of ${what}`)
     const layers = doc.layers.map((d, i) => descriptor(d, `layer ${i + 1} of ${what}`))
     for (const [i, l] of layers.entries()) {
       if (FOREIGN_LAYER_TYPES.has(l.mediaType)) {
-        throw new RegistryError('REGISTRY_BAD_CONTENT', `layer ${i + 1} of ${what} is a foreign (non-distributable) layer (${l.mediaType}): a Windows image? pivot runs Linux images only`)
+        throw new RegistryError(
+          'REGISTRY_BAD_CONTENT',
+          `layer ${i + 1} of ${what} is a foreign (non-distributable) layer (${l.mediaType}): a Windows image? pivot runs Linux images only`,
+        )
       }
       if (!LAYER_TYPES.has(l.mediaType)) throw new RegistryError('REGISTRY_BAD_CONTENT', `layer ${i + 1} of ${what} has the unknown media type ${l.mediaType}`)
     }
     return {kind: 'image', mediaType, config, layers}
   }
   if (mediaType.startsWith('application/vnd.docker.distribution.manifest.v1')) {
-    throw new RegistryError('REGISTRY_BAD_CONTENT', `${what} has only a schema 1 manifest (${mediaType}), which pivot does not read: push it again with a current docker`)
+    throw new RegistryError(
+      'REGISTRY_BAD_CONTENT',
+      `${what} has only a schema 1 manifest (${mediaType}), which pivot does not read: push it again with a current docker`,
+    )
   }
   throw new RegistryError('REGISTRY_BAD_CONTENT', `the manifest of ${what} has the unknown media type ${mediaType}`)
 }
@@ -125,7 +134,9 @@ function isAttestation(d: Descriptor): boolean {
  * variant. Attestations are skipped. REGISTRY_NO_PLATFORM lists what the index does have.
  */
 export function selectPlatform(index: Extract<Manifest, {kind: 'index'}>, wanted: Platform, what: string): Descriptor {
-  const candidates = index.manifests.filter(d => !isAttestation(d) && d.platform && typeof d.platform.os === 'string' && typeof d.platform.architecture === 'string')
+  const candidates = index.manifests.filter(
+    d => !isAttestation(d) && d.platform && typeof d.platform.os === 'string' && typeof d.platform.architecture === 'string',
+  )
   const w = normalizePlatform(wanted)
   const matching = candidates.filter(d => platformMatches(d.platform!, w))
   const exact = matching.find(d => normalizePlatform(d.platform!).variant === w.variant)

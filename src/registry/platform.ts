@@ -54,7 +54,9 @@ export function normalizePlatform(p: Platform): Platform {
 export function parsePlatform(text: string): Platform {
   const parts = text.trim().split('/')
   if (parts.length < 2 || parts.length > 3 || parts.some(p => !/^[A-Za-z0-9_.-]+$/.test(p))) {
-    throw new RegistryError('REGISTRY_BAD_PLATFORM', `invalid platform ${JSON.stringify(text)}: expected os/arch[/variant], e.g. linux/arm64 or linux/arm/v7`, {exitCode: 125})
+    throw new RegistryError('REGISTRY_BAD_PLATFORM', `invalid platform ${JSON.stringify(text)}: expected os/arch[/variant], e.g. linux/arm64 or linux/arm/v7`, {
+      exitCode: 125,
+    })
   }
   return normalizePlatform({os: parts[0], architecture: parts[1], variant: parts[2]})
 }

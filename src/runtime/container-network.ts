@@ -23,7 +23,8 @@ export function netMode(net: string): NetMode {
     return {kind: 'container', ref}
   }
   if (net === 'default') return {kind: 'network', name: 'bridge'}
-  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/.test(net)) throw new RuntimeError('RUN_BAD_FLAG', `invalid --net ${JSON.stringify(net)}: use host, none, bridge, a network name or container:NAME`)
+  if (!/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/.test(net))
+    throw new RuntimeError('RUN_BAD_FLAG', `invalid --net ${JSON.stringify(net)}: use host, none, bridge, a network name or container:NAME`)
   return {kind: 'network', name: net}
 }
 
@@ -51,7 +52,8 @@ export function planNetwork(store: Store, net: string, options: NetworkOptions |
   const publishing = o !== undefined && (o.ports.length > 0 || o.publishAll)
   if (mode.kind === 'container') {
     if (publishing) throw new RuntimeError('RUN_BAD_FLAG', 'conflicting options: port publishing and the container type network mode')
-    if (o && (o.dns.length > 0 || o.addHosts.length > 0)) throw new RuntimeError('RUN_BAD_FLAG', 'conflicting options: --dns and --add-host and the container type network mode')
+    if (o && (o.dns.length > 0 || o.addHosts.length > 0))
+      throw new RuntimeError('RUN_BAD_FLAG', 'conflicting options: --dns and --add-host and the container type network mode')
     let id: string
     try {
       id = resolve(mode.ref)
@@ -60,7 +62,8 @@ export function planNetwork(store: Store, net: string, options: NetworkOptions |
       throw new RuntimeError('RUN_BAD_FLAG', `cannot join the network of container ${mode.ref}: ${(error as Error).message}`)
     }
     const state = readState(store, id)
-    if (!state || state.status !== 'running' || state.pid === undefined) throw new RuntimeError('RUN_BAD_FLAG', `cannot join the network of container ${mode.ref}: it is not running`)
+    if (!state || state.status !== 'running' || state.pid === undefined)
+      throw new RuntimeError('RUN_BAD_FLAG', `cannot join the network of container ${mode.ref}: it is not running`)
     return {mode, netns: {join: `/proc/${state.pid}/ns/net`}, initNet: 'joined', joined: {id}}
   }
   if (o && o.aliases.length > 0 && !(mode.kind === 'network' && mode.name !== 'bridge')) {
@@ -96,7 +99,16 @@ export interface ConnectedNetwork {
  */
 export async function connectNetwork(
   plan: PlannedNetwork,
-  ctx: {store: Store; id: string; hostname: string; name?: string; detach: boolean; init: PendingInit; options?: NetworkOptions; exposed?: Record<string, unknown>},
+  ctx: {
+    store: Store
+    id: string
+    hostname: string
+    name?: string
+    detach: boolean
+    init: PendingInit
+    options?: NetworkOptions
+    exposed?: Record<string, unknown>
+  },
 ): Promise<ConnectedNetwork> {
   const o = ctx.options ?? {ports: [], publishAll: false, aliases: [], dns: [], addHosts: []}
   if (plan.mode.kind === 'container') {
@@ -104,7 +116,10 @@ export async function connectNetwork(
     const other = path.join(containerDir(ctx.store, plan.joined!.id), 'init', 'etc')
     const hostsFile = path.join(containerDir(ctx.store, plan.joined!.id), 'hosts')
     const read = (f: string) => fs.readFileSync(f, 'utf8')
-    return {etcFiles: {hosts: read(fs.existsSync(hostsFile) ? hostsFile : path.join(other, 'hosts')), resolvConf: read(path.join(other, 'resolv.conf'))}, volumes: []}
+    return {
+      etcFiles: {hosts: read(fs.existsSync(hostsFile) ? hostsFile : path.join(other, 'hosts')), resolvConf: read(path.join(other, 'resolv.conf'))},
+      volumes: [],
+    }
   }
   if (plan.mode.kind !== 'network') {
     if (o.dns.length === 0 && o.addHosts.length === 0) return {volumes: []}
@@ -159,7 +174,12 @@ function hostModeFiles(kind: 'host' | 'none', hostname: string, o: NetworkOption
   let hosts = kind === 'host' ? read('/etc/hosts', local) : local
   if (!hosts.endsWith('\n')) hosts += '\n'
   hosts += o.addHosts.map(h => `${h.ip === 'host-gateway' ? '127.0.0.1' : h.ip}\t${h.host}\n`).join('') + `127.0.1.1\t${hostname}\n`
-  const resolvConf = o.dns.length > 0 ? o.dns.map(d => `nameserver ${d}\n`).join('') : kind === 'host' ? read('/etc/resolv.conf', '') : '# pivot: --net none has only loopback: no DNS\n'
+  const resolvConf =
+    o.dns.length > 0
+      ? o.dns.map(d => `nameserver ${d}\n`).join('')
+      : kind === 'host'
+        ? read('/etc/resolv.conf', '')
+        : '# pivot: --net none has only loopback: no DNS\n'
   return {hosts, resolvConf}
 }
 

@@ -5,7 +5,17 @@ import {MNT_DETACH} from '../sys/constants'
 import type {Syscalls} from '../sys/syscalls'
 import {removeStaleCgroups, type CgroupWhere} from './cgroups'
 import {unescapeMountinfo} from './cgroups/detect-cgroups'
-import {cgroupIdOf, containerDir, containerOfCgroup, isOwnerAlive, listContainerIds, readState, removeContainer, removeStaleName, staleNames} from '../store/container-record'
+import {
+  cgroupIdOf,
+  containerDir,
+  containerOfCgroup,
+  isOwnerAlive,
+  listContainerIds,
+  readState,
+  removeContainer,
+  removeStaleName,
+  staleNames,
+} from '../store/container-record'
 
 export interface PruneContainersOptions {
   /** Default: the real syscalls (to unmount leftovers). */

@@ -1,7 +1,18 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {containerEnv, checkHostname} from './container-config'
-import {cgroupIdOf, configPath, containerDir, currentOwner, processStartTime, newContainerId, releaseName, removeContainer, writeState, type ContainerState} from '../store/container-record'
+import {
+  cgroupIdOf,
+  configPath,
+  containerDir,
+  currentOwner,
+  processStartTime,
+  newContainerId,
+  releaseName,
+  removeContainer,
+  writeState,
+  type ContainerState,
+} from '../store/container-record'
 import {writeJsonAtomic} from '../common/fs-util'
 import {reserveName} from './container-name'
 import type {InitConfig, InitFailure, InitVolume} from './init-config'
@@ -106,7 +117,9 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     }
     // Before anything exists: a missing libseccomp fails the run without leaving a container.
     security = securityConfig(opts)
-    netPlan = planNetwork(store, opts.net, opts.network, ref => (require('./lifecycle/containers') as typeof import('./lifecycle/containers')).resolveContainer(store, ref))
+    netPlan = planNetwork(store, opts.net, opts.network, ref =>
+      (require('./lifecycle/containers') as typeof import('./lifecycle/containers')).resolveContainer(store, ref),
+    )
     mounts = resolveMounts(store, opts.mounts ?? [], opts.image.layers)
     if (opts.name !== undefined) reserveName(store, opts.name, id)
   } catch (error) {
@@ -136,7 +149,14 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     security: {capAdd: opts.capAdd, capDrop: opts.capDrop, privileged: opts.privileged, seccomp: opts.seccomp},
     ...(mounts.records.length > 0 ? {mounts: mounts.records} : {}),
     ...(opts.runFlags || opts.devices?.length
-      ? {runFlags: {...opts.runFlags, ...(opts.devices?.length ? {Devices: opts.devices.map(d => ({PathOnHost: d.source, PathInContainer: d.target, CgroupPermissions: d.permissions}))} : {})}}
+      ? {
+          runFlags: {
+            ...opts.runFlags,
+            ...(opts.devices?.length
+              ? {Devices: opts.devices.map(d => ({PathOnHost: d.source, PathInContainer: d.target, CgroupPermissions: d.permissions}))}
+              : {}),
+          },
+        }
       : {}),
     ...(opts.tty ? {tty: true} : {}),
     ...(opts.interactive ? {interactive: true} : {}),
@@ -157,7 +177,16 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     if (kill.requested) throw new RuntimeError('RUN_INTERRUPTED', 'interrupted before the container started', {exitCode: 130})
     init ??= opts.detach ? startMonitor(store, id, netPlan.netns, opts.tty, opts.logRotation) : startInit(opts.stdio, opts.interactive, netPlan.netns, opts.tty)
     // Address, veth, route, ports: from outside the init's namespace, before "go".
-    const net = await connectNetwork(netPlan, {store, id, hostname, name: opts.name, detach: opts.detach === true, init, options: opts.network, exposed: opts.image.config?.ExposedPorts})
+    const net = await connectNetwork(netPlan, {
+      store,
+      id,
+      hostname,
+      name: opts.name,
+      detach: opts.detach === true,
+      init,
+      options: opts.network,
+      exposed: opts.image.config?.ExposedPorts,
+    })
     if (net.record) {
       state.network = net.record
       writeState(store, state)
@@ -166,7 +195,11 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     const cgroupns = opts.cgroupns !== undefined ? cgroupView(cgroup, opts.cgroupns) : undefined
     // For inspect's HostConfig.CgroupnsMode: the mode in force, docker's default resolved.
     if (cgroupns) state.runFlags = {...state.runFlags, CgroupnsMode: cgroupns.ns}
-    const volumes: InitVolume[] = [...opts.volumes.map(v => ({...v, kind: fs.statSync(v.source).isDirectory() ? ('dir' as const) : ('file' as const)})), ...mounts.volumes, ...net.volumes]
+    const volumes: InitVolume[] = [
+      ...opts.volumes.map(v => ({...v, kind: fs.statSync(v.source).isDirectory() ? ('dir' as const) : ('file' as const)})),
+      ...mounts.volumes,
+      ...net.volumes,
+    ]
     prepareInitLayer(path.join(dir, 'init'), {
       hostname,
       net: netPlan.initNet === 'none' ? 'none' : 'host',
@@ -214,7 +247,9 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     // wrote); for `pivot exec`: the seccomp filter PID 1 loads, without compiling it again.
     writeJsonAtomic(configPath(store, id), config)
     started = true
-    const result = opts.detach ? await runDetached(init, config, cgroup, state, store, kill, handover) : await runInit(init, opts, config, cgroup, state, store, kill)
+    const result = opts.detach
+      ? await runDetached(init, config, cgroup, state, store, kill, handover)
+      : await runInit(init, opts, config, cgroup, state, store, kill)
     succeeded = true
     return {containerId: id, exitCode: result, upperDir: keep && config.upperDir ? path.join(storeRoot, config.upperDir) : undefined}
   } finally {
@@ -242,8 +277,7 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
       removeContainer(store, id, opts.name ?? null)
       // docker run --rm takes the container's anonymous volumes with it.
       removeAnonymousVolumes(store, state.mounts)
-    }
-    else if (opts.name !== undefined && !created) releaseName(store, opts.name, id)
+    } else if (opts.name !== undefined && !created) releaseName(store, opts.name, id)
     stopForwarding()
   }
 }
@@ -289,7 +323,14 @@ async function runInit(
       cgroup.killAll().catch(() => undefined)
     }
   }
-  const hold = config.tty ? (require('./lifecycle/tty') as typeof import('./lifecycle/tty')).holdConsole(child.stdio[4] as import('node:net').Socket, pid, opts.interactive === true, interrupted) : undefined
+  const hold = config.tty
+    ? (require('./lifecycle/tty') as typeof import('./lifecycle/tty')).holdConsole(
+        child.stdio[4] as import('node:net').Socket,
+        pid,
+        opts.interactive === true,
+        interrupted,
+      )
+    : undefined
   try {
     return await waitInit(init, opts, config, state, store, kill, control, hold)
   } finally {
@@ -346,7 +387,10 @@ function missingLayer(store: RunOptions['store'], image: RunOptions['image'], di
     record = undefined
   }
   if (record === undefined && recorded) {
-    return new RuntimeError('RUN_IMAGE_NOT_FOUND', `image ${image.id.slice(7, 19)} was removed (pivot rmi, then pivot prune) while the container was being created`)
+    return new RuntimeError(
+      'RUN_IMAGE_NOT_FOUND',
+      `image ${image.id.slice(7, 19)} was removed (pivot rmi, then pivot prune) while the container was being created`,
+    )
   }
   return new RuntimeError('RUN_IMAGE_NOT_FOUND', `layer ${digest} of image ${image.id} is missing or damaged in the cache (${problem}): pull the image again`)
 }
@@ -385,7 +429,10 @@ export async function runDetached(
   const line = await pidLine
   const pid = line === undefined ? NaN : Number(line)
   if (!Number.isInteger(pid) || pid <= 0 || monitor.pid === undefined) {
-    const {error, code} = await Promise.race([init.exited, new Promise<{code: null; error: undefined}>(r => setTimeout(() => r({code: null, error: undefined}), 1000))])
+    const {error, code} = await Promise.race([
+      init.exited,
+      new Promise<{code: null; error: undefined}>(r => setTimeout(() => r({code: null, error: undefined}), 1000)),
+    ])
     throw new RuntimeError('RUN_INIT_FAILED', `cannot start the container's monitor: ${error?.message ?? `it exited with status ${code ?? '?'}`}`)
   }
   try {

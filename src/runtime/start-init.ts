@@ -50,7 +50,12 @@ export function startInit(stdio: 'inherit' | 'pipe', stdin = false, netns?: Netn
           env: {},
           // -t: fd 4 is the console channel (the pty's master comes out there), and the pty
           // replaces stdio 0-2, so pivot's stdin is never the container's.
-          stdio: stdio === 'pipe' ? ['ignore', 'pipe', 'pipe', 'pipe'] : tty ? ['ignore', 'inherit', 'inherit', 'pipe', 'pipe'] : [stdin ? 'inherit' : 'ignore', 'inherit', 'inherit', 'pipe'],
+          stdio:
+            stdio === 'pipe'
+              ? ['ignore', 'pipe', 'pipe', 'pipe']
+              : tty
+                ? ['ignore', 'inherit', 'inherit', 'pipe', 'pipe']
+                : [stdin ? 'inherit' : 'ignore', 'inherit', 'inherit', 'pipe'],
         }),
       )
     } finally {
@@ -127,4 +132,3 @@ function waitClose(child: ChildProcess): Promise<{code: number | null; signal: N
     child.on('close', (code, signal) => resolve({code, signal, error}))
   })
 }
-

@@ -42,7 +42,14 @@ function parseGroup(text: string | undefined): GroupEntry[] {
     if (f.length < 4 || line.startsWith('#')) continue
     const gid = Number(f[2])
     if (!Number.isInteger(gid)) continue
-    out.push({name: f[0], gid, members: f[3].split(',').map(m => m.trim()).filter(Boolean)})
+    out.push({
+      name: f[0],
+      gid,
+      members: f[3]
+        .split(',')
+        .map(m => m.trim())
+        .filter(Boolean),
+    })
   }
   return out
 }

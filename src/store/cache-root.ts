@@ -115,10 +115,16 @@ function writers(mode: number): string {
 }
 
 function unsafe(_file: string, why: string, fix: string): StoreError {
-  return new StoreError('STORE_UNSAFE', `refusing to use the cache: ${why}, so another user could change what pivot runs; check its content, then fix it with: ${fix}`)
+  return new StoreError(
+    'STORE_UNSAFE',
+    `refusing to use the cache: ${why}, so another user could change what pivot runs; check its content, then fix it with: ${fix}`,
+  )
 }
 
 function notADirectory(file: string, what: string, st?: fs.Stats): StoreError {
   const kind = st === undefined ? 'not a directory' : st.isSymbolicLink() ? 'a symbolic link, not a directory' : 'not a directory'
-  return new StoreError('STORE_DAMAGED', `${what} ${file} is ${kind}: move it away (mv ${shellQuote(file)} ${shellQuote(file + '.bad')}) and pivot makes a new one`)
+  return new StoreError(
+    'STORE_DAMAGED',
+    `${what} ${file} is ${kind}: move it away (mv ${shellQuote(file)} ${shellQuote(file + '.bad')}) and pivot makes a new one`,
+  )
 }

@@ -41,7 +41,9 @@ function gcLockFile(store: Store): string {
 export async function lockGcShared(store: Store): Promise<HeldLock> {
   const file = gcLockFile(store)
   // The common case, no prune running, without a timer or a promise to wait on.
-  return tryLockFile(file, {shared: true, directory: true}) ?? lockFile(file, {shared: true, directory: true, what: 'a prune of this cache to finish', pollMs: 20})
+  return (
+    tryLockFile(file, {shared: true, directory: true}) ?? lockFile(file, {shared: true, directory: true, what: 'a prune of this cache to finish', pollMs: 20})
+  )
 }
 
 export async function withGcShared<T>(store: Store, fn: () => T | Promise<T>): Promise<T> {

@@ -70,7 +70,8 @@ export function imageRecordProblem(value: unknown, id: string): string | undefin
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not a JSON object'
   const r = value as Partial<Record<keyof ImageRecord, unknown>>
   if (r.id !== id) return `its id is ${JSON.stringify(r.id)}, not the one its file name says`
-  if (!Array.isArray(r.layers) || !r.layers.every(l => typeof l === 'string' && /^sha256:[0-9a-f]{64}$/.test(l))) return 'its layer list is not a list of digests'
+  if (!Array.isArray(r.layers) || !r.layers.every(l => typeof l === 'string' && /^sha256:[0-9a-f]{64}$/.test(l)))
+    return 'its layer list is not a list of digests'
   if (typeof r.config !== 'object' || r.config === null || Array.isArray(r.config)) return 'it has no config object'
   if (typeof r.source !== 'object' || r.source === null) return 'it has no source'
   return undefined

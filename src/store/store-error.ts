@@ -74,7 +74,7 @@ export function describeFsError(error: unknown): StoreError | undefined {
 /** The cause of a file system error in words (`read-only file system`). */
 export function fsReason(error: unknown): string {
   const code = (error as NodeJS.ErrnoException | undefined)?.code
-  return typeof code === 'string' ? REASONS[code] ?? code : String((error as Error)?.message ?? error)
+  return typeof code === 'string' ? (REASONS[code] ?? code) : String((error as Error)?.message ?? error)
 }
 
 /** `word` quoted for a shell when it needs it: the fix commands in messages must paste as they are. */

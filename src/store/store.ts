@@ -118,7 +118,8 @@ export class Store {
       record = error
     }
     const problem = record instanceof Error ? 'layer.json is not valid JSON' : layerRecordProblem(record, digest)
-    if (problem) throw new StoreError('STORE_CORRUPT', `layer ${digest} is damaged in the cache (${problem}): pull the image again, or run pivot check --repair`)
+    if (problem)
+      throw new StoreError('STORE_CORRUPT', `layer ${digest} is damaged in the cache (${problem}): pull the image again, or run pivot check --repair`)
     return record as LayerRecord
   }
 
@@ -159,7 +160,10 @@ export class Store {
   }
 
   listLayers(): string[] {
-    return fs.readdirSync(this.path('layers')).filter(h => /^[0-9a-f]{64}$/.test(h)).map(h => `sha256:${h}`)
+    return fs
+      .readdirSync(this.path('layers'))
+      .filter(h => /^[0-9a-f]{64}$/.test(h))
+      .map(h => `sha256:${h}`)
   }
 
   /**
@@ -262,7 +266,7 @@ export class Store {
       value = JSON.parse(fs.readFileSync(file, 'utf8'))
     } catch (error) {
       if (isErrno(error, 'ENOENT')) return undefined
-      throw damagedImage(id, error instanceof SyntaxError ? 'it is not valid JSON (truncated?)' : describeFsError(error)?.message ?? (error as Error).message)
+      throw damagedImage(id, error instanceof SyntaxError ? 'it is not valid JSON (truncated?)' : (describeFsError(error)?.message ?? (error as Error).message))
     }
     const problem = imageRecordProblem(value, id)
     if (problem) throw damagedImage(id, problem)
@@ -372,7 +376,10 @@ export class Store {
   }
 
   namesOf(id: string): string[] {
-    return this.refs().filter(r => r.id === id).map(r => r.name).sort()
+    return this.refs()
+      .filter(r => r.id === id)
+      .map(r => r.name)
+      .sort()
   }
 
   /**

@@ -11,8 +11,30 @@ const {ENODATA, ENOENT, ERANGE, EWOULDBLOCK, EINVAL} = os.constants.errno
 // which is what a thread that is about to exec wants and what a multi-threaded Node allows).
 type Nr = 'pivot_root' | 'setgroups' | 'setresuid' | 'setresgid' | 'close_range' | 'execveat' | 'mount_setattr' | 'seccomp' | 'pidfd_open' | 'pidfd_getfd'
 const NR: Record<string, Record<Nr, number>> = {
-  x64: {pivot_root: 155, setgroups: 116, setresuid: 117, setresgid: 119, close_range: 436, execveat: 322, mount_setattr: 442, seccomp: 317, pidfd_open: 434, pidfd_getfd: 438},
-  arm64: {pivot_root: 41, setgroups: 159, setresuid: 147, setresgid: 149, close_range: 436, execveat: 281, mount_setattr: 442, seccomp: 277, pidfd_open: 434, pidfd_getfd: 438},
+  x64: {
+    pivot_root: 155,
+    setgroups: 116,
+    setresuid: 117,
+    setresgid: 119,
+    close_range: 436,
+    execveat: 322,
+    mount_setattr: 442,
+    seccomp: 317,
+    pidfd_open: 434,
+    pidfd_getfd: 438,
+  },
+  arm64: {
+    pivot_root: 41,
+    setgroups: 159,
+    setresuid: 147,
+    setresgid: 149,
+    close_range: 436,
+    execveat: 281,
+    mount_setattr: 442,
+    seccomp: 277,
+    pidfd_open: 434,
+    pidfd_getfd: 438,
+  },
 }
 
 function nr(name: keyof (typeof NR)['x64']): number {
@@ -52,7 +74,13 @@ export class KoffiSyscalls implements Syscalls {
   }
 
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void {
-    for (const [what, v] of [['source', source], ['target', target], ['fstype', fstype], ['data', data]] as const) rejectNul('mount', what, v)
+    for (const [what, v] of [
+      ['source', source],
+      ['target', target],
+      ['fstype', fstype],
+      ['data', data],
+    ] as const)
+      rejectNul('mount', what, v)
     const mount = fn('int mount(const char *source, const char *target, const char *fstype, unsigned long flags, const char *data)')
     this.check('mount', [source, target, fstype, flags, data], mount(source, target, fstype, flags, data))
   }
@@ -181,11 +209,17 @@ export class KoffiSyscalls implements Syscalls {
 
   cloexecFrom(first: number): void {
     const syscall = fn('long syscall(long nr, ...)')
-    this.check('close_range', [first, 'CLOSE_RANGE_CLOEXEC'], syscall(nr('close_range'), 'unsigned int', first, 'unsigned int', 0xffffffff, 'unsigned int', CLOSE_RANGE_CLOEXEC))
+    this.check(
+      'close_range',
+      [first, 'CLOSE_RANGE_CLOEXEC'],
+      syscall(nr('close_range'), 'unsigned int', first, 'unsigned int', 0xffffffff, 'unsigned int', CLOSE_RANGE_CLOEXEC),
+    )
   }
 
   tryFlock(fd: number, exclusive: boolean): boolean {
-    const LOCK_SH = 1, LOCK_EX = 2, LOCK_NB = 4
+    const LOCK_SH = 1,
+      LOCK_EX = 2,
+      LOCK_NB = 4
     const result = fn('int flock(int fd, int operation)')(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB)
     if (result === -1 && errno() === EWOULDBLOCK) return false
     this.check('flock', [fd, exclusive ? 'LOCK_EX' : 'LOCK_SH'], result)
@@ -290,7 +324,11 @@ export class KoffiSyscalls implements Syscalls {
       const got = Number(list(p, buf, size))
       if (got === -1 && errno() === ERANGE) continue
       this.check('llistxattr', [shown(path)], got)
-      return buf.subarray(0, got).toString('utf8').split('\0').filter(n => n !== '')
+      return buf
+        .subarray(0, got)
+        .toString('utf8')
+        .split('\0')
+        .filter(n => n !== '')
     }
   }
 
@@ -431,7 +469,10 @@ export class KoffiSyscalls implements Syscalls {
     const koffi = koffiModule()
     sockFprog ??= koffi.struct('pivot_sock_fprog', {len: 'uint16_t', filter: 'void *'})
     const syscall = fn('long syscall(long nr, ...)')
-    const result = syscall(nr('seccomp'), 'unsigned int', SECCOMP_SET_MODE_FILTER, 'unsigned int', 0, koffi.pointer(sockFprog), {len: program.length / 8, filter: program})
+    const result = syscall(nr('seccomp'), 'unsigned int', SECCOMP_SET_MODE_FILTER, 'unsigned int', 0, koffi.pointer(sockFprog), {
+      len: program.length / 8,
+      filter: program,
+    })
     this.check('seccomp', ['SECCOMP_SET_MODE_FILTER'], result)
   }
 
@@ -493,7 +534,6 @@ export class KoffiSyscalls implements Syscalls {
     const result = fn('long sendmsg(int fd, const void *msg, int flags)')(socket, msg, 0)
     this.check('sendmsg', [socket, fd], result)
   }
-
 }
 
 let sockFprog: ReturnType<Koffi['struct']> | undefined

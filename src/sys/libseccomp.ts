@@ -37,14 +37,20 @@ function libseccomp(): LibSeccomp {
   try {
     lib = koffi.load('libseccomp.so.2')
   } catch (error) {
-    throw new SysLibraryError('libseccomp.so.2', (error as Error).message.split('\n')[0], 'install the libseccomp2 package (Debian, Ubuntu; libseccomp on Fedora and Alpine)')
+    throw new SysLibraryError(
+      'libseccomp.so.2',
+      (error as Error).message.split('\n')[0],
+      'install the libseccomp2 package (Debian, Ubuntu; libseccomp on Fedora and Alpine)',
+    )
   }
   seccompLib = {
     init: lib.func('void *seccomp_init(uint32_t def_action)') as LibSeccomp['init'],
     archAdd: lib.func('int seccomp_arch_add(void *ctx, uint32_t arch_token)') as LibSeccomp['archAdd'],
     attrSet: lib.func('int seccomp_attr_set(void *ctx, int attr, uint32_t value)') as LibSeccomp['attrSet'],
     resolve: lib.func('int seccomp_syscall_resolve_name(const char *name)') as LibSeccomp['resolve'],
-    ruleAdd: lib.func('int seccomp_rule_add_array(void *ctx, uint32_t action, int syscall, unsigned int arg_cnt, const void *arg_array)') as LibSeccomp['ruleAdd'],
+    ruleAdd: lib.func(
+      'int seccomp_rule_add_array(void *ctx, uint32_t action, int syscall, unsigned int arg_cnt, const void *arg_array)',
+    ) as LibSeccomp['ruleAdd'],
     exportBpf: lib.func('int seccomp_export_bpf(void *ctx, int fd)') as LibSeccomp['exportBpf'],
     release: lib.func('void seccomp_release(void *ctx)') as LibSeccomp['release'],
   }
@@ -55,7 +61,12 @@ function libseccomp(): LibSeccomp {
  * A BPF program for the rules (libseccomp's compiler, so pivot never hand-writes BPF): exported
  * into a memfd and read back through `readAll`.
  */
-export function compileSeccomp(defaultErrno: number, rules: readonly SeccompRuleSpec[], extraArches: readonly number[], readAll: (fd: number) => Buffer): Buffer {
+export function compileSeccomp(
+  defaultErrno: number,
+  rules: readonly SeccompRuleSpec[],
+  extraArches: readonly number[],
+  readAll: (fd: number) => Buffer,
+): Buffer {
   const lib = libseccomp()
   const ctx = lib.init(SCMP_ACT_ERRNO | (defaultErrno & 0xffff))
   if (!ctx) throw new SysError('seccomp_init', [], errno())

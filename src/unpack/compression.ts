@@ -63,7 +63,11 @@ const PROGRAMS: Record<'zstd' | 'xz' | 'bzip2', {command: string; args: string[]
  * `compression`. Errors are UnpackErrors naming the format and the real cause: corrupt data,
  * truncated data, or a missing program.
  */
-export async function* decompress(compressed: AsyncIterable<Buffer>, compression: Exclude<Compression, 'none'>, chunkSize = 256 * 1024): AsyncGenerator<Buffer> {
+export async function* decompress(
+  compressed: AsyncIterable<Buffer>,
+  compression: Exclude<Compression, 'none'>,
+  chunkSize = 256 * 1024,
+): AsyncGenerator<Buffer> {
   if (compression === 'gzip') {
     const gunzip = zlib.createGunzip({chunkSize})
     const feeding = pipeline(compressed, gunzip)
@@ -96,7 +100,10 @@ async function* filter(compressed: AsyncIterable<Buffer>, compression: 'zstd' | 
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
     if (code === 'ENOENT') {
-      throw new UnpackError('UNPACK_UNSUPPORTED', `${compression}-compressed input needs the ${program.command} program, which is not installed (Debian: apt-get install ${program.debian})`)
+      throw new UnpackError(
+        'UNPACK_UNSUPPORTED',
+        `${compression}-compressed input needs the ${program.command} program, which is not installed (Debian: apt-get install ${program.debian})`,
+      )
     }
     throw new UnpackError('UNPACK_WORKER_FAILED', `cannot start ${program.command}: ${(error as Error).message}`, {cause: error})
   }
@@ -122,9 +129,15 @@ async function* filter(compressed: AsyncIterable<Buffer>, compression: 'zstd' | 
   if (feedError instanceof UnpackError) throw feedError
   if (code !== 0) {
     // The first line is the error (bzip2 adds paragraphs of advice after it).
-    const why = (stderr.trim().split('\n')[0] ?? '').replace(/^\S+:\s*/, '').replace(/^(\(stdin\)|\/\*stdin\*\\)\s*:\s*/, '').replace(/;$/, '')
+    const why = (stderr.trim().split('\n')[0] ?? '')
+      .replace(/^\S+:\s*/, '')
+      .replace(/^(\(stdin\)|\/\*stdin\*\\)\s*:\s*/, '')
+      .replace(/;$/, '')
     const truncated = /ends unexpectedly|unexpected end|premature end|truncated|end of file/i.test(why)
-    throw new UnpackError(truncated ? 'UNPACK_TRUNCATED' : 'UNPACK_CORRUPT', `the ${compression} data is ${truncated ? 'truncated' : 'corrupt'}${why ? `: ${why}` : ''}`)
+    throw new UnpackError(
+      truncated ? 'UNPACK_TRUNCATED' : 'UNPACK_CORRUPT',
+      `the ${compression} data is ${truncated ? 'truncated' : 'corrupt'}${why ? `: ${why}` : ''}`,
+    )
   }
   if (feedError !== undefined) {
     throw new UnpackError('UNPACK_SOURCE_FAILED', `reading the input failed: ${(feedError as Error).message}`, {cause: feedError})

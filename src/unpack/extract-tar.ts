@@ -90,8 +90,12 @@ export class TarExtractor {
   private apply(e: Entry): void {
     const what = () => `entry "${label(e.raw)}"`
     // uid_t is 32 bits and (uid_t)-1 means "leave unchanged": a bigger owner cannot be kept.
-    for (const [what, id] of [['owner', e.uid], ['group', e.gid]] as const) {
-      if (id > 0xfffffffe) throw new UnpackError('UNPACK_UNSUPPORTED', `entry "${label(e.raw)}": ${what} id ${id} does not fit in 32 bits`, {entry: shown(e.raw)})
+    for (const [what, id] of [
+      ['owner', e.uid],
+      ['group', e.gid],
+    ] as const) {
+      if (id > 0xfffffffe)
+        throw new UnpackError('UNPACK_UNSUPPORTED', `entry "${label(e.raw)}": ${what} id ${id} does not fit in 32 bits`, {entry: shown(e.raw)})
     }
     if (e.kind === null) {
       // Go reads these; docker's extractor refuses them ("unhandled tar header type") but a
@@ -237,7 +241,9 @@ export class TarExtractor {
       this.create(e, () => fs.linkSync(pathBytes(target), path))
     } catch (error) {
       if (errCode(error) === 'ENOENT') {
-        throw new UnpackError('UNPACK_WRITE_FAILED', `entry "${label(e.raw)}": hard link target "${shown(e.linkname)}" is not in the layer`, {entry: shown(e.raw)})
+        throw new UnpackError('UNPACK_WRITE_FAILED', `entry "${label(e.raw)}": hard link target "${shown(e.linkname)}" is not in the layer`, {
+          entry: shown(e.raw),
+        })
       }
       throw error
     }
@@ -390,7 +396,10 @@ export class TarExtractor {
       try {
         this.sys.lsetxattrBytes(path, name, value)
       } catch (error) {
-        throw new UnpackError('UNPACK_WRITE_FAILED', `cannot set extended attribute ${name} on "${path.toString()}": ${errCode(error) ?? (error as Error).message}`)
+        throw new UnpackError(
+          'UNPACK_WRITE_FAILED',
+          `cannot set extended attribute ${name} on "${path.toString()}": ${errCode(error) ?? (error as Error).message}`,
+        )
       }
     }
   }

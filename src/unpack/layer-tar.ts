@@ -3,7 +3,6 @@ import {BLOCK, TYPE, type WriteEntry, decodeHeader, encodeHeaders, isZeroBlock, 
 import {makeEntry, type TarEntry} from './tar-reader'
 import {UnpackError} from './unpack-error'
 
-
 /**
  * Turns packRootfs's tar of a tree in overlay layer format (a container's upper dir, or a tree a
  * copy step made) into a Docker layer tar, the form every pulled layer has:

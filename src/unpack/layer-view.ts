@@ -38,7 +38,10 @@ export class LayerView {
   private readonly roots: string[]
 
   /** `layerRoots` bottom layer first, as in an image record. */
-  constructor(layerRoots: string[], private readonly isOpaque: OpaqueTest = defaultOpaqueTest()) {
+  constructor(
+    layerRoots: string[],
+    private readonly isOpaque: OpaqueTest = defaultOpaqueTest(),
+  ) {
     this.roots = [...layerRoots].reverse()
   }
 

@@ -109,7 +109,9 @@ class Packer {
       this.write(e)
       const got = this.out.copyFrom(fd, e.size)
       if (got < e.size) {
-        throw new UnpackError('UNPACK_PACK_FAILED', `cannot pack "${shown(e.name)}": it shrank from ${e.size} to ${got} bytes while being packed`, {entry: shown(e.name)})
+        throw new UnpackError('UNPACK_PACK_FAILED', `cannot pack "${shown(e.name)}": it shrank from ${e.size} to ${got} bytes while being packed`, {
+          entry: shown(e.name),
+        })
       }
       this.out.zeros(padding(e.size))
     } finally {

@@ -276,7 +276,8 @@ export function normalizePath(p: string): string {
 export function nameProblem(p: string, isPath: boolean): {code: 'UNPACK_HOSTILE_ENTRY' | 'UNPACK_TOO_DEEP'; why: string} | null {
   if (p.length === 0) return {code: 'UNPACK_HOSTILE_ENTRY', why: isPath ? 'empty name' : 'empty link target'}
   if (p.includes('\0')) return {code: 'UNPACK_HOSTILE_ENTRY', why: `${isPath ? 'name' : 'link target'} contains a NUL byte`}
-  if (p.length > MAX_NAME_BYTES) return {code: 'UNPACK_HOSTILE_ENTRY', why: `${isPath ? 'name' : 'link target'} is ${p.length} bytes long (limit ${MAX_NAME_BYTES})`}
+  if (p.length > MAX_NAME_BYTES)
+    return {code: 'UNPACK_HOSTILE_ENTRY', why: `${isPath ? 'name' : 'link target'} is ${p.length} bytes long (limit ${MAX_NAME_BYTES})`}
   if (isPath) {
     let depth = 0
     let start = 0

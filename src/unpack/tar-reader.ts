@@ -185,7 +185,6 @@ export class TarReader {
   }
 }
 
-
 /** A header and the extended headers before it -> one entry, as Go makes it (shared with tar-stream.ts). */
 export function makeEntry(h: RawHeader, local: Pax | null, longName: string | null, longLink: string | null): TarEntry {
   // An empty pax value keeps the header's value (POSIX, and Go).
@@ -221,8 +220,7 @@ export function makeEntry(h: RawHeader, local: Pax | null, longName: string | nu
       // skips every empty pax value.
       if (key.startsWith('SCHILY.xattr.')) {
         if (value.length > 0) found.push([key.slice('SCHILY.xattr.'.length), value])
-      }
-      else if (key.startsWith('GNU.sparse.')) {
+      } else if (key.startsWith('GNU.sparse.')) {
         throw new UnpackError('UNPACK_UNSUPPORTED', `entry "${label(raw)}": sparse files (GNU.sparse pax records) are not supported`, {entry: shown(raw)})
       }
     }

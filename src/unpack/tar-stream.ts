@@ -92,7 +92,8 @@ export async function walkTarStream(source: AsyncIterable<Buffer | string>, onEn
   let longName: string | null = null
   let longLink: string | null = null
   const meta = async (h: RawHeader, what: string): Promise<Buffer> => {
-    if (h.size > MAX_META_BYTES) throw new UnpackError('UNPACK_HOSTILE_ENTRY', `${what} of ${h.size} bytes (limit ${MAX_META_BYTES} bytes, as in Go's archive/tar)`)
+    if (h.size > MAX_META_BYTES)
+      throw new UnpackError('UNPACK_HOSTILE_ENTRY', `${what} of ${h.size} bytes (limit ${MAX_META_BYTES} bytes, as in Go's archive/tar)`)
     const body = (await input.read(h.size + padding(h.size), () => what)) ?? Buffer.alloc(0)
     return body.subarray(0, h.size)
   }

@@ -83,8 +83,7 @@ function main(): void {
     console.log(row('pivot build images/debian-ci.yaml --json', pivotJson))
     console.log(row('docker build (default builder, cached)', dockerWarm))
     console.log(row('docker build -q (cached)', dockerQuiet))
-    const ratio = (label: string, a: number, b: number) =>
-      console.log(`${label.padEnd(44)} ${(a / b).toFixed(2)}   goal <= 1.00: ${a <= b ? 'met' : 'MISSED'}`)
+    const ratio = (label: string, a: number, b: number) => console.log(`${label.padEnd(44)} ${(a / b).toFixed(2)}   goal <= 1.00: ${a <= b ? 'met' : 'MISSED'}`)
     ratio('pivot build / docker build (cached)', pivotWarm.median, dockerWarm.median)
     ratio('pivot build -q / docker build -q (cached)', pivotQuiet.median, dockerQuiet.median)
     console.log(`first build: pivot ${pivotCold.toFixed(0)} ms, docker --no-cache ${dockerCold.toFixed(0)} ms (ratio ${(pivotCold / dockerCold).toFixed(2)})`)

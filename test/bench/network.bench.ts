@@ -102,12 +102,17 @@ async function main(): Promise<void> {
     fs.writeFileSync(path.join(www, 'index.html'), 'x'.repeat(1024))
     fs.chmodSync(www, 0o755)
     const server = ['httpd', '-f', '-p', '80', '-h', '/www']
-    execFileSync(PIVOT_BIN, ['run', '-d', '--name', NAME, '--net', 'bridge', '-p', '18801:80', '-v', `${www}:/www:ro`, BUSYBOX_IMAGE, ...server], {env: penv, stdio: 'ignore'})
+    execFileSync(PIVOT_BIN, ['run', '-d', '--name', NAME, '--net', 'bridge', '-p', '18801:80', '-v', `${www}:/www:ro`, BUSYBOX_IMAGE, ...server], {
+      env: penv,
+      stdio: 'ignore',
+    })
     execFileSync(DOCKER_BIN, ['run', '-d', '--name', NAME, '-p', '18802:80', '-v', `${www}:/www:ro`, BUSYBOX_IMAGE, ...server], {env: denv, stdio: 'ignore'})
     try {
       await waitHttp('http://127.0.0.1:18801/')
       await waitHttp('http://127.0.0.1:18802/')
-      const host = Object.entries(os.networkInterfaces()).flatMap(([n, a]) => (n.startsWith('pivot') || n.startsWith('docker') ? [] : (a ?? []))).find(a => a.family === 'IPv4' && !a.internal)?.address
+      const host = Object.entries(os.networkInterfaces())
+        .flatMap(([n, a]) => (n.startsWith('pivot') || n.startsWith('docker') ? [] : (a ?? [])))
+        .find(a => a.family === 'IPv4' && !a.internal)?.address
       const rows: Array<[string, number, number]> = []
       for (const addr of ['127.0.0.1', ...(host ? [host] : [])]) {
         // Alternate, twice each, so load drifts weigh on both.
@@ -119,7 +124,9 @@ async function main(): Promise<void> {
       }
       console.log(`-p throughput (wrk -t2 -c16, ${SECONDS} s x2 each, busybox httpd, 1 KiB):`)
       for (const [addr, pv, dv] of rows) {
-        console.log(`  from ${addr.padEnd(10)} pivot (nftables DNAT) ${pv.toFixed(0).padStart(7)} req/s   docker (docker-proxy) ${dv.toFixed(0).padStart(7)} req/s   ratio ${(pv / dv).toFixed(2)}`)
+        console.log(
+          `  from ${addr.padEnd(10)} pivot (nftables DNAT) ${pv.toFixed(0).padStart(7)} req/s   docker (docker-proxy) ${dv.toFixed(0).padStart(7)} req/s   ratio ${(pv / dv).toFixed(2)}`,
+        )
       }
     } finally {
       spawnSync(PIVOT_BIN, ['rm', '-f', NAME], {env: penv})

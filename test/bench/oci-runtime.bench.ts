@@ -71,7 +71,7 @@ async function main(): Promise<void> {
     console.log(`ratios (pivot / runc):`)
     console.log(`  create+start+delete   ${(med('create+start+delete: pivot-runtime') / med('create+start+delete: runc')).toFixed(2)}x  (goal <= 3x)`)
     console.log(`  ctr run --rm          ${(med('ctr run --rm: pivot-runtime') / med('ctr run --rm: runc')).toFixed(2)}x`)
-    console.log(`  floor: node -e 0 is ${(med('node -e 0')).toFixed(1)} ms; create+start+delete starts node 4 times (+1 for the init)`)
+    console.log(`  floor: node -e 0 is ${med('node -e 0').toFixed(1)} ms; create+start+delete starts node 4 times (+1 for the init)`)
   } finally {
     await containerd.stop()
     fs.rmSync(work, {recursive: true, force: true})

@@ -112,7 +112,9 @@ function main(): void {
   const r = (name: string) => repull.get(name)!
   console.log(row('node -e 0', r('node -e 0'), median(r('node -e 0')), 'node -e 0'))
   console.log(row('docker pull (up to date)', r('docker pull (up to date)'), median(r('docker pull (up to date)')), 'docker pull'))
-  console.log(row('pivot pull (unchanged: no export)', r('pivot pull (unchanged: no export)'), median(r('docker pull (up to date)')), 'docker pull    goal <= 2.00'))
+  console.log(
+    row('pivot pull (unchanged: no export)', r('pivot pull (unchanged: no export)'), median(r('docker pull (up to date)')), 'docker pull    goal <= 2.00'),
+  )
   console.log(row('docker pull -q (up to date)', r('docker pull -q (up to date)'), median(r('docker pull -q (up to date)')), 'docker pull -q'))
   console.log(row('pivot pull -q (unchanged)', r('pivot pull -q (unchanged)'), median(r('docker pull -q (up to date)')), 'docker pull -q goal <= 2.00'))
 }

@@ -23,7 +23,12 @@ const PIVOT = path.join(REPO_ROOT, 'bin', 'pivot')
 const DOCKER = fs.existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker'
 const ROUNDS = Number(process.argv[2] ?? 5)
 // The private daemon (BRIEF: its own socket, data and exec roots, pidfile; stopped at the end).
-const PRIVATE = {root: '/var/lib/pivot-test-registry/bench-docker', exec: '/run/pivot-test-registry/bench-exec', sock: '/run/pivot-test-registry/bench.sock', pid: '/run/pivot-test-registry/bench.pid'}
+const PRIVATE = {
+  root: '/var/lib/pivot-test-registry/bench-docker',
+  exec: '/run/pivot-test-registry/bench-exec',
+  sock: '/run/pivot-test-registry/bench.sock',
+  pid: '/run/pivot-test-registry/bench.pid',
+}
 const PDOCKER = `${DOCKER} -H unix://${PRIVATE.sock}`
 
 const env: NodeJS.ProcessEnv = {...process.env}
@@ -69,7 +74,21 @@ async function startPrivateDockerd(): Promise<void> {
   const log = fs.openSync(path.join(work, 'dockerd.log'), 'a')
   dockerd = spawn(
     '/usr/sbin/dockerd',
-    ['-H', `unix://${PRIVATE.sock}`, '--data-root', PRIVATE.root, '--exec-root', PRIVATE.exec, '--pidfile', PRIVATE.pid, '--bridge=none', '--iptables=false', '--ip6tables=false', '--insecure-registry', 'localhost:5000'],
+    [
+      '-H',
+      `unix://${PRIVATE.sock}`,
+      '--data-root',
+      PRIVATE.root,
+      '--exec-root',
+      PRIVATE.exec,
+      '--pidfile',
+      PRIVATE.pid,
+      '--bridge=none',
+      '--iptables=false',
+      '--ip6tables=false',
+      '--insecure-registry',
+      'localhost:5000',
+    ],
     {stdio: ['ignore', log, log]},
   )
   for (let i = 0; i < 60; i++) {
@@ -90,7 +109,10 @@ async function stopPrivateDockerd(): Promise<void> {
 }
 
 /** Per layer: when its download started, when it was downloaded, when its unpack was done (ms from the start). */
-async function timeline(image: string, concurrency: number): Promise<{total: number; layers: Map<string, {start?: number; downloaded?: number; done?: number}>}> {
+async function timeline(
+  image: string,
+  concurrency: number,
+): Promise<{total: number; layers: Map<string, {start?: number; downloaded?: number; done?: number}>}> {
   const cache = fresh()
   const start = Date.now()
   const child = spawn(PIVOT, ['pull', '--source', 'registry', '--max-concurrent-downloads', String(concurrency), '--cache-dir', cache, image], {env})
@@ -164,10 +186,15 @@ async function main(): Promise<void> {
     console.log(`layers of ${THREE} over time (ms from the start; download start, downloaded, unpacked):`)
     for (const concurrency of [3, 1]) {
       const t = await timeline(THREE, concurrency)
-      const intervals = [...t.layers.values()].filter(l => l.start !== undefined && l.done !== undefined) as Array<{start: number; downloaded: number; done: number}>
+      const intervals = [...t.layers.values()].filter(l => l.start !== undefined && l.done !== undefined) as Array<{
+        start: number
+        downloaded: number
+        done: number
+      }>
       const overlapping = intervals.some((a, i) => intervals.some((b, j) => i !== j && a.start < b.done && b.start < a.done))
       console.log(`  --max-concurrent-downloads ${concurrency}: ${t.total} ms in all, layers ${overlapping ? 'overlap' : 'do not overlap'}`)
-      for (const [id, l] of t.layers) console.log(`    ${id}  ${String(l.start).padStart(5)} -> ${String(l.downloaded).padStart(5)} -> ${String(l.done).padStart(5)}`)
+      for (const [id, l] of t.layers)
+        console.log(`    ${id}  ${String(l.start).padStart(5)} -> ${String(l.downloaded).padStart(5)} -> ${String(l.done).padStart(5)}`)
     }
   } finally {
     await stopPrivateDockerd()

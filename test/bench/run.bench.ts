@@ -117,7 +117,7 @@ async function main(): Promise<void> {
     console.log('\nsame network mode on both sides:')
     goal('pivot --net host / docker --network host', ms('pivot run --net host') / ms('docker run --network host'), 0.5)
     goal('pivot --net none / docker --network none', ms('pivot run --net none') / ms('docker run --network none'), 0.5)
-    console.log("  pivot / docker default mode (bridge)               not measured: this daemon runs with --bridge=none")
+    console.log('  pivot / docker default mode (bridge)               not measured: this daemon runs with --bridge=none')
     goal('pivot --net none / runc run (own netns)', ms('pivot run --net none') / ms('runc run'), 3)
     goal('pivot --net host / runc run', ms('pivot run --net host') / ms('runc run'), 3)
     console.log(`\npivot run (host) - 2 x node start = ${(ms('pivot run --net host') - 2 * ms('node -e 0')).toFixed(1)} ms of pivot's own work`)

@@ -36,7 +36,13 @@ function main(): void {
     setup([PIVOT_BIN, 'pull', '-q', BUSYBOX_IMAGE])
     setup([PIVOT_BIN, 'run', '--name', `bench-startup-${process.pid}`, BUSYBOX_IMAGE, 'true'])
     // bin/pivot's oclif path, as it was before the lean dispatcher took these commands.
-    const oclif = (...args: string[]) => [process.execPath, '-e', `require('@oclif/core').execute({dir: ${JSON.stringify(PIVOT_BIN)}, args: process.argv.slice(1)})`, '--', ...args]
+    const oclif = (...args: string[]) => [
+      process.execPath,
+      '-e',
+      `require('@oclif/core').execute({dir: ${JSON.stringify(PIVOT_BIN)}, args: process.argv.slice(1)})`,
+      '--',
+      ...args,
+    ]
 
     const cases: Case[] = [
       {name: 'node -e 0', argv: [process.execPath, '-e', '0']},

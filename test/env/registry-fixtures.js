@@ -103,16 +103,22 @@ async function main() {
       layers.push({mediaType: types.layer, digest: await pushBlob(repository, gz), size: gz.length})
       diffIds.push(sha(t))
     }
-    const config = Buffer.from(JSON.stringify({
-      created: '2026-01-01T00:00:00Z',
-      ...platform,
-      config: {Env: env, Cmd: ['/bin/sh']},
-      rootfs: {type: 'layers', diff_ids: diffIds},
-    }))
+    const config = Buffer.from(
+      JSON.stringify({
+        created: '2026-01-01T00:00:00Z',
+        ...platform,
+        config: {Env: env, Cmd: ['/bin/sh']},
+        rootfs: {type: 'layers', diff_ids: diffIds},
+      }),
+    )
     const configDesc = {mediaType: types.config, digest: await pushBlob(repository, config), size: config.length}
     return {schemaVersion: 2, mediaType: types.manifest, config: configDesc, layers}
   }
-  const archLayer = name => tar([['etc/', null], ['etc/pivot-arch', Buffer.from(name + '\n')]])
+  const archLayer = name =>
+    tar([
+      ['etc/', null],
+      ['etc/pivot-arch', Buffer.from(name + '\n')],
+    ])
 
   const entries = []
   for (const p of [
@@ -128,7 +134,11 @@ async function main() {
   // buildx writes one attestation manifest per image: platform unknown/unknown.
   const att = await image(repo, {os: 'unknown', architecture: 'unknown'}, OCI, [archLayer('attestation')])
   const attDesc = await pushManifest(repo, sha(Buffer.from(JSON.stringify(att))), att)
-  entries.push({...attDesc, platform: {os: 'unknown', architecture: 'unknown'}, annotations: {'vnd.docker.reference.type': 'attestation-manifest', 'vnd.docker.reference.digest': entries[0].digest}})
+  entries.push({
+    ...attDesc,
+    platform: {os: 'unknown', architecture: 'unknown'},
+    annotations: {'vnd.docker.reference.type': 'attestation-manifest', 'vnd.docker.reference.digest': entries[0].digest},
+  })
   // A nested index (as skopeo --multi-arch all and some mirrors write) for s390x.
   const s390 = await image(repo, {os: 'linux', architecture: 's390x'}, OCI, [archLayer('s390x')])
   const s390Desc = await pushManifest(repo, sha(Buffer.from(JSON.stringify(s390))), s390)
@@ -162,8 +172,14 @@ async function main() {
     return out
   }
   const three = await image('pivot-test/registry-three', {os: 'linux', architecture: 'amd64'}, DOCKER, [
-    tar([['opt/', null], ['opt/one.bin', random('one')]]),
-    tar([['srv/', null], ['srv/two.bin', random('two')]]),
+    tar([
+      ['opt/', null],
+      ['opt/one.bin', random('one')],
+    ]),
+    tar([
+      ['srv/', null],
+      ['srv/two.bin', random('two')],
+    ]),
   ])
   const threeDesc = await pushManifest('pivot-test/registry-three', 'latest', three)
   process.stderr.write(`registry-fixtures: pivot-test/registry-three:latest ${threeDesc.digest}\n`)

@@ -20,7 +20,12 @@ const args = Object.fromEntries(
 const port = Number(args.port)
 const key = crypto.createPrivateKey(fs.readFileSync(args.key))
 const cert = new crypto.X509Certificate(fs.readFileSync(args.cert))
-const users = new Map((args.users || '').split(',').filter(Boolean).map(p => [p.slice(0, p.indexOf(':')), p.slice(p.indexOf(':') + 1)]))
+const users = new Map(
+  (args.users || '')
+    .split(',')
+    .filter(Boolean)
+    .map(p => [p.slice(0, p.indexOf(':')), p.slice(p.indexOf(':') + 1)]),
+)
 const ttl = Number(args.ttl || 300)
 
 const b64url = buf => Buffer.from(buf).toString('base64url')

@@ -77,7 +77,8 @@ export async function startFaultProxy(target: string, options: {token?: string} 
     proxy.log.push(entry)
     const outHeaders = {...up.headers}
     const challenge = outHeaders['www-authenticate']
-    if (options.token && typeof challenge === 'string') outHeaders['www-authenticate'] = challenge.replace(/realm="[^"]*"/, `realm="http://${proxy.host}/token"`)
+    if (options.token && typeof challenge === 'string')
+      outHeaders['www-authenticate'] = challenge.replace(/realm="[^"]*"/, `realm="http://${proxy.host}/token"`)
 
     const length = Number(up.headers['content-length'] ?? 0)
     const layerBlob = isBlob && req.method === 'GET' && (up.statusCode === 200 || up.statusCode === 206) && (length > 4096 || up.statusCode === 206)
@@ -86,7 +87,10 @@ export async function startFaultProxy(target: string, options: {token?: string} 
       up.resume()
       entry.status = 401
       const realm = options.token ? `http://${proxy.host}/token` : 'http://127.0.0.1:5102/token'
-      res.writeHead(401, {'Content-Type': 'application/json', 'WWW-Authenticate': `Bearer realm="${realm}",service="pivot-test-registry",scope="repository:pivot-test/busybox:pull"`})
+      res.writeHead(401, {
+        'Content-Type': 'application/json',
+        'WWW-Authenticate': `Bearer realm="${realm}",service="pivot-test-registry",scope="repository:pivot-test/busybox:pull"`,
+      })
       res.end(JSON.stringify({errors: [{code: 'UNAUTHORIZED', message: 'token expired'}]}))
       return
     }

@@ -45,7 +45,10 @@ export function hostileArchives(): Record<string, Buffer> {
     'volume-label.tar': Buffer.concat([wrapping('label', 'V', hidden), new TarBuilder().file('after', 'x').end().toBuffer()]),
     'unknown-type.tar': Buffer.concat([wrapping('weird', 'Z', hidden), Buffer.alloc(1024)]),
     // Pax size on a file (its data is 5 bytes, not the header's 0) and on a symlink (ignored).
-    'pax-size-file.tar': new TarBuilder().file('f', 'hello', {size: 0, pax: [['size', '5']]}).end().toBuffer(),
+    'pax-size-file.tar': new TarBuilder()
+      .file('f', 'hello', {size: 0, pax: [['size', '5']]})
+      .end()
+      .toBuffer(),
     'pax-size-symlink.tar': Buffer.concat([
       new TarBuilder().raw(header({name: Buffer.from('PaxHeaders/l'), typeflag: 'x', size: paxBody([['size', '512']]).length})).toBuffer(),
       pad(paxBody([['size', '512']])),
@@ -55,11 +58,33 @@ export function hostileArchives(): Record<string, Buffer> {
     ]),
     // Two pax headers: the second replaces the first. A GNU long name beats a pax path.
     'pax-twice.tar': Buffer.concat([
-      new TarBuilder().raw(header({name: Buffer.from('PaxHeaders/a'), typeflag: 'x', size: paxBody([['uid', '7'], ['path', 'first']]).length})).toBuffer(),
-      pad(paxBody([['uid', '7'], ['path', 'first']])),
-      new TarBuilder().file('plain', 'x', {pax: [['gid', '9']]}).end().toBuffer(),
+      new TarBuilder()
+        .raw(
+          header({
+            name: Buffer.from('PaxHeaders/a'),
+            typeflag: 'x',
+            size: paxBody([
+              ['uid', '7'],
+              ['path', 'first'],
+            ]).length,
+          }),
+        )
+        .toBuffer(),
+      pad(
+        paxBody([
+          ['uid', '7'],
+          ['path', 'first'],
+        ]),
+      ),
+      new TarBuilder()
+        .file('plain', 'x', {pax: [['gid', '9']]})
+        .end()
+        .toBuffer(),
     ]),
-    'longname-beats-pax.tar': new TarBuilder().file('short', 'x', {gnuLongName: true, pax: [['path', 'from-pax']]}).end().toBuffer(),
+    'longname-beats-pax.tar': new TarBuilder()
+      .file('short', 'x', {gnuLongName: true, pax: [['path', 'from-pax']]})
+      .end()
+      .toBuffer(),
     'longname-nul.tar': Buffer.concat([
       header({name: Buffer.from('././@LongLink'), typeflag: 'L', size: 12, gnuMagic: true}),
       pad(Buffer.from('kept\0dropped')),
@@ -69,9 +94,26 @@ export function hostileArchives(): Record<string, Buffer> {
     'global-pax.tar': Buffer.concat([
       new TarBuilder().raw(header({name: Buffer.from('PaxHeaders/a'), typeflag: 'x', size: paxBody([['path', 'pending']]).length})).toBuffer(),
       pad(paxBody([['path', 'pending']])),
-      new TarBuilder().globalPax([['uid', '77'], ['path', 'hijacked'], ['mtime', '5']]).file('a', 'a').end().toBuffer(),
+      new TarBuilder()
+        .globalPax([
+          ['uid', '77'],
+          ['path', 'hijacked'],
+          ['mtime', '5'],
+        ])
+        .file('a', 'a')
+        .end()
+        .toBuffer(),
     ]),
-    'pax-times.tar': new TarBuilder().file('t', 'x', {pax: [['mtime', '-315619200.25'], ['atime', '4102444800.5']]}).file('x', 'y', {xattrs: {'user.a': Buffer.from([0, 1, 255]), 'user.empty': ''}}).end().toBuffer(),
+    'pax-times.tar': new TarBuilder()
+      .file('t', 'x', {
+        pax: [
+          ['mtime', '-315619200.25'],
+          ['atime', '4102444800.5'],
+        ],
+      })
+      .file('x', 'y', {xattrs: {'user.a': Buffer.from([0, 1, 255]), 'user.empty': ''}})
+      .end()
+      .toBuffer(),
     'base256.tar': Buffer.concat([base256, Buffer.alloc(1024)]),
     'signed-checksum.tar': Buffer.concat([signed, Buffer.alloc(1024)]),
     // End of archive: data after the marker is not an entry; one zero block then EOF is an end;
@@ -80,12 +122,28 @@ export function hostileArchives(): Record<string, Buffer> {
     'one-zero-block.tar': Buffer.concat([new TarBuilder().file('a', 'a').toBuffer(), Buffer.alloc(512)]),
     'zero-then-header.tar': zeroThenHeader,
     'no-marker.tar': new TarBuilder().file('a', 'a').toBuffer(),
-    'pax-then-eof.tar': Buffer.concat([new TarBuilder().file('a', 'a').toBuffer(), header({name: Buffer.from('PaxHeaders/b'), typeflag: 'x', size: paxBody([['uid', '1']]).length}), pad(paxBody([['uid', '1']]))]),
+    'pax-then-eof.tar': Buffer.concat([
+      new TarBuilder().file('a', 'a').toBuffer(),
+      header({name: Buffer.from('PaxHeaders/b'), typeflag: 'x', size: paxBody([['uid', '1']]).length}),
+      pad(paxBody([['uid', '1']])),
+    ]),
     // Refused by both: NUL-padded pax body, a pax body over 1 MiB, a negative size, a cut body.
-    'pax-nul-padding.tar': Buffer.concat([header({name: Buffer.from('PaxHeaders/a'), typeflag: 'x', size: paxNul.length}), pad(paxNul), new TarBuilder().file('a', 'a').end().toBuffer()]),
-    'pax-too-big.tar': Buffer.concat([header({name: Buffer.from('PaxHeaders/a'), typeflag: 'x', size: (1 << 20) + 1}), Buffer.alloc((1 << 20) + 512), Buffer.alloc(1024)]),
+    'pax-nul-padding.tar': Buffer.concat([
+      header({name: Buffer.from('PaxHeaders/a'), typeflag: 'x', size: paxNul.length}),
+      pad(paxNul),
+      new TarBuilder().file('a', 'a').end().toBuffer(),
+    ]),
+    'pax-too-big.tar': Buffer.concat([
+      header({name: Buffer.from('PaxHeaders/a'), typeflag: 'x', size: (1 << 20) + 1}),
+      Buffer.alloc((1 << 20) + 512),
+      Buffer.alloc(1024),
+    ]),
     'cut-body.tar': new TarBuilder().file('a', 'abc', {size: 4096}).toBuffer(),
-    'cut-header.tar': new TarBuilder().file('a', 'a').file('b', 'b').toBuffer().subarray(0, 1024 + 100),
+    'cut-header.tar': new TarBuilder()
+      .file('a', 'a')
+      .file('b', 'b')
+      .toBuffer()
+      .subarray(0, 1024 + 100),
   }
 }
 
@@ -93,4 +151,3 @@ function pad(data: Buffer): Buffer {
   const rest = data.length % 512
   return rest === 0 ? data : Buffer.concat([data, Buffer.alloc(512 - rest)])
 }
-

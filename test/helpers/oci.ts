@@ -23,7 +23,13 @@ export interface Run {
 }
 
 export function run(cmd: string, args: string[], opts: {timeout?: number; input?: string; cwd?: string} = {}): Run {
-  const r: SpawnSyncReturns<string> = spawnSync(cmd, args, {encoding: 'utf8', env: cleanEnv(), timeout: opts.timeout ?? 60_000, input: opts.input ?? '', cwd: opts.cwd})
+  const r: SpawnSyncReturns<string> = spawnSync(cmd, args, {
+    encoding: 'utf8',
+    env: cleanEnv(),
+    timeout: opts.timeout ?? 60_000,
+    input: opts.input ?? '',
+    cwd: opts.cwd,
+  })
   return {status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? ''}
 }
 

@@ -47,10 +47,13 @@ export function listArchive(file: string): Listing {
       let size = e.size
       if (e.size <= MAX_READ) {
         size = 0
-        reader.data(() => 'entry', (buf, off, len) => {
-          hash.update(buf.subarray(off, off + len))
-          size += len
-        })
+        reader.data(
+          () => 'entry',
+          (buf, off, len) => {
+            hash.update(buf.subarray(off, off + len))
+            size += len
+          },
+        )
       }
       const xattrs: Record<string, string> = {}
       for (const [k, v] of [...e.xattrs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) xattrs[k] = v.toString('hex')

@@ -232,12 +232,7 @@ export function busyboxRootfs(): TarBuilder {
   applets ??= execFileSync('/bin/busybox', ['--list'], {encoding: 'utf8'})
     .split('\n')
     .filter(a => a !== '' && a !== 'busybox' && a !== 'linuxrc')
-  const tar = new TarBuilder()
-    .dir('bin/')
-    .dir('etc/')
-    .dir('tmp/', {mode: 0o1777})
-    .dir('root/', {mode: 0o700})
-    .file('bin/busybox', busyboxBody, {mode: 0o755})
+  const tar = new TarBuilder().dir('bin/').dir('etc/').dir('tmp/', {mode: 0o1777}).dir('root/', {mode: 0o700}).file('bin/busybox', busyboxBody, {mode: 0o755})
   for (const a of applets!) tar.symlink(`bin/${a}`, 'busybox')
   tar
     .file('etc/passwd', 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n')
@@ -297,8 +292,7 @@ export function containerCache(prefix: string, images: string[]) {
   after(() => {
     if (box.dir) pivot(['prune'], {cacheDir: box.dir, timeout: 120_000})
   })
-  const run = (args: string[], rm = true): PivotResult =>
-    pivot(['run', ...(rm ? ['--rm'] : []), ...args], {cacheDir: box.dir, timeout: 60_000, input: ''})
+  const run = (args: string[], rm = true): PivotResult => pivot(['run', ...(rm ? ['--rm'] : []), ...args], {cacheDir: box.dir, timeout: 60_000, input: ''})
   const ok = (r: PivotResult): string => {
     assert.equal(r.status, 0, `exit ${r.status}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`)
     return r.stdout

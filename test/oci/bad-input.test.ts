@@ -104,10 +104,13 @@ test('unknown id: state, start, kill, delete say "container does not exist" like
   }
 })
 
-test('create of an existing id, kill of a stopped container, delete of a running one: runc\'s answers', async () => {
+test("create of an existing id, kill of a stopped container, delete of a running one: runc's answers", async () => {
   const b = bundle(c => (c.process.args = ['sleep', '1000']))
   const id = 'oci-bad-lifecycle'
-  for (const [name, bin] of [['runc', RUNC_BIN], ['pivot', RUNTIME_BIN]] as const) {
+  for (const [name, bin] of [
+    ['runc', RUNC_BIN],
+    ['pivot', RUNTIME_BIN],
+  ] as const) {
     const root = roots[name]
     assert.equal(runCreate(bin, ['--root', root, 'create', '--bundle', b, id]).status, 0, name)
     const again = runCreate(bin, ['--root', root, 'create', '--bundle', b, id])

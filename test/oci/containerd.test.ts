@@ -34,7 +34,10 @@ function both<T>(fn: (name: string, bin: string) => T): {runc: T; pivot: T} {
 }
 
 function taskStatus(id: string): string | undefined {
-  const line = containerd.ctr(['task', 'ls']).stdout.split('\n').find(l => l.split(/\s+/)[0] === id)
+  const line = containerd
+    .ctr(['task', 'ls'])
+    .stdout.split('\n')
+    .find(l => l.split(/\s+/)[0] === id)
   return line?.trim().split(/\s+/)[2]
 }
 
@@ -53,12 +56,26 @@ test('ctr run --rm: echo output and exit codes 0 and 7 as with runc', () => {
   assert.equal(echo.runc.status, 0, echo.runc.stderr)
   assert.equal(echo.pivot.status, 0, echo.pivot.stderr)
   assert.equal(echo.pivot.stdout, echo.runc.stdout.replace('runc', 'pivot'))
-  const seven = both((name, bin) => containerd.ctr(['run', '--rm', '--runc-binary', bin, BUSYBOX_IMAGE, `oci-${name}-seven`, 'sh', '-c', 'echo out; echo err >&2; exit 7']))
+  const seven = both((name, bin) =>
+    containerd.ctr(['run', '--rm', '--runc-binary', bin, BUSYBOX_IMAGE, `oci-${name}-seven`, 'sh', '-c', 'echo out; echo err >&2; exit 7']),
+  )
   assert.equal(seven.runc.status, 7)
   assert.equal(seven.pivot.status, seven.runc.status, seven.pivot.stderr)
   assert.equal(seven.pivot.stdout, seven.runc.stdout)
   // What a process sees of itself: pid 1, its hostname, its capabilities (ctr's default spec).
-  const self = both((name, bin) => containerd.ctr(['run', '--rm', '--runc-binary', bin, BUSYBOX_IMAGE, `oci-${name}-self`, 'sh', '-c', 'echo $$; grep -E "^(CapBnd|CapEff|NoNewPrivs|Seccomp):" /proc/self/status; cat /proc/self/uid_map']))
+  const self = both((name, bin) =>
+    containerd.ctr([
+      'run',
+      '--rm',
+      '--runc-binary',
+      bin,
+      BUSYBOX_IMAGE,
+      `oci-${name}-self`,
+      'sh',
+      '-c',
+      'echo $$; grep -E "^(CapBnd|CapEff|NoNewPrivs|Seccomp):" /proc/self/status; cat /proc/self/uid_map',
+    ]),
+  )
   assert.equal(self.pivot.stdout, self.runc.stdout)
 })
 
@@ -75,7 +92,12 @@ test('ctr run -d, task ls, task exec, pause/resume, ps, kill, delete as with run
     seen.push(`pause: ${containerd.ctr(['task', 'pause', id]).status} ${await waitStatus(id, 'PAUSED')}`)
     seen.push(`resume: ${containerd.ctr(['task', 'resume', id]).status} ${await waitStatus(id, 'RUNNING')}`)
     const ps = containerd.ctr(['task', 'ps', id])
-    const pid = containerd.ctr(['task', 'ls']).stdout.split('\n').find(l => l.startsWith(id))?.trim().split(/\s+/)[1]
+    const pid = containerd
+      .ctr(['task', 'ls'])
+      .stdout.split('\n')
+      .find(l => l.startsWith(id))
+      ?.trim()
+      .split(/\s+/)[1]
     seen.push(`ps lists the task's pid: ${ps.status} ${pid !== undefined && ps.stdout.includes(pid)}`)
     seen.push(`delete running: ${containerd.ctr(['task', 'delete', id]).status}`)
     seen.push(`kill: ${containerd.ctr(['task', 'kill', '-s', 'SIGKILL', id]).status}`)
@@ -92,7 +114,11 @@ test('ctr run -d, task ls, task exec, pause/resume, ps, kill, delete as with run
 })
 
 test('ctr run -t: the pty master comes over the console socket, as with runc', () => {
-  const tty = both((name, bin) => containerd.ctr(['run', '--rm', '-t', '--runc-binary', bin, BUSYBOX_IMAGE, `oci-${name}-tty`, 'sh', '-c', 'tty; test -t 0 && echo stdin-is-a-tty; exit 5'], {tty: true}))
+  const tty = both((name, bin) =>
+    containerd.ctr(['run', '--rm', '-t', '--runc-binary', bin, BUSYBOX_IMAGE, `oci-${name}-tty`, 'sh', '-c', 'tty; test -t 0 && echo stdin-is-a-tty; exit 5'], {
+      tty: true,
+    }),
+  )
   assert.equal(tty.runc.status, 5, tty.runc.stdout)
   assert.equal(tty.pivot.status, tty.runc.status, tty.pivot.stdout)
   assert.match(tty.pivot.stdout, /\/dev\/pts\/0\r*\n/)

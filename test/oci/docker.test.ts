@@ -25,10 +25,25 @@ before(async () => {
   fs.mkdirSync(EXEC_ROOT, {recursive: true})
   fs.mkdirSync(DATA_ROOT, {recursive: true})
   const log = fs.openSync(`${EXEC_ROOT}.log`, 'w')
-  dockerd = spawn('/usr/sbin/dockerd', [
-    '--host', `unix://${SOCKET}`, '--data-root', DATA_ROOT, '--exec-root', EXEC_ROOT, '--pidfile', `${EXEC_ROOT}/docker.pid`,
-    '--bridge=none', '--iptables=false', '--ip-masq=false', '--add-runtime', `pivot=${RUNTIME_BIN}`,
-  ], {stdio: ['ignore', log, log], detached: true, env: cleanEnv()})
+  dockerd = spawn(
+    '/usr/sbin/dockerd',
+    [
+      '--host',
+      `unix://${SOCKET}`,
+      '--data-root',
+      DATA_ROOT,
+      '--exec-root',
+      EXEC_ROOT,
+      '--pidfile',
+      `${EXEC_ROOT}/docker.pid`,
+      '--bridge=none',
+      '--iptables=false',
+      '--ip-masq=false',
+      '--add-runtime',
+      `pivot=${RUNTIME_BIN}`,
+    ],
+    {stdio: ['ignore', log, log], detached: true, env: cleanEnv()},
+  )
   fs.closeSync(log)
   for (let i = 0; docker(['version']).status !== 0; i++) {
     if (dockerd.exitCode !== null || i > 300) throw new Error(`dockerd did not start: ${fs.readFileSync(`${EXEC_ROOT}.log`, 'utf8').slice(-2000)}`)

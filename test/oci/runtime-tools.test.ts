@@ -40,7 +40,9 @@ test('runtime-tools validation: pivot-runtime passes what runc passes, and refus
     runcPasses += Number(runc.pass)
     pivotPasses += Number(pivot.pass)
     const gap = KNOWN_GAPS[name]
-    rows.push(`${name.padEnd(36)} runc ${runc.pass ? 'pass' : 'FAIL'}   pivot ${pivot.pass ? 'pass' : 'FAIL'}${gap && !pivot.pass ? `   (known gap: ${gap})` : ''}`)
+    rows.push(
+      `${name.padEnd(36)} runc ${runc.pass ? 'pass' : 'FAIL'}   pivot ${pivot.pass ? 'pass' : 'FAIL'}${gap && !pivot.pass ? `   (known gap: ${gap})` : ''}`,
+    )
     if ((runc.pass || MUST_PASS_BEYOND_RUNC.includes(name)) && !pivot.pass) {
       if (gap && /not supported by pivot/.test(pivot.output)) continue
       if (gap) badGaps.push(`${name}: a known gap that failed without pivot's refusal:\n${pivot.output.slice(-1500)}`)

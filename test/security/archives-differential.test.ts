@@ -50,9 +50,17 @@ describe('tar reading: pivot against Go archive/tar and GNU tar', () => {
       files.push(path.join(dir, name))
     }
     for (const name of fs.readdirSync(GO_TESTDATA)) if (name.endsWith('.tar')) files.push(path.join(GO_TESTDATA, name))
-    fs.writeFileSync(path.join(dir, 'pax-bad-hdr-large.tar'), execFileSync('bzip2', ['-dc', path.join(GO_TESTDATA, 'pax-bad-hdr-large.tar.bz2')], {maxBuffer: 64 << 20}))
+    fs.writeFileSync(
+      path.join(dir, 'pax-bad-hdr-large.tar'),
+      execFileSync('bzip2', ['-dc', path.join(GO_TESTDATA, 'pax-bad-hdr-large.tar.bz2')], {maxBuffer: 64 << 20}),
+    )
     fs.writeFileSync(path.join(dir, 'py-testtar-xz.tar'), execFileSync('xz', ['-dc', path.join(PY_TESTDATA, 'testtar.tar.xz')], {maxBuffer: 64 << 20}))
-    files.push(path.join(dir, 'pax-bad-hdr-large.tar'), path.join(dir, 'py-testtar-xz.tar'), path.join(PY_TESTDATA, 'testtar.tar'), path.join(PY_TESTDATA, 'recursion.tar'))
+    files.push(
+      path.join(dir, 'pax-bad-hdr-large.tar'),
+      path.join(dir, 'py-testtar-xz.tar'),
+      path.join(PY_TESTDATA, 'testtar.tar'),
+      path.join(PY_TESTDATA, 'recursion.tar'),
+    )
     go = new Map(goTarList(files).map(l => [l.file, l]))
   })
 
@@ -103,8 +111,19 @@ describe('tar reading: pivot against Go archive/tar and GNU tar', () => {
   // GNU tar and Go disagree on some (GNU tar skips the "data" of a symlink, a FIFO or an old-style '\0' directory, keeps a pending
   // pax header across a global one, lets a pax path beat a GNU long name, accepts NUL-padded pax
   // bodies): pivot follows Go, which is what docker runs.
-  it('GNU tar lists the same names as Go where the two agree, the issue\'s example included', () => {
-    for (const name of ['reg-trailing-slash.tar', 'dir-with-size.tar', 'after-end.tar', 'pax-size-file.tar', 'one-zero-block.tar', 'no-marker.tar', 'contiguous.tar', 'volume-label.tar', 'longname-nul.tar', 'pax-twice.tar']) {
+  it("GNU tar lists the same names as Go where the two agree, the issue's example included", () => {
+    for (const name of [
+      'reg-trailing-slash.tar',
+      'dir-with-size.tar',
+      'after-end.tar',
+      'pax-size-file.tar',
+      'one-zero-block.tar',
+      'no-marker.tar',
+      'contiguous.tar',
+      'volume-label.tar',
+      'longname-nul.tar',
+      'pax-twice.tar',
+    ]) {
       const r = spawnSync('tar', ['--list', '--quoting-style=literal', '-f', path.join(dir, name)], {encoding: 'utf8'})
       assert.equal(r.status, 0, `${name}: ${r.stderr}`)
       assert.deepEqual(r.stdout.split('\n').filter(Boolean), names(go.get(path.join(dir, name))!), name)

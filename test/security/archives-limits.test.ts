@@ -25,7 +25,9 @@ describe('endless and huge input is bounded', () => {
     assert.equal(b.stdout, a.stdout)
     const [image] = JSON.parse(pivot(['images', '--json'], {cacheDir: cache}).stdout) as Array<{layers: string[]}>
     // Two zero blocks, then 1 MiB of what follows them, hashed; nothing more read.
-    const expected = createHash('sha256').update(Buffer.alloc(1024 + (1 << 20))).digest('hex')
+    const expected = createHash('sha256')
+      .update(Buffer.alloc(1024 + (1 << 20)))
+      .digest('hex')
     assert.equal(image!.layers[0], `sha256:${expected}`)
     assert.deepEqual(fs.readdirSync(path.join(cache, 'layers', expected, 'rootfs')), [])
   })
@@ -109,10 +111,19 @@ describe('a full disk during import and pull names the cause and leaves the cach
     fs.writeFileSync(path.join(small, 'small.tar'), new TarBuilder().file('a', 'a').end().toBuffer())
     assert.equal(pivot(['import', path.join(small, 'small.tar'), 'before'], {cacheDir: cache}).status, 0)
     const imagesBefore = pivot(['images', '--json'], {cacheDir: cache}).stdout
-    fs.writeFileSync(path.join(small, 'big.tar'), new TarBuilder().file('big', randomBytes(6 << 20)).end().toBuffer())
+    fs.writeFileSync(
+      path.join(small, 'big.tar'),
+      new TarBuilder()
+        .file('big', randomBytes(6 << 20))
+        .end()
+        .toBuffer(),
+    )
     const r = pivot(['import', path.join(small, 'big.tar'), 'big'], {cacheDir: cache})
     assert.equal(r.status, 125)
-    assert.match(oneLine(r.stderr), /^pivot: cannot import .*big\.tar: entry "big": ENOSPC: no space left on device.*\(the file system is out of space or of inodes\)$/)
+    assert.match(
+      oneLine(r.stderr),
+      /^pivot: cannot import .*big\.tar: entry "big": ENOSPC: no space left on device.*\(the file system is out of space or of inodes\)$/,
+    )
     assert.deepEqual(fs.readdirSync(path.join(cache, 'tmp')), [])
     assert.equal(pivot(['images', '--json'], {cacheDir: cache}).stdout, imagesBefore)
   })

@@ -96,7 +96,15 @@ describe('hostile archives through `pivot import`', {timeout: 300_000}, () => {
     const m = hostMarker()
     const before = markerState(m.dir)
     const name = imageName()
-    const r = importTar(cache, busyboxRootfs().symlink('up', '/tmp').file(`up/${path.basename(m.dir)}/pwn`, 'owned\n').end().toBuffer(), name)
+    const r = importTar(
+      cache,
+      busyboxRootfs()
+        .symlink('up', '/tmp')
+        .file(`up/${path.basename(m.dir)}/pwn`, 'owned\n')
+        .end()
+        .toBuffer(),
+      name,
+    )
     // The link resolves in the image's root, whose /tmp exists: the file lands there, or the
     // archive is refused; never in the host's /tmp.
     if (r.status === 0) {
@@ -151,7 +159,13 @@ describe('hostile archives through `pivot import`', {timeout: 300_000}, () => {
     refused(busyboxRootfs().file(long, 'x').end().toBuffer(), /long/)
     refused(busyboxRootfs().file(long, 'x', {gnuLongName: true}).end().toBuffer(), /long/)
     refused(busyboxRootfs().symlink('l', long, {gnuLongLink: true}).end().toBuffer(), /long/)
-    refused(busyboxRootfs().file(`${'d/'.repeat(2000)}f`, 'x').end().toBuffer(), /deep|components/)
+    refused(
+      busyboxRootfs()
+        .file(`${'d/'.repeat(2000)}f`, 'x')
+        .end()
+        .toBuffer(),
+      /deep|components/,
+    )
   })
 })
 
@@ -175,7 +189,7 @@ describe('a hostile image, run', {timeout: 300_000}, () => {
     if (loop) spawnSync('losetup', ['-d', loop])
   })
 
-  it('a device node in the image cannot read the host\'s disk, as root or as another user', t => {
+  it("a device node in the image cannot read the host's disk, as root or as another user", t => {
     // Positive control: the same node made on the host reads the device.
     const control = path.join(tempDir('pivot-devnode'), 'disk')
     execFileSync('mknod', ['-m', '0666', control, 'b', String(dev.major), String(dev.minor)])
@@ -191,7 +205,8 @@ describe('a hostile image, run', {timeout: 300_000}, () => {
     const r = importTar(cache, tar, name)
     assert.equal(r.status, 0, r.stderr)
     t.after(() => pivot(['rmi', name], {cacheDir: cache}))
-    const probe = 'for d in /disk /sda /mem; do head -c 4096 $d > /tmp/out 2>/dev/null && echo "$d read $(wc -c < /tmp/out)"; cat /tmp/out 2>/dev/null; done; echo done'
+    const probe =
+      'for d in /disk /sda /mem; do head -c 4096 $d > /tmp/out 2>/dev/null && echo "$d read $(wc -c < /tmp/out)"; cat /tmp/out 2>/dev/null; done; echo done'
     for (const user of ['0', '65534']) {
       const out = ok(run(['-u', user, name, 'sh', '-c', probe]))
       assert.ok(!out.includes(secret), `user ${user} read the host's disk through the image's device node`)
@@ -229,7 +244,16 @@ describe('a setuid-root binary in the image, run by another user', {timeout: 300
   })
 
   it('gains root, as in docker (`docker run -u 65534` prints "uid=65534(nobody) gid=65534(nogroup) euid=0(root)")', () => {
-    const out = ok(run(['-u', '65534', name, 'sh', '-c', 'grep NoNewPrivs /proc/self/status; /usr/local/bin/suid-id -u; /usr/local/bin/suid-cat /root/secret; cat /root/secret 2>&1; true']))
+    const out = ok(
+      run([
+        '-u',
+        '65534',
+        name,
+        'sh',
+        '-c',
+        'grep NoNewPrivs /proc/self/status; /usr/local/bin/suid-id -u; /usr/local/bin/suid-cat /root/secret; cat /root/secret 2>&1; true',
+      ]),
+    )
     assert.equal(out.split('\n').slice(0, 3).join('\n'), 'NoNewPrivs:\t0\n0\nroot-only')
     assert.match(out, /Permission denied/, 'without the setuid binary, nobody stays nobody')
     assertNothingLeft(cache)
@@ -245,7 +269,18 @@ describe('a setuid-root binary in the image, run by another user', {timeout: 300
 
   const hasSecurityOpt = RUN_FLAGS.some(f => f.name === 'security-opt')
   it('gains nothing with --security-opt no-new-privileges', {skip: hasSecurityOpt ? false : 'pivot run has no --security-opt yet'}, () => {
-    const out = ok(run(['--security-opt', 'no-new-privileges', '-u', '65534', name, 'sh', '-c', 'grep NoNewPrivs /proc/self/status; /usr/local/bin/suid-id -u; /usr/local/bin/suid-cat /root/secret 2>&1; true']))
+    const out = ok(
+      run([
+        '--security-opt',
+        'no-new-privileges',
+        '-u',
+        '65534',
+        name,
+        'sh',
+        '-c',
+        'grep NoNewPrivs /proc/self/status; /usr/local/bin/suid-id -u; /usr/local/bin/suid-cat /root/secret 2>&1; true',
+      ]),
+    )
     assert.match(out, /^NoNewPrivs:\t1\n65534\n/)
     assert.doesNotMatch(out, /root-only/)
     assert.match(out, /Permission denied/)

@@ -42,7 +42,14 @@ function runMain(args: string[]): PivotResult {
   )}).main(JSON.parse(s)))`
   const env: NodeJS.ProcessEnv = {...process.env, PIVOT_CACHE_DIR: cache}
   delete env.NODE_EXTRA_CA_CERTS
-  const r = spawnSync(process.execPath, ['-e', script], {input: JSON.stringify(args), encoding: 'utf8', env, cwd: REPO_ROOT, timeout: 30_000, killSignal: 'SIGKILL'})
+  const r = spawnSync(process.execPath, ['-e', script], {
+    input: JSON.stringify(args),
+    encoding: 'utf8',
+    env,
+    cwd: REPO_ROOT,
+    timeout: 30_000,
+    killSignal: 'SIGKILL',
+  })
   if (r.error) throw r.error
   return {status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr}
 }

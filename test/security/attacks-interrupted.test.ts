@@ -66,7 +66,10 @@ describe('pivot pull SIGKILLed while it unpacks, then pivot prune', {timeout: 60
       // Whatever prune does, the killed pull's export container (labelled with its pid) goes.
       t.after(() => {
         const label = `io.pivot.export=${os.hostname()}:${r.child.pid}`
-        for (const id of docker(['ps', '-aq', '--filter', `label=${label}`]).split('\n').filter(Boolean)) docker(['rm', '-f', id])
+        for (const id of docker(['ps', '-aq', '--filter', `label=${label}`])
+          .split('\n')
+          .filter(Boolean))
+          docker(['rm', '-f', id])
       })
       const tmp = path.join(cache, 'tmp')
       // Killed once a staging dir holds some of the rootfs: mid-unpack.
@@ -129,7 +132,7 @@ describe('pivot run SIGKILLed while its container runs, then pivot prune', {time
     await waitUntil('every process of the container to die', () => processesInPidNamespace(ns).length === 0, 10_000)
     assert.deepEqual(hostMountsUnder(cache), [], 'no mount under the cache')
     assert.deepEqual(hostMountsUnder(volume), [], 'no mount on the volume')
-    assert.equal(cacheContainers(cache).length, 1, 'the dead container\'s dir waits for prune')
+    assert.equal(cacheContainers(cache).length, 1, "the dead container's dir waits for prune")
 
     const pruned = pivot(['prune'], {cacheDir: cache})
     assert.equal(pruned.status, 0, pruned.stderr)

@@ -50,7 +50,7 @@ function onHost(script: string, env: NodeJS.ProcessEnv = {}): string {
   return r.stdout
 }
 
-describe('attack: seeing the host\'s processes', {timeout: 120_000}, () => {
+describe("attack: seeing the host's processes", {timeout: 120_000}, () => {
   it('a host process is invisible by pid, by command line, and cannot be signalled', async t => {
     const marker = uniqueName('pivot-ps-marker')
     // dash forks sleep and stays: its own command line carries the marker. In a process group of
@@ -95,7 +95,7 @@ describe('attack: seeing the host\'s processes', {timeout: 120_000}, () => {
   })
 })
 
-describe('attack: reaching the host\'s files', {timeout: 180_000}, () => {
+describe("attack: reaching the host's files", {timeout: 180_000}, () => {
   it('/proc/*/root, /proc/self/cwd/.., cd .. loops and ../ from / show nothing of the host', () => {
     const m = hostMarker()
     const probe = [
@@ -143,14 +143,14 @@ describe('attack: reaching the host\'s files', {timeout: 180_000}, () => {
     // Docker normalises the target: /../../etc is the container's /etc, with the volume over it.
     const out = ok(run(['-v', `${src}:/../../etc`, B, 'sh', '-c', `cat /etc/from-volume; echo pwned > /etc/${escapee}; echo done`]))
     assert.equal(out, 'volume\ndone\n')
-    assert.equal(fs.existsSync(path.join('/etc', escapee)), false, 'nothing written in the host\'s /etc')
+    assert.equal(fs.existsSync(path.join('/etc', escapee)), false, "nothing written in the host's /etc")
     assert.equal(fs.readFileSync(path.join(src, escapee), 'utf8'), 'pwned\n', 'the write went to the volume')
 
     const before = markerState(m.dir)
     const confined = ok(run(['-v', `${src}:/a/../../..${m.dir}/sub`, B, 'sh', '-c', `cat ${m.dir}/sub/from-volume; cat ${m.file} 2>&1; echo done`]))
     assert.match(confined, /^volume\n/)
     assert.ok(!confined.includes(m.content), confined)
-    assert.deepEqual(markerState(m.dir), before, 'no sub/ made in the host\'s directory')
+    assert.deepEqual(markerState(m.dir), before, "no sub/ made in the host's directory")
 
     for (const [target, why] of [
       ['/tmp/../../..', /destination can't be '\/'/],
@@ -188,10 +188,15 @@ describe('attack: reaching the host\'s files', {timeout: 180_000}, () => {
     fs.writeFileSync(srcFile, 'file volume\n')
     const out = ok(
       run([
-        '-v', `${src}:/dirlink/sub`,
-        '-v', `${srcFile}:/filelink`,
-        '-w', '/dirlink/wd',
-        name, 'sh', '-c',
+        '-v',
+        `${src}:/dirlink/sub`,
+        '-v',
+        `${srcFile}:/filelink`,
+        '-w',
+        '/dirlink/wd',
+        name,
+        'sh',
+        '-c',
         'cat /link /relative /dirlink/secret 2>/dev/null; echo "sub: $(ls /dirlink/sub)"; cat /filelink; echo "pwd: $(pwd)"; ' +
           'echo x > /dirlink/written; ls /dev/null /proc/1/status >/dev/null && echo mounts-ok; echo done',
       ]),
@@ -252,7 +257,7 @@ describe('attack: cgroup release_agent', {timeout: 120_000}, () => {
     assert.match(r.stdout, new RegExp(`WROTE none,name=${named}`), r.stdout + r.stderr)
   })
 
-  it('inside, /sys/fs/cgroup holds only the container\'s own cgroups, read-only; no cgroup file system mounts, no release_agent is written', () => {
+  it("inside, /sys/fs/cgroup holds only the container's own cgroups, read-only; no cgroup file system mounts, no release_agent is written", () => {
     const named = uniqueName('pivotatk').replace(/-/g, '')
     const out = ok(run([B, 'sh', '-c', attack(named, ['memory', 'pids', 'net_cls', 'rdma'], {sysfs: true, base: '/tmp'})]))
     // docker's view: the container's own cgroups, never a hierarchy's root (where release_agent is).
@@ -261,7 +266,7 @@ describe('attack: cgroup release_agent', {timeout: 120_000}, () => {
     assert.match(out, /done\n$/)
     assert.doesNotMatch(out, /WROTE/, 'a release_agent was written: the host runs it as root when the cgroup empties')
     assert.doesNotMatch(out, /MOUNTED/, 'a cgroup hierarchy was mounted inside the container')
-    assert.deepEqual(releaseAgents(), saved, 'the host\'s release agents are unchanged')
+    assert.deepEqual(releaseAgents(), saved, "the host's release agents are unchanged")
     assertNothingLeft(cache)
   })
 })

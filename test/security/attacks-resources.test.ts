@@ -86,9 +86,7 @@ describe('attack: memory hog against --memory', {timeout: 120_000}, () => {
     // The hog is a child, so that the container's PID 1 usually lives on and its cgroup can be
     // read. The kernel may pick PID 1 as a second victim while the hog's memory is being freed:
     // the run then ends with 137 at once, which is as safe.
-    const r = startPivot(cache, [
-      'run', '--rm', '--memory', '32m', B, 'sh', '-c', 'head -c 200m /dev/zero | tail; echo "hog=$?"; echo waiting; exec sleep 60',
-    ])
+    const r = startPivot(cache, ['run', '--rm', '--memory', '32m', B, 'sh', '-c', 'head -c 200m /dev/zero | tail; echo "hog=$?"; echo waiting; exec sleep 60'])
     if (await r.waitForOrEnd('waiting', 60_000)) {
       assert.match(r.out(), /^hog=137$/m, 'the hog was killed by SIGKILL')
       const peak = Number(cgroupFile('memory.max_usage_in_bytes') ?? cgroupFile('memory.peak'))
@@ -114,12 +112,19 @@ describe('attack: memory hog against --memory', {timeout: 120_000}, () => {
 })
 
 describe('attack: filling the disk', {timeout: 180_000}, () => {
-  it('a large write lands in the container\'s upper dir, never in the image\'s layer or the host; --rm frees it', async () => {
+  it("a large write lands in the container's upper dir, never in the image's layer or the host; --rm frees it", async () => {
     const before = treeListing(busyboxLayer)
     const big = uniqueName('pivot-big')
     const r = startPivot(
       cache,
-      ['run', '--rm', B, 'sh', '-c', `head -c 64m /dev/zero > /${big} && echo x >> /etc/group && echo junk > /etc/passwd && rm /bin/true && echo written && read line; echo bye`],
+      [
+        'run',
+        '--rm',
+        B,
+        'sh',
+        '-c',
+        `head -c 64m /dev/zero > /${big} && echo x >> /etc/group && echo junk > /etc/passwd && rm /bin/true && echo written && read line; echo bye`,
+      ],
       {stdin: 'pipe'},
     )
     await r.waitFor('written', 60_000)
@@ -134,8 +139,8 @@ describe('attack: filling the disk', {timeout: 180_000}, () => {
     // A deletion is a whiteout in the upper dir; the layer keeps its file.
     assert.ok(fs.lstatSync(path.join(upper, 'bin', 'true')).isCharacterDevice())
     assert.ok(fs.lstatSync(path.join(busyboxLayer, 'bin', 'true')))
-    assert.equal(fs.existsSync(path.join('/', big)), false, 'not on the host\'s /')
-    assert.equal(fs.existsSync(path.join(busyboxLayer, big)), false, 'not in the image\'s layer')
+    assert.equal(fs.existsSync(path.join('/', big)), false, "not on the host's /")
+    assert.equal(fs.existsSync(path.join(busyboxLayer, big)), false, "not in the image's layer")
     assert.deepEqual(treeListing(busyboxLayer), before, 'the cached layer is byte for byte as it was')
 
     r.child.stdin!.end('go\n')
@@ -146,8 +151,14 @@ describe('attack: filling the disk', {timeout: 180_000}, () => {
     assertNothingLeft(cache)
   })
 
-  it('the container\'s tmpfs mounts (/dev, /dev/shm) are bounded: writing 100 MB stops at 64 MiB', () => {
-    const r = run(['--rm', B, 'sh', '-c', 'for f in /dev/fill /dev/shm/fill; do head -c 100m /dev/zero > $f 2>/dev/null; echo "$f rc=$? size=$(wc -c < $f)"; done'])
+  it("the container's tmpfs mounts (/dev, /dev/shm) are bounded: writing 100 MB stops at 64 MiB", () => {
+    const r = run([
+      '--rm',
+      B,
+      'sh',
+      '-c',
+      'for f in /dev/fill /dev/shm/fill; do head -c 100m /dev/zero > $f 2>/dev/null; echo "$f rc=$? size=$(wc -c < $f)"; done',
+    ])
     assert.equal(r.status, 0, r.stderr)
     for (const f of ['/dev/fill', '/dev/shm/fill']) {
       const m = new RegExp(`^${f} rc=(\\d+) size=(\\d+)$`, 'm').exec(r.stdout)
@@ -161,7 +172,12 @@ describe('attack: filling the disk', {timeout: 180_000}, () => {
   it('--read-only: every write to the root fails with EROFS, remounting it rw fails too, no upper dir exists', () => {
     const name = uniqueName('ro').slice(0, 40)
     const r = run([
-      '--name', name, '--read-only', B, 'sh', '-c',
+      '--name',
+      name,
+      '--read-only',
+      B,
+      'sh',
+      '-c',
       'touch /x 2>&1; { echo a >> /etc/passwd; } 2>&1; mkdir /newdir 2>&1; cp /bin/busybox /tmp/ 2>&1; ' +
         'mount -o remount,rw / 2>/dev/null; touch /after-remount 2>&1; echo done',
     ])

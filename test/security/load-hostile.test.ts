@@ -17,7 +17,9 @@ let work: string
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex')
 
 /** A valid one-layer OCI layout (files by name), with hooks to spoil it. */
-function layout(spoil: {layer?: Buffer; diffId?: string; layerDigest?: string; layerSize?: number; layers?: number; manifestJson?: unknown} = {}): Map<string, Buffer> {
+function layout(
+  spoil: {layer?: Buffer; diffId?: string; layerDigest?: string; layerSize?: number; layers?: number; manifestJson?: unknown} = {},
+): Map<string, Buffer> {
   const layer = spoil.layer ?? new TarBuilder().file('hello.txt', 'hello from a loaded layer\n').end().toBuffer()
   const files = new Map<string, Buffer>()
   const blob = (data: Buffer) => {
@@ -27,11 +29,43 @@ function layout(spoil: {layer?: Buffer; diffId?: string; layerDigest?: string; l
   }
   const l = blob(layer)
   const count = spoil.layers ?? 1
-  const config = blob(Buffer.from(JSON.stringify({architecture: 'amd64', os: 'linux', config: {Cmd: ['/hello']}, rootfs: {type: 'layers', diff_ids: Array(count).fill(spoil.diffId ?? l.digest)}})))
+  const config = blob(
+    Buffer.from(
+      JSON.stringify({
+        architecture: 'amd64',
+        os: 'linux',
+        config: {Cmd: ['/hello']},
+        rootfs: {type: 'layers', diff_ids: Array(count).fill(spoil.diffId ?? l.digest)},
+      }),
+    ),
+  )
   const layerDescriptor = {mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: spoil.layerDigest ?? l.digest, size: spoil.layerSize ?? l.size}
-  const manifest = blob(Buffer.from(JSON.stringify({schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: {mediaType: 'application/vnd.oci.image.config.v1+json', ...config}, layers: Array(count).fill(layerDescriptor)})))
+  const manifest = blob(
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: {mediaType: 'application/vnd.oci.image.config.v1+json', ...config},
+        layers: Array(count).fill(layerDescriptor),
+      }),
+    ),
+  )
   files.set('oci-layout', Buffer.from('{"imageLayoutVersion":"1.0.0"}'))
-  files.set('index.json', Buffer.from(JSON.stringify({schemaVersion: 2, manifests: [{mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest, annotations: {'io.containerd.image.name': 'docker.io/library/hostile-imagefiles:1'}}]})))
+  files.set(
+    'index.json',
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        manifests: [
+          {
+            mediaType: 'application/vnd.oci.image.manifest.v1+json',
+            ...manifest,
+            annotations: {'io.containerd.image.name': 'docker.io/library/hostile-imagefiles:1'},
+          },
+        ],
+      }),
+    ),
+  )
   if (spoil.manifestJson !== undefined) files.set('manifest.json', Buffer.from(JSON.stringify(spoil.manifestJson)))
   return files
 }
@@ -48,10 +82,25 @@ function nested(platforms: Array<{os: string; architecture: string; variant?: st
         {mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${sha(String(i))}`, size: 10, platform},
   )
   // An attestation entry, as buildx writes it: skipped.
-  entries.push({mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${sha('att')}`, size: 10, platform: {os: 'unknown', architecture: 'unknown'}})
+  entries.push({
+    mediaType: 'application/vnd.oci.image.manifest.v1+json',
+    digest: `sha256:${sha('att')}`,
+    size: 10,
+    platform: {os: 'unknown', architecture: 'unknown'},
+  })
   const index = Buffer.from(JSON.stringify({schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests: entries.reverse()}))
   files.set(`blobs/sha256/${sha(index)}`, index)
-  files.set('index.json', Buffer.from(JSON.stringify({schemaVersion: 2, manifests: [{mediaType: 'application/vnd.oci.image.index.v1+json', digest: `sha256:${sha(index)}`, size: index.length, annotations: manifest.annotations}]})))
+  files.set(
+    'index.json',
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        manifests: [
+          {mediaType: 'application/vnd.oci.image.index.v1+json', digest: `sha256:${sha(index)}`, size: index.length, annotations: manifest.annotations},
+        ],
+      }),
+    ),
+  )
   return files
 }
 
@@ -96,13 +145,29 @@ describe('pivot load refuses hostile archives and keeps the cache as it was', ()
 
   it('a nested index resolves to the host platform; one without it is refused naming what it has', () => {
     const fresh = tempDir('pivot-load-hostile-nested')
-    const r = pivot(['load'], {cacheDir: fresh, input: asTar(nested([{os: 'linux', architecture: 'amd64'}, {os: 'linux', architecture: 'arm64', variant: 'v8'}]))})
+    const r = pivot(['load'], {
+      cacheDir: fresh,
+      input: asTar(
+        nested([
+          {os: 'linux', architecture: 'amd64'},
+          {os: 'linux', architecture: 'arm64', variant: 'v8'},
+        ]),
+      ),
+    })
     assert.equal(r.status, 0, r.stderr)
     assert.equal(r.stdout, 'Loaded image: hostile-imagefiles:1\n')
-    refused(asTar(nested([{os: 'linux', architecture: 's390x'}, {os: 'linux', architecture: 'arm64', variant: 'v8'}])), /has no image for linux\/amd64 \(it has linux\/arm64\/v8, linux\/s390x\)/)
+    refused(
+      asTar(
+        nested([
+          {os: 'linux', architecture: 's390x'},
+          {os: 'linux', architecture: 'arm64', variant: 'v8'},
+        ]),
+      ),
+      /has no image for linux\/amd64 \(it has linux\/arm64\/v8, linux\/s390x\)/,
+    )
   })
 
-  it('a blob whose bytes do not match its digest, or a layer whose diff id is not the config\'s', () => {
+  it("a blob whose bytes do not match its digest, or a layer whose diff id is not the config's", () => {
     const files = layout()
     const [name] = [...files.keys()].filter(n => n.startsWith('blobs/') && files.get(n)!.length > 1000)
     const spoilt = Buffer.from(files.get(name!)!)
@@ -115,7 +180,10 @@ describe('pivot load refuses hostile archives and keeps the cache as it was', ()
 
   it('path traversal in blob names and in manifest.json', () => {
     refused(asTar(layout({layerDigest: 'sha256:../../../../etc/passwd'})), /invalid digest/)
-    const legacy = new Map([['manifest.json', Buffer.from(JSON.stringify([{Config: 'c.json', RepoTags: ['x-imagefiles:1'], Layers: ['../../../etc/passwd']}]))], ['c.json', Buffer.from('{}')]])
+    const legacy = new Map([
+      ['manifest.json', Buffer.from(JSON.stringify([{Config: 'c.json', RepoTags: ['x-imagefiles:1'], Layers: ['../../../etc/passwd']}]))],
+      ['c.json', Buffer.from('{}')],
+    ])
     refused(asTar(legacy), /names "\.\.\/\.\.\/\.\.\/etc\/passwd", outside the archive/)
     const member = new TarBuilder().file('../../evil/index.json', '{}').end().toBuffer()
     refused(member, /outside the archive/)

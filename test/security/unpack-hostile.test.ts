@@ -171,7 +171,12 @@ describe('unpackLayer: hostile names are refused', () => {
       assert.match(error!.message, /NUL/)
       assert.deepEqual(walk(dest), [])
     }
-    const {dest, error} = await attempt(new TarBuilder().file(Buffer.from(`${'l'.repeat(120)}\0/etc/passwd`), 'x', {gnuLongName: true}).end().toBuffer())
+    const {dest, error} = await attempt(
+      new TarBuilder()
+        .file(Buffer.from(`${'l'.repeat(120)}\0/etc/passwd`), 'x', {gnuLongName: true})
+        .end()
+        .toBuffer(),
+    )
     assert.equal(error, undefined)
     assert.deepEqual(walk(dest), ['l'.repeat(120)])
   })
@@ -231,12 +236,26 @@ describe('unpackLayer: broken input is an error, never a partial success', () =>
 
   it('GNU sparse entries and pax sparse records: UNPACK_UNSUPPORTED', async () => {
     expectCode((await attempt(new TarBuilder().file('s', 'x', {typeflag: 'S'}).end().toBuffer())).error, 'UNPACK_UNSUPPORTED')
-    expectCode((await attempt(new TarBuilder().file('s', 'x', {pax: [['GNU.sparse.major', '1']]}).end().toBuffer())).error, 'UNPACK_UNSUPPORTED')
+    expectCode(
+      (
+        await attempt(
+          new TarBuilder()
+            .file('s', 'x', {pax: [['GNU.sparse.major', '1']]})
+            .end()
+            .toBuffer(),
+        )
+      ).error,
+      'UNPACK_UNSUPPORTED',
+    )
   })
 
   it('zstd, xz and bzip2 input is decompressed; corrupt or cut data says so, naming the format', async () => {
     const tar = new TarBuilder().file('a', 'a'.repeat(100000)).file('b', 'b').end().toBuffer()
-    for (const [format, program] of [['zstd', 'zstd'], ['xz', 'xz'], ['bzip2', 'bzip2']] as const) {
+    for (const [format, program] of [
+      ['zstd', 'zstd'],
+      ['xz', 'xz'],
+      ['bzip2', 'bzip2'],
+    ] as const) {
       const packed = execFileSync(program, ['-c'], {input: tar})
       const {dest, error, result} = await attempt(packed)
       assert.equal(error, undefined, `${format}: ${error?.message}`)
@@ -263,7 +282,7 @@ describe('unpackLayer: broken input is an error, never a partial success', () =>
     }
   })
 
-  it('a pax header larger than 1 MiB (Go\'s limit) is refused before it is buffered', async () => {
+  it("a pax header larger than 1 MiB (Go's limit) is refused before it is buffered", async () => {
     const h = header({name: Buffer.from('PaxHeaders/x'), typeflag: 'x', size: 64 * 2 ** 20})
     const {error} = await attempt(Buffer.concat([h, Buffer.alloc(4096)]))
     expectCode(error, 'UNPACK_HOSTILE_ENTRY')

@@ -32,7 +32,7 @@ function hostBoundingSet(): string {
 }
 
 describe('capability sets as docker sets them', {timeout: 300_000}, () => {
-  it('defaults: docker\'s 14 capabilities in bounding, permitted and effective; none inheritable or ambient; seccomp on; no_new_privs off', () => {
+  it("defaults: docker's 14 capabilities in bounding, permitted and effective; none inheritable or ambient; seccomp on; no_new_privs off", () => {
     assert.deepEqual(status([]), {
       CapInh: '0000000000000000',
       CapPrm: DOCKER_DEFAULT,
@@ -73,7 +73,7 @@ describe('capability sets as docker sets them', {timeout: 300_000}, () => {
     clean()
   })
 
-  it('a non-root --user holds no capability after exec (CapEff 0, as in docker); the bounding set stays docker\'s', () => {
+  it("a non-root --user holds no capability after exec (CapEff 0, as in docker); the bounding set stays docker's", () => {
     const s = status(['--user', '65534'])
     assert.deepEqual([s.CapEff, s.CapPrm, s.CapInh, s.CapAmb], ['0000000000000000', '0000000000000000', '0000000000000000', '0000000000000000'])
     assert.equal(s.CapBnd, DOCKER_DEFAULT)
@@ -92,7 +92,7 @@ describe('capability sets as docker sets them', {timeout: 300_000}, () => {
 })
 
 describe('attacks that need a capability the container does not have', {timeout: 300_000}, () => {
-  it('root in the container cannot set the host\'s clock (CAP_SYS_TIME) nor change its hostname (CAP_SYS_ADMIN)', () => {
+  it("root in the container cannot set the host's clock (CAP_SYS_TIME) nor change its hostname (CAP_SYS_ADMIN)", () => {
     const before = Date.now()
     const out = ok(
       run([

@@ -31,11 +31,12 @@ function nodeDigest(): string {
 }
 
 describe('magic links and the mount table', {timeout: 300_000}, () => {
-  it('/proc/1/root, /proc/self/root and /proc/self/cwd are the container\'s root, not the host\'s', () => {
+  it("/proc/1/root, /proc/self/root and /proc/self/cwd are the container's root, not the host's", () => {
     const markerBefore = markerState(marker.dir)
     const rel = marker.dir.replace(/^\//, '')
     const out = sh(
-      `for p in /proc/1/root /proc/self/root /proc/self/cwd /proc/1/cwd; do ls -A $p/ | tr "\\n" " "; echo; cat $p/${rel}/secret 2>/dev/null; done; ` + `cd /proc/1/root/../../..; pwd; ls -A | tr "\\n" " "`,
+      `for p in /proc/1/root /proc/self/root /proc/self/cwd /proc/1/cwd; do ls -A $p/ | tr "\\n" " "; echo; cat $p/${rel}/secret 2>/dev/null; done; ` +
+        `cd /proc/1/root/../../..; pwd; ls -A | tr "\\n" " "`,
     )
     assert.doesNotMatch(out, new RegExp(marker.content))
     const host = fs.readdirSync('/').filter(e => !fs.readdirSync('/proc').includes(e))
@@ -44,24 +45,34 @@ describe('magic links and the mount table', {timeout: 300_000}, () => {
     assert.equal(new Set(lines.slice(0, 4)).size, 1, out)
     assert.match(lines[0], /\bbin\b/)
     assert.match(lines[0], /\bproc\b/)
-    assert.ok(host.some(e => !lines[0].split(' ').includes(e)), 'the host\'s / is not what the container lists')
+    assert.ok(
+      host.some(e => !lines[0].split(' ').includes(e)),
+      "the host's / is not what the container lists",
+    )
     assert.deepEqual(markerState(marker.dir), markerBefore, 'the host marker is untouched')
     clean()
   })
 
-  it('the old root is gone: no mount of the host\'s root filesystem in the container\'s mountinfo', () => {
+  it("the old root is gone: no mount of the host's root filesystem in the container's mountinfo", () => {
     const hostRoot = fs
       .readFileSync('/proc/self/mountinfo', 'utf8')
       .split('\n')
       .map(l => l.split(' '))
       .find(f => f[4] === '/')!
-    const inside = sh('cat /proc/self/mountinfo').trim().split('\n').map(l => l.split(' '))
+    const inside = sh('cat /proc/self/mountinfo')
+      .trim()
+      .split('\n')
+      .map(l => l.split(' '))
     const points = inside.map(f => f[4])
     assert.equal(points[0], '/')
-    assert.equal(inside[0][inside[0].indexOf('-') + 1], 'overlay', 'the container\'s / is its overlay')
+    assert.equal(inside[0][inside[0].indexOf('-') + 1], 'overlay', "the container's / is its overlay")
     // The host's root device appears nowhere (the overlay, proc, sysfs, tmpfs, devpts, mqueue and
     // the devtmpfs nodes bound into /dev are all there is).
-    assert.equal(inside.some(f => f[2] === hostRoot[2]), false, `host root ${hostRoot[2]} not mounted`)
+    assert.equal(
+      inside.some(f => f[2] === hostRoot[2]),
+      false,
+      `host root ${hostRoot[2]} not mounted`,
+    )
     for (const p of points) assert.match(p, /^\/($|proc|sys|dev)/, p)
     clean()
   })
@@ -73,7 +84,7 @@ describe('magic links and the mount table', {timeout: 300_000}, () => {
     clean()
   })
 
-  it('no host descriptor reaches the command: PID 1 (the exec\'d command) holds 0, 1 and 2 only', () => {
+  it("no host descriptor reaches the command: PID 1 (the exec'd command) holds 0, 1 and 2 only", () => {
     // ls runs in a child (a subshell that is not the last command: busybox sh would otherwise
     // run it as PID 1 itself) and lists PID 1's descriptors: what crossed the init's exec.
     assert.equal(sh('(ls /proc/1/fd); true'), '0\n1\n2\n')
@@ -84,7 +95,7 @@ describe('magic links and the mount table', {timeout: 300_000}, () => {
   })
 })
 
-describe('the init binary (the host\'s node) cannot be run in the container (CVE-2019-5736)', {timeout: 300_000}, () => {
+describe("the init binary (the host's node) cannot be run in the container (CVE-2019-5736)", {timeout: 300_000}, () => {
   it('pivot run IMG /proc/self/exe (or /proc/1/exe) is refused, exit 126, and the host binary is untouched', () => {
     const before = nodeDigest()
     for (const cmd of ['/proc/self/exe', '/proc/1/exe', '/proc/thread-self/exe']) {

@@ -33,7 +33,7 @@ describe('/proc and /sys', {timeout: 300_000}, () => {
     assert.match(out, /^core=1$/m)
     assert.match(out, /^sysrq=1$/m)
     assert.match(out, /^drop=1$/m)
-    assert.equal(fs.readFileSync('/proc/sys/kernel/core_pattern', 'utf8'), before, 'the host\'s core_pattern is unchanged')
+    assert.equal(fs.readFileSync('/proc/sys/kernel/core_pattern', 'utf8'), before, "the host's core_pattern is unchanged")
     // Each read-only path that this kernel has is a read-only mount.
     for (const line of out.split('\n').filter(l => l.startsWith('/proc/'))) assert.match(line, /^\/proc\/\S+ ro,/, line)
     assert.match(out, /^\/proc\/sys ro,/m)
@@ -60,13 +60,13 @@ describe('/proc and /sys', {timeout: 300_000}, () => {
     clean()
   })
 
-  it('/sys is read-only, /sys/fs/cgroup only the container\'s own cgroups, read-only: release_agent is out of reach', () => {
+  it("/sys is read-only, /sys/fs/cgroup only the container's own cgroups, read-only: release_agent is out of reach", () => {
     // The container sees its own cgroup (docker's --cgroupns behaviour), never a hierarchy's root,
     // which is where release_agent lives; every mount there is read-only.
     const out = sh(
       'touch /sys/pwn 2>/dev/null; echo sys=$?; echo 1 > /sys/kernel/uevent_helper 2>/dev/null; echo helper=$?; ' +
         'touch /sys/fs/cgroup/x /sys/fs/cgroup/*/x 2>/dev/null; echo cgwrite=$?; mount -t cgroup -o memory cgroup /mnt 2>/dev/null; echo cgmount=$?; ' +
-        "awk '$5 ~ \"^/sys/fs/cgroup\" && $6 !~ /^ro/' /proc/self/mountinfo | wc -l; find / /sys/fs/cgroup -name release_agent 2>/dev/null | wc -l",
+        'awk \'$5 ~ "^/sys/fs/cgroup" && $6 !~ /^ro/\' /proc/self/mountinfo | wc -l; find / /sys/fs/cgroup -name release_agent 2>/dev/null | wc -l',
     )
     assert.equal(out, 'sys=1\nhelper=1\ncgwrite=1\ncgmount=1\n0\n0\n')
     clean()
@@ -76,10 +76,10 @@ describe('/proc and /sys', {timeout: 300_000}, () => {
 describe('devices', {timeout: 300_000}, () => {
   it('a block device made with CAP_MKNOD (8:0, a host disk) cannot be opened, wherever it is made', () => {
     const vol = tempDir('pivot-walls-vol')
-    const out = sh(
-      'for d in /tmp /dev /dev/shm /vol; do mknod $d/sda b 8 0 && echo made; head -c1 $d/sda > /dev/null 2>&1; echo "$d $?"; done',
-      ['-v', `${vol}:/vol`],
-    )
+    const out = sh('for d in /tmp /dev /dev/shm /vol; do mknod $d/sda b 8 0 && echo made; head -c1 $d/sda > /dev/null 2>&1; echo "$d $?"; done', [
+      '-v',
+      `${vol}:/vol`,
+    ])
     assert.equal(out, 'made\n/tmp 1\nmade\n/dev 1\nmade\n/dev/shm 1\nmade\n/vol 1\n')
     // The node made in the volume is on the host: usable there, not here (and removed now).
     fs.rmSync(path.join(vol, 'sda'))
@@ -92,7 +92,9 @@ describe('devices', {timeout: 300_000}, () => {
     const imported = importTar(box.dir, tar, name)
     assert.equal(imported.status, 0, imported.stderr)
     try {
-      const out = ok(run([name, 'sh', '-c', 'ls -l /disk /mem | cut -c1; head -c1 /disk >/dev/null 2>&1; echo disk=$?; head -c1 /mem >/dev/null 2>&1; echo mem=$?']))
+      const out = ok(
+        run([name, 'sh', '-c', 'ls -l /disk /mem | cut -c1; head -c1 /disk >/dev/null 2>&1; echo disk=$?; head -c1 /mem >/dev/null 2>&1; echo mem=$?']),
+      )
       assert.equal(out, 'b\nc\ndisk=1\nmem=1\n')
     } finally {
       pivot(['rmi', name], {cacheDir: box.dir})
@@ -100,7 +102,7 @@ describe('devices', {timeout: 300_000}, () => {
     clean()
   })
 
-  it('the standard devices still work (bind mounts of the host\'s nodes), and a pty opens', () => {
+  it("the standard devices still work (bind mounts of the host's nodes), and a pty opens", () => {
     const out = sh(
       'echo x > /dev/null && echo null=ok; head -c 3 /dev/zero | wc -c; head -c 16 /dev/urandom | wc -c; head -c 4 /dev/random | wc -c; ' +
         'echo x > /dev/full 2>/dev/null; echo full=$?; exec 3<>/dev/ptmx && echo ptmx=ok; ls /dev/pts',
@@ -131,10 +133,16 @@ describe('the root filesystem and the cache', {timeout: 300_000}, () => {
     assert.equal(imported.status, 0, imported.stderr)
     try {
       const sys = new KoffiSyscalls()
-      const layers = fs.readdirSync(path.join(box.dir, 'layers')).map(h => path.join(box.dir, 'layers', h, 'rootfs')).filter(d => fs.existsSync(path.join(d, 'redir')))
+      const layers = fs
+        .readdirSync(path.join(box.dir, 'layers'))
+        .map(h => path.join(box.dir, 'layers', h, 'rootfs'))
+        .filter(d => fs.existsSync(path.join(d, 'redir')))
       assert.equal(layers.length, 1)
       const root = layers[0]
-      assert.deepEqual(sys.llistxattrBytes(Buffer.from(path.join(root, 'redir'))).filter(n => n.startsWith('trusted.')), [])
+      assert.deepEqual(
+        sys.llistxattrBytes(Buffer.from(path.join(root, 'redir'))).filter(n => n.startsWith('trusted.')),
+        [],
+      )
       assert.deepEqual(sys.llistxattrBytes(Buffer.from(path.join(root, 'opq'))), ['trusted.overlay.opaque'])
       assert.deepEqual(sys.llistxattrBytes(Buffer.from(path.join(root, 'meta'))), ['user.kept'])
       // And the directory shows its own (empty) content in a container, not /etc's.
@@ -145,7 +153,7 @@ describe('the root filesystem and the cache', {timeout: 300_000}, () => {
     clean()
   })
 
-  it('the cache root is 0700, a container\'s directory is 0700: its writable layer is out of reach of host users', () => {
+  it("the cache root is 0700, a container's directory is 0700: its writable layer is out of reach of host users", () => {
     assert.equal(fs.statSync(box.dir).mode & 0o777, 0o700)
     const name = uniqueName('keep')
     ok(run(['--name', name, B, 'sh', '-c', 'cp /bin/busybox /tmp/suid && chmod 4755 /tmp/suid'], false))

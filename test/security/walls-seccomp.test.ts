@@ -46,7 +46,12 @@ const NR = {
  * perl expressions; every call is harmless when it is allowed (bad arguments, or a query).
  */
 function calls(flags: string[], list: Array<[string, string]>): Map<string, string> {
-  const body = list.map(([name, args]) => `{ my @a = (${args}); my $r = syscall(${NR[name as keyof typeof NR]}, @a); printf "%s=%d %s\\n", "${name}", $r, $r < 0 ? errname($!+0) : "-"; }`).join(' ')
+  const body = list
+    .map(
+      ([name, args]) =>
+        `{ my @a = (${args}); my $r = syscall(${NR[name as keyof typeof NR]}, @a); printf "%s=%d %s\\n", "${name}", $r, $r < 0 ? errname($!+0) : "-"; }`,
+    )
+    .join(' ')
   const script = `use Errno; sub errname { my $n = shift; for my $k (keys %!) { return $k if eval "Errno::$k()" == $n } return $n } ${body}`
   const out = ok(run([...flags, D, 'perl', '-e', script]))
   const results = new Map<string, string>()
@@ -169,7 +174,10 @@ describe('seccomp: the kernel-wide calls are refused', {timeout: 300_000}, () =>
     assert.equal(r.stdout, '')
     const lines = r.stderr.split('\n').filter(Boolean)
     assert.equal(lines.length, 1, r.stderr)
-    assert.match(lines[0], /^pivot: cannot build the seccomp filter: libseccomp\.so\.2 cannot be loaded \(.*\): install the libseccomp2 package .*, or run with --security-opt seccomp=unconfined$/)
+    assert.match(
+      lines[0],
+      /^pivot: cannot build the seccomp filter: libseccomp\.so\.2 cannot be loaded \(.*\): install the libseccomp2 package .*, or run with --security-opt seccomp=unconfined$/,
+    )
     clean()
   })
 

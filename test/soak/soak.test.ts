@@ -96,7 +96,10 @@ test(`soak: pull, rmi, prune, run, build, import and export at once for ${SECOND
     byCommand.set(r.args[0], entry)
     if (r.status === 0) entry.ok++
     else {
-      const line = errorLine(r).replace(/sha256:[0-9a-f]+|[0-9a-f]{12}/g, '<id>').replace(/"[^"]*"/g, '"..."').slice(0, 160)
+      const line = errorLine(r)
+        .replace(/sha256:[0-9a-f]+|[0-9a-f]{12}/g, '<id>')
+        .replace(/"[^"]*"/g, '"..."')
+        .slice(0, 160)
       entry.failed.set(line, (entry.failed.get(line) ?? 0) + 1)
     }
   }

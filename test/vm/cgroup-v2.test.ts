@@ -71,17 +71,20 @@ function tail(text: string, lines: number): string {
 
 /** Processes whose command line mentions `text` (a QEMU left running would). */
 function processesWith(text: string): number[] {
-  return fs.readdirSync('/proc').filter((entry) => {
-    if (!/^\d+$/.test(entry)) return false
-    try {
-      return fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(text)
-    } catch {
-      return false
-    }
-  }).map(Number)
+  return fs
+    .readdirSync('/proc')
+    .filter(entry => {
+      if (!/^\d+$/.test(entry)) return false
+      try {
+        return fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(text)
+      } catch {
+        return false
+      }
+    })
+    .map(Number)
 }
 
-test('cgroup v2 in a VM (Debian kernel, cgroup_no_v1=all, QEMU TCG)', {timeout: SCRIPT_TIMEOUT_MS + 60_000}, async (t) => {
+test('cgroup v2 in a VM (Debian kernel, cgroup_no_v1=all, QEMU TCG)', {timeout: SCRIPT_TIMEOUT_MS + 60_000}, async t => {
   const started = Date.now()
   const run = await runVm()
   const workDir = /^run-vm: work dir (\S+)$/m.exec(run.stderr)?.[1]
@@ -91,11 +94,11 @@ test('cgroup v2 in a VM (Debian kernel, cgroup_no_v1=all, QEMU TCG)', {timeout: 
   assert.deepEqual(processesWith(workDir), [], 'no QEMU left running')
   assert.equal(run.status, 0, `run-vm.sh failed (status ${run.status ?? run.signal}):\n${tail(run.stderr, 60)}`)
 
-  const lines = run.stdout.split('\n').filter((line) => line.startsWith('{'))
-  const results = lines.map((line) => JSON.parse(line) as GuestResult & {done?: boolean; status?: number})
-  const done = results.find((result) => result.done)
+  const lines = run.stdout.split('\n').filter(line => line.startsWith('{'))
+  const results = lines.map(line => JSON.parse(line) as GuestResult & {done?: boolean; status?: number})
+  const done = results.find(result => result.done)
   assert.ok(done, `no end marker in the VM's results:\n${tail(run.stderr, 60)}`)
-  const tests = results.filter((result) => !result.done && (result.type !== 'suite' || !result.ok))
+  const tests = results.filter(result => !result.done && (result.type !== 'suite' || !result.ok))
   for (const line of run.stderr.split('\n')) if (/^(run-vm|vm-image): /.test(line)) t.diagnostic(line)
   t.diagnostic(`VM run: ${Math.round((Date.now() - started) / 1000)} s, ${tests.length} tests inside`)
   for (const result of tests) {
@@ -106,7 +109,7 @@ test('cgroup v2 in a VM (Debian kernel, cgroup_no_v1=all, QEMU TCG)', {timeout: 
   }
   // Both files ran their tests (a file that cannot load reports one failure, shown above).
   for (const file of ['cgroups.test.js', 'cgroup-v2-run.guest.js']) {
-    const count = tests.filter((result) => result.file !== undefined && path.basename(result.file) === file).length
+    const count = tests.filter(result => result.file !== undefined && path.basename(result.file) === file).length
     assert.ok(count >= 5, `only ${count} results of ${file} came back from the VM`)
   }
   assert.equal(done.status, 0, `node --test inside the VM failed; the VM's console:\n${tail(run.stderr, 80)}`)

@@ -11,7 +11,7 @@ const FREEZE_TIMEOUT_MS = 2_000
 /** How long remove() retries an rmdir that fails with EBUSY. */
 const RMDIR_TIMEOUT_MS = 2_000
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+const sleep = (ms: number) => new Promise<void>(resolve => setTimeout(resolve, ms))
 
 /**
  * What the v1 and v2 managers do the same way: processes are listed from cgroup.procs in every

@@ -70,5 +70,5 @@ export function cgroupTree(dir: string): string[] {
   } catch {
     return []
   }
-  return [dir, ...entries.filter((entry) => entry.isDirectory()).flatMap((entry) => cgroupTree(path.join(dir, entry.name)))]
+  return [dir, ...entries.filter(entry => entry.isDirectory()).flatMap(entry => cgroupTree(path.join(dir, entry.name)))]
 }

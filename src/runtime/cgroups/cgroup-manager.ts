@@ -54,8 +54,8 @@ export interface CgroupDirOps {
 }
 
 export const REAL_DIR_OPS: CgroupDirOps = {
-  mkdir: (dir) => fs.mkdirSync(dir),
-  rmdir: (dir) => fs.rmdirSync(dir),
+  mkdir: dir => fs.mkdirSync(dir),
+  rmdir: dir => fs.rmdirSync(dir),
 }
 
 export interface CgroupOptions extends CgroupLocation {

@@ -32,7 +32,14 @@ export class CgroupV1Manager extends BaseCgroupManager {
   }
 
   /** Creates the directories and writes the limits; on a failed write, removes them again. */
-  static create(id: string, limits: ResolvedLimits, required: Set<LimitController>, host: CgroupsV1, ops: CgroupDirOps, parent = CGROUP_PARENT): CgroupV1Manager {
+  static create(
+    id: string,
+    limits: ResolvedLimits,
+    required: Set<LimitController>,
+    host: CgroupsV1,
+    ops: CgroupDirOps,
+    parent = CGROUP_PARENT,
+  ): CgroupV1Manager {
     for (const controller of required) {
       if (host.mounts[controller] === undefined) {
         throw new CgroupError(
@@ -84,12 +91,17 @@ export class CgroupV1Manager extends BaseCgroupManager {
     const {paths, roles} = dirsOf(id, host, parent)
     const exists = (dir: string | undefined) => (dir !== undefined && fs.existsSync(dir) ? dir : undefined)
     const found: Roles = {pids: exists(roles.pids), memory: exists(roles.memory), cpu: exists(roles.cpu), freezer: exists(roles.freezer)}
-    return new CgroupV1Manager(id, paths.filter((dir) => exists(dir)), found, ops)
+    return new CgroupV1Manager(
+      id,
+      paths.filter(dir => exists(dir)),
+      found,
+      ops,
+    )
   }
 
   /** The `pivot/` directories holding the cgroups, one per hierarchy pivot uses. */
   static parents(host: CgroupsV1): string[] {
-    return [...new Set(V1_CONTROLLERS.flatMap((c) => (host.mounts[c] ? [path.join(host.mounts[c], CGROUP_PARENT)] : [])))]
+    return [...new Set(V1_CONTROLLERS.flatMap(c => (host.mounts[c] ? [path.join(host.mounts[c], CGROUP_PARENT)] : [])))]
   }
 
   canFreeze(): boolean {

@@ -57,7 +57,7 @@ export class CgroupV2Manager extends BaseCgroupManager {
         )
       }
     }
-    const wanted = V2_CONTROLLERS.filter((controller) => available.has(controller))
+    const wanted = V2_CONTROLLERS.filter(controller => available.has(controller))
     const parent = path.join(host.root, parentPath)
     const dir = path.join(parent, id)
     let enabled = enableControllers(host.root, wanted, required)
@@ -147,15 +147,15 @@ function enableControllers(dir: string, wanted: readonly LimitController[], requ
   } catch (error) {
     throw new CgroupError('CGROUP_CREATE_FAILED', `cannot read ${file}: ${codeOf(error)}`)
   }
-  const missing = wanted.filter((controller) => !current.includes(controller))
+  const missing = wanted.filter(controller => !current.includes(controller))
   if (missing.length === 0) return [...wanted]
   try {
-    writeFile(file, missing.map((controller) => `+${controller}`).join(' '))
+    writeFile(file, missing.map(controller => `+${controller}`).join(' '))
     return [...wanted]
   } catch {
     // The kernel applies a write naming several controllers all or nothing: find the culprit.
   }
-  const enabled = wanted.filter((controller) => current.includes(controller))
+  const enabled = wanted.filter(controller => current.includes(controller))
   for (const controller of missing) {
     try {
       writeFile(file, `+${controller}`)

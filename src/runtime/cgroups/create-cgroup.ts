@@ -44,7 +44,7 @@ export function openCgroup(id: string, options: CgroupOptions = {}): CgroupManag
 function checkParent(parent: string | undefined): string {
   if (parent === undefined) return CGROUP_PARENT
   const parts = parent.split('/').filter(Boolean)
-  if (parts.some((p) => p === '.' || p === '..')) {
+  if (parts.some(p => p === '.' || p === '..')) {
     throw new CgroupError('CGROUP_BAD_ID', `invalid cgroup parent ${JSON.stringify(parent)}`)
   }
   return parts.join('/')

@@ -13,16 +13,7 @@
  * Flag values follow docker's syntax and rules, including "0" (and negative pids) = no limit.
  */
 export {CgroupError} from './cgroup-error'
-export {
-  DEFAULT_PIDS_LIMIT,
-  MAX_PIDS_LIMIT,
-  MIN_CPUS,
-  MIN_MEMORY,
-  PIDS_UNLIMITED,
-  parseCpus,
-  parseMemory,
-  parsePidsLimit,
-} from './parse-limits'
+export {DEFAULT_PIDS_LIMIT, MAX_PIDS_LIMIT, MIN_CPUS, MIN_MEMORY, PIDS_UNLIMITED, parseCpus, parseMemory, parsePidsLimit} from './parse-limits'
 export {detectCgroups} from './detect-cgroups'
 export {createCgroup, openCgroup} from './create-cgroup'
 export type {CgroupDirOps, CgroupManager, CgroupOptions, CgroupStats} from './cgroup-manager'

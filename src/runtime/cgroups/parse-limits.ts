@@ -43,10 +43,7 @@ const UNITS: Record<string, number> = {
 export function parseMemory(text: string): number {
   const match = /^(\d+(?:\.\d+)?) ?(?:([kmgtp])i?)?b?$/i.exec(text.trim())
   if (!match) {
-    throw new CgroupError(
-      'CGROUP_BAD_MEMORY',
-      `invalid memory size ${JSON.stringify(text)}: use a number with an optional unit b, k, m or g (e.g. 512m)`,
-    )
+    throw new CgroupError('CGROUP_BAD_MEMORY', `invalid memory size ${JSON.stringify(text)}: use a number with an optional unit b, k, m or g (e.g. 512m)`)
   }
   const bytes = Math.floor(Number(match[1]) * UNITS[(match[2] ?? '').toLowerCase()])
   if (!Number.isSafeInteger(bytes)) {

@@ -104,7 +104,11 @@ const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
  * `settled`, also until its owner is gone (the monitor's cleanup is done: its cgroup and, with
  * --rm, its directory are removed), at most `settleMs` more. Undefined: the container is gone.
  */
-export async function waitStopped(store: Store, id: string, options: {timeoutMs?: number; settled?: boolean; settleMs?: number} = {}): Promise<ContainerStatus | undefined> {
+export async function waitStopped(
+  store: Store,
+  id: string,
+  options: {timeoutMs?: number; settled?: boolean; settleMs?: number} = {},
+): Promise<ContainerStatus | undefined> {
   const deadline = options.timeoutMs === undefined ? Infinity : Date.now() + options.timeoutMs
   let status = containerStatus(store, id)
   while (status && (status.state === 'running' || status.state === 'created')) {

@@ -163,7 +163,11 @@ function landing(source: string, sourceIsDir: boolean, sourceArg: string, dest: 
 }
 
 function run(command: string, args: string[], input?: Buffer | 'inherit'): void {
-  const r = spawnSync(command, args, {stdio: [input === 'inherit' ? 'inherit' : 'pipe', 'inherit', 'pipe'], input: input === 'inherit' ? undefined : input, maxBuffer: 1024 * 1024})
+  const r = spawnSync(command, args, {
+    stdio: [input === 'inherit' ? 'inherit' : 'pipe', 'inherit', 'pipe'],
+    input: input === 'inherit' ? undefined : input,
+    maxBuffer: 1024 * 1024,
+  })
   if (r.error) throw cpError(`${command}: ${r.error.message}`)
   if (r.status !== 0) throw cpError(`${command} failed: ${(r.stderr?.toString() ?? '').trim().split('\n')[0]}`)
 }

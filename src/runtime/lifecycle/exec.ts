@@ -64,9 +64,11 @@ export async function execInContainer(store: Store, ref: string, options: ExecOp
   if (options.tty && options.interactive && options.detach !== true && !(require('node:tty') as typeof import('node:tty')).isatty(0)) {
     throw new RuntimeError('CONTAINER_NOT_A_TTY', 'the input device is not a TTY', {exitCode: 1})
   }
-  if (options.command.length === 0) throw new RuntimeError('CONTAINER_BAD_FLAG', '"pivot exec" requires at least 2 arguments: pivot exec [OPTIONS] CONTAINER COMMAND [ARG...]', {exitCode: 1})
+  if (options.command.length === 0)
+    throw new RuntimeError('CONTAINER_BAD_FLAG', '"pivot exec" requires at least 2 arguments: pivot exec [OPTIONS] CONTAINER COMMAND [ARG...]', {exitCode: 1})
   const workdir = options.workdir ?? status.record.workdir ?? '/'
-  if (!path.posix.isAbsolute(workdir)) throw new RuntimeError('CONTAINER_BAD_FLAG', `the working directory ${JSON.stringify(workdir)} is not absolute`, {exitCode: 1})
+  if (!path.posix.isAbsolute(workdir))
+    throw new RuntimeError('CONTAINER_BAD_FLAG', `the working directory ${JSON.stringify(workdir)} is not absolute`, {exitCode: 1})
   for (const a of [...options.command, ...options.env, workdir]) {
     if (a.includes('\0')) throw new RuntimeError('CONTAINER_BAD_FLAG', 'an argument contains a NUL byte', {exitCode: 1})
   }

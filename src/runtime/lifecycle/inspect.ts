@@ -67,7 +67,12 @@ export function inspectContainer(store: Store, status: ContainerStatus): Record<
     // binds (/etc/hosts, --init's binary), which docker does not list either.
     Mounts: (r.mounts ?? []).map(m => ({...m, Mode: m.RW ? '' : 'ro', Propagation: m.Type === 'bind' ? 'rprivate' : ''})),
     NetworkSettings: r.network
-      ? {IPAddress: r.network.ip, Gateway: r.network.gateway, Networks: {[r.network.network]: {IPAddress: r.network.ip, Gateway: r.network.gateway, Aliases: r.network.aliases}}, Ports: portBindings(r.network.ports)}
+      ? {
+          IPAddress: r.network.ip,
+          Gateway: r.network.gateway,
+          Networks: {[r.network.network]: {IPAddress: r.network.ip, Gateway: r.network.gateway, Aliases: r.network.aliases}},
+          Ports: portBindings(r.network.ports),
+        }
       : {IPAddress: '', Gateway: '', Networks: {}, Ports: {}},
     Config: {
       Hostname: r.hostname,
@@ -97,7 +102,11 @@ function portBindings(ports: readonly PortBinding[]): Record<string, Array<{Host
  * A ref that names no container goes to `otherwise` (the CLI passes the image inspect: images
  * and runtime, one layer, do not import each other), docker's "No such object" if it finds none.
  */
-export function inspectRefs(store: Store, refs: string[], otherwise: (ref: string) => object | undefined = () => undefined): {objects: object[]; errors: string[]} {
+export function inspectRefs(
+  store: Store,
+  refs: string[],
+  otherwise: (ref: string) => object | undefined = () => undefined,
+): {objects: object[]; errors: string[]} {
   const objects: object[] = []
   const errors: string[] = []
   for (const ref of refs) {
@@ -129,7 +138,10 @@ export function inspectRefs(store: Store, refs: string[], otherwise: (ref: strin
 export function renderTemplate(template: string, value: unknown): string {
   return template.replace(/\{\{-?\s*(.*?)\s*-?\}\}/g, (_all, expr: string) => {
     const m = /^(json\s+)?(\.[A-Za-z0-9_.]*)$/.exec(expr)
-    if (!m) throw new RuntimeError('CONTAINER_BAD_FLAG', `template: unsupported expression {{${expr}}} (pivot knows {{.Field.Sub}} and {{json .Field}})`, {exitCode: 1})
+    if (!m)
+      throw new RuntimeError('CONTAINER_BAD_FLAG', `template: unsupported expression {{${expr}}} (pivot knows {{.Field.Sub}} and {{json .Field}})`, {
+        exitCode: 1,
+      })
     let v: unknown = value
     for (const part of m[2].split('.').filter(Boolean)) {
       if (v === null || typeof v !== 'object' || !(part in (v as object))) {
@@ -139,7 +151,12 @@ export function renderTemplate(template: string, value: unknown): string {
     }
     if (m[1]) return JSON.stringify(v)
     if (v === null || v === undefined) return '<no value>'
-    if (typeof v === 'object') return Array.isArray(v) ? `[${v.map(x => String(x)).join(' ')}]` : `map[${Object.entries(v as object).map(([k, x]) => `${k}:${typeof x === 'object' ? JSON.stringify(x) : String(x)}`).join(' ')}]`
+    if (typeof v === 'object')
+      return Array.isArray(v)
+        ? `[${v.map(x => String(x)).join(' ')}]`
+        : `map[${Object.entries(v as object)
+            .map(([k, x]) => `${k}:${typeof x === 'object' ? JSON.stringify(x) : String(x)}`)
+            .join(' ')}]`
     return String(v)
   })
 }

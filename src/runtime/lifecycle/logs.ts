@@ -28,12 +28,13 @@ export interface LogOptions {
 /** docker logs --tail: "all" or a whole number (a negative one is all, as docker reads it). */
 export function parseTail(value: string | undefined): number | undefined {
   if (value === undefined || value === 'all') return undefined
-  if (!/^-?\d+$/.test(value.trim())) throw new RuntimeError('CONTAINER_BAD_FLAG', `invalid --tail ${JSON.stringify(value)}: use a number or "all"`, {exitCode: 125})
+  if (!/^-?\d+$/.test(value.trim()))
+    throw new RuntimeError('CONTAINER_BAD_FLAG', `invalid --tail ${JSON.stringify(value)}: use a number or "all"`, {exitCode: 125})
   const n = Number(value)
   return n < 0 ? undefined : n
 }
 
-const UNITS: Record<string, number> = {ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000}
+const UNITS: Record<string, number> = {ns: 1e-6, us: 1e-3, µs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000}
 
 /**
  * docker logs --since: an RFC 3339 date (`2026-12-04T17:40:03Z`, or a date alone), a Unix
@@ -51,7 +52,9 @@ export function parseSince(value: string, now = Date.now(), flag = '--since'): n
     const t = Date.parse(v)
     if (!Number.isNaN(t)) return t
   }
-  throw new RuntimeError('CONTAINER_BAD_FLAG', `invalid ${flag} ${JSON.stringify(value)}: use a date (RFC 3339), a Unix timestamp or a duration such as 10m`, {exitCode: 125})
+  throw new RuntimeError('CONTAINER_BAD_FLAG', `invalid ${flag} ${JSON.stringify(value)}: use a date (RFC 3339), a Unix timestamp or a duration such as 10m`, {
+    exitCode: 125,
+  })
 }
 
 function parseLines(text: string): LogRecord[] {
@@ -76,11 +79,9 @@ export async function showLogs(store: Store, ref: string, options: LogOptions): 
   const id = resolveContainer(store, ref)
   const status = containerStatus(store, id)
   if (!status?.record.detached) {
-    throw new RuntimeError(
-      'CONTAINER_NO_LOGS',
-      `container ${ref} ran in the foreground (without -d): its output went to its terminal and was not kept`,
-      {exitCode: 1},
-    )
+    throw new RuntimeError('CONTAINER_NO_LOGS', `container ${ref} ran in the foreground (without -d): its output went to its terminal and was not kept`, {
+      exitCode: 1,
+    })
   }
   const file = logPath(store, id)
   const print = (records: LogRecord[]) => {

@@ -18,12 +18,18 @@ export async function startStopped(store: Store, id: string): Promise<void> {
   try {
     config = JSON.parse(fs.readFileSync(configPath(store, id), 'utf8')) as InitConfig
   } catch {
-    throw new RuntimeError('CONTAINER_NO_CONFIG', `container ${id.slice(0, 12)} cannot be started again: it was made by an older pivot (no config.json)`, {exitCode: 1})
+    throw new RuntimeError('CONTAINER_NO_CONFIG', `container ${id.slice(0, 12)} cannot be started again: it was made by an older pivot (no config.json)`, {
+      exitCode: 1,
+    })
   }
   // Its network namespace (a bridge, a user network, container:) died with it, and the init
   // joins whatever it is given: started without one it would be on the host's network.
   if (config.net === 'joined') {
-    throw new RuntimeError('CONTAINER_NOT_RESTARTABLE', `container ${id.slice(0, 12)} cannot be started again: it was on a network of its own (--net bridge, a user network or container:), which pivot does not reconnect yet; remove it and run it again`, {exitCode: 1})
+    throw new RuntimeError(
+      'CONTAINER_NOT_RESTARTABLE',
+      `container ${id.slice(0, 12)} cannot be started again: it was on a network of its own (--net bridge, a user network or container:), which pivot does not reconnect yet; remove it and run it again`,
+      {exitCode: 1},
+    )
   }
   const {createCgroup} = require('../cgroups') as typeof import('../cgroups')
   const {startMonitor} = require('../monitor/start-monitor') as typeof import('../monitor/start-monitor')
@@ -52,7 +58,11 @@ export async function startStopped(store: Store, id: string): Promise<void> {
  * `pivot start [-a] CONTAINER`: a running one is left as it is (docker: no error). With `attach`,
  * prints its output from now on and returns its exit status once it stops.
  */
-export async function startContainer(store: Store, ref: string, options: {attach: boolean; write(stream: 'stdout' | 'stderr', text: string): void}): Promise<number | undefined> {
+export async function startContainer(
+  store: Store,
+  ref: string,
+  options: {attach: boolean; write(stream: 'stdout' | 'stderr', text: string): void},
+): Promise<number | undefined> {
   const id = resolveContainer(store, ref)
   let status = containerStatus(store, id)
   if (!status) throw new RuntimeError('CONTAINER_NOT_FOUND', `No such container: ${ref}`, {exitCode: 1})
@@ -71,7 +81,12 @@ export async function startContainer(store: Store, ref: string, options: {attach
   return options.attach ? attachUntilStopped(store, id, from, options.write) : undefined
 }
 
-async function attachUntilStopped(store: Store, id: string, from: number | undefined, write: (stream: 'stdout' | 'stderr', text: string) => void): Promise<number> {
+async function attachUntilStopped(
+  store: Store,
+  id: string,
+  from: number | undefined,
+  write: (stream: 'stdout' | 'stderr', text: string) => void,
+): Promise<number> {
   const {showLogs} = require('./logs') as typeof import('./logs')
   await showLogs(store, id, {follow: true, timestamps: false, write, ...(from === undefined ? {tail: 0} : {startOffset: from})})
   const end = await waitStopped(store, id)

@@ -39,7 +39,15 @@ export function containerPids(store: Store, id: string): number[] {
 /** docker's tabwriter: each column as wide as its widest cell plus `padding`, at least `min`; the last not padded. */
 export function table(rows: string[][], min: number, padding = 3): string {
   const widths = rows[0].map((_, i) => Math.max(min, ...rows.map(r => (r[i] ?? '').length + padding)))
-  return rows.map(r => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]))).join('').trimEnd() + '\n').join('')
+  return rows
+    .map(
+      r =>
+        r
+          .map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i])))
+          .join('')
+          .trimEnd() + '\n',
+    )
+    .join('')
 }
 
 /**

@@ -23,14 +23,28 @@ export function startMonitor(store: Store, id: string, netns?: NetnsChoice, tty 
   try {
     fs.accessSync(MONITOR_BIN, fs.constants.X_OK)
   } catch {
-    throw new RuntimeError('RUN_NO_MONITOR', `the container monitor ${MONITOR_BIN} is not built: run \`npm run build\` (it needs a C compiler: apt-get install gcc libc6-dev)`)
+    throw new RuntimeError(
+      'RUN_NO_MONITOR',
+      `the container monitor ${MONITOR_BIN} is not built: run \`npm run build\` (it needs a C compiler: apt-get install gcc libc6-dev)`,
+    )
   }
   // With a network namespace of its own for the container, the monitor is born in it (it does
   // no networking) and its child, the init, inherits it.
   const child = spawnInNetns(netns, () =>
     spawn(
       MONITOR_BIN,
-      [...(tty ? ['-t'] : []), ...(logRotation ? ['-s', String(logRotation.maxSize), '-n', String(logRotation.maxFile)] : []), logPath(store, id), exitPath(store, id), process.execPath, INIT_SCRIPT, process.execPath, CLEANUP_SCRIPT, path.resolve(store.root), id],
+      [
+        ...(tty ? ['-t'] : []),
+        ...(logRotation ? ['-s', String(logRotation.maxSize), '-n', String(logRotation.maxFile)] : []),
+        logPath(store, id),
+        exitPath(store, id),
+        process.execPath,
+        INIT_SCRIPT,
+        process.execPath,
+        CLEANUP_SCRIPT,
+        path.resolve(store.root),
+        id,
+      ],
       {detached: true, env: {}, stdio: ['ignore', 'ignore', 'ignore', 'pipe']},
     ),
   )

@@ -31,7 +31,8 @@ export function resolveMounts(store: Store, specs: readonly MountSpec[], imageLa
       case 'bind': {
         let st = fs.statSync(spec.source, {throwIfNoEntry: false})
         if (!st) {
-          if (!spec.createSource) throw new RuntimeError('RUN_BAD_VOLUME', `invalid mount config for type "bind": bind source path does not exist: ${spec.source}`)
+          if (!spec.createSource)
+            throw new RuntimeError('RUN_BAD_VOLUME', `invalid mount config for type "bind": bind source path does not exist: ${spec.source}`)
           fs.mkdirSync(spec.source, {recursive: true, mode: 0o755})
           st = fs.statSync(spec.source)
         }
@@ -43,7 +44,14 @@ export function resolveMounts(store: Store, specs: readonly MountSpec[], imageLa
         const {info} = ensureVolume(store, spec.name)
         if (!spec.noCopy) fillFromImage(layerRoots, spec.target, info.Mountpoint)
         volumes.push({source: info.Mountpoint, target: spec.target, readOnly: spec.readOnly, kind: 'dir'})
-        records.push({Type: 'volume', Name: info.Name, Source: info.Mountpoint, Destination: spec.target, RW: !spec.readOnly, ...(spec.name === undefined ? {Anonymous: true} : {})})
+        records.push({
+          Type: 'volume',
+          Name: info.Name,
+          Source: info.Mountpoint,
+          Destination: spec.target,
+          RW: !spec.readOnly,
+          ...(spec.name === undefined ? {Anonymous: true} : {}),
+        })
         break
       }
       case 'tmpfs':

@@ -257,7 +257,10 @@ export function runStep(step: Step, sys: Syscalls, fs: SetupFs, progress: Progre
       } catch (error) {
         if (!(error instanceof SysError) || error.errnoName !== 'EPERM') throw error
         const missing = step.permitted & ~sys.capget().permitted
-        throw new RuntimeError('RUN_SETUP_FAILED', `container setup failed: pivot itself does not hold ${capabilityNames(missing).join(', ') || 'the capabilities asked for'}`)
+        throw new RuntimeError(
+          'RUN_SETUP_FAILED',
+          `container setup failed: pivot itself does not hold ${capabilityNames(missing).join(', ') || 'the capabilities asked for'}`,
+        )
       }
       sys.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL)
       break
@@ -368,7 +371,10 @@ function openInRoot(sys: Syscalls, root: string, inside: string, kind: 'dir' | '
           else nodeMkdir(at)
           next = sys.open(at, O_PATH | O_NOFOLLOW | O_CLOEXEC | (wantFile ? 0 : O_DIRECTORY))
         } else if (error.errnoName === 'ELOOP' || error.errnoName === 'ENOTDIR') {
-          throw new RuntimeError('RUN_SETUP_FAILED', `container setup failed: cannot mount on ${inside}: /${parts.slice(0, i + 1).join('/')} is a symlink or not a directory in the container`)
+          throw new RuntimeError(
+            'RUN_SETUP_FAILED',
+            `container setup failed: cannot mount on ${inside}: /${parts.slice(0, i + 1).join('/')} is a symlink or not a directory in the container`,
+          )
         } else throw error
       }
       sys.close(fd)
@@ -447,7 +453,7 @@ function workdir(path: string, sys: Syscalls, fs: SetupFs): void {
     fs.mkdir(path, 0o755, true)
     sys.chdir(path)
   } catch (error) {
-    const code = error instanceof SysError ? error.errnoName : (error as NodeJS.ErrnoException).code ?? String(error)
+    const code = error instanceof SysError ? error.errnoName : ((error as NodeJS.ErrnoException).code ?? String(error))
     throw new RuntimeError('RUN_SETUP_FAILED', `cannot create the working directory ${path}: ${code}`)
   }
 }
@@ -473,7 +479,11 @@ function insideRoot(path: string, sys: Syscalls): void {
 export function lookPath(name: string, env: readonly string[], fs: Pick<SetupFs, 'stat'>): string {
   if (name === '') throw new RuntimeError('RUN_COMMAND_NOT_FOUND', 'exec: "": executable file not found in $PATH', {exitCode: EXIT_NOT_FOUND})
   if (name.includes('/')) return name
-  const pathVar = [...env].reverse().find(e => e.startsWith('PATH='))?.slice(5) ?? ''
+  const pathVar =
+    [...env]
+      .reverse()
+      .find(e => e.startsWith('PATH='))
+      ?.slice(5) ?? ''
   for (const dir of pathVar.split(':')) {
     const candidate = (dir === '' ? '.' : dir) + '/' + name
     const st = fs.stat(candidate)

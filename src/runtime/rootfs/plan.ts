@@ -17,14 +17,7 @@ import {
   PR_SET_PDEATHSIG,
 } from '../../sys/constants'
 import type {InitConfig} from '../init-config'
-import {
-  boundingSetSteps,
-  capabilitySteps,
-  maskedPathSteps,
-  noNewPrivilegesSteps,
-  readonlyPathSteps,
-  seccompSteps,
-} from './hardening'
+import {boundingSetSteps, capabilitySteps, maskedPathSteps, noNewPrivilegesSteps, readonlyPathSteps, seccompSteps} from './hardening'
 import type {Step} from './steps'
 import {OVERLAY_HARDENING} from '../../unpack/overlay-mount'
 
@@ -145,7 +138,14 @@ export function planContainer(config: InitConfig): Step[] {
   })
   // -t: the mount point of /dev/console, bound to the container's pty after pivot_root.
   if (config.tty) steps.push({op: 'touch', path: join(dev, 'console')})
-  steps.push({op: 'mount', source: 'shm', target: join(dev, 'shm'), fstype: 'tmpfs', flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: `mode=1777,size=${shmSizeOption(config.shmSize)}`})
+  steps.push({
+    op: 'mount',
+    source: 'shm',
+    target: join(dev, 'shm'),
+    fstype: 'tmpfs',
+    flags: MS_NOSUID | MS_NODEV | MS_NOEXEC,
+    data: `mode=1777,size=${shmSizeOption(config.shmSize)}`,
+  })
   // mqueue shows the IPC namespace's message queues; mounted after the unshare(NEWIPC) above.
   steps.push({op: 'mount', source: 'mqueue', target: join(dev, 'mqueue'), fstype: 'mqueue', flags: MS_NOSUID | MS_NODEV | MS_NOEXEC, data: null})
 
@@ -153,7 +153,14 @@ export function planContainer(config: InitConfig): Step[] {
   //    there is no moment where it is writable). With --net none it lists the new namespace's
   //    network devices: it is mounted after the unshare(NEWNET).
   //    --privileged leaves it writable, as docker does.
-  steps.push({op: 'mount', source: 'sysfs', target: join(root, '/sys'), fstype: 'sysfs', flags: (config.privileged ? 0 : MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC, data: null})
+  steps.push({
+    op: 'mount',
+    source: 'sysfs',
+    target: join(root, '/sys'),
+    fstype: 'sysfs',
+    flags: (config.privileged ? 0 : MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+    data: null,
+  })
 
   steps.push(...cgroupSteps(config))
 
@@ -169,9 +176,28 @@ export function planContainer(config: InitConfig): Step[] {
   const volumes = [...config.volumes].sort((a, b) => depth(a.target) - depth(b.target))
   for (const v of volumes) {
     if (v.kind === 'tmpfs') {
-      steps.push({op: 'mountInRoot', root, inside: v.target, kind: 'dir', source: 'tmpfs', fstype: 'tmpfs', flags: MS_NODEV | (v.flags ?? 0), data: v.data || null})
+      steps.push({
+        op: 'mountInRoot',
+        root,
+        inside: v.target,
+        kind: 'dir',
+        source: 'tmpfs',
+        fstype: 'tmpfs',
+        flags: MS_NODEV | (v.flags ?? 0),
+        data: v.data || null,
+      })
     } else {
-      steps.push({op: 'mountInRoot', root, inside: v.target, kind: v.kind, source: v.source, fstype: null, flags: MS_BIND | MS_REC, data: null, restrict: {readOnly: v.readOnly}})
+      steps.push({
+        op: 'mountInRoot',
+        root,
+        inside: v.target,
+        kind: v.kind,
+        source: v.source,
+        fstype: null,
+        flags: MS_BIND | MS_REC,
+        data: null,
+        restrict: {readOnly: v.readOnly},
+      })
     }
   }
 

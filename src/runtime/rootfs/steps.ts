@@ -44,7 +44,17 @@ export type Step =
    * component is made (the last one a file when `kind` is file). With `restrict`, nodev (and ro)
    * are then set on the new mount and its submounts.
    */
-  | {op: 'mountInRoot'; root: string; inside: string; kind: 'dir' | 'file'; source: string; fstype: string | null; flags: number; data: string | null; restrict?: {readOnly: boolean}}
+  | {
+      op: 'mountInRoot'
+      root: string
+      inside: string
+      kind: 'dir' | 'file'
+      source: string
+      fstype: string | null
+      flags: number
+      data: string | null
+      restrict?: {readOnly: boolean}
+    }
   /** setrlimit (prlimit on itself) before exec: --ulimit. */
   | {op: 'setrlimit'; resource: number; soft: bigint; hard: bigint}
   /** MOUNT_ATTR_NODEV (and RDONLY) on a mount and every mount under it (mount_setattr), else by remount. */

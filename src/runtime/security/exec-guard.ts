@@ -127,7 +127,11 @@ function openChecked(ctx: Context, file: string, shown: string): number {
     // execve refuses anything but a regular file with EACCES.
     if ((st.mode & S_IFMT) !== S_IFREG) throw execFailure(shown, 'EACCES')
     if (st.dev === ctx.self.dev && st.ino === ctx.self.ino) {
-      throw new RuntimeError('RUN_CANNOT_INVOKE', `exec: ${JSON.stringify(shown)}: refusing to run pivot's own init binary (the host's node) in the container`, {exitCode: EXIT_CANNOT_INVOKE})
+      throw new RuntimeError(
+        'RUN_CANNOT_INVOKE',
+        `exec: ${JSON.stringify(shown)}: refusing to run pivot's own init binary (the host's node) in the container`,
+        {exitCode: EXIT_CANNOT_INVOKE},
+      )
     }
     return fd
   } catch (error) {
@@ -141,7 +145,9 @@ function checkMount(ctx: Context, fd: number, shown: string): void {
   ctx.mountIds ??= mountIds(ctx.fs)
   const mnt = mountIdOf(ctx.fs, fd)
   if (mnt === undefined || !ctx.mountIds.has(mnt)) {
-    throw new RuntimeError('RUN_CANNOT_INVOKE', `exec: ${JSON.stringify(shown)}: refusing to run a file from outside the container's filesystems`, {exitCode: EXIT_CANNOT_INVOKE})
+    throw new RuntimeError('RUN_CANNOT_INVOKE', `exec: ${JSON.stringify(shown)}: refusing to run a file from outside the container's filesystems`, {
+      exitCode: EXIT_CANNOT_INVOKE,
+    })
   }
 }
 
@@ -157,7 +163,11 @@ function checkElfInterpreter(ctx: Context, interpreter: string, shown: string): 
   }
   ctx.sys.close(fd)
   if (!staysOnRoot(ctx, interpreter)) {
-    throw new RuntimeError('RUN_CANNOT_INVOKE', `exec: ${JSON.stringify(shown)}: refusing an ELF interpreter (${interpreter}) outside the container's root filesystem`, {exitCode: EXIT_CANNOT_INVOKE})
+    throw new RuntimeError(
+      'RUN_CANNOT_INVOKE',
+      `exec: ${JSON.stringify(shown)}: refusing an ELF interpreter (${interpreter}) outside the container's root filesystem`,
+      {exitCode: EXIT_CANNOT_INVOKE},
+    )
   }
 }
 
@@ -275,7 +285,12 @@ export function staysOnRoot(ctx: Pick<Context, 'fs' | 'rootDev'>, path: string):
 /** Mount ids of every mount the init sees (all of them the container's, after pivot_root). */
 function mountIds(fs: GuardFs): Set<string> {
   const text = fs.readFile('/proc/self/mountinfo') ?? ''
-  return new Set(text.split('\n').map(l => l.split(' ')[0]).filter(Boolean))
+  return new Set(
+    text
+      .split('\n')
+      .map(l => l.split(' ')[0])
+      .filter(Boolean),
+  )
 }
 
 function mountIdOf(fs: GuardFs, fd: number): string | undefined {
@@ -314,7 +329,9 @@ export function execError(name: string, error: unknown): RuntimeError {
     case 'ETXTBSY':
       return new RuntimeError('RUN_CANNOT_INVOKE', `exec: ${JSON.stringify(name)}: text file busy`, {exitCode: EXIT_CANNOT_INVOKE})
     case 'ELOOP':
-      return new RuntimeError('RUN_CANNOT_INVOKE', `exec: ${JSON.stringify(name)}: too many levels of symbolic links or interpreters`, {exitCode: EXIT_CANNOT_INVOKE})
+      return new RuntimeError('RUN_CANNOT_INVOKE', `exec: ${JSON.stringify(name)}: too many levels of symbolic links or interpreters`, {
+        exitCode: EXIT_CANNOT_INVOKE,
+      })
     default:
       return new RuntimeError('RUN_CANNOT_INVOKE', `exec: ${JSON.stringify(name)}: ${error.errnoName}`, {exitCode: EXIT_CANNOT_INVOKE})
   }

@@ -90,7 +90,9 @@ export function securityConfig(
     program = cacheDir === null ? compile() : cachedProgram(cacheDir, filterKey(arch, rules, arches), compile)
   } catch (error) {
     if (isPivotError(error) && error.code === 'SYS_LIBRARY_MISSING') {
-      throw new RuntimeError('RUN_SECCOMP_UNAVAILABLE', `cannot build the seccomp filter: ${error.message}, or run with --security-opt seccomp=unconfined`, {cause: error})
+      throw new RuntimeError('RUN_SECCOMP_UNAVAILABLE', `cannot build the seccomp filter: ${error.message}, or run with --security-opt seccomp=unconfined`, {
+        cause: error,
+      })
     }
     throw new RuntimeError('RUN_SECCOMP_UNAVAILABLE', `cannot build the seccomp filter: ${(error as Error).message}`, {cause: error})
   }

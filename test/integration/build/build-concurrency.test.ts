@@ -28,7 +28,10 @@ test('the same step built twice at once runs once', async () => {
   fs.writeFileSync(recipe, `from: ${BUSYBOX_IMAGE}\nsteps:\n  - run: echo step-ran; sleep 2; date > /stamp\n`)
   const env: NodeJS.ProcessEnv = {...process.env, PIVOT_CACHE_DIR: cache}
   delete env.NODE_EXTRA_CA_CERTS
-  const [a, b] = await Promise.all([run(['build', recipe, '-t', 'pivot-test/conc-a', '--json'], env), run(['build', recipe, '-t', 'pivot-test/conc-b', '--json'], env)])
+  const [a, b] = await Promise.all([
+    run(['build', recipe, '-t', 'pivot-test/conc-a', '--json'], env),
+    run(['build', recipe, '-t', 'pivot-test/conc-b', '--json'], env),
+  ])
   assert.equal(a.code, 0, a.stderr)
   assert.equal(b.code, 0, b.stderr)
   const ran = (a.stderr + b.stderr).split('\n').filter(l => l === 'step-ran').length
@@ -38,5 +41,8 @@ test('the same step built twice at once runs once', async () => {
   assert.deepEqual(ja.layers, jb.layers)
   assert.equal(ja.id, jb.id)
   assert.deepEqual([ja.steps[0].cached, jb.steps[0].cached].sort(), [false, true])
-  assert.deepEqual(fs.readdirSync(path.join(cache, 'locks')).filter(f => f.startsWith('build-')), [])
+  assert.deepEqual(
+    fs.readdirSync(path.join(cache, 'locks')).filter(f => f.startsWith('build-')),
+    [],
+  )
 })

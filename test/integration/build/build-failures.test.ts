@@ -76,7 +76,9 @@ test('a failing step stops the build with its exit status, named, its output sho
   // --json: only the error document on stdout, the step's output on stderr.
   const json = pivot(['build', bad, '-t', 'pivot-test/failing', '--json'], {cacheDir: cache})
   assert.equal(json.status, 42)
-  assert.deepEqual(JSON.parse(json.stdout), {error: {code: 'BUILD_STEP_FAILED', message: 'step 2/3 failed with exit code 42: run: echo partial > /partial ...'}})
+  assert.deepEqual(JSON.parse(json.stdout), {
+    error: {code: 'BUILD_STEP_FAILED', message: 'step 2/3 failed with exit code 42: run: echo partial > /partial ...'},
+  })
   assert.match(json.stderr, /on-stdout/)
 
   // A command that does not exist: the runtime's 127, the step named.
@@ -95,7 +97,10 @@ test('a run step on an empty scratch image is refused before anything runs', () 
 
 test('recipe validation errors name the file and the key, and nothing is built', () => {
   const cases: Array<[string, string]> = [
-    ['from: scratch\nsteps:\n  - run: a\n  - run: b\n  - copy: {src: x, dest: /x, mode: 755}\n', 'steps[2].copy.mode: expected an octal string like "0755", found the number 755'],
+    [
+      'from: scratch\nsteps:\n  - run: a\n  - run: b\n  - copy: {src: x, dest: /x, mode: 755}\n',
+      'steps[2].copy.mode: expected an octal string like "0755", found the number 755',
+    ],
     ['steps: []\n', 'from: required: a base image name, or scratch'],
     ['from: scratch\nsteps:\n  - cp: {src: a, dest: /a}\n', 'steps[0].cp: unknown step kind (expected one of run, copy, env, workdir)'],
     ['from: scratch\nsteps:\n  - run: echo ${NOPE}\n', 'steps[0].run: unknown build argument ${NOPE} (pass --build-arg NOPE=..., or declare it under args:)'],

@@ -66,7 +66,10 @@ test('deleting base files in one step: each a whiteout in the layer, all gone in
     const st = fs.lstatSync(path.join(layer, f))
     assert.ok(st.isCharacterDevice() && st.rdev === 0, `${f} is a whiteout in the layer`)
   }
-  assert.equal(run('pivot-test/deleted', 'for f in /etc/motd /etc/issue /etc/issue.net /usr/share/doc/bash; do test -e $f && echo "$f still there"; done; echo done'), 'done\n')
+  assert.equal(
+    run('pivot-test/deleted', 'for f in /etc/motd /etc/issue /etc/issue.net /usr/share/doc/bash; do test -e $f && echo "$f still there"; done; echo done'),
+    'done\n',
+  )
   // Only what the step did: no copy of the untouched rest of /etc.
   assert.deepEqual(fs.readdirSync(path.join(layer, 'etc')).sort(), ['issue', 'issue.net', 'motd'])
 })
@@ -83,11 +86,11 @@ test('a directory removed and made again is opaque; no overlay-private attribute
   assert.deepEqual(
     names.filter(n => n.includes('trusted.overlay.') && !n.endsWith('trusted.overlay.opaque')),
     [],
-    'origin, impure and other overlay attributes are the mount\'s business, not the layer\'s',
+    "origin, impure and other overlay attributes are the mount's business, not the layer's",
   )
 })
 
-test('a step that changes nothing adds no layer; the runtime\'s /etc files never enter a layer', () => {
+test("a step that changes nothing adds no layer; the runtime's /etc files never enter a layer", () => {
   const built = build(
     [
       `from: ${BUSYBOX_IMAGE}`,
@@ -107,7 +110,7 @@ test('a step that changes nothing adds no layer; the runtime\'s /etc files never
   assert.equal(run('pivot-test/noop', 'grep -c build-only /etc/hosts; grep -c 10.9.9.9 /etc/resolv.conf; echo $A'), '0\n0\n1\n')
 })
 
-test('a copy destination follows the image\'s symlinks (usr-merge): /bin/tool lands in /usr/bin', () => {
+test("a copy destination follows the image's symlinks (usr-merge): /bin/tool lands in /usr/bin", () => {
   const built = build(
     `from: ${DEBIAN_IMAGE}\nsteps:\n  - copy: {src: tool, dest: /bin/tool, mode: "0755"}\n  - copy: {src: tool, dest: /usr/local/bin/}\n`,
     'pivot-test/usrmerge',
@@ -139,7 +142,10 @@ test('toLayerTar: whiteouts and opaque directories in Docker form, overlay attri
   const file = path.join(tempDir('pivot-build-tar-'), 'layer.tar')
   fs.writeFileSync(file, tar)
   const listing = require('node:child_process').execFileSync('tar', ['--xattrs', '--xattrs-include=*', '-tvf', file], {encoding: 'utf8'}) as string
-  const names = listing.split('\n').filter(Boolean).map(l => l.split(/\s+/).pop())
+  const names = listing
+    .split('\n')
+    .filter(Boolean)
+    .map(l => l.split(/\s+/).pop())
   assert.deepEqual(names, ['etc/', 'etc/.wh.gone', 'etc/.wh.gone-too', 'etc/kept', 'opaque/', 'opaque/.wh..wh..opq'])
   assert.equal(tar.includes(Buffer.from('trusted.overlay')), false)
   assert.equal(tar.includes(Buffer.from('SCHILY.xattr.user.kept')), true)

@@ -44,7 +44,10 @@ before(() => {
 
 after(() => {
   // Mounts never outlive a container; this catches a leak before the temp dir removal trips on it.
-  const leftovers = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter(l => l.includes(cache))
+  const leftovers = fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter(l => l.includes(cache))
   assert.deepEqual(leftovers, [])
 })
 
@@ -65,7 +68,12 @@ test('debian-ci builds; an unchanged rebuild runs no step; the image runs with i
   assert.match(info, /^user: +ci \(1000:1000\)$/m)
   assert.match(info, /^workdir: \/home\/ci\/work$/m)
   assert.match(info, /^ci: +true$/m)
-  const files = ok(pivot(['run', '--rm', '--user', 'root', 'pivot-test/debian-ci', 'stat', '-c', '%a %U:%G %n', '/usr/local/bin/ci-info', '/home/ci/.gitconfig', '/home/ci/work'], {cacheDir: cache}))
+  const files = ok(
+    pivot(
+      ['run', '--rm', '--user', 'root', 'pivot-test/debian-ci', 'stat', '-c', '%a %U:%G %n', '/usr/local/bin/ci-info', '/home/ci/.gitconfig', '/home/ci/work'],
+      {cacheDir: cache},
+    ),
+  )
   assert.equal(files, '750 ci:ci /usr/local/bin/ci-info\n644 ci:ci /home/ci/.gitconfig\n755 ci:ci /home/ci/work\n')
   // The step that deleted /etc/motd from the base: gone in the built image, still in the base.
   assert.equal(pivot(['run', '--rm', 'pivot-test/debian-ci', 'test', '-e', '/etc/motd'], {cacheDir: cache}).status, 1)
@@ -113,7 +121,7 @@ test('changing the last step re-runs only it; changing a copied file re-runs fro
   ok(pivot(['rmi', 'pivot-test/edited'], {cacheDir: cache}))
 })
 
-test('export -> docker import -> docker run shows the recipe\'s files, contents and modes', t => {
+test("export -> docker import -> docker run shows the recipe's files, contents and modes", t => {
   const out = path.join(tempDir('pivot-build-export-'), 'debian-ci.tar')
   ok(pivot(['export', 'pivot-test/debian-ci', '-o', out], {cacheDir: cache, timeout: 300_000}))
   const tag = `pivot-test/build-export:${randomBytes(4).toString('hex')}`
@@ -132,7 +140,11 @@ test('export -> docker import -> docker run shows the recipe\'s files, contents 
     'if test -e /etc/motd; then echo motd present; else echo motd absent; fi',
   ].join('; ')
   const shown = docker(['run', '--rm', '--network', 'none', tag, '/bin/sh', '-c', script])
-  const md5 = (f: string) => require('node:crypto').createHash('md5').update(fs.readFileSync(path.join(REPO_ROOT, 'images', 'debian-ci', f))).digest('hex')
+  const md5 = (f: string) =>
+    require('node:crypto')
+      .createHash('md5')
+      .update(fs.readFileSync(path.join(REPO_ROOT, 'images', 'debian-ci', f)))
+      .digest('hex')
   assert.equal(
     shown,
     [
@@ -150,11 +162,15 @@ test('export -> docker import -> docker run shows the recipe\'s files, contents 
   assert.equal(docker(['run', '--rm', '--network', 'none', tag, '/bin/sh', '-c', 'ls -a /etc | grep -c "^\\.wh\\." || true']).trim(), '0')
 })
 
-test('images/busybox.yaml: from scratch with the host\'s busybox-static, given /bin as the context', () => {
+test("images/busybox.yaml: from scratch with the host's busybox-static, given /bin as the context", () => {
   const first = build(['images/busybox.yaml', '--context', '/bin', '-t', 'pivot-test/busybox-built'])
   assert.deepEqual(cachedFlags(first), [false, false, false])
   assert.equal(first.layers.length, 3)
-  const shown = ok(pivot(['run', '--rm', 'pivot-test/busybox-built', 'sh', '-c', 'stat -c "%a %n" /tmp /root; head -1 /etc/passwd; readlink /bin/ls; echo $PATH'], {cacheDir: cache}))
+  const shown = ok(
+    pivot(['run', '--rm', 'pivot-test/busybox-built', 'sh', '-c', 'stat -c "%a %n" /tmp /root; head -1 /etc/passwd; readlink /bin/ls; echo $PATH'], {
+      cacheDir: cache,
+    }),
+  )
   assert.equal(shown, '1777 /tmp\n700 /root\nroot:x:0:0:root:/root:/bin/sh\n/bin/busybox\n/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n')
   // The default command is a shell.
   assert.equal(ok(pivot(['run', '--rm', '-i', 'pivot-test/busybox-built'], {cacheDir: cache, input: 'echo from-cmd\n'})), 'from-cmd\n')
@@ -195,7 +211,7 @@ test('--build-arg substitutes ${NAME}; the value is part of the cache key', () =
   ok(pivot(['rmi', 'pivot-test/args'], {cacheDir: cache}))
 })
 
-test('a built image is a normal cache image: rmi, then prune keeps the build cache\'s layers', () => {
+test("a built image is a normal cache image: rmi, then prune keeps the build cache's layers", () => {
   const dir = tempDir('pivot-build-prune-')
   const recipe = path.join(dir, 'p.yaml')
   fs.writeFileSync(recipe, `from: ${BUSYBOX_IMAGE}\nsteps:\n  - run: echo kept > /kept\n`)

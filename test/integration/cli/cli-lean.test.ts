@@ -94,7 +94,10 @@ test('images and ps, with and without --json: the same output without oclif', ()
   const table = same(['images'], true)
   assert.match(table.stdout, /^localhost:5000\/pivot-test\/busybox:latest +[0-9a-f]{12} /m)
   const images = JSON.parse(same(['images', '--json'], true).stdout) as Array<{names: string[]}>
-  assert.deepEqual(images.map(i => i.names), [[BUSYBOX_IMAGE]])
+  assert.deepEqual(
+    images.map(i => i.names),
+    [[BUSYBOX_IMAGE]],
+  )
   assert.match(same(['ps', '-a'], true).stdout, new RegExp(`Exited \\(0\\) .*cli-lean-${process.pid}$`, 'm'))
   assert.equal(same(['ps'], true).stdout.trim().split('\n').length, 1, 'ps: only the header, nothing runs')
   assert.equal((JSON.parse(same(['ps', '-a', '--json'], true).stdout) as unknown[]).length, 1)
@@ -122,7 +125,10 @@ test('an unchanged rebuild: the same output without oclif', () => {
   const a = lean(['build', '--json', recipe, '-t', tag])
   const b = viaOclif(['build', '--json', recipe, '-t', tag])
   assert.equal(a.oclifLoaded, false)
-  const steady = (o: Outcome) => ({...o, stdout: JSON.stringify({...JSON.parse(o.stdout), steps: JSON.parse(o.stdout).steps.map((s: {seconds: number}) => ({...s, seconds: 0}))})})
+  const steady = (o: Outcome) => ({
+    ...o,
+    stdout: JSON.stringify({...JSON.parse(o.stdout), steps: JSON.parse(o.stdout).steps.map((s: {seconds: number}) => ({...s, seconds: 0}))}),
+  })
   assert.deepEqual(steady({status: a.status, stdout: a.stdout, stderr: a.stderr}), steady(b))
   // a build-arg before the recipe: oclif gives it the recipe too (its flags are greedy), so oclif parses it
   same(['build', '--build-arg', 'A=1', recipe], false)
@@ -142,7 +148,7 @@ test('errors on the lean path: the same line or JSON document and status as ocli
   assert.equal((JSON.parse(fromRegistry.stdout) as {error: {code: string}}).error.code, 'REGISTRY_NOT_FOUND')
 })
 
-test('a pull that fails before it reads the daemon\'s answer (sent ahead) still exits at once', () => {
+test("a pull that fails before it reads the daemon's answer (sent ahead) still exits at once", () => {
   const file = path.join(work, 'not-a-dir')
   fs.writeFileSync(file, '')
   const started = Date.now()

@@ -125,7 +125,10 @@ test('export -> import gives the identical tree: modes, owners, links, hardlinks
   assert.equal(again['usr/bin/two'].linkGroup, 'usr/bin/one')
   assert.equal(again['dev/null'].type, 'char')
   assert.equal(again['usr/lib/climb'].target, '../../../../../etc')
-  assert.ok(fs.readdirSync(work).every(f => !f.endsWith('.tmp')), 'temp file left beside the output')
+  assert.ok(
+    fs.readdirSync(work).every(f => !f.endsWith('.tmp')),
+    'temp file left beside the output',
+  )
 })
 
 test('export -o - writes the same archive to a pipe', () => {
@@ -134,7 +137,8 @@ test('export -o - writes the same archive to a pipe', () => {
     maxBuffer: 64 * 1024 * 1024,
   })
   assert.equal(r.status, 0, r.stderr?.toString())
-  const list = (input: Buffer | string) => execFileSync('tar', ['-tvf', '-', '--numeric-owner', '--full-time'], {input: typeof input === 'string' ? fs.readFileSync(input) : input, encoding: 'utf8'})
+  const list = (input: Buffer | string) =>
+    execFileSync('tar', ['-tvf', '-', '--numeric-owner', '--full-time'], {input: typeof input === 'string' ? fs.readFileSync(input) : input, encoding: 'utf8'})
   assert.equal(list(r.stdout), list(exported))
 })
 
@@ -143,10 +147,20 @@ test('docker import of the export runs, with the files, modes and owners', t => 
   docker(['import', exported, tag])
   t.after(() => docker(['rmi', '-f', tag]))
   const out = docker([
-    'run', '--rm', '--network', 'none', tag, '/bin/busybox', 'sh', '-c',
+    'run',
+    '--rm',
+    '--network',
+    'none',
+    tag,
+    '/bin/busybox',
+    'sh',
+    '-c',
     'cat /etc/marker; /bin/busybox stat -c "%a %u %g %n" /bin/su /tmp /home/user /home/user/.profile; /bin/busybox readlink /etc/localtime',
   ])
-  assert.equal(out, 'pivot-export-marker\n4755 0 0 /bin/su\n1777 0 0 /tmp\n700 1000 1000 /home/user\n600 1000 1000 /home/user/.profile\n/usr/share/zoneinfo/UTC\n')
+  assert.equal(
+    out,
+    'pivot-export-marker\n4755 0 0 /bin/su\n1777 0 0 /tmp\n700 1000 1000 /home/user\n600 1000 1000 /home/user/.profile\n/usr/share/zoneinfo/UTC\n',
+  )
 })
 
 test('export to a missing directory or of an unknown image: one line, non-zero, no file', () => {
@@ -192,14 +206,7 @@ const LAYERS: TarEntry[][] = [
     {path: 'newdir/f', data: 'n'},
     {path: '.wh.gone'},
   ],
-  [
-    {path: 'a', data: 'a3'},
-    {path: 'd/'},
-    {path: 'd/.wh.x'},
-    {path: 'keep', data: 'k', mode: 0o600},
-    {path: 'top', data: 't'},
-    {path: 'tmp/', mode: 0o1777},
-  ],
+  [{path: 'a', data: 'a3'}, {path: 'd/'}, {path: 'd/.wh.x'}, {path: 'keep', data: 'k', mode: 0o600}, {path: 'top', data: 't'}, {path: 'tmp/', mode: 0o1777}],
 ]
 
 /** Layers committed straight into a store (as a layered pull or a build makes them) and named. */

@@ -144,7 +144,10 @@ test('a corrupt, truncated, hostile or missing archive: one line, non-zero, cach
   const before = snapshot(cache)
 
   // Random content, so that the first 2000 bytes of its gzip are not the whole archive.
-  const big = makeTar([{path: 'big', data: randomBytes(300_000)}, {path: 'after', data: 'x'}])
+  const big = makeTar([
+    {path: 'big', data: randomBytes(300_000)},
+    {path: 'after', data: 'x'},
+  ])
   const badChecksum = Buffer.from(SMALL)
   badChecksum.write('999999', 512 + 148) // the second header's checksum
   const cases: Array<[string, Buffer | undefined]> = [
@@ -152,8 +155,20 @@ test('a corrupt, truncated, hostile or missing archive: one line, non-zero, cach
     ['truncated.tar.gz', gzipSync(big).subarray(0, 2000)],
     ['checksum.tar', badChecksum],
     ['garbage.tar', Buffer.from('this is not a tar archive at all\n'.repeat(40))],
-    ['replace-root.tar', makeTar([{path: 'ok', data: '1'}, {path: './', type: 'symlink', linkname: '/etc'}])],
-    ['bad-whiteout.tar', makeTar([{path: 'ok', data: '1'}, {path: 'd/.wh.', data: ''}])],
+    [
+      'replace-root.tar',
+      makeTar([
+        {path: 'ok', data: '1'},
+        {path: './', type: 'symlink', linkname: '/etc'},
+      ]),
+    ],
+    [
+      'bad-whiteout.tar',
+      makeTar([
+        {path: 'ok', data: '1'},
+        {path: 'd/.wh.', data: ''},
+      ]),
+    ],
     ['empty.tar', Buffer.alloc(0)],
     ['missing.tar', undefined],
   ]
@@ -196,7 +211,13 @@ test('a `../` name cannot write outside the layer', () => {
   const {cache, dir} = setup()
   const file = path.join(dir, 'escape.tar')
   const marker = `escape-pivot-test-${randomBytes(4).toString('hex')}`
-  fs.writeFileSync(file, makeTar([{path: 'ok', data: '1'}, {path: `../../../../../../${marker}`, data: 'x'}]))
+  fs.writeFileSync(
+    file,
+    makeTar([
+      {path: 'ok', data: '1'},
+      {path: `../../../../../../${marker}`, data: 'x'},
+    ]),
+  )
   const r = pivot(['import', file, 'escape'], {cacheDir: cache})
   // unpackLayer confines names to the layer (`../` stops at its root) rather than rejecting them.
   assert.equal(fs.existsSync(`/${marker}`), false)

@@ -58,7 +58,9 @@ test('images --json: names, id, size from the layer record, times, layers, sourc
 test('images: a table with familiar names, 12-hex ids, docker-style sizes and ages, <none>', () => {
   const {cache, ids} = cacheWith({alpha: 1000, 'localhost:5000/team/beta:2': 2500, gamma: 10})
   ok(pivot(['import', '--force', '-', 'gamma'], {cacheDir: cache, input: makeTar([{path: 'other', data: 'x'}])}))
-  const lines = ok(pivot(['images'], {cacheDir: cache})).trimEnd().split('\n')
+  const lines = ok(pivot(['images'], {cacheDir: cache}))
+    .trimEnd()
+    .split('\n')
   assert.match(lines[0], /^NAME +IMAGE ID +SIZE +CREATED +ADDED$/)
   const rows = lines.slice(1).map(l => l.split(/ {3,}/))
   assert.equal(rows.length, 4)
@@ -77,7 +79,10 @@ test('rmi: by name, by id, several at once; unknown ones fail without stopping t
 
   const a = pivot(['rmi', 'one'], {cacheDir: cache})
   assert.equal(a.stdout, 'Untagged: one:latest\n')
-  assert.ok(images(cache).some(i => i.id === ids.one), 'still named one:alias')
+  assert.ok(
+    images(cache).some(i => i.id === ids.one),
+    'still named one:alias',
+  )
 
   // By id with two names: refused without --force.
   ok(pivot(['import', '-', 'two:alias'], {cacheDir: cache, input: fs.readFileSync(path.join(path.dirname(cache), 'two.tar'))}))
@@ -105,7 +110,21 @@ test('rmi refuses an image a running container uses, unless --force', t => {
   const dir = path.join(cache, 'containers', id)
   fs.mkdirSync(dir, {recursive: true})
   const owner = {pid: sleeper.pid!, startTime: processStartTime(sleeper.pid!)!}
-  fs.writeFileSync(path.join(dir, 'state.json'), JSON.stringify({id, image: ids.busy, layers: [], command: ['sh'], hostname: 'x', status: 'running', owner, limits: {}, remove: true, created: new Date().toISOString()}))
+  fs.writeFileSync(
+    path.join(dir, 'state.json'),
+    JSON.stringify({
+      id,
+      image: ids.busy,
+      layers: [],
+      command: ['sh'],
+      hostname: 'x',
+      status: 'running',
+      owner,
+      limits: {},
+      remove: true,
+      created: new Date().toISOString(),
+    }),
+  )
   const r = pivot(['rmi', 'busy'], {cacheDir: cache})
   assert.notEqual(r.status, 0)
   assert.equal(r.stderr, `pivot: image busy is used by running container ${id.slice(0, 12)}: stop it first, or use --force\n`)
@@ -156,7 +175,7 @@ test('prune: removes unnamed images, orphan layers, stale links and dead staging
   assert.equal(human, 'Total reclaimed space: 0B\n')
 })
 
-test('prune keeps what a lease of a running pivot process pins, and drops a dead one\'s lease', t => {
+test("prune keeps what a lease of a running pivot process pins, and drops a dead one's lease", t => {
   const {cache, dir} = cacheWith({})
   const file = path.join(dir, 'o.tar')
   fs.writeFileSync(file, makeTar([{path: 'orphan', data: 'o'}]))
@@ -180,7 +199,7 @@ test('prune keeps what a lease of a running pivot process pins, and drops a dead
     const after = prune(cache)
     assert.deepEqual(after.layers, [layer])
     assert.deepEqual(after.kept.pids, [])
-    assert.equal(fs.existsSync(lease), false, 'a dead owner\'s lease is deleted')
+    assert.equal(fs.existsSync(lease), false, "a dead owner's lease is deleted")
   })
 })
 

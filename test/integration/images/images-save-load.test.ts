@@ -100,11 +100,17 @@ test('save -> docker load -> docker run prints what pivot run prints; two saves 
   const layers = JSON.parse(docker(['image', 'inspect', '--format', '{{json .RootFS.Layers}}', `${TAG}:saved`])) as string[]
   const manifest = JSON.parse(execFileSync('tar', ['-xOf', a, 'manifest.json'], {encoding: 'utf8'})) as Array<{Layers: string[]; RepoTags: string[]}>
   assert.deepEqual(manifest[0]!.RepoTags, [`${TAG}:saved`])
-  assert.deepEqual(layers, manifest[0]!.Layers.map(l => `sha256:${path.basename(l)}`))
+  assert.deepEqual(
+    layers,
+    manifest[0]!.Layers.map(l => `sha256:${path.basename(l)}`),
+  )
 })
 
 test('save to stdout and to a directory: an OCI layout skopeo reads; a failed save leaves nothing', () => {
-  const viaStdout = spawnSync('bash', ['-c', `PIVOT_CACHE_DIR=${cache} ${path.resolve(__dirname, '../../../../bin/pivot')} save ${TAG}:a | sha256sum`], {encoding: 'utf8', env: {...process.env, NODE_EXTRA_CA_CERTS: ''}})
+  const viaStdout = spawnSync('bash', ['-c', `PIVOT_CACHE_DIR=${cache} ${path.resolve(__dirname, '../../../../bin/pivot')} save ${TAG}:a | sha256sum`], {
+    encoding: 'utf8',
+    env: {...process.env, NODE_EXTRA_CA_CERTS: ''},
+  })
   const file = path.join(work, 'c.tar')
   ok(pivot(['save', `${TAG}:a`, '-o', file], {cacheDir: cache}))
   assert.equal(viaStdout.stdout.split(' ')[0], sha256File(file))
@@ -121,7 +127,10 @@ test('save to stdout and to a directory: an OCI layout skopeo reads; a failed sa
   const r = pivot(['save', `${TAG}:a`, `${TAG}-nosuch`, '-o', failed], {cacheDir: cache})
   assertOneLineError(r, /no such image/, 1)
   assert.ok(!fs.existsSync(failed))
-  assert.deepEqual(fs.readdirSync(work).filter(f => f.includes('.tmp')), [])
+  assert.deepEqual(
+    fs.readdirSync(work).filter(f => f.includes('.tmp')),
+    [],
+  )
 })
 
 test('docker save -> pivot load gives the image id pivot pull gives', () => {
@@ -158,7 +167,8 @@ test('skopeo oci: layouts (gzip, zstd, as a dir and as a tar) load to the id piv
 
 test('ctr image export (containerd) loads with its name', {skip: !fs.existsSync('/run/docker/containerd/containerd.sock') && 'no containerd socket'}, () => {
   const ns = `pivot-${TAG}`
-  const ctr = (args: string[]) => execFileSync('ctr', ['--address', '/run/docker/containerd/containerd.sock', '-n', ns, ...args], {encoding: 'utf8', timeout: 120_000})
+  const ctr = (args: string[]) =>
+    execFileSync('ctr', ['--address', '/run/docker/containerd/containerd.sock', '-n', ns, ...args], {encoding: 'utf8', timeout: 120_000})
   const layout = path.join(work, 'for-ctr')
   skopeo(['copy', `docker-daemon:${BUSYBOX_IMAGE}`, `oci:${layout}:busybox`])
   const tar = path.join(work, 'for-ctr.tar')
@@ -173,7 +183,9 @@ test('ctr image export (containerd) loads with its name', {skip: !fs.existsSync(
     assert.equal(idOf(fresh, name), idOf(cache, BUSYBOX_IMAGE))
   } finally {
     spawnSync('ctr', ['--address', '/run/docker/containerd/containerd.sock', '-n', ns, 'image', 'rm', name], {stdio: 'ignore'})
-    const content = spawnSync('ctr', ['--address', '/run/docker/containerd/containerd.sock', '-n', ns, 'content', 'ls', '-q'], {encoding: 'utf8'}).stdout.split('\n').filter(Boolean)
+    const content = spawnSync('ctr', ['--address', '/run/docker/containerd/containerd.sock', '-n', ns, 'content', 'ls', '-q'], {encoding: 'utf8'})
+      .stdout.split('\n')
+      .filter(Boolean)
     if (content.length) spawnSync('ctr', ['--address', '/run/docker/containerd/containerd.sock', '-n', ns, 'content', 'rm', ...content], {stdio: 'ignore'})
     spawnSync('ctr', ['--address', '/run/docker/containerd/containerd.sock', 'namespace', 'rm', ns], {stdio: 'ignore'})
   }
@@ -196,12 +208,18 @@ test('round trip: save -> load into fresh caches gives one id, and saving that g
   fs.writeFileSync(empty, new TarBuilder().dir('./').end().toBuffer())
   ok(pivot(['import', '--force', empty, `${TAG}:saved`], {cacheDir: c2}))
   const other = idOf(c2, name)
-  assert.equal(ok(pivot(['load', '-i', first], {cacheDir: c2})).split('\n')[0], `The image ${TAG}:saved already exists, renaming the old one with ID ${other} to empty string`)
+  assert.equal(
+    ok(pivot(['load', '-i', first], {cacheDir: c2})).split('\n')[0],
+    `The image ${TAG}:saved already exists, renaming the old one with ID ${other} to empty string`,
+  )
   assert.equal(idOf(c2, name), idOf(c1, name))
   // A second load of the same archive changes nothing and unpacks nothing.
   const before = cacheSnapshot(c1).filter(l => !l.includes('locks/') && !l.includes('/tmp'))
   assert.deepEqual(JSON.parse(ok(pivot(['load', '--json', '-i', first], {cacheDir: c1})))[0].unpacked, 0)
-  assert.equal(cacheSnapshot(c1).filter(l => !l.includes('locks/') && !l.includes('/tmp') && !l.includes('images/')).length, before.filter(l => !l.includes('images/')).length)
+  assert.equal(
+    cacheSnapshot(c1).filter(l => !l.includes('locks/') && !l.includes('/tmp') && !l.includes('images/')).length,
+    before.filter(l => !l.includes('images/')).length,
+  )
 })
 
 test('history and image inspect match docker field by field for an image loaded from docker save', () => {
@@ -219,28 +237,42 @@ test('history and image inspect match docker field by field for an image loaded 
     assert.deepEqual(JSON.parse(ok(pivot(['inspect', image], {cacheDir: fresh}))), [ours])
 
     const rows = JSON.parse(ok(pivot(['history', '--json', image], {cacheDir: fresh}))) as Array<{CreatedBy: string; Comment: string; CreatedAt: string}>
-    const dockerRows = docker(['history', '--no-trunc', '--format', '{{json .}}', image]).trim().split('\n').map(l => JSON.parse(l) as {CreatedBy: string; Comment: string; CreatedAt: string})
-    assert.deepEqual(rows.map(r => [r.CreatedBy, r.Comment, Date.parse(r.CreatedAt) / 1000 | 0]), dockerRows.map(r => [r.CreatedBy, r.Comment, Date.parse(r.CreatedAt) / 1000 | 0]))
+    const dockerRows = docker(['history', '--no-trunc', '--format', '{{json .}}', image])
+      .trim()
+      .split('\n')
+      .map(l => JSON.parse(l) as {CreatedBy: string; Comment: string; CreatedAt: string})
+    assert.deepEqual(
+      rows.map(r => [r.CreatedBy, r.Comment, (Date.parse(r.CreatedAt) / 1000) | 0]),
+      dockerRows.map(r => [r.CreatedBy, r.Comment, (Date.parse(r.CreatedAt) / 1000) | 0]),
+    )
     const table = ok(pivot(['history', image], {cacheDir: fresh})).split('\n')
     assert.match(table[0]!, /^IMAGE\s+CREATED\s+CREATED BY\s+SIZE\s+COMMENT$/)
-    assert.equal(ok(pivot(['history', '-q', image], {cacheDir: fresh})).trim().split('\n').length, dockerRows.length)
+    assert.equal(
+      ok(pivot(['history', '-q', image], {cacheDir: fresh}))
+        .trim()
+        .split('\n').length,
+      dockerRows.length,
+    )
   }
   const missing = pivot(['image', 'inspect', `${TAG}-nosuch`], {cacheDir: fresh})
   assert.equal(missing.status, dockerStatus(['image', 'inspect', `${TAG}-nosuch`]).status)
   assert.equal(missing.stdout.trim(), '[]')
 })
 
-test('a multi-layer image with deletions and an opaque directory: save -> docker load shows docker\'s tree; docker save -> load keeps its history', () => {
+test("a multi-layer image with deletions and an opaque directory: save -> docker load shows docker's tree; docker save -> load keeps its history", () => {
   const ctx = tempDir('pivot-imagefiles-ctx')
   const built = `localhost:5000/pivot-test/${TAG}-layers:1`
-  fs.writeFileSync(path.join(ctx, 'Dockerfile'), [
-    `FROM ${BUSYBOX_IMAGE}`,
-    'RUN mkdir -p /d/sub && echo one > /d/sub/a && echo keep > /d/b && rm /etc/group',
-    'ENV STAGE=two',
-    'RUN rm -rf /d && mkdir /d && echo two > /d/c && rm /d/../etc/passwd',
-    // (not all of /etc: docker adds /etc/mtab at run time, pivot does not)
-    'CMD ["/bin/sh", "-c", "find /d | sort; cat /d/c; for f in group passwd hosts; do test -e /etc/$f && echo has $f; done; true"]',
-  ].join('\n') + '\n')
+  fs.writeFileSync(
+    path.join(ctx, 'Dockerfile'),
+    [
+      `FROM ${BUSYBOX_IMAGE}`,
+      'RUN mkdir -p /d/sub && echo one > /d/sub/a && echo keep > /d/b && rm /etc/group',
+      'ENV STAGE=two',
+      'RUN rm -rf /d && mkdir /d && echo two > /d/c && rm /d/../etc/passwd',
+      // (not all of /etc: docker adds /etc/mtab at run time, pivot does not)
+      'CMD ["/bin/sh", "-c", "find /d | sort; cat /d/c; for f in group passwd hosts; do test -e /etc/$f && echo has $f; done; true"]',
+    ].join('\n') + '\n',
+  )
   dockerTags.push(built)
   docker(['build', '-q', '-t', built, ctx], {timeout: 300_000})
   const fresh = tempDir('pivot-imagefiles-layers')
@@ -270,15 +302,25 @@ test('a multi-layer image with deletions and an opaque directory: save -> docker
   const c = tempDir('pivot-imagefiles-layers-load')
   ok(pivot(['load', '-i', saved], {cacheDir: c}))
   const rows = JSON.parse(ok(pivot(['history', '--json', reloaded], {cacheDir: c}))) as Array<{CreatedBy: string; Size: number}>
-  const dockerRows = docker(['history', '--no-trunc', '--format', '{{json .}}', reloaded]).trim().split('\n').map(l => JSON.parse(l) as {CreatedBy: string; Size: string})
-  assert.deepEqual(rows.map(r => r.CreatedBy), dockerRows.map(r => r.CreatedBy))
-  assert.deepEqual(rows.map(r => r.Size === 0), dockerRows.map(r => r.Size === '0B'))
+  const dockerRows = docker(['history', '--no-trunc', '--format', '{{json .}}', reloaded])
+    .trim()
+    .split('\n')
+    .map(l => JSON.parse(l) as {CreatedBy: string; Size: string})
+  assert.deepEqual(
+    rows.map(r => r.CreatedBy),
+    dockerRows.map(r => r.CreatedBy),
+  )
+  assert.deepEqual(
+    rows.map(r => r.Size === 0),
+    dockerRows.map(r => r.Size === '0B'),
+  )
   assert.equal(ok(pivot(['run', '--rm', reloaded], {cacheDir: c})), expected)
 })
 
 test('save to a terminal and load from one are refused as docker refuses them (exit 1)', () => {
   // script(1) gives the command a pty for stdin and stdout.
-  const onTty = (command: string) => spawnSync('script', ['-qec', command, '/dev/null'], {encoding: 'utf8', env: {...process.env, NODE_EXTRA_CA_CERTS: '', PIVOT_CACHE_DIR: cache}, input: ''})
+  const onTty = (command: string) =>
+    spawnSync('script', ['-qec', command, '/dev/null'], {encoding: 'utf8', env: {...process.env, NODE_EXTRA_CA_CERTS: '', PIVOT_CACHE_DIR: cache}, input: ''})
   const bin = path.resolve(__dirname, '../../../../bin/pivot')
   const save = onTty(`${bin} save ${BUSYBOX_IMAGE}`)
   const dockerSave = onTty(`${DOCKER_BIN} save ${BUSYBOX_IMAGE}`)

@@ -75,7 +75,10 @@ describe('pivot pull: failures leave the cache untouched', () => {
 
   it('an unknown image with --json: the error as JSON, exit non-zero', () => {
     // auto asks the registry itself (and then the daemon for a copy); --source daemon the daemon.
-    for (const [source, code] of [['auto', 'REGISTRY_NOT_FOUND'], ['daemon', 'DAEMON_IMAGE_NOT_FOUND']]) {
+    for (const [source, code] of [
+      ['auto', 'REGISTRY_NOT_FOUND'],
+      ['daemon', 'DAEMON_IMAGE_NOT_FOUND'],
+    ]) {
       const r = pivot(['pull', '--json', '--source', source, 'localhost:5000/pivot-test/no-such-image:latest'], {cacheDir: cache})
       assert.notEqual(r.status, 0)
       assert.equal(JSON.parse(r.stdout).error.code, code)

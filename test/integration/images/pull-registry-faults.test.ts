@@ -51,7 +51,11 @@ function failsInOneLine(r: PivotResult, pattern: RegExp, status = 1): void {
 
 function busyboxLayer(): {digest: string; size: number} {
   const m = JSON.parse(
-    execFileSync('curl', ['-fsS', '-H', 'Accept: application/vnd.docker.distribution.manifest.v2+json', 'http://127.0.0.1:5000/v2/pivot-test/busybox/manifests/latest'], {encoding: 'utf8'}),
+    execFileSync(
+      'curl',
+      ['-fsS', '-H', 'Accept: application/vnd.docker.distribution.manifest.v2+json', 'http://127.0.0.1:5000/v2/pivot-test/busybox/manifests/latest'],
+      {encoding: 'utf8'},
+    ),
   )
   return m.layers[0]
 }
@@ -78,7 +82,12 @@ describe('pivot pull from a misbehaving registry', () => {
   it('a blob whose bytes do not match its digest: refused, nothing kept', async () => {
     const was = snapshot(cache)
     proxy.faults = {corruptBlob: true}
-    failsInOneLine(await pull(image), new RegExp(`layer 1/1 \\(${layer.digest.slice(7, 19)}\\) of ${proxy.host}/pivot-test/busybox:latest: the registry sent bytes whose digest is sha256:[0-9a-f]{64}, not ${layer.digest}$`))
+    failsInOneLine(
+      await pull(image),
+      new RegExp(
+        `layer 1/1 \\(${layer.digest.slice(7, 19)}\\) of ${proxy.host}/pivot-test/busybox:latest: the registry sent bytes whose digest is sha256:[0-9a-f]{64}, not ${layer.digest}$`,
+      ),
+    )
     assert.deepEqual(snapshot(cache), was)
     assert.deepEqual(downloads(cache), [], 'no partial download of bad bytes')
   })
@@ -87,7 +96,10 @@ describe('pivot pull from a misbehaving registry', () => {
     const was = snapshot(cache)
     proxy.faults = {truncateAt: 0.5}
     proxy.log = []
-    failsInOneLine(await pull(image), /layer 1\/1 \([0-9a-f]{12}\) of 127\.0\.0\.1:\d+\/pivot-test\/busybox:latest: the (registry sent|download broke after) .* the next pull resumes it/)
+    failsInOneLine(
+      await pull(image),
+      /layer 1\/1 \([0-9a-f]{12}\) of 127\.0\.0\.1:\d+\/pivot-test\/busybox:latest: the (registry sent|download broke after) .* the next pull resumes it/,
+    )
     assert.deepEqual(snapshot(cache), was)
     const half = Math.floor(layer.size * 0.5)
     assert.deepEqual(downloads(cache), [{name: `${layer.digest.slice(7)}.part`, size: half}])
@@ -145,7 +157,10 @@ describe('pivot pull from a misbehaving registry', () => {
     for (const on of ['manifest', 'blob'] as const) {
       const was = snapshot(cache)
       proxy.faults = {status: {on, code: on === 'blob' ? 500 : 503}}
-      const pattern = on === 'manifest' ? /registry 127\.0\.0\.1:\d+ answered 503 Service Unavailable for 127\.0\.0\.1:\d+\/pivot-test\/debian:bookworm: injected failure$/ : /answered 500 Internal Server Error for layer 1\/1 \([0-9a-f]{12}\) of 127\.0\.0\.1:\d+\/pivot-test\/debian:bookworm/
+      const pattern =
+        on === 'manifest'
+          ? /registry 127\.0\.0\.1:\d+ answered 503 Service Unavailable for 127\.0\.0\.1:\d+\/pivot-test\/debian:bookworm: injected failure$/
+          : /answered 500 Internal Server Error for layer 1\/1 \([0-9a-f]{12}\) of 127\.0\.0\.1:\d+\/pivot-test\/debian:bookworm/
       failsInOneLine(await pull(debian), pattern)
       assert.deepEqual(snapshot(cache), was)
     }
@@ -153,7 +168,10 @@ describe('pivot pull from a misbehaving registry', () => {
 
   it('a manifest of an unknown media type, or of absurd size: refused before any layer is fetched', async () => {
     const cases: Array<[object, RegExp]> = [
-      [{manifestMediaType: 'application/vnd.example.unknown+json'}, /the manifest of 127\.0\.0\.1:\d+\/pivot-test\/debian:bookworm has the unknown media type application\/vnd\.example\.unknown\+json$/],
+      [
+        {manifestMediaType: 'application/vnd.example.unknown+json'},
+        /the manifest of 127\.0\.0\.1:\d+\/pivot-test\/debian:bookworm has the unknown media type application\/vnd\.example\.unknown\+json$/,
+      ],
       [{manifestBytes: 5 << 20}, /the manifest of 127\.0\.0\.1:\d+\/pivot-test\/debian:bookworm is \d+ bytes, more than the 4194304 pivot accepts$/],
       [{layerCount: 10_000}, /debian:bookworm has 10000 layers, more than the 128 pivot \(and docker's overlay2\) can stack$/],
       [{layerSize: 1e12}, /debian:bookworm needs 1\.0 TB of downloads but the cache's file system has .* free \(no space left on device\)$/],
@@ -164,7 +182,10 @@ describe('pivot pull from a misbehaving registry', () => {
       proxy.log = []
       failsInOneLine(await pull(debian), pattern, 'layerSize' in faults ? 125 : 1)
       assert.deepEqual(snapshot(cache), was)
-      assert.deepEqual(proxy.log.filter(e => /\/blobs\//.test(e.path) && !e.path.endsWith(configDigestOf(e.path))), [])
+      assert.deepEqual(
+        proxy.log.filter(e => /\/blobs\//.test(e.path) && !e.path.endsWith(configDigestOf(e.path))),
+        [],
+      )
       assert.equal(proxy.log.filter(e => /\/blobs\//.test(e.path)).length <= 1, true, 'at most the config was fetched')
     }
   })
@@ -196,7 +217,11 @@ describe('pivot pull onto a full disk', () => {
     ok(await pivotAsync(['pull', '-q', BUSYBOX_IMAGE], {cacheDir: cache}))
     const was = snapshot(cache)
     const r = await pivotAsync(['pull', '--source', 'registry', 'localhost:5000/pivot-test/debian:bookworm'], {cacheDir: cache})
-    failsInOneLine(r, /localhost:5000\/pivot-test\/debian:bookworm needs [\d.]+ MB of downloads but the cache's file system has [\d.]+ MB free \(no space left on device\)$/, 125)
+    failsInOneLine(
+      r,
+      /localhost:5000\/pivot-test\/debian:bookworm needs [\d.]+ MB of downloads but the cache's file system has [\d.]+ MB free \(no space left on device\)$/,
+      125,
+    )
     assert.deepEqual(snapshot(cache), was)
   })
 

@@ -100,7 +100,9 @@ describe('pivot pull from a registry (anonymous)', () => {
 
   it('pivot images --digests shows the repo digest, --json carries it', () => {
     const out = ok(pivot(['images', '--digests'], {cacheDir: cache}))
-    const digest = inspect(BUSYBOX_IMAGE).RepoDigests.find(d => d.startsWith('localhost:5000/pivot-test/busybox@'))!.split('@')[1]
+    const digest = inspect(BUSYBOX_IMAGE)
+      .RepoDigests.find(d => d.startsWith('localhost:5000/pivot-test/busybox@'))!
+      .split('@')[1]
     assert.match(out, /^NAME\s+DIGEST\s+IMAGE ID\s+SIZE/)
     assert.match(out, new RegExp(`^localhost:5000/pivot-test/busybox:latest\\s+${digest}\\s`, 'm'))
     const list = JSON.parse(ok(pivot(['images', '--json'], {cacheDir: cache}))) as Array<{names: string[]; digest?: string}>
@@ -129,7 +131,11 @@ describe('pivot pull from a registry (anonymous)', () => {
   })
 
   it('an uncompressed layer (OCI tar): the same diff id again', () => {
-    const raw = JSON.parse(execFileSync('skopeo', [...SKOPEO, 'inspect', '--raw', '--tls-verify=false', 'docker://localhost:5000/pivot-test/registry-plain:latest'], {encoding: 'utf8'}))
+    const raw = JSON.parse(
+      execFileSync('skopeo', [...SKOPEO, 'inspect', '--raw', '--tls-verify=false', 'docker://localhost:5000/pivot-test/registry-plain:latest'], {
+        encoding: 'utf8',
+      }),
+    )
     assert.equal(raw.layers[0].mediaType, 'application/vnd.oci.image.layer.v1.tar')
     const fresh = path.join(tempDir('pivot-reg-plain'), 'cache')
     const r = pullJson(fresh, 'localhost:5000/pivot-test/registry-plain:latest')
@@ -137,13 +143,25 @@ describe('pivot pull from a registry (anonymous)', () => {
     assert.equal(ok(pivot(['run', '--rm', 'localhost:5000/pivot-test/registry-plain:latest', 'echo', 'plain'], {cacheDir: fresh})), 'plain\n')
   })
 
-  it('an index: this host\'s entry by default; --platform picks others (aliases, variants, a nested index), as skopeo does', () => {
+  it("an index: this host's entry by default; --platform picks others (aliases, variants, a nested index), as skopeo does", () => {
     const multi = path.join(tempDir('pivot-reg-multi'), 'cache')
     const skopeoConfig = (arch: string, variant?: string) =>
       'sha256:' +
       createHash('sha256')
         .update(
-          execFileSync('skopeo', [...SKOPEO, 'inspect', '--config', '--raw', '--tls-verify=false', '--override-os', 'linux', '--override-arch', arch, ...(variant ? ['--override-variant', variant] : []), `docker://${MULTIARCH}`]),
+          execFileSync('skopeo', [
+            ...SKOPEO,
+            'inspect',
+            '--config',
+            '--raw',
+            '--tls-verify=false',
+            '--override-os',
+            'linux',
+            '--override-arch',
+            arch,
+            ...(variant ? ['--override-variant', variant] : []),
+            `docker://${MULTIARCH}`,
+          ]),
         )
         .digest('hex')
     const cases: Array<[string[], string, string, string?]> = [
@@ -168,7 +186,10 @@ describe('pivot pull from a registry (anonymous)', () => {
     const multi = path.join(tempDir('pivot-reg-noplat'), 'cache')
     const first = pullJson(multi, MULTIARCH)
     const refs = fs.readFileSync(path.join(multi, 'refs', encodeURIComponent(MULTIARCH)), 'utf8')
-    failsInOneLine(pivot(['pull', '--platform', 'linux/riscv64', MULTIARCH], {cacheDir: multi}), /registry-multiarch:latest has no manifest for linux\/riscv64 \(it has: linux\/amd64, linux\/arm64, linux\/arm\/v7, linux\/s390x\)$/)
+    failsInOneLine(
+      pivot(['pull', '--platform', 'linux/riscv64', MULTIARCH], {cacheDir: multi}),
+      /registry-multiarch:latest has no manifest for linux\/riscv64 \(it has: linux\/amd64, linux\/arm64, linux\/arm\/v7, linux\/s390x\)$/,
+    )
     failsInOneLine(pivot(['pull', '--platform', 'linux/arm/v5', MULTIARCH], {cacheDir: multi}), /no manifest for linux\/arm\/v5/)
     failsInOneLine(pivot(['pull', '--platform', 'linux', MULTIARCH], {cacheDir: multi}), /invalid platform "linux"/, 125)
     assert.equal(fs.readFileSync(path.join(multi, 'refs', encodeURIComponent(MULTIARCH)), 'utf8'), refs)
@@ -246,7 +267,11 @@ describe('pivot pull --source', () => {
     const cache = path.join(tempDir('pivot-reg-flags'), 'cache')
     failsInOneLine(pivot(['pull', '--max-concurrent-downloads', '0', BUSYBOX_IMAGE], {cacheDir: cache}), /invalid --max-concurrent-downloads "0"/, 125)
     failsInOneLine(pivot(['pull', '--source', 'registry', '--flat', BUSYBOX_IMAGE], {cacheDir: cache}), /--flat from the registry/, 125)
-    failsInOneLine(pivot(['pull', '--source', 'daemon', '--platform', 'linux/arm64', BUSYBOX_IMAGE], {cacheDir: cache}), /--platform needs the registry source/, 125)
+    failsInOneLine(
+      pivot(['pull', '--source', 'daemon', '--platform', 'linux/arm64', BUSYBOX_IMAGE], {cacheDir: cache}),
+      /--platform needs the registry source/,
+      125,
+    )
   })
 })
 
@@ -255,7 +280,10 @@ describe('registry authentication', () => {
     const h = home()
     const env = {HOME: h}
     const cache = path.join(tempDir('pivot-reg-basic'), 'cache')
-    failsInOneLine(pivot(['pull', '--source', 'registry', BASIC], {cacheDir: cache, env}), /registry 127\.0\.0\.1:5100 requires authentication .*run pivot login 127\.0\.0\.1:5100/)
+    failsInOneLine(
+      pivot(['pull', '--source', 'registry', BASIC], {cacheDir: cache, env}),
+      /registry 127\.0\.0\.1:5100 requires authentication .*run pivot login 127\.0\.0\.1:5100/,
+    )
     const bad = pivot(['login', '-u', 'pivot', '--password-stdin', '127.0.0.1:5100'], {env, input: 'wrong\n'})
     failsInOneLine(bad, /registry 127\.0\.0\.1:5100 refused the credentials of pivot/)
     assert.ok(!fs.existsSync(path.join(h, '.config', 'pivot', 'config.json')), 'nothing written')
@@ -276,7 +304,10 @@ describe('registry authentication', () => {
   it("docker's config: auths, then a credential helper (credsStore), are used", () => {
     const h = home()
     fs.mkdirSync(path.join(h, '.docker'))
-    fs.writeFileSync(path.join(h, '.docker', 'config.json'), JSON.stringify({auths: {'127.0.0.1:5100': {auth: Buffer.from('pivot:pivot-basic-pw').toString('base64')}}}))
+    fs.writeFileSync(
+      path.join(h, '.docker', 'config.json'),
+      JSON.stringify({auths: {'127.0.0.1:5100': {auth: Buffer.from('pivot:pivot-basic-pw').toString('base64')}}}),
+    )
     const cache = path.join(tempDir('pivot-reg-dockercfg'), 'cache')
     assert.equal(pullJsonEnv(cache, BASIC, {HOME: h}).source, 'registry')
 
@@ -294,7 +325,10 @@ describe('registry authentication', () => {
     assert.equal(fs.readFileSync(calls, 'utf8'), 'get 127.0.0.1:5100\n')
     // A helper that is not installed: one line naming it.
     fs.writeFileSync(path.join(h, '.docker', 'config.json'), JSON.stringify({credHelpers: {'127.0.0.1:5100': 'pivot-missing'}}))
-    failsInOneLine(pivot(['pull', '--source', 'registry', BASIC], {cacheDir: cache2, env: {HOME: h}}), /cannot run docker-credential-pivot-missing: it is not installed/)
+    failsInOneLine(
+      pivot(['pull', '--source', 'registry', BASIC], {cacheDir: cache2, env: {HOME: h}}),
+      /cannot run docker-credential-pivot-missing: it is not installed/,
+    )
   })
 
   it('token auth: anonymous pull gets a pull token; login checks the password with the token server', () => {
@@ -303,7 +337,10 @@ describe('registry authentication', () => {
     const pulled = pullJsonEnv(cache, TOKEN, {HOME: h})
     assert.equal(pulled.source, 'registry')
     assert.deepEqual(pulled.layers, inspect(BUSYBOX_IMAGE).RootFS.Layers)
-    failsInOneLine(pivot(['login', '-u', 'pivot', '--password-stdin', '127.0.0.1:5101'], {env: {HOME: h}, input: 'nope\n'}), /refused the credentials of pivot .*incorrect username or password/)
+    failsInOneLine(
+      pivot(['login', '-u', 'pivot', '--password-stdin', '127.0.0.1:5101'], {env: {HOME: h}, input: 'nope\n'}),
+      /refused the credentials of pivot .*incorrect username or password/,
+    )
     const r = pivot(['login', '-u', 'pivot', '--password-stdin', '127.0.0.1:5101'], {env: {HOME: h}, input: 'pivot-token-pw'})
     assert.equal(ok(r), 'Login Succeeded\n')
     assert.equal(pullJsonEnv(path.join(tempDir('pivot-reg-token2'), 'cache'), TOKEN, {HOME: h}).source, 'registry')
@@ -324,7 +361,10 @@ describe('registry authentication', () => {
       assert.deepEqual(pulled.layers, inspect(BUSYBOX_IMAGE).RootFS.Layers)
       assert.equal(proxy.tokenRequests, 2, 'one token at the start, one after the 401')
       const blobs = proxy.log.filter(e => /\/blobs\//.test(e.path) && e.status !== 200 && e.status !== 206)
-      assert.deepEqual(blobs.map(e => e.status), [401])
+      assert.deepEqual(
+        blobs.map(e => e.status),
+        [401],
+      )
     })
   })
 })

@@ -49,14 +49,14 @@ function go(child: ChildProcess): void {
 
 function exited(child: ChildProcess): Promise<{code: number | null; signal: NodeJS.Signals | null}> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({code: child.exitCode, signal: child.signalCode})
-  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({code, signal})))
+  return new Promise(resolve => child.once('exit', (code, signal) => resolve({code, signal})))
 }
 
 async function waitFor(what: string, check: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
+    await new Promise(resolve => setTimeout(resolve, 10))
   }
 }
 
@@ -71,11 +71,7 @@ function cgroupsOf(pid: number): Map<string, string> {
 }
 
 function procs(cgroup: CgroupManager): number[] {
-  return fs
-    .readFileSync(path.join(cgroup.paths[0], 'cgroup.procs'), 'utf8')
-    .split('\n')
-    .filter(Boolean)
-    .map(Number)
+  return fs.readFileSync(path.join(cgroup.paths[0], 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number)
 }
 
 /** The cgroup directory holding a controller's files. */
@@ -146,8 +142,8 @@ describe(`cgroups on this host (v${host.version})`, () => {
     const cgroup = make({pids: 10})
     const shell = spawnWaiting('i=0; while [ $i -lt 50 ]; do sleep 60 & i=$((i+1)); done; echo all started')
     let output = ''
-    shell.stdout!.on('data', (chunk) => (output += chunk))
-    shell.stderr!.on('data', (chunk) => (output += chunk))
+    shell.stdout!.on('data', chunk => (output += chunk))
+    shell.stderr!.on('data', chunk => (output += chunk))
     cgroup.addProcess(shell.pid!)
     go(shell)
     // dash gives up at the first fork that fails ("Cannot fork"); the sleeps it did start stay.
@@ -169,7 +165,7 @@ describe(`cgroups on this host (v${host.version})`, () => {
     cgroup.addProcess(bomb.pid!)
     go(bomb)
     await waitFor('the bomb to fill the cgroup', () => cgroup.stats().pidsCurrent! >= 15)
-    await new Promise((resolve) => setTimeout(resolve, 200))
+    await new Promise(resolve => setTimeout(resolve, 200))
     const started = Date.now()
     await cgroup.killAll()
     assert.deepEqual(procs(cgroup), [])
@@ -184,11 +180,11 @@ describe(`cgroups on this host (v${host.version})`, () => {
     try {
       const mountinfo = path.join(dir, 'mountinfo')
       const lines = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
-      fs.writeFileSync(mountinfo, lines.filter((line) => !/ - cgroup \S+ \S*\bfreezer\b/.test(line)).join('\n'))
+      fs.writeFileSync(mountinfo, lines.filter(line => !/ - cgroup \S+ \S*\bfreezer\b/.test(line)).join('\n'))
       const cgroup = createCgroup(newId(), {pids: 20}, {mountinfo})
       created.push(cgroup)
       assert.equal(cgroup.paths.length, 3)
-      assert.ok(!cgroup.paths.some((p) => p.startsWith(host.version === 1 ? host.mounts.freezer + '/' : '-')))
+      assert.ok(!cgroup.paths.some(p => p.startsWith(host.version === 1 ? host.mounts.freezer + '/' : '-')))
       const bomb = spawnWaiting(FORK_BOMB)
       cgroup.addProcess(bomb.pid!)
       go(bomb)
@@ -222,7 +218,7 @@ describe(`cgroups on this host (v${host.version})`, () => {
     // Builds a 64 MiB string in the shell: only the OOM killer can stop it under 16 MiB.
     const hog = spawnWaiting(`x=$(head -c ${64 * MiB} /dev/zero | tr '\\0' a); echo survived \${#x}`)
     let output = ''
-    hog.stdout!.on('data', (chunk) => (output += chunk))
+    hog.stdout!.on('data', chunk => (output += chunk))
     cgroup.addProcess(hog.pid!)
     go(hog)
     const result = await exited(hog)
@@ -245,9 +241,9 @@ describe(`cgroups on this host (v${host.version})`, () => {
     const frozenFile = host.version === 1 ? read(dirOf(cgroup, 'freezer'), 'freezer.state') : read(cgroup.paths[0], 'cgroup.events')
     assert.match(frozenFile, host.version === 1 ? /^FROZEN$/ : /^frozen 1$/m)
     // Output already written may still be on its way through the pipe.
-    await new Promise((resolve) => setTimeout(resolve, 200))
+    await new Promise(resolve => setTimeout(resolve, 200))
     const atFreeze = ticks
-    await new Promise((resolve) => setTimeout(resolve, 500))
+    await new Promise(resolve => setTimeout(resolve, 500))
     assert.equal(ticks, atFreeze, 'no output while frozen')
     cgroup.thaw()
     await waitFor('the ticker to tick again', () => ticks > atFreeze + 5)
@@ -260,7 +256,7 @@ describe(`cgroups on this host (v${host.version})`, () => {
     const spinner = spawnWaiting('while :; do :; done')
     cgroup.addProcess(spinner.pid!)
     go(spinner)
-    await new Promise((resolve) => setTimeout(resolve, 500))
+    await new Promise(resolve => setTimeout(resolve, 500))
     const stat = read(dirOf(cgroup, 'cpu'), 'cpu.stat')
     const throttled = Number(/^nr_throttled (\d+)$/m.exec(stat)![1])
     assert.ok(throttled >= 2, stat)
@@ -282,7 +278,7 @@ describe(`cgroups on this host (v${host.version})`, () => {
     const ids = listCgroups()
     assert.ok(ids.includes(live.id) && ids.includes(stale.id))
     // Other pivot cgroups on this host (other tests, real containers) count as live.
-    const removed = await removeStaleCgroups((id) => id !== stale.id)
+    const removed = await removeStaleCgroups(id => id !== stale.id)
     assert.deepEqual(removed, [stale.id])
     assert.equal((await exited(stray)).signal, 'SIGKILL')
     for (const dir of stale.paths) assert.ok(!fs.existsSync(dir))
@@ -292,7 +288,7 @@ describe(`cgroups on this host (v${host.version})`, () => {
 
   it('leaves nothing behind', async () => {
     for (const cgroup of created) await cgroup.remove()
-    const ours = listCgroups().filter((id) => id.startsWith(`test-${process.pid}-`))
+    const ours = listCgroups().filter(id => id.startsWith(`test-${process.pid}-`))
     assert.deepEqual(ours, [])
   })
 })

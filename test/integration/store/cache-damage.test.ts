@@ -53,7 +53,13 @@ function checkClean(cache: string): void {
   assert.deepEqual({findings: report.findings, lost: report.lost, clean: report.clean}, {findings: [], lost: [], clean: true})
 }
 
-function check(cache: string, args: string[] = []): {status: number | null; report: {clean: boolean; findings: Array<{kind: string; path: string; problem: string; action: string}>; lost: Array<{names: string[]; restore: string}>}} {
+function check(
+  cache: string,
+  args: string[] = [],
+): {
+  status: number | null
+  report: {clean: boolean; findings: Array<{kind: string; path: string; problem: string; action: string}>; lost: Array<{names: string[]; restore: string}>}
+} {
   const r = pivot(['check', '--json', ...args], {cacheDir: cache})
   assert.doesNotMatch(r.stderr, /internal error/)
   return {status: r.status, report: JSON.parse(r.stdout)}
@@ -107,7 +113,10 @@ describe('damaged layers are found, and a pull or check --repair puts them right
     const repaired = check(cache, ['--repair'])
     assert.equal(repaired.status, 1, 'an image lost a layer: damage remains until it is pulled')
     assert.equal(repaired.report.findings[0].action, 'removed')
-    assert.deepEqual(repaired.report.lost.map(l => l.restore), [`pivot pull ${BUSYBOX_IMAGE}`])
+    assert.deepEqual(
+      repaired.report.lost.map(l => l.restore),
+      [`pivot pull ${BUSYBOX_IMAGE}`],
+    )
     otherStillRuns(cache)
     ok(pivot(['pull', BUSYBOX_IMAGE], {cacheDir: cache}), 'pull')
     busyboxRuns(cache)
@@ -125,7 +134,11 @@ describe('damaged layers are found, and a pull or check --repair puts them right
   it('a missing rootfs: run says so in one line, the other image runs, pull repairs it', () => {
     const cache = fresh()
     fs.rmSync(path.join(cache, 'layers', busyboxLayer, 'rootfs'), {recursive: true})
-    assertOneLineError(pivot(['run', '--rm', '--pull', 'never', BUSYBOX_IMAGE, 'true'], {cacheDir: cache}), /missing or damaged in the cache .*rootfs is missing.*pull the image again/, 125)
+    assertOneLineError(
+      pivot(['run', '--rm', '--pull', 'never', BUSYBOX_IMAGE, 'true'], {cacheDir: cache}),
+      /missing or damaged in the cache .*rootfs is missing.*pull the image again/,
+      125,
+    )
     otherStillRuns(cache)
     const pulled = pivot(['pull', BUSYBOX_IMAGE], {cacheDir: cache})
     ok(pulled, 'pull')
@@ -222,7 +235,11 @@ describe('a damaged record never blocks the others', () => {
     assert.match(images.stdout, /integrity-other/)
     assert.equal(images.stderr.split('\n').filter(Boolean).length, 1)
     assert.match(images.stderr, /^pivot: warning: the cache has 1 damaged entry.*images\/[0-9a-f]{64}\.json \(it is not valid JSON.*pivot check --repair/)
-    assertOneLineError(pivot(['run', '--rm', '--pull', 'never', BUSYBOX_IMAGE, 'true'], {cacheDir: cache}), /image record sha256:[0-9a-f]{64} is damaged .*pivot rmi [0-9a-f]{12}/, 125)
+    assertOneLineError(
+      pivot(['run', '--rm', '--pull', 'never', BUSYBOX_IMAGE, 'true'], {cacheDir: cache}),
+      /image record sha256:[0-9a-f]{64} is damaged .*pivot rmi [0-9a-f]{12}/,
+      125,
+    )
     otherStillRuns(cache)
     // pull puts the same record back (same content, same id)
     ok(pivot(['pull', BUSYBOX_IMAGE], {cacheDir: cache}), 'pull')
@@ -274,7 +291,10 @@ describe('a damaged record never blocks the others', () => {
     otherStillRuns(cache)
     const {status, report} = check(cache, ['--repair'])
     assert.equal(status, 0)
-    assert.deepEqual(report.findings.map(f => [f.path, f.action]).sort(), [['refs/a-directory', 'removed'], ['refs/bad%ZZname', 'removed']])
+    assert.deepEqual(report.findings.map(f => [f.path, f.action]).sort(), [
+      ['refs/a-directory', 'removed'],
+      ['refs/bad%ZZname', 'removed'],
+    ])
     checkClean(cache)
   })
 
@@ -294,7 +314,10 @@ describe('a damaged record never blocks the others', () => {
     fs.writeFileSync(path.join(cache, 'build-cache', `${'b'.repeat(64)}.json`), JSON.stringify({layers: [`sha256:${'c'.repeat(64)}`]}))
     const {status, report} = check(cache, ['--repair'])
     assert.equal(status, 0)
-    assert.deepEqual(report.findings.map(f => f.kind), ['build-cache', 'build-cache'])
+    assert.deepEqual(
+      report.findings.map(f => f.kind),
+      ['build-cache', 'build-cache'],
+    )
     assert.match(report.findings[0].problem, /not valid JSON/)
     assert.match(report.findings[1].problem, /missing or damaged \(the step will run again\)/)
     checkClean(cache)
@@ -382,7 +405,10 @@ describe('a damaged cache layout gets one clear line, never a stack trace', () =
       assert.equal(r.status, 125)
       const lines = r.stderr.split('\n').filter(Boolean)
       assert.equal(lines.length, 1, r.stderr)
-      assert.match(lines[0], /^pivot: layer sha256:[0-9a-f]{64} was taken out of the cache, but cannot be removed: .*\/bin\/busybox: operation not permitted \(is it or its directory immutable\? see lsattr -d /)
+      assert.match(
+        lines[0],
+        /^pivot: layer sha256:[0-9a-f]{64} was taken out of the cache, but cannot be removed: .*\/bin\/busybox: operation not permitted \(is it or its directory immutable\? see lsattr -d /,
+      )
       assert.equal(fs.existsSync(path.join(cache, 'layers', busyboxLayer)), false)
       ok(pivot(['pull', BUSYBOX_IMAGE], {cacheDir: cache}), 'pull after the failed prune')
       busyboxRuns(cache)
@@ -434,7 +460,11 @@ describe('a damaged cache layout gets one clear line, never a stack trace', () =
     const file = imageFile(cache, busyboxId)
     if (spawnSync('chattr', ['+i', file]).status !== 0) return t.skip('chattr +i is not supported on this file system')
     try {
-      assertOneLineError(pivot(['rmi', busyboxId.slice(7, 19)], {cacheDir: cache}), /the image record sha256:[0-9a-f]{64} cannot be removed: .*operation not permitted/, 125)
+      assertOneLineError(
+        pivot(['rmi', busyboxId.slice(7, 19)], {cacheDir: cache}),
+        /the image record sha256:[0-9a-f]{64} cannot be removed: .*operation not permitted/,
+        125,
+      )
     } finally {
       spawnSync('chattr', ['-i', file])
     }
@@ -452,7 +482,10 @@ describe('a damaged cache layout gets one clear line, never a stack trace', () =
     fs.chmodSync(path.join(cache, 'layers', busyboxLayer, 'layer.json'), 0)
     const images = asNobody(cache, ['images', '--json'])
     assert.equal(images.status, 0, images.stderr)
-    assert.deepEqual((JSON.parse(images.stdout) as Array<{id: string}>).map(i => i.id), [otherId])
+    assert.deepEqual(
+      (JSON.parse(images.stdout) as Array<{id: string}>).map(i => i.id),
+      [otherId],
+    )
     assert.match(images.stderr, /^pivot: warning: the cache has 1 damaged entry, not listed: images\/[0-9a-f]{64}\.json \(cannot open .*: permission denied\)/)
     assert.equal(images.stderr.split('\n').filter(Boolean).length, 1)
     const checked = asNobody(cache, ['check'])

@@ -54,7 +54,7 @@ function pivotTimed(args: string[]): Promise<Timed> {
   )
 }
 
-test('prune waiting on another prune says so, with the holder\'s pid and command, then does its work', async t => {
+test("prune waiting on another prune says so, with the holder's pid and command, then does its work", async t => {
   const file = path.join(cache, 'locks', 'prune.lock')
   const holder = await holdLock(file, 6)
   t.after(() => holder.kill())
@@ -68,7 +68,7 @@ test('prune waiting on another prune says so, with the holder\'s pid and command
   assert.match(r.stdout, /^Total reclaimed space/m)
 })
 
-test('run waiting for a prune\'s garbage collection says so, and --json output stays clean', async t => {
+test("run waiting for a prune's garbage collection says so, and --json output stays clean", async t => {
   const file = path.join(cache, 'locks')
   const holder = await holdLock(file, 4)
   t.after(() => holder.kill())

@@ -10,7 +10,11 @@ const sysModule = path.resolve(__dirname, '../../../src/sys')
 
 /** Runs a snippet in a fresh node process (namespace changes must not touch the test runner). */
 function child(code: string): {status: number | null; stdout: string; stderr: string} {
-  const r = spawnSync(process.execPath, ['-e', `const sys = new (require(${JSON.stringify(sysModule)}).KoffiSyscalls)(); const C = require(${JSON.stringify(sysModule)});\n${code}`], {encoding: 'utf8'})
+  const r = spawnSync(
+    process.execPath,
+    ['-e', `const sys = new (require(${JSON.stringify(sysModule)}).KoffiSyscalls)(); const C = require(${JSON.stringify(sysModule)});\n${code}`],
+    {encoding: 'utf8'},
+  )
   return {status: r.status, stdout: r.stdout, stderr: r.stderr}
 }
 
@@ -42,8 +46,14 @@ test('a failing call throws SysError with the call, its arguments and the errno 
     () => sys.chdir('/nonexistent/pivot-test'),
     (e: unknown) => e instanceof SysError && e.call === 'chdir' && e.errnoName === 'ENOENT' && e.args[0] === '/nonexistent/pivot-test',
   )
-  assert.throws(() => sys.mount('none', '/nonexistent/pivot-test', 'tmpfs', 0, null), (e: unknown) => e instanceof SysError && e.errnoName === 'ENOENT')
-  assert.throws(() => sys.setns(9999, 0), (e: unknown) => e instanceof SysError && e.errnoName === 'EBADF')
+  assert.throws(
+    () => sys.mount('none', '/nonexistent/pivot-test', 'tmpfs', 0, null),
+    (e: unknown) => e instanceof SysError && e.errnoName === 'ENOENT',
+  )
+  assert.throws(
+    () => sys.setns(9999, 0),
+    (e: unknown) => e instanceof SysError && e.errnoName === 'EBADF',
+  )
 })
 
 test('NUL bytes are refused before they reach libc', () => {
@@ -72,7 +82,9 @@ test('xattrs, mknod and capabilities work through the bindings', () => {
 })
 
 test('execve replaces the process, with fds 0-2 kept once FD_CLOEXEC is cleared', () => {
-  const r = child(`for (const fd of [0, 1, 2]) sys.setCloexec(fd, false); sys.cloexecFrom(3); sys.execve('/bin/sh', ['sh', '-c', 'echo "$GREETING"; ls /proc/self/fd | wc -l'], ['GREETING=hello from execve'])`)
+  const r = child(
+    `for (const fd of [0, 1, 2]) sys.setCloexec(fd, false); sys.cloexecFrom(3); sys.execve('/bin/sh', ['sh', '-c', 'echo "$GREETING"; ls /proc/self/fd | wc -l'], ['GREETING=hello from execve'])`,
+  )
   assert.equal(r.status, 0, r.stderr)
   const [greeting, fds] = r.stdout.trim().split('\n')
   assert.equal(greeting, 'hello from execve')

@@ -89,12 +89,7 @@ describe('unpackLayer: faithful', () => {
   })
 
   it('makes hardlinks one inode', async () => {
-    const tar = new TarBuilder()
-      .file('bin/a', 'shared content', {mode: 0o755})
-      .hardlink('bin/b', 'bin/a')
-      .hardlink('sbin/c', './bin/a')
-      .end()
-      .toBuffer()
+    const tar = new TarBuilder().file('bin/a', 'shared content', {mode: 0o755}).hardlink('bin/b', 'bin/a').hardlink('sbin/c', './bin/a').end().toBuffer()
     const {dest} = await unpackBuffer(tar)
     const a = fs.statSync(`${dest}/bin/a`)
     assert.equal(fs.statSync(`${dest}/bin/b`).ino, a.ino)
@@ -177,20 +172,15 @@ describe('unpackLayer: faithful', () => {
       assert.ok(st.isCharacterDevice(), `${p} is a whiteout`)
       assert.deepEqual(majorMinor(st.rdev), [0, 0])
     }
-    assert.deepEqual(walk(dest).filter(p => p.split('/').pop()!.startsWith('.wh.')), [])
+    assert.deepEqual(
+      walk(dest).filter(p => p.split('/').pop()!.startsWith('.wh.')),
+      [],
+    )
     assert.equal(result.entries, 7)
   })
 
   it('lets a real entry replace an earlier whiteout; a directory that does so is opaque', async () => {
-    const tar = new TarBuilder()
-      .file('.wh.again')
-      .file('again', 'back')
-      .file('.wh.dir2')
-      .dir('dir2/')
-      .file('.wh.dir3')
-      .file('dir3/child', 'c')
-      .end()
-      .toBuffer()
+    const tar = new TarBuilder().file('.wh.again').file('again', 'back').file('.wh.dir2').dir('dir2/').file('.wh.dir3').file('dir3/child', 'c').end().toBuffer()
     const {dest} = await unpackBuffer(tar)
     assert.equal(fs.readFileSync(`${dest}/again`, 'utf8'), 'back')
     assert.ok(fs.lstatSync(`${dest}/dir2`).isDirectory())
@@ -200,7 +190,7 @@ describe('unpackLayer: faithful', () => {
     assert.equal(fs.readFileSync(`${dest}/dir3/child`, 'utf8'), 'c')
   })
 
-  it('records .wh..wh..opq as trusted.overlay.opaque=y and keeps the layer\'s own files', async () => {
+  it("records .wh..wh..opq as trusted.overlay.opaque=y and keeps the layer's own files", async () => {
     const tar = new TarBuilder().dir('opq/').file('opq/keep', 'k').file('opq/.wh..wh..opq').file('plain/.wh..wh..opq').end().toBuffer()
     const {dest} = await unpackBuffer(tar)
     assert.equal(xattr(`${dest}/opq`, 'trusted.overlay.opaque')?.toString(), 'y')
@@ -246,7 +236,16 @@ describe('unpackLayer: faithful', () => {
   })
 
   it('ignores a pax global header, as Go (docker) does', async () => {
-    const tar = new TarBuilder().globalPax([['uid', '77'], ['path', 'hijacked'], ['comment', 'git archive']]).file('a', 'a').file('b', 'b', {pax: [['uid', '']]}).end().toBuffer()
+    const tar = new TarBuilder()
+      .globalPax([
+        ['uid', '77'],
+        ['path', 'hijacked'],
+        ['comment', 'git archive'],
+      ])
+      .file('a', 'a')
+      .file('b', 'b', {pax: [['uid', '']]})
+      .end()
+      .toBuffer()
     const {dest, result} = await unpackBuffer(tar)
     assert.deepEqual(walk(dest).sort(), ['a', 'b'])
     assert.equal(fs.lstatSync(`${dest}/a`).uid, 0)
@@ -305,6 +304,9 @@ describe('unpackLayer: faithful', () => {
         this.destroy(new Error('connection reset by daemon'))
       },
     })
-    await assert.rejects(unpackLayer(source, tempDir()), (e: unknown) => e instanceof UnpackError && e.code === 'UNPACK_SOURCE_FAILED' && /connection reset/.test(e.message))
+    await assert.rejects(
+      unpackLayer(source, tempDir()),
+      (e: unknown) => e instanceof UnpackError && e.code === 'UNPACK_SOURCE_FAILED' && /connection reset/.test(e.message),
+    )
   })
 })

@@ -55,7 +55,11 @@ test('a file to a path, into a directory (trailing slash or existing), relative 
   assert.deepEqual(summary(plan(ctx, {kind: 'copy', src: ['tool.sh'], dest: '/x/', mode: 0o755}, v)), ['dir x 755 0:0', 'file x/tool.sh 755 0:0'])
   // /opt exists in the image: into it, and the layer keeps its mode so the merge does not change it.
   assert.deepEqual(summary(plan(ctx, {kind: 'copy', src: ['tool.sh'], dest: '/opt'}, v)), [`dir opt 750 ${ME}`, 'file opt/tool.sh 640 0:0'])
-  assert.deepEqual(summary(plan(ctx, {kind: 'copy', src: ['tool.sh'], dest: 'bin/t'}, v, '/opt')), [`dir opt 750 ${ME}`, 'dir opt/bin 755 0:0', 'file opt/bin/t 640 0:0'])
+  assert.deepEqual(summary(plan(ctx, {kind: 'copy', src: ['tool.sh'], dest: 'bin/t'}, v, '/opt')), [
+    `dir opt 750 ${ME}`,
+    'dir opt/bin 755 0:0',
+    'file opt/bin/t 640 0:0',
+  ])
   const [file] = plan(ctx, {kind: 'copy', src: ['tool.sh'], dest: '/t'}, v)
   assert.equal(file.source, fs.realpathSync(path.join(ctx, 'tool.sh')))
   assert.equal(file.digest, 'sha256:' + require('node:crypto').createHash('sha256').update('echo\n').digest('hex'))
@@ -82,7 +86,7 @@ test('a directory copies its contents; symlinks inside are copied as links, neve
   assert.ok(summary(plan(ctx, {kind: 'copy', src: ['.'], dest: '/'}, view([]))).includes('file app/main 644 0:0'))
 })
 
-test('the destination follows the image\'s own symlinks (usr-merge), never the host\'s', t => {
+test("the destination follows the image's own symlinks (usr-merge), never the host's", t => {
   const ctx = tempDir(t, 'pivot-ctx-')
   const base = tempDir(t, 'pivot-layer-')
   const top = tempDir(t, 'pivot-layer-')
@@ -93,7 +97,11 @@ test('the destination follows the image\'s own symlinks (usr-merge), never the h
   fs.mkdirSync(path.join(top, 'etc'))
   fs.symlinkSync('/usr/bin', path.join(top, 'etc', 'tools'))
   const v = view([base, top])
-  assert.deepEqual(summary(plan(ctx, {kind: 'copy', src: ['busybox'], dest: '/bin/busybox'}, v)), [`dir usr 755 ${ME}`, `dir usr/bin 755 ${ME}`, 'file usr/bin/busybox 644 0:0'])
+  assert.deepEqual(summary(plan(ctx, {kind: 'copy', src: ['busybox'], dest: '/bin/busybox'}, v)), [
+    `dir usr 755 ${ME}`,
+    `dir usr/bin 755 ${ME}`,
+    'file usr/bin/busybox 644 0:0',
+  ])
   assert.deepEqual(
     plan(ctx, {kind: 'copy', src: ['busybox'], dest: '/etc/tools/'}, v).map(e => e.path),
     ['usr', 'usr/bin', 'usr/bin/busybox'],
@@ -127,7 +135,7 @@ test('LayerView: upper layers win, opaque directories hide lower contents, loops
   assert.equal(v.resolve('/etc/../etc/./a').path, '/etc/a')
 })
 
-test('owner names come from the image\'s /etc/passwd and /etc/group', t => {
+test("owner names come from the image's /etc/passwd and /etc/group", t => {
   const ctx = tempDir(t, 'pivot-ctx-')
   const layer = tempDir(t, 'pivot-layer-')
   fs.writeFileSync(path.join(ctx, 'f'), '')

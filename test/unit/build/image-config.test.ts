@@ -10,7 +10,7 @@ test('mergeEnv: a name set again is replaced in place, new names are appended', 
   assert.deepEqual(mergeEnv(['PATH=/bin', 'A=1'], ['A=2', 'B=3'], ['PATH=/usr/bin']), ['PATH=/usr/bin', 'A=2', 'B=3'])
 })
 
-test('imageConfig: the base config, the steps\' env and workdir, then the recipe\'s metadata', () => {
+test("imageConfig: the base config, the steps' env and workdir, then the recipe's metadata", () => {
   const base = {Env: ['PATH=/bin'], Cmd: ['/bin/bash'], Entrypoint: null, User: 'nobody', Labels: {a: '1', b: '2'}, ExposedPorts: {'80/tcp': {}}}
   const state = {env: ['PATH=/bin', 'CI=true'], workdir: '/srv'}
   assert.deepEqual(imageConfig(base, recipe('from: x\nlabels: {b: "3", c: "4"}\n'), state, true), {

@@ -48,7 +48,10 @@ steps:
       echo hi
 `)
   assert.equal(recipe.from, 'localhost:5000/pivot-test/debian:bookworm')
-  assert.deepEqual(recipe.env, [['LANG', 'C.UTF-8'], ['N', '3']])
+  assert.deepEqual(recipe.env, [
+    ['LANG', 'C.UTF-8'],
+    ['N', '3'],
+  ])
   assert.equal(recipe.workdir, '/srv')
   assert.equal(recipe.user, 'app')
   assert.deepEqual(recipe.cmd, ['/bin/bash'])
@@ -97,19 +100,46 @@ test('bad recipes are refused with the file, the offending key and what was expe
     ['from: scratch\nsteps:\n  - run: []\n', 'images/x.yaml: steps[0].run: the command is empty'],
     ['from: scratch\nsteps:\n  - run: [ls, 3]\n', 'images/x.yaml: steps[0].run[1]: expected a string, found the number 3'],
     ['from: scratch\nsteps:\n  - run: {a: b}\n', 'images/x.yaml: steps[0].run: expected a shell command string or a list of arguments, found a mapping'],
-    ['from: scratch\nsteps:\n  - run: a\n  - run: b\n  - copy: {src: x, dest: /x, mode: 755}\n', 'images/x.yaml: steps[2].copy.mode: expected an octal string like "0755", found the number 755'],
-    ['from: scratch\nsteps:\n  - copy: {src: x, dest: /x, mode: "rwx"}\n', 'images/x.yaml: steps[0].copy.mode: expected an octal string like "0755", found "rwx"'],
-    ['from: scratch\nsteps:\n  - copy: {src: x, dest: /x, mode: "0789"}\n', 'images/x.yaml: steps[0].copy.mode: expected an octal string like "0755", found "0789"'],
+    [
+      'from: scratch\nsteps:\n  - run: a\n  - run: b\n  - copy: {src: x, dest: /x, mode: 755}\n',
+      'images/x.yaml: steps[2].copy.mode: expected an octal string like "0755", found the number 755',
+    ],
+    [
+      'from: scratch\nsteps:\n  - copy: {src: x, dest: /x, mode: "rwx"}\n',
+      'images/x.yaml: steps[0].copy.mode: expected an octal string like "0755", found "rwx"',
+    ],
+    [
+      'from: scratch\nsteps:\n  - copy: {src: x, dest: /x, mode: "0789"}\n',
+      'images/x.yaml: steps[0].copy.mode: expected an octal string like "0755", found "0789"',
+    ],
     ['from: scratch\nsteps:\n  - copy: {dest: /x}\n', 'images/x.yaml: steps[0].copy.src: required: a path in the build context, or a list of them'],
     ['from: scratch\nsteps:\n  - copy: {src: x}\n', 'images/x.yaml: steps[0].copy.dest: required: where the files go in the image'],
-    ['from: scratch\nsteps:\n  - copy: {src: x, dest: /x, chmod: "0755"}\n', 'images/x.yaml: steps[0].copy.chmod: unknown key (expected one of src, dest, mode, owner)'],
+    [
+      'from: scratch\nsteps:\n  - copy: {src: x, dest: /x, chmod: "0755"}\n',
+      'images/x.yaml: steps[0].copy.chmod: unknown key (expected one of src, dest, mode, owner)',
+    ],
     ['from: scratch\nsteps:\n  - copy: {src: ../x, dest: /x}\n', 'images/x.yaml: steps[0].copy.src: "../x" is outside the build context'],
     ['from: scratch\nsteps:\n  - copy: {src: a/../../x, dest: /x}\n', 'images/x.yaml: steps[0].copy.src: "a/../../x" is outside the build context'],
-    ['from: scratch\nsteps:\n  - copy: {src: /etc/passwd, dest: /x}\n', 'images/x.yaml: steps[0].copy.src: "/etc/passwd" is absolute: sources are paths inside the build context'],
-    ['from: scratch\nsteps:\n  - copy: {src: [a, /b], dest: /x/}\n', 'images/x.yaml: steps[0].copy.src[1]: "/b" is absolute: sources are paths inside the build context'],
-    ['from: scratch\nsteps:\n  - copy: {src: [a, b], dest: /x}\n', 'images/x.yaml: steps[0].copy.dest: with several sources the destination is a directory: write it with a trailing slash ("/x/")'],
-    ['from: scratch\nsteps:\n  - copy: {src: a, dest: /x, owner: "a b"}\n', 'images/x.yaml: steps[0].copy.owner: expected user[:group] (names or numbers) like "app" or "1000:1000", found "a b"'],
-    ['from: scratch\nsteps:\n  - env: {1A: b}\n', 'images/x.yaml: steps[0].env.1A: a variable name is made of letters, digits and _ and does not start with a digit'],
+    [
+      'from: scratch\nsteps:\n  - copy: {src: /etc/passwd, dest: /x}\n',
+      'images/x.yaml: steps[0].copy.src: "/etc/passwd" is absolute: sources are paths inside the build context',
+    ],
+    [
+      'from: scratch\nsteps:\n  - copy: {src: [a, /b], dest: /x/}\n',
+      'images/x.yaml: steps[0].copy.src[1]: "/b" is absolute: sources are paths inside the build context',
+    ],
+    [
+      'from: scratch\nsteps:\n  - copy: {src: [a, b], dest: /x}\n',
+      'images/x.yaml: steps[0].copy.dest: with several sources the destination is a directory: write it with a trailing slash ("/x/")',
+    ],
+    [
+      'from: scratch\nsteps:\n  - copy: {src: a, dest: /x, owner: "a b"}\n',
+      'images/x.yaml: steps[0].copy.owner: expected user[:group] (names or numbers) like "app" or "1000:1000", found "a b"',
+    ],
+    [
+      'from: scratch\nsteps:\n  - env: {1A: b}\n',
+      'images/x.yaml: steps[0].env.1A: a variable name is made of letters, digits and _ and does not start with a digit',
+    ],
     ['from: scratch\nsteps:\n  - env: {A: [b]}\n', 'images/x.yaml: steps[0].env.A: expected a string, found a list'],
     ['from: scratch\nsteps:\n  - env: {}\n', 'images/x.yaml: steps[0].env: expected at least one NAME: value'],
     ['from: scratch\nsteps:\n  - workdir: 3\n', 'images/x.yaml: steps[0].workdir: expected a string, found the number 3'],
@@ -119,12 +149,21 @@ test('bad recipes are refused with the file, the offending key and what was expe
     ['from: scratch\nlabels: [a]\n', 'images/x.yaml: labels: expected a mapping of label: value, found a list'],
     ['from: scratch\nargs: [A]\n', 'images/x.yaml: args: expected a mapping of NAME: default, found a list'],
     ['from: scratch\nargs: {A-B: x}\n', 'images/x.yaml: args.A-B: an argument name is made of letters, digits and _ and does not start with a digit'],
-    ['from: scratch\nsteps:\n  - run: echo ${NOPE}\n', 'images/x.yaml: steps[0].run: unknown build argument ${NOPE} (pass --build-arg NOPE=..., or declare it under args:)'],
+    [
+      'from: scratch\nsteps:\n  - run: echo ${NOPE}\n',
+      'images/x.yaml: steps[0].run: unknown build argument ${NOPE} (pass --build-arg NOPE=..., or declare it under args:)',
+    ],
     ['from: scratch\nargs: {V: null}\nsteps:\n  - run: echo ${V}\n', 'images/x.yaml: steps[0].run: build argument ${V} has no default: pass --build-arg V=...'],
     ['from: ${BASE}\n', 'images/x.yaml: from: unknown build argument ${BASE} (pass --build-arg BASE=..., or declare it under args:)'],
     ['from: scratch\nsteps:\n  - run: echo ${A\n', 'images/x.yaml: steps[0].run: unterminated "${" (write "$$" for a literal "$")'],
-    ['from: scratch\nsteps:\n  - run: echo ${A-b}\n', 'images/x.yaml: steps[0].run: bad substitution "${A-b}": expected ${NAME} (write "$$" for a literal "$")'],
-    ['from: scratch\nsteps:\n  - copy: {src: "${F}", dest: /x}\n', 'images/x.yaml: steps[0].copy.src: unknown build argument ${F} (pass --build-arg F=..., or declare it under args:)'],
+    [
+      'from: scratch\nsteps:\n  - run: echo ${A-b}\n',
+      'images/x.yaml: steps[0].run: bad substitution "${A-b}": expected ${NAME} (write "$$" for a literal "$")',
+    ],
+    [
+      'from: scratch\nsteps:\n  - copy: {src: "${F}", dest: /x}\n',
+      'images/x.yaml: steps[0].copy.src: unknown build argument ${F} (pass --build-arg F=..., or declare it under args:)',
+    ],
   ]
   for (const [text, expected] of cases) {
     const message = parseError(text)
@@ -171,7 +210,10 @@ test('substituteArgs on its own', () => {
   assert.equal(substituteArgs('a$', lookup, fail), 'a$')
   assert.equal(substituteArgs('$A ${A}', lookup, fail), '$A 1')
   // A value is not substituted again.
-  assert.equal(substituteArgs('${B}', () => '${A}', fail), '${A}')
+  assert.equal(
+    substituteArgs('${B}', () => '${A}', fail),
+    '${A}',
+  )
   assert.throws(() => substituteArgs('${C}', lookup, fail), /unknown C/)
   assert.throws(() => substituteArgs('${}', lookup, fail), /bad substitution/)
 })
@@ -189,7 +231,10 @@ test('loadRecipe: a missing file is named; the recipe directory is the default c
     const recipe = loadRecipe('r.yaml', {}, dir)
     assert.equal(recipe.dir, dir)
     assert.equal(recipe.file, 'r.yaml')
-    assert.throws(() => loadRecipe('nope.yaml', {}, dir), (e: unknown) => e instanceof BuildError && e.code === 'BUILD_RECIPE_NOT_FOUND' && e.message === 'nope.yaml: no such file')
+    assert.throws(
+      () => loadRecipe('nope.yaml', {}, dir),
+      (e: unknown) => e instanceof BuildError && e.code === 'BUILD_RECIPE_NOT_FOUND' && e.message === 'nope.yaml: no such file',
+    )
   } finally {
     fs.rmSync(dir, {recursive: true, force: true})
   }

@@ -41,7 +41,11 @@ test('a broken entry is parsed again and rewritten', () => {
   loadRecipeCached(file, {}, cacheRoot).keep()
   const before = new Set(entries())
   const {recipe} = loadRecipeCached(file, {}, cacheRoot)
-  const entry = path.join(cacheRoot, 'recipes', [...before].find(e => JSON.parse(fs.readFileSync(path.join(cacheRoot, 'recipes', e), 'utf8')).steps[0]?.text === 'run: true')!)
+  const entry = path.join(
+    cacheRoot,
+    'recipes',
+    [...before].find(e => JSON.parse(fs.readFileSync(path.join(cacheRoot, 'recipes', e), 'utf8')).steps[0]?.text === 'run: true')!,
+  )
   fs.writeFileSync(entry, '{"from": ')
   const reparsed = loadRecipeCached(file, {}, cacheRoot)
   assert.deepEqual(reparsed.recipe, recipe)
@@ -60,7 +64,10 @@ test('an invalid or missing recipe fails as loadRecipe does, and nothing is kept
     }
     throw new Error('the recipe should be invalid')
   })()
-  assert.throws(() => loadRecipeCached(file, {}, cacheRoot), (e: Error & {code: string}) => e.code === expected.code && e.message === expected.message)
+  assert.throws(
+    () => loadRecipeCached(file, {}, cacheRoot),
+    (e: Error & {code: string}) => e.code === expected.code && e.message === expected.message,
+  )
   assert.throws(() => loadRecipeCached(path.join(dir, 'none.yaml'), {}, cacheRoot), /none\.yaml: no such file/)
   assert.equal(entries().length, count)
 })

@@ -30,12 +30,14 @@ function commandClass(id: string): CommandClass {
 }
 
 // Topics (commands/image/inspect.js) are `image inspect`, as oclif names them with topicSeparator ' '.
-const ids = (fs.readdirSync(COMMANDS_DIR, {recursive: true}) as string[])
-  .filter(f => f.endsWith('.js'))
-  .map(f => f.slice(0, -3).split(path.sep).join(' '))
+const ids = (fs.readdirSync(COMMANDS_DIR, {recursive: true}) as string[]).filter(f => f.endsWith('.js')).map(f => f.slice(0, -3).split(path.sep).join(' '))
 
 test('the lean root help has every command, with the summary of its class', () => {
-  assert.deepEqual(Object.keys(SUMMARIES).sort(), [...ids, 'help'].sort(), 'a command without a summary in src/cli/command-table.ts makes `pivot --help` load oclif')
+  assert.deepEqual(
+    Object.keys(SUMMARIES).sort(),
+    [...ids, 'help'].sort(),
+    'a command without a summary in src/cli/command-table.ts makes `pivot --help` load oclif',
+  )
   for (const id of ids) assert.equal(SUMMARIES[id], commandClass(id).summary, id)
 })
 
@@ -52,8 +54,15 @@ test('the lean commands declare exactly the flags and arguments of their oclif c
     }
     assert.equal(spec.json, cls.enableJsonFlag === true, `${id}: --json`)
     const args = Object.entries(cls.args ?? {})
-    assert.deepEqual(spec.args, args.map(([name]) => name), `${id}: arguments`)
-    assert.ok(args.every(([, a]) => a.required), `${id}: the lean parser knows only required arguments`)
+    assert.deepEqual(
+      spec.args,
+      args.map(([name]) => name),
+      `${id}: arguments`,
+    )
+    assert.ok(
+      args.every(([, a]) => a.required),
+      `${id}: the lean parser knows only required arguments`,
+    )
     assert.notEqual(cls.strict, false, `${id}: strict`)
   }
 })
@@ -75,7 +84,22 @@ test('plain argv parses as oclif would read it', () => {
 test('anything else is left to oclif', () => {
   const ps = LEAN_COMMANDS.ps
   const pull = LEAN_COMMANDS.pull
-  for (const argv of [['--bogus'], ['-x'], ['-ax'], ['--help'], ['-h'], ['--'], ['--all=false'], ['--json=1'], ['-a', '-a'], ['--cache-dir'], ['--cache-dir='], ['--cache-dir', '--json'], ['extra'], ['-']]) {
+  for (const argv of [
+    ['--bogus'],
+    ['-x'],
+    ['-ax'],
+    ['--help'],
+    ['-h'],
+    ['--'],
+    ['--all=false'],
+    ['--json=1'],
+    ['-a', '-a'],
+    ['--cache-dir'],
+    ['--cache-dir='],
+    ['--cache-dir', '--json'],
+    ['extra'],
+    ['-'],
+  ]) {
     assert.equal(parseLeanArgv(argv, ps), undefined, argv.join(' '))
   }
   for (const argv of [[], ['a', 'b'], ['--flat'], ['-q', '--', 'busybox'], ['busybox', '--help']]) {
@@ -83,7 +107,15 @@ test('anything else is left to oclif', () => {
   }
   // oclif's multiple flags take the arguments after them; values that look like flags are errors there
   const build = LEAN_COMMANDS.build
-  for (const argv of [['--build-arg', 'A=1', 'r.yaml'], ['--build-arg', 'A=1', '-q', 'r.yaml'], ['r.yaml', '-tapp'], ['r.yaml', '-t=app'], ['r.yaml', '-qt', 'app'], ['r.yaml', '--tag=--json'], ['r.yaml', '-t', '--json']]) {
+  for (const argv of [
+    ['--build-arg', 'A=1', 'r.yaml'],
+    ['--build-arg', 'A=1', '-q', 'r.yaml'],
+    ['r.yaml', '-tapp'],
+    ['r.yaml', '-t=app'],
+    ['r.yaml', '-qt', 'app'],
+    ['r.yaml', '--tag=--json'],
+    ['r.yaml', '-t', '--json'],
+  ]) {
     assert.equal(parseLeanArgv(argv, build), undefined, argv.join(' '))
   }
   assert.equal(parseLeanArgv(['--json'], {flags: [], json: false, args: []}), undefined, '--json only where the command has it')

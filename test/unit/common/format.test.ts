@@ -38,7 +38,13 @@ test('formatAge: relative to now, tolerant of bad input and clock skew', () => {
 })
 
 test('formatTable: left-aligned columns three spaces apart, no trailing blanks', () => {
-  const text = formatTable(['NAME', 'ID'], [['ubuntu:latest', 'abc'], ['x', 'defdef']])
+  const text = formatTable(
+    ['NAME', 'ID'],
+    [
+      ['ubuntu:latest', 'abc'],
+      ['x', 'defdef'],
+    ],
+  )
   assert.equal(text, 'NAME            ID\nubuntu:latest   abc\nx               defdef\n')
 })
 

@@ -34,8 +34,14 @@ describe('resolveEndpoint (DOCKER_HOST)', () => {
     assert.equal(v6.kind === 'tcp' && v6.host, '::1')
   })
   it('rejects schemes it cannot use, in one line', () => {
-    assert.throws(() => resolveEndpoint({DOCKER_HOST: 'ssh://me@host'}), (e: DaemonError) => e.code === 'DAEMON_BAD_HOST' && /ssh/.test(e.message))
-    assert.throws(() => resolveEndpoint({DOCKER_HOST: 'tcp://'}), (e: DaemonError) => e.code === 'DAEMON_BAD_HOST' && !e.message.includes('\n'))
+    assert.throws(
+      () => resolveEndpoint({DOCKER_HOST: 'ssh://me@host'}),
+      (e: DaemonError) => e.code === 'DAEMON_BAD_HOST' && /ssh/.test(e.message),
+    )
+    assert.throws(
+      () => resolveEndpoint({DOCKER_HOST: 'tcp://'}),
+      (e: DaemonError) => e.code === 'DAEMON_BAD_HOST' && !e.message.includes('\n'),
+    )
   })
 })
 
@@ -57,7 +63,10 @@ describe('followProgress', () => {
     ])
   })
   it('rejects on an error event inside a 200 stream', async () => {
-    const text = lines({status: 'Downloading', id: 'abc'}, {errorDetail: {message: 'read tcp: connection reset by peer'}, error: 'read tcp: connection reset by peer'})
+    const text = lines(
+      {status: 'Downloading', id: 'abc'},
+      {errorDetail: {message: 'read tcp: connection reset by peer'}, error: 'read tcp: connection reset by peer'},
+    )
     await assert.rejects(
       followProgress(Readable.from([text]), undefined, 'cannot pull x'),
       (e: DaemonError) => e.code === 'DAEMON_REGISTRY_UNREACHABLE' && e.message === 'cannot pull x: read tcp: connection reset by peer',
@@ -67,7 +76,10 @@ describe('followProgress', () => {
     assert.equal(classifyPullError('manifest for x:latest not found: manifest unknown: manifest unknown'), 'DAEMON_IMAGE_NOT_FOUND')
     assert.equal(classifyPullError("pull access denied for foo, repository does not exist or may require 'docker login'"), 'DAEMON_IMAGE_NOT_FOUND')
     assert.equal(classifyPullError('Get "http://localhost:5999/v2/": dial tcp 127.0.0.1:5999: connect: connection refused'), 'DAEMON_REGISTRY_UNREACHABLE')
-    assert.equal(classifyPullError('Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: no such host'), 'DAEMON_REGISTRY_UNREACHABLE')
+    assert.equal(
+      classifyPullError('Get "https://registry-1.docker.io/v2/": dial tcp: lookup registry-1.docker.io: no such host'),
+      'DAEMON_REGISTRY_UNREACHABLE',
+    )
     assert.equal(classifyPullError('failed to register layer: no space left on device'), 'DAEMON_PULL_FAILED')
   })
 })
@@ -231,7 +243,8 @@ describe('DockerodeDaemon against a pretend daemon', () => {
     const missing = path.join(dir, 'nonexistent.sock')
     await assert.rejects(
       connectDaemon({DOCKER_HOST: `unix://${missing}`}),
-      (e: DaemonError) => e.code === 'DAEMON_UNREACHABLE' && e.message.includes(`unix://${missing}`) && e.message.includes('DOCKER_HOST') && !e.message.includes('\n'),
+      (e: DaemonError) =>
+        e.code === 'DAEMON_UNREACHABLE' && e.message.includes(`unix://${missing}`) && e.message.includes('DOCKER_HOST') && !e.message.includes('\n'),
     )
   })
 

@@ -34,7 +34,7 @@ test('check-deps: names each import against the rule, with its file and line', t
   })
   const rule = 'common -> sys -> store -> reference/daemon/registry/network -> unpack -> images/runtime -> build/oci -> cli -> commands'
   assert.deepEqual(checkDependencies(root), [
-    "commands/run.ts:2: imports ../test/helpers/h, outside src/ and commands/",
+    'commands/run.ts:2: imports ../test/helpers/h, outside src/ and commands/',
     `src/build/d.ts:2: build imports cli (../cli/e), which is a higher layer; the rule: ${rule}`,
     `src/images/a.ts:2: images imports runtime (../runtime/b), which is the same layer; the rule: ${rule}`,
     `src/images/a.ts:2: images imports runtime (../runtime/b), which is the same layer; the rule: ${rule}`,

@@ -77,7 +77,11 @@ export function imageId(seed: string): string {
 /** Docker <= 24 (Debian's 20.10): `<v1 id>/layer.tar` in name order, manifest.json after them. */
 export function legacySave(id: string, layers: Buffer[], options: {duplicatesAsLinks?: boolean} = {}): Buffer {
   const hex = id.replace('sha256:', '')
-  const v1ids = layers.map((l, i) => createHash('sha256').update(`v1-${i}-${sha256(l)}`).digest('hex'))
+  const v1ids = layers.map((l, i) =>
+    createHash('sha256')
+      .update(`v1-${i}-${sha256(l)}`)
+      .digest('hex'),
+  )
   const seen = new Map<string, string>()
   const members: Member[] = []
   const dirs = layers.map((l, i) => ({l, v1: v1ids[i]})).sort((a, b) => a.v1.localeCompare(b.v1))
@@ -123,7 +127,10 @@ export function ociSave(id: string, layers: Buffer[], options: {withDockerManife
   )
   const manifestDigest = sha256(manifest)
   blobs.set(manifestDigest.slice(7), manifest)
-  const members: Member[] = [{path: 'blobs/', type: 'Directory'}, {path: 'blobs/sha256/', type: 'Directory'}]
+  const members: Member[] = [
+    {path: 'blobs/', type: 'Directory'},
+    {path: 'blobs/sha256/', type: 'Directory'},
+  ]
   for (const [h, data] of [...blobs.entries()].sort(([a], [b]) => a.localeCompare(b))) members.push({path: `blobs/sha256/${h}`, data})
   members.push({path: 'index.json', data: JSON.stringify({schemaVersion: 2, manifests: [{digest: manifestDigest}]})})
   if (options.withDockerManifest !== false) {
@@ -175,7 +182,7 @@ export function fakeUnpack(log: UnpackLog = {calls: 0, digests: []}): UnpackLaye
     if (buf[0] === 0x1f && buf[1] === 0x8b) buf = gunzipSync(buf)
     if (buf.length < 1024 || buf.length % 512 !== 0) throw new Error('fake unpack: truncated layer')
     let entries = 0
-    for (let off = 0; off + 512 <= buf.length; ) {
+    for (let off = 0; off + 512 <= buf.length;) {
       const block = buf.subarray(off, off + 512)
       if (block.every(b => b === 0)) break
       const h = new tar.Header(block)

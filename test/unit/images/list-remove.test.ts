@@ -42,7 +42,10 @@ test('listImages: names grouped per image, sizes from layer records counted once
   const mid = addImage(store, [base, top, base], ['docker.io/library/app:1', 'docker.io/library/app:latest'], '2024-02-01T00:00:00Z')
   const unnamed = addImage(store, [top], [], '2024-03-01T00:00:00Z')
   const list = listImages(store)
-  assert.deepEqual(list.map(i => i.id), [unnamed, mid, old])
+  assert.deepEqual(
+    list.map(i => i.id),
+    [unnamed, mid, old],
+  )
   assert.deepEqual(list[1].names, ['docker.io/library/app:1', 'docker.io/library/app:latest'])
   assert.deepEqual(list[0].names, [])
   assert.equal(list[2].size, 3000)
@@ -57,7 +60,10 @@ test('resolveImage: a name is normalised; an id prefix works; unknown is IMAGE_N
   assert.equal(resolveImage(store, 'docker.io/library/mybase').name, 'docker.io/library/mybase:latest')
   assert.equal(resolveImage(store, id.slice(7, 19)).image.id, id)
   assert.equal(resolveImage(store, id).image.id, id)
-  assert.throws(() => resolveImage(store, 'other'), (e: unknown) => e instanceof ImageError && e.code === 'IMAGE_NOT_FOUND')
+  assert.throws(
+    () => resolveImage(store, 'other'),
+    (e: unknown) => e instanceof ImageError && e.code === 'IMAGE_NOT_FOUND',
+  )
 })
 
 test('removeImage by name: untags, and deletes the record with the last name; layers stay', t => {
@@ -69,13 +75,19 @@ test('removeImage by name: untags, and deletes the record with the last name; la
   assert.deepEqual(removeImage(store, 'a:2'), {image: 'a:2', untagged: ['docker.io/library/a:2'], deleted: id})
   assert.equal(store.readImage(id), undefined)
   assert.ok(store.hasLayer(layer))
-  assert.throws(() => removeImage(store, 'a:2'), (e: unknown) => e instanceof ImageError && e.code === 'IMAGE_NOT_FOUND')
+  assert.throws(
+    () => removeImage(store, 'a:2'),
+    (e: unknown) => e instanceof ImageError && e.code === 'IMAGE_NOT_FOUND',
+  )
 })
 
 test('removeImage by id: refused for an image with several names unless forced', t => {
   const store = tempStore(t)
   const id = addImage(store, [addLayer(store, 'l', 10)], ['docker.io/library/a:1', 'docker.io/library/b:1'], '2024-01-01T00:00:00Z')
-  assert.throws(() => removeImage(store, id.slice(7, 19)), (e: unknown) => e instanceof ImageError && e.code === 'IMAGE_IN_USE')
+  assert.throws(
+    () => removeImage(store, id.slice(7, 19)),
+    (e: unknown) => e instanceof ImageError && e.code === 'IMAGE_IN_USE',
+  )
   assert.equal(store.refs().length, 2)
   const removed = removeImage(store, id.slice(7, 19), {force: true})
   assert.deepEqual(removed.untagged.sort(), ['docker.io/library/a:1', 'docker.io/library/b:1'])
@@ -89,7 +101,18 @@ test('removeImage: an image a running container uses is refused without force', 
   const named = () => addImage(store, [layer], ['docker.io/library/a:1'], '2024-01-01T00:00:00Z')
   const id = named()
   const cid = 'c1'.repeat(32)
-  const state = {id: cid, image: id, layers: [layer], command: ['sh'], hostname: 'h', status: 'running', owner: currentOwner(), limits: {}, remove: true, created: ''}
+  const state = {
+    id: cid,
+    image: id,
+    layers: [layer],
+    command: ['sh'],
+    hostname: 'h',
+    status: 'running',
+    owner: currentOwner(),
+    limits: {},
+    remove: true,
+    created: '',
+  }
   fs.mkdirSync(store.path('containers', cid))
   const record = (s: object) => fs.writeFileSync(store.path('containers', cid, 'state.json'), JSON.stringify(s))
   // An exited container, and one whose owner is gone (a killed run), do not hold the image.
@@ -100,7 +123,10 @@ test('removeImage: an image a running container uses is refused without force', 
   assert.equal(removeImage(store, 'a:1').deleted, id)
   named()
   record(state)
-  assert.throws(() => removeImage(store, 'a:1'), (e: unknown) => e instanceof ImageError && e.code === 'IMAGE_IN_USE' && e.message.includes(cid.slice(0, 12)))
+  assert.throws(
+    () => removeImage(store, 'a:1'),
+    (e: unknown) => e instanceof ImageError && e.code === 'IMAGE_IN_USE' && e.message.includes(cid.slice(0, 12)),
+  )
   assert.ok(store.getRef('docker.io/library/a:1'))
   assert.ok(store.readImage(id))
   assert.equal(removeImage(store, 'a:1', {force: true}).deleted, id)

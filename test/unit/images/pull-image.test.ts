@@ -9,18 +9,7 @@ import {EXPORT_LABEL, EXPORT_PLACEHOLDER_CMD, pullImage} from '../../../src/imag
 import {ImageReferenceError} from '../../../src/reference'
 import {Store} from '../../../src/store'
 import type {ProgressEvent} from '../../../src/images/progress-event'
-import {
-  brokenStream,
-  daemonImage,
-  fakeUnpack,
-  imageId,
-  layer,
-  legacySave,
-  ociSave,
-  sha256,
-  streamOf,
-  type UnpackLog,
-} from './image-archives'
+import {brokenStream, daemonImage, fakeUnpack, imageId, layer, legacySave, ociSave, sha256, streamOf, type UnpackLog} from './image-archives'
 
 const roots: string[] = []
 after(() => {
@@ -68,7 +57,13 @@ function setup(store = freshStore()): Setup {
 }
 
 /** Registers an image in the fake registry (so a pull brings it) with a legacy save stream. */
-function inRegistry(daemon: FakeDaemon, name: string, id: string, layers: Buffer[], save: () => NodeJS.ReadableStream = () => streamOf(legacySave(id, layers))) {
+function inRegistry(
+  daemon: FakeDaemon,
+  name: string,
+  id: string,
+  layers: Buffer[],
+  save: () => NodeJS.ReadableStream = () => streamOf(legacySave(id, layers)),
+) {
   const image = {image: daemonImage(id, layers.map(sha256)), save, export: () => streamOf(layer('flat/file', `flat of ${id}`))}
   daemon.registry.set(name, image)
   return image
@@ -317,7 +312,10 @@ describe('pullImage: the daemon and the registry', () => {
 
   it('an image neither the registry nor the daemon has is DAEMON_IMAGE_NOT_FOUND', async () => {
     const s = setup()
-    await assert.rejects(s.pull('nosuchimage'), (e: Error & {code?: string}) => e.code === 'DAEMON_IMAGE_NOT_FOUND' && /nosuchimage:latest not found/.test(e.message))
+    await assert.rejects(
+      s.pull('nosuchimage'),
+      (e: Error & {code?: string}) => e.code === 'DAEMON_IMAGE_NOT_FOUND' && /nosuchimage:latest not found/.test(e.message),
+    )
   })
 
   it('a locally built image the registry does not know is used with a warning', async () => {

@@ -20,7 +20,11 @@ test('-p specs as docker reads them', () => {
     ['80/sctp', /sctp is not supported/],
     ['::1:80:80', /too many colons/],
   ] as const) {
-    assert.throws(() => parsePortSpec(spec), (e: Error & {code?: string}) => e.code === 'NET_BAD_PORT' && why.test(e.message), spec)
+    assert.throws(
+      () => parsePortSpec(spec),
+      (e: Error & {code?: string}) => e.code === 'NET_BAD_PORT' && why.test(e.message),
+      spec,
+    )
   }
   assert.equal(formatBinding(parsePortSpec('127.0.0.1:8080:80')), '80/tcp -> 127.0.0.1:8080')
 })
@@ -32,8 +36,12 @@ test('one host port: a specific address collides with every address, tcp and udp
   assert.ok(!samePort(any, parsePortSpec('8080:80/udp')))
 })
 
-test('-P takes the image\'s ExposedPorts; the range from PIVOT_PORT_RANGE', () => {
-  assert.deepEqual(exposedPorts({'80/tcp': {}, '53/udp': {}, '8080': {}}).map(formatBinding), ['8080/tcp -> 0.0.0.0:0', '80/tcp -> 0.0.0.0:0', '53/udp -> 0.0.0.0:0'])
+test("-P takes the image's ExposedPorts; the range from PIVOT_PORT_RANGE", () => {
+  assert.deepEqual(exposedPorts({'80/tcp': {}, '53/udp': {}, '8080': {}}).map(formatBinding), [
+    '8080/tcp -> 0.0.0.0:0',
+    '80/tcp -> 0.0.0.0:0',
+    '53/udp -> 0.0.0.0:0',
+  ])
   assert.throws(() => exposedPorts({'80/sctp': {}}), /only tcp and udp/)
   assert.deepEqual(ephemeralRange({PIVOT_PORT_RANGE: '18900-18999'}), {low: 18900, high: 18999})
   assert.deepEqual(ephemeralRange({PIVOT_PORT_RANGE: '9-1'}), {low: 32768, high: 60999})
@@ -55,13 +63,16 @@ test('subnets: parsing, overlap, and the pool skips what the host routes', () =>
   assert.throws(() => subnetPool({PIVOT_NETWORK_POOL: '10.1.0.0/33'}), /PIVOT_NETWORK_POOL/)
 })
 
-test('the network files: docker\'s hosts layout, the host resolvers or the gateway forwarder', () => {
+test("the network files: docker's hosts layout, the host resolvers or the gateway forwarder", () => {
   const hosts = bridgeHosts('10.200.0.5', 'box', [parseAddHost('db:10.1.2.3'), parseAddHost('host.docker.internal:host-gateway')], '10.200.0.1')
   assert.match(hosts, /^127\.0\.0\.1\tlocalhost\n/)
   assert.ok(hosts.endsWith('10.1.2.3\tdb\n10.200.0.1\thost.docker.internal\n10.200.0.5\tbox\n'), hosts)
   assert.throws(() => parseAddHost('db'), /use HOST:IP/)
   assert.throws(() => parseAddHost('db:1.2.3'), /not an IPv4 address/)
   assert.equal(bridgeResolvConf('10.200.0.1', [], 'nameserver 10.9.9.9\nsearch corp\n'), 'search corp\nnameserver 10.9.9.9\n')
-  assert.equal(bridgeResolvConf('10.200.0.1', [], 'nameserver 127.0.0.53\noptions edns0\n'), "# pivot: the host's resolver 127.0.0.53 is on its loopback: queries to 10.200.0.1 are forwarded to it\noptions edns0\nnameserver 10.200.0.1\n")
+  assert.equal(
+    bridgeResolvConf('10.200.0.1', [], 'nameserver 127.0.0.53\noptions edns0\n'),
+    "# pivot: the host's resolver 127.0.0.53 is on its loopback: queries to 10.200.0.1 are forwarded to it\noptions edns0\nnameserver 10.200.0.1\n",
+  )
   assert.equal(bridgeResolvConf('10.200.0.1', ['10.8.8.8'], 'nameserver 127.0.0.53\n'), 'nameserver 10.8.8.8\n')
 })

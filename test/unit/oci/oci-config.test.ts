@@ -58,7 +58,11 @@ test('unknown capability and rlimit names, unknown fields and user namespaces ar
 })
 
 test('unset resource sections (empty objects, zeros) are not refused', () => {
-  const t = translateConfig(spec(c => (c.linux.resources = {blockIO: {}, cpu: {shares: 0, realtimeRuntime: 0}, memory: {swappiness: null}, pids: {limit: 0}})), bundle, noSeccomp)
+  const t = translateConfig(
+    spec(c => (c.linux.resources = {blockIO: {}, cpu: {shares: 0, realtimeRuntime: 0}, memory: {swappiness: null}, pids: {limit: 0}})),
+    bundle,
+    noSeccomp,
+  )
   assert.equal(t.cpu, undefined)
 })
 

@@ -1,14 +1,6 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
-import {
-  ImageReferenceError,
-  familiarName,
-  formatReference,
-  isValidTag,
-  normalizeName,
-  normalizeReference,
-  parseReference,
-} from '../../../src/reference'
+import {ImageReferenceError, familiarName, formatReference, isValidTag, normalizeName, normalizeReference, parseReference} from '../../../src/reference'
 
 const F64 = 'f'.repeat(64)
 const SHA = `sha256:${F64}`
@@ -30,7 +22,10 @@ const validParse: Array<[string, {domain: string; path: string; tag?: string; di
   ['sub-dom1.foo.com/bar/baz/quux:some-long-tag', {domain: 'sub-dom1.foo.com', path: 'bar/baz/quux', tag: 'some-long-tag'}],
   ['b.gcr.io/test.example.com/my-app:test.example.com', {domain: 'b.gcr.io', path: 'test.example.com/my-app', tag: 'test.example.com'}],
   ['xn--n3h.com/myimage:xn--n3h.com', {domain: 'xn--n3h.com', path: 'myimage', tag: 'xn--n3h.com'}],
-  [`xn--7o8h.com/myimage:xn--7o8h.com@sha512:${'f'.repeat(128)}`, {domain: 'xn--7o8h.com', path: 'myimage', tag: 'xn--7o8h.com', digest: `sha512:${'f'.repeat(128)}`}],
+  [
+    `xn--7o8h.com/myimage:xn--7o8h.com@sha512:${'f'.repeat(128)}`,
+    {domain: 'xn--7o8h.com', path: 'myimage', tag: 'xn--7o8h.com', digest: `sha512:${'f'.repeat(128)}`},
+  ],
   ['foo_bar.com:8080', {domain: '', path: 'foo_bar.com', tag: '8080'}],
   ['foo/foo_bar.com:8080', {domain: 'foo', path: 'foo_bar.com', tag: '8080'}],
   ['192.168.1.1', {domain: '', path: '192.168.1.1'}],
@@ -186,10 +181,16 @@ describe('normalizeReference', () => {
     assert.throws(() => normalizeReference(path + 'd'), /255/)
   })
   it('names what the user typed, not the normalised form', () => {
-    assert.throws(() => normalizeReference('ubuntu:'), (e: Error) => e.message.startsWith('invalid reference "ubuntu:"'))
+    assert.throws(
+      () => normalizeReference('ubuntu:'),
+      (e: Error) => e.message.startsWith('invalid reference "ubuntu:"'),
+    )
   })
   it('keeps the message on one line for hostile input', () => {
-    assert.throws(() => normalizeReference('bad\nname\r\u0000'), (e: Error) => !/[\n\r]/.test(e.message) && !e.message.includes('\0'))
+    assert.throws(
+      () => normalizeReference('bad\nname\r\u0000'),
+      (e: Error) => !/[\n\r]/.test(e.message) && !e.message.includes('\0'),
+    )
   })
 })
 

@@ -60,7 +60,13 @@ describe('platforms', () => {
       {mediaType: MEDIA.ociManifest, digest: D(2), size: 1, platform: {os: 'linux', architecture: 'arm64', variant: 'v8'}},
       {mediaType: MEDIA.ociManifest, digest: D(3), size: 1, platform: {os: 'linux', architecture: 'arm', variant: 'v6'}},
       {mediaType: MEDIA.ociManifest, digest: D(4), size: 1, platform: {os: 'linux', architecture: 'arm', variant: 'v7'}},
-      {mediaType: MEDIA.ociManifest, digest: D(5), size: 1, platform: {os: 'unknown', architecture: 'unknown'}, annotations: {'vnd.docker.reference.type': 'attestation-manifest'}},
+      {
+        mediaType: MEDIA.ociManifest,
+        digest: D(5),
+        size: 1,
+        platform: {os: 'unknown', architecture: 'unknown'},
+        annotations: {'vnd.docker.reference.type': 'attestation-manifest'},
+      },
     ],
   }
   it('selects the exact variant, arm64 with or without v8, skips attestations', () => {
@@ -68,7 +74,10 @@ describe('platforms', () => {
     assert.equal(selectPlatform(index, parsePlatform('linux/arm64'), 'x').digest, D(2))
     assert.equal(selectPlatform(index, parsePlatform('linux/arm/v6'), 'x').digest, D(3))
     assert.equal(selectPlatform(index, parsePlatform('linux/arm'), 'x').digest, D(4))
-    assert.throws(() => selectPlatform(index, parsePlatform('unknown/unknown'), 'img'), {code: 'REGISTRY_NO_PLATFORM', message: 'img has no manifest for unknown/unknown (it has: linux/amd64, linux/arm64, linux/arm/v6, linux/arm/v7)'})
+    assert.throws(() => selectPlatform(index, parsePlatform('unknown/unknown'), 'img'), {
+      code: 'REGISTRY_NO_PLATFORM',
+      message: 'img has no manifest for unknown/unknown (it has: linux/amd64, linux/arm64, linux/arm/v6, linux/arm/v7)',
+    })
   })
 })
 
@@ -79,14 +88,25 @@ describe('parseManifest', () => {
 
   it('reads a Docker v2 manifest, an OCI one without mediaType, an index', () => {
     assert.equal(parseManifest(image([layer]), MEDIA.dockerManifest, 'x').kind, 'image')
-    const oci = Buffer.from(JSON.stringify({schemaVersion: 2, config: {mediaType: MEDIA.ociConfig, digest: D(9), size: 1}, layers: [{...layer, mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd'}]}))
+    const oci = Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        config: {mediaType: MEDIA.ociConfig, digest: D(9), size: 1},
+        layers: [{...layer, mediaType: 'application/vnd.oci.image.layer.v1.tar+zstd'}],
+      }),
+    )
     assert.equal(parseManifest(oci, MEDIA.ociManifest, 'x').kind, 'image')
     assert.equal(parseManifest(Buffer.from(JSON.stringify({mediaType: MEDIA.dockerList, manifests: []})), MEDIA.dockerList, 'x').kind, 'index')
   })
   it('refuses unknown, schema 1, foreign layers, bad digests and sizes, too many layers', () => {
-    assert.throws(() => parseManifest(Buffer.from('{"mediaType":"application/x-foo"}'), 'application/x-foo', 'img'), {message: 'the manifest of img has the unknown media type application/x-foo'})
+    assert.throws(() => parseManifest(Buffer.from('{"mediaType":"application/x-foo"}'), 'application/x-foo', 'img'), {
+      message: 'the manifest of img has the unknown media type application/x-foo',
+    })
     assert.throws(() => parseManifest(Buffer.from('{"schemaVersion":1}'), 'application/vnd.docker.distribution.manifest.v1+prettyjws', 'img'), /schema 1/)
-    assert.throws(() => parseManifest(image([{...layer, mediaType: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip'}]), MEDIA.dockerManifest, 'img'), /foreign/)
+    assert.throws(
+      () => parseManifest(image([{...layer, mediaType: 'application/vnd.docker.image.rootfs.foreign.diff.tar.gzip'}]), MEDIA.dockerManifest, 'img'),
+      /foreign/,
+    )
     assert.throws(() => parseManifest(image([{...layer, digest: 'md5:abc'}]), MEDIA.dockerManifest, 'img'), /not a sha256 digest/)
     assert.throws(() => parseManifest(image([{...layer, size: -1}]), MEDIA.dockerManifest, 'img'), /not a byte count/)
     assert.throws(() => parseManifest(image(Array(129).fill(layer)), MEDIA.dockerManifest, 'img'), {code: 'REGISTRY_TOO_LARGE'})
@@ -97,7 +117,7 @@ describe('parseManifest', () => {
 
 describe('credentials', () => {
   const env = {HOME: path.join(dir, 'home'), PATH: process.env.PATH}
-  it('login files them 0600 in pivot\'s config, docker\'s shape; logout removes them', () => {
+  it("login files them 0600 in pivot's config, docker's shape; logout removes them", () => {
     const file = saveCredentials('registry.example:5000', 'me', 'p:ss', env)
     assert.equal(file, path.join(dir, 'home', '.config', 'pivot', 'config.json'))
     assert.equal(fs.statSync(file).mode & 0o777, 0o600)
@@ -111,7 +131,10 @@ describe('credentials', () => {
   it("reads docker's auths (URL-shaped keys too) and says which file is broken", () => {
     const home = path.join(dir, 'dhome')
     fs.mkdirSync(path.join(home, '.docker'), {recursive: true})
-    fs.writeFileSync(path.join(home, '.docker', 'config.json'), JSON.stringify({auths: {'https://r.example/v2/': {auth: Buffer.from('u:p').toString('base64')}}}))
+    fs.writeFileSync(
+      path.join(home, '.docker', 'config.json'),
+      JSON.stringify({auths: {'https://r.example/v2/': {auth: Buffer.from('u:p').toString('base64')}}}),
+    )
     assert.deepEqual(findCredentials('r.example', {HOME: home}), {username: 'u', password: 'p', origin: path.join(home, '.docker', 'config.json')})
     fs.writeFileSync(path.join(home, '.docker', 'config.json'), '{')
     assert.throws(() => findCredentials('r.example', {HOME: home}), {code: 'REGISTRY_BAD_CREDENTIALS', message: /config\.json is not valid JSON/})

@@ -27,7 +27,7 @@ const D1 = `sha256:${'1'.repeat(64)}`
 
 describe('describeFsError', () => {
   it('turns a Node file system error into one line with the path and the cause', () => {
-    const error = Object.assign(new Error('EROFS: read-only file system, mkdir \'/c/tmp/x\''), {code: 'EROFS', syscall: 'mkdir', path: '/c/tmp/x'})
+    const error = Object.assign(new Error("EROFS: read-only file system, mkdir '/c/tmp/x'"), {code: 'EROFS', syscall: 'mkdir', path: '/c/tmp/x'})
     const described = describeFsError(error)
     assert.ok(described instanceof StoreError)
     assert.equal(described.message, 'cannot create the directory /c/tmp/x: read-only file system')
@@ -52,7 +52,10 @@ describe('openCacheRoot', () => {
     const root = fresh()
     openCacheRoot(root)
     fs.chmodSync(path.join(root, 'l'), 0o777)
-    assert.throws(() => openCacheRoot(root), (e: StoreError) => e.code === 'STORE_UNSAFE' && e.message.endsWith(`fix it with: chmod go-w ${path.join(root, 'l')}`))
+    assert.throws(
+      () => openCacheRoot(root),
+      (e: StoreError) => e.code === 'STORE_UNSAFE' && e.message.endsWith(`fix it with: chmod go-w ${path.join(root, 'l')}`),
+    )
     fs.chmodSync(path.join(root, 'l'), 0o700)
     fs.chmodSync(root, 0o770)
     assert.throws(() => openCacheRoot(root), /the cache root .* is writable by its group/)
@@ -63,7 +66,10 @@ describe('openCacheRoot', () => {
     openCacheRoot(root)
     fs.rmdirSync(path.join(root, 'tmp'))
     fs.writeFileSync(path.join(root, 'tmp'), '')
-    assert.throws(() => openCacheRoot(root), (e: StoreError) => e.code === 'STORE_DAMAGED' && /tmp\/ .* is not a directory: move it away/.test(e.message))
+    assert.throws(
+      () => openCacheRoot(root),
+      (e: StoreError) => e.code === 'STORE_DAMAGED' && /tmp\/ .* is not a directory: move it away/.test(e.message),
+    )
     fs.rmSync(path.join(root, 'tmp'))
     fs.symlinkSync(os.tmpdir(), path.join(root, 'tmp'))
     assert.throws(() => openCacheRoot(root), /is a symbolic link, not a directory/)
@@ -123,17 +129,26 @@ describe('check --repair', () => {
   it('removes a damaged record and its names, and reports the cache sound', async () => {
     const store = Store.open(fresh())
     layerInto(store, D1, {a: '1'})
-    const image = store.writeImage({layers: [D1], config: {}, source: {kind: 'import', file: '/x.tar'}, created: '2020-01-01T00:00:00Z', added: '2020-01-01T00:00:00Z'})
+    const image = store.writeImage({
+      layers: [D1],
+      config: {},
+      source: {kind: 'import', file: '/x.tar'},
+      created: '2020-01-01T00:00:00Z',
+      added: '2020-01-01T00:00:00Z',
+    })
     store.setRef('docker.io/library/x:latest', image.id)
     assert.equal((await checkCache(store)).clean, true)
     fs.writeFileSync(store.path('images', `${image.id.slice(7)}.json`), '{"id":')
     const found = await checkCache(store)
     assert.equal(found.clean, false)
-    assert.deepEqual(found.findings.map(f => [f.kind, f.action]), [['image', 'none']])
+    assert.deepEqual(
+      found.findings.map(f => [f.kind, f.action]),
+      [['image', 'none']],
+    )
     const repaired = await checkCache(store, {repair: true})
     assert.equal(repaired.clean, true)
     assert.deepEqual(store.refs(), [])
-    assert.deepEqual((await checkCache(store)).findings, [], 'an unused layer is prune\'s business, not damage')
+    assert.deepEqual((await checkCache(store)).findings, [], "an unused layer is prune's business, not damage")
   })
 
   it('counts leftovers of dead processes as garbage, not damage, and --repair removes them', async () => {
@@ -142,7 +157,13 @@ describe('check --repair', () => {
     fs.writeFileSync(store.path('refs', 'docker.io%2Flibrary%2Fx%3Alatest.999999999.abc.tmp'), '')
     const found = await checkCache(store)
     assert.equal(found.clean, true)
-    assert.deepEqual(found.findings.map(f => [f.path, f.leftover]), [['refs/docker.io%2Flibrary%2Fx%3Alatest.999999999.abc.tmp', true], ['tmp/999999999-x-pull', true]])
+    assert.deepEqual(
+      found.findings.map(f => [f.path, f.leftover]),
+      [
+        ['refs/docker.io%2Flibrary%2Fx%3Alatest.999999999.abc.tmp', true],
+        ['tmp/999999999-x-pull', true],
+      ],
+    )
     await checkCache(store, {repair: true})
     assert.deepEqual(fs.readdirSync(store.path('tmp')), [])
     assert.deepEqual(fs.readdirSync(store.path('refs')), [])

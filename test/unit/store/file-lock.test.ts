@@ -60,11 +60,17 @@ test('shared locks coexist; an exclusive one waits for them, and they for it', a
 test('a lock path that is a symlink or a directory is refused with one line naming it', t => {
   const file = tempLockFile(t)
   fs.symlinkSync(path.join(path.dirname(file), 'elsewhere'), file)
-  assert.throws(() => tryLockFile(file), {code: 'STORE_DAMAGED', message: `the lock file ${file} is a symbolic link, not a file: remove it (rm -r ${file}) and try again`})
+  assert.throws(() => tryLockFile(file), {
+    code: 'STORE_DAMAGED',
+    message: `the lock file ${file} is a symbolic link, not a file: remove it (rm -r ${file}) and try again`,
+  })
   assert.equal(fs.existsSync(path.join(path.dirname(file), 'elsewhere')), false, 'the link target was not created')
   fs.rmSync(file)
   fs.mkdirSync(file)
-  assert.throws(() => tryLockFile(file), {code: 'STORE_DAMAGED', message: `the lock file ${file} is a directory, not a file: remove it (rm -r ${file}) and try again`})
+  assert.throws(() => tryLockFile(file), {
+    code: 'STORE_DAMAGED',
+    message: `the lock file ${file} is a directory, not a file: remove it (rm -r ${file}) and try again`,
+  })
 })
 
 test('lock names read as what they serialise', () => {

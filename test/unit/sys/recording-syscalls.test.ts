@@ -22,7 +22,12 @@ test('the fake fails a chosen call with a typed error naming the errno', () => {
   sys.mount('tmpfs', '/dev', 'tmpfs', 0, 'mode=755')
   assert.throws(
     () => sys.mount('proc', '/proc', 'proc', 0, null),
-    (e: unknown) => e instanceof SysError && e.errnoName === 'EPERM' && e.call === 'mount' && e.code === 'SYS_CALL_FAILED' && /mount\("proc", "\/proc", "proc", 0, null\) failed: EPERM/.test(e.message),
+    (e: unknown) =>
+      e instanceof SysError &&
+      e.errnoName === 'EPERM' &&
+      e.call === 'mount' &&
+      e.code === 'SYS_CALL_FAILED' &&
+      /mount\("proc", "\/proc", "proc", 0, null\) failed: EPERM/.test(e.message),
   )
   assert.equal(sys.calls.length, 2, 'the failed call is still recorded')
 })
@@ -54,5 +59,5 @@ test('strings with a NUL byte are refused before any call is made', () => {
 test('makedev encodes major/minor as glibc does', () => {
   assert.equal(makedev(1, 3), 0x103n) // /dev/null
   assert.equal(makedev(5, 2), 0x502n) // /dev/ptmx
-  assert.equal(makedev(259, 0x12345), (0x45n) | (259n << 8n) | (0x123n << 20n))
+  assert.equal(makedev(259, 0x12345), 0x45n | (259n << 8n) | (0x123n << 20n))
 })

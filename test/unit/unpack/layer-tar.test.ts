@@ -45,7 +45,13 @@ function list(buf: Buffer): Listed[] {
       continue
     }
     const name = pax.find(([k]) => k === 'path')?.[1].toString('latin1') ?? h.name
-    out.push({name, type: h.typeflag, size: h.size, xattrs: pax.filter(([k]) => k.startsWith('SCHILY.xattr.')).map(([k]) => k.slice(13)), ...(h.size ? {data: body.toString('latin1')} : {})})
+    out.push({
+      name,
+      type: h.typeflag,
+      size: h.size,
+      xattrs: pax.filter(([k]) => k.startsWith('SCHILY.xattr.')).map(([k]) => k.slice(13)),
+      ...(h.size ? {data: body.toString('latin1')} : {}),
+    })
     pax = []
   }
   return out
@@ -65,7 +71,15 @@ const origin = ['trusted.overlay.origin', Buffer.from([0, 1, 2])] as [string, Bu
 test('toLayerTar: whiteouts (devices and links to them), opaque dirs, overlay xattrs dropped, root left out', async () => {
   const input = tar([
     {...base, name: './', type: TYPE.dir, xattrs: [['trusted.overlay.impure', Buffer.from('y')]]},
-    {...base, name: 'etc/', type: TYPE.dir, xattrs: [['trusted.overlay.impure', Buffer.from('y')], ['user.keep', Buffer.from('1')]]},
+    {
+      ...base,
+      name: 'etc/',
+      type: TYPE.dir,
+      xattrs: [
+        ['trusted.overlay.impure', Buffer.from('y')],
+        ['user.keep', Buffer.from('1')],
+      ],
+    },
     {...base, name: 'etc/gone', type: TYPE.char, mode: 0, devmajor: 0, devminor: 0},
     {...base, name: 'etc/also-gone', type: TYPE.link, mode: 0, linkname: 'etc/gone'},
     {...base, name: 'etc/passwd', type: TYPE.file, mode: 0o644, xattrs: [origin], data: 'root:x:0:0::/root:/bin/sh\n'},

@@ -17,7 +17,7 @@ test('overlay-format: a deletion and an opaque directory written by build read b
   assert.equal(dockerWhiteout('motd'), null)
 })
 
-test('overlay-format: only a 0/0 character device is overlay\'s whiteout', () => {
+test("overlay-format: only a 0/0 character device is overlay's whiteout", () => {
   assert.equal(isOverlayWhiteout('char', 0, 0), true)
   assert.equal(isOverlayWhiteout('char', 1, 3), false)
   assert.equal(isOverlayWhiteout('block', 0, 0), false)

@@ -75,7 +75,10 @@ describe('tar-format: pax', () => {
       ['SCHILY.xattr.user.x', Buffer.from([0, 10, 255])],
     ])
     const records = parsePax(body)
-    assert.deepEqual(records.map(([k]) => k), ['path', 'SCHILY.xattr.security.capability', 'SCHILY.xattr.user.x'])
+    assert.deepEqual(
+      records.map(([k]) => k),
+      ['path', 'SCHILY.xattr.security.capability', 'SCHILY.xattr.user.x'],
+    )
     assert.equal(records[0]![1].toString(), 'a\nb')
     assert.deepEqual(records[1]![1], cap)
     assert.deepEqual(records[2]![1], Buffer.from([0, 10, 255]))
@@ -177,7 +180,10 @@ describe('sniffCompression', () => {
     assert.equal(sniffCompression(tar), 'none')
     assert.equal(sniffCompression(new TarBuilder().file('a', 'x').end().gzip()), 'gzip')
     assert.equal(sniffCompression(Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0])), 'zstd')
-    const gzipLookingName = new TarBuilder().file(Buffer.from([0x1f, 0x8b, 0x08, 0x41]), 'x').end().toBuffer()
+    const gzipLookingName = new TarBuilder()
+      .file(Buffer.from([0x1f, 0x8b, 0x08, 0x41]), 'x')
+      .end()
+      .toBuffer()
     assert.equal(sniffCompression(gzipLookingName), 'none')
     assert.equal(sniffCompression(Buffer.alloc(1024)), 'none')
   })
@@ -194,7 +200,17 @@ describe('tar-format: encodeHeaders read by GNU tar', () => {
     const base = {uid: 0, gid: 0, size: 0, mtimeNs: 0n}
     const archive = Buffer.concat([
       encodeHeaders({...base, name: 'dir/', type: TYPE.dir, mode: 0o2775, gid: 50, mtimeNs: 1_700_000_000_000_000_000n}),
-      encodeHeaders({...base, name: 'dir/file', type: TYPE.file, mode: 0o4755, uid: 1000, gid: 1001, size: 5, mtimeNs: 1_700_000_000_250_000_000n, xattrs: [['user.pivot', Buffer.from('yes')]]}),
+      encodeHeaders({
+        ...base,
+        name: 'dir/file',
+        type: TYPE.file,
+        mode: 0o4755,
+        uid: 1000,
+        gid: 1001,
+        size: 5,
+        mtimeNs: 1_700_000_000_250_000_000n,
+        xattrs: [['user.pivot', Buffer.from('yes')]],
+      }),
       pad(Buffer.from('hello')),
       encodeHeaders({...base, name: longName, type: TYPE.file, mode: 0o644, uid: 3_000_000}),
       encodeHeaders({...base, name: 'dir/link', type: TYPE.symlink, mode: 0o777, linkname: longTarget}),
@@ -203,8 +219,15 @@ describe('tar-format: encodeHeaders read by GNU tar', () => {
       encodeHeaders({...base, name: 'old', type: TYPE.fifo, mode: 0o600, mtimeNs: -1_000_000_000n}),
       Buffer.alloc(2 * BLOCK),
     ])
-    const listing = execFileSync('tar', ['-tv', '--numeric-owner', '--full-time', '--xattrs', '-f', '-'], {input: archive, encoding: 'utf8', env: {...process.env, TZ: 'UTC', LC_ALL: 'C'}})
-    const lines = listing.trimEnd().split('\n').map(l => l.replace(/ +/g, ' '))
+    const listing = execFileSync('tar', ['-tv', '--numeric-owner', '--full-time', '--xattrs', '-f', '-'], {
+      input: archive,
+      encoding: 'utf8',
+      env: {...process.env, TZ: 'UTC', LC_ALL: 'C'},
+    })
+    const lines = listing
+      .trimEnd()
+      .split('\n')
+      .map(l => l.replace(/ +/g, ' '))
     assert.deepEqual(lines, [
       'drwxrwsr-x 0/50 0 2023-11-14 22:13:20 dir/',
       '-rwsr-xr-x* 1000/1001 5 2023-11-14 22:13:20.25 dir/file',

@@ -34,14 +34,20 @@ describe('walkTarStream', () => {
                 hash.update(chunk)
                 got += chunk.length
               })
-              entry.body.once('end', () => seen.push({name: Buffer.from(entry.raw, 'latin1').toString('hex'), type: entry.typeflag, size: got, sha256: hash.digest('hex')}))
+              entry.body.once('end', () =>
+                seen.push({name: Buffer.from(entry.raw, 'latin1').toString('hex'), type: entry.typeflag, size: got, sha256: hash.digest('hex')}),
+              )
             })
           } catch (error) {
             code = (error as {code?: string}).code
           }
           assert.equal(code, expected.code, `${name} in chunks of ${size}`)
           if (expected.ok) {
-            assert.deepEqual(seen, expected.entries.map(e => ({name: e.name, type: e.type, size: e.size, sha256: e.sha256})), `${name} in chunks of ${size}`)
+            assert.deepEqual(
+              seen,
+              expected.entries.map(e => ({name: e.name, type: e.type, size: e.size, sha256: e.sha256})),
+              `${name} in chunks of ${size}`,
+            )
           }
         }
       }

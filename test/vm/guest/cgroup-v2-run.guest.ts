@@ -46,7 +46,11 @@ function read(dir: string, name: string): string {
 
 /** `key value` lines of a flat-keyed cgroup file, as numbers. */
 function keyed(dir: string, name: string): Record<string, number> {
-  return Object.fromEntries(read(dir, name).split('\n').map((line) => [line.split(' ')[0], Number(line.split(' ')[1])]))
+  return Object.fromEntries(
+    read(dir, name)
+      .split('\n')
+      .map(line => [line.split(' ')[0], Number(line.split(' ')[1])]),
+  )
 }
 
 describe('cgroup v2 in the VM: pivot run and prune', {timeout: 15 * 60_000}, () => {
@@ -165,8 +169,11 @@ describe('cgroup v2 in the VM: pivot run and prune', {timeout: 15 * 60_000}, () 
   })
 
   it('leaves no cgroup under /sys/fs/cgroup/pivot and no container process', () => {
-    const left = fs.readdirSync(path.join(CGROUP_ROOT, 'pivot'), {withFileTypes: true}).filter((e) => e.isDirectory())
-    assert.deepEqual(left.map((e) => e.name), [])
+    const left = fs.readdirSync(path.join(CGROUP_ROOT, 'pivot'), {withFileTypes: true}).filter(e => e.isDirectory())
+    assert.deepEqual(
+      left.map(e => e.name),
+      [],
+    )
     assert.deepEqual(pidsWithCmdline('pivot-vm-'), [], 'no process of these tests')
   })
 })

@@ -30,8 +30,11 @@ function run(args: string[], script: string): string {
 }
 
 describe('--cgroupns on cgroup v2', () => {
-  it('private by default: /proc/self/cgroup is 0::/ and /sys/fs/cgroup is the container\'s cgroup, read-only', () => {
-    const out = run(['--memory', '64m', '--pids-limit', '77'], 'cat /proc/self/cgroup; cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max; awk \'$2=="/sys/fs/cgroup"{print $3, substr($4, 1, 2)}\' /proc/mounts; mkdir /sys/fs/cgroup/x 2>/dev/null; echo $?')
+  it("private by default: /proc/self/cgroup is 0::/ and /sys/fs/cgroup is the container's cgroup, read-only", () => {
+    const out = run(
+      ['--memory', '64m', '--pids-limit', '77'],
+      'cat /proc/self/cgroup; cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max; awk \'$2=="/sys/fs/cgroup"{print $3, substr($4, 1, 2)}\' /proc/mounts; mkdir /sys/fs/cgroup/x 2>/dev/null; echo $?',
+    )
     assert.equal(out, `0::/\n${64 * MiB}\n77\ncgroup2 ro\n1\n`)
   })
 
@@ -39,8 +42,11 @@ describe('--cgroupns on cgroup v2', () => {
     assert.equal(run(['--cgroupns', 'private'], 'cat /proc/self/cgroup'), '0::/\n')
   })
 
-  it('--cgroupns host: the host path in /proc/self/cgroup, still only the container\'s own cgroup under /sys/fs/cgroup', () => {
-    const out = run(['--cgroupns', 'host', '--memory', '32m'], 'cat /proc/self/cgroup; cat /sys/fs/cgroup/memory.max; touch /sys/fs/cgroup/memory.max 2>/dev/null; echo $?')
+  it("--cgroupns host: the host path in /proc/self/cgroup, still only the container's own cgroup under /sys/fs/cgroup", () => {
+    const out = run(
+      ['--cgroupns', 'host', '--memory', '32m'],
+      'cat /proc/self/cgroup; cat /sys/fs/cgroup/memory.max; touch /sys/fs/cgroup/memory.max 2>/dev/null; echo $?',
+    )
     const [cgroupLine, max, touched] = out.trim().split('\n')
     assert.match(cgroupLine, /^0::\/pivot\/[0-9a-f]{12}-[0-9a-f]{64}$/)
     assert.equal(max, String(32 * MiB))

@@ -57,8 +57,8 @@ function assertCgroupError(error: unknown, code: string, message?: RegExp): true
 function subdirs(dir: string): string[] {
   return fs
     .readdirSync(dir, {withFileTypes: true})
-    .filter((e) => e.isDirectory() && fs.existsSync(path.join(dir, e.name, 'cgroup.procs')))
-    .map((e) => e.name)
+    .filter(e => e.isDirectory() && fs.existsSync(path.join(dir, e.name, 'cgroup.procs')))
+    .map(e => e.name)
 }
 
 function snapshot(root: string): string[] {
@@ -74,7 +74,11 @@ interface FakeKernel extends CgroupDirOps {
  * The kernel side of mkdir/rmdir on cgroupfs. `controllersOf(dir)` says which controllers the
  * new cgroup has (v1: those of its hierarchy; v2: those enabled in the parent's subtree_control).
  */
-function fakeKernel(controllersOf: (dir: string) => string[], files: (controller: string) => Record<string, string>, common: Record<string, string>): FakeKernel {
+function fakeKernel(
+  controllersOf: (dir: string) => string[],
+  files: (controller: string) => Record<string, string>,
+  common: Record<string, string>,
+): FakeKernel {
   const kernel: FakeKernel = {
     mkdirs: [],
     rmdirs: [],
@@ -91,7 +95,7 @@ function fakeKernel(controllersOf: (dir: string) => string[], files: (controller
     },
     rmdir(dir) {
       const entries = fs.readdirSync(dir, {withFileTypes: true}) // ENOENT as the kernel gives it
-      if (entries.some((e) => e.isDirectory() && fs.existsSync(path.join(dir, e.name, 'cgroup.procs')))) {
+      if (entries.some(e => e.isDirectory() && fs.existsSync(path.join(dir, e.name, 'cgroup.procs')))) {
         throw Object.assign(new Error(`rmdir ${dir}: ENOTEMPTY`), {code: 'ENOTEMPTY'})
       }
       if (read(path.join(dir, 'cgroup.procs')).trim() !== '') {
@@ -141,12 +145,9 @@ function fakeV1(shape: V1Shape = {}): FakeV1 {
     ['devices'],
     ['freezer'],
     ['pids'],
-  ].filter((h) => !h.some((c) => shape.missing?.includes(c)))
+  ].filter(h => !h.some(c => shape.missing?.includes(c)))
   const mount: Record<string, string> = {}
-  const lines: string[] = [
-    `25 1 8:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw`,
-    `31 23 0:28 / ${root} rw,relatime - tmpfs tmpfs rw,mode=755`,
-  ]
+  const lines: string[] = [`25 1 8:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw`, `31 23 0:28 / ${root} rw,relatime - tmpfs tmpfs rw,mode=755`]
   let n = 32
   for (const controllers of hierarchies) {
     const dir = path.join(root, `h-${controllers.join('+')}`)
@@ -189,7 +190,7 @@ function fakeV1(shape: V1Shape = {}): FakeV1 {
     }
     return all
   }
-  const controllersOf = (dir: string) => Object.keys(mount).filter((c) => dir.startsWith(mount[c] + path.sep))
+  const controllersOf = (dir: string) => Object.keys(mount).filter(c => dir.startsWith(mount[c] + path.sep))
   const kernel = fakeKernel(controllersOf, files, {'cgroup.procs': '', tasks: '', notify_on_release: '0\n'})
   return {options: {root, mountinfo, dirOps: kernel, hostCpus: 2}, kernel, mount}
 }
@@ -220,7 +221,10 @@ describe('detectCgroups', () => {
   })
 
   it('fails with one line when there is nothing to find', () => {
-    assert.throws(() => detectCgroups(tempDir(), '/nonexistent/mountinfo'), (e) => assertCgroupError(e, 'CGROUP_UNAVAILABLE'))
+    assert.throws(
+      () => detectCgroups(tempDir(), '/nonexistent/mountinfo'),
+      e => assertCgroupError(e, 'CGROUP_UNAVAILABLE'),
+    )
   })
 
   it('parses mountinfo: escapes, bind mounts of a subtree, optional fields', () => {
@@ -288,7 +292,7 @@ describe('createCgroup on v1', () => {
     const cgroup = createCgroup('c4', {cpus: 0.5}, fake.options)
     const cpuDir = path.join(fake.mount.cpu, 'pivot', 'c4')
     assert.match(cpuDir, /h-cpu\+cpuacct/)
-    assert.equal(cgroup.paths.filter((p) => p === cpuDir).length, 1)
+    assert.equal(cgroup.paths.filter(p => p === cpuDir).length, 1)
     assert.equal(cgroup.paths.length, 4)
     assert.equal(read(path.join(cpuDir, 'cpu.cfs_quota_us')), '50000')
   })
@@ -309,7 +313,7 @@ describe('createCgroup on v1', () => {
     const before = snapshot(fake.options.root)
     assert.throws(
       () => createCgroup('c7', {pids: 100}, fake.options),
-      (e) => assertCgroupError(e, 'CGROUP_CONTROLLER_MISSING', /pids limit.*pids cgroup controller is not mounted/),
+      e => assertCgroupError(e, 'CGROUP_CONTROLLER_MISSING', /pids limit.*pids cgroup controller is not mounted/),
     )
     assert.deepEqual(snapshot(fake.options.root), before, 'nothing created')
   })
@@ -321,7 +325,10 @@ describe('createCgroup on v1', () => {
     ] as const) {
       const fake = fakeV1({missing: [missing]})
       const before = snapshot(fake.options.root)
-      assert.throws(() => createCgroup('c8', limits, fake.options), (e) => assertCgroupError(e, 'CGROUP_CONTROLLER_MISSING', name))
+      assert.throws(
+        () => createCgroup('c8', limits, fake.options),
+        e => assertCgroupError(e, 'CGROUP_CONTROLLER_MISSING', name),
+      )
       assert.deepEqual(snapshot(fake.options.root), before)
     }
   })
@@ -339,7 +346,10 @@ describe('createCgroup on v1', () => {
       ['.hidden', {}, 'CGROUP_BAD_ID'],
     ]
     for (const [id, limits, code] of cases) {
-      assert.throws(() => createCgroup(id, limits, fake.options), (e) => assertCgroupError(e, code))
+      assert.throws(
+        () => createCgroup(id, limits, fake.options),
+        e => assertCgroupError(e, code),
+      )
     }
     assert.deepEqual(snapshot(fake.options.root), before)
   })
@@ -348,7 +358,7 @@ describe('createCgroup on v1', () => {
     const fake = fakeV1({broken: ['cpu.cfs_quota_us']})
     assert.throws(
       () => createCgroup('c9', {pids: 50, cpus: 1}, fake.options),
-      (e) => assertCgroupError(e, 'CGROUP_WRITE_FAILED', /cpu\.cfs_quota_us.*100000.*EISDIR/),
+      e => assertCgroupError(e, 'CGROUP_WRITE_FAILED', /cpu\.cfs_quota_us.*100000.*EISDIR/),
     )
     for (const c of ['pids', 'memory', 'cpu', 'freezer']) {
       assert.deepEqual(subdirs(path.join(fake.mount[c], 'pivot')), [], c)
@@ -359,7 +369,10 @@ describe('createCgroup on v1', () => {
   it('refuses an id that exists, leaving the existing cgroup alone', () => {
     const fake = fakeV1()
     createCgroup('dup', {pids: 5}, fake.options)
-    assert.throws(() => createCgroup('dup', {pids: 6}, fake.options), (e) => assertCgroupError(e, 'CGROUP_EXISTS'))
+    assert.throws(
+      () => createCgroup('dup', {pids: 6}, fake.options),
+      e => assertCgroupError(e, 'CGROUP_EXISTS'),
+    )
     assert.equal(read(path.join(fake.mount.pids, 'pivot', 'dup', 'pids.max')), '5')
   })
 
@@ -368,8 +381,14 @@ describe('createCgroup on v1', () => {
     const cgroup = createCgroup('c10', {}, fake.options)
     cgroup.addProcess(FAKE_PID)
     for (const dir of cgroup.paths) assert.equal(read(path.join(dir, 'cgroup.procs')), String(FAKE_PID))
-    assert.throws(() => cgroup.addProcess(0), (e) => assertCgroupError(e, 'CGROUP_ADD_FAILED'))
-    assert.throws(() => cgroup.addProcess(1.5), (e) => assertCgroupError(e, 'CGROUP_ADD_FAILED'))
+    assert.throws(
+      () => cgroup.addProcess(0),
+      e => assertCgroupError(e, 'CGROUP_ADD_FAILED'),
+    )
+    assert.throws(
+      () => cgroup.addProcess(1.5),
+      e => assertCgroupError(e, 'CGROUP_ADD_FAILED'),
+    )
     for (const dir of cgroup.paths) write(path.join(dir, 'cgroup.procs'), '')
   })
 
@@ -377,7 +396,10 @@ describe('createCgroup on v1', () => {
     const fake = fakeV1()
     const cgroup = createCgroup('c11', {}, fake.options)
     fs.rmSync(path.join(cgroup.paths[1], 'cgroup.procs'))
-    assert.throws(() => cgroup.addProcess(FAKE_PID), (e) => assertCgroupError(e, 'CGROUP_ADD_FAILED', /c11: ENOENT/))
+    assert.throws(
+      () => cgroup.addProcess(FAKE_PID),
+      e => assertCgroupError(e, 'CGROUP_ADD_FAILED', /c11: ENOENT/),
+    )
   })
 
   it('freezes, kills and thaws through the freezer', async () => {
@@ -400,7 +422,7 @@ describe('createCgroup on v1', () => {
     assert.equal(read(state), 'THAWED')
     const without = createCgroup('c16', {}, fakeV1({missing: ['freezer']}).options)
     assert.equal(without.canFreeze(), false)
-    await assert.rejects(without.freeze(), (e) => assertCgroupError(e, 'CGROUP_UNAVAILABLE', /c16 has no freezer/))
+    await assert.rejects(without.freeze(), e => assertCgroupError(e, 'CGROUP_UNAVAILABLE', /c16 has no freezer/))
   })
 
   it('reads stats', () => {
@@ -430,7 +452,7 @@ describe('createCgroup on v1', () => {
     fs.rmSync(path.join(fake.mount.pids, 'pivot', 'c'), {recursive: true})
     fs.writeFileSync(path.join(fake.mount.pids, 'pivot', 'not-a-cgroup'), '')
     assert.deepEqual(listCgroups(fake.options), ['a', 'b', 'c'])
-    assert.deepEqual(await removeStaleCgroups((id) => id === 'b', fake.options), ['a', 'c'])
+    assert.deepEqual(await removeStaleCgroups(id => id === 'b', fake.options), ['a', 'c'])
     assert.deepEqual(listCgroups(fake.options), ['b'])
     for (const c of ['pids', 'memory', 'cpu', 'freezer']) {
       assert.ok(fs.existsSync(path.join(fake.mount[c], 'pivot', 'b')))
@@ -495,7 +517,7 @@ function fakeV2(shape: V2Shape = {}): FakeV2 {
     read(path.join(path.dirname(dir), 'cgroup.subtree_control'))
       .split(/\s+/)
       .filter(Boolean)
-      .map((c) => c.replace(/^\+/, ''))
+      .map(c => c.replace(/^\+/, ''))
   const common: Record<string, string> = {
     'cgroup.procs': '',
     'cgroup.controllers': '',
@@ -561,7 +583,7 @@ describe('createCgroup on v2', () => {
     const before = snapshot(fake.options.root)
     assert.throws(
       () => createCgroup('c6', {pids: 10}, fake.options),
-      (e) => assertCgroupError(e, 'CGROUP_CONTROLLER_MISSING', /pids limit.*not in cgroup\.controllers/),
+      e => assertCgroupError(e, 'CGROUP_CONTROLLER_MISSING', /pids limit.*not in cgroup\.controllers/),
     )
     assert.deepEqual(snapshot(fake.options.root), before, 'nothing created')
   })
@@ -573,7 +595,10 @@ describe('createCgroup on v2', () => {
     ] as const) {
       const fake = fakeV2({controllers: [...controllers]})
       const before = snapshot(fake.options.root)
-      assert.throws(() => createCgroup('c7', limits, fake.options), (e) => assertCgroupError(e, 'CGROUP_CONTROLLER_MISSING', code))
+      assert.throws(
+        () => createCgroup('c7', limits, fake.options),
+        e => assertCgroupError(e, 'CGROUP_CONTROLLER_MISSING', code),
+      )
       assert.deepEqual(snapshot(fake.options.root), before)
     }
   })
@@ -588,7 +613,7 @@ describe('createCgroup on v2', () => {
     const fake = fakeV2({broken: ['memory.max']})
     assert.throws(
       () => createCgroup('c9', {memory: 64 * MiB}, fake.options),
-      (e) => assertCgroupError(e, 'CGROUP_WRITE_FAILED', /memory\.max.*EISDIR/),
+      e => assertCgroupError(e, 'CGROUP_WRITE_FAILED', /memory\.max.*EISDIR/),
     )
     assert.deepEqual(subdirs(path.join(fake.options.root, 'pivot')), [])
   })
@@ -651,7 +676,7 @@ describe('createCgroup on v2', () => {
     const fake = fakeV2()
     for (const id of ['x', 'y', 'z']) createCgroup(id, {}, fake.options)
     assert.deepEqual(listCgroups(fake.options), ['x', 'y', 'z'])
-    assert.deepEqual(await removeStaleCgroups((id) => id !== 'y', fake.options), ['y'])
+    assert.deepEqual(await removeStaleCgroups(id => id !== 'y', fake.options), ['y'])
     assert.deepEqual(listCgroups(fake.options), ['x', 'z'])
   })
 

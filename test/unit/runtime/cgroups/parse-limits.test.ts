@@ -1,13 +1,6 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
-import {
-  CgroupError,
-  DEFAULT_PIDS_LIMIT,
-  PIDS_UNLIMITED,
-  parseCpus,
-  parseMemory,
-  parsePidsLimit,
-} from '../../../../src/runtime/cgroups'
+import {CgroupError, DEFAULT_PIDS_LIMIT, PIDS_UNLIMITED, parseCpus, parseMemory, parsePidsLimit} from '../../../../src/runtime/cgroups'
 import {resolveLimits} from '../../../../src/runtime/cgroups/parse-limits'
 import {RUN_FLAGS} from '../../../../src/runtime/run-flags'
 
