@@ -40,29 +40,10 @@ run or is not found, as docker exec (20.10); 1 when the container is not running
   async run(): Promise<void> {
     // Not this.parse: oclif would read the command's own flags (sh -c) as pivot's. Docker's rule,
     // as for run: flags until CONTAINER, everything after it is the command.
-    const {parseRunArgs} = await import('../src/runtime/run-flags')
-    const {EXEC_FLAGS} = await import('../src/cli/exec')
-    const parsed = parseRunArgs(this.argv, EXEC_FLAGS, 'exec')
+    const {parseExecArgs} = await import('../src/cli/exec')
+    const parsed = parseExecArgs(this.argv)
     if (parsed.help) return this.parse(Exec).then(() => undefined)
-    if (parsed.image === undefined || parsed.command.length === 0) {
-      const {RuntimeError} = await import('../src/runtime/runtime-error')
-      throw new RuntimeError(
-        'RUN_BAD_FLAG',
-        `"pivot exec" requires at least 2 arguments: pivot exec [OPTIONS] CONTAINER COMMAND [ARG...] (see 'pivot exec --help')`,
-        {exitCode: 1},
-      )
-    }
-    const f = parsed.flags
     const {execInContainer} = await import('../src/runtime/lifecycle/exec')
-    process.exitCode = await execInContainer(this.openStore(typeof f['cache-dir'] === 'string' ? f['cache-dir'] : undefined), parsed.image, {
-      command: parsed.command,
-      env: Array.isArray(f.env) ? f.env : [],
-      workdir: typeof f.workdir === 'string' ? f.workdir : undefined,
-      interactive: f.interactive === true,
-      tty: f.tty === true,
-      detach: f.detach === true,
-      user: typeof f.user === 'string' ? f.user : undefined,
-      privileged: f.privileged === true,
-    })
+    process.exitCode = await execInContainer(this.openStore(parsed.cacheDir), parsed.container, parsed.options)
   }
 }

@@ -2,6 +2,7 @@ import * as path from 'node:path'
 import {isPivotError} from '../errors'
 import {parseRunArgs, type RunFlagSpec} from '../runtime/run-flags'
 import {RuntimeError} from '../runtime/runtime-error'
+import type {ExecOptions} from '../runtime/lifecycle/exec'
 
 /** exec's flags for parseRunArgs (docker's argv rules: flags until CONTAINER). commands/exec.ts declares the same for its help. */
 export const EXEC_FLAGS: readonly RunFlagSpec[] = [
@@ -16,30 +17,26 @@ export const EXEC_FLAGS: readonly RunFlagSpec[] = [
 ]
 
 /**
- * `pivot exec` without oclif (bin/pivot's fast path, as for run): loading oclif costs more than
- * the whole exec. `--help` goes to oclif. Exits the process with the command's status.
+ * exec's argv by docker's rule (flags until CONTAINER, everything after it is the command),
+ * checked, as execInContainer takes it. Both ways in use it: bin/pivot's fast path and the oclif
+ * command (commands/exec.ts, for `pivot container exec`).
  */
-export async function main(argv: string[]): Promise<void> {
-  let code: number
-  try {
-    const parsed = parseRunArgs(argv, EXEC_FLAGS, 'exec')
-    if (parsed.help) {
-      const {execute} = require('@oclif/core') as typeof import('@oclif/core')
-      await execute({dir: path.resolve(__dirname, '..', '..', '..', 'bin', 'pivot'), args: ['exec', '--help']})
-      return
-    }
-    if (parsed.image === undefined || parsed.command.length === 0) {
-      throw new RuntimeError(
-        'RUN_BAD_FLAG',
-        `"pivot exec" requires at least 2 arguments: pivot exec [OPTIONS] CONTAINER COMMAND [ARG...] (see 'pivot exec --help')`,
-        {exitCode: 1},
-      )
-    }
-    const f = parsed.flags
-    const {Store} = require('../store/store') as typeof import('../store/store')
-    const {resolveCacheRoot} = require('../store/cache-root') as typeof import('../store/cache-root')
-    const {execInContainer} = require('../runtime/lifecycle/exec') as typeof import('../runtime/lifecycle/exec')
-    code = await execInContainer(Store.open(resolveCacheRoot(typeof f['cache-dir'] === 'string' ? f['cache-dir'] : undefined)), parsed.image, {
+export function parseExecArgs(argv: string[]): {help: true} | {help: false; container: string; cacheDir?: string; options: ExecOptions} {
+  const parsed = parseRunArgs(argv, EXEC_FLAGS, 'exec')
+  if (parsed.help) return {help: true}
+  if (parsed.image === undefined || parsed.command.length === 0) {
+    throw new RuntimeError(
+      'RUN_BAD_FLAG',
+      `"pivot exec" requires at least 2 arguments: pivot exec [OPTIONS] CONTAINER COMMAND [ARG...] (see 'pivot exec --help')`,
+      {exitCode: 1},
+    )
+  }
+  const f = parsed.flags
+  return {
+    help: false,
+    container: parsed.image,
+    cacheDir: typeof f['cache-dir'] === 'string' ? f['cache-dir'] : undefined,
+    options: {
       command: parsed.command,
       env: Array.isArray(f.env) ? f.env : [],
       workdir: typeof f.workdir === 'string' ? f.workdir : undefined,
@@ -48,7 +45,27 @@ export async function main(argv: string[]): Promise<void> {
       detach: f.detach === true,
       user: typeof f.user === 'string' ? f.user : undefined,
       privileged: f.privileged === true,
-    })
+    },
+  }
+}
+
+/**
+ * `pivot exec` without oclif (bin/pivot's fast path, as for run): loading oclif costs more than
+ * the whole exec. `--help` goes to oclif. Exits the process with the command's status.
+ */
+export async function main(argv: string[]): Promise<void> {
+  let code: number
+  try {
+    const parsed = parseExecArgs(argv)
+    if (parsed.help) {
+      const {execute} = require('@oclif/core') as typeof import('@oclif/core')
+      await execute({dir: path.resolve(__dirname, '..', '..', '..', 'bin', 'pivot'), args: ['exec', '--help']})
+      return
+    }
+    const {Store} = require('../store/store') as typeof import('../store/store')
+    const {resolveCacheRoot} = require('../store/cache-root') as typeof import('../store/cache-root')
+    const {execInContainer} = require('../runtime/lifecycle/exec') as typeof import('../runtime/lifecycle/exec')
+    code = await execInContainer(Store.open(resolveCacheRoot(parsed.cacheDir)), parsed.container, parsed.options)
   } catch (error) {
     const e = (require('../store/store-error') as typeof import('../store/store-error')).describeFsError(error) ?? error
     if (!isPivotError(e)) throw error

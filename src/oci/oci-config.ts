@@ -2,14 +2,23 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {
   MS_BIND,
+  MS_DIRSYNC,
+  MS_LAZYTIME,
+  MS_MANDLOCK,
+  MS_NOATIME,
   MS_NODEV,
+  MS_NODIRATIME,
   MS_NOEXEC,
   MS_NOSUID,
   MS_PRIVATE,
   MS_RDONLY,
   MS_REC,
+  MS_RELATIME,
+  MS_SHARED,
   MS_SLAVE,
   MS_STRICTATIME,
+  MS_SYNCHRONOUS,
+  MS_UNBINDABLE,
   SCMP_ARCH_ARM,
   SCMP_ARCH_X32,
   SCMP_ARCH_X86,
@@ -24,16 +33,6 @@ import {OciError} from './oci-error'
  * Every field is either translated or refused here: nothing reaches the init unread, so a field
  * pivot does not implement can never be silently ignored.
  */
-
-const MS_SHARED = 1 << 20
-const MS_UNBINDABLE = 1 << 17
-const MS_NOATIME = 1024
-const MS_NODIRATIME = 2048
-const MS_RELATIME = 1 << 21
-const MS_SYNCHRONOUS = 16
-const MS_DIRSYNC = 128
-const MS_MANDLOCK = 64
-const MS_LAZYTIME = 1 << 25
 
 /** One mount of config.json, resolved: flags split from the data string, propagation apart. */
 export interface OciMount {
