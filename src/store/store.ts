@@ -368,9 +368,12 @@ export class Store {
         stray.push({entry: f, problem: 'its file name is not an encoded image name'})
         continue
       }
-      const id = readRefFile(this.path('refs', f))
-      if (id === undefined) stray.push({entry: f, problem: isRegularFile(this.path('refs', f)) ? 'it holds no image id' : 'it is not a regular file'})
-      else refs.push({name, id})
+      const file = this.path('refs', f)
+      const id = readRefFile(file)
+      if (id !== undefined) refs.push({name, id})
+      // Gone since readdir (an rmi or a tag move running beside this): not damage, just no longer a name.
+      else if (!fs.existsSync(file) && !isSymlink(file)) continue
+      else stray.push({entry: f, problem: isRegularFile(file) ? 'it holds no image id' : 'it is not a regular file'})
     }
     return {refs, stray}
   }
@@ -464,6 +467,14 @@ function damagedImage(id: string, problem: string): StoreError {
 function isRegularFile(file: string): boolean {
   try {
     return fs.lstatSync(file).isFile()
+  } catch {
+    return false
+  }
+}
+
+function isSymlink(file: string): boolean {
+  try {
+    return fs.lstatSync(file).isSymbolicLink()
   } catch {
     return false
   }
