@@ -46,6 +46,11 @@ async function waitFor(session: string, text: string | RegExp): Promise<string> 
   assert.fail(`the terminal never showed ${String(text)}:\n${screen}`)
 }
 
+/** The shell's redirect makes the file before stty writes to it: wait for its line, not its name. */
+async function settingsWritten(file: string): Promise<void> {
+  for (let i = 0; i < 100 && !(fs.existsSync(file) && fs.readFileSync(file, 'utf8').endsWith('\n')); i++) await sleep(100)
+}
+
 function shell(session: string, cols: number, rows: number): void {
   tmux(
     'new-session',
@@ -76,7 +81,7 @@ test('run -it in a terminal: tty, stty size, a resize, job control, the exit sta
     'send-keys',
     '-t',
     s,
-    `stty -g > ${before}; ${PIVOT_BIN} run --cache-dir ${cache} --rm -it ${B} sh -c 'PS1="c""tr# " sh'; echo "status=$?"; stty -g > ${afterFile}`,
+    `stty -g > ${before}; ${PIVOT_BIN} run --cache-dir ${cache} --rm -it ${B} sh -c 'PS1="c""tr# " exec sh'; echo "status=$?"; stty -g > ${afterFile}`,
     'Enter',
   )
   await waitFor(s, 'ctr#')
@@ -97,10 +102,11 @@ test('run -it in a terminal: tty, stty size, a resize, job control, the exit sta
   tmux('send-keys', '-t', s, 'C-c')
   tmux('send-keys', '-t', s, 'echo "after-ctrl-c=$?"', 'Enter')
   await waitFor(s, 'after-ctrl-c=130')
-  tmux('send-keys', '-t', s, 'exit 3', 'Enter')
+  // One exit: the interactive sh is PID 1 (exec), and a second one would end the host's shell,
+  // and with it the tmux server, before the status line is read.
   tmux('send-keys', '-t', s, 'exit 3', 'Enter')
   await waitFor(s, 'status=3')
-  for (let i = 0; i < 50 && !fs.existsSync(afterFile); i++) await sleep(100)
+  await settingsWritten(afterFile)
   assert.equal(fs.readFileSync(afterFile, 'utf8'), fs.readFileSync(before, 'utf8'), 'the host terminal settings changed')
   tmux('kill-session', '-t', s)
   assert.deepEqual(leftovers(cache), {mounts: [], cgroups: [], containers: []})
@@ -122,7 +128,7 @@ test('run -it: the terminal is restored when pivot is SIGTERMed and when the con
   await waitFor(s, 'ready')
   assert.equal(pivot(['kill', 'ttykill'], {cacheDir: cache}).status, 0)
   await waitFor(s, 'status=137')
-  for (let i = 0; i < 50 && !fs.existsSync(afterFile); i++) await sleep(100)
+  await settingsWritten(afterFile)
   assert.equal(fs.readFileSync(afterFile, 'utf8'), fs.readFileSync(before, 'utf8'))
   assert.equal(pivot(['rm', 'ttykill'], {cacheDir: cache}).status, 0)
 
@@ -140,7 +146,7 @@ test('run -it: the terminal is restored when pivot is SIGTERMed and when the con
   assert.ok(pid > 0, ps.stdout)
   process.kill(pid, 'SIGTERM')
   await waitFor(s, 'status=7')
-  for (let i = 0; i < 50 && !fs.existsSync(afterFile); i++) await sleep(100)
+  await settingsWritten(afterFile)
   assert.equal(fs.readFileSync(afterFile, 'utf8'), fs.readFileSync(before, 'utf8'))
   tmux('kill-session', '-t', s)
   assert.deepEqual(leftovers(cache), {mounts: [], cgroups: [], containers: []})
@@ -168,7 +174,7 @@ test("exec -it in a terminal: the container's pty, its size, the exit status, th
     assert.match(screen, /^25 90$/m)
     tmux('send-keys', '-t', s, 'exit 4', 'Enter')
     await waitFor(s, 'status=4')
-    for (let i = 0; i < 50 && !fs.existsSync(afterFile); i++) await sleep(100)
+    await settingsWritten(afterFile)
     assert.equal(fs.readFileSync(afterFile, 'utf8'), fs.readFileSync(before, 'utf8'))
     tmux('kill-session', '-t', s)
   } finally {
