@@ -7,15 +7,7 @@ export interface ImageInspectInfo {
   RepoTags?: string[] | null
   RepoDigests?: string[] | null
   Created: string
-  Config?: {
-    Env?: string[] | null
-    Cmd?: string[] | null
-    Entrypoint?: string | string[] | null
-    WorkingDir?: string
-    User?: string
-    ExposedPorts?: Record<string, unknown> | null
-    Labels?: Record<string, string> | null
-  } | null
+  Config?: ConfigFields | null
   RootFS?: {Layers?: string[] | null}
   Size: number
   Os: string

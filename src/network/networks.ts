@@ -141,17 +141,22 @@ export async function removeNetwork(ref: string): Promise<NetworkRecord> {
         {exitCode: 1},
       )
     }
-    removeBridge(
-      rec,
-      listNetworks()
-        .filter(n => n.name !== rec.name)
-        .map(n => n.bridge),
-    )
-    removeNetworkRecord(rec.name)
+    dropNetwork(rec)
     return rec
   } finally {
     lock.release()
   }
+}
+
+/** A user network's bridge (and its rules, given the bridges that stay) and its record; under the lock. */
+function dropNetwork(rec: NetworkRecord): void {
+  removeBridge(
+    rec,
+    listNetworks()
+      .filter(n => n.name !== rec.name)
+      .map(n => n.bridge),
+  )
+  removeNetworkRecord(rec.name)
 }
 
 /** `network prune`: every user network no container uses; then what `pivot prune` does for the default bridge. */
@@ -162,13 +167,7 @@ export async function pruneNetworks(): Promise<string[]> {
     const live = reclaimStale(allLeases())
     for (const rec of listNetworks()) {
       if (rec.name === DEFAULT_NETWORK || live.some(l => l.bridge === rec.bridge)) continue
-      removeBridge(
-        rec,
-        listNetworks()
-          .filter(n => n.name !== rec.name)
-          .map(n => n.bridge),
-      )
-      removeNetworkRecord(rec.name)
+      dropNetwork(rec)
       removed.push(rec.name)
     }
   } finally {

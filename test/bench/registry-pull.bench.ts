@@ -15,6 +15,7 @@ import {spawn, spawnSync} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
+import {median} from '../helpers/median'
 
 const IMAGE = 'localhost:5000/pivot-test/debian:bookworm'
 const THREE = 'localhost:5000/pivot-test/registry-three:latest'
@@ -57,12 +58,6 @@ function time(command: string): number {
   const start = process.hrtime.bigint()
   sh(command)
   return Number(process.hrtime.bigint() - start) / 1e6
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = Math.floor(s.length / 2)
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2
 }
 
 let n = 0

@@ -10,6 +10,7 @@ import {after, before, describe, it} from 'node:test'
 import {BUSYBOX_IMAGE, docker, tempDir, type PivotResult} from '../../helpers/fixtures'
 import {startFaultProxy, type FaultProxy} from '../../helpers/fault-proxy'
 import {pivotAsync} from '../../helpers/pivot-async'
+import {assertOneLineError} from '../../helpers/security'
 import type {PullResult} from '../../../src/images/pull-image'
 
 /** The cache's content (not locks/, whose flock files come and go, nor tmp/downloads): path, type, size, mtime. */
@@ -40,14 +41,8 @@ function ok(r: PivotResult): string {
   return r.stdout
 }
 
-function failsInOneLine(r: PivotResult, pattern: RegExp, status = 1): void {
-  assert.equal(r.status, status, `exit ${r.status}, want ${status}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`)
-  const lines = r.stderr.split('\n').filter(Boolean)
-  assert.equal(lines.length, 1, `one line on stderr, got:\n${r.stderr}`)
-  assert.match(lines[0], /^pivot: /)
-  assert.match(lines[0], pattern)
-  assert.doesNotMatch(r.stderr, /\n\s+at /)
-}
+/** Failed as pull's expected failures do: docker pull's status 1 unless said, one `pivot: ` line, no stack trace. */
+const failsInOneLine = (r: PivotResult, pattern: RegExp, status = 1): void => assertOneLineError(r, pattern, status)
 
 function busyboxLayer(): {digest: string; size: number} {
   const m = JSON.parse(

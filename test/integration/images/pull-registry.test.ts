@@ -12,6 +12,7 @@ import {after, before, describe, it} from 'node:test'
 import {BUSYBOX_IMAGE, DEBIAN_IMAGE, docker, pivot, tempDir, type PivotResult} from '../../helpers/fixtures'
 import {startFaultProxy, type FaultProxy} from '../../helpers/fault-proxy'
 import {pivotAsync} from '../../helpers/pivot-async'
+import {assertOneLineError} from '../../helpers/security'
 import type {PullResult} from '../../../src/images/pull-image'
 
 const MULTIARCH = 'localhost:5000/pivot-test/registry-multiarch:latest'
@@ -25,13 +26,8 @@ function ok(r: PivotResult): string {
   return r.stdout
 }
 
-function failsInOneLine(r: PivotResult, pattern: RegExp, status = 1): void {
-  assert.equal(r.status, status, `exit ${r.status}, want ${status}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`)
-  const lines = r.stderr.split('\n').filter(Boolean)
-  assert.equal(lines.length, 1, `one line on stderr, got:\n${r.stderr}`)
-  assert.match(lines[0], /^pivot: /)
-  assert.match(lines[0], pattern)
-}
+/** Failed as pull's expected failures do: docker pull's status 1 unless said, one `pivot: ` line, no stack trace. */
+const failsInOneLine = (r: PivotResult, pattern: RegExp, status = 1): void => assertOneLineError(r, pattern, status)
 
 function pullJson(cache: string, image: string, ...flags: string[]): PullResult {
   return JSON.parse(ok(pivot(['pull', '--json', ...flags, image], {cacheDir: cache, timeout: 300_000}))) as PullResult
