@@ -94,6 +94,7 @@ export const SUMMARIES: Readonly<Record<string, string>> = {
   prune: 'Free the disk space nothing uses any more',
   ps: 'List containers',
   pull: 'Pull an image from a registry (or the Docker daemon) into the cache',
+  push: 'Push an image to its registry',
   rename: 'Rename a container',
   restart: 'Restart containers',
   rm: 'Remove containers',
