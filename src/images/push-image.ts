@@ -170,7 +170,7 @@ export async function pushImage(store: Store, arg: string, options: PushOptions 
     const changed = layers.filter(l => l.upload.blob.diffId !== l.upload.layer)
     if (changed.length > 0) {
       warn(
-        `${changed.length} layer${changed.length === 1 ? '' : 's'} of ${shown} (${changed.map(l => shortId(l.upload.layer)).join(', ')}) went re-packed: the cache keeps no original tar of layers pulled through the docker daemon, so the pushed image has other layer digests (and pivot id) than the cached one`,
+        `${changed.length} layer${changed.length === 1 ? '' : 's'} of ${shown} (${changed.map(l => shortId(l.upload.layer)).join(', ')}) went re-packed: the cache keeps a layer's original tar only as a registry's blob, not for layers from the docker daemon, an import or a load, so the pushed image has other layer digests (and pivot id) than the cached one`,
       )
     }
 
@@ -265,23 +265,29 @@ async function layerBlob(
   const usable = (b: LayerBlob | undefined) => b !== undefined && (b.compression === 'gzip' || (b.compression === 'zstd' && format === 'oci'))
   const kept = store.layerBlob(digest)
   if (usable(kept)) return kept!
-  return store.withLock(`blob-${digestHex(digest)}`, async () => {
-    const now = store.layerBlob(digest)
-    if (usable(now)) return now!
-    emit({type: 'pull', id: shortId(digest), status: 'Compressing'})
-    const staging = store.stage('push')
-    try {
-      const file = path.join(staging, 'blob')
-      const made = await gzipLayer(store, digest, now, file, signal)
-      return await lease.pin(() => {
-        // A plain or zstd blob gives way to the gzip of the same content (same diff id).
-        if (now) store.dropLayerBlob(digest)
-        return store.keepLayerBlob(digest, file, made)
-      })
-    } finally {
-      fs.rmSync(staging, {recursive: true, force: true})
-    }
-  })
+  const {withFileLock} = await import('../store/file-lock')
+  // The lock file goes with the lock: one per layer ever pushed would pile up in locks/.
+  return withFileLock(
+    store.path('locks', `blob-${digestHex(digest)}.lock`),
+    async () => {
+      const now = store.layerBlob(digest)
+      if (usable(now)) return now!
+      emit({type: 'pull', id: shortId(digest), status: 'Compressing'})
+      const staging = store.stage('push')
+      try {
+        const file = path.join(staging, 'blob')
+        const made = await gzipLayer(store, digest, now, file, signal)
+        return await lease.pin(() => {
+          // A plain or zstd blob gives way to the gzip of the same content (same diff id).
+          if (now) store.dropLayerBlob(digest)
+          return store.keepLayerBlob(digest, file, made)
+        })
+      } finally {
+        fs.rmSync(staging, {recursive: true, force: true})
+      }
+    },
+    {removeOnRelease: true, what: `the compression of layer ${shortId(digest)} by another push`},
+  )
 }
 
 /** gzips the layer's tar into `file`, hashing the tar (the diff id) and the gzip (the blob digest) as they stream. */
