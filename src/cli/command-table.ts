@@ -65,6 +65,14 @@ export const LEAN_COMMANDS: Readonly<Record<string, LeanCommand>> = {
     json: true,
     args: ['image'],
   },
+  push: {
+    flags: [
+      {name: 'quiet', char: 'q', kind: 'boolean'},
+      {name: 'format', kind: 'string'},
+    ],
+    json: true,
+    args: ['image'],
+  },
 }
 
 /** Every command's `static summary`, as the root help lists them (`help` is @oclif/plugin-help's). */
