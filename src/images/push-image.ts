@@ -94,6 +94,15 @@ export async function pushImage(store: Store, arg: string, options: PushOptions 
     const image = await lease.pin(() => {
       const id = store.getRef(ref.name)
       const record = id === undefined ? undefined : store.readImage(id)
+      if (!record && /^[0-9a-f]{4,64}$/.test(arg) && safeFindById(store, arg)) {
+        throw new ImageError(
+          'IMAGE_NOT_FOUND',
+          `${arg} is an image id, not a name to push to: name the image first (pivot tag ${arg} REGISTRY/REPOSITORY:TAG)`,
+          {
+            exitCode: 1,
+          },
+        )
+      }
       if (!record) {
         throw new ImageError(
           'IMAGE_NOT_FOUND',
@@ -227,6 +236,14 @@ export async function pushImage(store: Store, arg: string, options: PushOptions 
     throw error
   } finally {
     lease.release()
+  }
+}
+
+function safeFindById(store: Store, id: string): boolean {
+  try {
+    return store.findImageById(id) !== undefined
+  } catch {
+    return false
   }
 }
 

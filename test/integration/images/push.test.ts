@@ -122,6 +122,8 @@ describe('pivot push to an empty registry', () => {
       first.layers.map(l => l.status),
       ['exists'],
     )
+    const quiet = pivot(['push', '-q', name], {cacheDir: cache})
+    assert.deepEqual([quiet.status, quiet.stdout, quiet.stderr], [0, '', ''])
   })
 
   it('another repository of the same registry: the blob is mounted, not uploaded', () => {
@@ -194,6 +196,12 @@ describe('pivot push to an empty registry', () => {
     const d = spawnSync(DOCKER_BIN, ['push', unknown], {encoding: 'utf8'})
     assert.equal(d.status, 1, d.stderr)
     assertOneLineError(pivot(['push', `${registry.host}/x@sha256:${'a'.repeat(64)}`], {cacheDir: cache}), /cannot push a digest reference/, 1)
+    // An image id is no name to push to (docker: the same refusal).
+    assertOneLineError(
+      pivot(['push', pulled.id.slice(7, 19)], {cacheDir: cache}),
+      /[0-9a-f]{12} is an image id, not a name to push to: name the image first \(pivot tag/,
+      1,
+    )
     assertOneLineError(pivot(['push', down], {cacheDir: cache}), /registry 127\.0\.0\.1:5199 unreachable: connection refused/, 1)
     assertOneLineError(pivot(['push', '--format', 'v1', unknown], {cacheDir: cache}), /--format/, 125)
     assert.deepEqual(cacheSnapshot(cache), before)
