@@ -9,7 +9,7 @@ import {createHash, randomBytes} from 'node:crypto'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {after, before, describe, it} from 'node:test'
-import {BUSYBOX_IMAGE, DOCKER_BIN, docker, pivot, tempDir, type PivotResult} from '../../helpers/fixtures'
+import {BUSYBOX_IMAGE, DOCKER_BIN, PIVOT_BIN, REPO_ROOT, docker, pivot, tempDir, type PivotResult} from '../../helpers/fixtures'
 import {startFaultProxy} from '../../helpers/fault-proxy'
 import {startScratchRegistry, type ScratchRegistry} from '../../helpers/scratch-registry'
 import {pivotAsync} from '../../helpers/pivot-async'
@@ -124,6 +124,19 @@ describe('pivot push to an empty registry', () => {
     )
     const quiet = pivot(['push', '-q', name], {cacheDir: cache})
     assert.deepEqual([quiet.status, quiet.stdout, quiet.stderr], [0, '', ''])
+    // bin/pivot's lean path (no oclif) prints what the oclif command prints.
+    const env: NodeJS.ProcessEnv = {...process.env, PIVOT_CACHE_DIR: cache}
+    delete env.NODE_EXTRA_CA_CERTS
+    const oclifCore = require.resolve('@oclif/core', {paths: [REPO_ROOT]})
+    const script = `require(${JSON.stringify(oclifCore)}).execute({dir: ${JSON.stringify(PIVOT_BIN)}, args: process.argv.slice(1)})`
+    for (const args of [
+      ['push', name],
+      ['push', '--json', name],
+    ]) {
+      const viaOclif = spawnSync(process.execPath, ['-e', script, '--', ...args], {cwd: REPO_ROOT, encoding: 'utf8', env})
+      const lean = pivot(args, {cacheDir: cache})
+      assert.deepEqual([lean.status, lean.stdout, lean.stderr], [viaOclif.status, viaOclif.stdout, viaOclif.stderr], args.join(' '))
+    }
   })
 
   it('another repository of the same registry: the blob is mounted, not uploaded', () => {
