@@ -88,3 +88,33 @@ describe('kept layer blobs', () => {
     assert.equal(await verifyLayerBlob(store, D1), undefined)
   })
 })
+
+describe('prune and kept blobs', () => {
+  it('a layer only the build cache lists keeps its tree but not its blob; an image layer keeps both; an unused layer goes with its blob', async () => {
+    // No daemon in the unit tier: prune must not look for a flat pull's leftovers in one.
+    const saved = process.env.DOCKER_HOST
+    process.env.DOCKER_HOST = 'unix:///nonexistent/pivot-unit-docker.sock'
+    try {
+      const {pruneCache} = await import('../../../src/images/prune-cache')
+      const store = fresh()
+      const [image, built, unused] = ['2', '3', '4'].map(c => `sha256:${c.repeat(64)}`)
+      for (const d of [image, built, unused]) {
+        store.commitLayer(staged(store), {digest: d, tarSize: 1, entries: 1})
+        const {file, blob} = blobFile(store, `blob of ${d}`)
+        store.keepLayerBlob(d, file, {...blob, diffId: d})
+      }
+      const record = store.writeImage({layers: [image], config: {}, source: {kind: 'import', file: 'x'}, created: '', added: ''})
+      store.setRef('docker.io/library/kept:latest', record.id)
+      const report = await pruneCache(store, {pruneContainers: async () => [], buildCacheLayers: () => [built]})
+      assert.deepEqual(report.layers, [unused])
+      assert.deepEqual(report.blobs, [built])
+      assert.ok(store.layerBlob(image))
+      assert.ok(store.hasLayer(built) && !store.layerBlob(built))
+      assert.equal(fs.existsSync(store.layerDir(unused)), false)
+      assert.deepEqual(report.errors, [])
+    } finally {
+      if (saved === undefined) delete process.env.DOCKER_HOST
+      else process.env.DOCKER_HOST = saved
+    }
+  })
+})
