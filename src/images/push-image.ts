@@ -396,6 +396,35 @@ async function sendBlob(
   }
 
   o.onStart?.()
+  // A 5xx or a broken connection mid-upload is retried from a fresh upload (docker retries a
+  // layer 5 times); the registry drops the unfinished one.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await upload(client, ref, blob, body, o, location)
+    } catch (error) {
+      const transient =
+        error instanceof RegistryError && (error.code === 'REGISTRY_UNREACHABLE' || (error.code === 'REGISTRY_SERVER_ERROR' && (error.status ?? 0) >= 500))
+      if (!transient || attempt >= UPLOAD_ATTEMPTS || o.signal?.aborted) throw error
+      location = undefined
+      await new Promise(resolve => setTimeout(resolve, 500 * attempt))
+    }
+  }
+}
+
+/** Attempts per blob upload within one push. */
+const UPLOAD_ATTEMPTS = 3
+
+/** POST (unless a failed mount opened the upload at `location`), then one PUT or PATCH chunks and a PUT. */
+async function upload(
+  client: RegistryClient,
+  ref: NormalizedReference,
+  blob: LayerBlob,
+  body: string | Buffer,
+  o: {what: string; chunkSize: number; signal?: AbortSignal},
+  location: string | undefined,
+): Promise<{status: PushedLayer['status']}> {
+  const {RegistryError} = await import('../registry')
+  const uploads = `/v2/${ref.path}/blobs/uploads/`
   if (location === undefined) {
     const res = await client.send(uploads, {method: 'POST', headers: {'Content-Length': '0'}, what: o.what, signal: o.signal})
     res.body.resume()

@@ -259,7 +259,9 @@ export class RegistryClient {
       case 429:
         return new RegistryError('REGISTRY_SERVER_ERROR', `registry ${this.domain} refused ${what}: too many requests (rate limited)`)
       default:
-        return new RegistryError('REGISTRY_SERVER_ERROR', `registry ${this.domain} answered ${statusLine(res)} for ${what}${detail ? `: ${detail}` : ''}`)
+        return new RegistryError('REGISTRY_SERVER_ERROR', `registry ${this.domain} answered ${statusLine(res)} for ${what}${detail ? `: ${detail}` : ''}`, {
+          status: res.status,
+        })
     }
   }
 }

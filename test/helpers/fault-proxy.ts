@@ -26,8 +26,8 @@ export interface Faults {
   layerSize?: number
   /** Image manifests list this many copies of their first layer. */
   layerCount?: number
-  /** Upload requests (POST/PATCH/PUT under /blobs/uploads/) from the Nth on (1-based) answer this status without reaching the registry (a 5xx mid-push). */
-  uploadStatus?: {code: number; from: number}
+  /** Upload requests (POST/PATCH/PUT under /blobs/uploads/) from the Nth (1-based) to the `to`th (default: all after) answer this status without reaching the registry (a 5xx mid-push). */
+  uploadStatus?: {code: number; from: number; to?: number}
   /** The next upload request answers 401 with the registry's challenge (a token expired mid-push). */
   upload401Once?: boolean
 }
@@ -73,7 +73,11 @@ export async function startFaultProxy(target: string, options: {token?: string; 
     }
     if (UPLOAD.test(url.pathname) && req.method !== 'GET') {
       proxy.uploads++
-      const fail = f.upload401Once ? 401 : f.uploadStatus && proxy.uploads >= f.uploadStatus.from ? f.uploadStatus.code : undefined
+      const fail = f.upload401Once
+        ? 401
+        : f.uploadStatus && proxy.uploads >= f.uploadStatus.from && proxy.uploads <= (f.uploadStatus.to ?? Infinity)
+          ? f.uploadStatus.code
+          : undefined
       if (fail !== undefined) {
         if (fail === 401) f.upload401Once = false
         req.resume()

@@ -221,7 +221,7 @@ describe('pivot push to an empty registry', () => {
     ok(pivot(['rmi', down], {cacheDir: cache}))
   })
 
-  it('a 5xx mid-upload: exit 1 with the registry named, the cache as before; the next push completes', async () => {
+  it('a 5xx mid-upload: retried from a fresh upload; when it persists, exit 1 with the registry named and the cache as before', async () => {
     const proxy = await startFaultProxy(`http://${registry.host}`, {ports: [5240, 5247]})
     try {
       const dir = tempDir('pivot-push-5xx')
@@ -242,7 +242,17 @@ describe('pivot push to an empty registry', () => {
         1,
       )
       assert.ok(proxy.log.some(e => e.method === 'PATCH' && e.status === 503))
+      assert.equal(proxy.log.filter(e => e.method === 'POST' && e.path.endsWith('/blobs/uploads/')).length, 3, 'three attempts, each a fresh upload')
       assert.deepEqual(cacheSnapshot(cache), before)
+      // Once (the second PATCH only): the retry completes the push.
+      proxy.uploads = 0
+      proxy.faults.uploadStatus = {code: 502, from: 3, to: 3}
+      const retried = await pivotAsync(['push', name], {cacheDir: cache, env: {PIVOT_PUSH_CHUNK_SIZE: '65536'}})
+      assert.match(ok(retried), /: Pushed$/m)
+      assert.deepEqual(
+        cacheSnapshot(cache).filter(l => !l.includes('blob.json')),
+        before.filter(l => !l.includes('blob.json')),
+      )
       proxy.faults = {}
       assert.equal((await pushJsonAsync(cache, name)).name, name)
     } finally {
