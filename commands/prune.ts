@@ -6,7 +6,7 @@ export default class Prune extends PivotCommand {
 
 Layers and images that a running pull, import, build or export has pinned (its lease under leases/) are kept; a later prune takes them if they are still unused. Prune and every command that reads layers agree through one lock (see docs/DESIGN.md), so nothing a command has found in the cache is deleted under it.
 
-Reports what it removed and the bytes reclaimed (--json: {containers, exportContainers, names, damaged, images, layers, links, tmp, kept, reclaimedBytes, errors}). The exit status is non-zero when something could not be removed.`
+Reports what it removed and the bytes reclaimed (--json: {containers, exportContainers, names, damaged, images, layers, blobs, links, tmp, kept, reclaimedBytes, errors}). The exit status is non-zero when something could not be removed.`
 
   static examples = ['<%= config.bin %> rmi ubuntu && <%= config.bin %> prune', '<%= config.bin %> prune --json']
 
@@ -31,6 +31,7 @@ Reports what it removed and the bytes reclaimed (--json: {containers, exportCont
     for (const id of report.damaged) out.push(`Deleted damaged image record: ${id}`)
     for (const id of report.images) out.push(`Deleted image: ${id}`)
     for (const digest of report.layers) out.push(`Deleted layer: ${digest}`)
+    for (const digest of report.blobs) out.push(`Deleted compressed blob of layer: ${digest}`)
     for (const link of report.links) out.push(`Deleted stale link: l/${link}`)
     for (const entry of report.tmp) out.push(`Deleted leftover: tmp/${entry}`)
     const kept = report.kept.layers.length + report.kept.images.length

@@ -65,6 +65,14 @@ export const LEAN_COMMANDS: Readonly<Record<string, LeanCommand>> = {
     json: true,
     args: ['image'],
   },
+  push: {
+    flags: [
+      {name: 'quiet', char: 'q', kind: 'boolean'},
+      {name: 'format', kind: 'string'},
+    ],
+    json: true,
+    args: ['image'],
+  },
 }
 
 /** Every command's `static summary`, as the root help lists them (`help` is @oclif/plugin-help's). */
@@ -94,6 +102,7 @@ export const SUMMARIES: Readonly<Record<string, string>> = {
   prune: 'Free the disk space nothing uses any more',
   ps: 'List containers',
   pull: 'Pull an image from a registry (or the Docker daemon) into the cache',
+  push: 'Push an image to its registry',
   rename: 'Rename a container',
   restart: 'Restart containers',
   rm: 'Remove containers',

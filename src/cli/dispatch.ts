@@ -1,5 +1,5 @@
 /**
- * bin/pivot's lean path for the commands people type most (`images`, `ps`, `pull`, `build`,
+ * bin/pivot's lean path for the commands people type most (`images`, `ps`, `pull`, `push`, `build`,
  * `--version`, the root `--help`): loading oclif costs ~100 ms here, four times a node start,
  * more than any of these commands' own work when nothing changed. dispatch() answers
  * synchronously whether it takes argv; when it does not (any other command, `--help` of a
@@ -84,6 +84,13 @@ async function runCommand(id: string, a: LeanArgs): Promise<unknown> {
         source: a.flags.source as string | undefined,
         platform: a.flags.platform as string | undefined,
         maxConcurrentDownloads: a.flags['max-concurrent-downloads'] as string | undefined,
+      })
+    case 'push':
+      return (require('./push') as typeof import('./push')).push(a.args.image, {
+        cacheDir,
+        json: a.json,
+        quiet: a.flags.quiet === true,
+        format: a.flags.format as string | undefined,
       })
     default:
       throw new Error(`no lean command ${id}`)

@@ -4,7 +4,7 @@ import {isPivotError} from '../errors'
 import {type ImageRecord, type Store, describeFsError, digestHex, imageIdOf, removeTree, shellQuote, stagingOwner} from '../store'
 import {listContainerIds, readState} from '../store/container-record'
 import {withGcExclusive} from '../store/gc-lock'
-import {verifyLayer} from './verify-layer'
+import {verifyLayer, verifyLayerBlob} from './verify-layer'
 import {isAlive} from '../common/process-identity'
 import {DOWNLOADS_DIR} from '../store/store'
 
@@ -129,6 +129,19 @@ async function runCheck(store: Store, repair: boolean): Promise<CheckReport> {
       // Another process may have replaced it with a fresh copy since (a pull repairing it).
       if (verifyLayer(store, digest).problems.length === 0) return 'none'
       store.removeDamagedLayer(digest)
+      return 'removed'
+    })
+  }
+
+  // Kept compressed blobs (push's): the file against blob.json's size and digest. A damaged one
+  // only costs the next push a compression (or the registry's digest, for a pulled layer): it is
+  // removed, the layer stays.
+  for (const digest of store.listLayers()) {
+    if (!store.hasLayer(digest)) continue
+    const problem = await verifyLayerBlob(store, digest)
+    if (problem === undefined) continue
+    find('blob', `layers/${digestHex(digest)}/blob`, problem, () => {
+      store.dropLayerBlob(digest)
       return 'removed'
     })
   }

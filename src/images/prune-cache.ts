@@ -22,6 +22,8 @@ export interface PruneReport {
   images: string[]
   /** Layer digests no image, build-cache record or container used. */
   layers: string[]
+  /** Layers whose kept compressed blob (push's) went because no image uses the layer any more (only the build cache). */
+  blobs: string[]
   /** `l/` entries that pointed at no layer. */
   links: string[]
   /** tmp/ entries of dead processes. */
@@ -79,6 +81,7 @@ export async function pruneCache(store: Store, parts: PruneParts): Promise<Prune
       damaged: [],
       images: [],
       layers: [],
+      blobs: [],
       links: [],
       tmp: [],
       kept: {layers: [], images: [], pids: []},
@@ -135,7 +138,17 @@ function sweep(store: Store, report: PruneReport, parts: PruneParts): Array<{dig
     }
   }
   for (const use of uses) use.layers.forEach(l => liveLayers.add(l))
+  // A kept blob only serves a push of an image: a layer that only the build cache still lists keeps its tree, not its blob.
+  const imageLayers = new Set([...liveLayers, ...leases.layers])
   for (const l of parts.buildCacheLayers(store)) liveLayers.add(l)
+  for (const digest of liveLayers) {
+    if (imageLayers.has(digest)) continue
+    const blob = store.layerBlob(digest)
+    if (!blob) continue
+    if (!tryRemove(() => store.dropLayerBlob(digest), report.errors)) continue
+    report.blobs.push(digest)
+    report.reclaimedBytes += blob.size
+  }
 
   const doomed: Array<{digest: string; dir: string}> = []
   for (const digest of store.listLayers()) {
@@ -150,7 +163,7 @@ function sweep(store: Store, report: PruneReport, parts: PruneParts): Array<{dig
     } catch {
       record = undefined // a layer dir without its record is damaged: garbage, size by walking it
     }
-    const size = record?.diskSize ?? diskUsage(store.layerDir(digest))
+    const size = (record?.diskSize ?? diskUsage(store.layerDir(digest))) + (store.layerBlob(digest)?.size ?? 0)
     // A layer that cannot be detached (an immutable directory) is named in the errors; the rest goes on.
     let dir: string | undefined
     if (!tryRemove(() => (dir = store.takeOutLayer(digest)), report.errors) || dir === undefined) continue

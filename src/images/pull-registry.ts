@@ -461,6 +461,18 @@ async function fetchLayer(w: LayerWork, desc: Descriptor, diffId: string, index:
             `${what}: its uncompressed content has digest ${result.digest}, not the diff id ${diffId} its config names`,
           )
         }
+        // The verified compressed blob goes into the layer with it (a rename): a push sends it back
+        // byte for byte, so the image keeps its digests (docs/DESIGN.md, "Push").
+        const compression = blobCompression(part)
+        if (compression !== undefined) {
+          w.store.stageLayerBlob(staging, part, {
+            digest: desc.digest,
+            size: desc.size,
+            compression,
+            diffId,
+            sources: [`${w.client.domain}/${w.client.repository}`],
+          })
+        }
         w.emit({type: 'pull', id, status: 'Pull complete'})
         return {digest: diffId, size: result.size, entries: result.entries, staging}
       } catch (error) {
@@ -506,6 +518,21 @@ export function removeIdleDownloads(store: Store): {removed: string[]; bytes: nu
   }
   removeIfEmpty(dir)
   return {removed, bytes}
+}
+
+/** gzip, zstd or a plain tar (what a push can send), by the first bytes as the unpacker tells them; undefined for anything else. */
+export function blobCompression(file: string): 'gzip' | 'zstd' | 'none' | undefined {
+  const {sniffCompression} = require('../unpack/compression') as typeof import('../unpack/compression')
+  const head = Buffer.alloc(512)
+  const fd = fs.openSync(file, 'r')
+  let n: number
+  try {
+    n = fs.readSync(fd, head, 0, head.length, 0)
+  } finally {
+    fs.closeSync(fd)
+  }
+  const kind = sniffCompression(head.subarray(0, n))
+  return kind === 'gzip' || kind === 'zstd' || kind === 'none' ? kind : undefined
 }
 
 function shortId(digest: string): string {

@@ -1,6 +1,9 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import {type Store} from '../store'
+import {createHash} from 'node:crypto'
+import {type LayerBlob, type Store} from '../store'
+import {layerBlobProblem} from '../store/image-record'
+import {BLOB_FILE, BLOB_RECORD} from '../store/store'
 import {sha256Text} from '../common/hash'
 
 export interface LayerVerdict {
@@ -51,4 +54,44 @@ export function damagedLayers(store: Store, digests: Iterable<string>): Array<{d
     if (problem !== undefined) found.push({digest, problem})
   }
   return found
+}
+
+/**
+ * Why the layer's kept blob (layers/<hex>/blob, see Store.keepLayerBlob) is damaged, or undefined
+ * when it is sound or there is none: blob.json readable, the file of its size and digest (read
+ * whole: check is the slow, thorough path). A blob file without a record is a leftover.
+ */
+export async function verifyLayerBlob(store: Store, digest: string): Promise<string | undefined> {
+  const dir = store.layerDir(digest)
+  const has = (name: string) => fs.existsSync(path.join(dir, name)) || isSymlink(path.join(dir, name))
+  if (!has(BLOB_RECORD)) return has(BLOB_FILE) ? 'a compressed blob without its blob.json (a push killed before it finished?)' : undefined
+  let record: unknown
+  try {
+    record = JSON.parse(fs.readFileSync(path.join(dir, BLOB_RECORD), 'utf8'))
+  } catch {
+    return 'its blob.json is unreadable'
+  }
+  const problem = layerBlobProblem(record)
+  if (problem) return problem
+  const blob = record as LayerBlob
+  let st: fs.Stats
+  try {
+    st = fs.lstatSync(path.join(dir, BLOB_FILE))
+  } catch {
+    return 'blob.json names a compressed blob that is missing'
+  }
+  if (!st.isFile()) return 'its compressed blob is not a regular file'
+  if (st.size !== blob.size) return `its compressed blob has ${st.size} bytes, not the ${blob.size} blob.json says`
+  const hash = createHash('sha256')
+  for await (const chunk of fs.createReadStream(path.join(dir, BLOB_FILE), {highWaterMark: 1 << 20}) as AsyncIterable<Buffer>) hash.update(chunk)
+  const got = `sha256:${hash.digest('hex')}`
+  return got === blob.digest ? undefined : `its compressed blob has digest ${got}, not the ${blob.digest} blob.json says`
+}
+
+function isSymlink(file: string): boolean {
+  try {
+    return fs.lstatSync(file).isSymbolicLink()
+  } catch {
+    return false
+  }
 }

@@ -1,7 +1,7 @@
 import {createHash} from 'node:crypto'
 import {type Challenge, parseChallenge} from './challenge'
 import {type Credentials, findCredentials} from './credentials'
-import {type HttpResponse, httpRequest, readBody} from './http'
+import {type HttpOptions, type HttpResponse, httpRequest, readBody} from './http'
 import {MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, type Manifest, parseManifest} from './manifest'
 import {RegistryError} from './registry-error'
 
@@ -12,6 +12,8 @@ export interface ClientOptions {
   signal?: AbortSignal
   /** Milliseconds without a byte before a request fails (default 30 s). */
   idleTimeout?: number
+  /** Ask for push access too (token scope `pull,push`): `pivot push`. */
+  push?: boolean
 }
 
 /**
@@ -50,6 +52,8 @@ export class RegistryClient {
   private generation = 0
   private credentials?: Credentials
   private pinged = false
+  /** Other repositories the token must let us read (cross-repository mounts). */
+  private readonly pullScopes = new Set<string>()
 
   constructor(
     readonly domain: string,
@@ -119,10 +123,33 @@ export class RegistryClient {
   }
 
   /**
-   * An authenticated GET that answered 2xx (a 206 included). A 401 gets a fresh token (or, for
-   * Basic, is final) and one retry; other errors become RegistryErrors naming `what`.
+   * Lets the token read `repository` too (another repository of this registry that a blob is
+   * mounted from); the token in hand is dropped when it lacks it.
    */
-  async send(path: string, o: {accept?: string; headers?: Record<string, string>; what?: string; signal?: AbortSignal}): Promise<HttpResponse> {
+  addPullScope(repository: string): void {
+    if (repository === this.repository || this.pullScopes.has(repository)) return
+    this.pullScopes.add(repository)
+    this.token = undefined
+  }
+
+  /**
+   * An authenticated request that answered 2xx (a 206 included), or one of `allow` (a HEAD's 404).
+   * A 401 gets a fresh token (or, for Basic, is final) and one retry (an upload's body is made
+   * afresh by its factory); other errors become RegistryErrors naming `what`. `path` may be a
+   * full URL (an upload's Location).
+   */
+  async send(
+    path: string,
+    o: {
+      method?: HttpOptions['method']
+      body?: HttpOptions['body']
+      allow?: number[]
+      accept?: string
+      headers?: Record<string, string>
+      what?: string
+      signal?: AbortSignal
+    },
+  ): Promise<HttpResponse> {
     if (!this.pinged) await this.ping()
     const what = o.what ?? this.repository
     for (let attempt = 0; ; attempt++) {
@@ -130,8 +157,14 @@ export class RegistryClient {
       const headers: Record<string, string> = {...o.headers}
       if (o.accept) headers.Accept = o.accept
       if (auth) headers.Authorization = auth
-      const res = await httpRequest(new URL(path, this.base), {headers, signal: o.signal ?? this.options.signal, idleTimeout: this.options.idleTimeout})
-      if (res.status >= 200 && res.status < 300) return res
+      const res = await httpRequest(new URL(path, this.base), {
+        method: o.method,
+        body: o.body,
+        headers,
+        signal: o.signal ?? this.options.signal,
+        idleTimeout: this.options.idleTimeout,
+      })
+      if ((res.status >= 200 && res.status < 300) || o.allow?.includes(res.status)) return res
       const body = (await readBody(res, 64 * 1024, 'an error answer').catch(() => Buffer.alloc(0))).toString('utf8')
       if (res.status === 401 && attempt === 0) {
         const fresh = parseChallenge(header(res, 'www-authenticate'))
@@ -176,7 +209,8 @@ export class RegistryClient {
       throw new RegistryError('REGISTRY_SERVER_ERROR', `registry ${this.domain} names the token realm ${JSON.stringify(c.params.realm)}, not a URL`)
     }
     if (c.params.service) realm.searchParams.set('service', c.params.service)
-    realm.searchParams.append('scope', `repository:${this.repository}:pull`)
+    realm.searchParams.append('scope', `repository:${this.repository}:${this.options.push ? 'pull,push' : 'pull'}`)
+    for (const other of this.pullScopes) realm.searchParams.append('scope', `repository:${other}:pull`)
     const headers: Record<string, string> = {}
     if (this.credentials) headers.Authorization = 'Basic ' + Buffer.from(`${this.credentials.username}:${this.credentials.password}`).toString('base64')
     const res = await httpRequest(realm, {headers, signal: this.options.signal, idleTimeout: this.options.idleTimeout})
@@ -225,7 +259,9 @@ export class RegistryClient {
       case 429:
         return new RegistryError('REGISTRY_SERVER_ERROR', `registry ${this.domain} refused ${what}: too many requests (rate limited)`)
       default:
-        return new RegistryError('REGISTRY_SERVER_ERROR', `registry ${this.domain} answered ${statusLine(res)} for ${what}${detail ? `: ${detail}` : ''}`)
+        return new RegistryError('REGISTRY_SERVER_ERROR', `registry ${this.domain} answered ${statusLine(res)} for ${what}${detail ? `: ${detail}` : ''}`, {
+          status: res.status,
+        })
     }
   }
 }

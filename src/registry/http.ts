@@ -2,8 +2,10 @@ import type {IncomingHttpHeaders, IncomingMessage} from 'node:http'
 import {RegistryError} from './registry-error'
 
 export interface HttpOptions {
-  method?: 'GET' | 'HEAD'
+  method?: 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE'
   headers?: Record<string, string>
+  /** A request body (uploads): bytes, or a stream made afresh for each attempt. */
+  body?: Buffer | (() => NodeJS.ReadableStream)
   signal?: AbortSignal
   /** Milliseconds without a byte (connecting, waiting for headers, or mid-body) before giving up. */
   idleTimeout?: number
@@ -45,7 +47,9 @@ export async function httpRequest(url: URL, options: HttpOptions = {}): Promise<
   for (let hop = 0; ; hop++) {
     const response = await once(current, headers, options)
     const location = response.headers.location
-    if (![301, 302, 303, 307, 308].includes(response.status) || !location) return response
+    // Only reads follow redirects: an upload's Location is the client's to use (and a body cannot be replayed here).
+    const reading = (options.method ?? 'GET') === 'GET' || options.method === 'HEAD'
+    if (!reading || ![301, 302, 303, 307, 308].includes(response.status) || !location) return response
     response.body.resume()
     if (hop >= MAX_REDIRECTS) throw new RegistryError('REGISTRY_SERVER_ERROR', `${url.host} redirected more than ${MAX_REDIRECTS} times`)
     const next = new URL(location, current)
@@ -77,7 +81,14 @@ function once(url: URL, headers: Record<string, string>, options: HttpOptions): 
       res.socket?.setTimeout(idle, () => res.destroy(Object.assign(new Error(`no data for ${idle / 1000} s`), {code: 'ETIMEDOUT'})))
       resolve({status: res.statusCode ?? 0, headers: res.headers, body: res, url})
     })
-    req.end()
+    const body = options.body
+    if (body === undefined) req.end()
+    else if (Buffer.isBuffer(body)) req.end(body)
+    else {
+      const stream = body()
+      stream.on('error', error => req.destroy(error))
+      stream.pipe(req)
+    }
   })
 }
 

@@ -17,8 +17,12 @@ import {PivotError} from '../errors'
  * failures keep 125.
  */
 export class RegistryError extends PivotError {
-  constructor(code: RegistryErrorCode, message: string, options: {exitCode?: number; cause?: unknown} = {}) {
+  /** The HTTP status of the registry's answer, when the error is one (a push retries a 5xx). */
+  readonly status?: number
+
+  constructor(code: RegistryErrorCode, message: string, options: {exitCode?: number; cause?: unknown; status?: number} = {}) {
     super(code, message, {exitCode: options.exitCode ?? 1, cause: options.cause})
+    if (options.status !== undefined) this.status = options.status
   }
 }
 

@@ -65,6 +65,34 @@ export interface LayerRecord {
   manifest?: string
 }
 
+/**
+ * `layers/<hex>/blob.json`: the layer's compressed form kept beside it in `layers/<hex>/blob`, so a
+ * push sends the same bytes every time (and a pulled layer goes back with its registry digest).
+ * `diffId` is the digest of the blob's uncompressed content: the layer's own digest for a blob
+ * pulled from a registry or made from a layer pivot packed itself; another one when pivot had to
+ * re-pack a layer whose original tar it no longer has (a daemon pull). `sources` are the
+ * repositories (`domain/path`) known to hold the blob: a push to one of their registries mounts it.
+ */
+export interface LayerBlob {
+  digest: string
+  size: number
+  compression: 'gzip' | 'zstd' | 'none'
+  diffId: string
+  sources: string[]
+}
+
+/** Why `value` cannot be a blob record, or undefined when it can. */
+export function layerBlobProblem(value: unknown): string | undefined {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'blob.json is not a JSON object'
+  const r = value as Partial<Record<keyof LayerBlob, unknown>>
+  const digest = /^sha256:[0-9a-f]{64}$/
+  if (typeof r.digest !== 'string' || !digest.test(r.digest) || typeof r.diffId !== 'string' || !digest.test(r.diffId)) return 'blob.json names no digests'
+  if (typeof r.size !== 'number' || !Number.isSafeInteger(r.size) || r.size < 0) return 'blob.json has no size'
+  if (r.compression !== 'gzip' && r.compression !== 'zstd' && r.compression !== 'none') return 'blob.json names no compression'
+  if (!Array.isArray(r.sources) || !r.sources.every(s => typeof s === 'string')) return 'blob.json has no source list'
+  return undefined
+}
+
 /** Why `value` cannot be the image record `images/<hex of id>.json`, or undefined when it can. */
 export function imageRecordProblem(value: unknown, id: string): string | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'not a JSON object'

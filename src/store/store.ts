@@ -3,7 +3,7 @@ import * as path from 'node:path'
 import {openCacheRoot} from './cache-root'
 import {withFileLock} from './file-lock'
 import {isAlive} from '../common/process-identity'
-import {type ImageRecord, type LayerRecord, imageRecordProblem, layerRecordProblem} from './image-record'
+import {type ImageRecord, type LayerBlob, type LayerRecord, imageRecordProblem, layerBlobProblem, layerRecordProblem} from './image-record'
 import {StoreError, describeFsError, fsReason, shellQuote} from './store-error'
 import {isErrno, uniqueSuffix, writeFileAtomic, writeJsonAtomic} from '../common/fs-util'
 import {sha256Json, sha256Text} from '../common/hash'
@@ -173,6 +173,9 @@ export class Store {
    */
   commitLayer(staging: string, layer: Omit<LayerRecord, 'diskSize' | 'created' | 'manifest'>): LayerRecord {
     if (this.hasLayer(layer.digest)) {
+      // The staged copy's compressed blob is still worth keeping when the cached layer has none.
+      const staged = readBlobRecord(staging)
+      if (staged && !this.layerBlob(layer.digest)) this.keepLayerBlob(layer.digest, path.join(staging, BLOB_FILE), staged)
       fs.rmSync(staging, {recursive: true, force: true})
       this.layerForRun(layer.digest) // a reused layer gets its l/ link back if it lost it
       return this.readLayer(layer.digest)
@@ -236,6 +239,74 @@ export class Store {
       throw new StoreError('STORE_IO', `cannot remove layer ${digest}: ${describeFsError(error)?.message ?? String(error)}`, {cause: error})
     }
     return doomed
+  }
+
+  // ---- kept compressed blobs: layers/<hex>/blob and blob.json (see LayerBlob) ----------------
+
+  layerBlobFile(digest: string): string {
+    return path.join(this.layerDir(digest), BLOB_FILE)
+  }
+
+  /**
+   * The layer's kept blob, when blob.json is sound and the file has the recorded size (cheap: a
+   * read and an lstat; `pivot check` hashes it). A damaged one counts as absent: a push makes it again.
+   */
+  layerBlob(digest: string): LayerBlob | undefined {
+    const blob = readBlobRecord(this.layerDir(digest))
+    if (!blob) return undefined
+    try {
+      const st = fs.lstatSync(this.layerBlobFile(digest))
+      return st.isFile() && st.size === blob.size ? blob : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+  /**
+   * Puts `file` (verified by the caller: its digest, size and diff id are `blob`'s) beside a layer
+   * being committed: `staging` is what commitLayer moves into place, so the blob arrives with it.
+   */
+  stageLayerBlob(staging: string, file: string, blob: LayerBlob): void {
+    fs.renameSync(file, path.join(staging, BLOB_FILE))
+    writeJsonAtomic(path.join(staging, BLOB_RECORD), blob)
+  }
+
+  /**
+   * Keeps `file` (verified by the caller) as the committed layer's blob: the file is renamed into
+   * the layer, then blob.json written (the record is the commit point: a blob without it is a
+   * leftover the next keep replaces and `check` removes). A sound blob already there wins, so
+   * two pushes that compressed one layer at once agree. The caller pins the layer (shared GC
+   * lock) so that prune cannot take it out meanwhile.
+   */
+  keepLayerBlob(digest: string, file: string, blob: LayerBlob): LayerBlob {
+    const existing = this.layerBlob(digest)
+    if (existing) {
+      fs.rmSync(file, {force: true})
+      return existing
+    }
+    fs.renameSync(file, this.layerBlobFile(digest))
+    writeJsonAtomic(path.join(this.layerDir(digest), BLOB_RECORD), blob)
+    return blob
+  }
+
+  /**
+   * Notes that `source` (`domain/path`) holds the layer's blob. Best effort: the list only lets a
+   * later push mount the blob instead of uploading it, so a lost race or a layer gone is no error.
+   */
+  addBlobSource(digest: string, source: string): void {
+    const blob = this.layerBlob(digest)
+    if (!blob || blob.sources.includes(source)) return
+    try {
+      writeJsonAtomic(path.join(this.layerDir(digest), BLOB_RECORD), {...blob, sources: [...blob.sources, source].slice(-16)})
+    } catch {
+      // the layer went (prune) or the cache is read-only: nothing lost but a shortcut
+    }
+  }
+
+  /** Removes the layer's kept blob (record first, so a half-removed blob is never taken for a sound one). */
+  dropLayerBlob(digest: string): void {
+    removeEntry(path.join(this.layerDir(digest), BLOB_RECORD))
+    removeEntry(this.layerBlobFile(digest))
   }
 
   // ---- images and names ---------------------------------------------------------------------
@@ -451,6 +522,20 @@ export class Store {
 export function stagingOwner(entry: string): number | undefined {
   const pid = Number(entry.split('-')[0])
   return Number.isInteger(pid) && pid > 0 ? pid : undefined
+}
+
+/** A layer's kept compressed blob and its record, inside `layers/<hex>/`. */
+export const BLOB_FILE = 'blob'
+export const BLOB_RECORD = 'blob.json'
+
+function readBlobRecord(dir: string): LayerBlob | undefined {
+  let value: unknown
+  try {
+    value = JSON.parse(fs.readFileSync(path.join(dir, BLOB_RECORD), 'utf8'))
+  } catch {
+    return undefined
+  }
+  return layerBlobProblem(value) === undefined ? (value as LayerBlob) : undefined
 }
 
 /** tmp/downloads: partial registry downloads (`<blob hex>.part`), resumed by the next pull. */

@@ -26,6 +26,10 @@ export interface Faults {
   layerSize?: number
   /** Image manifests list this many copies of their first layer. */
   layerCount?: number
+  /** Upload requests (POST/PATCH/PUT under /blobs/uploads/) from the Nth (1-based) to the `to`th (default: all after) answer this status without reaching the registry (a 5xx mid-push). */
+  uploadStatus?: {code: number; from: number; to?: number}
+  /** The next upload request answers 401 with the registry's challenge (a token expired mid-push). */
+  upload401Once?: boolean
 }
 
 export interface LoggedRequest {
@@ -42,16 +46,19 @@ export interface FaultProxy {
   faults: Faults
   log: LoggedRequest[]
   tokenRequests: number
+  /** Upload requests seen (POST/PATCH/PUT under /blobs/uploads/). */
+  uploads: number
   close(): Promise<void>
 }
 
 const BLOB = /^\/v2\/.+\/blobs\/sha256:[0-9a-f]{64}$/
 const MANIFEST = /^\/v2\/.+\/manifests\/[^/]+$/
+const UPLOAD = /^\/v2\/.+\/blobs\/uploads\//
 
 /** Starts a proxy to `target` (`http://127.0.0.1:5000`); with `token`, token requests go through it too (the realm is rewritten). */
-export async function startFaultProxy(target: string, options: {token?: string} = {}): Promise<FaultProxy> {
+export async function startFaultProxy(target: string, options: {token?: string; ports?: [number, number]} = {}): Promise<FaultProxy> {
   const upstream = new URL(target)
-  const proxy: FaultProxy = {port: 0, host: '', faults: {}, log: [], tokenRequests: 0, close: async () => undefined}
+  const proxy: FaultProxy = {port: 0, host: '', faults: {}, log: [], tokenRequests: 0, uploads: 0, close: async () => undefined}
   const server = http.createServer((req, res) => handle(req, res).catch(error => res.destroy(error)))
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -63,6 +70,27 @@ export async function startFaultProxy(target: string, options: {token?: string} 
       proxy.tokenRequests++
       to = new URL(url.pathname + url.search, options.token)
       headers.host = to.host
+    }
+    if (UPLOAD.test(url.pathname) && req.method !== 'GET') {
+      proxy.uploads++
+      const fail = f.upload401Once
+        ? 401
+        : f.uploadStatus && proxy.uploads >= f.uploadStatus.from && proxy.uploads <= (f.uploadStatus.to ?? Infinity)
+          ? f.uploadStatus.code
+          : undefined
+      if (fail !== undefined) {
+        if (fail === 401) f.upload401Once = false
+        req.resume()
+        proxy.log.push({method: req.method ?? 'POST', path: url.pathname, status: fail})
+        const realm = options.token ? `http://${proxy.host}/token` : 'http://127.0.0.1:5102/token'
+        const repo = /^\/v2\/(.+)\/blobs\/uploads\//.exec(url.pathname)![1]
+        res.writeHead(fail, {
+          'Content-Type': 'application/json',
+          ...(fail === 401 ? {'WWW-Authenticate': `Bearer realm="${realm}",service="pivot-test-registry",scope="repository:${repo}:pull,push"`} : {}),
+        })
+        res.end(JSON.stringify({errors: [{code: fail === 401 ? 'UNAUTHORIZED' : 'UNAVAILABLE', message: fail === 401 ? 'token expired' : 'injected failure'}]}))
+        return
+      }
     }
     const isBlob = BLOB.test(url.pathname)
     const isManifest = MANIFEST.test(url.pathname)
@@ -76,6 +104,8 @@ export async function startFaultProxy(target: string, options: {token?: string} 
     if (typeof req.headers.range === 'string') entry.range = req.headers.range
     proxy.log.push(entry)
     const outHeaders = {...up.headers}
+    // An upload's Location names the registry's own address: the rest of the upload must come through here too.
+    if (typeof outHeaders.location === 'string') outHeaders.location = outHeaders.location.replace(`//${upstream.host}/`, `//${proxy.host}/`)
     const challenge = outHeaders['www-authenticate']
     if (options.token && typeof challenge === 'string')
       outHeaders['www-authenticate'] = challenge.replace(/realm="[^"]*"/, `realm="http://${proxy.host}/token"`)
@@ -158,9 +188,10 @@ export async function startFaultProxy(target: string, options: {token?: string} 
   }
 
   // 5190-5199 stay free: tests use them as addresses where nothing listens.
-  for (let port = 5110 + Math.floor(Math.random() * 80), tries = 0; ; port++, tries++) {
-    if (port > 5189) port = 5110
-    if (tries > 80) throw new Error('no free port in 5110-5189 for the fault proxy')
+  const [low, high] = options.ports ?? [5110, 5189]
+  for (let port = low + Math.floor(Math.random() * (high - low + 1)), tries = 0; ; port++, tries++) {
+    if (port > high) port = low
+    if (tries > high - low + 1) throw new Error(`no free port in ${low}-${high} for the fault proxy`)
     const ok = await new Promise<boolean>((resolve, reject) => {
       const onError = (error: NodeJS.ErrnoException) => (error.code === 'EADDRINUSE' ? resolve(false) : reject(error))
       server.once('error', onError)
