@@ -101,11 +101,13 @@ async function pullIfUnchanged(image: string, flags: PullFlags): Promise<PullRes
   const events: ProgressEvent[] = []
   const result = await pullUnchanged(store, image, event => events.push(event))
   if (!result) return undefined
+  // --quiet and --json draw no progress: the reporter's module is not even loaded.
+  if (flags.json || flags.quiet) return result
   const {createProgress, progressMode} = require('./progress') as typeof import('./progress')
-  const progress = createProgress(progressMode({json: flags.json, quiet: flags.quiet}))
+  const progress = createProgress(progressMode({json: false, quiet: false}))
   for (const event of events) progress.onProgress(event)
   await progress.finish()
-  if (!flags.json && !flags.quiet) printPulled(result)
+  printPulled(result)
   return result
 }
 

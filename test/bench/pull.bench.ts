@@ -68,7 +68,14 @@ const cases: Case[] = [
   {name: 'pivot pull (layered)', run: () => `${PIVOT} pull -q --cache-dir ${fresh()} ${IMAGE}`},
 ]
 
+const load = () =>
+  os
+    .loadavg()
+    .map(l => l.toFixed(1))
+    .join(' ')
+
 function main(): void {
+  console.log(`load average at the start: ${load()}`)
   sh(`${DOCKER} image inspect ${IMAGE} >/dev/null`) // the daemon must hold it (test/env/setup.sh)
   const results = new Map<string, number[]>(cases.map(c => [c.name, []]))
   // One warm-up round (page cache, daemon), then interleaved rounds so drift hits every case alike.
@@ -112,6 +119,7 @@ function main(): void {
   )
   console.log(row('docker pull -q (up to date)', r('docker pull -q (up to date)'), median(r('docker pull -q (up to date)')), 'docker pull -q'))
   console.log(row('pivot pull -q (unchanged)', r('pivot pull -q (unchanged)'), median(r('docker pull -q (up to date)')), 'docker pull -q goal <= 2.00'))
+  console.log(`load average at the end: ${load()}`)
 }
 
 main()
