@@ -3,7 +3,8 @@
 //
 //     docker export $(docker create IMG) | tar -x -C DIR ; docker rm CONTAINER
 //
-// Layered (docker save) and --flat (docker export) pulls into a fresh cache each round, then
+// Layered (--source daemon: docker save; the default, auto, now takes the registry, which is
+// test/bench/registry-pull.bench.ts's) and --flat (docker export) pulls into a fresh cache each round, then
 // re-pulls of the unchanged image against `docker pull` of the same image (also a round trip to
 // the registry at 127.0.0.1:5000 that changes nothing), form for form: `pivot pull` against
 // `docker pull` (both print progress: docker's default), `pivot pull -q` against `docker pull -q`.
@@ -65,7 +66,7 @@ const cases: Case[] = [
     },
   },
   {name: 'pivot pull --flat', run: () => `${PIVOT} pull -q --flat --cache-dir ${fresh()} ${IMAGE}`},
-  {name: 'pivot pull (layered)', run: () => `${PIVOT} pull -q --cache-dir ${fresh()} ${IMAGE}`},
+  {name: 'pivot pull --source daemon (layered)', run: () => `${PIVOT} pull -q --source daemon --cache-dir ${fresh()} ${IMAGE}`},
 ]
 
 const load = () =>
