@@ -1,5 +1,6 @@
 import type {DockerDaemon} from '../daemon/docker-daemon'
 import type {PullResult} from '../images/pull-image'
+import type {ProgressEvent} from '../images/progress-event'
 import {openStore} from './open-store'
 import {onInterrupt} from '../common/interrupt'
 
@@ -55,33 +56,63 @@ export interface PullFlags {
 }
 
 export async function pull(image: string, flags: PullFlags): Promise<PullResult> {
+  const concurrency = checkFlags(flags)
   // The daemon is asked early only when it is the one source: with auto the registry usually
   // answers, and the daemon must not pull the image as well.
   const source = flags.source ?? (flags.flat ? 'daemon' : 'auto')
+  if (source !== 'daemon' && !flags.flat && flags.platform === undefined) {
+    const unchanged = await pullIfUnchanged(image, flags)
+    if (unchanged) return unchanged
+  }
   const early = source === 'daemon' ? await sendPullEarly(image) : undefined
   try {
-    return await pullWith(image, flags, early?.daemon)
+    return await pullWith(image, flags, concurrency, early?.daemon)
   } finally {
     early?.drop()
   }
 }
 
-async function pullWith(image: string, flags: PullFlags, daemon?: () => Promise<DockerDaemon>): Promise<PullResult> {
-  const {pullImage} = require('../images/pull-image') as typeof import('../images/pull-image')
-  const {ImageError} = require('../images/image-error') as typeof import('../images/image-error')
+/** Refuses a bad --source or --max-concurrent-downloads (before any work, the quick re-pull's too); returns the latter. */
+function checkFlags(flags: PullFlags): number | undefined {
   if (flags.source !== undefined && !['auto', 'registry', 'daemon'].includes(flags.source)) {
+    const {ImageError} = require('../images/image-error') as typeof import('../images/image-error')
     throw new ImageError('IMAGE_PULL_FAILED', `invalid --source ${JSON.stringify(flags.source)}: expected auto, registry or daemon`)
   }
-  let concurrency: number | undefined
-  if (flags.maxConcurrentDownloads !== undefined) {
-    concurrency = Number(flags.maxConcurrentDownloads)
-    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
-      throw new ImageError(
-        'IMAGE_PULL_FAILED',
-        `invalid --max-concurrent-downloads ${JSON.stringify(String(flags.maxConcurrentDownloads))}: expected a whole number from 1 to 64`,
-      )
-    }
+  if (flags.maxConcurrentDownloads === undefined) return undefined
+  const concurrency = Number(flags.maxConcurrentDownloads)
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
+    const {ImageError} = require('../images/image-error') as typeof import('../images/image-error')
+    throw new ImageError(
+      'IMAGE_PULL_FAILED',
+      `invalid --max-concurrent-downloads ${JSON.stringify(String(flags.maxConcurrentDownloads))}: expected a whole number from 1 to 64`,
+    )
   }
+  return concurrency
+}
+
+/**
+ * The unchanged re-pull without the puller's modules (src/images/pull-unchanged.ts): the same
+ * progress and closing line as a full pull that found the image cached; undefined (nothing
+ * printed) when the full pull must run.
+ */
+async function pullIfUnchanged(image: string, flags: PullFlags): Promise<PullResult | undefined> {
+  const {pullUnchanged} = require('../images/pull-unchanged') as typeof import('../images/pull-unchanged')
+  const store = openStore(flags.cacheDir)
+  const events: ProgressEvent[] = []
+  const result = await pullUnchanged(store, image, event => events.push(event))
+  if (!result) return undefined
+  // --quiet and --json draw no progress: the reporter's module is not even loaded.
+  if (flags.json || flags.quiet) return result
+  const {createProgress, progressMode} = require('./progress') as typeof import('./progress')
+  const progress = createProgress(progressMode({json: false, quiet: false}))
+  for (const event of events) progress.onProgress(event)
+  await progress.finish()
+  printPulled(result)
+  return result
+}
+
+async function pullWith(image: string, flags: PullFlags, concurrency: number | undefined, daemon?: () => Promise<DockerDaemon>): Promise<PullResult> {
+  const {pullImage} = require('../images/pull-image') as typeof import('../images/pull-image')
   const {createProgress, progressMode} = require('./progress') as typeof import('./progress')
   const store = openStore(flags.cacheDir)
   const progress = createProgress(progressMode({json: flags.json, quiet: flags.quiet}))
@@ -115,12 +146,13 @@ async function pullWith(image: string, flags: PullFlags, daemon?: () => Promise<
   }
   await progress.finish()
 
-  if (flags.json) return result
-  if (!flags.quiet) {
-    const {formatSize} = require('../common/format') as typeof import('../common/format')
-    const layers = `${result.layers.length} layer${result.layers.length === 1 ? '' : 's'}`
-    const size = formatSize(result.size).replace(/^([\d.]+)/, '$1 ')
-    process.stdout.write(`Pulled ${result.name} (${result.id.slice(0, 19)}…, ${layers}, ${size})\n`)
-  }
+  if (!flags.json && !flags.quiet) printPulled(result)
   return result
+}
+
+function printPulled(result: PullResult): void {
+  const {formatSize} = require('../common/format') as typeof import('../common/format')
+  const layers = `${result.layers.length} layer${result.layers.length === 1 ? '' : 's'}`
+  const size = formatSize(result.size).replace(/^([\d.]+)/, '$1 ')
+  process.stdout.write(`Pulled ${result.name} (${result.id.slice(0, 19)}…, ${layers}, ${size})\n`)
 }

@@ -4,6 +4,10 @@ import {type Credentials, findCredentials} from './credentials'
 import {type HttpOptions, type HttpResponse, httpRequest, readBody} from './http'
 import {MANIFEST_ACCEPT, MAX_MANIFEST_BYTES, type Manifest, parseManifest} from './manifest'
 import {RegistryError} from './registry-error'
+import {registryBase} from './registry-base'
+
+// Kept here too: callers import it from the client (the quick re-pull takes it from registry-base alone).
+export {registryBase}
 
 export interface ClientOptions {
   /** Credentials to use; default: findCredentials (pivot login, then docker's config). */
@@ -14,22 +18,6 @@ export interface ClientOptions {
   idleTimeout?: number
   /** Ask for push access too (token scope `pull,push`): `pivot push`. */
   push?: boolean
-}
-
-/**
- * The registry's API base: docker.io's API is registry-1.docker.io; loopback registries and those
- * listed in PIVOT_INSECURE_REGISTRIES (comma-separated host[:port]) are plain HTTP, as docker
- * treats 127.0.0.0/8 and its --insecure-registry list; everything else is HTTPS.
- */
-export function registryBase(domain: string, env: NodeJS.ProcessEnv = process.env): URL {
-  if (domain === 'docker.io' || domain === 'index.docker.io') return new URL('https://registry-1.docker.io')
-  const host = domain.replace(/:\d+$/, '').replace(/^\[|\]$/g, '')
-  const insecure = (env.PIVOT_INSECURE_REGISTRIES ?? '')
-    .split(',')
-    .map(s => s.trim())
-    .filter(Boolean)
-  const loopback = host === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(host) || host === '::1'
-  return new URL(`${loopback || insecure.includes(domain) ? 'http' : 'https'}://${domain}`)
 }
 
 export interface FetchedManifest {

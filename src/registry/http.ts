@@ -24,15 +24,13 @@ const DEFAULT_IDLE_TIMEOUT = 30_000
 const MAX_REDIRECTS = 5
 
 // One keep-alive agent per protocol: a pull makes a dozen requests to one origin, and a new
-// connection per blob costs a round trip (and a TLS handshake on https).
-let agents: {http: import('node:http').Agent; https: import('node:https').Agent} | undefined
-function agentsFor(): NonNullable<typeof agents> {
-  if (!agents) {
-    const http = require('node:http') as typeof import('node:http')
-    const https = require('node:https') as typeof import('node:https')
-    agents = {http: new http.Agent({keepAlive: true, maxSockets: 16}), https: new https.Agent({keepAlive: true, maxSockets: 16})}
-  }
-  return agents
+// connection per blob costs a round trip (and a TLS handshake on https). Each is made on first
+// use: node:https costs a loopback registry's quick re-pull a millisecond for nothing.
+let httpAgent: import('node:http').Agent | undefined
+let httpsAgent: import('node:https').Agent | undefined
+function agentFor(secure: boolean): import('node:http').Agent {
+  if (secure) return (httpsAgent ??= new (require('node:https') as typeof import('node:https')).Agent({keepAlive: true, maxSockets: 16}))
+  return (httpAgent ??= new (require('node:http') as typeof import('node:http')).Agent({keepAlive: true, maxSockets: 16}))
 }
 
 /**
@@ -69,7 +67,7 @@ function once(url: URL, headers: Record<string, string>, options: HttpOptions): 
     const req = lib.request(url, {
       method: options.method ?? 'GET',
       headers: {'User-Agent': 'pivot', ...headers},
-      agent: secure ? agentsFor().https : agentsFor().http,
+      agent: agentFor(secure),
       signal: options.signal,
       timeout: idle,
     })

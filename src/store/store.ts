@@ -1,7 +1,6 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {openCacheRoot} from './cache-root'
-import {withFileLock} from './file-lock'
 import {isAlive} from '../common/process-identity'
 import {type ImageRecord, type LayerBlob, type LayerRecord, imageRecordProblem, layerBlobProblem, layerRecordProblem} from './image-record'
 import {StoreError, describeFsError, fsReason, shellQuote} from './store-error'
@@ -514,6 +513,9 @@ export class Store {
 
   /** Serialises work on one thing (e.g. `pull-<image>`) across processes. */
   withLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+    // Loaded here: file-lock brings the koffi binding (~4 ms), which commands that only read the
+    // cache (images, an unchanged re-pull) never need.
+    const {withFileLock} = require('./file-lock') as typeof import('./file-lock')
     return withFileLock(this.path('locks', `${name.replace(/[^A-Za-z0-9_.-]/g, '_')}.lock`), fn)
   }
 }

@@ -3,7 +3,8 @@
 //
 //     docker export $(docker create IMG) | tar -x -C DIR ; docker rm CONTAINER
 //
-// Layered (docker save) and --flat (docker export) pulls into a fresh cache each round, then
+// Layered (--source daemon: docker save; the default, auto, now takes the registry, which is
+// test/bench/registry-pull.bench.ts's) and --flat (docker export) pulls into a fresh cache each round, then
 // re-pulls of the unchanged image against `docker pull` of the same image (also a round trip to
 // the registry at 127.0.0.1:5000 that changes nothing), form for form: `pivot pull` against
 // `docker pull` (both print progress: docker's default), `pivot pull -q` against `docker pull -q`.
@@ -65,10 +66,17 @@ const cases: Case[] = [
     },
   },
   {name: 'pivot pull --flat', run: () => `${PIVOT} pull -q --flat --cache-dir ${fresh()} ${IMAGE}`},
-  {name: 'pivot pull (layered)', run: () => `${PIVOT} pull -q --cache-dir ${fresh()} ${IMAGE}`},
+  {name: 'pivot pull --source daemon (layered)', run: () => `${PIVOT} pull -q --source daemon --cache-dir ${fresh()} ${IMAGE}`},
 ]
 
+const load = () =>
+  os
+    .loadavg()
+    .map(l => l.toFixed(1))
+    .join(' ')
+
 function main(): void {
+  console.log(`load average at the start: ${load()}`)
   sh(`${DOCKER} image inspect ${IMAGE} >/dev/null`) // the daemon must hold it (test/env/setup.sh)
   const results = new Map<string, number[]>(cases.map(c => [c.name, []]))
   // One warm-up round (page cache, daemon), then interleaved rounds so drift hits every case alike.
@@ -112,6 +120,7 @@ function main(): void {
   )
   console.log(row('docker pull -q (up to date)', r('docker pull -q (up to date)'), median(r('docker pull -q (up to date)')), 'docker pull -q'))
   console.log(row('pivot pull -q (unchanged)', r('pivot pull -q (unchanged)'), median(r('docker pull -q (up to date)')), 'docker pull -q goal <= 2.00'))
+  console.log(`load average at the end: ${load()}`)
 }
 
 main()

@@ -25,10 +25,10 @@ const DOCKER = fs.existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker'
 const ROUNDS = Number(process.argv[2] ?? 5)
 // The private daemon (BRIEF: its own socket, data and exec roots, pidfile; stopped at the end).
 const PRIVATE = {
-  root: '/var/lib/pivot-test-registry/bench-docker',
-  exec: '/run/pivot-test-registry/bench-exec',
-  sock: '/run/pivot-test-registry/bench.sock',
-  pid: '/run/pivot-test-registry/bench.pid',
+  root: '/var/lib/pivot-test-pullspeed/bench-docker',
+  exec: '/run/pivot-test-pullspeed/bench-exec',
+  sock: '/run/pivot-test-pullspeed/bench.sock',
+  pid: '/run/pivot-test-pullspeed/bench.pid',
 }
 const PDOCKER = `${DOCKER} -H unix://${PRIVATE.sock}`
 
@@ -133,7 +133,14 @@ async function timeline(
   return {total: Date.now() - start, layers}
 }
 
+const load = () =>
+  os
+    .loadavg()
+    .map(l => l.toFixed(1))
+    .join(' ')
+
 async function main(): Promise<void> {
+  console.log(`load average at the start: ${load()}`)
   sh(`curl -fsS -o /dev/null http://127.0.0.1:5000/v2/pivot-test/debian/manifests/bookworm -H 'Accept: application/vnd.docker.distribution.manifest.v2+json'`)
   await startPrivateDockerd()
   try {
@@ -161,6 +168,8 @@ async function main(): Promise<void> {
     const repullCases = [
       {name: 'docker pull -q (up to date)', command: `${PDOCKER} pull -q ${IMAGE}`},
       {name: 'pivot pull -q (unchanged, registry)', command: `${PIVOT} pull -q --source registry --cache-dir ${cache} ${IMAGE}`},
+      // The floor every pivot command stands on, to read the load of the run by.
+      {name: 'node -e 0', command: `${process.execPath} -e 0`},
     ]
     const repull = new Map<string, number[]>(repullCases.map(c => [c.name, []]))
     for (let round = 0; round < Math.max(ROUNDS, 11); round++) for (const c of repullCases) repull.get(c.name)!.push(time(c.command))
@@ -176,7 +185,8 @@ async function main(): Promise<void> {
     console.log('')
     const dockerRe = median(repull.get(repullCases[0].name)!)
     console.log(`re-pull of the unchanged image, ${Math.max(ROUNDS, 11)} rounds, medians:`)
-    for (const c of repullCases) console.log(row(c.name, repull.get(c.name)!, dockerRe, 'docker pull -q'))
+    for (const c of repullCases.slice(0, 2)) console.log(row(c.name, repull.get(c.name)!, dockerRe, 'docker pull -q'))
+    console.log(row('node -e 0', repull.get('node -e 0')!, dockerRe, 'docker pull -q'))
     console.log('')
     console.log(`layers of ${THREE} over time (ms from the start; download start, downloaded, unpacked):`)
     for (const concurrency of [3, 1]) {
@@ -191,6 +201,7 @@ async function main(): Promise<void> {
       for (const [id, l] of t.layers)
         console.log(`    ${id}  ${String(l.start).padStart(5)} -> ${String(l.downloaded).padStart(5)} -> ${String(l.done).padStart(5)}`)
     }
+    console.log(`load average at the end: ${load()}`)
   } finally {
     await stopPrivateDockerd()
   }
