@@ -17,6 +17,7 @@ import {RuntimeError} from '../runtime/runtime-error'
 import type {PendingInit} from '../runtime/start-init'
 import type {SecurityOptions} from '../runtime/security/security-options'
 import {abortOnInterrupt} from '../common/interrupt'
+import {useBundle} from '../common/module-bundle'
 
 // Only the modules above (small, no node:crypto or child_process) load before the init is
 // spawned; the rest are required after, while the init's node starts on the other core.
@@ -92,6 +93,9 @@ export async function run(argv: string[]): Promise<number> {
       ? undefined
       : (require('../runtime/container-network') as typeof import('../runtime/container-network')).earlyNetns(net)
   let init: PendingInit | undefined = policy === 'always' || detach || netns === 'later' ? undefined : startInit('inherit', interactive, netns, tty)
+  // The rest of the run path's modules from one file (src/common/module-bundle.ts), loaded now
+  // that the init's node starts on the other core: its parse is not on the way to the spawn.
+  useBundle(__filename)
   try {
     const settings = checkFlags(f)
     const store = lazy.store().Store.open(lazy.cacheRoot().resolveCacheRoot(str(f['cache-dir'])))

@@ -7,10 +7,10 @@ import * as path from 'node:path'
  * by one (a resolution, a read and a compile each: ~0.3 ms a module on a quiet machine, more under
  * load), which was a large part of both critical paths (src/runtime/README.md, "Facts found here").
  *
- * The bundle is `ENTRY.bundle.js` beside the entry. Each module keeps its own file name, directory,
- * `require` (resolution from its own place) and its entry in require.cache, so a module loaded
- * later by node's own loader (what the bundle leaves out) gets the bundled instance of a shared
- * module, never a second copy (`instanceof PivotError` stays true across both).
+ * The bundle is `ENTRY.bundle.js` beside the entry: the code of each module of the graph, taken
+ * from it instead of from each file (see LOADER). Each module keeps its file name, directory,
+ * resolution and its one entry in require.cache, whether it came from the bundle or not
+ * (`instanceof PivotError` holds across both).
  *
  * What is bundled: every module reached from the entry by a relative `require` with a literal
  * path (tsc's imports and the code's lazy requires). What is not: packages (koffi, oclif), and
@@ -35,6 +35,16 @@ export function freshBundle(entry: string): string | undefined {
   if (bundle === undefined) return undefined
   const source = fs.statSync(entry, {throwIfNoEntry: false})
   return source !== undefined && bundle.mtimeMs >= source.mtimeMs ? file : undefined
+}
+
+/**
+ * From here on, this process takes the modules of `entry`'s bundle from it, when the bundle is
+ * fresh; else nothing changes. Returns whether it does.
+ */
+export function useBundle(entry: string): boolean {
+  const bundle = freshBundle(entry)
+  if (bundle !== undefined) require(bundle)
+  return bundle !== undefined
 }
 
 /** The module graph's files, entry first: relative literal requires, not those of an import(). */
@@ -66,41 +76,61 @@ function resolveRelative(dir: string, request: string, exists: (file: string) =>
 }
 
 /**
- * The bundle's own loader. Runs in the bundle (plain JS, no imports): `sources` maps each module's
- * path relative to the bundle's directory to its wrapped code.
+ * The bundle's own code (plain JS, no imports; `sources` maps each module's path relative to the
+ * bundle's directory to its code, wrapped as node wraps a module). A module keeps its file name,
+ * directory, module object and its one entry in require.cache, as node's loader would make them.
+ * What it saves: the read and compile of each file, and for a relative require of a bundled
+ * module, node's resolution (a few stat calls and package.json lookups each).
+ *
+ * From the moment the bundle is required, node's loader also takes a bundled module's code from
+ * it (the `.js` handler), so a process can load its bundle late: modules loaded before stay as
+ * they are (require.cache has them), and their later requires come from the bundle. `pivot run`
+ * does that, once the init is spawned, so that the bundle's parse is not on the way to the spawn.
  */
 const LOADER = `
 const Module = require('node:module')
 const path = require('node:path')
 const byFile = new Map(Object.entries(sources).map(([rel, fn]) => [path.join(__dirname, rel), fn]))
-function resolveBundled(dir, request) {
+function bundled(dir, request) {
+  if (!request.startsWith('./') && !request.startsWith('../')) return undefined
   const base = path.resolve(dir, request)
   for (const file of [base, base + '.js', path.join(base, 'index.js')]) if (byFile.has(file)) return file
   return undefined
 }
+function requireFor(module) {
+  const dir = path.dirname(module.filename)
+  const require = id => {
+    const file = bundled(dir, id)
+    return file === undefined ? module.require(id) : load(file, module)
+  }
+  require.resolve = (request, options) => Module._resolveFilename(request, module, false, options)
+  require.cache = Module._cache
+  require.main = process.mainModule
+  return require
+}
+function run(module, filename) {
+  byFile.get(filename).call(module.exports, module.exports, requireFor(module), module, filename, path.dirname(filename))
+}
 function load(file, parent) {
   const cached = Module._cache[file]
   if (cached) return cached.exports
-  const dir = path.dirname(file)
-  const m = new Module(file, parent)
-  m.filename = file
-  m.paths = Module._nodeModulePaths(dir)
-  Module._cache[file] = m
-  const req = id => {
-    const bundled = id.startsWith('./') || id.startsWith('../') ? resolveBundled(dir, id) : undefined
-    return bundled === undefined ? m.require(id) : load(bundled, m)
-  }
-  req.resolve = (request, options) => Module._resolveFilename(request, m, false, options)
-  req.cache = Module._cache
-  req.main = require.main
+  const module = new Module(file, parent)
+  module.filename = file
+  module.paths = Module._nodeModulePaths(path.dirname(file))
+  Module._cache[file] = module
   try {
-    byFile.get(file).call(m.exports, m.exports, req, m, file, dir)
+    run(module, file)
   } catch (error) {
     delete Module._cache[file]
     throw error
   }
-  m.loaded = true
-  return m.exports
+  module.loaded = true
+  return module.exports
+}
+const plain = Module._extensions['.js']
+Module._extensions['.js'] = function (module, filename) {
+  if (!byFile.has(filename)) return plain.call(this, module, filename)
+  run(module, filename)
 }
 module.exports = load(path.join(__dirname, ENTRY), module)
 `
