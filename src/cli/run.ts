@@ -17,6 +17,7 @@ import {RuntimeError} from '../runtime/runtime-error'
 import type {PendingInit} from '../runtime/start-init'
 import type {SecurityOptions} from '../runtime/security/security-options'
 import {abortOnInterrupt} from '../common/interrupt'
+import {useBundle} from '../common/module-bundle'
 
 // Only the modules above (small, no node:crypto or child_process) load before the init is
 // spawned; the rest are required after, while the init's node starts on the other core.
@@ -80,12 +81,21 @@ export async function run(argv: string[]): Promise<number> {
   const detach = f.detach === true
   const interactive = f.interactive === true
   const tty = f.tty === true
-  ;(require('../runtime/lifecycle/tty') as typeof import('../runtime/lifecycle/tty')).checkTerminal(tty, interactive)
+  // Only what decides how to spawn is loaded before the spawn: the tty check and the network
+  // module (with the container records, node:crypto) only when a flag needs them.
+  if (tty) (require('../runtime/lifecycle/tty') as typeof import('../runtime/lifecycle/tty')).checkTerminal(tty, interactive)
   // Detached: the monitor spawns the init, once the container's directory exists.
   // Its own network namespace (--net bridge or NAME) is made as it is spawned; container:NAME
   // needs a lookup first, so that init is spawned later.
-  const netns = (require('../runtime/container-network') as typeof import('../runtime/container-network')).earlyNetns(str(f.net))
+  const net = str(f.net)
+  const netns =
+    net === undefined || net === 'host' || net === 'none'
+      ? undefined
+      : (require('../runtime/container-network') as typeof import('../runtime/container-network')).earlyNetns(net)
   let init: PendingInit | undefined = policy === 'always' || detach || netns === 'later' ? undefined : startInit('inherit', interactive, netns, tty)
+  // The rest of the run path's modules from one file (src/common/module-bundle.ts), loaded now
+  // that the init's node starts on the other core: its parse is not on the way to the spawn.
+  useBundle(__filename)
   try {
     const settings = checkFlags(f)
     const store = lazy.store().Store.open(lazy.cacheRoot().resolveCacheRoot(str(f['cache-dir'])))

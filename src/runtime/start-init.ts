@@ -4,6 +4,7 @@ import * as path from 'node:path'
 import {CLONE_NEWNET, CLONE_NEWPID} from '../sys/constants'
 import {RuntimeError} from './runtime-error'
 import {KoffiSyscalls} from '../sys/koffi-syscalls'
+import {freshBundle} from '../common/module-bundle'
 
 /**
  * Spawning the container's init, kept apart from the rest of the runtime so that `pivot run` can
@@ -44,7 +45,9 @@ export function startInit(stdio: 'inherit' | 'pipe', stdin = false, netns?: Netn
     sys.unshare(CLONE_NEWPID)
     try {
       child = spawnInNetns(netns, () =>
-        spawn(process.execPath, [INIT_SCRIPT], {
+        // init.js's modules in one file when the build made it: the init loads them on the
+        // critical path of every run (src/common/module-bundle.ts).
+        spawn(process.execPath, [freshBundle(INIT_SCRIPT) ?? INIT_SCRIPT], {
           // A clean environment: NODE_OPTIONS could load code into the init, and
           // NODE_EXTRA_CA_CERTS alone costs ~40 ms per node start.
           env: {},

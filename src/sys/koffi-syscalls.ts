@@ -1,7 +1,6 @@
 import type {CapabilitySets, FileStat, SeccompRuleSpec, Syscalls} from './syscalls'
 import * as os from 'node:os'
 import {errno, fn, koffiModule, type Koffi} from './koffi-loader'
-import {compileSeccomp} from './libseccomp'
 import {rejectNul, rejectNulBytes, rejectNulExec, SysError} from './sys-error'
 
 const {ENODATA, ENOENT, ERANGE, EWOULDBLOCK, EINVAL} = os.constants.errno
@@ -457,6 +456,8 @@ export class KoffiSyscalls implements Syscalls {
   }
 
   seccompCompile(defaultErrno: number, rules: readonly SeccompRuleSpec[], extraArches: readonly number[]): Buffer {
+    // Required here: the init and the parent's spawn load this file and never compile a filter.
+    const {compileSeccomp} = require('./libseccomp') as typeof import('./libseccomp')
     return compileSeccomp(defaultErrno, rules, extraArches, fd => this.pread(fd, Number(this.fstat(fd).size), 0))
   }
 

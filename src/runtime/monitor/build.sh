@@ -2,8 +2,11 @@
 # Compiles the container monitor (monitor.c) to dist/monitor/pivot-monitor and the exec helper
 # (exec.c) to dist/monitor/pivot-exec and the --init process (init.c) to dist/monitor/docker-init with the system's C
 # compiler (Debian: apt-get install gcc libc6-dev). Part of `npm run build` and test/run-all.sh.
+# First, after tsc: the one-file bundles of `pivot run`'s two node processes (the CLI's run path
+# and the container's init; src/common/module-bundle.ts), which need no compiler.
 set -eu
 cd "$(dirname "$0")/../../.."
+node dist/src/common/module-bundle.js dist/src/cli/run.js dist/src/runtime/init.js >/dev/null
 mkdir -p dist/monitor
 ${CC:-cc} -O2 -Wall -Wextra -o dist/monitor/pivot-monitor.tmp src/runtime/monitor/monitor.c
 mv dist/monitor/pivot-monitor.tmp dist/monitor/pivot-monitor

@@ -4,6 +4,7 @@ import * as path from 'node:path'
 import type {Store} from '../../store/store'
 import {exitPath, logPath} from '../../store/container-record'
 import {RuntimeError} from '../runtime-error'
+import {freshBundle} from '../../common/module-bundle'
 import {INIT_SCRIPT, abandonChild, spawnInNetns, type NetnsChoice, type PendingInit} from '../start-init'
 
 /** dist/monitor/pivot-monitor, compiled from monitor.c by `npm run build`. */
@@ -39,7 +40,7 @@ export function startMonitor(store: Store, id: string, netns?: NetnsChoice, tty 
         logPath(store, id),
         exitPath(store, id),
         process.execPath,
-        INIT_SCRIPT,
+        freshBundle(INIT_SCRIPT) ?? INIT_SCRIPT,
         process.execPath,
         CLEANUP_SCRIPT,
         path.resolve(store.root),

@@ -1,0 +1,162 @@
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+
+/**
+ * One file for the module graph of a compiled entry point (dist/src/cli/run.js, the container's
+ * init): `pivot run` starts two node processes, and each of them loaded ~20-60 small modules one
+ * by one (a resolution, a read and a compile each: ~0.3 ms a module on a quiet machine, more under
+ * load), which was a large part of both critical paths (src/runtime/README.md, "Facts found here").
+ *
+ * The bundle is `ENTRY.bundle.js` beside the entry: the code of each module of the graph, taken
+ * from it instead of from each file (see LOADER). Each module keeps its file name, directory,
+ * resolution and its one entry in require.cache, whether it came from the bundle or not
+ * (`instanceof PivotError` holds across both).
+ *
+ * What is bundled: every module reached from the entry by a relative `require` with a literal
+ * path (tsc's imports and the code's lazy requires). What is not: packages (koffi, oclif), and
+ * modules reached only through `import()` (tsc: `Promise.resolve().then(() => require(...))`):
+ * by convention the heavy, rarely used paths (a pull), which would cost every run their parse.
+ *
+ * Built after tsc by the build (src/runtime/monitor/build.sh, with `npm run build` and
+ * test/run-all.sh). tsc rewrites every output it emits, so a bundle older than its entry is stale
+ * (a `tsc -p .` since): it is not used, and the plain entry runs. A bundle is never required: no
+ * bundle, the plain entry, same behaviour.
+ */
+
+/** Where the bundle of `entry` (a compiled .js file) lives. */
+export function bundleFile(entry: string): string {
+  return entry.replace(/\.js$/, '') + '.bundle.js'
+}
+
+/** The bundle of `entry` when there is one at least as new as the entry itself; else undefined. */
+export function freshBundle(entry: string): string | undefined {
+  const file = bundleFile(entry)
+  const bundle = fs.statSync(file, {throwIfNoEntry: false})
+  if (bundle === undefined) return undefined
+  const source = fs.statSync(entry, {throwIfNoEntry: false})
+  return source !== undefined && bundle.mtimeMs >= source.mtimeMs ? file : undefined
+}
+
+/**
+ * From here on, this process takes the modules of `entry`'s bundle from it, when the bundle is
+ * fresh; else nothing changes. Returns whether it does.
+ */
+export function useBundle(entry: string): boolean {
+  const bundle = freshBundle(entry)
+  if (bundle !== undefined) require(bundle)
+  return bundle !== undefined
+}
+
+/** The module graph's files, entry first: relative literal requires, not those of an import(). */
+export function bundledModules(entry: string): string[] {
+  const found: string[] = []
+  const seen = new Set<string>()
+  const visit = (file: string) => {
+    if (seen.has(file)) return
+    seen.add(file)
+    found.push(file)
+    const source = fs.readFileSync(file, 'utf8')
+    // `.then(() => __importStar(require(` is how tsc compiles import(); any other require( is an
+    // import or a lazy require.
+    for (const m of source.matchAll(/(\.then\(\(\) => __importStar\()?\brequire\((["'])(\.\.?\/[^"'\n]+)\2\)/g)) {
+      if (m[1] !== undefined) continue
+      const target = resolveRelative(path.dirname(file), m[3], f => fs.statSync(f, {throwIfNoEntry: false})?.isFile() === true)
+      if (target === undefined) throw new Error(`${file}: cannot resolve require('${m[3]}')`)
+      if (target.endsWith('.js')) visit(target)
+    }
+  }
+  visit(path.resolve(entry))
+  return found
+}
+
+/** Node's order for a relative request without a package: the file, FILE.js, FILE/index.js. */
+function resolveRelative(dir: string, request: string, exists: (file: string) => boolean): string | undefined {
+  const base = path.resolve(dir, request)
+  return [base, base + '.js', path.join(base, 'index.js')].find(exists)
+}
+
+/**
+ * The bundle's own code (plain JS, no imports; `sources` maps each module's path relative to the
+ * bundle's directory to its code, wrapped as node wraps a module). A module keeps its file name,
+ * directory, module object and its one entry in require.cache, as node's loader would make them.
+ * What it saves: the read and compile of each file, and for a relative require of a bundled
+ * module, node's resolution (a few stat calls and package.json lookups each).
+ *
+ * From the moment the bundle is required, node's loader also takes a bundled module's code from
+ * it (the `.js` handler), so a process can load its bundle late: modules loaded before stay as
+ * they are (require.cache has them), and their later requires come from the bundle. `pivot run`
+ * does that, once the init is spawned, so that the bundle's parse is not on the way to the spawn.
+ */
+const LOADER = `
+const Module = require('node:module')
+const path = require('node:path')
+const byFile = new Map(Object.entries(sources).map(([rel, fn]) => [path.join(__dirname, rel), fn]))
+function bundled(dir, request) {
+  if (!request.startsWith('./') && !request.startsWith('../')) return undefined
+  const base = path.resolve(dir, request)
+  for (const file of [base, base + '.js', path.join(base, 'index.js')]) if (byFile.has(file)) return file
+  return undefined
+}
+function requireFor(module) {
+  const dir = path.dirname(module.filename)
+  const require = id => {
+    const file = bundled(dir, id)
+    return file === undefined ? module.require(id) : load(file, module)
+  }
+  require.resolve = (request, options) => Module._resolveFilename(request, module, false, options)
+  require.cache = Module._cache
+  require.main = process.mainModule
+  return require
+}
+function run(module, filename) {
+  byFile.get(filename).call(module.exports, module.exports, requireFor(module), module, filename, path.dirname(filename))
+}
+function load(file, parent) {
+  const cached = Module._cache[file]
+  if (cached) return cached.exports
+  const module = new Module(file, parent)
+  module.filename = file
+  module.paths = Module._nodeModulePaths(path.dirname(file))
+  Module._cache[file] = module
+  try {
+    run(module, file)
+  } catch (error) {
+    delete Module._cache[file]
+    throw error
+  }
+  module.loaded = true
+  return module.exports
+}
+const plain = Module._extensions['.js']
+Module._extensions['.js'] = function (module, filename) {
+  if (!byFile.has(filename)) return plain.call(this, module, filename)
+  run(module, filename)
+}
+module.exports = load(path.join(__dirname, ENTRY), module)
+`
+
+/** Writes the bundle of `entry` (atomically: a run starting meanwhile reads the old one or the new one). */
+export function writeBundle(entry: string): {file: string; modules: number; bytes: number} {
+  const file = bundleFile(path.resolve(entry))
+  const dir = path.dirname(file)
+  const modules = bundledModules(entry)
+  const parts = ["'use strict'", 'const sources = {']
+  for (const m of modules) {
+    // The source first in the function body: tsc's "use strict" stays the body's directive.
+    parts.push(`${JSON.stringify(path.relative(dir, m))}: function (exports, require, module, __filename, __dirname) {${fs.readFileSync(m, 'utf8')}\n},`)
+  }
+  parts.push('}', `const ENTRY = ${JSON.stringify(path.relative(dir, modules[0]))}`, LOADER)
+  const text = parts.join('\n')
+  const temp = `${file}.${process.pid}.tmp`
+  fs.writeFileSync(temp, text, {mode: 0o644})
+  fs.renameSync(temp, file)
+  return {file, modules: modules.length, bytes: Buffer.byteLength(text)}
+}
+
+// `node dist/src/common/module-bundle.js ENTRY...`: the build's step.
+if (require.main === module) {
+  for (const entry of process.argv.slice(2)) {
+    const {file, modules, bytes} = writeBundle(entry)
+    console.log(`bundled ${modules} modules, ${Math.round(bytes / 1024)} KiB: ${path.relative(process.cwd(), file)}`)
+  }
+}

@@ -1,0 +1,100 @@
+import {test} from 'node:test'
+import assert from 'node:assert/strict'
+import {execFileSync} from 'node:child_process'
+import * as fs from 'node:fs'
+import * as os from 'node:os'
+import * as path from 'node:path'
+import {bundleFile, bundledModules, freshBundle, writeBundle} from '../../../src/common/module-bundle'
+
+const REPO = path.resolve(__dirname, '..', '..', '..', '..')
+
+/**
+ * A small graph in tsc's CommonJS shapes: static requires (double quotes), a lazy require (single
+ * quotes), a directory's index.js, and an import() (tsc's `.then(() => __importStar(require(...)))`)
+ * of a module that requires a bundled one back.
+ */
+function makeGraph(): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pivot-bundle-'))
+  const write = (name: string, text: string) => {
+    fs.mkdirSync(path.dirname(path.join(dir, name)), {recursive: true})
+    fs.writeFileSync(path.join(dir, name), text)
+  }
+  write(
+    'lib/entry.js',
+    `"use strict";
+const __importStar = m => m;
+const a = require("./a");
+const shared = require("../shared");
+exports.run = () => ({a: a.value, lazy: require('./lazy').value, dir: __dirname, file: __filename, strict: (function () { return this === undefined })()});
+exports.cold = () => Promise.resolve().then(() => __importStar(require('./cold')));
+exports.shared = shared;
+`,
+  )
+  write('lib/a.js', `"use strict";\nexports.value = 'a+' + require("./sub").value;\n`)
+  write('lib/sub/index.js', `"use strict";\nexports.value = 'sub';\n`)
+  write('lib/lazy.js', `"use strict";\nexports.value = 'lazy';\n`)
+  write('shared.js', `"use strict";\nclass SharedError extends Error {}\nexports.SharedError = SharedError;\n`)
+  write('lib/cold.js', `"use strict";\nconst {SharedError} = require("../shared");\nexports.make = () => new SharedError('x');\n`)
+  return dir
+}
+
+test('bundledModules: relative requires, static and lazy, with index.js; not what only an import() reaches', () => {
+  const dir = makeGraph()
+  try {
+    const files = bundledModules(path.join(dir, 'lib', 'entry.js')).map(f => path.relative(dir, f))
+    assert.deepEqual(files, ['lib/entry.js', 'lib/a.js', 'lib/sub/index.js', 'shared.js', 'lib/lazy.js'])
+  } finally {
+    fs.rmSync(dir, {recursive: true, force: true})
+  }
+})
+
+test('a bundle behaves as its entry: exports, __dirname, strict mode, one instance of a module shared with node loader', () => {
+  const dir = makeGraph()
+  try {
+    const entry = path.join(dir, 'lib', 'entry.js')
+    const {file, modules} = writeBundle(entry)
+    assert.equal(file, path.join(dir, 'lib', 'entry.bundle.js'))
+    assert.equal(modules, 5)
+    // A fresh node: the bundle alone, then the import()ed module through node's own loader.
+    const script = `
+      const b = require(${JSON.stringify(file)})
+      b.cold().then(cold => {
+        const e = cold.make()
+        console.log(JSON.stringify({
+          run: b.run(),
+          sameClass: e instanceof b.shared.SharedError,
+          cached: Object.keys(require.cache).filter(k => k.startsWith(${JSON.stringify(dir)})).map(k => k.slice(${dir.length + 1})).sort(),
+        }))
+      })`
+    const out = JSON.parse(execFileSync(process.execPath, ['-e', script], {encoding: 'utf8'}))
+    assert.deepEqual(out.run, {a: 'a+sub', lazy: 'lazy', dir: path.join(dir, 'lib'), file: entry, strict: true})
+    assert.equal(out.sameClass, true, 'cold.js got the bundled shared.js, not a second copy')
+    assert.deepEqual(out.cached, ['lib/a.js', 'lib/cold.js', 'lib/entry.bundle.js', 'lib/entry.js', 'lib/lazy.js', 'lib/sub/index.js', 'shared.js'])
+  } finally {
+    fs.rmSync(dir, {recursive: true, force: true})
+  }
+})
+
+test('freshBundle: none, fresh, then stale once the entry is rewritten (as tsc rewrites every output)', () => {
+  const dir = makeGraph()
+  try {
+    const entry = path.join(dir, 'lib', 'entry.js')
+    assert.equal(freshBundle(entry), undefined)
+    writeBundle(entry)
+    assert.equal(freshBundle(entry), bundleFile(entry))
+    const later = new Date(Date.now() + 5000)
+    fs.utimesSync(entry, later, later)
+    assert.equal(freshBundle(entry), undefined)
+  } finally {
+    fs.rmSync(dir, {recursive: true, force: true})
+  }
+})
+
+test("pivot run's bundle has the run path and leaves the puller (an import()) to node's loader", () => {
+  const files = bundledModules(path.join(REPO, 'dist', 'src', 'cli', 'run.js')).map(f => path.relative(path.join(REPO, 'dist'), f))
+  assert.ok(files.includes('src/runtime/run-container.js'))
+  assert.ok(files.includes('src/runtime/start-init.js'))
+  assert.ok(!files.includes('src/images/pull-image.js'))
+  const init = bundledModules(path.join(REPO, 'dist', 'src', 'runtime', 'init.js')).map(f => path.relative(path.join(REPO, 'dist'), f))
+  assert.ok(init.includes('src/runtime/rootfs/execute.js') && init.includes('src/sys/koffi-syscalls.js'))
+})
