@@ -254,14 +254,21 @@ async function run(command: string, argv: string[], g: Globals): Promise<number>
       )
       const {execProcess} = require('./oci-exec') as typeof import('./oci-exec')
       if (args.length < 1) throw new OciError('OCI_BAD_ARGS', 'exec: expects a container id')
-      return execProcess(g.root, checkId(args[0]), {
-        processFile: flags.process === undefined && flags.p === undefined ? undefined : String(flags.process ?? flags.p),
-        command: args.slice(1),
-        detach: flags.detach === true || flags.d === true,
-        pidFile: flags['pid-file'] === undefined ? undefined : path.resolve(String(flags['pid-file'])),
-        consoleSocket: flags['console-socket'] === undefined ? undefined : String(flags['console-socket']),
-        tty: flags.tty === true || flags.t === true,
-      })
+      try {
+        return await execProcess(g.root, checkId(args[0]), {
+          processFile: flags.process === undefined && flags.p === undefined ? undefined : String(flags.process ?? flags.p),
+          command: args.slice(1),
+          detach: flags.detach === true || flags.d === true,
+          pidFile: flags['pid-file'] === undefined ? undefined : path.resolve(String(flags['pid-file'])),
+          consoleSocket: flags['console-socket'] === undefined ? undefined : String(flags['console-socket']),
+          tty: flags.tty === true || flags.t === true,
+        })
+      } catch (error) {
+        // runc: every failure of exec is "exec failed: ..." with status 255.
+        const message = isPivotError(error) ? error.message : String((error as Error)?.message ?? error)
+        reportError(g, `exec failed: ${message}`)
+        return 255
+      }
     }
     case 'features':
       process.stdout.write(JSON.stringify(features(), null, 2) + '\n')
