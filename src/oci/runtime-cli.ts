@@ -13,7 +13,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {isPivotError} from '../errors'
 import {OciError} from './oci-error'
-import {checkId, isRunning, loadState, saveState, stateDir, stateJson, statusOf, type OciState, type OciStatus} from './oci-state'
+import {checkId, isRunning, loadState, saveState, stateDir, stateJson, statusOf, withLock, type OciState, type OciStatus} from './oci-state'
 
 export const VERSION = '0.1.0'
 const SPEC_VERSION = '1.1.0'
@@ -175,7 +175,7 @@ async function run(command: string, argv: string[], g: Globals): Promise<number>
     case 'start': {
       const {args} = parseFlags(argv, {}, 'start')
       const id = checkId(oneArg(args, 'start'))
-      const {start} = require('./oci-create') as typeof import('./oci-create')
+      const {start} = require('./oci-lifecycle') as typeof import('./oci-lifecycle')
       await withLock(g.root, id, () => start(g.root, id))
       return 0
     }
@@ -212,7 +212,7 @@ async function run(command: string, argv: string[], g: Globals): Promise<number>
     case 'delete': {
       const {flags, args} = parseFlags(argv, {force: false, f: false}, 'delete')
       const id = checkId(oneArg(args, 'delete'))
-      const {remove} = require('./oci-create') as typeof import('./oci-create')
+      const {remove} = require('./oci-lifecycle') as typeof import('./oci-lifecycle')
       await withLock(g.root, id, () => remove(g.root, id, flags.force === true || flags.f === true))
       return 0
     }
@@ -364,18 +364,6 @@ export function cgroupPids(state: OciState): number[] {
   return [...pids].sort((a, b) => a - b)
 }
 
-/** One caller at a time per id (create, start, delete, pause): a flock that dies with its holder. */
-export async function withLock<T>(root: string, id: string, fn: () => Promise<T> | T): Promise<T> {
-  fs.mkdirSync(path.join(root, '.locks'), {recursive: true, mode: 0o700})
-  const {lockFile} = require('../store/file-lock') as typeof import('../store/file-lock')
-  const lock = await lockFile(path.join(root, '.locks', id), {what: `container ${id}`, timeoutMs: 60_000, pollMs: 10, removeOnRelease: true})
-  try {
-    return await fn()
-  } finally {
-    lock.release()
-  }
-}
-
 function features(): Record<string, unknown> {
   return {
     ociVersionMin: '1.0.0',
@@ -434,4 +422,4 @@ function features(): Record<string, unknown> {
   }
 }
 
-export {stateDir, saveState}
+export {stateDir, saveState, withLock}
