@@ -7,7 +7,7 @@ import {isPivotError} from '../errors'
 import type {OciBundleConfig, OciInitConfig} from './oci-config'
 import {runHook} from './oci-lifecycle'
 import {OciError} from './oci-error'
-import {procStat, saveState, stateDir, stateJson, withLock, type OciState} from './oci-state'
+import {mountsAt, procStat, saveState, stateDir, stateJson, unmountHostMounts, withLock, type OciState} from './oci-state'
 
 /** dist/src/oci/oci-init.js, next to this file once compiled. */
 const INIT_SCRIPT = path.join(__dirname, 'oci-init.js')
@@ -111,6 +111,8 @@ async function createLocked(
   let cgroup: import('../runtime/cgroups').CgroupManager | undefined
   const extraCgroups: string[] = []
   let child: ChildProcess | undefined
+  // Counted before the init mounts anything (it waits for its config line).
+  const hostMounts = config.init.mountNamespace ? undefined : {path: config.init.rootfs, before: mountsAt(config.init.rootfs)}
   try {
     const fifo = path.join(dir, 'exec.fifo')
     sys.mknod(fifo, S_IFIFO | 0o600, 0n)
@@ -192,6 +194,7 @@ async function createLocked(
       extraCgroups,
       hooks: config.hooks,
       seccompFilter: config.init.seccompFilter,
+      ...(hostMounts ? {hostMounts} : {}),
     }
     saveState(root, state)
     const hookState = JSON.stringify(stateJson(state, 'created'))
@@ -213,6 +216,11 @@ async function createLocked(
     }
     await cgroup?.remove().catch(() => undefined)
     for (const dir of extraCgroups.reverse()) rmdirQuiet(dir)
+    if (hostMounts) {
+      // Once the init is a zombie it mounts nothing more.
+      for (let i = 0; i < 500 && child?.pid !== undefined && (procStat(child.pid)?.state ?? 'Z') !== 'Z'; i++) await new Promise(r => setTimeout(r, 2))
+      unmountHostMounts(hostMounts)
+    }
     fs.rmSync(dir, {recursive: true, force: true})
     throw error
   }

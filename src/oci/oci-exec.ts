@@ -33,6 +33,9 @@ export async function execProcess(root: string, id: string, options: ExecOptions
   const state = loadState(root, id)
   const status = currentStatus(root, state)
   if (status !== 'running') throw new OciError('OCI_BAD_STATE', `cannot exec in a ${status} container`)
+  // pivot-exec enters the container's root by joining its mount namespace; one shared with the
+  // host would give the host's root, not the container's chroot.
+  if (state.hostMounts) throw new OciError('OCI_UNSUPPORTED', 'exec in a container without a mount namespace is not supported by pivot-runtime')
   let proc: OciProcess | undefined
   if (options.processFile) {
     let parsed: unknown

@@ -4,7 +4,7 @@ import * as path from 'node:path'
 import {isPivotError} from '../errors'
 import type {OciHook} from './oci-config'
 import {OciError} from './oci-error'
-import {isRunning, loadState, stateDir, stateJson} from './oci-state'
+import {isRunning, loadState, stateDir, stateJson, unmountHostMounts} from './oci-state'
 import {currentStatus, openCgroupOf} from './runtime-cli'
 
 /*
@@ -94,6 +94,7 @@ export async function remove(root: string, id: string, force: boolean): Promise<
     throw new OciError('OCI_BAD_STATE', `cannot remove the cgroup of container ${id}: ${error.message}`)
   }
   for (const dir of [...state.extraCgroups].reverse()) rmdirQuiet(dir)
+  if (state.hostMounts) unmountHostMounts(state.hostMounts)
   fs.rmSync(stateDir(root, id), {recursive: true, force: true})
   const text = JSON.stringify(stateJson(state, 'stopped'))
   for (const hook of state.hooks.poststop) {

@@ -30,6 +30,11 @@ export interface OciState {
   hooks: OciHooks
   /** The compiled seccomp program (base64), for exec. */
   seccompFilter: string | null
+  /**
+   * Without a mount namespace of its own, the container's mounts are in the caller's: how many
+   * mounts its root path had before create stacked the container's on it (delete detaches the rest).
+   */
+  hostMounts?: {path: string; before: number}
 }
 
 export type OciStatus = 'created' | 'running' | 'paused' | 'stopped'
@@ -146,4 +151,21 @@ export async function withLock<T>(root: string, id: string, fn: () => Promise<T>
   } finally {
     server.close()
   }
+}
+
+/** How many mounts are stacked on PATH in this process's mount namespace. */
+export function mountsAt(target: string): number {
+  // mountinfo escapes space, tab, newline and backslash in paths as octal.
+  const escaped = target.replace(/[ \t\n\\]/g, c => '\\' + c.charCodeAt(0).toString(8).padStart(3, '0'))
+  let n = 0
+  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) if (line.split(' ')[4] === escaped) n++
+  return n
+}
+
+/** Detaches what the container stacked on its root path (and all below it) in the caller's namespace. */
+export function unmountHostMounts(hostMounts: {path: string; before: number}): void {
+  const {KoffiSyscalls} = require('../sys/koffi-syscalls') as typeof import('../sys/koffi-syscalls')
+  const {MNT_DETACH} = require('../sys/constants') as typeof import('../sys/constants')
+  const sys = new KoffiSyscalls()
+  for (let left = mountsAt(hostMounts.path) - hostMounts.before; left > 0; left--) sys.umount2(hostMounts.path, MNT_DETACH)
 }
