@@ -146,7 +146,8 @@ Commands:
   state ID                 the container's state as JSON
   kill [--all] ID [SIGNAL] send a signal (default SIGTERM) to the container's process
   delete [--force] ID      remove a stopped (or, with --force, any) container
-  exec --process F [--detach] [--pid-file F] ID   run another process in the container
+  exec --process F [--detach] [--pid-file F] [--console-socket S] ID
+                           run another process in the container
   ps --format json ID      the container's pids
   pause ID / resume ID     freeze / thaw the container's cgroup
   features                 what this runtime supports, as JSON
