@@ -102,6 +102,11 @@ export interface OciInitConfig {
   sysctl: Record<string, string>
   /** MS_* propagation for / after pivot_root, or 0 (left rprivate). */
   rootfsPropagation: number
+  /**
+   * false: no mount namespace in linux.namespaces: as runc, the container's mounts are made in the
+   * caller's mount namespace and its root is a chroot (delete takes them down again).
+   */
+  mountNamespace: boolean
   process: OciProcess
   /** base64 of the compiled BPF program, or null without linux.seccomp. */
   seccompFilter: string | null
@@ -335,7 +340,10 @@ export function translateConfig(
     else if (ns.path) join.push({path: ns.path as string, flag})
     else unshareFlags |= flag
   }
-  if (!seen.has('mount')) unsupported('linux.namespaces', 'without a mount namespace is not supported by pivot (pivot_root needs one)')
+  // runc's rule (and message): masks and read-only binds made in the caller's mount namespace
+  // would be the caller's to undo, not the container's walls.
+  if (!seen.has('mount') && (strings(linux.maskedPaths, 'linux.maskedPaths').length > 0 || strings(linux.readonlyPaths, 'linux.readonlyPaths').length > 0))
+    bad('linux.maskedPaths/readonlyPaths', 'unable to restrict sys entries without a private MNT namespace')
   // The mount namespace last: joining it changes the root the other paths are looked up in.
   join.sort((a, b) => Number(a.flag === NAMESPACES.mount) - Number(b.flag === NAMESPACES.mount))
   if ((Array.isArray(linux.uidMappings) && linux.uidMappings.length > 0) || (Array.isArray(linux.gidMappings) && linux.gidMappings.length > 0)) {
@@ -427,6 +435,7 @@ export function translateConfig(
       readonlyPaths: strings(linux.readonlyPaths, 'linux.readonlyPaths'),
       sysctl,
       rootfsPropagation,
+      mountNamespace: seen.has('mount'),
       process: proc,
       seccompFilter,
     },

@@ -1,13 +1,13 @@
-import {spawn, spawnSync, type ChildProcess} from 'node:child_process'
+import {spawn, type ChildProcess} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {CLONE_NEWPID, S_IFIFO} from '../sys/constants'
 import {KoffiSyscalls} from '../sys/koffi-syscalls'
 import {isPivotError} from '../errors'
-import {readBundleConfig, translateConfig, type OciBundleConfig, type OciHook, type OciInitConfig} from './oci-config'
+import type {OciBundleConfig, OciInitConfig} from './oci-config'
+import {runHook} from './oci-lifecycle'
 import {OciError} from './oci-error'
-import {isRunning, loadState, procStat, saveState, stateDir, stateJson, type OciState} from './oci-state'
-import {currentStatus, openCgroupOf, withLock} from './runtime-cli'
+import {mountsAt, procStat, saveState, stateDir, stateJson, unmountHostMounts, withLock, type OciState} from './oci-state'
 
 /** dist/src/oci/oci-init.js, next to this file once compiled. */
 const INIT_SCRIPT = path.join(__dirname, 'oci-init.js')
@@ -28,19 +28,79 @@ export interface CreateOptions {
  */
 export async function create(root: string, id: string, options: CreateOptions): Promise<void> {
   const sys = new KoffiSyscalls()
-  const bundleConfig = translateConfig(readBundleConfig(options.bundle), options.bundle, (errno, rules, arches) => sys.seccompCompile(errno, rules, arches))
-  if (options.noPivot) {
-    // Accepted and without effect: pivot always uses pivot_root (runc's --no-pivot is for ramfs roots).
+  // The init (a node process: ~50 ms to boot) is started first, from a quick look at config.json's
+  // pid namespace, and boots while the config is validated and the cgroup made; it does nothing
+  // of the container before its config line comes. Any failure below kills it.
+  let init = spawnEarly(options, sys)
+  try {
+    const {readBundleConfig, translateConfig} = require('./oci-config') as typeof import('./oci-config')
+    const bundleConfig = translateConfig(readBundleConfig(options.bundle), options.bundle, (errno, rules, arches) => sys.seccompCompile(errno, rules, arches))
+    if (options.noPivot) {
+      // Accepted and without effect: pivot always uses pivot_root (runc's --no-pivot is for ramfs roots).
+    }
+    if (bundleConfig.init.process.terminal && !options.consoleSocket)
+      throw new OciError('OCI_BAD_ARGS', 'cannot allocate tty if runc will detach without setting console socket')
+    if (!bundleConfig.init.process.terminal && options.consoleSocket)
+      throw new OciError('OCI_BAD_ARGS', 'cannot use console socket if runc will not detach or allocate tty')
+    if (init && JSON.stringify(init.pidNamespace) !== JSON.stringify(bundleConfig.pidNamespace)) {
+      killInit(init)
+      init = undefined
+    }
+    fs.mkdirSync(root, {recursive: true, mode: 0o711})
+    await withLock(root, id, () => createLocked(root, id, options, bundleConfig, sys, init))
+  } catch (error) {
+    killInit(init)
+    throw error
   }
-  if (bundleConfig.init.process.terminal && !options.consoleSocket)
-    throw new OciError('OCI_BAD_ARGS', 'cannot allocate tty if runc will detach without setting console socket')
-  if (!bundleConfig.init.process.terminal && options.consoleSocket)
-    throw new OciError('OCI_BAD_ARGS', 'cannot use console socket if runc will not detach or allocate tty')
-  fs.mkdirSync(root, {recursive: true, mode: 0o711})
-  await withLock(root, id, () => createLocked(root, id, options, bundleConfig, sys))
 }
 
-async function createLocked(root: string, id: string, options: CreateOptions, config: OciBundleConfig, sys: KoffiSyscalls): Promise<void> {
+interface InitChild {
+  child: ChildProcess
+  exited: Promise<{code: number | null; signal: NodeJS.Signals | null}>
+  pidNamespace: OciBundleConfig['pidNamespace']
+}
+
+function startInit(pidNamespace: OciBundleConfig['pidNamespace'], preserveFds: number, sys: KoffiSyscalls): InitChild {
+  const child = spawnInit(pidNamespace, preserveFds, sys)
+  // Listened to at once: it may exit while create is still busy elsewhere.
+  const exited = new Promise<{code: number | null; signal: NodeJS.Signals | null}>(resolve => child.on('exit', (code, signal) => resolve({code, signal})))
+  child.on('error', () => undefined)
+  ;(child.stdio[3 + preserveFds] as import('node:net').Socket).on('error', () => undefined)
+  return {child, exited, pidNamespace}
+}
+
+/** The init from config.json's pid namespace alone, or undefined when that cannot be read (create then reports why). */
+function spawnEarly(options: CreateOptions, sys: KoffiSyscalls): InitChild | undefined {
+  try {
+    const spec = JSON.parse(fs.readFileSync(path.join(options.bundle, 'config.json'), 'utf8')) as {linux?: {namespaces?: {type?: string; path?: string}[]}}
+    const namespaces = spec.linux?.namespaces
+    if (!Array.isArray(namespaces)) return undefined
+    const pid = namespaces.find(ns => ns?.type === 'pid')
+    if (pid !== undefined && pid.path !== undefined) return undefined
+    const init = startInit(pid === undefined ? null : {}, options.preserveFds, sys)
+    return init.child.pid === undefined ? undefined : init
+  } catch {
+    return undefined
+  }
+}
+
+function killInit(init: InitChild | undefined): void {
+  if (init?.child.pid === undefined) return
+  try {
+    process.kill(init.child.pid, 'SIGKILL')
+  } catch {
+    // gone
+  }
+}
+
+async function createLocked(
+  root: string,
+  id: string,
+  options: CreateOptions,
+  config: OciBundleConfig,
+  sys: KoffiSyscalls,
+  early: InitChild | undefined,
+): Promise<void> {
   const dir = stateDir(root, id)
   try {
     fs.mkdirSync(dir, {mode: 0o711})
@@ -51,6 +111,8 @@ async function createLocked(root: string, id: string, options: CreateOptions, co
   let cgroup: import('../runtime/cgroups').CgroupManager | undefined
   const extraCgroups: string[] = []
   let child: ChildProcess | undefined
+  // Counted before the init mounts anything (it waits for its config line).
+  const hostMounts = config.init.mountNamespace ? undefined : {path: config.init.rootfs, before: mountsAt(config.init.rootfs)}
   try {
     const fifo = path.join(dir, 'exec.fifo')
     sys.mknod(fifo, S_IFIFO | 0o600, 0n)
@@ -104,16 +166,15 @@ async function createLocked(root: string, id: string, options: CreateOptions, co
       fifo,
       consoleSocket: options.consoleSocket,
     }
-    child = spawnInit(config, options.preserveFds, sys)
-    const exited = new Promise<{code: number | null; signal: NodeJS.Signals | null}>(resolve => child!.on('exit', (code, signal) => resolve({code, signal})))
-    child.on('error', () => undefined)
+    const started = early ?? startInit(config.pidNamespace, options.preserveFds, sys)
+    child = started.child
+    const exited = started.exited
     if (child.pid === undefined) throw new OciError('OCI_CREATE_FAILED', 'cannot start the container init')
     const pid = child.pid
     // In the cgroup before it runs anything of the container ("go" is the config line).
     cgroup.addProcess(pid)
     for (const dir of extraCgroups) fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(pid))
     const control = child.stdio[3 + options.preserveFds] as import('node:net').Socket
-    control.on('error', () => undefined)
     control.write(JSON.stringify(init) + '\n')
     const answer = await readAnswer(control, exited)
     if (!answer.ready) throw new OciError('OCI_CREATE_FAILED', answer.message)
@@ -133,6 +194,7 @@ async function createLocked(root: string, id: string, options: CreateOptions, co
       extraCgroups,
       hooks: config.hooks,
       seccompFilter: config.init.seccompFilter,
+      ...(hostMounts ? {hostMounts} : {}),
     }
     saveState(root, state)
     const hookState = JSON.stringify(stateJson(state, 'created'))
@@ -154,6 +216,11 @@ async function createLocked(root: string, id: string, options: CreateOptions, co
     }
     await cgroup?.remove().catch(() => undefined)
     for (const dir of extraCgroups.reverse()) rmdirQuiet(dir)
+    if (hostMounts) {
+      // Once the init is a zombie it mounts nothing more.
+      for (let i = 0; i < 500 && child?.pid !== undefined && (procStat(child.pid)?.state ?? 'Z') !== 'Z'; i++) await new Promise(r => setTimeout(r, 2))
+      unmountHostMounts(hostMounts)
+    }
     fs.rmSync(dir, {recursive: true, force: true})
     throw error
   }
@@ -164,7 +231,7 @@ async function createLocked(root: string, id: string, options: CreateOptions, co
  * 1; see runtime/start-init.ts), or in the namespace config.json names, or in ours. Its stdio is
  * ours (the caller's pipes or terminal), --preserve-fds pass as 3..3+N-1, the control socket after.
  */
-function spawnInit(config: OciBundleConfig, preserveFds: number, sys: KoffiSyscalls): ChildProcess {
+function spawnInit(pidNamespace: OciBundleConfig['pidNamespace'], preserveFds: number, sys: KoffiSyscalls): ChildProcess {
   const preserved = Array.from({length: preserveFds}, (_, i) => 3 + i)
   const controlFd = 3 + preserveFds
   const spawnIt = () =>
@@ -172,18 +239,15 @@ function spawnInit(config: OciBundleConfig, preserveFds: number, sys: KoffiSysca
       env: {},
       stdio: ['inherit', 'inherit', 'inherit', ...preserved, 'pipe'],
     })
-  if (config.pidNamespace === null) return spawnIt()
+  if (pidNamespace === null) return spawnIt()
   const own = fs.openSync('/proc/self/ns/pid', 'r')
   try {
-    if (config.pidNamespace.path) {
+    if (pidNamespace.path) {
       let fd: number
       try {
-        fd = fs.openSync(config.pidNamespace.path, 'r')
+        fd = fs.openSync(pidNamespace.path, 'r')
       } catch (error) {
-        throw new OciError(
-          'OCI_BAD_CONFIG',
-          `config.json: linux.namespaces: pid namespace ${config.pidNamespace.path}: ${(error as NodeJS.ErrnoException).code}`,
-        )
+        throw new OciError('OCI_BAD_CONFIG', `config.json: linux.namespaces: pid namespace ${pidNamespace.path}: ${(error as NodeJS.ErrnoException).code}`)
       }
       try {
         sys.setns(fd, CLONE_NEWPID)
@@ -313,93 +377,5 @@ function rmdirQuiet(dir: string): void {
     fs.rmdirSync(dir)
   } catch {
     // busy or gone: delete --force retries
-  }
-}
-
-/** Runs a hook with the state on stdin; a non-zero exit or a timeout is an error. */
-function runHook(hook: OciHook, stateText: string, kind: string): void {
-  const result = spawnSync(hook.path, (hook.args ?? [hook.path]).slice(1), {
-    argv0: hook.args?.[0] ?? hook.path,
-    env: Object.fromEntries((hook.env ?? []).map(e => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])),
-    input: stateText,
-    stdio: ['pipe', 'inherit', 'inherit'],
-    timeout: hook.timeout === undefined ? undefined : hook.timeout * 1000,
-  })
-  if (result.error) throw new OciError('OCI_HOOK_FAILED', `${kind} hook ${hook.path}: ${(result.error as NodeJS.ErrnoException).code ?? result.error.message}`)
-  if (result.status !== 0) throw new OciError('OCI_HOOK_FAILED', `${kind} hook ${hook.path} exited with ${result.signal ?? `status ${result.status}`}`)
-}
-
-/** `start`: release the init blocked on the fifo, then the poststart hooks. */
-export async function start(root: string, id: string): Promise<void> {
-  const state = loadState(root, id)
-  const status = currentStatus(root, state)
-  if (status === 'stopped') throw new OciError('OCI_BAD_STATE', 'cannot start a container that has stopped')
-  if (status !== 'created') throw new OciError('OCI_BAD_STATE', 'cannot start an already running container')
-  const fifo = path.join(stateDir(root, id), 'exec.fifo')
-  // Non-blocking: the open succeeds at once; the init, blocked opening it for writing, then
-  // writes one byte. An init that died meanwhile never writes: poll for both.
-  const fd = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK)
-  try {
-    const buf = Buffer.alloc(1)
-    for (let waited = 0; ; waited++) {
-      let n = 0
-      try {
-        n = fs.readSync(fd, buf, 0, 1, null)
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error
-      }
-      if (n === 1) break
-      if (!isRunning(state)) throw new OciError('OCI_BAD_STATE', 'cannot start a container that has stopped')
-      if (waited > 30_000) throw new OciError('OCI_BAD_STATE', 'the container init did not answer on its start fifo')
-      await new Promise(resolve => setTimeout(resolve, waited < 100 ? 1 : 10))
-    }
-  } finally {
-    fs.closeSync(fd)
-    fs.rmSync(fifo, {force: true})
-  }
-  const text = JSON.stringify(stateJson(state, 'running'))
-  for (const hook of state.hooks.poststart) {
-    try {
-      runHook(hook, text, 'poststart')
-    } catch (error) {
-      // runc: a failed poststart hook is reported; the container keeps running.
-      process.stderr.write(`${(error as Error).message}\n`)
-    }
-  }
-}
-
-/** `delete [--force]`: stopped (or forced) containers only; poststop hooks; nothing left behind. */
-export async function remove(root: string, id: string, force: boolean): Promise<void> {
-  const state = loadState(root, id)
-  const status = currentStatus(root, state)
-  const cgroup = openCgroupOf(state)
-  if (status === 'running' || status === 'paused') {
-    if (!force) throw new OciError('OCI_BAD_STATE', `cannot delete container ${id} that is not stopped: ${status}`)
-  }
-  if (status !== 'stopped') {
-    try {
-      process.kill(state.pid, 'SIGKILL')
-    } catch {
-      // gone
-    }
-    if (cgroup?.paths.length) await cgroup.killAll()
-    // Not our child: wait until it is gone or a zombie its parent will reap.
-    for (let i = 0; i < 5000 && isRunning(state); i++) await new Promise(resolve => setTimeout(resolve, 2))
-  }
-  try {
-    await cgroup?.remove()
-  } catch (error) {
-    if (!isPivotError(error)) throw error
-    throw new OciError('OCI_BAD_STATE', `cannot remove the cgroup of container ${id}: ${error.message}`)
-  }
-  for (const dir of [...state.extraCgroups].reverse()) rmdirQuiet(dir)
-  fs.rmSync(stateDir(root, id), {recursive: true, force: true})
-  const text = JSON.stringify(stateJson(state, 'stopped'))
-  for (const hook of state.hooks.poststop) {
-    try {
-      runHook(hook, text, 'poststop')
-    } catch (error) {
-      process.stderr.write(`${(error as Error).message}\n`)
-    }
   }
 }

@@ -20,17 +20,23 @@ export interface ExecOptions {
 
 /**
  * `exec`: another process in a running container, through pivot-exec (the C helper `pivot exec`
- * uses: it joins PID 1's namespaces and cgroup and takes PID 1's walls: uid, gids, the five
- * capability sets, no_new_privs, and the container's seccomp program, passed from the state).
- * So the process.json must ask for PID 1's identity and capabilities; a different one is
- * refused rather than run with walls it did not ask for. With --detach, pivot-exec reports the
- * process's pid and exits at once, leaving the process to the caller's subreaper.
+ * uses: it joins PID 1's namespaces and cgroup). With --process, the process gets the walls its
+ * process.json asks for, as with runc: user, additional gids, umask, the five capability sets,
+ * no_new_privs, rlimits, oom_score_adj; the container's seccomp program always (passed from the
+ * state). Without it (`exec ID CMD...`), PID 1's walls. With `process.terminal`, a pty of the
+ * container's devpts is the process's terminal: its master goes over --console-socket
+ * (SCM_RIGHTS, what containerd's `ctr task exec -t` reads), or without a socket and --detach is
+ * relayed to this command's stdio. With --detach, pivot-exec reports the process's pid and exits
+ * at once, leaving the process to the caller's subreaper.
  */
 export async function execProcess(root: string, id: string, options: ExecOptions): Promise<number> {
   const state = loadState(root, id)
   const status = currentStatus(root, state)
   if (status !== 'running') throw new OciError('OCI_BAD_STATE', `cannot exec in a ${status} container`)
-  let proc: OciProcess
+  // pivot-exec enters the container's root by joining its mount namespace; one shared with the
+  // host would give the host's root, not the container's chroot.
+  if (state.hostMounts) throw new OciError('OCI_UNSUPPORTED', 'exec in a container without a mount namespace is not supported by pivot-runtime')
+  let proc: OciProcess | undefined
   if (options.processFile) {
     let parsed: unknown
     try {
@@ -40,33 +46,32 @@ export async function execProcess(root: string, id: string, options: ExecOptions
     }
     if (typeof parsed !== 'object' || parsed === null) throw new OciError('OCI_BAD_CONFIG', `process file ${options.processFile}: not a JSON object`)
     proc = translateProcess(parsed as Record<string, unknown>)
-  } else {
-    if (options.command.length === 0) throw new OciError('OCI_BAD_ARGS', 'exec: args must not be empty')
-    const environ = fs.readFileSync(`/proc/${state.pid}/environ`, 'utf8').split('\0').filter(Boolean)
-    proc = {
-      args: options.command,
-      env: environ,
-      cwd: '/',
-      uid: 0,
-      gid: 0,
-      additionalGids: [],
-      terminal: options.tty,
-      capabilities: {bounding: [], effective: [], permitted: [], inheritable: [], ambient: []},
-      rlimits: [],
-      noNewPrivileges: false,
-    }
-  }
-  if (proc.terminal || options.tty || options.consoleSocket) throw new OciError('OCI_UNSUPPORTED', 'exec with a terminal is not supported by pivot-runtime yet')
-  if (options.processFile) checkSameWalls(state.pid, proc)
+  } else if (options.command.length === 0) throw new OciError('OCI_BAD_ARGS', 'exec: args must not be empty')
+  const terminal = proc ? proc.terminal : options.tty
+  // runc's rules and messages.
+  if (terminal && options.detach && !options.consoleSocket)
+    throw new OciError('OCI_BAD_ARGS', 'cannot allocate tty if runc will detach without setting console socket')
+  if (!terminal && options.consoleSocket) throw new OciError('OCI_BAD_ARGS', 'cannot use console socket if runc will not detach or allocate tty')
   try {
     fs.accessSync(EXEC_BIN, fs.constants.X_OK)
   } catch {
     throw new OciError('OCI_UNSUPPORTED', `${EXEC_BIN} is not built: run \`npm run build\` (it needs a C compiler)`)
   }
+  const flags: string[] = []
+  if (proc) flags.push(...wallFlags(proc))
+  if (terminal) {
+    flags.push('-t')
+    if (options.consoleSocket) {
+      flags.push('-s', path.resolve(options.consoleSocket))
+      if (proc?.consoleSize) flags.push('-w', `${proc.consoleSize.height}:${proc.consoleSize.width}`)
+    } else flags.push('-i')
+  }
+  const env = proc ? proc.env : fs.readFileSync(`/proc/${state.pid}/environ`, 'utf8').split('\0').filter(Boolean)
   const filter = state.seccompFilter
   const mode = (filter ? '1' : '0') + (options.detach ? 'd' : '')
-  const child = spawn(EXEC_BIN, [String(state.pid), proc.cwd, mode, ...cgroupPidsPaths(state), '--', ...proc.args], {
-    env: Object.fromEntries(proc.env.map(e => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])),
+  const args = proc ? proc.args : options.command
+  const child = spawn(EXEC_BIN, [...flags, String(state.pid), proc?.cwd ?? '/', mode, ...cgroupPidsPaths(state), '--', ...args], {
+    env: Object.fromEntries(env.map(e => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])),
     stdio: ['inherit', 'inherit', 'inherit', 'pipe', ...(options.detach ? (['pipe'] as const) : [])],
   })
   const control = child.stdio[3] as import('node:net').Socket
@@ -96,21 +101,17 @@ export async function execProcess(root: string, id: string, options: ExecOptions
   )
 }
 
-function checkSameWalls(pid: number, proc: OciProcess): void {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8')
-  const field = (name: string) => new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(status)?.[1] ?? ''
-  const uid = Number(field('Uid').split(/\s+/)[0])
-  const gid = Number(field('Gid').split(/\s+/)[0])
-  if (proc.uid !== uid || proc.gid !== gid) {
-    throw new OciError(
-      'OCI_UNSUPPORTED',
-      `exec as ${proc.uid}:${proc.gid} is not supported by pivot-runtime: exec'd processes run as the container's process (${uid}:${gid})`,
-    )
-  }
-  const eff = BigInt('0x' + field('CapEff'))
-  if (proc.capabilities.effective.length > 0 && capabilityMask(proc.capabilities.effective) !== eff && uid === 0) {
-    throw new OciError('OCI_UNSUPPORTED', "exec with capabilities other than the container process's is not supported by pivot-runtime")
-  }
+/** pivot-exec's flags for the walls a process.json asks for (see exec.c). */
+function wallFlags(proc: OciProcess): string[] {
+  const c = proc.capabilities
+  // As for PID 1 (oci-plan.ts): an ambient capability needs to be permitted and inheritable too.
+  const ambient = c.ambient.filter(n => c.inheritable.includes(n) && c.permitted.includes(n))
+  const sets = [c.bounding, c.effective, c.permitted, c.inheritable, ambient].map(s => capabilityMask(s).toString(16))
+  const flags = ['-u', `${proc.uid}:${proc.gid}:${proc.additionalGids.join(',')}`, '-c', sets.join(':'), '-n', proc.noNewPrivileges ? '1' : '0']
+  for (const r of proc.rlimits) flags.push('-l', `${r.resource}:${r.soft}:${r.hard}`)
+  if (proc.oomScoreAdj !== undefined) flags.push('-o', String(proc.oomScoreAdj))
+  if (proc.umask !== undefined) flags.push('-m', proc.umask.toString(8))
+  return flags
 }
 
 /** The cgroup.procs files the process joins: the container's cgroup and its devices cgroup. */

@@ -36,6 +36,7 @@ export type OciStep =
   | {op: 'setrlimit'; resource: number; soft: string; hard: string}
   | {op: 'writeFile'; path: string; value: string}
   | {op: 'setnsPath'; path: string; flag: number}
+  | {op: 'chroot'; path: string}
   | {op: 'ociMount'; root: string; mount: OciMount}
   | {op: 'ociDevice'; root: string; device: OciDevice}
   | {op: 'ociLink'; root: string; target: string; name: string}
@@ -64,9 +65,11 @@ export function planOciContainer(c: OciInitConfig, fds: {fifoFd: number; console
   if (c.join.some(j => j.flag === CLONE_NEWNS)) steps.push({op: 'unshare', flags: CLONE_FS})
   for (const j of c.join) steps.push({op: 'setnsPath', path: j.path, flag: j.flag})
   if (c.unshareFlags !== 0) steps.push({op: 'unshare', flags: c.unshareFlags})
-  // Nothing mounted below may propagate back to the host (see runtime/rootfs/plan.ts).
-  steps.push({op: 'mount', source: null, target: '/', fstype: null, flags: MS_REC | MS_PRIVATE, data: null})
-  // The root as a mount of its own: pivot_root wants a mount point.
+  // Nothing mounted below may propagate back to the host (see runtime/rootfs/plan.ts). Without a
+  // mount namespace of its own the mounts are the caller's anyway: its propagation is left alone.
+  if (c.mountNamespace) steps.push({op: 'mount', source: null, target: '/', fstype: null, flags: MS_REC | MS_PRIVATE, data: null})
+  // The root as a mount of its own: pivot_root wants a mount point (and without a mount namespace,
+  // every mount of the container is below it, so delete detaches them all at once).
   steps.push({op: 'mount', source: root, target: root, fstype: null, flags: MS_BIND | MS_REC, data: null})
   if (c.hostname) steps.push({op: 'sethostname', name: c.hostname})
   for (const m of c.mounts) steps.push({op: 'ociMount', root, mount: m})
@@ -79,8 +82,14 @@ export function planOciContainer(c: OciInitConfig, fds: {fifoFd: number; console
   for (const d of c.devices) steps.push({op: 'ociDevice', root, device: d})
   for (const l of DEFAULT_DEV_LINKS) steps.push({op: 'ociLink', root, target: l.target, name: `/dev/${l.name}`})
   steps.push({op: 'chdir', path: root})
-  steps.push({op: 'pivotRoot', newRoot: '.', putOld: '.'})
-  steps.push({op: 'umount2', target: '.', flags: MNT_DETACH})
+  if (c.mountNamespace) {
+    steps.push({op: 'pivotRoot', newRoot: '.', putOld: '.'})
+    steps.push({op: 'umount2', target: '.', flags: MNT_DETACH})
+  } else {
+    // runc's choice there too: pivot_root would change the root of every process of the caller's
+    // mount namespace.
+    steps.push({op: 'chroot', path: '.'})
+  }
   steps.push({op: 'chdir', path: '/'})
   if (c.rootfsPropagation !== 0) steps.push({op: 'mount', source: null, target: '/', fstype: null, flags: c.rootfsPropagation, data: null})
   for (const [k, v] of Object.entries(c.sysctl)) steps.push({op: 'writeFile', path: `/proc/sys/${k.replace(/\./g, '/')}`, value: v})
@@ -155,6 +164,9 @@ function runOciStep(step: OciStep, sys: Syscalls, setupFs: SetupFs, progress: Pr
       return
     case 'ociDevice':
       makeDevice(step.root, step.device, sys)
+      return
+    case 'chroot':
+      sys.chroot(step.path)
       return
     case 'ociLink': {
       const at = inRoot(step.root, step.name)

@@ -30,6 +30,11 @@ export interface OciState {
   hooks: OciHooks
   /** The compiled seccomp program (base64), for exec. */
   seccompFilter: string | null
+  /**
+   * Without a mount namespace of its own, the container's mounts are in the caller's: how many
+   * mounts its root path had before create stacked the container's on it (delete detaches the rest).
+   */
+  hostMounts?: {path: string; before: number}
 }
 
 export type OciStatus = 'created' | 'running' | 'paused' | 'stopped'
@@ -105,4 +110,62 @@ export function stateJson(state: OciState, status: OciStatus): Record<string, un
     owner: '',
     ...(Object.keys(state.annotations).length > 0 ? {annotations: state.annotations} : {}),
   }
+}
+
+/**
+ * One caller at a time per id (create, start, delete, pause, resume): the lock is an abstract unix
+ * socket name bound by the holder, which the kernel frees when the holder exits or dies (a flock
+ * would do the same, but Node has none: the FFI it needs costs ~15 ms per call to load, and these
+ * calls are on containerd's path for every container). Abstract names belong to a network
+ * namespace: callers of one --root share the host's (containerd's shims, podman, dockerd do).
+ * The name holds a hash of the root: two roots that collide only wait for each other.
+ */
+export async function withLock<T>(root: string, id: string, fn: () => Promise<T> | T): Promise<T> {
+  const net = require('node:net') as typeof import('node:net')
+  let hash = 0x811c9dc5
+  for (const ch of Buffer.from(root)) hash = Math.imul(hash ^ ch, 0x01000193) >>> 0
+  // 107 bytes at most: a long id is hashed too (a collision only serializes two ids).
+  let key = id
+  if (id.length > 80) {
+    let h = 0x811c9dc5
+    for (const ch of Buffer.from(id)) h = Math.imul(h ^ ch, 0x01000193) >>> 0
+    key = `${id.slice(0, 64)}#${h.toString(16)}`
+  }
+  const name = `\0pivot-runtime/${hash.toString(16)}/${key}`
+  const deadline = Date.now() + 60_000
+  let server: import('node:net').Server
+  for (;;) {
+    server = net.createServer()
+    const bound = await new Promise<boolean>((resolve, reject) => {
+      server.once('error', (error: NodeJS.ErrnoException) => (error.code === 'EADDRINUSE' ? resolve(false) : reject(error)))
+      server.listen({path: name}, () => resolve(true))
+    })
+    if (bound) break
+    if (Date.now() > deadline) throw new OciError('OCI_BAD_STATE', `container ${id} is busy: another call on it held its lock for 60 s`)
+    await new Promise(resolve => setTimeout(resolve, 5))
+  }
+  // The lock must not keep this process alive, nor reach a child (Node's fds are close-on-exec).
+  server.unref()
+  try {
+    return await fn()
+  } finally {
+    server.close()
+  }
+}
+
+/** How many mounts are stacked on PATH in this process's mount namespace. */
+export function mountsAt(target: string): number {
+  // mountinfo escapes space, tab, newline and backslash in paths as octal.
+  const escaped = target.replace(/[ \t\n\\]/g, c => '\\' + c.charCodeAt(0).toString(8).padStart(3, '0'))
+  let n = 0
+  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) if (line.split(' ')[4] === escaped) n++
+  return n
+}
+
+/** Detaches what the container stacked on its root path (and all below it) in the caller's namespace. */
+export function unmountHostMounts(hostMounts: {path: string; before: number}): void {
+  const {KoffiSyscalls} = require('../sys/koffi-syscalls') as typeof import('../sys/koffi-syscalls')
+  const {MNT_DETACH} = require('../sys/constants') as typeof import('../sys/constants')
+  const sys = new KoffiSyscalls()
+  for (let left = mountsAt(hostMounts.path) - hostMounts.before; left > 0; left--) sys.umount2(hostMounts.path, MNT_DETACH)
 }

@@ -13,7 +13,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {isPivotError} from '../errors'
 import {OciError} from './oci-error'
-import {checkId, isRunning, loadState, saveState, stateDir, stateJson, statusOf, type OciState, type OciStatus} from './oci-state'
+import {checkId, isRunning, loadState, saveState, stateDir, stateJson, statusOf, withLock, type OciState, type OciStatus} from './oci-state'
 
 export const VERSION = '0.1.0'
 const SPEC_VERSION = '1.1.0'
@@ -146,7 +146,8 @@ Commands:
   state ID                 the container's state as JSON
   kill [--all] ID [SIGNAL] send a signal (default SIGTERM) to the container's process
   delete [--force] ID      remove a stopped (or, with --force, any) container
-  exec --process F [--detach] [--pid-file F] ID   run another process in the container
+  exec --process F [--detach] [--pid-file F] [--console-socket S] ID
+                           run another process in the container
   ps --format json ID      the container's pids
   pause ID / resume ID     freeze / thaw the container's cgroup
   features                 what this runtime supports, as JSON
@@ -175,7 +176,7 @@ async function run(command: string, argv: string[], g: Globals): Promise<number>
     case 'start': {
       const {args} = parseFlags(argv, {}, 'start')
       const id = checkId(oneArg(args, 'start'))
-      const {start} = require('./oci-create') as typeof import('./oci-create')
+      const {start} = require('./oci-lifecycle') as typeof import('./oci-lifecycle')
       await withLock(g.root, id, () => start(g.root, id))
       return 0
     }
@@ -212,7 +213,7 @@ async function run(command: string, argv: string[], g: Globals): Promise<number>
     case 'delete': {
       const {flags, args} = parseFlags(argv, {force: false, f: false}, 'delete')
       const id = checkId(oneArg(args, 'delete'))
-      const {remove} = require('./oci-create') as typeof import('./oci-create')
+      const {remove} = require('./oci-lifecycle') as typeof import('./oci-lifecycle')
       await withLock(g.root, id, () => remove(g.root, id, flags.force === true || flags.f === true))
       return 0
     }
@@ -254,14 +255,21 @@ async function run(command: string, argv: string[], g: Globals): Promise<number>
       )
       const {execProcess} = require('./oci-exec') as typeof import('./oci-exec')
       if (args.length < 1) throw new OciError('OCI_BAD_ARGS', 'exec: expects a container id')
-      return execProcess(g.root, checkId(args[0]), {
-        processFile: flags.process === undefined && flags.p === undefined ? undefined : String(flags.process ?? flags.p),
-        command: args.slice(1),
-        detach: flags.detach === true || flags.d === true,
-        pidFile: flags['pid-file'] === undefined ? undefined : path.resolve(String(flags['pid-file'])),
-        consoleSocket: flags['console-socket'] === undefined ? undefined : String(flags['console-socket']),
-        tty: flags.tty === true || flags.t === true,
-      })
+      try {
+        return await execProcess(g.root, checkId(args[0]), {
+          processFile: flags.process === undefined && flags.p === undefined ? undefined : String(flags.process ?? flags.p),
+          command: args.slice(1),
+          detach: flags.detach === true || flags.d === true,
+          pidFile: flags['pid-file'] === undefined ? undefined : path.resolve(String(flags['pid-file'])),
+          consoleSocket: flags['console-socket'] === undefined ? undefined : String(flags['console-socket']),
+          tty: flags.tty === true || flags.t === true,
+        })
+      } catch (error) {
+        // runc: every failure of exec is "exec failed: ..." with status 255.
+        const message = isPivotError(error) ? error.message : String((error as Error)?.message ?? error)
+        reportError(g, `exec failed: ${message}`)
+        return 255
+      }
     }
     case 'features':
       process.stdout.write(JSON.stringify(features(), null, 2) + '\n')
@@ -357,18 +365,6 @@ export function cgroupPids(state: OciState): number[] {
   return [...pids].sort((a, b) => a - b)
 }
 
-/** One caller at a time per id (create, start, delete, pause): a flock that dies with its holder. */
-export async function withLock<T>(root: string, id: string, fn: () => Promise<T> | T): Promise<T> {
-  fs.mkdirSync(path.join(root, '.locks'), {recursive: true, mode: 0o700})
-  const {lockFile} = require('../store/file-lock') as typeof import('../store/file-lock')
-  const lock = await lockFile(path.join(root, '.locks', id), {what: `container ${id}`, timeoutMs: 60_000, pollMs: 10, removeOnRelease: true})
-  try {
-    return await fn()
-  } finally {
-    lock.release()
-  }
-}
-
 function features(): Record<string, unknown> {
   return {
     ociVersionMin: '1.0.0',
@@ -427,4 +423,4 @@ function features(): Record<string, unknown> {
   }
 }
 
-export {stateDir, saveState}
+export {stateDir, saveState, withLock}

@@ -41,6 +41,19 @@ function taskStatus(id: string): string | undefined {
   return line?.trim().split(/\s+/)[2]
 }
 
+/**
+ * What a process wrote on a pty, as ctr (under script(1)) shows it: line ends, and two races of
+ * ctr's own dropped: a resize of a pty whose process already exited may fail, and the terminal may
+ * echo a NUL ctr writes (^@).
+ */
+function ttyText(out: string): string {
+  return out
+    .replace(/\r|\^@|\0/g, '')
+    .split('\n')
+    .filter(l => l !== '' && !/resize pty/.test(l))
+    .join('\n')
+}
+
 async function waitStatus(id: string, want: string): Promise<string | undefined> {
   let status: string | undefined
   for (let i = 0; i < 200; i++) {
@@ -122,7 +135,41 @@ test('ctr run -t: the pty master comes over the console socket, as with runc', (
   assert.equal(tty.runc.status, 5, tty.runc.stdout)
   assert.equal(tty.pivot.status, tty.runc.status, tty.pivot.stdout)
   assert.match(tty.pivot.stdout, /\/dev\/pts\/0\r*\n/)
-  assert.equal(tty.pivot.stdout, tty.runc.stdout)
+  assert.equal(ttyText(tty.pivot.stdout), ttyText(tty.runc.stdout))
+})
+
+test('ctr task exec -t and --user: a pty of the container over the console socket, another identity, as with runc', async () => {
+  const outcome: Record<string, string[]> = {}
+  for (const [name, bin] of RUNTIMES) {
+    const id = `oci-${name}-exectty`
+    const seen: string[] = []
+    seen.push(`run -d: ${containerd.ctr(['run', '-d', '--runc-binary', bin, BUSYBOX_IMAGE, id, 'sleep', '1000']).status}`)
+    seen.push(`ls: ${await waitStatus(id, 'RUNNING')}`)
+    const tty = containerd.ctr(['task', 'exec', '-t', '--exec-id', 't1', id, 'sh', '-c', 'tty; test -t 0 && echo stdin-is-a-tty; exit 4'], {tty: true})
+    const ttyLines = ttyText(tty.stdout)
+    seen.push(`exec -t: ${tty.status} ${ttyLines}`)
+    const user = containerd.ctr([
+      'task',
+      'exec',
+      '--exec-id',
+      'u1',
+      '--user',
+      '1000:1000',
+      id,
+      'sh',
+      '-c',
+      'id; grep -E "^(CapEff|CapPrm|NoNewPrivs|Seccomp):" /proc/self/status',
+    ])
+    seen.push(`exec --user: ${user.status} ${user.stdout.trim()}`)
+    seen.push(`kill: ${containerd.ctr(['task', 'kill', '-s', 'SIGKILL', id]).status} ${await waitStatus(id, 'STOPPED')}`)
+    seen.push(`delete: ${containerd.ctr(['task', 'delete', id]).status} ${containerd.ctr(['container', 'rm', id]).status}`)
+    outcome[name] = seen
+  }
+  console.log(JSON.stringify(outcome, null, 2))
+  assert.match(outcome.runc![2]!, /^exec -t: 4 \/dev\/pts\/\d+\nstdin-is-a-tty$/)
+  assert.match(outcome.runc![3]!, /uid=1000 gid=1000/)
+  assert.deepEqual(outcome.pivot, outcome.runc)
+  assert.deepEqual(leftovers('oci-pivot-exectty', [path.join('/run/containerd/runc', 'pivot-ociruntime'), '/run/pivot-runtime']), [])
 })
 
 test('docs/oci-runtime.md: its containerd config (CRI runtime "pivot") is accepted by containerd', async () => {

@@ -17,7 +17,6 @@ import {RUNC_BIN, RUNTIME_BIN, RUNTIME_TOOLS_DIR, runValidation} from '../helper
 const KNOWN_GAPS: Record<string, string> = {
   linux_uid_mappings: 'user namespaces',
   linux_ns_nopath: 'user namespaces (the test asks for all of them)',
-  linux_ns_itype: 'a container without a mount namespace (runc mounts on the host then)',
 }
 const MUST_PASS_BEYOND_RUNC = ['process_capabilities_fail', 'process_rlimits_fail']
 

@@ -33,6 +33,12 @@
  * FILTER_FLAG with a `d` after it (`0d`, `1d`: the OCI runtime's `exec --detach`, src/oci): step 5
  * becomes "write the command's pid, as a decimal line, on fd 4 and exit 0 at once", so the command
  * is re-parented to the caller's subreaper (containerd's shim), which reaps it itself.
+ *
+ * Options of the OCI runtime's exec (src/oci/oci-exec.ts: process.json asks for its own walls,
+ * as runc's exec does): -c BND:EFF:PRM:INH:AMB (hex) the capability sets instead of PID 1's,
+ * -n 0|1 no_new_privs instead of PID 1's, -l RES:SOFT:HARD (repeatable) an rlimit, -o ADJ the
+ * oom_score_adj, -m MASK (octal) the umask, -s PATH a console socket: with -t the pty master is
+ * sent there (SCM_RIGHTS, as runc's --console-socket) instead of relayed, -w ROWS:COLS its size.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -52,6 +58,10 @@
 #include <poll.h>
 #include <termios.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -219,6 +229,50 @@ static void relay(int master, int interactive) {
   }
 }
 
+/* A connected AF_UNIX stream socket to PATH (the caller's console socket, a host path). */
+static int connect_socket(const char *path) {
+  struct sockaddr_un sun;
+  memset(&sun, 0, sizeof sun);
+  sun.sun_family = AF_UNIX;
+  if (strlen(path) >= sizeof sun.sun_path) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  strcpy(sun.sun_path, path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (connect(fd, (struct sockaddr *)&sun, sizeof sun) != 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+}
+
+/* Sends FD over SOCKET with SCM_RIGHTS; the data is the pty's name, as runc sends it. */
+static int send_fd(int socket, int fd, const char *name) {
+  struct iovec iov = {(void *)name, strlen(name)};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } control;
+  memset(&control, 0, sizeof control);
+  struct msghdr msg = {0};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control.buf;
+  msg.msg_controllen = sizeof control.buf;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &fd, sizeof(int));
+  return sendmsg(socket, &msg, 0) < 0 ? -1 : 0;
+}
+
+#define MAX_RLIMITS 32
+
 int main(int argc, char **argv) {
   /* Runs again from a sealed copy first (below) with the same argv: options are read after. */
   int sep = 0;
@@ -227,10 +281,18 @@ int main(int argc, char **argv) {
       sep = i;
       break;
     }
-  int first = 1, privileged = 0, tty = 0, interactive = 0;
-  const char *user = NULL;
+  int first = 1, privileged = 0, tty = 0, interactive = 0, nnp = -1, nrlimits = 0;
+  const char *user = NULL, *caps = NULL, *oom = NULL, *umask_text = NULL, *console = NULL, *size = NULL;
+  const char *rlimits[MAX_RLIMITS];
   while (first < sep && argv[first][0] == '-') {
     if (!strcmp(argv[first], "-u") && first + 1 < sep) user = argv[++first];
+    else if (!strcmp(argv[first], "-c") && first + 1 < sep) caps = argv[++first];
+    else if (!strcmp(argv[first], "-n") && first + 1 < sep) nnp = atoi(argv[++first]);
+    else if (!strcmp(argv[first], "-l") && first + 1 < sep && nrlimits < MAX_RLIMITS) rlimits[nrlimits++] = argv[++first];
+    else if (!strcmp(argv[first], "-o") && first + 1 < sep) oom = argv[++first];
+    else if (!strcmp(argv[first], "-m") && first + 1 < sep) umask_text = argv[++first];
+    else if (!strcmp(argv[first], "-s") && first + 1 < sep) console = argv[++first];
+    else if (!strcmp(argv[first], "-w") && first + 1 < sep) size = argv[++first];
     else if (!strcmp(argv[first], "-P")) privileged = 1;
     else if (!strcmp(argv[first], "-t")) tty = 1;
     else if (!strcmp(argv[first], "-i")) interactive = 1;
@@ -271,6 +333,15 @@ int main(int argc, char **argv) {
     }
     if (uid != 0) w.eff = w.prm = w.inh = w.amb = 0;
   }
+  if (caps) {
+    unsigned long long set[5];
+    if (sscanf(caps, "%llx:%llx:%llx:%llx:%llx", &set[0], &set[1], &set[2], &set[3], &set[4]) != 5) {
+      errno = EINVAL;
+      die(125, "the capability sets");
+    }
+    w.bnd = set[0], w.eff = set[1], w.prm = set[2], w.inh = set[3], w.amb = set[4];
+  }
+  if (nnp >= 0) w.nnp = nnp;
   /* --privileged: every capability this process holds (on a host that lacks one, asking for all
      41 would fail at capset, as docker's exec --privileged does there), the bounding set kept. */
   if (privileged) w.bnd = ~0ULL;
@@ -301,6 +372,10 @@ int main(int argc, char **argv) {
     close(fd);
   }
 
+  /* The console socket is a host path: connected before the mount namespace changes. */
+  int console_fd = -1;
+  if (console && (console_fd = connect_socket(console)) < 0) die(125, console);
+
   static const struct {
     const char *name;
     int type;
@@ -326,10 +401,23 @@ int main(int argc, char **argv) {
     unsigned int n = 0;
     if (master < 0 || ioctl(master, TIOCSPTLCK, &unlock) != 0 || ioctl(master, TIOCGPTN, &n) != 0) die(125, "the container's /dev/ptmx");
     snprintf(slave_name, sizeof slave_name, "/dev/pts/%u", n);
-    copy_size(master);
+    unsigned rows = 0, cols = 0;
+    if (size && sscanf(size, "%u:%u", &rows, &cols) == 2 && rows && cols) {
+      struct winsize ws = {(unsigned short)rows, (unsigned short)cols, 0, 0};
+      ioctl(master, TIOCSWINSZ, &ws);
+    } else if (console_fd < 0) {
+      copy_size(master);
+    }
     /* Opened before the fork: the master must not see the slave closed (EIO) before the child has it. */
     slave = open(slave_name, O_RDWR | O_NOCTTY | O_CLOEXEC);
     if (slave < 0) die(125, slave_name);
+    if (console_fd >= 0) {
+      /* The caller (containerd's shim) relays the master from now on: ours go. */
+      if (send_fd(console_fd, master, "/dev/ptmx") != 0) die(125, "the console socket");
+      close(master);
+      close(console_fd);
+      master = -1;
+    }
   }
 
   child = fork();
@@ -340,6 +428,22 @@ int main(int argc, char **argv) {
       if (dup2(slave, 0) < 0 || dup2(slave, 1) < 0 || dup2(slave, 2) < 0) die(125, "dup2");
     }
     if (chdir(cwd) != 0) die(125, cwd);
+    for (int i = 0; i < nrlimits; i++) {
+      unsigned res;
+      unsigned long long soft, hard;
+      if (sscanf(rlimits[i], "%u:%llu:%llu", &res, &soft, &hard) != 3) {
+        errno = EINVAL;
+        die(125, "an rlimit");
+      }
+      struct rlimit rl = {(rlim_t)soft, (rlim_t)hard};
+      if (setrlimit((int)res, &rl) != 0) die(125, "setrlimit");
+    }
+    if (oom) {
+      int fd = open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+      if (fd < 0 || write(fd, oom, strlen(oom)) != (ssize_t)strlen(oom)) die(125, "oom_score_adj");
+      close(fd);
+    }
+    if (umask_text) umask((mode_t)strtoul(umask_text, NULL, 8));
     for (int cap = 0; cap <= 63; cap++) {
       if (!(w.bnd & (1ULL << cap)) && prctl(PR_CAPBSET_READ, cap, 0, 0, 0) == 1 && prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0) die(125, "the bounding set");
     }
@@ -379,7 +483,8 @@ int main(int argc, char **argv) {
   sa.sa_handler = forward;
   int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
   for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
-  if (tty) {
+  if (tty && master < 0) close(slave);
+  if (tty && master >= 0) {
     close(slave);
     sigaction(SIGWINCH, &(struct sigaction){.sa_handler = on_winch}, NULL);
     if (interactive && isatty(0) && tcgetattr(0, &saved) == 0) {

@@ -50,7 +50,7 @@ test('unknown capability and rlimit names, unknown fields and user namespaces ar
   refuse(c => c.process.rlimits.push({type: 'RLIMIT_TEST', soft: 1, hard: 1}), /unknown rlimit "RLIMIT_TEST"/)
   refuse(c => (c.linux.intelRdt = {}), /linux.intelRdt is not supported by pivot/)
   refuse(c => c.linux.namespaces.push({type: 'user'}), /user namespace.*not supported by pivot/)
-  refuse(c => (c.linux.namespaces = [{type: 'pid'}]), /without a mount namespace/)
+  refuse(c => (c.linux.namespaces = [{type: 'pid'}]), /unable to restrict sys entries without a private MNT namespace/)
   refuse(c => (c.hooks = {createContainer: [{path: '/bin/true'}]}), /hooks.createContainer/)
   refuse(c => (c.linux.seccomp = {defaultAction: 'SCMP_ACT_KILL'}), /defaultAction "SCMP_ACT_KILL" is not supported/)
   refuse(c => (c.linux.cgroupsPath = 'system.slice:docker:x'), /systemd slice/)
