@@ -9,6 +9,13 @@ import {UsernsError} from './userns-error'
 export const USERNS_STARTER = path.resolve(__dirname, '..', '..', 'monitor', 'pivot-userns')
 
 /**
+ * Root's staging place for a run in a user namespace: an empty directory on the host, on which
+ * each starter mounts a tmpfs of its own in its private mount namespace (run-container.ts,
+ * usernsSetup). Nothing is ever mounted on it in the host's namespace.
+ */
+export const USERNS_STAGING = '/run/pivot-userns'
+
+/**
  * How the maps get written, from outside the namespace (a process can never write its own):
  * - direct: /proc/PID/uid_map and gid_map by pivot itself; needs CAP_SETUID/CAP_SETGID (root);
  * - newidmap: Debian's setuid newuidmap/newgidmap (package uidmap), which check the ranges
@@ -27,8 +34,14 @@ export interface UsernsSpec {
    * the namespace. They exist in the starter's private mount namespace only (inherited by the
    * program), so they need no unmount and cannot leak.
    */
-  idmapDirs?: string[]
-  /** A private mount namespace for the starter even without idmapDirs (root only). */
+  idmapDirs?: Array<string | {source: string; target: string}>
+  /** Root only: a tmpfs (0755) mounted on this existing directory first, where targets below may be made. */
+  staging?: string
+  /** Root only: plain bind mounts (recursive), the target made when missing. */
+  binds?: Array<{source: string; target: string}>
+  /** Root only: directories made (0755) after the mounts, e.g. a mount point under `staging`. */
+  dirs?: string[]
+  /** A private mount namespace for the starter even without any of the above (root only). */
   privateMounts?: boolean
 }
 
@@ -67,7 +80,18 @@ export function spawnInUserns(
   const index = channelIndex(options.stdio)
   while (given.length < index) given.push('ignore')
   given.push('pipe')
-  const starterArgs = ['-c', String(index), ...(spec.privateMounts ? ['-m'] : []), ...(spec.idmapDirs ?? []).flatMap(d => ['-i', d]), '--', program, ...args]
+  const starterArgs = [
+    '-c',
+    String(index),
+    ...(spec.privateMounts ? ['-m'] : []),
+    ...(spec.staging ? ['-s', spec.staging] : []),
+    ...(spec.idmapDirs ?? []).flatMap(d => ['-i', typeof d === 'string' ? d : `${d.source}=${d.target}`]),
+    ...(spec.binds ?? []).flatMap(b => ['-b', `${b.source}=${b.target}`]),
+    ...(spec.dirs ?? []).flatMap(d => ['-d', d]),
+    '--',
+    program,
+    ...args,
+  ]
   const child = spawn(USERNS_STARTER, starterArgs, {env: options.env, stdio: given as StdioOptions})
   const ready = new Promise<number>((resolve, reject) => {
     const channel = child.stdio[index] as net.Socket | null

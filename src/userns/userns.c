@@ -5,7 +5,7 @@
  * only be mounted from a PID namespace owned by the user namespace, so the two are made together
  * by one clone() here.
  *
- *   pivot-userns -c FD [-m] [-i DIR]... -- PROG [ARG...]
+ *   pivot-userns -c FD [-m] [-s DIR] [-i SRC[=DEST]]... [-b SRC=DEST]... [-d DIR]... -- PROG [ARG...]
  *
  * FD is a socket to pivot (the channel). In order:
  *   1. -m (or any -i): a private mount namespace of our own first, / made rprivate, so the
@@ -14,9 +14,12 @@
  *   2. clone(CLONE_NEWUSER | CLONE_NEWPID): the child blocks on a pipe, all signals still blocked;
  *   3. we write the child's host pid as a decimal line on FD; pivot writes its uid and gid maps
  *      from outside (directly as root, through newuidmap/newgidmap otherwise) and answers `go`;
- *   4. each DIR (-i) is replaced by an idmapped bind mount of itself (open_tree + mount_setattr
- *      MOUNT_ATTR_IDMAP with the child's user namespace + move_mount): files owned by host uid N
- *      show as N inside, so image layers keep their ownership without a chowned copy;
+ *   4. -s DIR: a small tmpfs (0755) on DIR, the staging place: a path the namespace's root (an
+ *      unprivileged host uid) can reach, where pivot's own 0700 cache is not; then each -i SRC is
+ *      an idmapped bind mount of SRC (open_tree + mount_setattr MOUNT_ATTR_IDMAP with the child's
+ *      user namespace + move_mount) on DEST, or on SRC itself: files owned by host uid N show as N
+ *      inside, so image layers keep their ownership without a chowned copy; each -b SRC=DEST a
+ *      plain bind mount; each -d DIR a directory (0755). A missing DEST is made first;
  *   5. the child is released: setgroups([]) where allowed, setresgid/setresuid(0) inside (the
  *      maps exist now), signal mask restored, exec PROG; FD is close-on-exec in it;
  *   6. we close FD and stdio and stay as the child's parent: every signal we get goes to the
@@ -39,6 +42,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -83,31 +87,47 @@ static int read_line(int fd, char *buf, size_t size) {
   return (int)n;
 }
 
-static void idmap(const char *dir, int userns) {
+/* "SRC=DEST" split in place; DEST is SRC without '='. */
+static const char *split(char *spec) {
+  char *eq = strchr(spec, '=');
+  if (!eq) return spec;
+  *eq = 0;
+  return eq + 1;
+}
+
+static void make_dir(const char *dir) {
+  if (mkdir(dir, 0755) < 0 && errno != EEXIST) fail("cannot make %s: %s", dir, strerror(errno));
+}
+
+static void idmap(const char *dir, const char *dest, int userns) {
   int tree = (int)syscall(SYS_open_tree, AT_FDCWD, dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
   if (tree < 0) fail("cannot idmap %s: open_tree: %s", dir, strerror(errno));
   struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns};
   if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0) {
     fail("cannot idmap %s: mount_setattr(MOUNT_ATTR_IDMAP): %s (the filesystem of the cache must support idmapped mounts)", dir, strerror(errno));
   }
-  if (syscall(SYS_move_mount, tree, "", AT_FDCWD, dir, MOVE_MOUNT_F_EMPTY_PATH) < 0) fail("cannot idmap %s: move_mount: %s", dir, strerror(errno));
+  if (syscall(SYS_move_mount, tree, "", AT_FDCWD, dest, MOVE_MOUNT_F_EMPTY_PATH) < 0) fail("cannot idmap %s: move_mount: %s", dir, strerror(errno));
   close(tree);
 }
 
 int main(int argc, char **argv) {
-  const char *idmaps[MAX_IDMAP];
-  int nidmap = 0, private_mnt = 0, opt;
-  while ((opt = getopt(argc, argv, "+c:mi:")) != -1) {
+  char *idmaps[MAX_IDMAP], *binds[MAX_IDMAP], *dirs[MAX_IDMAP];
+  const char *staging = NULL;
+  int nidmap = 0, nbind = 0, ndir = 0, private_mnt = 0, opt;
+  while ((opt = getopt(argc, argv, "+c:ms:i:b:d:")) != -1) {
     if (opt == 'c') channel = atoi(optarg);
     else if (opt == 'm') private_mnt = 1;
+    else if (opt == 's') staging = optarg;
     else if (opt == 'i' && nidmap < MAX_IDMAP) idmaps[nidmap++] = optarg;
+    else if (opt == 'b' && nbind < MAX_IDMAP && strchr(optarg, '=')) binds[nbind++] = optarg;
+    else if (opt == 'd' && ndir < MAX_IDMAP) dirs[ndir++] = optarg;
     else {
-      fprintf(stderr, "usage: pivot-userns -c FD [-m] [-i DIR]... -- PROG [ARG...]\n");
+      fprintf(stderr, "usage: pivot-userns -c FD [-m] [-s DIR] [-i SRC[=DEST]]... [-b SRC=DEST]... [-d DIR]... -- PROG [ARG...]\n");
       return 125;
     }
   }
   if (channel < 0 || optind >= argc) {
-    fprintf(stderr, "usage: pivot-userns -c FD [-m] [-i DIR]... -- PROG [ARG...]\n");
+    fprintf(stderr, "usage: pivot-userns -c FD [-m] [-s DIR] [-i SRC[=DEST]]... [-b SRC=DEST]... [-d DIR]... -- PROG [ARG...]\n");
     return 125;
   }
   char **prog = argv + optind;
@@ -117,7 +137,8 @@ int main(int argc, char **argv) {
   pid_t parent = getppid();
   if (parent == 1) _exit(125);
 
-  if (private_mnt || nidmap > 0) {
+  int mounts = staging || nidmap > 0 || nbind > 0 || ndir > 0;
+  if (private_mnt || mounts) {
     if (unshare(CLONE_NEWNS) < 0) fail("cannot make a mount namespace: %s", strerror(errno));
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) fail("cannot make / private: %s", strerror(errno));
   }
@@ -171,6 +192,9 @@ int main(int argc, char **argv) {
     kill(child, SIGKILL);
     _exit(125);
   }
+  if (staging && mount("tmpfs", staging, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=64k") < 0) {
+    fail("cannot mount the staging tmpfs on %s: %s", staging, strerror(errno));
+  }
   if (nidmap > 0) {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/ns/user", (int)child);
@@ -178,10 +202,18 @@ int main(int argc, char **argv) {
     /* A failure kills the child too: its parent-death signal. */
     if (userns < 0) fail("cannot open %s: %s", path, strerror(errno));
     for (int i = 0; i < nidmap; i++) {
-      idmap(idmaps[i], userns);
+      const char *dest = split(idmaps[i]);
+      if (dest != idmaps[i]) make_dir(dest);
+      idmap(idmaps[i], dest, userns);
     }
     close(userns);
   }
+  for (int i = 0; i < nbind; i++) {
+    const char *dest = split(binds[i]);
+    make_dir(dest);
+    if (mount(binds[i], dest, NULL, MS_BIND | MS_REC, NULL) < 0) fail("cannot bind %s on %s: %s", binds[i], dest, strerror(errno));
+  }
+  for (int i = 0; i < ndir; i++) make_dir(dirs[i]);
   if (write(gate[1], "g", 1) != 1) fail("cannot release the child: %s", strerror(errno));
   close(gate[1]);
 
