@@ -145,10 +145,18 @@ test('whiteouts and opaque directories of an image built by pivot read right ins
   clean()
 })
 
-test('bad input: an unknown mode, -d: one line each, nothing made', () => {
+test('bad input: an unknown mode, -d, start of a remapped container: one line each, nothing made', () => {
   const bad = run(['--rm', '--userns', 'other', B, 'true'])
   assert.equal(bad.status, 125)
   assert.equal(bad.stderr, `pivot: invalid argument "other" for --userns: use host or remap (see 'pivot run --help')\n`)
+  ok(run(['--userns', 'remap', '--name', 'remap-start', B, 'true']))
+  const start = pivot(['start', 'remap-start'], {cacheDir: cache})
+  assert.equal(start.status, 1)
+  assert.match(
+    start.stderr,
+    /^pivot: container [0-9a-f]{12} cannot be started again: it ran in a user namespace \(--userns remap\), which pivot does not remake for a start yet; remove it and run it again\n$/,
+  )
+  ok(pivot(['rm', 'remap-start'], {cacheDir: cache}))
   const detached = run(['-d', '--userns', 'remap', B, 'true'])
   assert.equal(detached.status, 125)
   assert.equal(detached.stderr, 'pivot: --userns remap with -d is not supported yet: run it in the foreground\n')
