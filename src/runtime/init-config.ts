@@ -90,6 +90,8 @@ export interface InitConfig {
   userns?: {
     /** Whether gid 5 (tty, devpts's gid=) is mapped: a single-id map has only 0. */
     ttyGid: boolean
+    /** The network namespace (net 'joined') was made with the user namespace: a fresh sysfs may be mounted. */
+    ownNetwork?: boolean
   }
 }
 

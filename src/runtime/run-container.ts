@@ -246,7 +246,7 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
       ...(opts.groupAdd?.length ? {groupAdd: opts.groupAdd} : {}),
       ...security,
       ...(opts.tty ? {tty: true} : {}),
-      ...(userns ? {userns: {ttyGid: hostId(opts.userns!.maps.gid, 5) !== undefined}} : {}),
+      ...(userns ? {userns: {ttyGid: hostId(opts.userns!.maps.gid, 5) !== undefined, ...(netPlan.netns === 'new' ? {ownNetwork: true} : {})}} : {}),
     }
     if (opts.readOnlyRootfs) {
       // An overlay without an upper dir needs two lower dirs at least.

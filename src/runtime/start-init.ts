@@ -89,8 +89,11 @@ function initStdio(stdio: 'inherit' | 'pipe', stdin: boolean, tty: boolean): imp
 function startInitInUserns(stdio: 'inherit' | 'pipe', stdin: boolean, netns: NetnsChoice | undefined, tty: boolean, userns: UsernsSpec): PendingInit {
   const {spawnInUserns} = require('../userns/spawn-in-userns') as typeof import('../userns/spawn-in-userns')
   let started: ReturnType<typeof spawnInUserns> | undefined
-  const child = spawnInNetns(netns, () => {
-    started = spawnInUserns(process.execPath, [INIT_SCRIPT], {env: {}, stdio: initStdio(stdio, stdin, tty)}, userns)
+  // A new network namespace is the starter's to make, with the user namespace: one made here
+  // would belong to the host's user namespace, where the container's root has no capability.
+  const spec = netns === 'new' ? {...userns, newNetwork: true} : userns
+  const child = spawnInNetns(netns === 'new' ? undefined : netns, () => {
+    started = spawnInUserns(process.execPath, [INIT_SCRIPT], {env: {}, stdio: initStdio(stdio, stdin, tty)}, spec)
     return started.child
   })
   return {child, exited: waitClose(child), abandon: () => abandonChild(child), containerPid: started!.ready}

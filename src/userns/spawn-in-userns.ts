@@ -43,6 +43,11 @@ export interface UsernsSpec {
   dirs?: string[]
   /** A private mount namespace for the starter even without any of the above (root only). */
   privateMounts?: boolean
+  /**
+   * A new network namespace for the program, made with the user namespace and so owned by it
+   * (its root may then open raw sockets there); configure it from outside through `ready`'s pid.
+   */
+  newNetwork?: boolean
 }
 
 export interface UsernsProcess {
@@ -83,6 +88,7 @@ export function spawnInUserns(
   const starterArgs = [
     '-c',
     String(index),
+    ...(spec.newNetwork ? ['-n'] : []),
     ...(spec.privateMounts ? ['-m'] : []),
     ...(spec.staging ? ['-s', spec.staging] : []),
     ...(spec.idmapDirs ?? []).flatMap(d => ['-i', typeof d === 'string' ? d : `${d.source}=${d.target}`]),

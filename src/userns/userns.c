@@ -5,13 +5,15 @@
  * only be mounted from a PID namespace owned by the user namespace, so the two are made together
  * by one clone() here.
  *
- *   pivot-userns -c FD [-m] [-s DIR] [-i SRC[=DEST]]... [-b SRC=DEST]... [-d DIR]... -- PROG [ARG...]
+ *   pivot-userns -c FD [-n] [-m] [-s DIR] [-i SRC[=DEST]]... [-b SRC=DEST]... [-d DIR]... -- PROG [ARG...]
  *
  * FD is a socket to pivot (the channel). In order:
  *   1. -m (or any -i): a private mount namespace of our own first, / made rprivate, so the
  *      idmapped mounts below exist only for this process and the child (which shares it until the
  *      container's init unshares its own copy) and vanish with them: nothing can leak on the host;
- *   2. clone(CLONE_NEWUSER | CLONE_NEWPID): the child blocks on a pipe, all signals still blocked;
+ *   2. clone(CLONE_NEWUSER | CLONE_NEWPID, and CLONE_NEWNET with -n: a network namespace the user
+ *      namespace owns, so its root has CAP_NET_RAW and the like there; pivot configures it from
+ *      outside through the child's pid): the child blocks on a pipe, all signals still blocked;
  *   3. we write the child's host pid as a decimal line on FD; pivot writes its uid and gid maps
  *      from outside (directly as root, through newuidmap/newgidmap otherwise) and answers `go`;
  *   4. -s DIR: a small tmpfs (0755) on DIR, the staging place: a path the namespace's root (an
@@ -113,21 +115,22 @@ static void idmap(const char *dir, const char *dest, int userns) {
 int main(int argc, char **argv) {
   char *idmaps[MAX_IDMAP], *binds[MAX_IDMAP], *dirs[MAX_IDMAP];
   const char *staging = NULL;
-  int nidmap = 0, nbind = 0, ndir = 0, private_mnt = 0, opt;
-  while ((opt = getopt(argc, argv, "+c:ms:i:b:d:")) != -1) {
+  int nidmap = 0, nbind = 0, ndir = 0, private_mnt = 0, new_net = 0, opt;
+  while ((opt = getopt(argc, argv, "+c:nms:i:b:d:")) != -1) {
     if (opt == 'c') channel = atoi(optarg);
+    else if (opt == 'n') new_net = 1;
     else if (opt == 'm') private_mnt = 1;
     else if (opt == 's') staging = optarg;
     else if (opt == 'i' && nidmap < MAX_IDMAP) idmaps[nidmap++] = optarg;
     else if (opt == 'b' && nbind < MAX_IDMAP && strchr(optarg, '=')) binds[nbind++] = optarg;
     else if (opt == 'd' && ndir < MAX_IDMAP) dirs[ndir++] = optarg;
     else {
-      fprintf(stderr, "usage: pivot-userns -c FD [-m] [-s DIR] [-i SRC[=DEST]]... [-b SRC=DEST]... [-d DIR]... -- PROG [ARG...]\n");
+      fprintf(stderr, "usage: pivot-userns -c FD [-n] [-m] [-s DIR] [-i SRC[=DEST]]... [-b SRC=DEST]... [-d DIR]... -- PROG [ARG...]\n");
       return 125;
     }
   }
   if (channel < 0 || optind >= argc) {
-    fprintf(stderr, "usage: pivot-userns -c FD [-m] [-s DIR] [-i SRC[=DEST]]... [-b SRC=DEST]... [-d DIR]... -- PROG [ARG...]\n");
+    fprintf(stderr, "usage: pivot-userns -c FD [-n] [-m] [-s DIR] [-i SRC[=DEST]]... [-b SRC=DEST]... [-d DIR]... -- PROG [ARG...]\n");
     return 125;
   }
   char **prog = argv + optind;
@@ -152,7 +155,8 @@ int main(int argc, char **argv) {
   int gate[2];
   if (pipe2(gate, O_CLOEXEC) < 0) fail("pipe: %s", strerror(errno));
   /* clone with a NULL stack behaves as fork(), in the new namespaces. */
-  pid_t child = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, 0);
+  long flags = CLONE_NEWUSER | CLONE_NEWPID | (new_net ? CLONE_NEWNET : 0) | SIGCHLD;
+  pid_t child = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, 0);
   if (child < 0) {
     if (errno == EINVAL || errno == EPERM || errno == ENOSPC || errno == EUSERS) {
       fail("cannot make a user namespace: %s (user namespaces disabled? see sysctl user.max_user_namespaces)", strerror(errno));

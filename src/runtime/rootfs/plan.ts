@@ -158,9 +158,9 @@ export function planContainer(config: InitConfig): Step[] {
   //    network devices: it is mounted after the unshare(NEWNET).
   //    --privileged leaves it writable, as docker does.
   //    In a user namespace a sysfs may only be mounted from a network namespace that namespace
-  //    owns (the init's own, --net none); otherwise the host's /sys is bound, read-only with all
+  //    owns (the init's own, --net none, or one the starter made with it); otherwise the host's /sys is bound, read-only with all
   //    its submounts (runc's rootless way), and shows the host's devices, read-only.
-  if (config.userns && config.net !== 'none') {
+  if (config.userns && config.net !== 'none' && !config.userns.ownNetwork) {
     steps.push({op: 'mount', source: '/sys', target: join(root, '/sys'), fstype: null, flags: MS_BIND | MS_REC, data: null})
     steps.push({op: 'restrictMount', path: join(root, '/sys'), readOnly: true})
   } else {

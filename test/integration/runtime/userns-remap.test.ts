@@ -133,6 +133,28 @@ test('inside: a few device nodes only, /sys read-only, no way to the host as roo
   clean()
 })
 
+test("--net none and --net bridge: network namespaces the user namespace owns (a fresh sysfs, ping works); --net host: the host's /sys bound read-only", () => {
+  const none = ok(run(['--rm', '--userns', 'remap', '--net', 'none', B, 'sh', '-c', 'ls /sys/class/net']))
+  assert.equal(none, 'lo\n')
+  const bridge = ok(
+    run([
+      '--rm',
+      '--userns',
+      'remap',
+      '--net',
+      'bridge',
+      B,
+      'sh',
+      '-c',
+      'ls /sys/class/net | tr "\\n" " "; echo; ping -c1 -W5 $(ip route | awk "/default/{print \\$3}") >/dev/null && echo pinged',
+    ]),
+  )
+  assert.equal(bridge, 'eth0 lo \npinged\n')
+  const host = ok(run(['--rm', '--userns', 'remap', B, 'sh', '-c', 'ls /sys/class/net | grep -c . ; touch /sys/class/x 2>&1 | sed "s/^touch: //"']))
+  assert.match(host, /Read-only file system/)
+  clean()
+})
+
 test('whiteouts and opaque directories of an image built by pivot read right inside the user namespace', () => {
   const dir = tempDir('pivot-userns-build-')
   fs.writeFileSync(

@@ -426,6 +426,9 @@ test('in a user namespace: overlay with userxattr, /sys bound read-only unless t
   assert.ok(none.some(s => s.op === 'mount' && s.fstype === 'sysfs' && s.target === `${ROOT}/sys`))
   const single = none.find(s => s.op === 'mount' && s.fstype === 'devpts')
   assert.ok(single && single.op === 'mount' && !single.data?.includes('gid='), 'a single-id map has no gid 5')
+  // A network namespace the starter made with the user namespace: a fresh sysfs too.
+  const own = planContainer(config({userns: {ttyGid: true, ownNetwork: true}, net: 'joined'}))
+  assert.ok(own.some(s => s.op === 'mount' && s.fstype === 'sysfs' && s.target === `${ROOT}/sys`))
   // Without a user namespace nothing changes.
   const plain = planContainer(config({net: 'host'}))
   const plainOverlay = plain.find(s => s.op === 'mountOverlay')
