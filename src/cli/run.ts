@@ -92,7 +92,9 @@ export async function run(argv: string[]): Promise<number> {
     net === undefined || net === 'host' || net === 'none'
       ? undefined
       : (require('../runtime/container-network') as typeof import('../runtime/container-network')).earlyNetns(net)
-  let init: PendingInit | undefined = policy === 'always' || detach || netns === 'later' ? undefined : startInit('inherit', interactive, netns, tty)
+  // --userns remap: the init is spawned by runContainer, through the user-namespace starter.
+  const remap = str(f.userns) === 'remap'
+  let init: PendingInit | undefined = policy === 'always' || detach || netns === 'later' || remap ? undefined : startInit('inherit', interactive, netns, tty)
   // The rest of the run path's modules from one file (src/common/module-bundle.ts), loaded now
   // that the init's node starts on the other core: its parse is not on the way to the spawn.
   useBundle(__filename)
@@ -130,6 +132,7 @@ export async function run(argv: string[]): Promise<number> {
       ...(settings.cidFile !== undefined ? {cidFile: settings.cidFile} : {}),
       ...(settings.devices.length > 0 ? {devices: settings.devices} : {}),
       cgroupns: (str(f.cgroupns) ?? 'default') as 'private' | 'host' | 'default',
+      ...(remap ? {userns: remapUserns()} : {}),
       runFlags: settings.runFlags,
       readOnlyRootfs: f['read-only'] === true,
       remove: f.rm === true,
@@ -144,7 +147,7 @@ export async function run(argv: string[]): Promise<number> {
       ...settings.security,
     }
     const {runContainer} = require('../runtime/run-container') as typeof import('../runtime/run-container')
-    const pending = detach || netns === 'later' ? undefined : (init ?? startInit('inherit', interactive, netns, tty))
+    const pending = detach || netns === 'later' || remap ? undefined : (init ?? startInit('inherit', interactive, netns, tty))
     init = undefined // runContainer owns it now
     const result = await runContainer(options, pending)
     // docker run -d: the full id, once the command runs.
@@ -153,6 +156,13 @@ export async function run(argv: string[]): Promise<number> {
   } finally {
     init?.abandon()
   }
+}
+
+/** --userns remap: pivot's range (src/userns/remap-range.ts); root only, being root's remapping. */
+function remapUserns(): {mode: string; maps: import('../userns/id-maps').IdMaps} {
+  if ((process.geteuid?.() ?? 0) !== 0) throw new RuntimeError('RUN_BAD_FLAG', '--userns remap needs root (it maps the container to host ids pivot owns)')
+  const {remapRange, remapMaps} = require('../userns/remap-range') as typeof import('../userns/remap-range')
+  return {mode: 'remap', maps: remapMaps(remapRange())}
 }
 
 function str(v: RawRunFlags[string]): string | undefined {

@@ -129,7 +129,8 @@ export async function connectNetwork(
   const etc = require('../network/etc-files') as typeof import('../network/etc-files')
   const {exposedPorts} = require('../network/ports') as typeof import('../network/ports')
   const {readNetwork} = require('../network/network-state') as typeof import('../network/network-state')
-  const pid = ctx.init.child.pid
+  // In a user namespace the network namespace is the init's, not its starter's (start-init.ts).
+  const pid = ctx.init.containerPid ? await ctx.init.containerPid : ctx.init.child.pid
   if (pid === undefined) throw new RuntimeError('RUN_INIT_FAILED', "cannot start the container's init")
   const owner = ctx.detach ? {pid, startTime: processStartTime(pid) ?? ''} : {pid: process.pid, startTime: processStartTime(process.pid) ?? ''}
   const user = plan.mode.name !== 'bridge'

@@ -29,13 +29,15 @@ export interface InitLayerOptions {
   etcFiles?: {hosts: string; resolvConf: string}
   /** The host's files to copy with --net host (tests point them elsewhere). */
   hostFiles?: {hosts?: string; resolvConf?: string}
+  /** The directory exists already, empty: a user-namespace run binds it before the layer is written. */
+  dirMade?: boolean
 }
 
 /** The mount points every container has. */
 export const STANDARD_MOUNT_TARGETS = ['/proc', '/sys', '/dev'] as const
 
 export function prepareInitLayer(dir: string, options: InitLayerOptions): void {
-  fs.mkdirSync(dir, {mode: 0o755})
+  if (!options.dirMade) fs.mkdirSync(dir, {mode: 0o755})
   const layers = options.imageLayers
   mirrorDirs(dir, '/etc', layers)
   const etc = path.join(dir, 'etc')

@@ -29,6 +29,8 @@ import {connectNetwork, planNetwork, releaseNetwork, type PlannedNetwork} from '
 import {resolveMounts} from './mounts/resolve-mounts'
 import {removeAnonymousVolumes} from './mounts/volumes'
 import {rlimitNumber} from './ulimits'
+import {hostId, type IdMaps} from '../userns/id-maps'
+import {USERNS_STAGING, type UsernsSpec} from '../userns/spawn-in-userns'
 
 export {removeContainer} from '../store/container-record'
 
@@ -54,6 +56,7 @@ function checkOptions(opts: RunOptions): void {
     if (!path.isAbsolute(v.source)) throw new RuntimeError('RUN_BAD_VOLUME', `invalid volume source ${JSON.stringify(v.source)}: use an absolute path`)
   }
   if (!path.posix.isAbsolute(opts.workdir)) throw new RuntimeError('RUN_BAD_FLAG', `the working directory ${JSON.stringify(opts.workdir)} is not absolute`)
+  if (opts.userns && opts.detach) throw new RuntimeError('RUN_BAD_FLAG', `--userns ${opts.userns.mode} with -d is not supported yet: run it in the foreground`)
 }
 
 /**
@@ -175,7 +178,17 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     if (opts.cidFile !== undefined) writeCidFile(opts.cidFile, id)
     cgroup = createCgroup(cgroupIdOf(store, id), opts.limits)
     if (kill.requested) throw new RuntimeError('RUN_INTERRUPTED', 'interrupted before the container started', {exitCode: 130})
-    init ??= opts.detach ? startMonitor(store, id, netPlan.netns, opts.tty, opts.logRotation) : startInit(opts.stdio, opts.interactive, netPlan.netns, opts.tty)
+    const userns = opts.userns
+      ? usernsSetup(
+          opts.userns.maps,
+          dir,
+          layers.map(d => store.layerRootfs(d)),
+        )
+      : undefined
+    if (userns) state.runFlags = {...state.runFlags, UsernsMode: opts.userns!.mode}
+    init ??= opts.detach
+      ? startMonitor(store, id, netPlan.netns, opts.tty, opts.logRotation)
+      : startInit(opts.stdio, opts.interactive, netPlan.netns, opts.tty, userns?.spec)
     // Address, veth, route, ports: from outside the init's namespace, before "go".
     const net = await connectNetwork(netPlan, {
       store,
@@ -207,13 +220,16 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
       mountTargets: volumes.map(v => ({target: v.target, kind: v.kind === 'file' ? 'file' : 'dir'})),
       workdir: opts.readOnlyRootfs ? opts.workdir : undefined,
       imageLayers: layers.map(d => store.layerRootfs(d)),
+      ...(userns ? {dirMade: true} : {}),
     })
     fs.mkdirSync(path.join(dir, 'rootfs'), {mode: 0o755})
-    const lowerDirs = [rel('init'), ...layers.map(d => path.join('l', store.layerShortName(d)))]
+    // In a user namespace the init sees the container's directories where the starter bound them
+    // (usernsSetup): the cache itself (0700) is out of its root's reach.
+    const lowerDirs = userns ? userns.lowerDirs : [rel('init'), ...layers.map(d => path.join('l', store.layerShortName(d)))]
     const config: InitConfig = {
-      storeRoot,
+      storeRoot: userns ? userns.staging : storeRoot,
       lowerDirs,
-      rootfs: path.join(storeRoot, 'containers', id, 'rootfs'),
+      rootfs: userns ? path.join(userns.staging, 'rootfs') : path.join(storeRoot, 'containers', id, 'rootfs'),
       hostname,
       net: netPlan.initNet,
       volumes,
@@ -230,6 +246,7 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
       ...(opts.groupAdd?.length ? {groupAdd: opts.groupAdd} : {}),
       ...security,
       ...(opts.tty ? {tty: true} : {}),
+      ...(userns ? {userns: {ttyGid: hostId(opts.userns!.maps.gid, 5) !== undefined, ...(netPlan.netns === 'new' ? {ownNetwork: true} : {})}} : {}),
     }
     if (opts.readOnlyRootfs) {
       // An overlay without an upper dir needs two lower dirs at least.
@@ -237,6 +254,9 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
         fs.mkdirSync(path.join(dir, 'empty'), {mode: 0o755})
         lowerDirs.push(rel('empty'))
       }
+    } else if (userns) {
+      config.upperDir = 'rw/upper'
+      config.workDir = 'rw/work'
     } else {
       fs.mkdirSync(path.join(dir, 'upper'), {mode: 0o755})
       fs.mkdirSync(path.join(dir, 'work'), {mode: 0o700})
@@ -282,6 +302,48 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
   }
 }
 
+/**
+ * The user namespace of a run (--userns remap): where the starter (src/userns/userns.c) puts the
+ * container's directories in its private mount namespace, and the maps. pivot's cache is 0700
+ * (its layers hold setuid binaries host users must not reach), so the container's root, an
+ * unprivileged host uid, cannot walk to it: the starter mounts a tmpfs on USERNS_STAGING and binds
+ * there the image's layers and the init layer idmapped (host uid N shows as N inside: images keep
+ * their ownership, no chowned copy), and the upper and work dirs plainly (owned by the
+ * container's root's host uid, so what the container writes lands as its mapped uids). None of
+ * these mounts exists on the host, and all of them go with the container's last process.
+ */
+function usernsSetup(maps: IdMaps, dir: string, layerDirs: string[]): {spec: UsernsSpec; staging: string; lowerDirs: string[]} {
+  const staging = USERNS_STAGING
+  fs.mkdirSync(staging, {recursive: true, mode: 0o755})
+  const rootUid = hostId(maps.uid, 0)
+  const rootGid = hostId(maps.gid, 0)
+  if (rootUid === undefined || rootGid === undefined) throw new RuntimeError('RUN_BAD_FLAG', 'the user namespace maps no root (uid or gid 0)')
+  fs.mkdirSync(path.join(dir, 'init'), {mode: 0o755})
+  // overlay wants upper and work under one mount: both in rw/, bound as one; `upper` points
+  // there for everything that reads a container's changes (diff, cp, commit).
+  fs.mkdirSync(path.join(dir, 'rw'), {mode: 0o755})
+  for (const [name, mode] of [
+    ['upper', 0o755],
+    ['work', 0o700],
+  ] as const) {
+    fs.mkdirSync(path.join(dir, 'rw', name), {mode})
+    fs.chownSync(path.join(dir, 'rw', name), rootUid, rootGid)
+  }
+  fs.symlinkSync('rw/upper', path.join(dir, 'upper'))
+  const lowers = ['init', ...layerDirs.map((_, i) => `l${i}`)]
+  return {
+    staging,
+    lowerDirs: lowers,
+    spec: {
+      maps,
+      staging,
+      idmapDirs: [path.join(dir, 'init'), ...layerDirs].map((source, i) => ({source, target: path.join(staging, lowers[i])})),
+      binds: [{source: path.join(dir, 'rw'), target: path.join(staging, 'rw')}],
+      dirs: [path.join(staging, 'rootfs')],
+    },
+  }
+}
+
 /** Puts the init in the cgroup, says go, waits; returns the exit status or throws the init's failure. */
 async function runInit(
   init: PendingInit,
@@ -298,10 +360,20 @@ async function runInit(
     child.stdout?.on('data', (chunk: Buffer) => opts.onOutput?.(chunk, 'stdout'))
     child.stderr?.on('data', (chunk: Buffer) => opts.onOutput?.(chunk, 'stderr'))
   }
-  const pid = child.pid
+  let pid = child.pid
   if (pid === undefined) {
     const {error} = await exited
     throw new RuntimeError('RUN_INIT_FAILED', `cannot start the container's init: ${error?.message ?? 'unknown error'}`)
+  }
+  // In a user namespace the child is the starter: the container's PID 1 is its child.
+  if (init.containerPid) {
+    try {
+      pid = await init.containerPid
+    } catch (error) {
+      init.abandon()
+      await exited
+      throw error
+    }
   }
   // In the cgroup before "go", so the command and everything it forks are counted and limited.
   try {
@@ -348,7 +420,7 @@ async function waitInit(
   control: import('node:net').Socket,
   hold: import('./lifecycle/tty').ConsoleHold | undefined,
 ): Promise<number> {
-  const pid = init.child.pid!
+  const pid = (init.containerPid ? await init.containerPid : undefined) ?? init.child.pid!
   const exited = init.exited
   let reply = ''
   control.setEncoding('utf8')

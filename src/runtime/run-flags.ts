@@ -68,6 +68,14 @@ export const RUN_FLAGS: readonly RunFlagSpec[] = [
       'cgroup namespace: private (the container sees its own cgroup as / in /proc/self/cgroup and under /sys/fs/cgroup, read-only) or host; [default: private on cgroup v2, host on v1, as docker]',
   },
   {
+    name: 'userns',
+    kind: 'string',
+    helpValue: 'MODE',
+    options: ['host', 'remap'],
+    description:
+      "user namespace: host (none, docker's default) or remap (container root is an unprivileged host uid from pivot's range: a `pivot` entry in /etc/subuid and /etc/subgid, else 1000000000-1000065535; see docs/security.md)",
+  },
+  {
     name: 'device',
     kind: 'multiple',
     helpValue: 'SRC[:DST][:PERMS]',

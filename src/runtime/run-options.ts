@@ -72,6 +72,12 @@ export interface RunOptions {
   cgroupns?: 'private' | 'host' | 'default'
   /** --device: host device nodes bound into the container's /dev (everything else stays nodev). */
   devices?: DeviceMapping[]
+  /**
+   * A user namespace for the container (--userns remap: `mode` 'remap', the maps from
+   * src/userns/remap-range.ts). Root's runs bind the image's layers idmapped (host uid N shows as
+   * N inside); the container's own dirs belong to its root's host uid.
+   */
+  userns?: {mode: string; maps: import('../userns/id-maps').IdMaps}
   /** What `inspect` shows of the run's flags (labels, stop timeout...). */
   runFlags?: import('../store/container-record').RecordedRunFlags
   readOnlyRootfs: boolean

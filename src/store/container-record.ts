@@ -113,6 +113,8 @@ export interface RecordedRunFlags {
   Tmpfs?: Record<string, string>
   Init?: boolean
   CgroupnsMode?: 'private' | 'host'
+  /** --userns: 'remap' (a user namespace from pivot's range); absent: the host's. */
+  UsernsMode?: string
   Devices?: Array<{PathOnHost: string; PathInContainer: string; CgroupPermissions: string}>
 }
 

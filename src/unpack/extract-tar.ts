@@ -27,7 +27,15 @@ import type {BlockInput} from './sync-io'
 import {normalizePath, parentOf, pathBytes, shown, timeNs, type Time} from './tar-format'
 import {TarReader, label, type TarEntry} from './tar-reader'
 import {UnpackError} from './unpack-error'
-import {AUFS_META_PREFIX, OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, WHITEOUT_PREFIX, dockerWhiteout} from './overlay-format'
+import {
+  AUFS_META_PREFIX,
+  OPAQUE_XATTR,
+  OVERLAY_XATTR_PREFIX,
+  USER_OPAQUE_XATTR,
+  USER_OVERLAY_XATTR_PREFIX,
+  WHITEOUT_PREFIX,
+  dockerWhiteout,
+} from './overlay-format'
 
 // (libuv adds O_CLOEXEC to every open)
 const {O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW} = fs.constants
@@ -108,9 +116,10 @@ export class TarExtractor {
     // directory under another path; metacopy/origin: the data is elsewhere; whiteout(s)...).
     // A layer is data, not instructions: only the opaque mark, which is how a layer says
     // "hide what is below", is kept.
-    if (e.xattrs.some(([name]) => name.startsWith(OVERLAY_XATTR_PREFIX) && name !== OPAQUE_XATTR)) {
-      e.xattrs = e.xattrs.filter(([name]) => !name.startsWith(OVERLAY_XATTR_PREFIX) || name === OPAQUE_XATTR)
-    }
+    // user.overlay.* is the same in a user namespace's overlay (userxattr).
+    const instruction = (name: string) =>
+      (name.startsWith(OVERLAY_XATTR_PREFIX) && name !== OPAQUE_XATTR) || (name.startsWith(USER_OVERLAY_XATTR_PREFIX) && name !== USER_OPAQUE_XATTR)
+    if (e.xattrs.some(([name]) => instruction(name))) e.xattrs = e.xattrs.filter(([name]) => !instruction(name))
     if (e.path.includes(WHITEOUT_PREFIX)) return this.whiteoutEntry(e, what)
     return this.applyPlain(e, what)
   }
@@ -218,7 +227,7 @@ export class TarExtractor {
     if (existed || inSetgidOrUnknown || e.mode & 0o6000) fs.chmodSync(path, e.mode)
     this.dirs.set(e.path, (e.mode & 0o2000) !== 0)
     this.setXattrs(path, e.xattrs)
-    if (opaque) this.sys.lsetxattrBytes(path, OPAQUE_XATTR, Buffer.from('y'))
+    if (opaque) this.setOpaque(path)
     this.dirTimes.set(e.path, [e.atime, e.mtime])
   }
 
@@ -355,7 +364,7 @@ export class TarExtractor {
       // `.wh.x` then `x/y` in one layer: x was deleted, then recreated with only y in it.
       this.remove(parent)
       this.implicitDir(p, parent)
-      this.sys.lsetxattrBytes(p, OPAQUE_XATTR, Buffer.from('y'))
+      this.setOpaque(p)
       return
     }
     throw new UnpackError('UNPACK_WRITE_FAILED', `"${shown(parent)}" is not a directory`)
@@ -388,7 +397,13 @@ export class TarExtractor {
     if (dir !== '') {
       this.makeParents(`${dir}/x`)
     }
+    this.setOpaque(p)
+  }
+
+  /** Both opaque marks: trusted.* for pivot's own overlays, user.* for one in a user namespace. */
+  private setOpaque(p: Buffer): void {
     this.sys.lsetxattrBytes(p, OPAQUE_XATTR, Buffer.from('y'))
+    this.sys.lsetxattrBytes(p, USER_OPAQUE_XATTR, Buffer.from('y'))
   }
 
   private setXattrs(path: Buffer, xattrs: Array<[string, Buffer]>): void {

@@ -1,4 +1,12 @@
-import {OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, isOverlayWhiteout, opaqueEntryName, whiteoutEntryName} from './overlay-format'
+import {
+  OPAQUE_XATTR,
+  OVERLAY_XATTR_PREFIX,
+  USER_OPAQUE_XATTR,
+  USER_OVERLAY_XATTR_PREFIX,
+  isOverlayWhiteout,
+  opaqueEntryName,
+  whiteoutEntryName,
+} from './overlay-format'
 import {BLOCK, TYPE, type WriteEntry, decodeHeader, encodeHeaders, isZeroBlock, padding, parsePax, timeNs} from './tar-format'
 import {makeEntry, type TarEntry} from './tar-reader'
 import {UnpackError} from './unpack-error'
@@ -61,13 +69,14 @@ export async function* toLayerTar(source: AsyncIterable<Buffer | string>): Async
     for (const [key, value] of pax) {
       if (!key.startsWith('SCHILY.xattr.')) continue
       const name = key.slice('SCHILY.xattr.'.length)
-      if (name === OPAQUE_XATTR) opaque = value.toString('latin1') === 'y'
+      // The user.* form comes from an upper dir of a user namespace's overlay (userxattr).
+      if (name === OPAQUE_XATTR || name === USER_OPAQUE_XATTR) opaque ||= value.toString('latin1') === 'y'
       else if (name === 'trusted.overlay.redirect' || name === 'trusted.overlay.metacopy') {
         throw new UnpackError(
           'UNPACK_UNSUPPORTED',
           `cannot commit ${entry.name}: overlayfs kept it as a ${name.slice(OVERLAY_XATTR_PREFIX.length)} (its content lives in a lower layer); mount overlay with redirect_dir=off,metacopy=off`,
         )
-      } else if (!name.startsWith(OVERLAY_XATTR_PREFIX)) xattrs.push([name, value])
+      } else if (!name.startsWith(OVERLAY_XATTR_PREFIX) && !name.startsWith(USER_OVERLAY_XATTR_PREFIX)) xattrs.push([name, value])
     }
     pax = []
     if (xattrs.length > 0) entry.xattrs = xattrs

@@ -9,6 +9,13 @@ export const OPAQUE_MARKER = '.wh..wh..opq'
 export const AUFS_META_PREFIX = '.wh..wh.'
 export const OVERLAY_XATTR_PREFIX = 'trusted.overlay.'
 export const OPAQUE_XATTR = 'trusted.overlay.opaque'
+/**
+ * The same two for an overlay mounted in a user namespace (`userxattr`: trusted.* is out of
+ * reach there). Every opaque directory of a layer carries both marks, so one unpacked layer
+ * serves both kinds of container.
+ */
+export const USER_OVERLAY_XATTR_PREFIX = 'user.overlay.'
+export const USER_OPAQUE_XATTR = 'user.overlay.opaque'
 
 // The conversion both ways, here and nowhere else: unpack (extract-tar.ts) reads the Docker form
 // with dockerWhiteout, build (layer-tar.ts) writes it with whiteoutEntryName/opaqueEntryName

@@ -61,6 +61,8 @@ export function inspectContainer(store: Store, status: ContainerStatus): Record<
       Tmpfs: r.runFlags?.Tmpfs,
       Init: r.runFlags?.Init ?? null,
       CgroupnsMode: r.runFlags?.CgroupnsMode,
+      // docker's "" is the host's user namespace.
+      UsernsMode: r.runFlags?.UsernsMode ?? '',
       Devices: r.runFlags?.Devices ?? [],
     },
     // run's -v, --mount and --tmpfs as the record keeps them (docker's shape), not pivot's own

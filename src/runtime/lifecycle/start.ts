@@ -31,6 +31,14 @@ export async function startStopped(store: Store, id: string): Promise<void> {
       {exitCode: 1},
     )
   }
+  // Its user namespace died with it too, and a detached start has no starter for one yet.
+  if (config.userns) {
+    throw new RuntimeError(
+      'CONTAINER_NOT_RESTARTABLE',
+      `container ${id.slice(0, 12)} cannot be started again: it ran in a user namespace (--userns ${state.runFlags?.UsernsMode ?? 'remap'}), which pivot does not remake for a start yet; remove it and run it again`,
+      {exitCode: 1},
+    )
+  }
   const {createCgroup} = require('../cgroups') as typeof import('../cgroups')
   const {startMonitor} = require('../monitor/start-monitor') as typeof import('../monitor/start-monitor')
   const {runDetached} = require('../run-container') as typeof import('../run-container')

@@ -190,13 +190,14 @@ describe('unpackLayer: faithful', () => {
     assert.equal(fs.readFileSync(`${dest}/dir3/child`, 'utf8'), 'c')
   })
 
-  it("records .wh..wh..opq as trusted.overlay.opaque=y and keeps the layer's own files", async () => {
+  it("records .wh..wh..opq as trusted.overlay.opaque=y (and user.overlay.opaque=y, for a user namespace's overlay) and keeps the layer's own files", async () => {
     const tar = new TarBuilder().dir('opq/').file('opq/keep', 'k').file('opq/.wh..wh..opq').file('plain/.wh..wh..opq').end().toBuffer()
     const {dest} = await unpackBuffer(tar)
     assert.equal(xattr(`${dest}/opq`, 'trusted.overlay.opaque')?.toString(), 'y')
     assert.equal(xattr(`${dest}/plain`, 'trusted.overlay.opaque')?.toString(), 'y')
     assert.equal(fs.readFileSync(`${dest}/opq/keep`, 'utf8'), 'k')
-    assert.deepEqual(xattrNames(`${dest}/opq`), ['trusted.overlay.opaque'])
+    assert.deepEqual(xattrNames(`${dest}/opq`).sort(), ['trusted.overlay.opaque', 'user.overlay.opaque'])
+    assert.equal(xattr(`${dest}/plain`, 'user.overlay.opaque')?.toString(), 'y')
     assert.deepEqual(walk(dest).sort(), ['opq', 'opq/keep', 'plain'])
   })
 

@@ -409,3 +409,29 @@ test('-t: the console step opens the devpts pty, binds /dev/console, takes it as
   assert.deepEqual(sys.lines().slice(4), ['dup3(1011, 0)', 'dup3(1011, 1)', 'dup3(1011, 2)', 'close(1011)', 'close(1010)'])
   assert.deepEqual(fs.consoleHandedOver, [1010])
 })
+
+test('in a user namespace: overlay with userxattr, /sys bound read-only unless the init has its own network namespace, devpts without an unmapped gid', () => {
+  const host = planContainer(config({userns: {ttyGid: true}, net: 'host'}))
+  const overlay = host.find(s => s.op === 'mountOverlay')
+  assert.ok(overlay && overlay.op === 'mountOverlay' && overlay.data.endsWith(',userxattr'), 'userxattr')
+  const sys = host.filter(s => (s.op === 'mount' || s.op === 'restrictMount') && (s.op === 'mount' ? s.target : s.path) === `${ROOT}/sys`)
+  assert.deepEqual(sys, [
+    {op: 'mount', source: '/sys', target: `${ROOT}/sys`, fstype: null, flags: MS_BIND | MS_REC, data: null},
+    {op: 'restrictMount', path: `${ROOT}/sys`, readOnly: true},
+  ])
+  const devpts = host.find(s => s.op === 'mount' && s.fstype === 'devpts')
+  assert.ok(devpts && devpts.op === 'mount' && devpts.data?.endsWith(',gid=5'))
+  // --net none: the init's own network namespace, owned by the user namespace: a fresh sysfs.
+  const none = planContainer(config({userns: {ttyGid: false}, net: 'none'}))
+  assert.ok(none.some(s => s.op === 'mount' && s.fstype === 'sysfs' && s.target === `${ROOT}/sys`))
+  const single = none.find(s => s.op === 'mount' && s.fstype === 'devpts')
+  assert.ok(single && single.op === 'mount' && !single.data?.includes('gid='), 'a single-id map has no gid 5')
+  // A network namespace the starter made with the user namespace: a fresh sysfs too.
+  const own = planContainer(config({userns: {ttyGid: true, ownNetwork: true}, net: 'joined'}))
+  assert.ok(own.some(s => s.op === 'mount' && s.fstype === 'sysfs' && s.target === `${ROOT}/sys`))
+  // Without a user namespace nothing changes.
+  const plain = planContainer(config({net: 'host'}))
+  const plainOverlay = plain.find(s => s.op === 'mountOverlay')
+  assert.ok(plainOverlay && plainOverlay.op === 'mountOverlay' && !plainOverlay.data.includes('userxattr'))
+  assert.ok(plain.some(s => s.op === 'mount' && s.fstype === 'sysfs'))
+})

@@ -1,0 +1,4 @@
+export * from './id-maps'
+export * from './spawn-in-userns'
+export {UsernsError} from './userns-error'
+export * from './remap-range'
