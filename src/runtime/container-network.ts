@@ -1,5 +1,6 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
+import {isRoot} from '../common/user-dirs'
 import type {Store} from '../store/store'
 import {containerDir, readState, type ContainerState} from '../store/container-record'
 import type {InitVolume} from './init-config'
@@ -50,6 +51,14 @@ export function planNetwork(store: Store, net: string, options: NetworkOptions |
   const mode = netMode(net)
   const o = options
   const publishing = o !== undefined && (o.ports.length > 0 || o.publishAll)
+  if ((mode.kind === 'network' || mode.kind === 'container') && !isRoot()) {
+    // A bridge, veth pairs and nft rules are the host's: only root makes them. Another container's
+    // network namespace belongs to that container's user namespace, which a new one cannot join.
+    throw new RuntimeError(
+      'RUN_ROOTLESS_UNSUPPORTED',
+      `--net ${net} needs root: as uid ${process.geteuid?.() ?? '?'} (rootless) pivot runs containers with --net host (the default) or --net none`,
+    )
+  }
   if (mode.kind === 'container') {
     if (publishing) throw new RuntimeError('RUN_BAD_FLAG', 'conflicting options: port publishing and the container type network mode')
     if (o && (o.dns.length > 0 || o.addHosts.length > 0))
