@@ -1,4 +1,12 @@
-import {OPAQUE_XATTR, OVERLAY_XATTR_PREFIX, isOverlayWhiteout, opaqueEntryName, whiteoutEntryName} from './overlay-format'
+import {
+  OVERLAY_XATTR_PREFIX,
+  USER_OVERLAY_XATTR_PREFIX,
+  isOpaqueXattr,
+  isOverlayWhiteout,
+  isOverlayXattr,
+  opaqueEntryName,
+  whiteoutEntryName,
+} from './overlay-format'
 import {BLOCK, TYPE, type WriteEntry, decodeHeader, encodeHeaders, isZeroBlock, padding, parsePax, timeNs} from './tar-format'
 import {makeEntry, type TarEntry} from './tar-reader'
 import {UnpackError} from './unpack-error'
@@ -61,13 +69,18 @@ export async function* toLayerTar(source: AsyncIterable<Buffer | string>): Async
     for (const [key, value] of pax) {
       if (!key.startsWith('SCHILY.xattr.')) continue
       const name = key.slice('SCHILY.xattr.'.length)
-      if (name === OPAQUE_XATTR) opaque = value.toString('latin1') === 'y'
-      else if (name === 'trusted.overlay.redirect' || name === 'trusted.overlay.metacopy') {
+      const overlayName = name.startsWith(OVERLAY_XATTR_PREFIX)
+        ? name.slice(OVERLAY_XATTR_PREFIX.length)
+        : name.startsWith(USER_OVERLAY_XATTR_PREFIX)
+          ? name.slice(USER_OVERLAY_XATTR_PREFIX.length)
+          : undefined
+      if (isOpaqueXattr(name)) opaque = value.toString('latin1') === 'y'
+      else if (overlayName === 'redirect' || overlayName === 'metacopy') {
         throw new UnpackError(
           'UNPACK_UNSUPPORTED',
-          `cannot commit ${entry.name}: overlayfs kept it as a ${name.slice(OVERLAY_XATTR_PREFIX.length)} (its content lives in a lower layer); mount overlay with redirect_dir=off,metacopy=off`,
+          `cannot commit ${entry.name}: overlayfs kept it as a ${overlayName} (its content lives in a lower layer); mount overlay with redirect_dir=off,metacopy=off`,
         )
-      } else if (!name.startsWith(OVERLAY_XATTR_PREFIX)) xattrs.push([name, value])
+      } else if (!isOverlayXattr(name)) xattrs.push([name, value])
     }
     pax = []
     if (xattrs.length > 0) entry.xattrs = xattrs

@@ -9,6 +9,21 @@ export const OPAQUE_MARKER = '.wh..wh..opq'
 export const AUFS_META_PREFIX = '.wh..wh.'
 export const OVERLAY_XATTR_PREFIX = 'trusted.overlay.'
 export const OPAQUE_XATTR = 'trusted.overlay.opaque'
+/**
+ * The same marks in a layer unpacked in a user namespace (a user other than root, issue 14): its
+ * root cannot write trusted.*, and overlay mounted there with `userxattr` reads user.overlay.*.
+ */
+export const USER_OVERLAY_XATTR_PREFIX = 'user.overlay.'
+export const USER_OPAQUE_XATTR = 'user.overlay.opaque'
+
+/** Whether an xattr name is overlay's mark, in either namespace (anything else of overlay's is not layer data). */
+export function isOverlayXattr(name: string): boolean {
+  return name.startsWith(OVERLAY_XATTR_PREFIX) || name.startsWith(USER_OVERLAY_XATTR_PREFIX)
+}
+
+export function isOpaqueXattr(name: string): boolean {
+  return name === OPAQUE_XATTR || name === USER_OPAQUE_XATTR
+}
 
 // The conversion both ways, here and nowhere else: unpack (extract-tar.ts) reads the Docker form
 // with dockerWhiteout, build (layer-tar.ts) writes it with whiteoutEntryName/opaqueEntryName
