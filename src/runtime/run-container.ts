@@ -298,10 +298,20 @@ async function runInit(
     child.stdout?.on('data', (chunk: Buffer) => opts.onOutput?.(chunk, 'stdout'))
     child.stderr?.on('data', (chunk: Buffer) => opts.onOutput?.(chunk, 'stderr'))
   }
-  const pid = child.pid
+  let pid = child.pid
   if (pid === undefined) {
     const {error} = await exited
     throw new RuntimeError('RUN_INIT_FAILED', `cannot start the container's init: ${error?.message ?? 'unknown error'}`)
+  }
+  // In a user namespace the child is the starter: the container's PID 1 is its child.
+  if (init.containerPid) {
+    try {
+      pid = await init.containerPid
+    } catch (error) {
+      init.abandon()
+      await exited
+      throw error
+    }
   }
   // In the cgroup before "go", so the command and everything it forks are counted and limited.
   try {
@@ -348,7 +358,7 @@ async function waitInit(
   control: import('node:net').Socket,
   hold: import('./lifecycle/tty').ConsoleHold | undefined,
 ): Promise<number> {
-  const pid = init.child.pid!
+  const pid = (init.containerPid ? await init.containerPid : undefined) ?? init.child.pid!
   const exited = init.exited
   let reply = ''
   control.setEncoding('utf8')

@@ -4,6 +4,7 @@ import * as path from 'node:path'
 import {CLONE_NEWNET, CLONE_NEWPID} from '../sys/constants'
 import {RuntimeError} from './runtime-error'
 import {KoffiSyscalls} from '../sys/koffi-syscalls'
+import type {UsernsSpec} from '../userns/spawn-in-userns'
 
 /**
  * Spawning the container's init, kept apart from the rest of the runtime so that `pivot run` can
@@ -26,6 +27,13 @@ export interface PendingInit {
   readonly exited: Promise<{code: number | null; signal: NodeJS.Signals | null; error?: Error}>
   /** Makes it exit without running anything (it reads EOF on fd 3), and reaps it in the background. */
   abandon(): void
+  /**
+   * In a user namespace (startInit's `userns`): `child` is the starter (src/userns/userns.c), the
+   * init's parent, which forwards signals and exits with the init's status; this is the init's
+   * own host pid (the container's PID 1, for the cgroup and the record) once it runs with its
+   * maps. Rejects when the namespace could not be made (a UsernsError saying why).
+   */
+  containerPid?: Promise<number>
 }
 
 /**
@@ -37,7 +45,8 @@ export interface PendingInit {
  * `stdin`: docker's -i. Without it the container's stdin is /dev/null, so a container in a
  * `while read` loop cannot eat the loop's input; with it, pivot's own stdin ('inherit' only).
  */
-export function startInit(stdio: 'inherit' | 'pipe', stdin = false, netns?: NetnsChoice, tty = false): PendingInit {
+export function startInit(stdio: 'inherit' | 'pipe', stdin = false, netns?: NetnsChoice, tty = false, userns?: UsernsSpec): PendingInit {
+  if (userns) return startInitInUserns(stdio, stdin, netns, tty, userns)
   const ownPidNs = fs.openSync('/proc/self/ns/pid', 'r')
   let child: ChildProcess
   try {
@@ -48,14 +57,7 @@ export function startInit(stdio: 'inherit' | 'pipe', stdin = false, netns?: Netn
           // A clean environment: NODE_OPTIONS could load code into the init, and
           // NODE_EXTRA_CA_CERTS alone costs ~40 ms per node start.
           env: {},
-          // -t: fd 4 is the console channel (the pty's master comes out there), and the pty
-          // replaces stdio 0-2, so pivot's stdin is never the container's.
-          stdio:
-            stdio === 'pipe'
-              ? ['ignore', 'pipe', 'pipe', 'pipe']
-              : tty
-                ? ['ignore', 'inherit', 'inherit', 'pipe', 'pipe']
-                : [stdin ? 'inherit' : 'ignore', 'inherit', 'inherit', 'pipe'],
+          stdio: initStdio(stdio, stdin, tty),
         }),
       )
     } finally {
@@ -70,6 +72,28 @@ export function startInit(stdio: 'inherit' | 'pipe', stdin = false, netns?: Netn
     exited,
     abandon: () => abandonChild(child),
   }
+}
+
+/** -t: fd 4 is the console channel (the pty's master comes out there), and the pty replaces stdio 0-2, so pivot's stdin is never the container's. */
+function initStdio(stdio: 'inherit' | 'pipe', stdin: boolean, tty: boolean): import('node:child_process').StdioOptions {
+  if (stdio === 'pipe') return ['ignore', 'pipe', 'pipe', 'pipe']
+  return tty ? ['ignore', 'inherit', 'inherit', 'pipe', 'pipe'] : [stdin ? 'inherit' : 'ignore', 'inherit', 'inherit', 'pipe']
+}
+
+/**
+ * The init as PID 1 of a PID namespace owned by a new user namespace: the starter (C, because
+ * node cannot unshare a user namespace) clones it into both, and pivot writes the maps from
+ * outside. The network namespace is still chosen here: the starter is born in it and the init
+ * inherits it.
+ */
+function startInitInUserns(stdio: 'inherit' | 'pipe', stdin: boolean, netns: NetnsChoice | undefined, tty: boolean, userns: UsernsSpec): PendingInit {
+  const {spawnInUserns} = require('../userns/spawn-in-userns') as typeof import('../userns/spawn-in-userns')
+  let started: ReturnType<typeof spawnInUserns> | undefined
+  const child = spawnInNetns(netns, () => {
+    started = spawnInUserns(process.execPath, [INIT_SCRIPT], {env: {}, stdio: initStdio(stdio, stdin, tty)}, userns)
+    return started.child
+  })
+  return {child, exited: waitClose(child), abandon: () => abandonChild(child), containerPid: started!.ready}
 }
 
 /**

@@ -18,6 +18,7 @@ import * as path from 'node:path'
 export const LAYERS: readonly (readonly string[])[] = [
   ['common'],
   ['sys'],
+  ['userns'],
   ['store'],
   ['reference', 'daemon', 'registry', 'network'],
   ['unpack'],

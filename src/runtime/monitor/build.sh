@@ -14,3 +14,6 @@ mv dist/monitor/pivot-exec.tmp dist/monitor/pivot-exec
 # shows) is the file's own name, and it should say docker-init as in a docker container.
 ${CC:-cc} -O2 -Wall -Wextra -static -o dist/monitor/docker-init.tmp src/runtime/monitor/init.c
 mv dist/monitor/docker-init.tmp dist/monitor/docker-init
+# The user-namespace starter (src/userns/userns.c): run --userns and rootless runs.
+${CC:-cc} -O2 -Wall -Wextra -o dist/monitor/pivot-userns.tmp src/userns/userns.c
+mv dist/monitor/pivot-userns.tmp dist/monitor/pivot-userns

@@ -32,7 +32,7 @@ test('check-deps: names each import against the rule, with its file and line', t
     'src/newthing/f.ts': '',
     'commands/run.ts': "import {e} from '../src/cli/e'\nimport {h} from '../test/helpers/h'\n",
   })
-  const rule = 'common -> sys -> store -> reference/daemon/registry/network -> unpack -> images/runtime -> build/oci -> cli -> commands'
+  const rule = 'common -> sys -> userns -> store -> reference/daemon/registry/network -> unpack -> images/runtime -> build/oci -> cli -> commands'
   assert.deepEqual(checkDependencies(root), [
     'commands/run.ts:2: imports ../test/helpers/h, outside src/ and commands/',
     `src/build/d.ts:2: build imports cli (../cli/e), which is a higher layer; the rule: ${rule}`,

@@ -1,0 +1,3 @@
+export * from './id-maps'
+export * from './spawn-in-userns'
+export {UsernsError} from './userns-error'
