@@ -37,6 +37,11 @@ export function rootlessHome(): RootlessHome {
 
 export interface RootlessOptions {
   env?: NodeJS.ProcessEnv
+  /**
+   * Run with no subordinate ranges: /etc/subuid and /etc/subgid read as empty, in a private mount
+   * namespace of this one command (the host's files are not touched).
+   */
+  noSubIds?: boolean
   input?: string | Buffer
   /** Milliseconds; default 120 s. */
   timeout?: number
@@ -80,7 +85,24 @@ export function rootlessArgv(home: RootlessHome, args: string[], env: NodeJS.Pro
 /** Runs `bin/pivot ARGS` as the test user and returns what it did (never throws for a failed command). */
 export function pivotRootless(home: RootlessHome, args: string[], opts: RootlessOptions = {}): PivotResult {
   const timeout = opts.timeout ?? 120_000
-  const r = spawnSync('setpriv', rootlessArgv(home, args, opts.env), {
+  const argv = rootlessArgv(home, args, opts.env)
+  const [cmd, cmdArgs] = opts.noSubIds
+    ? [
+        'unshare',
+        [
+          '--mount',
+          '--propagation',
+          'private',
+          '--',
+          'sh',
+          '-c',
+          'mount --bind /dev/null /etc/subuid && mount --bind /dev/null /etc/subgid && exec setpriv "$@"',
+          'sh',
+          ...argv,
+        ],
+      ]
+    : ['setpriv', argv]
+  const r = spawnSync(cmd, cmdArgs, {
     cwd: opts.cwd ?? REPO_ROOT,
     input: opts.input,
     encoding: 'utf8',
