@@ -437,7 +437,17 @@ export async function runDetached(
     void closed.then(() => resolve(text.includes('\n') ? text.slice(0, text.indexOf('\n')) : undefined))
   })
   const line = await pidLine
-  const pid = line === undefined ? NaN : Number(line)
+  let pid = line === undefined ? NaN : Number(line)
+  // Rootless: the monitor's child is the user-namespace starter; the container's PID 1 (for the
+  // record, exec and stop) comes from the starter's channel.
+  if (init.containerPid && Number.isInteger(pid) && pid > 0) {
+    try {
+      pid = await init.containerPid
+    } catch (error) {
+      init.abandon()
+      throw error
+    }
+  }
   if (!Number.isInteger(pid) || pid <= 0 || monitor.pid === undefined) {
     const {error, code} = await Promise.race([
       init.exited,
