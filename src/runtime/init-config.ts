@@ -82,6 +82,15 @@ export interface InitConfig {
   seccompFilter: string | null
   /** -t: the command's stdio and controlling terminal is a pty whose master goes out on fd 4. */
   tty?: boolean
+  /**
+   * Set when the init runs in a user namespace of its own (run --userns remap, rootless): the
+   * overlay with `userxattr`, /sys bound from the host unless the init makes its own network
+   * namespace (only then may it mount a sysfs), devpts without a gid the map lacks.
+   */
+  userns?: {
+    /** Whether gid 5 (tty, devpts's gid=) is mapped: a single-id map has only 0. */
+    ttyGid: boolean
+  }
 }
 
 /** What the init writes back on fd 3 when it fails before exec (one JSON line), then exits with exitCode. */

@@ -230,6 +230,7 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
       ...(opts.groupAdd?.length ? {groupAdd: opts.groupAdd} : {}),
       ...security,
       ...(opts.tty ? {tty: true} : {}),
+      ...rootlessUserns(),
     }
     if (opts.readOnlyRootfs) {
       // An overlay without an upper dir needs two lower dirs at least.
@@ -280,6 +281,17 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     } else if (opts.name !== undefined && !created) releaseName(store, opts.name, id)
     stopForwarding()
   }
+}
+
+/**
+ * A user other than root runs every container in its own user namespace (startInit and the
+ * monitor make it): the init's plan is then that of a user namespace (overlay userxattr, /sys
+ * bound without a new network namespace, devpts without gid 5 when a single-id map lacks it).
+ */
+function rootlessUserns(): Pick<InitConfig, 'userns'> {
+  if ((process.geteuid?.() ?? 0) === 0) return {}
+  const {hostId, userNamespaceSpec} = require('../userns') as typeof import('../userns')
+  return {userns: {ttyGid: hostId(userNamespaceSpec().maps.gid, 5) !== undefined}}
 }
 
 /** Puts the init in the cgroup, says go, waits; returns the exit status or throws the init's failure. */

@@ -47,9 +47,12 @@ function join(root: string, inside: string): string {
 }
 
 /** The overlay's option string. lowerdir is topmost first; paths are relative to the store root (the init's cwd). */
-export function overlayOptions(config: Pick<InitConfig, 'lowerDirs' | 'upperDir' | 'workDir'>): string {
+export function overlayOptions(config: Pick<InitConfig, 'lowerDirs' | 'upperDir' | 'workDir' | 'userns'>): string {
   const lower = `lowerdir=${config.lowerDirs.join(':')}`
-  return config.upperDir && config.workDir ? `${lower},upperdir=${config.upperDir},workdir=${config.workDir}` : lower
+  const options = config.upperDir && config.workDir ? `${lower},upperdir=${config.upperDir},workdir=${config.workDir}` : lower
+  // In a user namespace overlay may not use trusted.* xattrs: whiteouts stay 0/0 character
+  // devices, opaque directories are read from user.overlay.opaque (unpack writes both).
+  return config.userns ? `${options},userxattr` : options
 }
 
 /**
@@ -134,7 +137,8 @@ export function planContainer(config: InitConfig): Step[] {
     target: join(dev, 'pts'),
     fstype: 'devpts',
     flags: MS_NOSUID | MS_NOEXEC,
-    data: 'newinstance,ptmxmode=0666,mode=0620,gid=5',
+    // gid=5 must be mapped in a user namespace (EINVAL otherwise): a single-id map has no tty group.
+    data: config.userns && !config.userns.ttyGid ? 'newinstance,ptmxmode=0666,mode=0620' : 'newinstance,ptmxmode=0666,mode=0620,gid=5',
   })
   // -t: the mount point of /dev/console, bound to the container's pty after pivot_root.
   if (config.tty) steps.push({op: 'touch', path: join(dev, 'console')})
@@ -153,14 +157,22 @@ export function planContainer(config: InitConfig): Step[] {
   //    there is no moment where it is writable). With --net none it lists the new namespace's
   //    network devices: it is mounted after the unshare(NEWNET).
   //    --privileged leaves it writable, as docker does.
-  steps.push({
-    op: 'mount',
-    source: 'sysfs',
-    target: join(root, '/sys'),
-    fstype: 'sysfs',
-    flags: (config.privileged ? 0 : MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-    data: null,
-  })
+  //    In a user namespace a sysfs may only be mounted from a network namespace that namespace
+  //    owns (the init's own, --net none); otherwise the host's /sys is bound, read-only with all
+  //    its submounts (runc's rootless way), and shows the host's devices, read-only.
+  if (config.userns && config.net !== 'none') {
+    steps.push({op: 'mount', source: '/sys', target: join(root, '/sys'), fstype: null, flags: MS_BIND | MS_REC, data: null})
+    steps.push({op: 'restrictMount', path: join(root, '/sys'), readOnly: true})
+  } else {
+    steps.push({
+      op: 'mount',
+      source: 'sysfs',
+      target: join(root, '/sys'),
+      fstype: 'sysfs',
+      flags: (config.privileged ? 0 : MS_RDONLY) | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+      data: null,
+    })
+  }
 
   steps.push(...cgroupSteps(config))
 
