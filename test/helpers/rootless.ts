@@ -117,3 +117,16 @@ export function pivotRootless(home: RootlessHome, args: string[], opts: Rootless
   }
   return {status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr}
 }
+
+/** Runs any program as the test user, with the same environment as pivotRootless (for runc, tar...). */
+export function runAsRootless(home: RootlessHome, argv: string[], opts: {cwd?: string; timeout?: number} = {}): PivotResult {
+  const env = [`HOME=${home.home}`, `USER=${ROOTLESS_USER}`, 'PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin', `XDG_RUNTIME_DIR=${home.runtime}`]
+  const r = spawnSync('setpriv', ['--reuid', String(ROOTLESS_UID), '--regid', String(ROOTLESS_UID), '--init-groups', '--', 'env', '-i', ...env, ...argv], {
+    cwd: opts.cwd ?? home.home,
+    encoding: 'utf8',
+    timeout: opts.timeout ?? 120_000,
+    killSignal: 'SIGKILL',
+  })
+  if (r.error) throw new Error(`${argv.join(' ')} (as ${ROOTLESS_USER}): ${r.error.message}`)
+  return {status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr}
+}
