@@ -1,6 +1,9 @@
+import * as fs from 'node:fs'
 import * as os from 'node:os'
+import * as path from 'node:path'
 import {rangesOf, readSubIds, rootlessMap} from './id-maps'
 import type {UsernsSpec} from './spawn-in-userns'
+import {UsernsError} from './userns-error'
 
 export const SUBUID_FILE = '/etc/subuid'
 export const SUBGID_FILE = '/etc/subgid'
@@ -38,5 +41,26 @@ export function userNamespaceSpec(files = {subuid: SUBUID_FILE, subgid: SUBGID_F
     }
     return {maps: {uid: [{inside: 0, outside: uid, count: 1}], gid: [{inside: 0, outside: gid, count: 1}]}, single: true}
   }
+  // Checked here, before anything is spawned or made: the maps of a range need the setuid helpers.
+  for (const tool of ['newuidmap', 'newgidmap']) {
+    if (!MAPPER_DIRS.some(dir => isExecutable(path.join(dir, tool)))) {
+      throw new UsernsError(
+        'USERNS_NO_HELPER',
+        `${tool} is missing (or not executable): it maps ${name ?? `uid ${uid}`}'s subordinate ids into the user namespace; install it (Debian: apt-get install uidmap)`,
+      )
+    }
+  }
   return {maps: {uid: rootlessMap(uid, uids), gid: rootlessMap(gid, gids)}, single: false}
+}
+
+/** Where spawn-in-userns's runMapper looks for newuidmap/newgidmap (its PATH). */
+const MAPPER_DIRS = ['/usr/bin', '/bin', '/usr/sbin', '/sbin']
+
+function isExecutable(file: string): boolean {
+  try {
+    fs.accessSync(file, fs.constants.X_OK)
+    return fs.statSync(file).isFile()
+  } catch {
+    return false
+  }
 }

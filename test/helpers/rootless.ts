@@ -42,6 +42,8 @@ export interface RootlessOptions {
    * namespace of this one command (the host's files are not touched).
    */
   noSubIds?: boolean
+  /** Run as if uidmap were not installed: /dev/null (not executable) over newuidmap, in the same way. */
+  withoutNewuidmap?: boolean
   input?: string | Buffer
   /** Milliseconds; default 120 s. */
   timeout?: number
@@ -86,22 +88,24 @@ export function rootlessArgv(home: RootlessHome, args: string[], env: NodeJS.Pro
 export function pivotRootless(home: RootlessHome, args: string[], opts: RootlessOptions = {}): PivotResult {
   const timeout = opts.timeout ?? 120_000
   const argv = rootlessArgv(home, args, opts.env)
-  const [cmd, cmdArgs] = opts.noSubIds
-    ? [
-        'unshare',
-        [
-          '--mount',
-          '--propagation',
-          'private',
-          '--',
-          'sh',
-          '-c',
-          'mount --bind /dev/null /etc/subuid && mount --bind /dev/null /etc/subgid && exec setpriv "$@"',
-          'sh',
-          ...argv,
-        ],
-      ]
-    : ['setpriv', argv]
+  const hide = [...(opts.noSubIds ? ['/etc/subuid', '/etc/subgid'] : []), ...(opts.withoutNewuidmap ? ['/usr/bin/newuidmap'] : [])]
+  const [cmd, cmdArgs] =
+    hide.length > 0
+      ? [
+          'unshare',
+          [
+            '--mount',
+            '--propagation',
+            'private',
+            '--',
+            'sh',
+            '-c',
+            `${hide.map(f => `mount --bind /dev/null ${f} && `).join('')}exec setpriv "$@"`,
+            'sh',
+            ...argv,
+          ],
+        ]
+      : ['setpriv', argv]
   const r = spawnSync(cmd, cmdArgs, {
     cwd: opts.cwd ?? REPO_ROOT,
     input: opts.input,

@@ -100,6 +100,15 @@ describe('rootless: images', () => {
     assert.doesNotMatch(pivotRootless(home, ['images']).stdout, /rootless-big/)
   })
 
+  it('without newuidmap: one line naming it and the package, nothing left', () => {
+    const home = rootlessHome()
+    const r = pivotRootless(home, ['pull', BUSYBOX_IMAGE], {withoutNewuidmap: true})
+    assert.equal(r.status, 125)
+    assert.match(lastLine(r.stderr), /newuidmap is missing \(or not executable\).*apt-get install uidmap/)
+    assert.deepEqual(fs.readdirSync(path.join(home.cache, 'layers')), [])
+    assert.deepEqual(fs.readdirSync(path.join(home.cache, 'tmp')), [])
+  })
+
   it('without subordinate ranges: a single-id map, with a note; other owners refused in one line', () => {
     const home = rootlessHome()
     const ok = pivotRootless(home, ['pull', BUSYBOX_IMAGE], {noSubIds: true})
