@@ -40,7 +40,8 @@ tiers=()
 if [ ${#paths[@]} -eq 0 ]; then
   # soak: several minutes of mixed concurrent operations on one cache (PIVOT_SOAK_SECONDS, default 180).
   # oci: pivot-runtime against runc, runtime-tools, a private containerd and dockerd (issue 15).
-  for tier in unit integration security oci soak; do
+  # rootless: pivot as an unprivileged user (test/env/rootless.sh makes it; issue 14).
+  for tier in unit integration security oci rootless soak; do
     [ -d "dist/test/$tier" ] && tiers+=("$tier|--test-concurrency=1 --test-timeout=600000|dist/test/$tier")
   done
   # The cgroup v2 tier: pivot's cgroup tests in a VM with a pure cgroup v2 kernel (test/vm).

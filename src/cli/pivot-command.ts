@@ -10,7 +10,7 @@ import {Store, describeFsError, resolveCacheRoot} from '../store'
 export abstract class PivotCommand extends Command {
   static baseFlags = {
     'cache-dir': Flags.string({
-      description: 'cache root [default: $PIVOT_CACHE_DIR, else the project cache/]',
+      description: 'cache root [default: $PIVOT_CACHE_DIR, else the project cache/ (root) or $XDG_DATA_HOME/pivot]',
       helpGroup: 'GLOBAL',
     }),
   }

@@ -1,5 +1,5 @@
 import * as fs from 'node:fs'
-import type {Store} from '../store'
+import {type Store, removeStaging} from '../store'
 import type {Lease} from '../store/gc-lock'
 import {abortedError, type StagedLayer} from './unpack-image-archive'
 
@@ -18,6 +18,6 @@ export function commitStaged(store: Store, order: string[], staged: Map<string, 
       lease.keepLayers([digest])
     }
   } finally {
-    for (const layer of staged.values()) fs.rmSync(layer.staging, {recursive: true, force: true})
+    for (const layer of staged.values()) removeStaging(layer.staging)
   }
 }

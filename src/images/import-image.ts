@@ -1,7 +1,7 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {isPivotError} from '../errors'
-import type {ImageRecord, LayerRecord, Store} from '../store'
+import {type ImageRecord, type LayerRecord, type Store, removeStaging} from '../store'
 import {Lease} from '../store/gc-lock'
 import {ImageError} from './image-error'
 import {normaliseName} from './image-name'
@@ -70,7 +70,7 @@ export async function importImage(store: Store, file: string, nameArg: string, o
     })
   } catch (error) {
     lease.release()
-    fs.rmSync(staging, {recursive: true, force: true})
+    removeStaging(staging)
     destroy(input)
     throw error
   }

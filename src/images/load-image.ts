@@ -5,7 +5,7 @@ import {Readable, Transform} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {isPivotError} from '../errors'
 import {familiarName} from '../reference'
-import type {HistoryEntry, ImageRecord, Store} from '../store'
+import {type HistoryEntry, type ImageRecord, type Store, removeStaging} from '../store'
 import {Lease} from '../store/gc-lock'
 import {ImageError} from './image-error'
 import {CONTAINERD_NAME, type ConfigBlob, type Descriptor, MEDIA, REF_NAME, hostPlatform} from './image-layout'
@@ -135,7 +135,7 @@ export async function loadImages(store: Store, input: string | undefined, option
     throw error
   } finally {
     lease.release()
-    fs.rmSync(staging, {recursive: true, force: true})
+    removeStaging(staging)
   }
 }
 

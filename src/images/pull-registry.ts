@@ -6,7 +6,7 @@ import {isPivotError} from '../errors'
 import type {NormalizedReference} from '../reference'
 import type {Descriptor, FetchedManifest, Platform, RegistryClient} from '../registry'
 import {type ImageConfig, type ImageRecord, type Store, digestHex, fsReason} from '../store'
-import {DOWNLOADS_DIR} from '../store/store'
+import {DOWNLOADS_DIR, removeStaging} from '../store/store'
 import {Lease} from '../store/gc-lock'
 import type {ProgressEvent} from './progress-event'
 import {ImageError} from './image-error'
@@ -206,7 +206,7 @@ export async function pullRegistryLayers(w: LayerWork): Promise<boolean> {
     return true
   } finally {
     w.signal?.removeEventListener('abort', onAbort)
-    for (const dir of stagings) fs.rmSync(dir, {recursive: true, force: true})
+    for (const dir of stagings) removeStaging(dir)
     removeIfEmpty(downloads)
   }
 }
@@ -476,7 +476,7 @@ async function fetchLayer(w: LayerWork, desc: Descriptor, diffId: string, index:
         w.emit({type: 'pull', id, status: 'Pull complete'})
         return {digest: diffId, size: result.size, entries: result.entries, staging}
       } catch (error) {
-        fs.rmSync(staging, {recursive: true, force: true})
+        removeStaging(staging)
         throw error
       }
     },

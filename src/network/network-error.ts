@@ -11,6 +11,7 @@ import {PivotError} from '../errors'
  * - NET_BAD_FLAG        a network flag that does not fit the mode (--add-host, --dns, -p with --net host) (125)
  * - NET_NO_SUBNET       every subnet of the pool overlaps a host route (125)
  * - NET_TOOL_FAILED     `ip` or `nft` failed or is missing (125)
+ * - NET_NEEDS_ROOT      network create by a user other than root (125)
  * - NET_NO_ADDRESS      the network's subnet has no free address left (125)
  */
 export class NetworkError extends PivotError {}

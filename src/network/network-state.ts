@@ -2,10 +2,11 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {lockFile, type HeldLock} from '../store/file-lock'
 import {writeJsonAtomic} from '../common/fs-util'
+import {runtimeDir} from '../common/user-dirs'
 import {NetworkError} from './network-error'
 
 /**
- * Host-wide network state, under /run/pivot/network (a tmpfs: it goes at reboot, as the bridges
+ * Host-wide network state, under /run/pivot/network (a user's runtime dir when not root; a tmpfs: it goes at reboot, as the bridges
  * and nftables rules it describes do). Not in the cache: a bridge, its subnet and its addresses
  * are the host's, shared by every cache (each test has its own), so two caches must not hand out
  * one address twice.
@@ -14,7 +15,7 @@ import {NetworkError} from './network-error'
  *   networks/<name>.json      a network: its bridge, subnet, gateway (`bridge` is the default one)
  *   leases/<bridge>/<ip>.json one container's address on a network, its published ports and names
  */
-export const STATE_DIR = '/run/pivot/network'
+export const STATE_DIR = runtimeDir('pivot/network')
 
 /** The default network's name (docker's) and its bridge. */
 export const DEFAULT_NETWORK = 'bridge'

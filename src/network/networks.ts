@@ -23,6 +23,13 @@ const PREDEFINED = ['bridge', 'host', 'none', 'default']
  * the id), made now so that its subnet is routed and no later network or `ip` user takes it.
  */
 export async function createNetwork(name: string, subnetText?: string): Promise<NetworkRecord> {
+  if ((process.geteuid?.() ?? 0) !== 0) {
+    // A bridge and its nft rules are the host's; rootless containers run with --net host or none.
+    throw new NetworkError(
+      'NET_NEEDS_ROOT',
+      `networks need root: a bridge and its rules are the host's (as uid ${process.geteuid?.()}, use --net host or --net none)`,
+    )
+  }
   checkNetworkName(name)
   if (PREDEFINED.includes(name)) throw new NetworkError('NET_EXISTS', `network name ${name} is reserved for a pre-defined network`, {exitCode: 1})
   const lock = await lockNetworks()

@@ -11,13 +11,15 @@
  */
 import * as fs from 'node:fs'
 import * as path from 'node:path'
+import {runtimeDir} from '../common/user-dirs'
 import {isPivotError} from '../errors'
 import {OciError} from './oci-error'
 import {checkId, isRunning, loadState, saveState, stateDir, stateJson, statusOf, withLock, type OciState, type OciStatus} from './oci-state'
 
 export const VERSION = '0.1.0'
 const SPEC_VERSION = '1.1.0'
-const DEFAULT_ROOT = '/run/pivot-runtime'
+// runc's rule: /run/runc for root, $XDG_RUNTIME_DIR/runc for anyone else.
+const DEFAULT_ROOT = runtimeDir('pivot-runtime')
 
 interface Globals {
   root: string

@@ -1,5 +1,6 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
+import {isRoot} from '../common/user-dirs'
 import type {Store} from '../store/store'
 import {containerDir, readState, type ContainerState} from '../store/container-record'
 import type {InitVolume} from './init-config'
@@ -29,7 +30,21 @@ export function netMode(net: string): NetMode {
 }
 
 /** For the early init spawn of `pivot run`: the namespace it is born in, when that needs no lookup. */
+/**
+ * A user other than root gets --net host and --net none only. A bridge, veth pairs and nft rules
+ * are the host's: only root makes them. Another container's network namespace belongs to that
+ * container's user namespace, which a new one cannot join.
+ */
+export function refuseRootlessNet(net: string | undefined): void {
+  if (net === undefined || net === 'host' || net === 'none' || isRoot()) return
+  throw new RuntimeError(
+    'RUN_ROOTLESS_UNSUPPORTED',
+    `--net ${net} needs root: as uid ${process.geteuid?.() ?? '?'} (rootless) pivot runs containers with --net host (the default) or --net none`,
+  )
+}
+
 export function earlyNetns(net: string | undefined): NetnsChoice | undefined | 'later' {
+  refuseRootlessNet(net)
   if (net === undefined || net === 'host' || net === 'none') return undefined
   return net.startsWith('container:') ? 'later' : 'new'
 }
@@ -50,6 +65,7 @@ export function planNetwork(store: Store, net: string, options: NetworkOptions |
   const mode = netMode(net)
   const o = options
   const publishing = o !== undefined && (o.ports.length > 0 || o.publishAll)
+  refuseRootlessNet(net)
   if (mode.kind === 'container') {
     if (publishing) throw new RuntimeError('RUN_BAD_FLAG', 'conflicting options: port publishing and the container type network mode')
     if (o && (o.dns.length > 0 || o.addHosts.length > 0))

@@ -246,7 +246,7 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
       ...(opts.groupAdd?.length ? {groupAdd: opts.groupAdd} : {}),
       ...security,
       ...(opts.tty ? {tty: true} : {}),
-      ...(userns ? {userns: {ttyGid: hostId(opts.userns!.maps.gid, 5) !== undefined, ...(netPlan.netns === 'new' ? {ownNetwork: true} : {})}} : {}),
+      ...(userns ? {userns: {ttyGid: hostId(opts.userns!.maps.gid, 5) !== undefined, ...(netPlan.netns === 'new' ? {ownNetwork: true} : {})}} : rootlessUserns()),
     }
     if (opts.readOnlyRootfs) {
       // An overlay without an upper dir needs two lower dirs at least.
@@ -342,6 +342,17 @@ function usernsSetup(maps: IdMaps, dir: string, layerDirs: string[]): {spec: Use
       dirs: [path.join(staging, 'rootfs')],
     },
   }
+}
+
+/**
+ * A user other than root runs every container in its own user namespace (startInit and the
+ * monitor make it): the init's plan is then that of a user namespace (overlay userxattr, /sys
+ * bound without a new network namespace, devpts without gid 5 when a single-id map lacks it).
+ */
+function rootlessUserns(): Pick<InitConfig, 'userns'> {
+  if ((process.geteuid?.() ?? 0) === 0) return {}
+  const {hostId, userNamespaceSpec} = require('../userns') as typeof import('../userns')
+  return {userns: {ttyGid: hostId(userNamespaceSpec().maps.gid, 5) !== undefined}}
 }
 
 /** Puts the init in the cgroup, says go, waits; returns the exit status or throws the init's failure. */
@@ -499,7 +510,17 @@ export async function runDetached(
     void closed.then(() => resolve(text.includes('\n') ? text.slice(0, text.indexOf('\n')) : undefined))
   })
   const line = await pidLine
-  const pid = line === undefined ? NaN : Number(line)
+  let pid = line === undefined ? NaN : Number(line)
+  // Rootless: the monitor's child is the user-namespace starter; the container's PID 1 (for the
+  // record, exec and stop) comes from the starter's channel.
+  if (init.containerPid && Number.isInteger(pid) && pid > 0) {
+    try {
+      pid = await init.containerPid
+    } catch (error) {
+      init.abandon()
+      throw error
+    }
+  }
   if (!Number.isInteger(pid) || pid <= 0 || monitor.pid === undefined) {
     const {error, code} = await Promise.race([
       init.exited,

@@ -236,7 +236,13 @@ export const RUN_FLAGS: readonly RunFlagSpec[] = [
     helpValue: 'POLICY',
     description: "with -d: no, on-failure[:N], always or unless-stopped: the monitor starts it again when it exits (docker's back-off); stop ends that",
   },
-  {name: 'cache-dir', kind: 'string', helpValue: 'DIR', helpGroup: 'GLOBAL', description: 'cache root [default: $PIVOT_CACHE_DIR, else the project cache/]'},
+  {
+    name: 'cache-dir',
+    kind: 'string',
+    helpValue: 'DIR',
+    helpGroup: 'GLOBAL',
+    description: 'cache root [default: $PIVOT_CACHE_DIR, else the project cache/ (root) or $XDG_DATA_HOME/pivot]',
+  },
 ]
 
 export type RawRunFlags = Record<string, string | string[] | boolean | undefined>

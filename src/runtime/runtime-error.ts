@@ -16,6 +16,7 @@ import {PivotError} from '../errors'
  * - RUN_INTERRUPTED       a second SIGINT/SIGTERM came before the container started (130/137)
  * - RUN_PRUNE_FAILED      prune could not remove some containers (125)
  * - RUN_SECCOMP_UNAVAILABLE libseccomp is missing and the filter was not opted out of (125)
+ * - RUN_ROOTLESS_UNSUPPORTED what needs root, asked by another user: bridge networks (125)
  * - RUN_NO_MONITOR        run -d: the container monitor is not built (125)
  * - CONTAINER_NOT_FOUND   no container has that name, id or id prefix (1, as docker)
  * - CONTAINER_AMBIGUOUS   an id prefix that several containers share (1)

@@ -47,6 +47,8 @@ export interface PendingInit {
  * `while read` loop cannot eat the loop's input; with it, pivot's own stdin ('inherit' only).
  */
 export function startInit(stdio: 'inherit' | 'pipe', stdin = false, netns?: NetnsChoice, tty = false, userns?: UsernsSpec): PendingInit {
+  // A user other than root has no other way to make namespaces: always its own user namespace.
+  if (!userns && (process.geteuid?.() ?? 0) !== 0) userns = (require('../userns/user-maps') as typeof import('../userns/user-maps')).userNamespaceSpec()
   if (userns) return startInitInUserns(stdio, stdin, netns, tty, userns)
   const ownPidNs = fs.openSync('/proc/self/ns/pid', 'r')
   let child: ChildProcess

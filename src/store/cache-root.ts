@@ -1,13 +1,17 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
+import {userCacheDir} from '../common/user-dirs'
 import {StoreError, describeFsError, shellQuote} from './store-error'
 
 /** The project's own `cache/` folder: dist/src/store/ is three levels below the project root. */
 export const PROJECT_CACHE_DIR = path.resolve(__dirname, '..', '..', '..', 'cache')
 
-/** `--cache-dir`, then `PIVOT_CACHE_DIR`, then the project's `cache/`. */
+/**
+ * `--cache-dir`, then `PIVOT_CACHE_DIR`, then for root the project's `cache/`, for anyone else
+ * `$XDG_DATA_HOME/pivot` (else ~/.local/share/pivot): a user's images are the user's, as podman's.
+ */
 export function resolveCacheRoot(flag?: string): string {
-  return path.resolve(flag || process.env.PIVOT_CACHE_DIR || PROJECT_CACHE_DIR)
+  return path.resolve(flag || process.env.PIVOT_CACHE_DIR || userCacheDir() || PROJECT_CACHE_DIR)
 }
 
 /** The cache's top-level directories (build-cache/ is made by the first build, and checked once it exists). */
@@ -102,6 +106,14 @@ function lstat(file: string): fs.Stats {
 }
 
 function checkOwner(file: string, st: fs.Stats, uid: number, what: string): void {
+  // A user other than root cannot keep a cache in root's directories (nor in another user's):
+  // say so once here rather than fail on the first file written deep in a pull.
+  if (uid !== 0 && st.uid !== uid) {
+    throw new StoreError(
+      'STORE_UNSAFE',
+      `cannot use the cache: ${what} ${file} is owned by uid ${st.uid}, not by you (uid ${uid}); use your own (--cache-dir, or the default ${userCacheDir() ?? ''})`,
+    )
+  }
   if (st.uid !== uid && st.uid !== 0) {
     throw unsafe(file, `${what} ${file} is owned by uid ${st.uid}, not by you (uid ${uid}) or root`, `chown -R ${uid} ${shellQuote(file)}`)
   }

@@ -1,7 +1,7 @@
 import {randomBytes} from 'node:crypto'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import type {Store} from './store'
+import {type Store, removeStaging} from './store'
 import {currentProcess, isRunning, processStartTime} from '../common/process-identity'
 import {writeJsonAtomic} from '../common/fs-util'
 
@@ -266,6 +266,8 @@ export function removeStaleName(store: Store, name: string): void {
  * has none), else the one its record gives. Nothing of it may be mounted on the host.
  */
 export function removeContainer(store: Store, id: string, name: string | null = readState(store, id)?.name ?? null): void {
-  fs.rmSync(containerDir(store, id), {recursive: true, force: true})
+  // What a rootless container wrote as uid 1000 is a subordinate id's on the host: removeStaging
+  // removes it inside the user's namespace when it must.
+  removeStaging(containerDir(store, id))
   if (name !== null) releaseName(store, name, id)
 }

@@ -42,9 +42,21 @@ export function measureTree(rootfs: string): LayerTree {
     // A directory's size and times are the file system's business (and change with its entries).
     const size = type === 'f' ? st.size : 0
     const mtime = type === 'd' ? 0 : Math.trunc(st.mtimeMs)
-    lines.push(`${type} ${(st.mode & 0o7777).toString(8)} ${st.uid} ${st.gid} ${size} ${mtime} ${st.rdev} ${JSON.stringify(rel || '.')}${extra}`)
+    const line = `${type} ${(st.mode & 0o7777).toString(8)} ${st.uid} ${st.gid} ${size} ${mtime} ${st.rdev} ${JSON.stringify(rel || '.')}${extra}`
+    lines.push(line)
     if (type !== 'd') return
-    const entries = fs.readdirSync(file, {encoding: 'buffer'}).sort(Buffer.compare)
+    let entries: Buffer[]
+    try {
+      entries = fs.readdirSync(file, {encoding: 'buffer'}).sort(Buffer.compare)
+    } catch (error) {
+      // A user other than root unpacks in a user namespace: a 0700 directory of another id there
+      // (Debian's /var/cache/apt/archives/partial, _apt's) is a subordinate id's on the host,
+      // closed to the user out here. Its entries stay out of the manifest and the size, the same
+      // way on every walk, so `pivot check` compares like with like.
+      if ((error as NodeJS.ErrnoException).code !== 'EACCES' || (process.geteuid?.() ?? 0) === 0) throw error
+      lines[lines.length - 1] = `${line} unlisted`
+      return
+    }
     for (const entry of entries) walk(Buffer.concat([file, SLASH, entry]), rel === '' ? shown(entry) : `${rel}/${shown(entry)}`)
   }
   walk(Buffer.from(rootfs), '')

@@ -175,7 +175,7 @@ export class Store {
       // The staged copy's compressed blob is still worth keeping when the cached layer has none.
       const staged = readBlobRecord(staging)
       if (staged && !this.layerBlob(layer.digest)) this.keepLayerBlob(layer.digest, path.join(staging, BLOB_FILE), staged)
-      fs.rmSync(staging, {recursive: true, force: true})
+      removeStaging(staging)
       this.layerForRun(layer.digest) // a reused layer gets its l/ link back if it lost it
       return this.readLayer(layer.digest)
     }
@@ -191,7 +191,7 @@ export class Store {
       fs.renameSync(staging, target)
     } catch (error) {
       if (!isErrno(error, 'EEXIST', 'ENOTEMPTY')) throw error
-      fs.rmSync(staging, {recursive: true, force: true})
+      removeStaging(staging)
       return this.readLayer(layer.digest)
     }
     this.linkLayer(layer.digest)
@@ -591,6 +591,34 @@ function removeEntry(file: string): void {
 }
 
 /**
+ * rm -rf of a staging tree (a layer unpacked for a pull that did not finish): as fs.rmSync, and
+ * for a user other than root again inside the user namespace when a subordinate-owned directory
+ * was in the way (removeInUserns).
+ */
+export function removeStaging(dir: string): void {
+  try {
+    fs.rmSync(dir, {recursive: true, force: true})
+  } catch (error) {
+    if (!isErrno(error, 'EACCES', 'EPERM') || (process.geteuid?.() ?? 0) === 0 || !removeInUserns(dir)) throw error
+  }
+}
+
+/**
+ * `rm -rf DIR` as root of a user namespace with the user's subordinate ranges, the map the unpack
+ * ran with (util-linux's --map-auto: own id as 0, the first subuid/subgid range from 1 on, through
+ * newuidmap/newgidmap). True when DIR is gone.
+ */
+function removeInUserns(dir: string): boolean {
+  const {spawnSync} = require('node:child_process') as typeof import('node:child_process')
+  spawnSync('unshare', ['--map-auto', '--map-root-user', '--', 'rm', '-rf', '--one-file-system', '--', dir], {
+    stdio: 'ignore',
+    env: {PATH: '/usr/bin:/bin:/usr/sbin:/sbin'},
+    timeout: 600_000,
+  })
+  return !fs.existsSync(dir)
+}
+
+/**
  * rm -r that names the first file it could not remove, and why, in one line. Node's rmSync turns
  * an EPERM from unlink (an immutable file) into a misleading ENOTDIR from its retry as a
  * directory, so this walks itself; it removes all it can before reporting.
@@ -616,6 +644,10 @@ export function removeTree(dir: string, what: string): void {
   }
   walk(dir)
   if (first === undefined) return
+  // A user other than root unpacks images in a user namespace: files of uid 1000 inside belong to
+  // a subordinate id on the host, and a directory of theirs (0755) cannot be emptied from out here.
+  // Inside a namespace with the same map (root there is this user) it can.
+  if (isErrno(first, 'EACCES', 'EPERM') && (process.geteuid?.() ?? 0) !== 0 && removeInUserns(dir)) return
   const e = first as NodeJS.ErrnoException
   const where = typeof e.path === 'string' ? e.path : dir
   const why = isErrno(first, 'EPERM')

@@ -27,15 +27,7 @@ import type {BlockInput} from './sync-io'
 import {normalizePath, parentOf, pathBytes, shown, timeNs, type Time} from './tar-format'
 import {TarReader, label, type TarEntry} from './tar-reader'
 import {UnpackError} from './unpack-error'
-import {
-  AUFS_META_PREFIX,
-  OPAQUE_XATTR,
-  OVERLAY_XATTR_PREFIX,
-  USER_OPAQUE_XATTR,
-  USER_OVERLAY_XATTR_PREFIX,
-  WHITEOUT_PREFIX,
-  dockerWhiteout,
-} from './overlay-format'
+import {AUFS_META_PREFIX, OPAQUE_XATTR, USER_OPAQUE_XATTR, WHITEOUT_PREFIX, dockerWhiteout, isOpaqueXattr, isOverlayXattr} from './overlay-format'
 
 // (libuv adds O_CLOEXEC to every open)
 const {O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW} = fs.constants
@@ -67,11 +59,25 @@ export class TarExtractor {
   private readonly dirs = new Map<string, boolean>()
   readonly reader: TarReader
 
+  /**
+   * overlay's opaque marks as this process can write them: root writes both (its layers serve
+   * pivot's own overlays and those of `--userns remap`), a user namespace only user.overlay.*.
+   */
+  private readonly opaqueXattrs: string[]
+
+  /**
+   * `userns`: this process runs in a user namespace (a user other than root unpacks there) whose
+   * maps give it ids 0..uids-1 and 0..gids-1: overlay marks in their user.* form, device nodes
+   * as placeholders (no namespace but the host's may make them), and an owner outside the maps
+   * named as such.
+   */
   constructor(
     input: BlockInput,
     private readonly sys: Syscalls,
+    private readonly userns?: {uids: number; gids: number},
   ) {
     this.reader = new TarReader(input)
+    this.opaqueXattrs = userns ? [USER_OPAQUE_XATTR] : [OPAQUE_XATTR, USER_OPAQUE_XATTR]
   }
 
   /** Archive entries seen (headers that describe a file, not pax/long-name headers). */
@@ -85,6 +91,15 @@ export class TarExtractor {
       try {
         this.apply(entry)
       } catch (error) {
+        const u = this.userns
+        if (u && errCode(error) === 'EINVAL' && (entry.uid >= u.uids || entry.gid >= u.gids)) {
+          const why = u.uids === 1 ? 'no subordinate range: only your own id is mapped, as 0' : `ids 0-${u.uids - 1} (uids) and 0-${u.gids - 1} (gids)`
+          throw new UnpackError(
+            'UNPACK_ID_UNMAPPED',
+            `entry "${label(entry.raw)}" is owned by uid ${entry.uid}, gid ${entry.gid}, outside your user namespace (${why}): ask root for a range of 65536 ids in /etc/subuid and /etc/subgid (usermod --add-subuids and --add-subgids)`,
+            {entry: shown(entry.raw)},
+          )
+        }
         throw asEntryError(error, entry.raw)
       }
     }
@@ -116,10 +131,12 @@ export class TarExtractor {
     // directory under another path; metacopy/origin: the data is elsewhere; whiteout(s)...).
     // A layer is data, not instructions: only the opaque mark, which is how a layer says
     // "hide what is below", is kept.
-    // user.overlay.* is the same in a user namespace's overlay (userxattr).
-    const instruction = (name: string) =>
-      (name.startsWith(OVERLAY_XATTR_PREFIX) && name !== OPAQUE_XATTR) || (name.startsWith(USER_OVERLAY_XATTR_PREFIX) && name !== USER_OPAQUE_XATTR)
-    if (e.xattrs.some(([name]) => instruction(name))) e.xattrs = e.xattrs.filter(([name]) => !instruction(name))
+    // In a user namespace the mark is user.overlay.opaque (and user.overlay.* are instructions too).
+    if (e.xattrs.some(([name]) => isOverlayXattr(name))) {
+      const opaque = e.xattrs.find(([name]) => isOpaqueXattr(name))
+      e.xattrs = e.xattrs.filter(([name]) => !isOverlayXattr(name))
+      if (opaque) for (const name of this.opaqueXattrs) e.xattrs.push([name, opaque[1]])
+    }
     if (e.path.includes(WHITEOUT_PREFIX)) return this.whiteoutEntry(e, what)
     return this.applyPlain(e, what)
   }
@@ -262,7 +279,11 @@ export class TarExtractor {
     const path = pathBytes(e.path)
     const type = e.kind === 'char' ? S_IFCHR : e.kind === 'block' ? S_IFBLK : S_IFIFO
     const dev = e.kind === 'fifo' ? 0n : makedev(e.devmajor, e.devminor)
-    this.create(e, () => this.sys.mknodBytes(path, type | e.mode, dev))
+    if (this.userns && e.kind !== 'fifo') {
+      // Only the host's user namespace may make device nodes: an empty file holds the name and the
+      // owner (a container gets its devices bound from the host's /dev anyway).
+      fs.closeSync(this.create(e, () => fs.openSync(path, CREATE_FLAGS, e.mode & 0o777)))
+    } else this.create(e, () => this.sys.mknodBytes(path, type | e.mode, dev))
     if (this.needsChown(e)) fs.lchownSync(path, e.uid, e.gid)
     if (e.mode & 0o7000) fs.chmodSync(path, e.mode)
     this.setXattrs(path, e.xattrs)
@@ -400,10 +421,9 @@ export class TarExtractor {
     this.setOpaque(p)
   }
 
-  /** Both opaque marks: trusted.* for pivot's own overlays, user.* for one in a user namespace. */
+  /** The opaque marks: trusted.* for pivot's own overlays, user.* for one in a user namespace. */
   private setOpaque(p: Buffer): void {
-    this.sys.lsetxattrBytes(p, OPAQUE_XATTR, Buffer.from('y'))
-    this.sys.lsetxattrBytes(p, USER_OPAQUE_XATTR, Buffer.from('y'))
+    for (const name of this.opaqueXattrs) this.sys.lsetxattrBytes(p, name, Buffer.from('y'))
   }
 
   private setXattrs(path: Buffer, xattrs: Array<[string, Buffer]>): void {

@@ -1,9 +1,9 @@
 import {
-  OPAQUE_XATTR,
   OVERLAY_XATTR_PREFIX,
-  USER_OPAQUE_XATTR,
   USER_OVERLAY_XATTR_PREFIX,
+  isOpaqueXattr,
   isOverlayWhiteout,
+  isOverlayXattr,
   opaqueEntryName,
   whiteoutEntryName,
 } from './overlay-format'
@@ -69,14 +69,18 @@ export async function* toLayerTar(source: AsyncIterable<Buffer | string>): Async
     for (const [key, value] of pax) {
       if (!key.startsWith('SCHILY.xattr.')) continue
       const name = key.slice('SCHILY.xattr.'.length)
-      // The user.* form comes from an upper dir of a user namespace's overlay (userxattr).
-      if (name === OPAQUE_XATTR || name === USER_OPAQUE_XATTR) opaque ||= value.toString('latin1') === 'y'
-      else if (name === 'trusted.overlay.redirect' || name === 'trusted.overlay.metacopy') {
+      const overlayName = name.startsWith(OVERLAY_XATTR_PREFIX)
+        ? name.slice(OVERLAY_XATTR_PREFIX.length)
+        : name.startsWith(USER_OVERLAY_XATTR_PREFIX)
+          ? name.slice(USER_OVERLAY_XATTR_PREFIX.length)
+          : undefined
+      if (isOpaqueXattr(name)) opaque ||= value.toString('latin1') === 'y'
+      else if (overlayName === 'redirect' || overlayName === 'metacopy') {
         throw new UnpackError(
           'UNPACK_UNSUPPORTED',
-          `cannot commit ${entry.name}: overlayfs kept it as a ${name.slice(OVERLAY_XATTR_PREFIX.length)} (its content lives in a lower layer); mount overlay with redirect_dir=off,metacopy=off`,
+          `cannot commit ${entry.name}: overlayfs kept it as a ${overlayName} (its content lives in a lower layer); mount overlay with redirect_dir=off,metacopy=off`,
         )
-      } else if (!name.startsWith(OVERLAY_XATTR_PREFIX) && !name.startsWith(USER_OVERLAY_XATTR_PREFIX)) xattrs.push([name, value])
+      } else if (!isOverlayXattr(name)) xattrs.push([name, value])
     }
     pax = []
     if (xattrs.length > 0) entry.xattrs = xattrs

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import {OPAQUE_XATTR} from './overlay-format'
+import {OPAQUE_XATTR, USER_OPAQUE_XATTR} from './overlay-format'
 
 /** One entry of the merged view: the topmost layer's copy of it. */
 export interface ViewEntry {
@@ -177,7 +177,8 @@ export function defaultOpaqueTest(): OpaqueTest {
       const {KoffiSyscalls} = require('../sys/koffi-syscalls') as typeof import('../sys/koffi-syscalls')
       sys = new KoffiSyscalls()
     }
-    const value = sys.lgetxattr(hostDir, OPAQUE_XATTR)
+    // A layer unpacked in a user namespace (rootless) carries the user.overlay.* form.
+    const value = sys.lgetxattr(hostDir, OPAQUE_XATTR) ?? sys.lgetxattr(hostDir, USER_OPAQUE_XATTR)
     return value !== null && value.toString() === 'y'
   }
 }

@@ -10,12 +10,21 @@ export const AUFS_META_PREFIX = '.wh..wh.'
 export const OVERLAY_XATTR_PREFIX = 'trusted.overlay.'
 export const OPAQUE_XATTR = 'trusted.overlay.opaque'
 /**
- * The same two for an overlay mounted in a user namespace (`userxattr`: trusted.* is out of
- * reach there). Every opaque directory of a layer carries both marks, so one unpacked layer
- * serves both kinds of container.
+ * The same marks for an overlay mounted in a user namespace (`userxattr`: trusted.* is out of
+ * reach there). A layer unpacked by root carries both marks on every opaque directory, so it
+ * serves both kinds of container; one unpacked in a user namespace (rootless) only the user.* one.
  */
 export const USER_OVERLAY_XATTR_PREFIX = 'user.overlay.'
 export const USER_OPAQUE_XATTR = 'user.overlay.opaque'
+
+/** Whether an xattr name is overlay's mark, in either namespace (anything else of overlay's is not layer data). */
+export function isOverlayXattr(name: string): boolean {
+  return name.startsWith(OVERLAY_XATTR_PREFIX) || name.startsWith(USER_OVERLAY_XATTR_PREFIX)
+}
+
+export function isOpaqueXattr(name: string): boolean {
+  return name === OPAQUE_XATTR || name === USER_OPAQUE_XATTR
+}
 
 // The conversion both ways, here and nowhere else: unpack (extract-tar.ts) reads the Docker form
 // with dockerWhiteout, build (layer-tar.ts) writes it with whiteoutEntryName/opaqueEntryName

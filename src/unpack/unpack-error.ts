@@ -11,6 +11,7 @@ import {PivotError} from '../errors'
  * - UNPACK_WRITE_FAILED    the file system refused an operation (ENOSPC, EPERM, a missing link target...)
  * - UNPACK_SOURCE_FAILED   the input stream itself failed
  * - UNPACK_ABORTED         the caller's AbortSignal fired
+ * - UNPACK_ID_UNMAPPED     (a user other than root) an owner outside the ids of the user's namespace
  * - UNPACK_WORKER_FAILED   the unpack/pack child process died or broke its protocol
  * - UNPACK_PACK_FAILED     packing a directory failed (unreadable file, file changed while read)
  */
@@ -23,6 +24,7 @@ export type UnpackErrorCode =
   | 'UNPACK_WRITE_FAILED'
   | 'UNPACK_SOURCE_FAILED'
   | 'UNPACK_ABORTED'
+  | 'UNPACK_ID_UNMAPPED'
   | 'UNPACK_WORKER_FAILED'
   | 'UNPACK_PACK_FAILED'
 

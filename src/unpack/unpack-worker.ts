@@ -10,9 +10,12 @@
  * all work is synchronous on this one thread.
  */
 import {TarExtractor} from './extract-tar'
+import {ownIdMaps} from './own-id-maps'
 import {runChrootedWorker} from './run-chrooted-worker'
 import {BlockInput} from './sync-io'
 import {UnpackError} from './unpack-error'
+
+const userns = ownIdMaps()
 
 runChrootedWorker({
   usage: 'usage: unpack-worker.js /absolute/dest',
@@ -21,7 +24,7 @@ runChrootedWorker({
     // Modes come from the archive, exactly: 1777 must not become 1755.
     sys.umask(0)
     const input = new BlockInput(0)
-    const extractor = new TarExtractor(input, sys)
+    const extractor = new TarExtractor(input, sys, userns)
     extractor.run()
     return {entries: extractor.entries, bytes: extractor.reader.consumed, stoppedEarly: extractor.reader.stoppedEarly}
   },

@@ -1,7 +1,8 @@
 /** What the two worker children (unpack, pack) have in common on the parent's side. */
-import {spawn, type ChildProcess} from 'node:child_process'
+import {spawn, type ChildProcess, type StdioOptions} from 'node:child_process'
 import * as path from 'node:path'
 import type {Readable} from 'node:stream'
+import {isPivotError} from '../errors'
 import {UnpackError, fromReport, type ErrorReport} from './unpack-error'
 
 /**
@@ -36,10 +37,20 @@ export interface WorkerOutcome {
  * stdin may be a descriptor (the read end of a pipe), which the child gets as its fd 0.
  */
 export function startWorker(script: string, arg: string, stdio: {stdin: 'pipe' | 'ignore' | number; stdout: 'pipe' | 'ignore'}): Worker {
-  const child = spawn(process.execPath, [path.join(__dirname, script), arg], {
-    stdio: [stdio.stdin, stdio.stdout, 'pipe', 'pipe'],
-    env: workerEnv(),
-  })
+  const argv = [path.join(__dirname, script), arg]
+  const options = {stdio: [stdio.stdin, stdio.stdout, 'pipe', 'pipe'] as StdioOptions, env: workerEnv()}
+  let child: ChildProcess
+  let ready: Promise<number> | undefined
+  if ((process.geteuid?.() ?? 0) === 0) child = spawn(process.execPath, argv, options)
+  else {
+    // A user other than root unpacks and packs as root of a user namespace with its subordinate
+    // ids: chroot is allowed there, and the archive's owners are kept (uid 1000 inside is a
+    // subordinate id on the host) instead of all becoming the user's.
+    const {spawnInUserns, userNamespaceSpec} = require('../userns') as typeof import('../userns')
+    const started = spawnInUserns(process.execPath, argv, options, userNamespaceSpec())
+    child = started.child
+    ready = started.ready
+  }
   const report = collect(child.stdio[3] as Readable | null, 1 << 20)
   const stderr = collect(child.stderr, 64 * 1024)
   const done = new Promise<WorkerOutcome>(resolve => {
@@ -53,7 +64,17 @@ export function startWorker(script: string, arg: string, stdio: {stdin: 'pipe' |
     const finish = (code: number | null, signal: NodeJS.Signals | null) => {
       if (finished) return
       finished = true
-      void Promise.all([report, stderr]).then(([r, e]) => resolve({code, signal, report: parseReport(r), stderr: e, ...(spawnError ? {spawnError} : {})}))
+      // The user namespace could not be made (newuidmap missing, a range refused): that is the cause.
+      const started = ready
+        ? ready.then(
+            () => undefined,
+            (error: Error) => error,
+          )
+        : Promise.resolve(undefined)
+      void Promise.all([report, stderr, started]).then(([r, e, usernsError]) => {
+        const failed = usernsError ?? spawnError
+        resolve({code, signal, report: parseReport(r), stderr: e, ...(failed ? {spawnError: failed} : {})})
+      })
     }
     child.once('close', finish)
   })
@@ -90,6 +111,9 @@ export function workerError(outcome: WorkerOutcome, what: string): UnpackError |
   const {report} = outcome
   if (report && !report.ok) return fromReport(report)
   if (outcome.code === 0 && report?.ok) return null
+  if (isPivotError(outcome.spawnError)) {
+    return new UnpackError('UNPACK_WORKER_FAILED', `${what} could not start: ${outcome.spawnError.message}`, {cause: outcome.spawnError})
+  }
   const how = outcome.spawnError
     ? `could not start: ${outcome.spawnError.message}`
     : outcome.signal

@@ -99,8 +99,16 @@ export function spawnInUserns(
     ...args,
   ]
   const child = spawn(USERNS_STARTER, starterArgs, {env: options.env, stdio: given as StdioOptions})
+  return {child, ready: driveStarter(child, child.stdio[index] as net.Socket | null, spec)}
+}
+
+/**
+ * The parent's side of the starter's channel (userns.c): reads the program's pid, writes its maps,
+ * says go. `child` is the process whose failure to start or exit ends it: the starter itself, or
+ * (rootless `run -d`) the monitor that runs it with the channel passed down.
+ */
+export function driveStarter(child: ChildProcess, channel: net.Socket | null, spec: UsernsSpec): Promise<number> {
   const ready = new Promise<number>((resolve, reject) => {
-    const channel = child.stdio[index] as net.Socket | null
     child.on('error', error => {
       const code = (error as NodeJS.ErrnoException).code
       reject(
@@ -151,7 +159,7 @@ export function spawnInUserns(
   })
   // A caller that abandons the process before awaiting must not get an unhandled rejection.
   ready.catch(() => undefined)
-  return {child, ready}
+  return ready
 }
 
 function parseFailure(text: string): string | undefined {

@@ -19,6 +19,8 @@ PACKAGES="$PACKAGES qemu-system-x86 e2fsprogs"
 # save/load oracles and the registry tests (test/env/registries.sh): skopeo writes OCI layouts,
 # openssl makes the token server's keys.
 PACKAGES="$PACKAGES skopeo openssl python3"
+# The rootless tier (test/rootless, test/env/rootless.sh): newuidmap/newgidmap.
+PACKAGES="$PACKAGES uidmap"
 
 BUSYBOX_IMAGE=localhost:5000/pivot-test/busybox:latest
 DEBIAN_IMAGE=localhost:5000/pivot-test/debian:bookworm
@@ -284,4 +286,5 @@ ensure_image "$BUSYBOX_IMAGE" "$BUSYBOX_VERSION" build_busybox
 ensure_image "$DEBIAN_IMAGE" "$DEBIAN_VERSION" build_debian
 bash "$(dirname "${BASH_SOURCE[0]}")/registries.sh"
 bash "$(dirname "${BASH_SOURCE[0]}")/oci.sh"
+bash "$(dirname "${BASH_SOURCE[0]}")/rootless.sh"
 echo "environment ready"

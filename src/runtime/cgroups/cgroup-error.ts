@@ -6,6 +6,7 @@ import {PivotError} from '../../errors'
  * - CGROUP_BAD_ID              a cgroup id that is not a plain name
  * - CGROUP_UNAVAILABLE         no cgroup filesystem found at all
  * - CGROUP_CONTROLLER_MISSING  a limit was asked for but its controller is not available
+ * - CGROUP_NOT_DELEGATED       a limit was asked for by a user other than root without a delegated cgroup
  * - CGROUP_EXISTS              a cgroup with this id already exists
  * - CGROUP_CREATE_FAILED       mkdir or enabling a controller failed
  * - CGROUP_WRITE_FAILED        writing a limit failed (the half-made cgroup was removed)

@@ -65,6 +65,11 @@ export interface CgroupOptions extends CgroupLocation {
    * cgroupsPath says, as runc does.
    */
   parent?: string
+  /**
+   * Place the cgroup as for a user other than root (in $PIVOT_CGROUP_PARENT, or nowhere without
+   * a limit); default: when not root and `root` is the real one.
+   */
+  rootless?: boolean
   /** Tests only: a fake kernel for a fake cgroupfs. */
   dirOps?: CgroupDirOps
   /** For validating `cpus`; default: the CPUs this process may run on. */

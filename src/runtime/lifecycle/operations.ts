@@ -126,7 +126,15 @@ export async function pauseContainer(store: Store, ref: string): Promise<void> {
   if (status.paused) throw new RuntimeError('CONTAINER_PAUSED', `Container ${status.id} is already paused`, {exitCode: 1})
   const {openCgroup} = require('../cgroups') as typeof import('../cgroups')
   const cgroup = openCgroup(cgroupIdOf(store, status.id))
-  if (!cgroup.canFreeze()) throw new RuntimeError('CONTAINER_NO_FREEZER', 'this host has no cgroup freezer: cannot pause', {exitCode: 1})
+  if (!cgroup.canFreeze()) {
+    // A rootless container has a freezer only in a delegated cgroup.
+    const uid = process.geteuid?.() ?? 0
+    const why =
+      uid !== 0 && cgroup.paths.length === 0
+        ? `the container has no cgroup: pivot runs as uid ${uid} (rootless) without a delegated one (ask root to delegate one and set PIVOT_CGROUP_PARENT, see pivot run --memory)`
+        : 'this host has no cgroup freezer'
+    throw new RuntimeError('CONTAINER_NO_FREEZER', `${why}: cannot pause`, {exitCode: 1})
+  }
   await cgroup.freeze()
   markRecord(store, status.id, {paused: true})
 }

@@ -3,7 +3,7 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import type {Store} from '../../store/store'
-import {cgroupIdOf} from '../../store/container-record'
+import {cgroupIdOf, readState} from '../../store/container-record'
 import {RuntimeError} from '../runtime-error'
 import {containerStatus, resolveContainer, type ContainerStatus} from './containers'
 
@@ -29,11 +29,30 @@ function read(file: string): string | undefined {
 
 /** The host pids of every process of the container (its cgroup's cgroup.procs). */
 export function containerPids(store: Store, id: string): number[] {
-  for (const dir of cgroupPaths(store, id)) {
+  const paths = cgroupPaths(store, id)
+  for (const dir of paths) {
     const text = read(path.join(dir, 'cgroup.procs'))
     if (text !== undefined) return text.split('\n').filter(Boolean).map(Number)
   }
-  return []
+  // A rootless container without a delegated cgroup: PID 1 and its descendants.
+  const pid1 = paths.length === 0 ? readState(store, id)?.pid : undefined
+  return pid1 === undefined ? [] : descendants(pid1)
+}
+
+/** `pid` and every process below it, from /proc's parent pids. */
+function descendants(pid: number): number[] {
+  const children = new Map<number, number[]>()
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    const stat = read(`/proc/${name}/stat`)
+    if (!stat) continue
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+    children.set(ppid, [...(children.get(ppid) ?? []), Number(name)])
+  }
+  if (!fs.existsSync(`/proc/${pid}`)) return []
+  const out = [pid]
+  for (let i = 0; i < out.length; i++) out.push(...(children.get(out[i]) ?? []))
+  return out
 }
 
 /** docker's tabwriter: each column as wide as its widest cell plus `padding`, at least `min`; the last not padded. */
@@ -89,7 +108,9 @@ function clockTicks(): number {
 function sample(store: Store, status: ContainerStatus): Sample {
   const paths = cgroupPaths(store, status.id)
   const v2 = paths.length === 1 && fs.existsSync(path.join(paths[0], 'cgroup.controllers'))
-  const find = (controller: string) => paths.find(p => p.includes(`/${controller}/`)) ?? paths[0]
+  // No cgroup (rootless without a delegated one): the processes' own counters, no limit.
+  const find = (controller: string): string => paths.find(p => p.includes(`/${controller}/`)) ?? paths[0] ?? '/nonexistent'
+  if (paths.length === 0) return processSample(containerPids(store, status.id))
   let cpuNs = 0
   const cpuStat = v2 ? read(path.join(paths[0], 'cpu.stat')) : undefined
   const usage = cpuStat && /^usage_usec (\d+)$/m.exec(cpuStat)
@@ -121,6 +142,20 @@ function sample(store: Store, status: ContainerStatus): Sample {
     }
   }
   return {cpuNs, memory: Math.max(0, used - inactive), limit, pids, readBytes, writeBytes}
+}
+
+function processSample(pids: number[]): Sample {
+  let cpuNs = 0
+  let memory = 0
+  for (const pid of pids) {
+    const stat = read(`/proc/${pid}/stat`)
+    if (stat) {
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      cpuNs += ((Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) * 1e9) / clockTicks()
+    }
+    memory += Number(/^VmRSS:\s+(\d+) kB$/m.exec(read(`/proc/${pid}/status`) ?? '')?.[1] ?? 0) * 1024
+  }
+  return {cpuNs, memory, limit: os.totalmem(), pids: pids.length, readBytes: 0, writeBytes: 0}
 }
 
 /** go-units' CustomSize("%.4g%s"): 316KiB, 23.54GiB, 1.2MB. */

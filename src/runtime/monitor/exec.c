@@ -16,6 +16,7 @@
  *
  * The environment is the command's. FILTER_FLAG is 1 when fd 3 carries PID 1's seccomp program
  * (a BPF array, as the init loads it), 0 when PID 1 has none (--privileged, unconfined). In order:
+ *   0. join PID 1's user namespace when it has one of its own (join_userns);
  *   1. read PID 1's Uid, Gid, Groups, Cap{Inh,Prm,Eff,Bnd,Amb}, NoNewPrivs from /proc/PID/status;
  *   2. write our pid to each CGROUP_PROCS file (the container's cgroup, host paths: before the
  *      mount namespace changes), so the command is counted and limited from its first instruction;
@@ -84,6 +85,23 @@ static void die(int status, const char *what) {
 }
 
 static uint64_t hex64(const char *s) { return strtoull(s, NULL, 16); }
+
+/*
+ * A container in a user namespace of its own (rootless, --userns): join it before anything else.
+ * PID 1's ids read from /proc then come out as the container sees them (0, not the host uid it
+ * maps to), and the namespaces it owns can be joined with the capabilities it gives. The user
+ * that made the namespace (its owner) may join it; nobody else but root can.
+ */
+static void join_userns(const char *pid) {
+  char path[64];
+  struct stat own, theirs;
+  snprintf(path, sizeof path, "/proc/%s/ns/user", pid);
+  if (stat("/proc/self/ns/user", &own) != 0 || stat(path, &theirs) != 0) die(125, path);
+  if (own.st_ino == theirs.st_ino && own.st_dev == theirs.st_dev) return;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || setns(fd, CLONE_NEWUSER) != 0) die(125, "user");
+  close(fd);
+}
 
 static int read_walls(const char *pid, struct walls *w) {
   char path[64];
@@ -299,7 +317,8 @@ int main(int argc, char **argv) {
     else break;
     first++;
   }
-  if (sep - first < 4 || sep + 1 >= argc) {
+  /* No CGROUP_PROCS at all: a rootless container without a delegated cgroup. */
+  if (sep - first < 3 || sep + 1 >= argc) {
     dprintf(2, "usage: pivot-exec [-u UID:GID:GROUPS] [-P] [-t] [-i] PID CWD FILTER_FLAG CGROUP_PROCS... -- CMD [ARG...]\n");
     return 125;
   }
@@ -312,6 +331,7 @@ int main(int argc, char **argv) {
   /* FILTER_FLAG: 1 or 0, with a `d` after it for the OCI runtime's exec --detach. */
   int with_filter = argv[first + 2][0] == '1';
   int detach = argv[first + 2][0] != '\0' && argv[first + 2][1] == 'd';
+  join_userns(pid);
   struct walls w;
   memset(&w, 0, sizeof w);
   if (read_walls(pid, &w) != 0) die(125, "cannot read the container's PID 1");
@@ -388,7 +408,13 @@ int main(int argc, char **argv) {
     if (fds[i] < 0) die(125, path);
   }
   for (int i = 0; i < 6; i++) {
-    if (setns(fds[i], nss[i].type) != 0) die(125, nss[i].name);
+    /* One PID 1 shares with us (the host's cgroup namespace, for a rootless container without
+       --cgroupns private) is not joined: a no-op for root, refused (EPERM) to anyone else. */
+    char own_path[64];
+    struct stat own, theirs;
+    snprintf(own_path, sizeof own_path, "/proc/self/ns/%s", nss[i].name);
+    int same = stat(own_path, &own) == 0 && fstat(fds[i], &theirs) == 0 && own.st_ino == theirs.st_ino && own.st_dev == theirs.st_dev;
+    if (!same && setns(fds[i], nss[i].type) != 0) die(125, nss[i].name);
     close(fds[i]);
   }
 

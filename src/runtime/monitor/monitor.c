@@ -4,7 +4,12 @@
  * and a Node process costs ~40 MiB of RSS where this costs under 1 MiB (docs/DESIGN.md, "Detached
  * containers").
  *
- *   pivot-monitor [-t] [-s MAX_BYTES -n MAX_FILES] LOG EXIT NODE INIT [CLEANUP ARG...]
+ *   pivot-monitor [-u STARTER FD] [-t] [-s MAX_BYTES -n MAX_FILES] LOG EXIT NODE INIT [CLEANUP ARG...]
+ *
+ * -u (a user other than root, who may not make a PID namespace): instead of NODE INIT in a new PID
+ * namespace, fork STARTER -c FD -- NODE INIT (src/userns/userns.c), which makes the user and PID
+ * namespaces; FD is its channel to pivot, inherited from pivot and closed here after the fork. The
+ * pid on fd 3 is then the starter's; pivot learns the init's from the channel.
  *
  * -s/-n (`--log-opt max-size/max-file`): once LOG reaches MAX_BYTES it becomes LOG.1 (LOG.1
  * becomes LOG.2... up to MAX_FILES-1 kept files; the oldest is dropped), docker's json-file rotation.
@@ -194,6 +199,13 @@ static int take_master(int channel, pid_t pid) {
 
 int main(int argc, char **argv) {
   int tty_mode = 0;
+  const char *starter = NULL, *channel = NULL;
+  if (argc > 3 && !strcmp(argv[1], "-u")) {
+    starter = argv[2];
+    channel = argv[3];
+    argv += 3;
+    argc -= 3;
+  }
   if (argc > 1 && !strcmp(argv[1], "-t")) {
     tty_mode = 1;
     argv++;
@@ -232,7 +244,7 @@ int main(int argc, char **argv) {
   int con[2] = {-1, -1};
   if (tty_mode && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, con) != 0) return 125;
   int own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
-  if (own_pidns < 0 || unshare(CLONE_NEWPID) != 0) return 125;
+  if (own_pidns < 0 || (!starter && unshare(CLONE_NEWPID) != 0)) return 125;
   pid_t pid = fork();
   if (pid == 0) {
     sigset_t none;
@@ -246,10 +258,17 @@ int main(int argc, char **argv) {
     if (tty_mode && dup2(con[1], 4) < 0) _exit(125);
     /* fd 3, the control socket, is inherited as it is (not close-on-exec). */
     char *env[] = {NULL};
+    if (starter) {
+      char *uargs[] = {(char *)starter, "-c", (char *)channel, "--", argv[3], argv[4], NULL};
+      execve(starter, uargs, env);
+      _exit(127);
+    }
     char *args[] = {argv[3], argv[4], NULL};
     execve(argv[3], args, env);
     _exit(127);
   }
+  /* Only the starter keeps the channel: pivot reads its end-of-file as "the program runs". */
+  if (channel) close(atoi(channel));
   /* Children forked later (none; the cleanup execs in place) belong in our own namespace. */
   setns(own_pidns, CLONE_NEWPID);
   close(own_pidns);

@@ -29,12 +29,17 @@ export function startMonitor(store: Store, id: string, netns?: NetnsChoice, tty 
       `the container monitor ${MONITOR_BIN} is not built: run \`npm run build\` (it needs a C compiler: apt-get install gcc libc6-dev)`,
     )
   }
+  // A user other than root: the monitor runs the init through the user-namespace starter, whose
+  // channel (fd 5) it passes down; pivot writes the maps and learns the init's pid there.
+  const rootless = (process.geteuid?.() ?? 0) !== 0
+  const userns = rootless ? (require('../../userns') as typeof import('../../userns')) : undefined
   // With a network namespace of its own for the container, the monitor is born in it (it does
   // no networking) and its child, the init, inherits it.
   const child = spawnInNetns(netns, () =>
     spawn(
       MONITOR_BIN,
       [
+        ...(userns ? ['-u', userns.USERNS_STARTER, '5'] : []),
         ...(tty ? ['-t'] : []),
         ...(logRotation ? ['-s', String(logRotation.maxSize), '-n', String(logRotation.maxFile)] : []),
         logPath(store, id),
@@ -46,9 +51,12 @@ export function startMonitor(store: Store, id: string, netns?: NetnsChoice, tty 
         path.resolve(store.root),
         id,
       ],
-      {detached: true, env: {}, stdio: ['ignore', 'ignore', 'ignore', 'pipe']},
+      {detached: true, env: {}, stdio: userns ? ['ignore', 'ignore', 'ignore', 'pipe', 'ignore', 'pipe'] : ['ignore', 'ignore', 'ignore', 'pipe']},
     ),
   )
+  const containerPid = userns
+    ? userns.driveStarter(child, (child.stdio as unknown[])[5] as import('node:net').Socket | null, userns.userNamespaceSpec())
+    : undefined
   const exited = new Promise<{code: number | null; signal: NodeJS.Signals | null; error?: Error}>(resolve => {
     child.on('error', error => resolve({code: null, signal: null, error}))
     child.on('exit', (code, signal) => resolve({code, signal}))
@@ -59,5 +67,6 @@ export function startMonitor(store: Store, id: string, netns?: NetnsChoice, tty 
     exited,
     // The init dies with the monitor (its parent-death signal).
     abandon: () => abandonChild(child),
+    ...(containerPid ? {containerPid} : {}),
   }
 }

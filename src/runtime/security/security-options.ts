@@ -6,6 +6,7 @@ import {RuntimeError} from '../runtime-error'
 import {resolveCapabilities} from './capabilities'
 import {EPERM, seccompRules, type NodeArch, type ResolvedRule} from './seccomp-profile'
 import {writeFileAtomic} from '../../common/fs-util'
+import {runtimeDir} from '../../common/user-dirs'
 
 /** The security flags of `pivot run` (and of build steps, which take the defaults). */
 export interface SecurityOptions {
@@ -122,22 +123,26 @@ export function filterKey(arch: NodeArch, rules: readonly ResolvedRule[], arches
   return `${arch}-${hex(h1)}${hex(h2)}-${text.length}`
 }
 
-/** Where compiled filters are kept between runs: host runtime state, root's only, gone at reboot. */
-export const SECCOMP_CACHE_DIR = '/run/pivot/seccomp'
+/**
+ * Where compiled filters are kept between runs: runtime state, gone at reboot; root's under /run,
+ * another user's under their runtime dir (common/user-dirs).
+ */
+export const SECCOMP_CACHE_DIR = runtimeDir('pivot/seccomp')
 
 /**
  * Compiling the filter costs ~12 ms of libseccomp (three ABIs, ~360 syscalls): more than the rest
  * of a container's start. It depends only on the key, so it is kept in SECCOMP_CACHE_DIR (not in
  * the image cache, which must not change because a container ran). A cached filter is trusted
- * only from a root-owned directory and file that no one else can write (/run itself is root's);
- * it is written whole, by a rename.
+ * only from a directory and file owned by the user running pivot that no one else can write (/run
+ * itself is root's; a user's runtime dir is theirs); it is written whole, by a rename.
  */
 function cachedProgram(dir: string, key: string, compile: () => Buffer): Buffer {
   const fs = require('node:fs') as typeof import('node:fs')
   const file = `${dir}/${key}.bpf`
+  const uid = process.geteuid?.() ?? 0
   const trusted = (p: string, dir: boolean) => {
     const st = fs.lstatSync(p, {throwIfNoEntry: false})
-    return st !== undefined && (dir ? st.isDirectory() : st.isFile()) && st.uid === 0 && (st.mode & 0o022) === 0
+    return st !== undefined && (dir ? st.isDirectory() : st.isFile()) && st.uid === uid && (st.mode & 0o022) === 0
   }
   try {
     if (trusted(dir, true) && trusted(file, false)) {

@@ -685,3 +685,59 @@ describe('createCgroup on v2', () => {
     assert.deepEqual(listCgroups(fake.options.root), [])
   })
 })
+
+describe('createCgroup for a user other than root (rootless)', () => {
+  const withParent = <T>(value: string | undefined, fn: () => T): T => {
+    const saved = process.env.PIVOT_CGROUP_PARENT
+    if (value === undefined) delete process.env.PIVOT_CGROUP_PARENT
+    else process.env.PIVOT_CGROUP_PARENT = value
+    try {
+      return fn()
+    } finally {
+      if (saved === undefined) delete process.env.PIVOT_CGROUP_PARENT
+      else process.env.PIVOT_CGROUP_PARENT = saved
+    }
+  }
+
+  it('refuses a limit without a delegated cgroup, in one line saying how to delegate, and creates nothing', () => {
+    const fake = fakeV1()
+    const before = snapshot(fake.options.root)
+    withParent(undefined, () => {
+      assert.throws(
+        () => createCgroup('r1', {memory: 64 * MiB}, {...fake.options, rootless: true}),
+        (e: unknown) =>
+          assertCgroupError(
+            e,
+            'CGROUP_NOT_DELEGATED',
+            /cannot apply the memory limit: .*no cgroup of its own; ask root to delegate one .*PIVOT_CGROUP_PARENT=NAME/,
+          ),
+      )
+    })
+    assert.deepEqual(snapshot(fake.options.root), before)
+  })
+
+  it('without a limit and without delegation: a manager of no directory (the default pids limit is skipped)', () => {
+    const fake = fakeV1()
+    const before = snapshot(fake.options.root)
+    const cgroup = withParent(undefined, () => createCgroup('r2', {}, {...fake.options, rootless: true}))
+    assert.deepEqual(cgroup.paths, [])
+    cgroup.addProcess(FAKE_PID)
+    assert.equal(cgroup.canFreeze(), false)
+    assert.deepEqual(snapshot(fake.options.root), before)
+  })
+
+  it('places the cgroup in the delegated root where it is writable, and refuses a limit of a hierarchy without it', () => {
+    const fake = fakeV1()
+    for (const c of ['pids', 'memory', 'freezer']) fake.kernel.mkdir(path.join(fake.mount[c], 'deleg'))
+    const cgroup = withParent('deleg', () => createCgroup('r3', {pids: 20, memory: 64 * MiB}, {...fake.options, rootless: true}))
+    assert.deepEqual([...cgroup.paths].sort(), ['pids', 'memory', 'freezer'].map(c => path.join(fake.mount[c], 'deleg', 'r3')).sort())
+    assert.equal(read(path.join(fake.mount.pids, 'deleg', 'r3', 'pids.max')).trim(), '20')
+    assert.equal(read(path.join(fake.mount.memory, 'deleg', 'r3', 'memory.limit_in_bytes')).trim(), String(64 * MiB))
+    const opened = withParent('deleg', () => openCgroup('r3', {...fake.options, rootless: true}))
+    assert.deepEqual([...opened.paths].sort(), [...cgroup.paths].sort())
+    assert.throws(
+      () => withParent('deleg', () => createCgroup('r4', {cpus: 1}, {...fake.options, rootless: true})),
+      (e: unknown) => assertCgroupError(e, 'CGROUP_NOT_DELEGATED', /\$PIVOT_CGROUP_PARENT=deleg is not a cgroup uid \d+ may write in the cpu hierarchy/),
+    )
+  })
+})
