@@ -246,7 +246,9 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
       ...(opts.groupAdd?.length ? {groupAdd: opts.groupAdd} : {}),
       ...security,
       ...(opts.tty ? {tty: true} : {}),
-      ...(userns ? {userns: {ttyGid: hostId(opts.userns!.maps.gid, 5) !== undefined, ...(netPlan.netns === 'new' ? {ownNetwork: true} : {})}} : rootlessUserns()),
+      ...(userns
+        ? {userns: {ttyGid: hostId(opts.userns!.maps.gid, 5) !== undefined, ...(netPlan.netns === 'new' ? {ownNetwork: true} : {})}}
+        : rootlessUserns()),
     }
     if (opts.readOnlyRootfs) {
       // An overlay without an upper dir needs two lower dirs at least.
