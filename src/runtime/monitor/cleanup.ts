@@ -9,6 +9,7 @@
 import {cgroupIdOf, readExit, readState, removeContainer, writeState, type ContainerState} from '../../store/container-record'
 import {openCgroup} from '../cgroups'
 import {releaseNetwork} from '../container-network'
+import {removeAnonymousVolumes} from '../mounts/volumes'
 import {Store} from '../../store/store'
 
 async function main(): Promise<void> {
@@ -26,6 +27,8 @@ async function main(): Promise<void> {
   await releaseNetwork(state.network, id)
   if (state.remove) {
     removeContainer(store, id, state.name ?? null)
+    // docker's --rm takes the container's anonymous volumes with it, detached or not.
+    removeAnonymousVolumes(store, state.mounts)
     return
   }
   const exit = readExit(store, id)

@@ -151,6 +151,8 @@ test('-p: a server in a container answers from the host loopback and the host ad
   assert.ok((await get(`http://${host}:18102/hostname`, 2000)).error, 'a port published on 127.0.0.1 only is not reachable on the host address')
   assert.equal(ok(['port', 'net-web']), '80/tcp -> 0.0.0.0:18101\n80/tcp -> 127.0.0.1:18102\n81/udp -> 0.0.0.0:18103\n')
   assert.equal(ok(['port', 'net-web', '81/udp']), '0.0.0.0:18103\n')
+  // docker ps's PORTS cell: sorted by container port, then address.
+  assert.match(ok(['ps']), / {3}0\.0\.0\.0:18101->80\/tcp, 127\.0\.0\.1:18102->80\/tcp, 0\.0\.0\.0:18103->81\/udp {3}net-web\n/)
   const none = p(['port', 'net-web', '82'])
   assert.equal(none.status, 1)
   assert.match(none.stderr, /^pivot: no public port '82\/tcp' published for net-web\n$/)
