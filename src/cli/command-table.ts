@@ -101,7 +101,7 @@ export const SUMMARIES: Readonly<Record<string, string>> = {
   run: 'Run a command in a new container of a cached image',
   save: 'Write images to an OCI image layout that docker load also reads',
   start: 'Start stopped containers again',
-  stats: 'Display a live sample of containers resource usage',
+  stats: 'Display a live stream of containers resource usage',
   stop: 'Stop running containers',
   tag: 'Give an image another name',
   top: 'Display the running processes of a container',
