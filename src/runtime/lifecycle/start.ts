@@ -22,12 +22,12 @@ export async function startStopped(store: Store, id: string): Promise<void> {
       exitCode: 1,
     })
   }
-  // Its network namespace (a bridge, a user network, container:) died with it, and the init
-  // joins whatever it is given: started without one it would be on the host's network.
-  if (config.net === 'joined') {
+  // A container: joiner's namespace was the other container's, and that one may be gone or have
+  // started again in another: there is no namespace to give it back.
+  if (config.net === 'joined' && !state.network) {
     throw new RuntimeError(
       'CONTAINER_NOT_RESTARTABLE',
-      `container ${id.slice(0, 12)} cannot be started again: it was on a network of its own (--net bridge, a user network or container:), which pivot does not reconnect yet; remove it and run it again`,
+      `container ${id.slice(0, 12)} cannot be started again: it shared the network namespace of another container (--net container:), which went with its exit; remove it and run it again`,
       {exitCode: 1},
     )
   }
@@ -41,12 +41,28 @@ export async function startStopped(store: Store, id: string): Promise<void> {
   writeState(store, next)
   const cgroup = createCgroup(cgroupIdOf(store, id), state.limits)
   const handover = {done: false}
+  let connected = false
   try {
-    const init = startMonitor(store, id, undefined, config.tty === true, state.logRotation)
+    // On a bridge or user network: born in a namespace of its own, then connected again.
+    const init = startMonitor(store, id, state.network ? 'new' : undefined, config.tty === true, state.logRotation)
+    if (state.network) {
+      const {reconnectNetwork} = require('../container-network') as typeof import('../container-network')
+      try {
+        next.network = await reconnectNetwork(store, state, init)
+      } catch (error) {
+        init.abandon()
+        throw error
+      }
+      connected = true
+    }
     await runDetached(init, config, cgroup, next, store, {requested: false}, handover)
   } catch (error) {
     if (!handover.done) {
       await cgroup.remove().catch(() => undefined)
+      if (connected) {
+        const {releaseNetwork} = require('../container-network') as typeof import('../container-network')
+        await releaseNetwork(next.network, id)
+      }
       const failed = readState(store, id)
       if (failed) writeState(store, {...failed, status: 'exited', exitCode: 128, finished: new Date().toISOString()})
     }

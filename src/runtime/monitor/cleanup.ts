@@ -87,6 +87,17 @@ async function restartLater(store: Store, id: string, state: ContainerState): Pr
     return
   }
   writeState(store, {...current, restartDelayMs: delay})
+  // This process was born in the container's (now empty) network namespace: the new one is made
+  // and connected from the host's.
+  if (current.network?.hostNetns !== undefined) {
+    try {
+      const {enterNetns} = require('../../network/connect') as typeof import('../../network/connect')
+      enterNetns(current.network.hostNetns)
+    } catch {
+      writeState(store, {...current, restarting: false})
+      return
+    }
+  }
   const {startStopped} = require('../lifecycle/start') as typeof import('../lifecycle/start')
   try {
     await startStopped(store, id)
