@@ -175,7 +175,9 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     if (opts.cidFile !== undefined) writeCidFile(opts.cidFile, id)
     cgroup = createCgroup(cgroupIdOf(store, id), opts.limits)
     if (kill.requested) throw new RuntimeError('RUN_INTERRUPTED', 'interrupted before the container started', {exitCode: 130})
-    init ??= opts.detach ? startMonitor(store, id, netPlan.netns, opts.tty, opts.logRotation) : startInit(opts.stdio, opts.interactive, netPlan.netns, opts.tty)
+    init ??= opts.detach
+      ? startMonitor(store, id, netPlan.netns, opts.tty, opts.logRotation, {stdin: opts.interactive === true})
+      : startInit(opts.stdio, opts.interactive, netPlan.netns, opts.tty)
     // Address, veth, route, ports: from outside the init's namespace, before "go".
     const net = await connectNetwork(netPlan, {
       store,
