@@ -2,7 +2,7 @@ import {Args, Flags} from '@oclif/core'
 import {PivotCommand} from '../src/cli/pivot-command'
 
 export default class Attach extends PivotCommand {
-  static summary = 'Attach local standard input, output, and error streams to a running container'
+  static summary = "Attach to a running container's input and output"
   static description = `Relays a detached container's output from now on (what it printed before is in \`pivot logs\`) and,
 when it was run with -i, pivot's stdin to its stdin, until it stops; exits with its status. EOF
 on pivot's stdin leaves the container's stdin open (as docker does for -d -i). On a -t container

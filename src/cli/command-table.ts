@@ -69,7 +69,7 @@ export const LEAN_COMMANDS: Readonly<Record<string, LeanCommand>> = {
 
 /** Every command's `static summary`, as the root help lists them (`help` is @oclif/plugin-help's). */
 export const SUMMARIES: Readonly<Record<string, string>> = {
-  attach: 'Attach local standard input, output, and error streams to a running container',
+  attach: "Attach to a running container's input and output",
   build: 'Build an image from a recipe',
   check: 'Verify the cache, and repair it with --repair',
   commit: "Create a new image from a container's changes",
