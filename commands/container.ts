@@ -8,6 +8,7 @@ const ALIASES: Record<string, string> = {
   ps: 'ps',
   run: 'run',
   exec: 'exec',
+  attach: 'attach',
   logs: 'logs',
   start: 'start',
   stop: 'stop',

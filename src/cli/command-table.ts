@@ -77,6 +77,7 @@ export const LEAN_COMMANDS: Readonly<Record<string, LeanCommand>> = {
 
 /** Every command's `static summary`, as the root help lists them (`help` is @oclif/plugin-help's). */
 export const SUMMARIES: Readonly<Record<string, string>> = {
+  attach: "Attach to a running container's input and output",
   build: 'Build an image from a recipe',
   check: 'Verify the cache, and repair it with --repair',
   commit: "Create a new image from a container's changes",
@@ -110,7 +111,7 @@ export const SUMMARIES: Readonly<Record<string, string>> = {
   run: 'Run a command in a new container of a cached image',
   save: 'Write images to an OCI image layout that docker load also reads',
   start: 'Start stopped containers again',
-  stats: 'Display a live sample of containers resource usage',
+  stats: 'Display a live stream of containers resource usage',
   stop: 'Stop running containers',
   tag: 'Give an image another name',
   top: 'Display the running processes of a container',

@@ -22,8 +22,17 @@ export function ps(flags: {cacheDir?: string; json: boolean; all: boolean; quiet
     const text = argv.join(' ')
     return JSON.stringify(!flags.noTrunc && text.length > 20 ? text.slice(0, 19) + '…' : text)
   }
-  const rows = shown.map(c => [id(c), c.imageName ?? shortId(c.image), command(c.command), formatAge(c.created), c.status, c.name ?? ''])
-  process.stdout.write(formatTable(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'NAMES'], rows))
+  const {displayPorts} = require('../network/ports') as typeof import('../network/ports')
+  const rows = shown.map(c => [
+    id(c),
+    c.imageName ?? shortId(c.image),
+    command(c.command),
+    formatAge(c.created),
+    c.status,
+    displayPorts(c.ports ?? []),
+    c.name ?? '',
+  ])
+  process.stdout.write(formatTable(['CONTAINER ID', 'IMAGE', 'COMMAND', 'CREATED', 'STATUS', 'PORTS', 'NAMES'], rows))
   return shown
 }
 

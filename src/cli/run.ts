@@ -272,10 +272,11 @@ export function checkFlags(f: RawRunFlags): Settings {
     if (f.rm === true) throw new RuntimeError('RUN_BAD_FLAG', 'Conflicting options: --restart and --rm')
     // Deliberate (README): a foreground container has no monitor that could start it again.
     if (f.detach !== true) throw new RuntimeError('RUN_BAD_FLAG', `--restart ${restart} needs -d: only a detached container's monitor can start it again`)
-    // Its network namespace dies with each exit, and a restart does not make a new one yet.
+    // A bridge or user network is connected again at each restart; another container's
+    // namespace cannot be given back.
     const net = str(f.net) ?? 'host'
-    if (net !== 'host' && net !== 'none')
-      throw new RuntimeError('RUN_BAD_FLAG', `--restart ${restart} with --net ${net}: pivot restarts containers on the host's network or none only (for now)`)
+    if (net.startsWith('container:'))
+      throw new RuntimeError('RUN_BAD_FLAG', `--restart ${restart} with --net ${net}: a container that shares another's network namespace cannot be restarted`)
   }
   const logRotation = parseLogOpts(list(f['log-opt']))
   const network = networkFlags(f)

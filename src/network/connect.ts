@@ -1,6 +1,7 @@
 import * as fs from 'node:fs'
 import {isRunning} from '../common/process-identity'
 import {bridgeExists, ensureBridge, NFT_TABLE, removeBridge} from './bridge'
+import {CLONE_NEWNET} from '../sys/constants'
 import {inNetns, runBatch, runTool, sys} from './host-tools'
 import {NetworkError} from './network-error'
 import {
@@ -33,6 +34,8 @@ export interface ConnectRequest {
   hostsFile?: string
   /** The container's own /etc/hosts lines, once its address and gateway are known. */
   hostsBaseFor?: (ip: string, gateway: string) => string
+  /** `start` of a stopped container: its former address, taken again when it is still free. */
+  preferredIp?: string
 }
 
 /** The host end of a container's veth pair: `pivot` and 10 hex digits of its id (IFNAMSIZ is 16). */
@@ -119,7 +122,7 @@ export async function connectContainer(req: ConnectRequest): Promise<Lease> {
     const rec = ensureBridge(req.network)
     const live = reclaimStale(allLeases())
     const ports = await choosePorts(req.ports, live, req.container)
-    const ip = freeAddress(rec, live)
+    const ip = freeAddress(rec, live, req.preferredIp)
     lease = {
       ip,
       network: rec.name,
@@ -196,6 +199,30 @@ export async function disconnectContainer(bridge: string, ip: string, container:
   }
 }
 
+/**
+ * A stopped container's host-side veth, when its old namespace still lives: the kernel removes
+ * the pair only once the namespace is gone, which is asynchronous after the last process's exit,
+ * and never while a process born there (a --restart cleanup) is alive. A `start` removes it first.
+ */
+export function removeOldVeth(container: string): void {
+  if (bridgeExists(vethName(container))) runTool('ip', ['link', 'del', vethName(container)])
+}
+
+/**
+ * Moves the main thread (and so every child it spawns and socket it opens from now on) into the
+ * namespace with that inode: a detached container's cleanup, born in the container's namespace,
+ * connects the container again (--restart) from the host's.
+ */
+export function enterNetns(inode: string): void {
+  if (netnsInode() === inode) return
+  const fd = fs.openSync(findNetns(inode), 'r')
+  try {
+    sys.setns(fd, CLONE_NEWNET)
+  } finally {
+    fs.closeSync(fd)
+  }
+}
+
 /** The inode of this thread's network namespace, as text. */
 export function netnsInode(nsPath = '/proc/thread-self/ns/net'): string {
   return String(fs.statSync(nsPath, {bigint: true}).ino)
@@ -240,9 +267,11 @@ export async function pruneNetworkState(): Promise<void> {
   }
 }
 
-function freeAddress(rec: NetworkRecord, live: Lease[]): string {
+function freeAddress(rec: NetworkRecord, live: Lease[], preferred?: string): string {
   const used = new Set(live.filter(l => l.bridge === rec.bridge).map(l => parseIPv4(l.ip)))
   const {first, last} = hostRange(parseSubnet(rec.subnet))
+  const wanted = preferred === undefined ? undefined : parseIPv4(preferred)
+  if (wanted !== undefined && wanted >= first && wanted <= last && !used.has(wanted)) return formatIPv4(wanted)
   for (let n = first; n <= last; n++) if (!used.has(n)) return formatIPv4(n)
   throw new NetworkError('NET_NO_ADDRESS', `network ${rec.name} (${rec.subnet}) has no free address left`)
 }

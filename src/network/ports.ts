@@ -68,6 +68,47 @@ export function samePort(a: PortBinding, b: PortBinding): boolean {
   return a.proto === b.proto && a.hostPort === b.hostPort && (a.hostIp === '' || b.hostIp === '' || a.hostIp === b.hostIp)
 }
 
+/**
+ * docker ps's PORTS cell: `0.0.0.0:8080->80/tcp, 127.0.0.1:5353->53/udp`, sorted by container
+ * port, then address, host port and protocol. Bindings whose host port equals the container port
+ * on one address and protocol are grouped when consecutive (`0.0.0.0:80-81->80-81/tcp`) and come
+ * first, the others after them, as docker's formatter does.
+ */
+export function displayPorts(bindings: readonly PortBinding[]): string {
+  const sorted = [...bindings].sort(
+    (a, b) => a.containerPort - b.containerPort || ip(a).localeCompare(ip(b)) || a.hostPort - b.hostPort || a.proto.localeCompare(b.proto),
+  )
+  type Group = {address: string; proto: string; first: number; last: number}
+  const cell = (g: Group) => {
+    const range = g.first === g.last ? `${g.first}` : `${g.first}-${g.last}`
+    return `${g.address}:${range}->${range}/${g.proto}`
+  }
+  // A group cut by a gap is printed at once; the open ones at the end, in the order their
+  // address and protocol first appeared.
+  const closed: string[] = []
+  const open = new Map<string, Group>()
+  const mapped: string[] = []
+  for (const b of sorted) {
+    if (b.hostPort !== b.containerPort) {
+      mapped.push(`${ip(b)}:${b.hostPort}->${b.containerPort}/${b.proto}`)
+      continue
+    }
+    const key = `${ip(b)}/${b.proto}`
+    const group = open.get(key)
+    if (group && b.containerPort === group.last + 1) {
+      group.last = b.containerPort
+      continue
+    }
+    if (group) closed.push(cell(group))
+    open.set(key, {address: ip(b), proto: b.proto, first: b.containerPort, last: b.containerPort})
+  }
+  return [...closed, ...[...open.values()].map(cell), ...mapped].join(', ')
+}
+
+function ip(b: PortBinding): string {
+  return b.hostIp || '0.0.0.0'
+}
+
 /** docker's `pivot port` line: `80/tcp -> 0.0.0.0:8080`. */
 export function formatBinding(b: PortBinding): string {
   return `${b.containerPort}/${b.proto} -> ${b.hostIp || '0.0.0.0'}:${b.hostPort}`

@@ -178,6 +178,67 @@ export async function connectNetwork(
   }
 }
 
+/**
+ * `start` (and `restart`, `--restart`) of a container that was on a bridge or a user network: its
+ * namespace, veth and rules went with its exit, so the new monitor (`init`, born in a new
+ * namespace) is connected again, as docker does: the same network, its former address when still
+ * free, the same published host ports, its names. When the address changed, its own line of
+ * /etc/hosts follows (the bind-mounted file of a user network, or the init layer's for the bridge).
+ */
+export async function reconnectNetwork(store: Store, state: ContainerState, init: PendingInit): Promise<NetworkRecordOfContainer> {
+  const old = state.network!
+  const net = require('../network/connect') as typeof import('../network/connect')
+  const {readNetwork, DEFAULT_NETWORK} = require('../network/network-state') as typeof import('../network/network-state')
+  if (old.network !== DEFAULT_NETWORK && !readNetwork(old.network)) {
+    const {NetworkError} = require('../network/network-error') as typeof import('../network/network-error')
+    throw new NetworkError('NET_NOT_FOUND', `network ${old.network} not found: container ${state.id.slice(0, 12)} cannot be connected to it again`, {
+      exitCode: 1,
+    })
+  }
+  const pid = init.child.pid
+  if (pid === undefined) throw new RuntimeError('RUN_INIT_FAILED', "cannot start the container's monitor")
+  const dir = containerDir(store, state.id)
+  const user = old.network !== DEFAULT_NETWORK
+  const hostsFile = user ? path.join(dir, 'hosts') : path.join(dir, 'init', 'etc', 'hosts')
+  let current = ''
+  try {
+    current = fs.readFileSync(hostsFile, 'utf8')
+  } catch {
+    // made by an older pivot: written afresh below
+  }
+  // The container's own lines end with its address and hostname; other members' lines follow.
+  const own = `${old.ip}	${state.hostname}
+`
+  const cut = current.indexOf(own)
+  const baseFor = (ip: string) => (cut === -1 ? current : current.slice(0, cut) + `${ip}\t${state.hostname}\n`)
+  net.removeOldVeth(state.id)
+  const lease = await net.connectContainer({
+    network: old.network,
+    container: state.id,
+    store: path.resolve(store.root),
+    owner: {pid, startTime: processStartTime(pid) ?? ''},
+    nsPid: pid,
+    names: user ? [...(state.name ? [state.name] : []), ...old.aliases, state.id.slice(0, 12)] : [],
+    ports: old.ports,
+    hostsFile: user ? hostsFile : undefined,
+    hostsBaseFor: ip => baseFor(ip),
+    preferredIp: old.ip,
+  })
+  const gateway = readNetwork(old.network)?.gateway ?? old.gateway
+  // In place: the file is bind-mounted by inode (user networks; connectContainer wrote it).
+  if (!user && lease.ip !== old.ip) fs.writeFileSync(hostsFile, baseFor(lease.ip))
+  if (gateway !== old.gateway) {
+    // A network made again (prune, then a new bridge) may have another subnet: its resolver too.
+    const resolv = path.join(dir, 'init', 'etc', 'resolv.conf')
+    try {
+      fs.writeFileSync(resolv, fs.readFileSync(resolv, 'utf8').replaceAll(`nameserver ${old.gateway}\n`, `nameserver ${gateway}\n`))
+    } catch {
+      // no resolv.conf of pivot's (a volume over /etc)
+    }
+  }
+  return {network: lease.network, bridge: lease.bridge, ip: lease.ip, gateway, ports: lease.ports, aliases: old.aliases, hostNetns: net.netnsInode()}
+}
+
 /** --dns / --add-host with --net host or none: the host's files (or loopback only) plus them. */
 function hostModeFiles(kind: 'host' | 'none', hostname: string, o: NetworkOptions): {hosts: string; resolvConf: string} {
   const read = (f: string, fallback: string) => {

@@ -1,4 +1,5 @@
 import type {Store} from '../store/store'
+import type {PortBinding} from '../store/container-record'
 import {humanDuration} from '../common/format'
 import {allContainers, type ContainerStatus} from './lifecycle/containers'
 
@@ -16,6 +17,8 @@ export interface ContainerSummary {
   exitCode?: number
   pid?: number
   detached: boolean
+  /** Published ports (-p, -P) while it runs (their rules go with it): docker ps's PORTS. */
+  ports?: PortBinding[]
   /** --label's labels, when it was given. */
   labels?: Record<string, string>
   created: string
@@ -55,6 +58,7 @@ export function listContainers(store: Store): ContainerSummary[] {
     exitCode: c.exitCode,
     pid: c.pid,
     detached: c.record.detached === true,
+    ...(c.state === 'running' && c.record.network?.ports.length ? {ports: c.record.network.ports} : {}),
     ...(c.record.runFlags?.Labels ? {labels: c.record.runFlags.Labels} : {}),
     created: c.record.created,
     started: c.started,

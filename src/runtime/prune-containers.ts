@@ -126,6 +126,8 @@ export async function destroyContainer(
   const record = readState(store, id)?.network
   if (record) await (require('./container-network') as typeof import('./container-network')).releaseNetwork(record, id)
   removeContainer(store, id, name === undefined ? undefined : name)
+  // A killed monitor could not remove its attach socket.
+  fs.rmSync((require('./monitor/start-monitor') as typeof import('./monitor/start-monitor')).attachSocketPath(id), {force: true})
 }
 
 /** Mount points at or below `dir` in a mountinfo file (octal escapes decoded). */

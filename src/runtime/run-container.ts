@@ -187,7 +187,7 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
       : undefined
     if (userns) state.runFlags = {...state.runFlags, UsernsMode: opts.userns!.mode}
     init ??= opts.detach
-      ? startMonitor(store, id, netPlan.netns, opts.tty, opts.logRotation)
+      ? startMonitor(store, id, netPlan.netns, opts.tty, opts.logRotation, {stdin: opts.interactive === true})
       : startInit(opts.stdio, opts.interactive, netPlan.netns, opts.tty, userns?.spec)
     // Address, veth, route, ports: from outside the init's namespace, before "go".
     const net = await connectNetwork(netPlan, {

@@ -1,10 +1,12 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import {KoffiSyscalls} from '../sys/koffi-syscalls'
+import type {KoffiSyscalls} from '../sys/koffi-syscalls'
 import {processCommand} from '../common/process-identity'
 import {StoreError, describeFsError, shellQuote} from './store-error'
 
-const sys = new KoffiSyscalls()
+// Loaded on the first lock: commands that only read the store (`exec`, `ps`) skip the syscall
+// layer's four modules, a few ms of every start.
+let sys: KoffiSyscalls | undefined
 
 /** How long a wait stays silent before it says what it waits for (the issue asks: within a second). */
 const NOTICE_AFTER_MS = 500
@@ -68,6 +70,7 @@ export function tryLockFile(file: string, options: Pick<LockOptions, 'shared' | 
     const fd = openLockFile(file, options.directory === true)
     let locked = false
     try {
+      sys ??= new (require('../sys/koffi-syscalls') as typeof import('../sys/koffi-syscalls')).KoffiSyscalls()
       if (!sys.tryFlock(fd, options.shared !== true)) return undefined
       locked = true
       if (sameFile(fd, file)) return held(fd, file, options.removeOnRelease === true)

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs'
 import type {Store} from '../../store/store'
-import {cgroupIdOf, configPath, exitPath, logPath, readState, writeState, type ContainerState} from '../../store/container-record'
+import {cgroupIdOf, configPath, exitPath, readState, writeState, type ContainerState} from '../../store/container-record'
 import type {InitConfig} from '../init-config'
 import {RuntimeError} from '../runtime-error'
 import {containerStatus, resolveContainer, waitStopped} from './containers'
@@ -11,7 +11,7 @@ import {containerStatus, resolveContainer, waitStopped} from './containers'
  * a new cgroup and a new monitor, which appends to the same json-file log. A container first run
  * in the foreground is detached from now on (its output goes to the log).
  */
-export async function startStopped(store: Store, id: string): Promise<void> {
+export async function startStopped(store: Store, id: string, waitClient = false): Promise<void> {
   const state = readState(store, id)
   if (!state) throw new RuntimeError('CONTAINER_NOT_FOUND', `No such container: ${id}`, {exitCode: 1})
   let config: InitConfig
@@ -22,12 +22,12 @@ export async function startStopped(store: Store, id: string): Promise<void> {
       exitCode: 1,
     })
   }
-  // Its network namespace (a bridge, a user network, container:) died with it, and the init
-  // joins whatever it is given: started without one it would be on the host's network.
-  if (config.net === 'joined') {
+  // A container: joiner's namespace was the other container's, and that one may be gone or have
+  // started again in another: there is no namespace to give it back.
+  if (config.net === 'joined' && !state.network) {
     throw new RuntimeError(
       'CONTAINER_NOT_RESTARTABLE',
-      `container ${id.slice(0, 12)} cannot be started again: it was on a network of its own (--net bridge, a user network or container:), which pivot does not reconnect yet; remove it and run it again`,
+      `container ${id.slice(0, 12)} cannot be started again: it shared the network namespace of another container (--net container:), which went with its exit; remove it and run it again`,
       {exitCode: 1},
     )
   }
@@ -49,12 +49,32 @@ export async function startStopped(store: Store, id: string): Promise<void> {
   writeState(store, next)
   const cgroup = createCgroup(cgroupIdOf(store, id), state.limits)
   const handover = {done: false}
+  let connected = false
   try {
-    const init = startMonitor(store, id, undefined, config.tty === true, state.logRotation)
+    // On a bridge or user network: born in a namespace of its own, then connected again.
+    // `-d -i` keeps a stdin for `attach` at each start; `start -a` makes the monitor wait for it.
+    const init = startMonitor(store, id, state.network ? 'new' : undefined, config.tty === true, state.logRotation, {
+      stdin: state.interactive === true,
+      waitClient,
+    })
+    if (state.network) {
+      const {reconnectNetwork} = require('../container-network') as typeof import('../container-network')
+      try {
+        next.network = await reconnectNetwork(store, state, init)
+      } catch (error) {
+        init.abandon()
+        throw error
+      }
+      connected = true
+    }
     await runDetached(init, config, cgroup, next, store, {requested: false}, handover)
   } catch (error) {
     if (!handover.done) {
       await cgroup.remove().catch(() => undefined)
+      if (connected) {
+        const {releaseNetwork} = require('../container-network') as typeof import('../container-network')
+        await releaseNetwork(next.network, id)
+      }
       const failed = readState(store, id)
       if (failed) writeState(store, {...failed, status: 'exited', exitCode: 128, finished: new Date().toISOString()})
     }
@@ -63,40 +83,40 @@ export async function startStopped(store: Store, id: string): Promise<void> {
 }
 
 /**
- * `pivot start [-a] CONTAINER`: a running one is left as it is (docker: no error). With `attach`,
- * prints its output from now on and returns its exit status once it stops.
+ * `pivot start [-a] [-i] CONTAINER`: a running one is left as it is (docker: no error). With
+ * `attach`, relays its output (and with `interactive` pivot's stdin, for a container run with -i)
+ * from its first byte: the new monitor forks the init only once this client is connected. Returns
+ * its exit status once it stops, or 'detached' (the detach keys, on a -t container).
  */
 export async function startContainer(
   store: Store,
   ref: string,
-  options: {attach: boolean; write(stream: 'stdout' | 'stderr', text: string): void},
-): Promise<number | undefined> {
+  options: {attach: boolean; interactive?: boolean; detachKeys?: number[]; write(stream: 'stdout' | 'stderr', chunk: Buffer): void},
+): Promise<number | 'detached' | undefined> {
   const id = resolveContainer(store, ref)
   let status = containerStatus(store, id)
   if (!status) throw new RuntimeError('CONTAINER_NOT_FOUND', `No such container: ${ref}`, {exitCode: 1})
   if (status.paused) throw new RuntimeError('CONTAINER_PAUSED', 'cannot start a paused container, try unpause instead', {exitCode: 1})
-  if (status.state === 'running' || status.state === 'restarting') return options.attach ? attachUntilStopped(store, id, undefined, options.write) : undefined
+  const attach = require('./attach') as typeof import('./attach')
+  const session = {stdin: options.interactive === true, detachKeys: options.detachKeys ?? attach.DEFAULT_DETACH_KEYS, write: options.write}
+  if (status.state === 'running' || status.state === 'restarting') {
+    return options.attach ? attach.attachContainer(store, ref, session) : undefined
+  }
   // An exited container's monitor may still be cleaning up (cgroup, record): let it finish.
   if (status.ownerAlive) status = await waitStopped(store, id, {settled: true})
   if (!status) throw new RuntimeError('CONTAINER_NOT_FOUND', `No such container: ${ref}`, {exitCode: 1})
-  let from = 0
-  try {
-    from = fs.statSync(logPath(store, id)).size
-  } catch {
-    // no log yet
+  if (!options.attach) {
+    await startStopped(store, id)
+    return undefined
   }
-  await startStopped(store, id)
-  return options.attach ? attachUntilStopped(store, id, from, options.write) : undefined
-}
-
-async function attachUntilStopped(
-  store: Store,
-  id: string,
-  from: number | undefined,
-  write: (stream: 'stdout' | 'stderr', text: string) => void,
-): Promise<number> {
-  const {showLogs} = require('./logs') as typeof import('./logs')
-  await showLogs(store, id, {follow: true, timestamps: false, write, ...(from === undefined ? {tail: 0} : {startOffset: from})})
-  const end = await waitStopped(store, id)
-  return end?.exitCode ?? 0
+  const {attachSocketPath} = require('../monitor/start-monitor') as typeof import('../monitor/start-monitor')
+  const connecting = attach.connectAttach(attachSocketPath(id), 15_000)
+  connecting.catch(() => undefined)
+  try {
+    await startStopped(store, id, true)
+  } catch (error) {
+    void connecting.then(s => s.destroy())
+    throw error
+  }
+  return attach.finishAttach(store, id, await connecting, session)
 }

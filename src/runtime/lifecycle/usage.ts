@@ -5,7 +5,7 @@ import * as path from 'node:path'
 import type {Store} from '../../store/store'
 import {cgroupIdOf, readState} from '../../store/container-record'
 import {RuntimeError} from '../runtime-error'
-import {containerStatus, resolveContainer, type ContainerStatus} from './containers'
+import {allContainers, containerStatus, resolveContainer, type ContainerStatus} from './containers'
 
 function runningStatus(store: Store, ref: string): ContainerStatus {
   const id = resolveContainer(store, ref)
@@ -182,31 +182,76 @@ export interface StatsRow {
   PIDs: string
 }
 
+function row(ref: string, status: ContainerStatus, now: Sample, cpu: number): StatsRow {
+  return {
+    BlockIO: `${size(now.readBytes, 1000)} / ${size(now.writeBytes, 1000)}`,
+    CPUPerc: `${Math.max(0, cpu).toFixed(2)}%`,
+    Container: ref,
+    ID: status.id.slice(0, 12),
+    MemPerc: now.limit > 0 ? `${((now.memory / now.limit) * 100).toFixed(2)}%` : '0.00%',
+    MemUsage: `${size(now.memory, 1024)} / ${size(now.limit, 1024)}`,
+    Name: status.record.name ?? '',
+    NetIO: '--',
+    PIDs: String(now.pids),
+  }
+}
+
+/** docker's row of a named container that stopped while streamed: zeros. */
+const STOPPED: Sample = {cpuNs: 0, memory: 0, limit: 0, pids: 0, readBytes: 0, writeBytes: 0}
+
 /**
  * `pivot stats --no-stream`: one sample of each container's cgroup, CPU over one second as docker
  * takes it. NET I/O is `--` with the host's network (the counters are the host's, not the
  * container's).
  */
 export async function statsOnce(store: Store, refs: string[]): Promise<StatsRow[]> {
-  const statuses = refs.map(ref => runningStatus(store, ref))
-  const first = statuses.map(s => ({at: process.hrtime.bigint(), s: sample(store, s)}))
-  await new Promise(resolve => setTimeout(resolve, 1000))
-  return statuses.map((status, i) => {
-    const now = sample(store, status)
-    const elapsed = Number(process.hrtime.bigint() - first[i].at)
-    const cpu = elapsed > 0 ? ((now.cpuNs - first[i].s.cpuNs) / elapsed) * 100 : 0
-    return {
-      BlockIO: `${size(now.readBytes, 1000)} / ${size(now.writeBytes, 1000)}`,
-      CPUPerc: `${Math.max(0, cpu).toFixed(2)}%`,
-      Container: refs[i],
-      ID: status.id.slice(0, 12),
-      MemPerc: `${((now.memory / now.limit) * 100).toFixed(2)}%`,
-      MemUsage: `${size(now.memory, 1024)} / ${size(now.limit, 1024)}`,
-      Name: status.record.name ?? '',
-      NetIO: '--',
-      PIDs: String(now.pids),
-    }
+  let rows: StatsRow[] = []
+  await statsStream(store, refs, frame => {
+    rows = frame
+    return false
   })
+  return rows
+}
+
+/**
+ * `pivot stats` without --no-stream: a frame each second until `draw` returns false. Named
+ * containers must run when it starts (as for --no-stream); one that stops later stays, with zeros,
+ * as docker shows it. Without names, every running container, looked up again each frame (docker
+ * adds started ones and drops stopped ones). CPU % is over the last second; a container seen for
+ * the first time shows its CPU from the next frame on.
+ */
+export async function statsStream(store: Store, refs: string[] | undefined, draw: (rows: StatsRow[]) => boolean): Promise<void> {
+  const named = refs?.map(ref => ({ref, id: runningStatus(store, ref).id}))
+  const running = () =>
+    allContainers(store)
+      .filter(c => c.state === 'running')
+      .map(c => ({ref: c.record.name ?? c.id.slice(0, 12), id: c.id}))
+  const previous = new Map<string, {at: bigint; s: Sample}>()
+  const take = (list: Array<{ref: string; id: string}>) =>
+    list.map(({ref, id}) => {
+      const status = containerStatus(store, id)
+      const s = status?.state === 'running' ? sample(store, status) : undefined
+      return {ref, id, status, at: process.hrtime.bigint(), s}
+    })
+  for (const t of take(named ?? running())) if (t.s) previous.set(t.id, {at: t.at, s: t.s})
+  for (;;) {
+    await new Promise(resolve => setTimeout(resolve, 1000))
+    const rows: StatsRow[] = []
+    for (const t of take(named ?? running())) {
+      // Removed meanwhile (rm -f): no record left to show.
+      if (!t.status) continue
+      const before = previous.get(t.id)
+      if (!t.s) {
+        previous.delete(t.id)
+        rows.push(row(t.ref, t.status, STOPPED, 0))
+        continue
+      }
+      const elapsed = before ? Number(t.at - before.at) : 0
+      rows.push(row(t.ref, t.status, t.s, before && elapsed > 0 ? ((t.s.cpuNs - before.s.cpuNs) / elapsed) * 100 : 0))
+      previous.set(t.id, {at: t.at, s: t.s})
+    }
+    if (!draw(rows)) return
+  }
 }
 
 export function statsTable(rows: StatsRow[]): string {

@@ -9,6 +9,7 @@
 import {cgroupIdOf, readExit, readState, removeContainer, writeState, type ContainerState} from '../../store/container-record'
 import {openCgroup} from '../cgroups'
 import {releaseNetwork} from '../container-network'
+import {removeAnonymousVolumes} from '../mounts/volumes'
 import {Store} from '../../store/store'
 
 async function main(): Promise<void> {
@@ -26,6 +27,8 @@ async function main(): Promise<void> {
   await releaseNetwork(state.network, id)
   if (state.remove) {
     removeContainer(store, id, state.name ?? null)
+    // docker's --rm takes the container's anonymous volumes with it, detached or not.
+    removeAnonymousVolumes(store, state.mounts)
     return
   }
   const exit = readExit(store, id)
@@ -84,6 +87,17 @@ async function restartLater(store: Store, id: string, state: ContainerState): Pr
     return
   }
   writeState(store, {...current, restartDelayMs: delay})
+  // This process was born in the container's (now empty) network namespace: the new one is made
+  // and connected from the host's.
+  if (current.network?.hostNetns !== undefined) {
+    try {
+      const {enterNetns} = require('../../network/connect') as typeof import('../../network/connect')
+      enterNetns(current.network.hostNetns)
+    } catch {
+      writeState(store, {...current, restarting: false})
+      return
+    }
+  }
   const {startStopped} = require('../lifecycle/start') as typeof import('../lifecycle/start')
   try {
     await startStopped(store, id)

@@ -4,12 +4,19 @@
  * and a Node process costs ~40 MiB of RSS where this costs under 1 MiB (docs/DESIGN.md, "Detached
  * containers").
  *
- *   pivot-monitor [-u STARTER FD] [-t] [-s MAX_BYTES -n MAX_FILES] LOG EXIT NODE INIT [CLEANUP ARG...]
+ *   pivot-monitor [-u STARTER FD] [-t] [-a SOCKET [-i] [-w]] [-s MAX_BYTES -n MAX_FILES] LOG EXIT NODE INIT [CLEANUP ARG...]
  *
  * -u (a user other than root, who may not make a PID namespace): instead of NODE INIT in a new PID
  * namespace, fork STARTER -c FD -- NODE INIT (src/userns/userns.c), which makes the user and PID
  * namespaces; FD is its channel to pivot, inherited from pivot and closed here after the fork. The
  * pid on fd 3 is then the starter's; pivot learns the init's from the channel.
+ * -a (`attach`, `start -a`): a unix socket at SOCKET where clients attach. Each client gets the
+ * container's output as it comes, in docker's stdcopy frames (8 bytes: stream 1 or 2, three
+ * zeros, the length big-endian; then the bytes); a client that does not keep up is dropped (the
+ * container never waits for a reader). With -i (`run -d -i`) the init's stdin is a pipe whose
+ * writing end the monitor holds, and what any client sends goes there (to the pty with -t): stdin
+ * stays open when a client leaves, as docker keeps it for `-d -i`. With -w (`start -a`) the init
+ * is forked only once the first client is there, so it sees the output from the first byte.
  *
  * -s/-n (`--log-opt max-size/max-file`): once LOG reaches MAX_BYTES it becomes LOG.1 (LOG.1
  * becomes LOG.2... up to MAX_FILES-1 kept files; the oldest is dropped), docker's json-file rotation.
@@ -46,6 +53,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -152,6 +160,8 @@ static void flush_lines(struct stream *s, int at_eof) {
   s->len -= start;
 }
 
+static void broadcast(int stream, const char *p, size_t n);
+
 /* Reads what is there; returns 0 at EOF (the fd is then closed and set to -1). */
 static int pump(struct stream *s) {
   ssize_t n = read(s->fd, s->buf + s->len, sizeof s->buf - s->len);
@@ -162,6 +172,7 @@ static int pump(struct stream *s) {
     s->fd = -1;
     return 0;
   }
+  broadcast(s->name[3] == 'e' ? 2 : 1, s->buf + s->len, (size_t)n);
   s->len += (size_t)n;
   flush_lines(s, 0);
   return 1;
@@ -180,6 +191,53 @@ static void write_exit(const char *path, int status) {
   fsync(fd);
   close(fd);
   rename(tmp, path);
+}
+
+#define MAX_CLIENTS 8
+static int clients[MAX_CLIENTS];
+static int nclients;
+
+static void drop_client(int i) {
+  close(clients[i]);
+  clients[i] = clients[--nclients];
+}
+
+/* One stdcopy frame to every client; a client whose socket is full is dropped, never waited for. */
+static void broadcast(int stream, const char *p, size_t n) {
+  if (n == 0 || nclients == 0) return;
+  unsigned char head[8] = {(unsigned char)stream, 0, 0, 0, (unsigned char)(n >> 24), (unsigned char)(n >> 16), (unsigned char)(n >> 8), (unsigned char)n};
+  for (int i = nclients - 1; i >= 0; i--) {
+    struct iovec v[2] = {{head, 8}, {(void *)p, n}};
+    struct msghdr m = {0};
+    m.msg_iov = v;
+    m.msg_iovlen = 2;
+    if (sendmsg(clients[i], &m, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)(n + 8)) drop_client(i);
+  }
+}
+
+static int listen_at(const char *path) {
+  struct sockaddr_un a = {0};
+  a.sun_family = AF_UNIX;
+  if (strlen(path) >= sizeof a.sun_path) return -1;
+  strcpy(a.sun_path, path);
+  unlink(path);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -1;
+  mode_t old = umask(0077);
+  int r = bind(fd, (struct sockaddr *)&a, sizeof a);
+  umask(old);
+  if (r != 0 || listen(fd, MAX_CLIENTS) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+static void accept_client(int lfd) {
+  int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+  if (c < 0) return;
+  if (nclients == MAX_CLIENTS) close(c);
+  else clients[nclients++] = c;
 }
 
 /* The init's pty master: its descriptor number comes on the console channel. -1 on failure. */
@@ -210,6 +268,17 @@ int main(int argc, char **argv) {
     tty_mode = 1;
     argv++;
     argc--;
+  }
+  const char *attach_path = NULL;
+  int stdin_mode = 0, wait_client = 0;
+  if (argc > 2 && !strcmp(argv[1], "-a")) {
+    attach_path = argv[2];
+    argv += 2;
+    argc -= 2;
+    for (; argc > 1 && (!strcmp(argv[1], "-i") || !strcmp(argv[1], "-w")); argv++, argc--) {
+      if (argv[1][1] == 'i') stdin_mode = 1;
+      else wait_client = 1;
+    }
   }
   if (argc > 4 && !strcmp(argv[1], "-s") && !strcmp(argv[3], "-n")) {
     max_bytes = atoll(argv[2]);
@@ -243,6 +312,19 @@ int main(int argc, char **argv) {
   if (sfd < 0 || pipe2(out, O_CLOEXEC) != 0 || pipe2(err, O_CLOEXEC) != 0) return 125;
   int con[2] = {-1, -1};
   if (tty_mode && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, con) != 0) return 125;
+  /* -i without -t: a pipe for the container's stdin (with -t the pty is its stdin). */
+  int in[2] = {-1, -1};
+  if (stdin_mode && !tty_mode && pipe2(in, O_CLOEXEC) != 0) return 125;
+  int lfd = -1;
+  if (attach_path) {
+    lfd = listen_at(attach_path);
+    if (lfd < 0) return 125;
+  }
+  if (wait_client && lfd >= 0) {
+    /* start -a: the client connects right after spawning this; 10 s is plenty even under load. */
+    struct pollfd w = {lfd, POLLIN, 0};
+    if (poll(&w, 1, 10000) == 1) accept_client(lfd);
+  }
   int own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
   if (own_pidns < 0 || (!starter && unshare(CLONE_NEWPID) != 0)) return 125;
   pid_t pid = fork();
@@ -252,7 +334,7 @@ int main(int argc, char **argv) {
     sigprocmask(SIG_SETMASK, &none, NULL);
     signal(SIGPIPE, SIG_DFL);
     signal(SIGHUP, SIG_DFL);
-    int null = open("/dev/null", O_RDONLY);
+    int null = in[0] >= 0 ? in[0] : open("/dev/null", O_RDONLY);
     if (null < 0 || dup2(null, 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0) _exit(125);
     if (null > 3) close(null);
     if (tty_mode && dup2(con[1], 4) < 0) _exit(125);
@@ -275,6 +357,9 @@ int main(int argc, char **argv) {
   close(out[1]);
   close(err[1]);
   if (con[1] >= 0) close(con[1]);
+  if (in[0] >= 0) close(in[0]);
+  /* Writes to a container that does not read its stdin must not stop the logging. */
+  if (in[1] >= 0) fcntl(in[1], F_SETFL, O_NONBLOCK);
   if (pid < 0) return 125;
   char line[32];
   int n = snprintf(line, sizeof line, "%d\n", (int)pid);
@@ -286,10 +371,13 @@ int main(int argc, char **argv) {
   se.fd = err[0];
   int status = 0, exited = 0;
   while (!exited || so.fd >= 0 || se.fd >= 0 || pt.fd >= 0) {
-    struct pollfd p[5] = {{so.fd, POLLIN, 0}, {se.fd, POLLIN, 0}, {exited ? -1 : sfd, POLLIN, 0}, {con[0], POLLIN, 0}, {pt.fd, POLLIN, 0}};
+    /* 0-4: the streams, SIGCHLD, the console channel, the pty; 5: the attach socket; then the clients. */
+    struct pollfd p[6 + MAX_CLIENTS] = {{so.fd, POLLIN, 0}, {se.fd, POLLIN, 0}, {exited ? -1 : sfd, POLLIN, 0}, {con[0], POLLIN, 0}, {pt.fd, POLLIN, 0}, {exited ? -1 : lfd, POLLIN, 0}};
+    int n_clients = nclients;
+    for (int i = 0; i < n_clients; i++) p[6 + i] = (struct pollfd){clients[i], POLLIN, 0};
     /* After PID 1's exit the kernel kills the rest of its namespace, which closes the pipes;
        a stuck writer (a process in D state) must not hold the exit record back for long. */
-    int r = poll(p, 5, exited ? 2000 : -1);
+    int r = poll(p, (nfds_t)(6 + n_clients), exited ? 2000 : -1);
     if (r < 0) {
       if (errno == EINTR) continue;
       break;
@@ -304,6 +392,28 @@ int main(int argc, char **argv) {
     }
     /* EIO once the container's last process closed the slave: pump takes it as the end. */
     if (p[4].revents) pump(&pt);
+    if (p[5].revents) accept_client(lfd);
+    /* A client's bytes go to the container's stdin (the pty with -t); without -i they are dropped.
+       Backwards: drop_client moves the last client into the freed slot. */
+    for (int i = n_clients - 1; i >= 0; i--) {
+      if (!p[6 + i].revents) continue;
+      char in_buf[4096];
+      ssize_t got = read(clients[i], in_buf, sizeof in_buf);
+      if (got <= 0) {
+        if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        drop_client(i);
+        continue;
+      }
+      int target = !stdin_mode ? -1 : tty_mode ? pt.fd : in[1];
+      /* What does not fit now is lost rather than block the logging (as a full pipe buffer of
+         64 KiB unread by the container). */
+      if (target >= 0 && write(target, in_buf, (size_t)got) < 0 && errno == EPIPE) {
+        if (!tty_mode) {
+          close(in[1]);
+          in[1] = -1;
+        }
+      }
+    }
     if (p[2].revents) {
       struct signalfd_siginfo si;
       while (read(sfd, &si, sizeof si) > 0) {
@@ -317,6 +427,9 @@ int main(int argc, char **argv) {
   if (pt.fd >= 0) flush_lines(&pt, 1);
   fsync(log_fd);
   write_exit(exit_path, status);
+  /* The clients see EOF once the exit is recorded (the cleanup's exec closes their sockets). */
+  if (attach_path) unlink(attach_path);
+  if (in[1] >= 0) close(in[1]);
   if (argc > 5) {
     sigprocmask(SIG_UNBLOCK, &chld, NULL);
     char *env[] = {NULL};

@@ -13,6 +13,14 @@ export const MONITOR_BIN = path.resolve(__dirname, '..', '..', '..', 'monitor', 
 export const CLEANUP_SCRIPT = path.join(__dirname, 'cleanup.js')
 
 /**
+ * Where a detached container's monitor listens for `attach` clients (monitor.c, -a): under /run,
+ * not the cache, as a socket path must fit in 108 bytes whatever the cache's path.
+ */
+export function attachSocketPath(id: string): string {
+  return path.join('/run/pivot/attach', `${id}.sock`)
+}
+
+/**
  * Starts the monitor of a detached container (monitor.c says what it does). The returned
  * PendingInit's child is the monitor, not the init: the init's pid comes as the first line on
  * the control socket (fd 3), which is otherwise the init's own, as in a foreground run.
@@ -20,7 +28,14 @@ export const CLEANUP_SCRIPT = path.join(__dirname, 'cleanup.js')
  * The monitor is in a session of its own with /dev/null for stdio, and is unref'd: `pivot run -d`
  * exits once the command runs, and the monitor lives on with the container.
  */
-export function startMonitor(store: Store, id: string, netns?: NetnsChoice, tty = false, logRotation?: {maxSize: number; maxFile: number}): PendingInit {
+export function startMonitor(
+  store: Store,
+  id: string,
+  netns?: NetnsChoice,
+  tty = false,
+  logRotation?: {maxSize: number; maxFile: number},
+  attach: {stdin: boolean; waitClient?: boolean} = {stdin: false},
+): PendingInit {
   try {
     fs.accessSync(MONITOR_BIN, fs.constants.X_OK)
   } catch {
@@ -33,6 +48,7 @@ export function startMonitor(store: Store, id: string, netns?: NetnsChoice, tty 
   // channel (fd 5) it passes down; pivot writes the maps and learns the init's pid there.
   const rootless = (process.geteuid?.() ?? 0) !== 0
   const userns = rootless ? (require('../../userns') as typeof import('../../userns')) : undefined
+  fs.mkdirSync(path.dirname(attachSocketPath(id)), {recursive: true, mode: 0o700})
   // With a network namespace of its own for the container, the monitor is born in it (it does
   // no networking) and its child, the init, inherits it.
   const child = spawnInNetns(netns, () =>
@@ -41,6 +57,10 @@ export function startMonitor(store: Store, id: string, netns?: NetnsChoice, tty 
       [
         ...(userns ? ['-u', userns.USERNS_STARTER, '5'] : []),
         ...(tty ? ['-t'] : []),
+        '-a',
+        attachSocketPath(id),
+        ...(attach.stdin ? ['-i'] : []),
+        ...(attach.waitClient ? ['-w'] : []),
         ...(logRotation ? ['-s', String(logRotation.maxSize), '-n', String(logRotation.maxFile)] : []),
         logPath(store, id),
         exitPath(store, id),

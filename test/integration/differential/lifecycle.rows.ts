@@ -337,13 +337,11 @@ export const ROWS: Row[] = [
   {name: 'stats --no-stream header', cmds: [sleeper(), {args: ['stats', '--no-stream', '$C']}], normalize: firstLine},
   {name: 'container inspect', cmds: [sleeper(), {args: ['container', 'inspect', '-f', '{{.State.Status}}', '$C']}]},
   {name: 'container rm -f', cmds: [sleeper(), {args: ['container', 'rm', '-f', '$C']}]},
-  // Deliberate: no PORTS column (pivot has no port mappings).
   {
     name: 'container ls header',
     cmds: [{args: ['container', 'ls']}],
     normalize: s =>
       firstLine(s)
-        .replace(/\s+PORTS/, '')
         .split(/\s{2,}/)
         .join('|'),
   },

@@ -2,7 +2,7 @@
 // and aliases, --net container:, parallel starts, port conflicts, bad input against docker's exit
 // codes, egress NAT to a server in a namespace this test makes, and what each exit path leaves on
 // the host (links, pivot's nftables table, leases): nothing, once the container is gone.
-// Host ports 18000-18999 only; traffic only to loopback and to addresses this test made.
+// Host ports 18000-18999 and 5360-5361 only; traffic only to loopback and to addresses this test made.
 import {after, before, test} from 'node:test'
 import assert from 'node:assert/strict'
 import {execFileSync, spawn, spawnSync, type ChildProcess} from 'node:child_process'
@@ -151,6 +151,8 @@ test('-p: a server in a container answers from the host loopback and the host ad
   assert.ok((await get(`http://${host}:18102/hostname`, 2000)).error, 'a port published on 127.0.0.1 only is not reachable on the host address')
   assert.equal(ok(['port', 'net-web']), '80/tcp -> 0.0.0.0:18101\n80/tcp -> 127.0.0.1:18102\n81/udp -> 0.0.0.0:18103\n')
   assert.equal(ok(['port', 'net-web', '81/udp']), '0.0.0.0:18103\n')
+  // docker ps's PORTS cell: sorted by container port, then address.
+  assert.match(ok(['ps']), / {3}0\.0\.0\.0:18101->80\/tcp, 127\.0\.0\.1:18102->80\/tcp, 0\.0\.0\.0:18103->81\/udp {3}net-web\n/)
   const none = p(['port', 'net-web', '82'])
   assert.equal(none.status, 1)
   assert.match(none.stderr, /^pivot: no public port '82\/tcp' published for net-web\n$/)
@@ -457,4 +459,54 @@ test('cleanup after a SIGKILLed pivot run: the lease and rules stay until pivot 
   assert.equal(portElements(), '')
   ok(['rm', 'net-web'])
   assertClean('killed container')
+})
+
+test('start, restart and --restart connect a stopped bridge or user-network container again: its address, its ports, its names', async () => {
+  const serves = (port: number, short: string) =>
+    until(`the server on ${port}`, async () => ((await get(`http://127.0.0.1:${port}/hostname`, 2000)).body === `${short}\n` ? true : undefined))
+  const ipOf = (name: string) => ok(['exec', name, 'sh', '-c', 'ip -4 -o addr show eth0']).split(/\s+/)[3]
+  const id = webServer(['--name', 'net-web', '--net', 'bridge', '-p', '5360:80'])
+  const short = id.slice(0, 12)
+  await serves(5360, short)
+  const before = ipOf('net-web')
+  ok(['stop', '-t', '1', 'net-web'])
+  assert.equal((await get('http://127.0.0.1:5360/hostname', 2000)).error !== undefined, true, 'nothing published while stopped')
+  assert.equal(ok(['start', 'net-web']), 'net-web\n')
+  await serves(5360, short)
+  assert.equal(ipOf('net-web'), before, 'its address again, as it was free')
+  assert.match(ok(['ps']), / 0\.0\.0\.0:5360->80\/tcp {3}net-web\n/)
+  ok(['restart', '-t', '1', 'net-web'])
+  await serves(5360, short)
+  assert.match(ok(['exec', 'net-web', 'cat', '/etc/hosts']), new RegExp(`^${before.split('/')[0].replace(/\./g, '\\.')}\\t${short}$`, 'm'))
+
+  // A user network: --restart always brings it back connected; the other member finds it by name.
+  ok(['network', 'create', 'net-restart'])
+  try {
+    ok(['run', '-d', '--name', 'net-other', '--net', 'net-restart', B, 'sleep', '120'])
+    ok(['run', '-d', '--name', 'net-db', '--net', 'net-restart', '-p', '5361:80', '--restart', 'always', B, 'sh', '-c', 'httpd -p 80 -h /etc; sleep 2; exit 3'])
+    await until('a restart', () => (ok(['inspect', '-f', '{{.RestartCount}}', 'net-db']).trim() !== '0' ? true : undefined))
+    const db = ok(['inspect', '-f', '{{.Id}}', 'net-db']).trim()
+    await serves(5361, db.slice(0, 12))
+    await until('net-db by name from its network', () => (p(['exec', 'net-other', 'ping', '-c', '1', '-W', '1', 'net-db']).status === 0 ? true : undefined))
+    ok(['rm', '-f', 'net-db', 'net-other'])
+  } finally {
+    p(['rm', '-f', 'net-db', 'net-other'])
+    p(['network', 'rm', 'net-restart'])
+  }
+
+  // container: shares a namespace that went with its exit: refused, with the reason.
+  const joiner = ok(['run', '-d', '--net', 'container:net-web', B, 'true']).trim()
+  ok(['wait', joiner])
+  const again = p(['start', joiner])
+  assert.equal(again.status, 1)
+  assert.match(
+    again.stderr,
+    /^pivot: container [0-9a-f]{12} cannot be started again: it shared the network namespace of another container \(--net container:\).*\n$/,
+  )
+  const policy = p(['run', '-d', '--restart', 'always', '--net', 'container:net-web', B, 'true'])
+  assert.equal(policy.status, 125)
+  assert.match(policy.stderr, /^pivot: --restart always with --net container:net-web: .*cannot be restarted\n$/)
+  ok(['rm', '-f', 'net-web', joiner])
+  await until('the monitor cleanup', () => (netState().leases.length === 0 ? true : undefined))
+  assertClean('start/restart on networks')
 })

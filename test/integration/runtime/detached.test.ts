@@ -199,3 +199,50 @@ test('names, prefixes, unknown and ambiguous containers; foreground containers i
   ok(['prune'])
   clean()
 })
+
+/** `pivot stats ARGS` for about `ms`, stdout a pipe (or, with `terminal`, a pty through script(1)), then Ctrl-C. */
+async function streamStats(args: string[], ms: number, terminal = false): Promise<{out: string; code: number | null; signal: string | null}> {
+  const {spawn} = await import('node:child_process')
+  const {PIVOT_BIN} = await import('../../helpers/fixtures')
+  const env: NodeJS.ProcessEnv = {...process.env, PIVOT_CACHE_DIR: cache}
+  delete env.NODE_EXTRA_CA_CERTS
+  const command = terminal ? 'script' : PIVOT_BIN
+  const argv = terminal ? ['-qfec', [PIVOT_BIN, 'stats', ...args].join(' '), '/dev/null'] : ['stats', ...args]
+  const child = spawn(command, argv, {env, stdio: ['pipe', 'pipe', 'inherit']})
+  let out = ''
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()))
+  await sleep(ms)
+  // script(1) passes a Ctrl-C typed on its terminal to the pty.
+  if (terminal) child.stdin.write('\u0003')
+  else child.kill('SIGINT')
+  const [code, signal] = await new Promise<[number | null, string | null]>(resolve => child.on('exit', (c, s) => resolve([c, s])))
+  return {out, code, signal}
+}
+
+test('stats streams a frame each second until interrupted: plain into a pipe, drawn over itself on a terminal', async () => {
+  const id = runD(['--name', 'streamed', B, 'sleep', '60'])
+  const piped = await streamStats(['streamed'], 4500)
+  assert.ok(piped.signal === 'SIGINT' || piped.code === 130, `ended by Ctrl-C: ${piped.code} ${piped.signal}`)
+  assert.ok(!piped.out.includes('\u001B'), 'no terminal escapes into a pipe')
+  const headers = piped.out.split('\n').filter(l => l.startsWith('CONTAINER ID'))
+  assert.ok(headers.length >= 2 && headers.length <= 5, `a frame a second: ${piped.out}`)
+  assert.equal(piped.out.split('\n').filter(l => l.startsWith(id.slice(0, 12))).length, headers.length, piped.out)
+  assert.match(
+    piped.out,
+    new RegExp(`^${id.slice(0, 12)} +streamed +\\d+\\.\\d\\d% +[\\d.]+\\w?i?B / [\\d.]+\\w?i?B +\\d+\\.\\d\\d% +-- +\\S+ / \\S+ +1$`, 'm'),
+  )
+  // Without names: a container started while streaming joins the frames; --format per row.
+  const later = streamStats(['--format', '{{.Name}}:{{.PIDs}}'], 4500)
+  await sleep(1500)
+  runD(['--name', 'joined', B, 'sleep', '60'])
+  const all = await later
+  const frames = all.out.split('\n').filter(Boolean)
+  assert.ok(frames.includes('streamed:1') && frames.includes('joined:1'), all.out)
+  assert.ok(frames.indexOf('streamed:1') < frames.indexOf('joined:1'), 'joined after it started')
+  const drawn = await streamStats(['streamed'], 2500, true)
+  const home = drawn.out.indexOf('\u001B[H')
+  assert.ok(home !== -1 && drawn.out.indexOf('CONTAINER ID', home) !== -1, `home, then the table: ${JSON.stringify(drawn.out)}`)
+  assert.ok(drawn.out.includes('PIDS\u001B[K\r\n'), `each line erased to its end: ${JSON.stringify(drawn.out)}`)
+  ok(['rm', '-f', 'streamed', 'joined'])
+  clean()
+})

@@ -674,6 +674,34 @@ test('after the runs: only named volumes remain in the cache, no anonymous one, 
   )
 })
 
+test('run -d --rm: the anonymous volume goes with the container, in docker and pivot', async () => {
+  const volumeOf = (engine: 'docker' | 'pivot', id: string) => {
+    const args = ['inspect', '-f', '{{json .Mounts}}', id]
+    const r = engine === 'docker' ? spawnSync(DOCKER_BIN, args, {encoding: 'utf8'}) : pivot(args, {cacheDir: cache})
+    assert.equal(r.status, 0, r.stderr)
+    return (JSON.parse(r.stdout) as Array<{Name?: string}>).map(m => m.Name ?? '').join('')
+  }
+  const exists = (engine: 'docker' | 'pivot', what: string[]) =>
+    (engine === 'docker' ? spawnSync(DOCKER_BIN, what, {encoding: 'utf8'}) : pivot(what, {cacheDir: cache})).status === 0
+  for (const engine of ['docker', 'pivot'] as const) {
+    const net = engine === 'docker' ? '--network' : '--net'
+    const args = ['run', '-d', '--rm', net, 'none', '-v', '/anon', B, 'sleep', '2']
+    const r = engine === 'docker' ? spawnSync(DOCKER_BIN, args, {encoding: 'utf8'}) : pivot(args, {cacheDir: cache})
+    assert.equal(r.status, 0, r.stderr)
+    const id = r.stdout.trim()
+    if (engine === 'docker') dockerContainers.add(id)
+    const volume = volumeOf(engine, id)
+    assert.ok(volume.length > 0 && exists(engine, ['volume', 'inspect', volume]), `${engine}: the anonymous volume exists while it runs`)
+    const deadline = Date.now() + 30_000
+    while (exists(engine, ['inspect', id]) && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 200))
+    assert.equal(exists(engine, ['inspect', id]), false, `${engine}: the container removed itself`)
+    // docker removes the volume right after the container: a moment's grace for both.
+    while (exists(engine, ['volume', 'inspect', volume]) && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, 200))
+    assert.equal(exists(engine, ['volume', 'inspect', volume]), false, `${engine}: the anonymous volume went with it`)
+  }
+  assert.deepEqual(leftovers(cache), {mounts: [], cgroups: [], containers: []})
+})
+
 // --- pivot's own walls and host effects, where docker is no reference (or differs on purpose).
 
 function pivotOk(args: string[]): string {

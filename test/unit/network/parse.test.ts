@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict'
 import {test} from 'node:test'
 import {bridgeHosts, bridgeResolvConf, parseAddHost} from '../../../src/network/etc-files'
-import {ephemeralRange, exposedPorts, formatBinding, parsePortSpec, samePort} from '../../../src/network/ports'
+import {displayPorts, ephemeralRange, exposedPorts, formatBinding, parsePortSpec, samePort} from '../../../src/network/ports'
 import {formatSubnet, overlaps, parseIPv4, parseSubnet, pickSubnet, subnetPool} from '../../../src/network/subnet'
 
 test('-p specs as docker reads them', () => {
@@ -75,4 +75,17 @@ test("the network files: docker's hosts layout, the host resolvers or the gatewa
     "# pivot: the host's resolver 127.0.0.53 is on its loopback: queries to 10.200.0.1 are forwarded to it\noptions edns0\nnameserver 10.200.0.1\n",
   )
   assert.equal(bridgeResolvConf('10.200.0.1', ['10.8.8.8'], 'nameserver 127.0.0.53\n'), 'nameserver 10.8.8.8\n')
+})
+
+test("ps's PORTS cell as docker's formatter draws it", () => {
+  const b = (hostIp: string, hostPort: number, containerPort: number, proto: 'tcp' | 'udp' = 'tcp') => ({hostIp, hostPort, containerPort, proto})
+  assert.equal(displayPorts([]), '')
+  assert.equal(displayPorts([b('', 8080, 80)]), '0.0.0.0:8080->80/tcp')
+  assert.equal(displayPorts([b('127.0.0.1', 5353, 53, 'udp'), b('', 8080, 80)]), '127.0.0.1:5353->53/udp, 0.0.0.0:8080->80/tcp')
+  // Same host and container port: consecutive ones grouped, and listed before the mapped ones.
+  assert.equal(
+    displayPorts([b('', 9000, 90), b('', 81, 81), b('', 80, 80), b('', 83, 83)]),
+    '0.0.0.0:80-81->80-81/tcp, 0.0.0.0:83->83/tcp, 0.0.0.0:9000->90/tcp',
+  )
+  assert.equal(displayPorts([b('', 80, 80), b('', 80, 80, 'udp')]), '0.0.0.0:80->80/tcp, 0.0.0.0:80->80/udp')
 })
