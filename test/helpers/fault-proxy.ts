@@ -3,7 +3,7 @@
 // Blob faults apply to blobs larger than 4 KiB (layers; configs are smaller), manifest faults to
 // image manifests (JSON with a `layers` list), whose Docker-Content-Digest is then dropped.
 import * as http from 'node:http'
-import type {AddressInfo} from 'node:net'
+import {listenInRange} from './listen'
 
 export interface Faults {
   /** The next layer-blob GET answers 401 with the registry's challenge (a token expired mid-pull). */
@@ -189,20 +189,7 @@ export async function startFaultProxy(target: string, options: {token?: string; 
 
   // 5190-5199 stay free: tests use them as addresses where nothing listens.
   const [low, high] = options.ports ?? [5110, 5189]
-  for (let port = low + Math.floor(Math.random() * (high - low + 1)), tries = 0; ; port++, tries++) {
-    if (port > high) port = low
-    if (tries > high - low + 1) throw new Error(`no free port in ${low}-${high} for the fault proxy`)
-    const ok = await new Promise<boolean>((resolve, reject) => {
-      const onError = (error: NodeJS.ErrnoException) => (error.code === 'EADDRINUSE' ? resolve(false) : reject(error))
-      server.once('error', onError)
-      server.listen(port, '127.0.0.1', () => {
-        server.off('error', onError)
-        resolve(true)
-      })
-    })
-    if (ok) break
-  }
-  proxy.port = (server.address() as AddressInfo).port
+  proxy.port = await listenInRange(server, low, high)
   proxy.host = `127.0.0.1:${proxy.port}`
   proxy.close = () =>
     new Promise<void>(resolve => {

@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict'
 import * as fs from 'node:fs'
 import * as http from 'node:http'
-import type {AddressInfo} from 'node:net'
 import * as path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import {tempDir, type PivotResult} from '../../helpers/fixtures'
+import {listenInRange} from '../../helpers/listen'
 import {pivotAsync} from '../../helpers/pivot-async'
 import type {PullResult} from '../../../src/images/pull-image'
 
@@ -36,20 +36,7 @@ async function startFront(): Promise<Front> {
     up.on('error', error => res.destroy(error))
     req.pipe(up)
   })
-  for (let port = 5250 + Math.floor(Math.random() * 50), tries = 0; ; port++, tries++) {
-    if (port > 5299) port = 5250
-    if (tries > 50) throw new Error('no free port in 5250-5299')
-    const ok = await new Promise<boolean>((resolve, reject) => {
-      const onError = (error: NodeJS.ErrnoException) => (error.code === 'EADDRINUSE' ? resolve(false) : reject(error))
-      server.once('error', onError)
-      server.listen(port, '127.0.0.1', () => {
-        server.off('error', onError)
-        resolve(true)
-      })
-    })
-    if (ok) break
-  }
-  front.host = `127.0.0.1:${(server.address() as AddressInfo).port}`
+  front.host = `127.0.0.1:${await listenInRange(server, 5250, 5299)}`
   front.close = () =>
     new Promise<void>(resolve => {
       server.closeAllConnections()

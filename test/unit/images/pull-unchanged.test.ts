@@ -6,12 +6,12 @@ import assert from 'node:assert/strict'
 import {createHash} from 'node:crypto'
 import * as fs from 'node:fs'
 import * as http from 'node:http'
-import type {AddressInfo} from 'node:net'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import type {ProgressEvent} from '../../../src/images/progress-event'
 import {pullUnchanged} from '../../../src/images/pull-unchanged'
+import {listenInRange} from '../../helpers/listen'
 import {formatPlatform, hostPlatform} from '../../../src/registry'
 import {Store, type ImageRecord} from '../../../src/store'
 
@@ -45,20 +45,7 @@ before(async () => {
     res.writeHead(route.status ?? 200, {'Content-Type': route.type, 'Docker-Content-Digest': sha(route.body)})
     res.end(route.body)
   })
-  for (let port = 5250 + Math.floor(Math.random() * 50), tries = 0; ; port++, tries++) {
-    if (port > 5299) port = 5250
-    if (tries > 50) throw new Error('no free port in 5250-5299')
-    const ok = await new Promise<boolean>((resolve, reject) => {
-      const onError = (error: NodeJS.ErrnoException) => (error.code === 'EADDRINUSE' ? resolve(false) : reject(error))
-      server.once('error', onError)
-      server.listen(port, '127.0.0.1', () => {
-        server.off('error', onError)
-        resolve(true)
-      })
-    })
-    if (ok) break
-  }
-  registry.domain = `127.0.0.1:${(server.address() as AddressInfo).port}`
+  registry.domain = `127.0.0.1:${await listenInRange(server, 5250, 5299)}`
 })
 after(() => new Promise<void>(resolve => server.close(() => resolve())))
 
