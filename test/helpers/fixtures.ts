@@ -95,10 +95,18 @@ export function pivot(args: string[], opts: PivotOptions = {}): PivotResult {
   const env: NodeJS.ProcessEnv = {...process.env, ...opts.env}
   delete env.NODE_EXTRA_CA_CERTS
   if (opts.cacheDir !== undefined) env.PIVOT_CACHE_DIR = opts.cacheDir
+  return runToEnd(PIVOT_BIN, args, {...opts, env}, `pivot ${args.join(' ')}`)
+}
+
+/**
+ * Runs a program to its end (SIGKILLed after `timeout`, 120 s by default) and returns what it did;
+ * throws, naming `what`, only when it could not run or timed out.
+ */
+export function runToEnd(cmd: string, args: string[], opts: Omit<PivotOptions, 'cacheDir'>, what: string): PivotResult {
   const timeout = opts.timeout ?? 120_000
-  const r = spawnSync(PIVOT_BIN, args, {
+  const r = spawnSync(cmd, args, {
     cwd: opts.cwd ?? REPO_ROOT,
-    env,
+    env: opts.env,
     input: opts.input,
     encoding: 'utf8',
     timeout,
@@ -108,7 +116,7 @@ export function pivot(args: string[], opts: PivotOptions = {}): PivotResult {
   if (r.error) {
     const code = (r.error as NodeJS.ErrnoException).code
     const why = code === 'ETIMEDOUT' ? `timed out after ${timeout} ms` : r.error.message
-    throw new Error(`pivot ${args.join(' ')}: ${why}\nstdout: ${r.stdout ?? ''}\nstderr: ${r.stderr ?? ''}`)
+    throw new Error(`${what}: ${why}\nstdout: ${r.stdout ?? ''}\nstderr: ${r.stderr ?? ''}`)
   }
   return {status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr}
 }

@@ -5,7 +5,7 @@
 import {spawnSync} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import {PIVOT_BIN, REPO_ROOT, tempDir, type PivotResult} from './fixtures'
+import {PIVOT_BIN, runToEnd, tempDir, type PivotResult} from './fixtures'
 
 export const ROOTLESS_USER = 'pivot-rootless'
 export const ROOTLESS_UID = 2000
@@ -106,20 +106,7 @@ export function pivotRootless(home: RootlessHome, args: string[], opts: Rootless
           ],
         ]
       : ['setpriv', argv]
-  const r = spawnSync(cmd, cmdArgs, {
-    cwd: opts.cwd ?? REPO_ROOT,
-    input: opts.input,
-    encoding: 'utf8',
-    timeout,
-    killSignal: 'SIGKILL',
-    maxBuffer: 64 * 1024 * 1024,
-  })
-  if (r.error) {
-    const code = (r.error as NodeJS.ErrnoException).code
-    const why = code === 'ETIMEDOUT' ? `timed out after ${timeout} ms` : r.error.message
-    throw new Error(`pivot ${args.join(' ')} (as ${ROOTLESS_USER}): ${why}\nstdout: ${r.stdout ?? ''}\nstderr: ${r.stderr ?? ''}`)
-  }
-  return {status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr}
+  return runToEnd(cmd, cmdArgs, {cwd: opts.cwd, input: opts.input, timeout}, `pivot ${args.join(' ')} (as ${ROOTLESS_USER})`)
 }
 
 /** Runs any program as the test user, with the same environment as pivotRootless (for runc, tar...). */
