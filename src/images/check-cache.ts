@@ -2,7 +2,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {isPivotError} from '../errors'
 import {type ImageRecord, type Store, describeFsError, digestHex, imageIdOf, removeTree, shellQuote, stagingOwner} from '../store'
-import {listContainerIds, readState} from '../store/container-record'
+import {listContainerIds, namesDir, readState} from '../store/container-record'
 import {withGcExclusive} from '../store/gc-lock'
 import {verifyLayer, verifyLayerBlob} from './verify-layer'
 import {isAlive} from '../common/process-identity'
@@ -183,7 +183,9 @@ async function runCheck(store: Store, repair: boolean): Promise<CheckReport> {
 
   // Containers: the runtime's records. Only reported: a container without a readable record may
   // still be running, and only its owner knows.
+  const namesEntry = path.basename(namesDir(store))
   for (const entry of listDir(store, 'containers')) {
+    if (entry === namesEntry) continue // the name links (--name), the store's own
     if (!listContainerIds(store).includes(entry)) {
       if (!entry.startsWith('.')) find('stray', `containers/${entry}`, 'not a container')
       continue

@@ -323,6 +323,16 @@ describe('a damaged record never blocks the others', () => {
     checkClean(cache)
   })
 
+  it('a named container is no damage: check is clean beside it', () => {
+    const cache = fresh()
+    ok(pivot(['run', '-d', '--name', 'checked-beside', '--net', 'none', '--pull', 'never', BUSYBOX_IMAGE, 'true'], {cacheDir: cache}), 'run -d --name')
+    ok(pivot(['wait', 'checked-beside'], {cacheDir: cache}), 'wait')
+    const {status, report} = check(cache)
+    assert.deepEqual(report.findings, [])
+    assert.equal(status, 0)
+    ok(pivot(['rm', 'checked-beside'], {cacheDir: cache}), 'rm')
+  })
+
   it('a damaged container record is reported (exit 1), and ps and prune still work', () => {
     const cache = fresh()
     const dir = path.join(cache, 'containers', 'd'.repeat(64))
