@@ -278,7 +278,7 @@ interface TarSource {
 
 async function packLayer(store: Store, digest: string): Promise<TarSource> {
   const {packRootfs} = await import('../unpack')
-  const stream = packRootfs(store.layerRootfs(digest))
+  const stream = packRootfs(store.layerRootfs(digest), true)
   return {stream, done: Promise.resolve(), abort: () => (stream as Readable).destroy?.()}
 }
 
@@ -287,7 +287,7 @@ async function packEmpty(store: Store): Promise<TarSource> {
   const {packRootfs} = await import('../unpack')
   const dir = store.stage('export-empty')
   fs.chmodSync(dir, 0o755)
-  const stream = packRootfs(dir) as Readable
+  const stream = packRootfs(dir, true) as Readable
   stream.once('close', () => fs.rmSync(dir, {recursive: true, force: true}))
   return {stream, done: Promise.resolve(), abort: () => stream.destroy()}
 }

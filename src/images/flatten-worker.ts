@@ -23,7 +23,7 @@ async function main(): Promise<void> {
   // The run path's hardening too: the layers' trusted.overlay.* xattrs must not steer what is read.
   mountOverlayHardened(sys, mountpoint, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, `lowerdir=${lower}`)
   const {packRootfs} = await import('../unpack')
-  await pipeline(packRootfs(mountpoint) as Readable, process.stdout)
+  await pipeline(packRootfs(mountpoint, true) as Readable, process.stdout)
 }
 
 main().then(

@@ -13,10 +13,15 @@ import {startWorker, workerError} from './worker-process'
  * failure destroys it with an UnpackError (and the tar then lacks its end-of-archive marker, so
  * even a reader that ignores the error cannot take it for complete). Destroying the stream kills
  * the child.
+ *
+ * `flat`: the tar is a rootfs, not a layer (export): overlay's marks (trusted.overlay.* and
+ * user.overlay.*) are left out. They are bookkeeping of layers, and an overlay's merged view, which
+ * export packs, shows the user.* ones as plain xattrs (overlay hides only trusted.*). A layer's
+ * own tree (save, push) keeps them: its opaque marks become whiteout entries (layer-tar.ts).
  */
-export function packRootfs(dir: string): NodeJS.ReadableStream {
+export function packRootfs(dir: string, flat = false): NodeJS.ReadableStream {
   const out = new PassThrough({highWaterMark: 1 << 20})
-  const worker = startWorker('pack-worker.js', path.resolve(dir), {stdin: 'ignore', stdout: 'pipe'})
+  const worker = startWorker('pack-worker.js', path.resolve(dir), {stdin: 'ignore', stdout: 'pipe'}, flat ? ['--flat'] : [])
   const stdout = worker.child.stdout as Readable
   stdout.pipe(out, {end: false})
   void worker.done.then(outcome => {

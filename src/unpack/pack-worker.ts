@@ -1,5 +1,5 @@
 /**
- * The pack child (started by packRootfs): `node pack-worker.js <dir>`, writes a tar of dir's
+ * The pack child (started by packRootfs): `node pack-worker.js <dir> [--flat]`, writes a tar of dir's
  * contents to stdout, one JSON line on fd 3 at the end ({ok, entries, bytes} or an error).
  *
  * It chroot()s into dir first, like the unpack worker: the tree may be a container's upper dir,
@@ -19,6 +19,7 @@ import {runChrootedWorker} from './run-chrooted-worker'
 import {BlockOutput} from './sync-io'
 import {BLOCK, TYPE, encodeHeaders, padding, pathBytes, shown, type WriteEntry} from './tar-format'
 import {UnpackError} from './unpack-error'
+import {isOverlayXattr} from './overlay-format'
 
 const {O_RDONLY, O_NOFOLLOW, O_NONBLOCK, S_IFMT, S_IFREG, S_IFDIR, S_IFLNK, S_IFCHR, S_IFBLK, S_IFIFO} = fs.constants
 
@@ -30,6 +31,8 @@ class Packer {
   constructor(
     private readonly out: BlockOutput,
     private readonly sys: Syscalls,
+    /** A rootfs, not a layer (packRootfs's `flat`): overlay's marks are left out. */
+    private readonly flat: boolean,
   ) {}
 
   run(): void {
@@ -130,6 +133,7 @@ class Packer {
     }
     const out: Array<[string, Buffer]> = []
     for (const name of names.sort()) {
+      if (this.flat && isOverlayXattr(name)) continue
       const value = this.sys.lgetxattrBytes(p, name)
       if (value !== null) out.push([name, value])
     }
@@ -143,11 +147,11 @@ class Packer {
 }
 
 runChrootedWorker({
-  usage: 'usage: pack-worker.js /absolute/dir',
+  usage: 'usage: pack-worker.js /absolute/dir [--flat]',
   chrootFailure: (dir, error) => new UnpackError('UNPACK_PACK_FAILED', `cannot pack ${dir}: ${error.message}`, {cause: error}),
   work: sys => {
     const out = new BlockOutput(1)
-    const packer = new Packer(out, sys)
+    const packer = new Packer(out, sys, process.argv[3] === '--flat')
     packer.run()
     return {entries: packer.entries, bytes: out.total}
   },

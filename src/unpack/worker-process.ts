@@ -33,11 +33,11 @@ export interface WorkerOutcome {
 }
 
 /**
- * Starts `node <script> <arg>` with stdin/stdout as given, stderr and fd 3 (the report) piped.
+ * Starts `node <script> <arg> [more...]` with stdin/stdout as given, stderr and fd 3 (the report) piped.
  * stdin may be a descriptor (the read end of a pipe), which the child gets as its fd 0.
  */
-export function startWorker(script: string, arg: string, stdio: {stdin: 'pipe' | 'ignore' | number; stdout: 'pipe' | 'ignore'}): Worker {
-  const argv = [path.join(__dirname, script), arg]
+export function startWorker(script: string, arg: string, stdio: {stdin: 'pipe' | 'ignore' | number; stdout: 'pipe' | 'ignore'}, more: string[] = []): Worker {
+  const argv = [path.join(__dirname, script), arg, ...more]
   const options = {stdio: [stdio.stdin, stdio.stdout, 'pipe', 'pipe'] as StdioOptions, env: workerEnv()}
   let child: ChildProcess
   let ready: Promise<number> | undefined
