@@ -5,6 +5,7 @@ import type {Store} from '../../store/store'
 import {exitPath, logPath} from '../../store/container-record'
 import {RuntimeError} from '../runtime-error'
 import {freshBundle} from '../../common/module-bundle'
+import {runtimeDir} from '../../common/user-dirs'
 import {INIT_SCRIPT, abandonChild, spawnInNetns, type NetnsChoice, type PendingInit} from '../start-init'
 
 /** dist/monitor/pivot-monitor, compiled from monitor.c by `npm run build`. */
@@ -13,12 +14,17 @@ export const MONITOR_BIN = path.resolve(__dirname, '..', '..', '..', 'monitor', 
 export const CLEANUP_SCRIPT = path.join(__dirname, 'cleanup.js')
 
 /**
- * Where a detached container's monitor listens for `attach` clients (monitor.c, -a): under /run,
- * not the cache, as a socket path must fit in 108 bytes whatever the cache's path.
+ * Where a detached container's monitor listens for `attach` clients (monitor.c, -a): under /run
+ * (the user's runtime dir for a user other than root), not the cache, as a socket path must fit in
+ * 108 bytes whatever the cache's path; named by the id's first 128 bits, which leaves a user's
+ * runtime dir ~50 bytes.
  */
 export function attachSocketPath(id: string): string {
-  return path.join('/run/pivot/attach', `${id}.sock`)
+  return path.join(runtimeDir('pivot/attach'), `${id.slice(0, 32)}.sock`)
 }
+
+/** sockaddr_un's sun_path: 108 bytes, the last one a NUL. */
+const SOCKET_PATH_MAX = 107
 
 /**
  * Starts the monitor of a detached container (monitor.c says what it does). The returned
@@ -48,7 +54,14 @@ export function startMonitor(
   // channel (fd 5) it passes down; pivot writes the maps and learns the init's pid there.
   const rootless = (process.geteuid?.() ?? 0) !== 0
   const userns = rootless ? (require('../../userns') as typeof import('../../userns')) : undefined
-  fs.mkdirSync(path.dirname(attachSocketPath(id)), {recursive: true, mode: 0o700})
+  const socket = attachSocketPath(id)
+  if (Buffer.byteLength(socket) > SOCKET_PATH_MAX) {
+    throw new RuntimeError(
+      'RUN_SETUP_FAILED',
+      `the attach socket ${socket} is longer than a unix socket path may be (${SOCKET_PATH_MAX} bytes): use a shorter XDG_RUNTIME_DIR`,
+    )
+  }
+  fs.mkdirSync(path.dirname(socket), {recursive: true, mode: 0o700})
   // With a network namespace of its own for the container, the monitor is born in it (it does
   // no networking) and its child, the init, inherits it.
   const child = spawnInNetns(netns, () =>
@@ -58,7 +71,7 @@ export function startMonitor(
         ...(userns ? ['-u', userns.USERNS_STARTER, '5'] : []),
         ...(tty ? ['-t'] : []),
         '-a',
-        attachSocketPath(id),
+        socket,
         ...(attach.stdin ? ['-i'] : []),
         ...(attach.waitClient ? ['-w'] : []),
         ...(logRotation ? ['-s', String(logRotation.maxSize), '-n', String(logRotation.maxFile)] : []),

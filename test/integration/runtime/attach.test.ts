@@ -98,7 +98,7 @@ test('EOF on the attached stdin leaves the container running with its stdin open
   assert.equal(code, 5, 'the first attach ends with the container, with its status')
   assert.equal(out, 'first\nsecond\n')
   const id = pivot(['inspect', '-f', '{{.Id}}', name], {cacheDir: cache}).stdout.trim()
-  assert.ok(fs.existsSync(`/run/pivot/attach/${id}.sock`) === false, 'the monitor removed its attach socket at the exit')
+  assert.ok(fs.existsSync(`/run/pivot/attach/${id.slice(0, 32)}.sock`) === false, 'the monitor removed its attach socket at the exit')
   assert.equal(pivot(['rm', name], {cacheDir: cache}).status, 0)
   assert.deepEqual(leftovers(cache), {mounts: [], cgroups: [], containers: []})
 })
