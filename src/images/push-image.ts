@@ -3,6 +3,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
+import {hashThrough} from '../common/hash'
 import {isPivotError} from '../errors'
 import {familiarName, normalizeReference, type NormalizedReference} from '../reference'
 import type {HttpResponse, RegistryClient} from '../registry'
@@ -324,25 +325,14 @@ async function gzipLayer(store: Store, digest: string, kept: LayerBlob | undefin
   }
   const tarHash = createHash('sha256')
   const blobHash = createHash('sha256')
-  let size = 0
+  const blob = {size: 0}
   try {
     await pipeline(
       Readable.from(source, {objectMode: false}),
-      async function* (chunks: AsyncIterable<Buffer>) {
-        for await (const chunk of chunks) {
-          tarHash.update(chunk)
-          yield chunk
-        }
-      },
+      hashThrough(tarHash),
       // Node's gzip writes mtime 0 and no name in its header: the same tar gives the same bytes.
       zlib.createGzip(),
-      async function* (chunks: AsyncIterable<Buffer>) {
-        for await (const chunk of chunks) {
-          blobHash.update(chunk)
-          size += chunk.length
-          yield chunk
-        }
-      },
+      hashThrough(blobHash, blob),
       fs.createWriteStream(file, {mode: 0o600}),
       {signal},
     )
@@ -354,7 +344,7 @@ async function gzipLayer(store: Store, digest: string, kept: LayerBlob | undefin
     throw new ImageError('IMAGE_PUSH_FAILED', `cannot compress layer ${digest}: ${message}`, {cause: error})
   }
   const diffId = `sha256:${tarHash.digest('hex')}`
-  return {digest: `sha256:${blobHash.digest('hex')}`, size, compression: 'gzip', diffId, sources: []}
+  return {digest: `sha256:${blobHash.digest('hex')}`, size: blob.size, compression: 'gzip', diffId, sources: []}
 }
 
 /**

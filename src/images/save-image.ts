@@ -3,6 +3,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {Readable, type Writable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
+import {hashThrough} from '../common/hash'
 import {isPivotError} from '../errors'
 import {familiarName, normalizeReference} from '../reference'
 import type {ImageRecord, Store} from '../store'
@@ -218,18 +219,12 @@ async function packLayerBlob(store: Store, digest: string, staging: string, sign
   const {toLayerTar} = await import('../unpack/layer-tar')
   const file = path.join(staging, `layer-${hexOf(digest)}`)
   const hash = createHash('sha256')
-  let size = 0
+  const written = {size: 0}
   const source = packRootfs(store.layerRootfs(digest)) as Readable
   try {
     await pipeline(
       Readable.from(toLayerTar(source as AsyncIterable<Buffer>), {objectMode: false}),
-      async function* (chunks: AsyncIterable<Buffer>) {
-        for await (const chunk of chunks) {
-          hash.update(chunk)
-          size += chunk.length
-          yield chunk
-        }
-      },
+      hashThrough(hash, written),
       fs.createWriteStream(file, {mode: 0o600}),
       {signal},
     )
@@ -239,7 +234,7 @@ async function packLayerBlob(store: Store, digest: string, staging: string, sign
     const message = isPivotError(error) ? error.message : describeErrno(error)
     throw new ImageError('IMAGE_EXPORT_FAILED', `cannot save layer ${digest}: ${message}`, {cause: error})
   }
-  return {digest: `sha256:${hash.digest('hex')}`, size, file}
+  return {digest: `sha256:${hash.digest('hex')}`, size: written.size, file}
 }
 
 /** The layout as a tar: fixed owner, mode and time, so equal content gives equal bytes. */
