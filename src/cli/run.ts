@@ -18,6 +18,7 @@ import type {PendingInit} from '../runtime/start-init'
 import type {SecurityOptions} from '../runtime/security/security-options'
 import {abortOnInterrupt} from '../common/interrupt'
 import {useBundle} from '../common/module-bundle'
+import {isRoot} from '../common/user-dirs'
 
 // Only the modules above (small, no node:crypto or child_process) load before the init is
 // spawned; the rest are required after, while the init's node starts on the other core.
@@ -160,7 +161,7 @@ export async function run(argv: string[]): Promise<number> {
 
 /** --userns remap: pivot's range (src/userns/remap-range.ts); root only, being root's remapping. */
 function remapUserns(): {mode: string; maps: import('../userns/id-maps').IdMaps} {
-  if ((process.geteuid?.() ?? 0) !== 0) throw new RuntimeError('RUN_BAD_FLAG', '--userns remap needs root (it maps the container to host ids pivot owns)')
+  if (!isRoot()) throw new RuntimeError('RUN_BAD_FLAG', '--userns remap needs root (it maps the container to host ids pivot owns)')
   const {remapRange, remapMaps} = require('../userns/remap-range') as typeof import('../userns/remap-range')
   return {mode: 'remap', maps: remapMaps(remapRange())}
 }

@@ -14,6 +14,7 @@ import {
   type NetworkRecord,
 } from './network-state'
 import {formatIPv4, formatSubnet, gatewayOf, overlaps, parseSubnet, pickSubnet, subnetPool} from './subnet'
+import {isRoot} from '../common/user-dirs'
 
 /** Names docker reserves for its built-in networks. */
 const PREDEFINED = ['bridge', 'host', 'none', 'default']
@@ -23,7 +24,7 @@ const PREDEFINED = ['bridge', 'host', 'none', 'default']
  * the id), made now so that its subnet is routed and no later network or `ip` user takes it.
  */
 export async function createNetwork(name: string, subnetText?: string): Promise<NetworkRecord> {
-  if ((process.geteuid?.() ?? 0) !== 0) {
+  if (!isRoot()) {
     // A bridge and its nft rules are the host's; rootless containers run with --net host or none.
     throw new NetworkError(
       'NET_NEEDS_ROOT',

@@ -31,6 +31,7 @@ import {removeAnonymousVolumes} from './mounts/volumes'
 import {rlimitNumber} from './ulimits'
 import {hostId, type IdMaps} from '../userns/id-maps'
 import {USERNS_STAGING, type UsernsSpec} from '../userns/spawn-in-userns'
+import {isRoot} from '../common/user-dirs'
 
 export {removeContainer} from '../store/container-record'
 
@@ -352,7 +353,7 @@ function usernsSetup(maps: IdMaps, dir: string, layerDirs: string[]): {spec: Use
  * bound without a new network namespace, devpts without gid 5 when a single-id map lacks it).
  */
 function rootlessUserns(): Pick<InitConfig, 'userns'> {
-  if ((process.geteuid?.() ?? 0) === 0) return {}
+  if (isRoot()) return {}
   const {hostId, userNamespaceSpec} = require('../userns') as typeof import('../userns')
   return {userns: {ttyGid: hostId(userNamespaceSpec().maps.gid, 5) !== undefined}}
 }

@@ -6,6 +6,7 @@ import {RuntimeError} from './runtime-error'
 import {KoffiSyscalls} from '../sys/koffi-syscalls'
 import {freshBundle} from '../common/module-bundle'
 import type {UsernsSpec} from '../userns/spawn-in-userns'
+import {isRoot} from '../common/user-dirs'
 
 /**
  * Spawning the container's init, kept apart from the rest of the runtime so that `pivot run` can
@@ -48,7 +49,7 @@ export interface PendingInit {
  */
 export function startInit(stdio: 'inherit' | 'pipe', stdin = false, netns?: NetnsChoice, tty = false, userns?: UsernsSpec): PendingInit {
   // A user other than root has no other way to make namespaces: always its own user namespace.
-  if (!userns && (process.geteuid?.() ?? 0) !== 0) userns = (require('../userns/user-maps') as typeof import('../userns/user-maps')).userNamespaceSpec()
+  if (!userns && !isRoot()) userns = (require('../userns/user-maps') as typeof import('../userns/user-maps')).userNamespaceSpec()
   if (userns) return startInitInUserns(stdio, stdin, netns, tty, userns)
   const ownPidNs = fs.openSync('/proc/self/ns/pid', 'r')
   let child: ChildProcess

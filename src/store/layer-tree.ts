@@ -1,4 +1,5 @@
 import * as fs from 'node:fs'
+import {isRoot} from '../common/user-dirs'
 
 /**
  * A layer's tree as it was committed: one line per entry (sorted by path) with its type, mode,
@@ -53,7 +54,7 @@ export function measureTree(rootfs: string): LayerTree {
       // (Debian's /var/cache/apt/archives/partial, _apt's) is a subordinate id's on the host,
       // closed to the user out here. Its entries stay out of the manifest and the size, the same
       // way on every walk, so `pivot check` compares like with like.
-      if ((error as NodeJS.ErrnoException).code !== 'EACCES' || (process.geteuid?.() ?? 0) === 0) throw error
+      if ((error as NodeJS.ErrnoException).code !== 'EACCES' || isRoot()) throw error
       lines[lines.length - 1] = `${line} unlisted`
       return
     }

@@ -6,6 +6,7 @@ import {type ImageRecord, type LayerBlob, type LayerRecord, imageRecordProblem, 
 import {StoreError, describeFsError, fsReason, shellQuote} from './store-error'
 import {isErrno, uniqueSuffix, writeFileAtomic, writeJsonAtomic} from '../common/fs-util'
 import {sha256Json, sha256Text} from '../common/hash'
+import {isRoot} from '../common/user-dirs'
 
 /** An image record that cannot be read: `images` shows it, `rmi`, `prune` and `check` remove it. */
 export interface DamagedImage {
@@ -599,7 +600,7 @@ export function removeStaging(dir: string): void {
   try {
     fs.rmSync(dir, {recursive: true, force: true})
   } catch (error) {
-    if (!isErrno(error, 'EACCES', 'EPERM') || (process.geteuid?.() ?? 0) === 0 || !removeInUserns(dir)) throw error
+    if (!isErrno(error, 'EACCES', 'EPERM') || isRoot() || !removeInUserns(dir)) throw error
   }
 }
 
@@ -647,7 +648,7 @@ export function removeTree(dir: string, what: string): void {
   // A user other than root unpacks images in a user namespace: files of uid 1000 inside belong to
   // a subordinate id on the host, and a directory of theirs (0755) cannot be emptied from out here.
   // Inside a namespace with the same map (root there is this user) it can.
-  if (isErrno(first, 'EACCES', 'EPERM') && (process.geteuid?.() ?? 0) !== 0 && removeInUserns(dir)) return
+  if (isErrno(first, 'EACCES', 'EPERM') && !isRoot() && removeInUserns(dir)) return
   const e = first as NodeJS.ErrnoException
   const where = typeof e.path === 'string' ? e.path : dir
   const why = isErrno(first, 'EPERM')

@@ -4,6 +4,7 @@ import * as path from 'node:path'
 import type {Readable} from 'node:stream'
 import {isPivotError} from '../errors'
 import {UnpackError, fromReport, type ErrorReport} from './unpack-error'
+import {isRoot} from '../common/user-dirs'
 
 /**
  * The environment of a worker: ours without NODE_OPTIONS (a --require there would run in a
@@ -41,7 +42,7 @@ export function startWorker(script: string, arg: string, stdio: {stdin: 'pipe' |
   const options = {stdio: [stdio.stdin, stdio.stdout, 'pipe', 'pipe'] as StdioOptions, env: workerEnv()}
   let child: ChildProcess
   let ready: Promise<number> | undefined
-  if ((process.geteuid?.() ?? 0) === 0) child = spawn(process.execPath, argv, options)
+  if (isRoot()) child = spawn(process.execPath, argv, options)
   else {
     // A user other than root unpacks and packs as root of a user namespace with its subordinate
     // ids: chroot is allowed there, and the archive's owners are kept (uid 1000 inside is a

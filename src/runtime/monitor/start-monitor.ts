@@ -5,7 +5,7 @@ import type {Store} from '../../store/store'
 import {exitPath, logPath} from '../../store/container-record'
 import {RuntimeError} from '../runtime-error'
 import {freshBundle} from '../../common/module-bundle'
-import {runtimeDir} from '../../common/user-dirs'
+import {runtimeDir, isRoot} from '../../common/user-dirs'
 import {INIT_SCRIPT, abandonChild, spawnInNetns, type NetnsChoice, type PendingInit} from '../start-init'
 
 /** dist/monitor/pivot-monitor, compiled from monitor.c by `npm run build`. */
@@ -52,7 +52,7 @@ export function startMonitor(
   }
   // A user other than root: the monitor runs the init through the user-namespace starter, whose
   // channel (fd 5) it passes down; pivot writes the maps and learns the init's pid there.
-  const rootless = (process.geteuid?.() ?? 0) !== 0
+  const rootless = !isRoot()
   const userns = rootless ? (require('../../userns') as typeof import('../../userns')) : undefined
   const socket = attachSocketPath(id)
   if (Buffer.byteLength(socket) > SOCKET_PATH_MAX) {
