@@ -7,7 +7,7 @@ import type {PivotError} from '../errors'
 import type {Platform} from '../registry'
 import type {DaemonImage, DockerDaemon} from '../daemon/docker-daemon'
 import {familiarName, normalizeReference, type NormalizedReference} from '../reference'
-import {type ImageRecord, type Store} from '../store'
+import {type ImageRecord, type Store, TAR_SPLIT_FILE} from '../store'
 import {Lease} from '../store/gc-lock'
 import {ImageError} from './image-error'
 import type {ProgressEvent} from './progress-event'
@@ -354,7 +354,7 @@ async function pullFlat(store: Store, daemon: DockerDaemon, image: DaemonImage, 
     w.emit({type: 'detail', title: `Unpacking ${w.shown} (flat)`})
     let result: {digest: string; size: number; entries: number}
     try {
-      result = await w.unpack(stream, rootfs, {signal: w.signal})
+      result = await w.unpack(stream, rootfs, {signal: w.signal, tarSplit: path.join(staging, TAR_SPLIT_FILE)})
     } catch (error) {
       ;(stream as NodeJS.ReadableStream & {destroy?: () => void}).destroy?.()
       if (w.signal?.aborted) throw abortedError()

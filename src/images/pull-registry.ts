@@ -5,7 +5,7 @@ import {PassThrough} from 'node:stream'
 import {isPivotError} from '../errors'
 import type {NormalizedReference} from '../reference'
 import type {Descriptor, FetchedManifest, Platform, RegistryClient} from '../registry'
-import {type ImageConfig, type ImageRecord, type Store, digestHex, fsReason} from '../store'
+import {type ImageConfig, type ImageRecord, type Store, TAR_SPLIT_FILE, digestHex, fsReason} from '../store'
 import {DOWNLOADS_DIR, removeStaging} from '../store/store'
 import {Lease} from '../store/gc-lock'
 import type {ProgressEvent} from './progress-event'
@@ -275,7 +275,7 @@ async function fetchLayer(w: LayerWork, desc: Descriptor, diffId: string, index:
       const rootfs = path.join(staging, 'rootfs')
       fs.mkdirSync(rootfs, {mode: 0o755})
       const feed = new PassThrough({highWaterMark: 1 << 20})
-      const unpacking = w.unpack(feed, rootfs, {signal})
+      const unpacking = w.unpack(feed, rootfs, {signal, tarSplit: path.join(staging, TAR_SPLIT_FILE)})
       unpacking.catch(() => undefined)
       let downloadError: unknown
       let verified = false

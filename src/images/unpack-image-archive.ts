@@ -4,7 +4,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {Readable} from 'node:stream'
 import {isPivotError} from '../errors'
-import type {Store} from '../store'
+import {type Store, TAR_SPLIT_FILE} from '../store'
 import {ImageError} from './image-error'
 import type {UnpackLayerFn} from './unpack-layer-fn'
 
@@ -144,7 +144,7 @@ async function readArchive(options: ArchiveOptions, state: PassState): Promise<P
     state.counter.index++
     // More members than missing layers (a compressed blob of a cached layer) must not show "3/2".
     options.onLayer?.(state.counter.index, Math.max(state.counter.count, state.counter.index))
-    const job = unpack(source, rootfs, {signal: controller.signal}).then(result => {
+    const job = unpack(source, rootfs, {signal: controller.signal, tarSplit: path.join(staging, TAR_SPLIT_FILE)}).then(result => {
       if (expected !== undefined && result.digest !== expected) {
         throw new ImageError('IMAGE_LAYER_MISMATCH', `layer ${member} of the daemon's image archive has digest ${result.digest}, not ${expected}`)
       }
