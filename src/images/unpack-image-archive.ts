@@ -28,6 +28,8 @@ export interface ArchiveOptions {
   signal?: AbortSignal
   /** Called as each layer starts unpacking: `index` counts from 1, `count` is the layers missing. */
   onLayer?: (index: number, count: number) => void
+  /** Given the image's config as the archive holds it (its digest checked against imageId). */
+  onConfig?: (bytes: Buffer) => void
 }
 
 /** What one archive member turned out to be. */
@@ -80,6 +82,9 @@ export async function unpackImageArchive(options: ArchiveOptions): Promise<Map<s
       const still = plan.find(p => missing.has(p.digest) && !staged.has(p.digest))
       if (still) throw new ImageError('IMAGE_BAD_ARCHIVE', `the daemon's image archive did not yield layer ${still.digest}`)
     }
+    const hex = options.imageId.replace(/^sha256:/, '')
+    const config = pass.json.get(`${hex}.json`) ?? pass.json.get(`blobs/sha256/${hex}`)
+    if (config && `sha256:${createHash('sha256').update(config).digest('hex')}` === options.imageId) options.onConfig?.(config)
     const result = new Map<string, StagedLayer>()
     for (const digest of missing) result.set(digest, staged.get(digest)!)
     // Unpacked members nobody needs (a compressed duplicate of a stored layer): drop them.
@@ -206,7 +211,8 @@ async function readArchive(options: ArchiveOptions, state: PassState): Promise<P
         else entry.resume()
         return
       }
-      if (member === 'manifest.json' || member === 'index.json') return collectJson(entry, member)
+      if (member === 'manifest.json' || member === 'index.json' || member === `${options.imageId.replace(/^sha256:/, '')}.json`)
+        return collectJson(entry, member)
       if (LEGACY_LAYER.test(member)) {
         if (storedSizes.has(streamEntry.size)) return hashMember(entry, member)
         return stageLayer(entry, member)
