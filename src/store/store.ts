@@ -330,6 +330,16 @@ export class Store {
     return isRegularFile(this.layerTarSplit(digest))
   }
 
+  /** Bytes of the layer's tar-split file (0 when it has none). */
+  tarSplitSize(digest: string): number {
+    try {
+      const st = fs.lstatSync(this.layerTarSplit(digest))
+      return st.isFile() ? st.size : 0
+    } catch {
+      return 0
+    }
+  }
+
   /** Removes a damaged tar-split: push and save then re-pack the layer. */
   dropTarSplit(digest: string): void {
     removeEntry(this.layerTarSplit(digest))
