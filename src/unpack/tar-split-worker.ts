@@ -63,6 +63,7 @@ runChrootedWorker({
       }
       if (record === null) break
       if (record.kind === 'raw') out.write(record.data)
+      else if (record.kind === 'zeros') out.zeros(record.size)
       else if (record.kind === 'file') {
         files++
         const name = shownPath(record.path)

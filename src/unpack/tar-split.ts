@@ -10,12 +10,15 @@
  *     record*            in the order of the tar's bytes
  *     'E' u48 total      the end: the tar's length (a file without it is damaged)
  *
- * with two kinds of record:
+ * with three kinds of record:
  *
  *     'R' u32 n, n bytes                      raw bytes of the tar: headers (ustar, pax, GNU long
- *                                             names), padding, the data of entries that leave no
- *                                             file (whiteouts, skipped types), the end-of-archive
- *                                             blocks and whatever followed them
+ *                                             names), the data of entries that leave no file
+ *                                             (whiteouts, skipped types), whatever followed the
+ *                                             end-of-archive blocks
+ *     'Z' u32 n                               n zero bytes: padding, the zero-filled fields of
+ *                                             headers, the end-of-archive blocks (about 3/4 of a
+ *                                             tar's non-content bytes; gzip then has 4x less to do)
  *     'F' u48 size, u16 n, n bytes of path    `size` bytes: the content of the file unpacked at
  *                                             path (normalised, relative to the layer's root)
  *
@@ -27,6 +30,9 @@ import * as zlib from 'node:zlib'
 
 export const MAGIC = Buffer.from('pivot tar-split 1\n', 'latin1')
 const RAW = 0x52 // 'R'
+const ZEROS = 0x5a // 'Z'
+/** Shorter runs of zero bytes stay in the raw record around them. */
+const MIN_ZEROS = 8
 const FILE = 0x46 // 'F'
 const END = 0x45 // 'E'
 
@@ -43,6 +49,8 @@ export class TarSplitWriter {
   private len = 0
   /** Offset in buf of the open raw record's length field, or -1. */
   private rawAt = -1
+  /** Offset in buf of the last record's count when it is a zero run (it grows), or -1. */
+  private zerosAt = -1
   private skip = 0
   /** Bytes of the tar seen. */
   total = 0
@@ -61,9 +69,30 @@ export class TarSplitWriter {
       off += n
       len -= n
     }
+    const end = off + len
+    let rawStart = off
+    for (let i = off; i < end;) {
+      if (buf[i] !== 0) {
+        i++
+        continue
+      }
+      let j = i + 1
+      while (j < end && buf[j] === 0) j++
+      if (j - i >= MIN_ZEROS) {
+        this.raw(buf, rawStart, i - rawStart)
+        this.zeros(j - i)
+        rawStart = j
+      }
+      i = j
+    }
+    this.raw(buf, rawStart, end - rawStart)
+  }
+
+  private raw(buf: Buffer, off: number, len: number): void {
     while (len > 0) {
       if (this.rawAt < 0) {
         if (this.len + 5 > CHUNK) this.flush()
+        this.zerosAt = -1
         this.buf[this.len] = RAW
         this.rawAt = this.len + 1
         this.len += 5
@@ -77,10 +106,30 @@ export class TarSplitWriter {
     }
   }
 
+  private zeros(n: number): void {
+    this.closeRaw()
+    if (this.zerosAt >= 0) {
+      const had = this.buf.readUInt32BE(this.zerosAt)
+      const add = Math.min(n, 0xffffffff - had)
+      this.buf.writeUInt32BE(had + add, this.zerosAt)
+      n -= add
+    }
+    while (n > 0) {
+      if (this.len + 5 > CHUNK) this.flush()
+      const take = Math.min(n, 0xffffffff)
+      this.buf[this.len] = ZEROS
+      this.buf.writeUInt32BE(take, this.len + 1)
+      this.zerosAt = this.len + 1
+      this.len += 5
+      n -= take
+    }
+  }
+
   /** The next `size` bytes of the tar are the content of the file unpacked at `path` (bytes). */
   content(path: Buffer, size: number): void {
     if (this.skip > 0) throw new Error('tar-split: a content reference inside another')
     this.closeRaw()
+    this.zerosAt = -1
     if (this.len + 9 + path.length > CHUNK) this.flush()
     this.buf[this.len] = FILE
     this.buf.writeUIntBE(size, this.len + 1, 6)
@@ -107,13 +156,15 @@ export class TarSplitWriter {
 
   private flush(): void {
     this.closeRaw()
+    this.zerosAt = -1
     if (this.len === 0) return
     this.write(zlib.gzipSync(this.buf.subarray(0, this.len), {level: 6}))
     this.len = 0
   }
 }
 
-export type TarSplitRecord = {kind: 'raw'; data: Buffer} | {kind: 'file'; path: Buffer; size: number} | {kind: 'end'; total: number}
+export type TarSplitRecord =
+  {kind: 'raw'; data: Buffer} | {kind: 'zeros'; size: number} | {kind: 'file'; path: Buffer; size: number} | {kind: 'end'; total: number}
 
 /**
  * Reads the records from the uncompressed stream, with exact reads from `read(n)` (null at the
@@ -146,6 +197,11 @@ export class TarSplitReader {
         const data = this.need(n)
         this.counted += n
         return {kind: 'raw', data}
+      }
+      case ZEROS: {
+        const size = this.need(4).readUInt32BE(0)
+        this.counted += size
+        return {kind: 'zeros', size}
       }
       case FILE: {
         const head = this.need(8)
