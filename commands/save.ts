@@ -32,6 +32,8 @@ export default class Save extends PivotCommand {
       const {ImageError} = await import('../src/images/image-error')
       throw new ImageError('IMAGE_BAD_OUTPUT', '--json needs -o FILE|DIR: the archive itself goes to standard output otherwise', {exitCode: 125})
     }
-    return saveImages(this.openStore(flags['cache-dir']), argv as string[], flags.output)
+    const result = await saveImages(this.openStore(flags['cache-dir']), argv as string[], flags.output)
+    for (const warning of result.warnings) process.stderr.write(`pivot: warning: ${warning}\n`)
+    return result
   }
 }

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {Readable} from 'node:stream'
-import type {Store} from '../store'
+import {type Store, TAR_SPLIT_FILE} from '../store'
 import type {Lease} from '../store/gc-lock'
 import {type LayerView, type OpaqueTest, defaultOpaqueTest} from '../unpack/layer-view'
 
@@ -32,7 +32,7 @@ export async function commitTree(store: Store, tree: string, tmpParent: string, 
     }
     let unpacked
     try {
-      unpacked = await unpackLayer(Readable.from(layerTar(), {objectMode: false}), rootfs, {signal})
+      unpacked = await unpackLayer(Readable.from(layerTar(), {objectMode: false}), rootfs, {signal, tarSplit: path.join(work, TAR_SPLIT_FILE)})
     } catch (error) {
       throw packError ?? error
     }

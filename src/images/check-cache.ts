@@ -4,12 +4,12 @@ import {isPivotError} from '../errors'
 import {type ImageRecord, type Store, describeFsError, digestHex, imageIdOf, removeTree, shellQuote, stagingOwner} from '../store'
 import {listContainerIds, namesDir, readState} from '../store/container-record'
 import {withGcExclusive} from '../store/gc-lock'
-import {verifyLayer, verifyLayerBlob} from './verify-layer'
+import {verifyLayer, verifyLayerBlob, verifyTarSplit} from './verify-layer'
 import {isAlive} from '../common/process-identity'
 import {DOWNLOADS_DIR} from '../store/store'
 
 export interface CheckFinding {
-  /** What kind of entry: layer, image, ref, link, build-cache, container, tmp, lock, stray. */
+  /** What kind of entry: layer, blob, tar-split, image, ref, link, build-cache, container, tmp, lock, stray. */
   kind: string
   /** The entry, relative to the cache root (`layers/<hex>`, `refs/<name>`). */
   path: string
@@ -142,6 +142,18 @@ async function runCheck(store: Store, repair: boolean): Promise<CheckReport> {
     if (problem === undefined) continue
     find('blob', `layers/${digestHex(digest)}/blob`, problem, () => {
       store.dropLayerBlob(digest)
+      return 'removed'
+    })
+  }
+
+  // tar-splits (push's and save's way back to a layer's original tar): well-formed and as long as
+  // the layer's tar. A damaged one only costs a re-pack (another digest): it is removed, the layer stays.
+  for (const digest of store.listLayers()) {
+    if (!store.hasLayer(digest)) continue
+    const problem = verifyTarSplit(store, digest)
+    if (problem === undefined) continue
+    find('tar-split', `layers/${digestHex(digest)}/tar-split`, problem, () => {
+      store.dropTarSplit(digest)
       return 'removed'
     })
   }

@@ -64,6 +64,31 @@ export function hostPlatform(): {os: string; architecture: string; variant?: str
  * layers (one non-empty entry per layer), else one entry per layer saying where it came from:
  * docker requires neither, but `docker history` of the loaded image reads better with it.
  */
+/**
+ * The config the image came with (ImageRecord.configJson), when it still describes these layers:
+ * its digest is the source's image id and its diff ids are `diffIds` (the layers went as their
+ * original tars). Otherwise undefined, and configBlobOf makes one.
+ */
+export function originalConfigOf(image: ImageRecord, diffIds: string[]): Buffer | undefined {
+  if (image.configJson === undefined || (image.source.kind !== 'daemon' && image.source.kind !== 'registry')) return undefined
+  const bytes = Buffer.from(image.configJson, 'utf8')
+  const {createHash} = require('node:crypto') as typeof import('node:crypto')
+  if (`sha256:${createHash('sha256').update(bytes).digest('hex')}` !== image.source.dockerImageId) return undefined
+  try {
+    const doc = JSON.parse(image.configJson) as {rootfs?: {diff_ids?: unknown}}
+    const ids = doc.rootfs?.diff_ids
+    return Array.isArray(ids) && ids.length === diffIds.length && ids.every((d, i) => d === diffIds[i]) ? bytes : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** The bytes of a config read from a source, kept as text only when the text gives them back exactly. */
+export function configText(bytes: Buffer): string | undefined {
+  const text = bytes.toString('utf8')
+  return Buffer.from(text, 'utf8').equals(bytes) ? text : undefined
+}
+
 export function configBlobOf(image: ImageRecord, diffIds: string[]): ConfigBlob {
   const platform = image.platform ?? hostPlatform()
   const nonEmpty = image.history?.filter(h => !h.empty_layer).length

@@ -1,7 +1,7 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {isPivotError} from '../errors'
-import {type ImageRecord, type LayerRecord, type Store, removeStaging} from '../store'
+import {type ImageRecord, type LayerRecord, type Store, TAR_SPLIT_FILE, removeStaging} from '../store'
 import {Lease} from '../store/gc-lock'
 import {ImageError} from './image-error'
 import {normaliseName} from './image-name'
@@ -56,7 +56,7 @@ export async function importImage(store: Store, file: string, nameArg: string, o
     const {unpackLayer} = await import('../unpack')
     let unpacked: {digest: string; size: number; entries: number}
     try {
-      unpacked = await unpackLayer(input, rootfs, {signal: options.signal})
+      unpacked = await unpackLayer(input, rootfs, {signal: options.signal, tarSplit: path.join(staging, TAR_SPLIT_FILE)})
     } catch (error) {
       if (!isPivotError(error)) throw error
       // The archive's own faults get one code; the file system's (ENOSPC...) another.

@@ -163,7 +163,9 @@ function sweep(store: Store, report: PruneReport, parts: PruneParts): Array<{dig
     } catch {
       record = undefined // a layer dir without its record is damaged: garbage, size by walking it
     }
-    const size = (record?.diskSize ?? diskUsage(store.layerDir(digest))) + (store.layerBlob(digest)?.size ?? 0)
+    // A layer's tar-split goes with its tree; a build-cache layer keeps it (it is small, and a
+    // rebuilt image that reuses the layer pushes it as its original tar).
+    const size = (record?.diskSize ?? diskUsage(store.layerDir(digest))) + (store.layerBlob(digest)?.size ?? 0) + store.tarSplitSize(digest)
     // A layer that cannot be detached (an immutable directory) is named in the errors; the rest goes on.
     let dir: string | undefined
     if (!tryRemove(() => (dir = store.takeOutLayer(digest)), report.errors) || dir === undefined) continue

@@ -7,10 +7,11 @@ import type {PivotError} from '../errors'
 import type {Platform} from '../registry'
 import type {DaemonImage, DockerDaemon} from '../daemon/docker-daemon'
 import {familiarName, normalizeReference, type NormalizedReference} from '../reference'
-import {type ImageRecord, type Store} from '../store'
+import {type ImageRecord, type Store, TAR_SPLIT_FILE} from '../store'
 import {Lease} from '../store/gc-lock'
 import {ImageError} from './image-error'
 import type {ProgressEvent} from './progress-event'
+import {configText} from './image-layout'
 import {abortedError, unpackImageArchive} from './unpack-image-archive'
 import {defaultUnpackLayer, type UnpackLayerFn} from './unpack-layer-fn'
 import {commitStaged} from './commit-staged'
@@ -184,7 +185,7 @@ export async function pullImage(store: Store, reference: string, options: PullOp
       checkAbort()
       warnDamaged(store, image, warn)
       const unpack = options.unpack ?? defaultUnpackLayer
-      const {layers, unpacked} = flat
+      const {layers, unpacked, configJson} = flat
         ? await pullFlat(store, daemon, image, {unpack, emit, signal, shown, lease})
         : await pullLayered(store, daemon, image, {unpack, emit, signal, lease})
       return lease.pin(() => {
@@ -198,6 +199,7 @@ export async function pullImage(store: Store, reference: string, options: PullOp
           created: image.created || new Date().toISOString(),
           added: new Date().toISOString(),
           ...(image.os && image.architecture ? {platform: {os: image.os, architecture: image.architecture}} : {}),
+          ...(configJson === undefined ? {} : {configJson}),
         })
         store.setRef(ref.name, record.id)
         return result(record, !unpacked)
@@ -305,13 +307,19 @@ interface Work {
 }
 
 /** Layered: `docker save`, unpack what the store lacks, verify, commit bottom-up. */
-async function pullLayered(store: Store, daemon: DockerDaemon, image: DaemonImage, w: Work): Promise<{layers: string[]; unpacked: boolean}> {
+async function pullLayered(
+  store: Store,
+  daemon: DockerDaemon,
+  image: DaemonImage,
+  w: Work,
+): Promise<{layers: string[]; unpacked: boolean; configJson?: string}> {
   const missing = await w.lease.pin(() => {
     w.lease.keepLayers(image.diffIds.filter(d => store.hasLayer(d)))
     return image.diffIds.filter(d => !store.hasLayer(d))
   })
   if (missing.length === 0) return {layers: image.diffIds, unpacked: false}
   w.emit({type: 'phase', title: `Unpacking ${plural(new Set(missing).size, 'layer')}`})
+  let configJson: string | undefined
   const staged = await unpackImageArchive({
     store,
     diffIds: image.diffIds,
@@ -320,17 +328,24 @@ async function pullLayered(store: Store, daemon: DockerDaemon, image: DaemonImag
     unpack: w.unpack,
     signal: w.signal,
     onLayer: (i, n) => w.emit({type: 'detail', title: `Unpacking layer ${i}/${n}`}),
+    // Kept so that push and save give docker back the same image (the same id).
+    onConfig: bytes => (configJson = configText(bytes)),
   })
   await w.lease.pin(() => {
     commitStaged(store, image.diffIds, staged, w.lease, w.signal)
     // A layer the unpacker skipped because another pull committed it meanwhile is pinned here.
     w.lease.keepLayers(image.diffIds.filter(d => store.hasLayer(d)))
   })
-  return {layers: image.diffIds, unpacked: true}
+  return {layers: image.diffIds, unpacked: true, configJson}
 }
 
 /** Flat: a throwaway container (never started), exported into one layer, removed whatever happens. */
-async function pullFlat(store: Store, daemon: DockerDaemon, image: DaemonImage, w: Work & {shown: string}): Promise<{layers: string[]; unpacked: boolean}> {
+async function pullFlat(
+  store: Store,
+  daemon: DockerDaemon,
+  image: DaemonImage,
+  w: Work & {shown: string},
+): Promise<{layers: string[]; unpacked: boolean; configJson?: string}> {
   w.emit({type: 'phase', title: `Exporting ${w.shown} (flat)`})
   await removeStaleExportContainers(daemon)
   const needsCmd = !image.config.Cmd?.length && !image.config.Entrypoint?.length
@@ -354,7 +369,7 @@ async function pullFlat(store: Store, daemon: DockerDaemon, image: DaemonImage, 
     w.emit({type: 'detail', title: `Unpacking ${w.shown} (flat)`})
     let result: {digest: string; size: number; entries: number}
     try {
-      result = await w.unpack(stream, rootfs, {signal: w.signal})
+      result = await w.unpack(stream, rootfs, {signal: w.signal, tarSplit: path.join(staging, TAR_SPLIT_FILE)})
     } catch (error) {
       ;(stream as NodeJS.ReadableStream & {destroy?: () => void}).destroy?.()
       if (w.signal?.aborted) throw abortedError()
@@ -497,6 +512,7 @@ async function pullFromRegistry(store: Store, ref: NormalizedReference, shown: s
           },
           created: image.created || new Date().toISOString(),
           added: new Date().toISOString(),
+          ...(image.configJson === undefined ? {} : {configJson: image.configJson}),
         })
         store.setRef(ref.name, record.id)
         return result(record, !unpacked)

@@ -5,11 +5,12 @@ import {PassThrough} from 'node:stream'
 import {isPivotError} from '../errors'
 import type {NormalizedReference} from '../reference'
 import type {Descriptor, FetchedManifest, Platform, RegistryClient} from '../registry'
-import {type ImageConfig, type ImageRecord, type Store, digestHex, fsReason} from '../store'
+import {type ImageConfig, type ImageRecord, type Store, TAR_SPLIT_FILE, digestHex, fsReason} from '../store'
 import {DOWNLOADS_DIR, removeStaging} from '../store/store'
 import {Lease} from '../store/gc-lock'
 import type {ProgressEvent} from './progress-event'
 import {ImageError} from './image-error'
+import {configText} from './image-layout'
 import {abortedError, type StagedLayer} from './unpack-image-archive'
 import type {UnpackLayerFn} from './unpack-layer-fn'
 import {imageConfigOf, type ConfigFields} from '../daemon/image-info'
@@ -26,6 +27,8 @@ export interface RegistryImage {
   manifestDigest: string
   platform?: Platform
   configDigest: string
+  /** The config's bytes as text (ImageRecord.configJson), when they are UTF-8 that round-trips. */
+  configJson?: string
   config: ImageConfig
   created: string
   diffIds: string[]
@@ -113,6 +116,7 @@ export async function resolveRegistryImage(c: RegistryPullContext): Promise<Regi
     manifestDigest: current.digest,
     platform,
     configDigest: digest,
+    configJson: configText(bytes),
     config: imageConfigOf(doc.config ?? {}),
     created: typeof doc.created === 'string' ? doc.created : '',
     diffIds: diffIds as string[],
@@ -275,7 +279,7 @@ async function fetchLayer(w: LayerWork, desc: Descriptor, diffId: string, index:
       const rootfs = path.join(staging, 'rootfs')
       fs.mkdirSync(rootfs, {mode: 0o755})
       const feed = new PassThrough({highWaterMark: 1 << 20})
-      const unpacking = w.unpack(feed, rootfs, {signal})
+      const unpacking = w.unpack(feed, rootfs, {signal, tarSplit: path.join(staging, TAR_SPLIT_FILE)})
       unpacking.catch(() => undefined)
       let downloadError: unknown
       let verified = false

@@ -10,7 +10,7 @@ import type {HttpResponse, RegistryClient} from '../registry'
 import {type LayerBlob, type Store, digestHex} from '../store'
 import {Lease} from '../store/gc-lock'
 import {ImageError} from './image-error'
-import {MEDIA, configBlobOf} from './image-layout'
+import {MEDIA, configBlobOf, originalConfigOf} from './image-layout'
 import type {ProgressEvent} from './progress-event'
 
 /** Docker's default (`dockerd --max-concurrent-uploads`). */
@@ -131,7 +131,7 @@ export async function pushImage(store: Store, arg: string, options: PushOptions 
     const layerUpload = (digest: string) => {
       let u = uploads.get(digest)
       if (!u) {
-        u = layerBlob(store, digest, format, lease, emit, options.signal).then(blob => ({
+        u = layerBlob(store, digest, format, lease, emit, warn, options.signal).then(blob => ({
           layer: digest,
           blob,
           file: store.layerBlobFile(digest),
@@ -180,18 +180,13 @@ export async function pushImage(store: Store, arg: string, options: PushOptions 
     const changed = layers.filter(l => l.upload.blob.diffId !== l.upload.layer)
     if (changed.length > 0) {
       warn(
-        `${changed.length} layer${changed.length === 1 ? '' : 's'} of ${shown} (${changed.map(l => shortId(l.upload.layer)).join(', ')}) went re-packed: the cache keeps a layer's original tar only as a registry's blob, not for layers from the docker daemon, an import or a load, so the pushed image has other layer digests (and pivot id) than the cached one`,
+        `${changed.length} layer${changed.length === 1 ? '' : 's'} of ${shown} (${changed.map(l => shortId(l.upload.layer)).join(', ')}) went re-packed: the cache has no original tar of ${changed.length === 1 ? 'it' : 'them'} (no registry blob, no usable tar-split), so the pushed image has other layer digests (and pivot id) than the cached one`,
       )
     }
 
-    const config = Buffer.from(
-      JSON.stringify(
-        configBlobOf(
-          image,
-          layers.map(l => l.upload.blob.diffId),
-        ),
-      ),
-    )
+    const diffIds = layers.map(l => l.upload.blob.diffId)
+    // The source's own config when the layers went as their original tars: docker sees the same image id.
+    const config = originalConfigOf(image, diffIds) ?? Buffer.from(JSON.stringify(configBlobOf(image, diffIds)))
     const configDigest = sha256(config)
     await sendBlob(client, ref, {digest: configDigest, size: config.length, compression: 'none', diffId: configDigest, sources: []}, config, {
       what: `the config of ${shown}`,
@@ -278,6 +273,7 @@ async function layerBlob(
   format: PushFormat,
   lease: Lease,
   emit: (e: ProgressEvent) => void,
+  warn: (message: string) => void,
   signal?: AbortSignal,
 ): Promise<LayerBlob> {
   const usable = (b: LayerBlob | undefined) => b !== undefined && (b.compression === 'gzip' || (b.compression === 'zstd' && format === 'oci'))
@@ -294,7 +290,7 @@ async function layerBlob(
       const staging = store.stage('push')
       try {
         const file = path.join(staging, 'blob')
-        const made = await gzipLayer(store, digest, now, file, signal)
+        const made = await gzipLayer(store, digest, now, file, warn, signal)
         return await lease.pin(() => {
           // A plain or zstd blob gives way to the gzip of the same content (same diff id).
           if (now) store.dropLayerBlob(digest)
@@ -308,21 +304,50 @@ async function layerBlob(
   )
 }
 
-/** gzips the layer's tar into `file`, hashing the tar (the diff id) and the gzip (the blob digest) as they stream. */
-async function gzipLayer(store: Store, digest: string, kept: LayerBlob | undefined, file: string, signal?: AbortSignal): Promise<LayerBlob> {
-  const zlib = await import('node:zlib')
-  let source: AsyncIterable<Buffer>
-  let packed: Readable | undefined
+/**
+ * gzips the layer's tar into `file`, hashing the tar (the diff id) and the gzip (the blob digest)
+ * as they stream. The tar: the kept blob's content; else the original tar rebuilt from the
+ * layer's tar-split (same diff id); else, when there is none or it cannot give the layer's bytes
+ * back (`warn` says why, in one line), a re-pack of the layer's files.
+ */
+async function gzipLayer(
+  store: Store,
+  digest: string,
+  kept: LayerBlob | undefined,
+  file: string,
+  warn: (message: string) => void,
+  signal?: AbortSignal,
+): Promise<LayerBlob> {
   if (kept) {
     const raw = fs.createReadStream(store.layerBlobFile(digest), {highWaterMark: 1 << 20}) as AsyncIterable<Buffer>
     const {decompress} = await import('../unpack/compression')
-    source = kept.compression === 'none' ? raw : decompress(raw, kept.compression)
-  } else {
-    const {packRootfs} = await import('../unpack')
-    const {toLayerTar} = await import('../unpack/layer-tar')
-    packed = packRootfs(store.layerRootfs(digest)) as Readable
-    source = toLayerTar(packed as AsyncIterable<Buffer>)
+    return gzipTar(kept.compression === 'none' ? raw : decompress(raw, kept.compression), digest, file, signal)
   }
+  if (store.hasTarSplit(digest)) {
+    const {reassembleLayer} = await import('../unpack/reassemble-layer')
+    try {
+      return await gzipTar(reassembleLayer(store.layerRootfs(digest), store.layerTarSplit(digest), digest), digest, file, signal)
+    } catch (error) {
+      if ((error as ImageError).cause === undefined || !isTarSplitError((error as ImageError).cause)) throw error
+      warn(`layer ${shortId(digest)}: its original tar cannot be rebuilt (${((error as ImageError).cause as Error).message}): re-packing its files`)
+    }
+  }
+  const {packRootfs} = await import('../unpack')
+  const {toLayerTar} = await import('../unpack/layer-tar')
+  const packed = packRootfs(store.layerRootfs(digest)) as Readable
+  try {
+    return await gzipTar(toLayerTar(packed as AsyncIterable<Buffer>), digest, file, signal)
+  } finally {
+    packed.destroy()
+  }
+}
+
+function isTarSplitError(error: unknown): boolean {
+  return isPivotError(error) && error.code === 'UNPACK_TAR_SPLIT'
+}
+
+async function gzipTar(source: AsyncIterable<Buffer>, digest: string, file: string, signal?: AbortSignal): Promise<LayerBlob> {
+  const zlib = await import('node:zlib')
   const tarHash = createHash('sha256')
   const blobHash = createHash('sha256')
   const blob = {size: 0}
@@ -337,7 +362,6 @@ async function gzipLayer(store: Store, digest: string, kept: LayerBlob | undefin
       {signal},
     )
   } catch (error) {
-    packed?.destroy()
     if ((error as NodeJS.ErrnoException).code === 'ABORT_ERR') throw new ImageError('IMAGE_PUSH_FAILED', 'push cancelled', {exitCode: 130})
     const {describeFsError} = await import('../store')
     const message = isPivotError(error) ? error.message : (describeFsError(error)?.message ?? (error as Error).message)

@@ -10,7 +10,7 @@ import type {ImageRecord, Store} from '../store'
 import {Lease} from '../store/gc-lock'
 import {describeErrno, writeOutputFile} from './export-image'
 import {ImageError} from './image-error'
-import {CONTAINERD_NAME, MEDIA, REF_NAME, configBlobOf} from './image-layout'
+import {CONTAINERD_NAME, MEDIA, REF_NAME, configBlobOf, originalConfigOf} from './image-layout'
 import {resolveImage} from './resolve-image'
 
 export interface SaveOptions {
@@ -25,6 +25,8 @@ export interface SaveResult {
   format: 'tar' | 'directory'
   images: Array<{id: string; names: string[]; manifest: string; config: string; layers: string[]}>
   bytes: number
+  /** Layers that could not be given back as their original tar (re-packed: another digest), one line each. */
+  warnings: string[]
 }
 
 /** One blob of the layout: its digest, size and where its bytes are. */
@@ -40,11 +42,12 @@ interface Blob {
  * Docker's manifest.json and repositories (see image-layout.ts). FILE is a tar of the layout,
  * DIR (an existing empty directory, or a path ending in '/') the layout itself.
  *
- * Layers are written uncompressed, re-packed from the layer store in Docker's layer format
- * (unpack/layer-tar.ts: whiteouts as `.wh.` files), entries sorted and times kept, and the outer
- * tar has fixed owners and times: the same images always give the same bytes. A layer that
- * came from a build re-packs to its own digest; one pulled from docker is re-packed by pivot's
- * writer, so its diff id in the saved config is that tar's digest (docker load checks it).
+ * Layers are written uncompressed, each as the very tar it came from: rebuilt from its tar-split
+ * (unpack/tar-split.ts) and its files, and verified against its diff id. A layer without a usable
+ * tar-split is re-packed from the layer store in Docker's layer format (unpack/layer-tar.ts:
+ * whiteouts as `.wh.` files), entries sorted and times kept, with a warning: its diff id in the
+ * saved config is then that tar's digest (docker load checks it). The outer tar has fixed
+ * owners and times: the same images always give the same bytes.
  *
  * A FILE is written as a nameless O_TMPFILE file and named when complete (export's way), a DIR
  * is filled under a temp name beside it and renamed: a failed save leaves nothing behind.
@@ -76,19 +79,20 @@ export async function saveImages(store: Store, args: string[], output: string | 
     }
     store.sweepTmp()
     staging = store.stage('save')
-    const layout = await buildLayout(store, staging, wanted, options.signal)
+    const warnings: string[] = []
+    const layout = await buildLayout(store, staging, wanted, message => warnings.push(message), options.signal)
     const images = layout.images
     if (toStdout) {
       const bytes = await writeTar(layout.entries, stdout, options.signal)
-      return {output: '-', format: 'tar', images, bytes}
+      return {output: '-', format: 'tar', images, bytes, warnings}
     }
     const dirTarget = output!.endsWith('/') || isDirectory(output!)
     if (dirTarget) {
       const target = await writeDirectory(layout.entries, output!)
-      return {output: target, format: 'directory', images, bytes: layout.entries.reduce((n, e) => n + e.size, 0)}
+      return {output: target, format: 'directory', images, bytes: layout.entries.reduce((n, e) => n + e.size, 0), warnings}
     }
     const written = await writeOutputFile(output!, stream => writeTar(layout.entries, stream, options.signal))
-    return {output: written.path, format: 'tar', images, bytes: written.bytes}
+    return {output: written.path, format: 'tar', images, bytes: written.bytes, warnings}
   } finally {
     lease.release()
     if (staging) fs.rmSync(staging, {recursive: true, force: true})
@@ -124,6 +128,7 @@ async function buildLayout(
   store: Store,
   staging: string,
   wanted: Array<{arg: string; image: ImageRecord; name?: string}>,
+  warn: (message: string) => void,
   signal?: AbortSignal,
 ): Promise<{entries: Entry[]; images: SaveResult['images']}> {
   const blobs = new Map<string, Blob>()
@@ -132,7 +137,7 @@ async function buildLayout(
   for (const {image} of wanted) {
     for (const digest of image.layers) {
       if (layerBlobs.has(digest)) continue
-      const blob = await packLayerBlob(store, digest, staging, signal)
+      const blob = await packLayerBlob(store, digest, staging, warn, signal)
       layerBlobs.set(digest, blob)
       add(blob)
     }
@@ -147,12 +152,10 @@ async function buildLayout(
     let entry = byId.get(image.id)
     if (!entry) {
       const layers = image.layers.map(d => layerBlobs.get(d)!)
-      const config = jsonBlob(
-        configBlobOf(
-          image,
-          layers.map(l => l.digest),
-        ),
-      )
+      const diffIds = layers.map(l => l.digest)
+      // The source's own config when the layers are their original tars: docker load gives the same image id.
+      const original = originalConfigOf(image, diffIds)
+      const config = original ? {digest: sha256Of(original), size: original.length, data: original} : jsonBlob(configBlobOf(image, diffIds))
       const manifest = jsonBlob({
         schemaVersion: 2,
         mediaType: MEDIA.manifest,
@@ -202,7 +205,11 @@ async function buildLayout(
 
 function jsonBlob(value: unknown): Blob {
   const data = Buffer.from(JSON.stringify(value))
-  return {digest: `sha256:${createHash('sha256').update(data).digest('hex')}`, size: data.length, data}
+  return {digest: sha256Of(data), size: data.length, data}
+}
+
+function sha256Of(data: Buffer): string {
+  return `sha256:${createHash('sha256').update(data).digest('hex')}`
 }
 
 function hexOf(digest: string): string {
@@ -213,23 +220,45 @@ function blobName(digest: string): string {
   return `blobs/sha256/${hexOf(digest)}`
 }
 
-/** The layer as a Docker layer tar in `staging`, hashed as it is written. */
-async function packLayerBlob(store: Store, digest: string, staging: string, signal?: AbortSignal): Promise<Blob> {
+/**
+ * The layer as a Docker layer tar in `staging`, hashed as it is written: its original tar, rebuilt
+ * from its tar-split; else (none, or it cannot give the layer's bytes back: `warn` says why) a
+ * re-pack of its files.
+ */
+async function packLayerBlob(store: Store, digest: string, staging: string, warn: (message: string) => void, signal?: AbortSignal): Promise<Blob> {
+  const file = path.join(staging, `layer-${hexOf(digest)}`)
+  if (store.hasTarSplit(digest)) {
+    const {reassembleLayer} = await import('../unpack/reassemble-layer')
+    try {
+      return await writeLayerTar(reassembleLayer(store.layerRootfs(digest), store.layerTarSplit(digest), digest), digest, file, signal)
+    } catch (error) {
+      const cause = (error as ImageError).cause
+      if (!isPivotError(cause) || cause.code !== 'UNPACK_TAR_SPLIT') throw error
+      warn(`layer ${digest.slice(7, 19)}: its original tar cannot be rebuilt (${cause.message}): re-packing its files`)
+    }
+  }
   const {packRootfs} = await import('../unpack')
   const {toLayerTar} = await import('../unpack/layer-tar')
-  const file = path.join(staging, `layer-${hexOf(digest)}`)
-  const hash = createHash('sha256')
-  const written = {size: 0}
   const source = packRootfs(store.layerRootfs(digest)) as Readable
   try {
-    await pipeline(
-      Readable.from(toLayerTar(source as AsyncIterable<Buffer>), {objectMode: false}),
-      hashThrough(hash, written),
-      fs.createWriteStream(file, {mode: 0o600}),
-      {signal},
-    )
-  } catch (error) {
+    const blob = await writeLayerTar(toLayerTar(source as AsyncIterable<Buffer>), digest, file, signal)
+    if (blob.digest !== digest) {
+      warn(
+        `layer ${digest.slice(7, 19)} went re-packed: the cache has no original tar of it (no usable tar-split), so the saved image has another layer digest (${blob.digest.slice(7, 19)}) and image id`,
+      )
+    }
+    return blob
+  } finally {
     source.destroy()
+  }
+}
+
+async function writeLayerTar(tar: AsyncIterable<Buffer>, digest: string, file: string, signal?: AbortSignal): Promise<Blob> {
+  const hash = createHash('sha256')
+  const written = {size: 0}
+  try {
+    await pipeline(Readable.from(tar, {objectMode: false}), hashThrough(hash, written), fs.createWriteStream(file, {mode: 0o600}), {signal})
+  } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ABORT_ERR') throw new ImageError('IMAGE_EXPORT_FAILED', 'save cancelled', {exitCode: 130})
     const message = isPivotError(error) ? error.message : describeErrno(error)
     throw new ImageError('IMAGE_EXPORT_FAILED', `cannot save layer ${digest}: ${message}`, {cause: error})

@@ -4,7 +4,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {Readable} from 'node:stream'
 import {isPivotError} from '../errors'
-import type {Store} from '../store'
+import {type Store, TAR_SPLIT_FILE} from '../store'
 import {ImageError} from './image-error'
 import type {UnpackLayerFn} from './unpack-layer-fn'
 
@@ -28,6 +28,8 @@ export interface ArchiveOptions {
   signal?: AbortSignal
   /** Called as each layer starts unpacking: `index` counts from 1, `count` is the layers missing. */
   onLayer?: (index: number, count: number) => void
+  /** Given the image's config as the archive holds it (its digest checked against imageId). */
+  onConfig?: (bytes: Buffer) => void
 }
 
 /** What one archive member turned out to be. */
@@ -80,6 +82,9 @@ export async function unpackImageArchive(options: ArchiveOptions): Promise<Map<s
       const still = plan.find(p => missing.has(p.digest) && !staged.has(p.digest))
       if (still) throw new ImageError('IMAGE_BAD_ARCHIVE', `the daemon's image archive did not yield layer ${still.digest}`)
     }
+    const hex = options.imageId.replace(/^sha256:/, '')
+    const config = pass.json.get(`${hex}.json`) ?? pass.json.get(`blobs/sha256/${hex}`)
+    if (config && `sha256:${createHash('sha256').update(config).digest('hex')}` === options.imageId) options.onConfig?.(config)
     const result = new Map<string, StagedLayer>()
     for (const digest of missing) result.set(digest, staged.get(digest)!)
     // Unpacked members nobody needs (a compressed duplicate of a stored layer): drop them.
@@ -144,7 +149,7 @@ async function readArchive(options: ArchiveOptions, state: PassState): Promise<P
     state.counter.index++
     // More members than missing layers (a compressed blob of a cached layer) must not show "3/2".
     options.onLayer?.(state.counter.index, Math.max(state.counter.count, state.counter.index))
-    const job = unpack(source, rootfs, {signal: controller.signal}).then(result => {
+    const job = unpack(source, rootfs, {signal: controller.signal, tarSplit: path.join(staging, TAR_SPLIT_FILE)}).then(result => {
       if (expected !== undefined && result.digest !== expected) {
         throw new ImageError('IMAGE_LAYER_MISMATCH', `layer ${member} of the daemon's image archive has digest ${result.digest}, not ${expected}`)
       }
@@ -206,7 +211,8 @@ async function readArchive(options: ArchiveOptions, state: PassState): Promise<P
         else entry.resume()
         return
       }
-      if (member === 'manifest.json' || member === 'index.json') return collectJson(entry, member)
+      if (member === 'manifest.json' || member === 'index.json' || member === `${options.imageId.replace(/^sha256:/, '')}.json`)
+        return collectJson(entry, member)
       if (LEGACY_LAYER.test(member)) {
         if (storedSizes.has(streamEntry.size)) return hashMember(entry, member)
         return stageLayer(entry, member)

@@ -6,7 +6,8 @@
 export type UnpackLayerFn = (
   source: NodeJS.ReadableStream,
   dest: string,
-  options?: {signal?: AbortSignal},
+  /** tarSplit: a file to create with the tar's tar-split (src/unpack/tar-split.ts). */
+  options?: {signal?: AbortSignal; tarSplit?: string},
 ) => Promise<{digest: string; size: number; entries: number}>
 
 /** The real unpacker, loaded on first use. */

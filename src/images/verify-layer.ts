@@ -88,6 +88,35 @@ export async function verifyLayerBlob(store: Store, digest: string): Promise<str
   return got === blob.digest ? undefined : `its compressed blob has digest ${got}, not the ${blob.digest} blob.json says`
 }
 
+/**
+ * Why the layer's tar-split (layers/<hex>/tar-split, see src/unpack/tar-split.ts) is damaged, or
+ * undefined when it is sound or there is none: a regular file, valid gzip, well-formed records,
+ * as many bytes as the layer's tar. Whether the files it names still hold the layer's content is
+ * what a push or save finds out (and then re-packs): the tree walk above reports changed files.
+ */
+export function verifyTarSplit(store: Store, digest: string): string | undefined {
+  const file = store.layerTarSplit(digest)
+  let st: fs.Stats
+  try {
+    st = fs.lstatSync(file)
+  } catch {
+    return undefined
+  }
+  if (!st.isFile()) return 'its tar-split is not a regular file'
+  const {parseTarSplit} = require('../unpack/tar-split') as typeof import('../unpack/tar-split')
+  let parsed: ReturnType<typeof parseTarSplit>
+  try {
+    parsed = parseTarSplit(fs.readFileSync(file))
+  } catch (error) {
+    return `its tar-split cannot be read (${(error as Error).message})`
+  }
+  if ('problem' in parsed) return `its tar-split is damaged: ${parsed.problem}`
+  const end = parsed.records.at(-1)
+  const tarSize = store.readLayer(digest).tarSize
+  if (end?.kind === 'end' && end.total !== tarSize) return `its tar-split describes a tar of ${end.total} bytes, not the layer's ${tarSize}`
+  return undefined
+}
+
 function isSymlink(file: string): boolean {
   try {
     return fs.lstatSync(file).isSymbolicLink()

@@ -50,6 +50,12 @@ export interface ImageRecord {
   platform?: {os: string; architecture: string; variant?: string}
   /** The config's history, as loaded (absent for pulled, built and imported images: save makes one up). */
   history?: HistoryEntry[]
+  /**
+   * The image's config exactly as the daemon or registry had it (its digest is the source's
+   * dockerImageId): push and save send it back when the layers go as their original tars, so
+   * docker sees the same image id. Absent for images made here, and for pulls that read no config.
+   */
+  configJson?: string
 }
 
 /** `layers/<hex>/layer.json`: written when the layer is committed. */

@@ -32,6 +32,7 @@ export function imageIdOf(layers: string[], config: ImageRecord['config']): stri
  * The content-addressed cache (layout in docs/DESIGN.md):
  *
  *     layers/<hex>/rootfs, layer.json   one unpacked layer; hex = sha256 of its uncompressed tar
+ *     layers/<hex>/tar-split            that tar less its files' contents (push and save rebuild it)
  *     l/<12 hex>  -> ../layers/<hex>/rootfs   short names, so overlay's lowerdir fits in one page
  *     images/<hex>.json                 image records
  *     refs/<encoded name>               name -> image id
@@ -176,6 +177,14 @@ export class Store {
       // The staged copy's compressed blob is still worth keeping when the cached layer has none.
       const staged = readBlobRecord(staging)
       if (staged && !this.layerBlob(layer.digest)) this.keepLayerBlob(layer.digest, path.join(staging, BLOB_FILE), staged)
+      // So is its tar-split: the same tar unpacked the same way references the same files.
+      if (!this.hasTarSplit(layer.digest) && isRegularFile(path.join(staging, TAR_SPLIT_FILE))) {
+        try {
+          fs.renameSync(path.join(staging, TAR_SPLIT_FILE), this.layerTarSplit(layer.digest))
+        } catch {
+          // a read-only or vanished layer: push and save re-pack it, as before
+        }
+      }
       removeStaging(staging)
       this.layerForRun(layer.digest) // a reused layer gets its l/ link back if it lost it
       return this.readLayer(layer.digest)
@@ -307,6 +316,33 @@ export class Store {
   dropLayerBlob(digest: string): void {
     removeEntry(path.join(this.layerDir(digest), BLOB_RECORD))
     removeEntry(this.layerBlobFile(digest))
+  }
+
+  // ---- tar-split: layers/<hex>/tar-split (see src/unpack/tar-split.ts) --------------------------
+
+  /** The layer's tar-split file: written by the unpack into the staged layer, so it arrives with it. */
+  layerTarSplit(digest: string): string {
+    return path.join(this.layerDir(digest), TAR_SPLIT_FILE)
+  }
+
+  /** True when the layer has a tar-split file (its soundness is checked when it is used, and by `pivot check`). */
+  hasTarSplit(digest: string): boolean {
+    return isRegularFile(this.layerTarSplit(digest))
+  }
+
+  /** Bytes of the layer's tar-split file (0 when it has none). */
+  tarSplitSize(digest: string): number {
+    try {
+      const st = fs.lstatSync(this.layerTarSplit(digest))
+      return st.isFile() ? st.size : 0
+    } catch {
+      return 0
+    }
+  }
+
+  /** Removes a damaged tar-split: push and save then re-pack the layer. */
+  dropTarSplit(digest: string): void {
+    removeEntry(this.layerTarSplit(digest))
   }
 
   // ---- images and names ---------------------------------------------------------------------
@@ -540,6 +576,12 @@ function readBlobRecord(dir: string): LayerBlob | undefined {
   }
   return layerBlobProblem(value) === undefined ? (value as LayerBlob) : undefined
 }
+
+/**
+ * A layer's tar-split (src/unpack/tar-split.ts): its tar less its regular files' contents, which
+ * push and save put back together with the layer's files to give the original tar.
+ */
+export const TAR_SPLIT_FILE = 'tar-split'
 
 /** tmp/downloads: partial registry downloads (`<blob hex>.part`), resumed by the next pull. */
 export const DOWNLOADS_DIR = 'downloads'

@@ -26,6 +26,7 @@ import type {Syscalls} from '../sys/syscalls'
 import type {BlockInput} from './sync-io'
 import {normalizePath, parentOf, pathBytes, shown, timeNs, type Time} from './tar-format'
 import {TarReader, label, type TarEntry} from './tar-reader'
+import type {TarSplitWriter} from './tar-split'
 import {UnpackError} from './unpack-error'
 import {AUFS_META_PREFIX, OPAQUE_XATTR, USER_OPAQUE_XATTR, WHITEOUT_PREFIX, dockerWhiteout, isOpaqueXattr, isOverlayXattr} from './overlay-format'
 
@@ -75,6 +76,8 @@ export class TarExtractor {
     input: BlockInput,
     private readonly sys: Syscalls,
     private readonly userns?: {uids: number; gids: number},
+    /** Records the tar's non-content bytes (its tap must be on `input`). */
+    private readonly split?: TarSplitWriter,
   ) {
     this.reader = new TarReader(input)
     this.opaqueXattrs = userns ? [USER_OPAQUE_XATTR] : [OPAQUE_XATTR, USER_OPAQUE_XATTR]
@@ -192,6 +195,7 @@ export class TarExtractor {
     const path = pathBytes(e.path)
     const fd = this.create(e, () => fs.openSync(path, CREATE_FLAGS, e.mode))
     try {
+      if (e.size > 0) this.split?.content(path, e.size)
       this.reader.data(what, (buf, off, len) => {
         while (len > 0) {
           const n = fs.writeSync(fd, buf, off, len)

@@ -40,6 +40,11 @@ export class BlockInput {
   private eof = false
   /** Bytes read from the descriptor so far. */
   total = 0
+  /**
+   * Sees every byte handed out (blocks, consumed data, and what drain reads up to its limit), in
+   * order: the tar-split recorder (tar-split.ts). Slices are valid only during the call.
+   */
+  tap?: (buf: Buffer, off: number, len: number) => void
 
   constructor(
     private readonly fd: number,
@@ -75,6 +80,7 @@ export class BlockInput {
     }
     const off = this.start
     this.start += BLOCK
+    this.tap?.(this.buf, off, BLOCK)
     return off
   }
 
@@ -90,6 +96,7 @@ export class BlockInput {
         continue
       }
       const take = Math.min(n, this.end - this.start)
+      this.tap?.(this.buf, this.start, take)
       sink?.(this.buf, this.start, take)
       this.start += take
       n -= take
@@ -119,11 +126,16 @@ export class BlockInput {
    */
   drain(limit: number): boolean {
     const stop = this.position + limit
-    this.start = this.end
+    const discard = () => {
+      const n = Math.min(this.end - this.start, stop - this.position)
+      if (n > 0) this.tap?.(this.buf, this.start, n)
+      this.start = this.end
+    }
+    discard()
     while (!this.eof) {
       if (this.total > stop) return false
       this.fill()
-      this.start = this.end
+      discard()
     }
     return true
   }

@@ -14,6 +14,8 @@ import {PivotError} from '../errors'
  * - UNPACK_ID_UNMAPPED     (a user other than root) an owner outside the ids of the user's namespace
  * - UNPACK_WORKER_FAILED   the unpack/pack child process died or broke its protocol
  * - UNPACK_PACK_FAILED     packing a directory failed (unreadable file, file changed while read)
+ * - UNPACK_TAR_SPLIT       a layer's tar cannot be rebuilt from its tar-split and files (damaged
+ *                          tar-split, a file changed or gone, a digest other than the layer's)
  */
 export type UnpackErrorCode =
   | 'UNPACK_CORRUPT'
@@ -27,6 +29,7 @@ export type UnpackErrorCode =
   | 'UNPACK_ID_UNMAPPED'
   | 'UNPACK_WORKER_FAILED'
   | 'UNPACK_PACK_FAILED'
+  | 'UNPACK_TAR_SPLIT'
 
 export class UnpackError extends PivotError {
   /** The archive entry (or packed path) the error is about, when there is one, as UTF-8 for display. */

@@ -25,23 +25,42 @@ export interface UnpackResult {
  * overlayfs ones: `.wh.<name>` a 0/0 character device, `.wh..wh..opq` the directory's
  * trusted.overlay.opaque=y.
  *
+ * `tarSplit`: a file to create with the tar's tar-split (tar-split.ts), what push and save need
+ * to give back this very tar from `dest`; removed again when the unpack fails.
+ *
  * Any failure rejects with an UnpackError and may leave `dest` half-filled: the caller stages it
  * and deletes it. The source stream is consumed to its end (the digest covers every byte) and is
  * destroyed on failure or abort.
  */
-export async function unpackLayer(source: NodeJS.ReadableStream, dest: string, options: {signal?: AbortSignal} = {}): Promise<UnpackResult> {
-  const {signal} = options
+export async function unpackLayer(source: NodeJS.ReadableStream, dest: string, options: {signal?: AbortSignal; tarSplit?: string} = {}): Promise<UnpackResult> {
+  const {signal, tarSplit} = options
   if (signal?.aborted) throw aborted(signal)
+  try {
+    return await unpackInto(source, dest, signal, tarSplit)
+  } catch (error) {
+    if (tarSplit !== undefined) fs.rmSync(tarSplit, {force: true})
+    throw error
+  }
+}
+
+async function unpackInto(source: NodeJS.ReadableStream, dest: string, signal: AbortSignal | undefined, tarSplit: string | undefined): Promise<UnpackResult> {
+  let splitFd: number | undefined
+  try {
+    if (tarSplit !== undefined) splitFd = fs.openSync(tarSplit, 'wx', 0o644)
+  } catch (error) {
+    throw new UnpackError('UNPACK_WRITE_FAILED', `cannot create ${tarSplit}: ${(error as Error).message}`, {cause: error})
+  }
   const {stdin, input} = workerInput()
   let worker: ReturnType<typeof startWorker>
   try {
-    worker = startWorker('unpack-worker.js', path.resolve(dest), {stdin, stdout: 'ignore'})
+    worker = startWorker('unpack-worker.js', path.resolve(dest), {stdin, stdout: splitFd ?? 'ignore'}, splitFd === undefined ? [] : ['--tar-split'])
   } catch (error) {
     input?.destroy()
     throw new UnpackError('UNPACK_WORKER_FAILED', `cannot start the unpack worker: ${(error as Error).message}`, {cause: error})
   } finally {
     // The child has its own copy now (or there is no child): ours would keep the pipe open.
     if (typeof stdin === 'number') fs.closeSync(stdin)
+    if (splitFd !== undefined) fs.closeSync(splitFd)
   }
   const onAbort = () => worker.child.kill('SIGKILL')
   signal?.addEventListener('abort', onAbort, {once: true})

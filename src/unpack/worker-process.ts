@@ -35,9 +35,15 @@ export interface WorkerOutcome {
 
 /**
  * Starts `node <script> <arg> [more...]` with stdin/stdout as given, stderr and fd 3 (the report) piped.
- * stdin may be a descriptor (the read end of a pipe), which the child gets as its fd 0.
+ * stdin may be a descriptor (the read end of a pipe), which the child gets as its fd 0; stdout
+ * one too (a file the child writes).
  */
-export function startWorker(script: string, arg: string, stdio: {stdin: 'pipe' | 'ignore' | number; stdout: 'pipe' | 'ignore'}, more: string[] = []): Worker {
+export function startWorker(
+  script: string,
+  arg: string,
+  stdio: {stdin: 'pipe' | 'ignore' | number; stdout: 'pipe' | 'ignore' | number},
+  more: string[] = [],
+): Worker {
   const argv = [path.join(__dirname, script), arg, ...more]
   const options = {stdio: [stdio.stdin, stdio.stdout, 'pipe', 'pipe'] as StdioOptions, env: workerEnv()}
   let child: ChildProcess

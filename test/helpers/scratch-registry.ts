@@ -32,10 +32,12 @@ async function answers(host: string): Promise<boolean> {
   }
 }
 
-export async function startScratchRegistry(): Promise<ScratchRegistry> {
+/** `ports`: the test's own range (inclusive), default push's 5200-5239. */
+export async function startScratchRegistry(options: {ports?: [number, number]} = {}): Promise<ScratchRegistry> {
+  const [low, high] = options.ports ?? [5200, 5239]
   const dir = tempDir('pivot-push-registry')
   for (let tries = 0; tries < 20; tries++) {
-    const port = 5200 + Math.floor(Math.random() * 40)
+    const port = low + Math.floor(Math.random() * (high - low + 1))
     if (!(await portFree(port))) continue
     const host = `127.0.0.1:${port}`
     const storage = path.join(dir, `storage-${port}`)
@@ -68,5 +70,5 @@ export async function startScratchRegistry(): Promise<ScratchRegistry> {
     child.kill('SIGKILL')
     if (!/address already in use/.test(stderr)) throw new Error(`docker-registry on ${host} did not start: ${stderr.trim()}`)
   }
-  throw new Error('no free port in 5200-5239 for a scratch registry')
+  throw new Error(`no free port in ${low}-${high} for a scratch registry`)
 }
