@@ -84,7 +84,8 @@ export async function run(argv: string[]): Promise<number> {
   const tty = f.tty === true
   // Only what decides how to spawn is loaded before the spawn: the tty check and the network
   // module (with the container records, node:crypto) only when a flag needs them.
-  if (tty) (require('../runtime/lifecycle/tty') as typeof import('../runtime/lifecycle/tty')).checkTerminal(tty, interactive)
+  // -d -it attaches nothing now (`attach` later does, from its own terminal): docker runs it from anywhere.
+  if (tty && !detach) (require('../runtime/lifecycle/tty') as typeof import('../runtime/lifecycle/tty')).checkTerminal(tty, interactive)
   // Detached: the monitor spawns the init, once the container's directory exists.
   // Its own network namespace (--net bridge or NAME) is made as it is spawned; container:NAME
   // needs a lookup first, so that init is spawned later.

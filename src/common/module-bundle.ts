@@ -3,7 +3,7 @@ import * as path from 'node:path'
 
 /**
  * One file for the module graph of a compiled entry point (dist/src/cli/run.js, the container's
- * init): `pivot run` starts two node processes, and each of them loaded ~20-60 small modules one
+ * init, dist/src/cli/exec.js): `pivot run` starts two node processes, and each of them loaded ~20-60 small modules one
  * by one (a resolution, a read and a compile each: ~0.3 ms a module on a quiet machine, more under
  * load), which was a large part of both critical paths (src/runtime/README.md, "Facts found here").
  *
@@ -15,7 +15,8 @@ import * as path from 'node:path'
  * What is bundled: every module reached from the entry by a relative `require` with a literal
  * path (tsc's imports and the code's lazy requires). What is not: packages (koffi, oclif), and
  * modules reached only through `import()` (tsc: `Promise.resolve().then(() => require(...))`):
- * by convention the heavy, rarely used paths (a pull), which would cost every run their parse.
+ * by convention the heavy, rarely used paths (a pull), which would cost every run their parse,
+ * and the modules the build names as left out (`without`: lazy requires of rare paths).
  *
  * Built after tsc by the build (src/runtime/monitor/build.sh, with `npm run build` and
  * test/run-all.sh). tsc rewrites every output it emits, so a bundle older than its entry is stale
@@ -47,10 +48,14 @@ export function useBundle(entry: string): boolean {
   return bundle !== undefined
 }
 
-/** The module graph's files, entry first: relative literal requires, not those of an import(). */
-export function bundledModules(entry: string): string[] {
+/**
+ * The module graph's files, entry first: relative literal requires, not those of an import().
+ * `without`: modules left to node's loader, with what only they reach (the rare lazy paths of a
+ * hot entry: a bundle's parse is paid in full by every process that loads it).
+ */
+export function bundledModules(entry: string, without: readonly string[] = []): string[] {
   const found: string[] = []
-  const seen = new Set<string>()
+  const seen = new Set<string>(without.map(f => path.resolve(f)))
   const visit = (file: string) => {
     if (seen.has(file)) return
     seen.add(file)
@@ -136,10 +141,10 @@ module.exports = load(path.join(__dirname, ENTRY), module)
 `
 
 /** Writes the bundle of `entry` (atomically: a run starting meanwhile reads the old one or the new one). */
-export function writeBundle(entry: string): {file: string; modules: number; bytes: number} {
+export function writeBundle(entry: string, without: readonly string[] = []): {file: string; modules: number; bytes: number} {
   const file = bundleFile(path.resolve(entry))
   const dir = path.dirname(file)
-  const modules = bundledModules(entry)
+  const modules = bundledModules(entry, without)
   const parts = ["'use strict'", 'const sources = {']
   for (const m of modules) {
     // The source first in the function body: tsc's "use strict" stays the body's directive.
@@ -153,10 +158,12 @@ export function writeBundle(entry: string): {file: string; modules: number; byte
   return {file, modules: modules.length, bytes: Buffer.byteLength(text)}
 }
 
-// `node dist/src/common/module-bundle.js ENTRY...`: the build's step.
+// `node dist/src/common/module-bundle.js ENTRY[,WITHOUT...]...`: the build's step (an entry, then
+// the modules its bundle leaves out, comma-separated).
 if (require.main === module) {
-  for (const entry of process.argv.slice(2)) {
-    const {file, modules, bytes} = writeBundle(entry)
+  for (const arg of process.argv.slice(2)) {
+    const [entry, ...without] = arg.split(',')
+    const {file, modules, bytes} = writeBundle(entry, without)
     console.log(`bundled ${modules} modules, ${Math.round(bytes / 1024)} KiB: ${path.relative(process.cwd(), file)}`)
   }
 }

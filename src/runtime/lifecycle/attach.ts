@@ -45,14 +45,49 @@ export interface AttachIo {
   stdin?: NodeJS.ReadStream
   /** The container has a pty: the host terminal goes raw and the detach keys are read. */
   tty: boolean
+  /**
+   * The host terminal whose size the container's pty takes, at attach and on each change (docker
+   * attach's resize; pivot's stdout when it is a terminal). Only for a container with a pty.
+   */
+  terminal?: Pick<NodeJS.WriteStream, 'rows' | 'columns' | 'on' | 'removeListener'>
   detachKeys: number[]
   write(stream: 'stdout' | 'stderr', chunk: Buffer): void
+}
+
+/** Kinds of the frames a client sends the monitor (monitor.c): stdin bytes, a window size. */
+const FRAME_STDIN = 0
+const FRAME_SIZE = 1
+/** The monitor's limit for one frame's payload. */
+const FRAME_MAX = 4096
+
+/** A client frame: stdcopy's 8-byte header (kind, three zeros, the length big-endian), then the bytes. */
+export function clientFrame(kind: number, payload: Buffer): Buffer {
+  const head = Buffer.alloc(8)
+  head[0] = kind
+  head.writeUInt32BE(payload.length, 4)
+  return Buffer.concat([head, payload])
+}
+
+/** Stdin bytes as frames of at most FRAME_MAX bytes each. */
+export function stdinFrames(bytes: Buffer): Buffer {
+  const frames: Buffer[] = []
+  for (let at = 0; at < bytes.length; at += FRAME_MAX) frames.push(clientFrame(FRAME_STDIN, bytes.subarray(at, at + FRAME_MAX)))
+  return Buffer.concat(frames)
+}
+
+/** A window size frame: rows and columns, 16 bits each, big-endian. */
+export function sizeFrame(rows: number, columns: number): Buffer {
+  const size = Buffer.alloc(4)
+  size.writeUInt16BE(rows, 0)
+  size.writeUInt16BE(columns, 2)
+  return clientFrame(FRAME_SIZE, size)
 }
 
 /**
  * Relays an attach session until the container ends ('ended': the monitor closed the socket
  * after recording the exit) or the user typed the detach keys ('detached'). Output comes in
- * docker's stdcopy frames; stdin goes as it is. The host terminal is raw only while attached.
+ * docker's stdcopy frames; stdin and the terminal's size go in frames of the same header. The
+ * host terminal is raw only while attached.
  */
 export function relayAttach(socket: net.Socket, io: AttachIo): Promise<'ended' | 'detached'> {
   return new Promise(resolve => {
@@ -72,10 +107,19 @@ export function relayAttach(socket: net.Socket, io: AttachIo): Promise<'ended' |
     const restore = () => {
       if (raw) stdin.setRawMode(false)
     }
+    // The pty takes the host terminal's size now and on every change, as with docker attach.
+    const terminal = io.tty ? io.terminal : undefined
+    const sendSize = () => {
+      if (terminal && terminal.rows > 0 && terminal.columns > 0) socket.write(sizeFrame(terminal.rows, terminal.columns))
+    }
+    if (terminal) {
+      sendSize()
+      terminal.on('resize', sendSize)
+    }
     let matched = 0
     const onInput = (chunk: Buffer) => {
       if (!io.tty) {
-        socket.write(chunk)
+        socket.write(stdinFrames(chunk))
         return
       }
       // The detach keys are held back while they match, and sent on when the sequence breaks.
@@ -84,7 +128,7 @@ export function relayAttach(socket: net.Socket, io: AttachIo): Promise<'ended' |
         if (byte === io.detachKeys[matched]) {
           matched++
           if (matched === io.detachKeys.length) {
-            if (out.length > 0) socket.write(Buffer.from(out))
+            if (out.length > 0) socket.write(stdinFrames(Buffer.from(out)))
             return finish('detached')
           }
           continue
@@ -94,10 +138,11 @@ export function relayAttach(socket: net.Socket, io: AttachIo): Promise<'ended' |
         if (byte === io.detachKeys[0]) matched = 1
         else out.push(byte)
       }
-      if (out.length > 0) socket.write(Buffer.from(out))
+      if (out.length > 0) socket.write(stdinFrames(Buffer.from(out)))
     }
     const finish = (how: 'ended' | 'detached') => {
       stdin?.removeListener('data', onInput)
+      terminal?.removeListener('resize', sendSize)
       restore()
       // A terminal's read stream would keep pivot alive: nothing reads it after the session.
       stdin?.destroy()
@@ -153,6 +198,7 @@ export async function finishAttach(
   const how = await relayAttach(socket, {
     stdin: options.stdin && record?.interactive === true ? process.stdin : undefined,
     tty: record?.tty === true,
+    terminal: process.stdout.isTTY ? process.stdout : undefined,
     detachKeys: options.detachKeys,
     write: options.write,
   })

@@ -3,10 +3,14 @@
 # (exec.c) to dist/monitor/pivot-exec and the --init process (init.c) to dist/monitor/docker-init with the system's C
 # compiler (Debian: apt-get install gcc libc6-dev). Part of `npm run build` and test/run-all.sh.
 # First, after tsc: the one-file bundles of `pivot run`'s two node processes (the CLI's run path
-# and the container's init; src/common/module-bundle.ts), which need no compiler.
+# and the container's init) and of `pivot exec` (src/common/module-bundle.ts), which need no compiler.
 set -eu
 cd "$(dirname "$0")/../../.."
-node dist/src/common/module-bundle.js dist/src/cli/run.js dist/src/runtime/init.js >/dev/null
+# `pivot exec`'s bundle leaves out its rare lazy paths (-u, a container from before config.json kept
+# the filter and cgroups, the store's layer walks): each costs every exec its parse when bundled.
+L=dist/src
+node $L/common/module-bundle.js $L/cli/run.js $L/runtime/init.js \
+  $L/cli/exec.js,$L/runtime/user.js,$L/runtime/security/security-options.js,$L/runtime/cgroups/index.js,$L/store/layer-tree.js,$L/store/file-lock.js >/dev/null
 mkdir -p dist/monitor
 ${CC:-cc} -O2 -Wall -Wextra -o dist/monitor/pivot-monitor.tmp src/runtime/monitor/monitor.c
 mv dist/monitor/pivot-monitor.tmp dist/monitor/pivot-monitor

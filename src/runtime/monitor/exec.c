@@ -18,8 +18,9 @@
  * (a BPF array, as the init loads it), 0 when PID 1 has none (--privileged, unconfined). In order:
  *   0. join PID 1's user namespace when it has one of its own (join_userns);
  *   1. read PID 1's Uid, Gid, Groups, Cap{Inh,Prm,Eff,Bnd,Amb}, NoNewPrivs from /proc/PID/status;
- *   2. write our pid to each CGROUP_PROCS file (the container's cgroup, host paths: before the
- *      mount namespace changes), so the command is counted and limited from its first instruction;
+ *   2. join each cgroup of CGROUP_PROCS (the container's, host paths: before the mount namespace
+ *      changes; v1: through its `tasks` file, see join_cgroup), so the command is counted and
+ *      limited from its first instruction;
  *   3. setns into PID 1's ipc, uts, net, cgroup, pid and mnt namespaces (mnt last: it changes our
  *      root and cwd to the container's, where the other /proc/PID paths no longer resolve);
  *   4. fork (the pid namespace applies to children only); the child: chdir CWD, drop the bounding
@@ -180,6 +181,28 @@ static void run_from_sealed_copy(char **argv) {
   if (fcntl(mem, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) != 0) die(125, "memfd seals");
   fexecve(mem, argv, environ);
   die(125, "fexecve");
+}
+
+/*
+ * Moves this process into the cgroup whose cgroup.procs file is PROCS. On v1 it writes "0" to the
+ * `tasks` file beside it instead: that moves only the calling thread, which here is the whole
+ * process (pivot-exec has one thread), and the kernel (5.x and later) then skips the global
+ * cgroup_threadgroup_rwsem that a cgroup.procs write takes for writing. Taking that semaphore
+ * waits for an RCU grace period when no other writer took it just before: 4-15 ms on an idle
+ * host, most of pivot-exec's time (test/bench/exec.bench.ts). Where there is no `tasks` file
+ * (v2) or it cannot be opened (a delegated v1 cgroup that chowned only cgroup.procs), the
+ * cgroup.procs write, as before.
+ */
+static void join_cgroup(const char *procs) {
+  const char *slash = strrchr(procs, '/');
+  int fd = -1;
+  if (slash && !strcmp(slash + 1, "cgroup.procs")) {
+    char tasks[4096];
+    if (snprintf(tasks, sizeof tasks, "%.*s/tasks", (int)(slash - procs), procs) < (int)sizeof tasks) fd = open(tasks, O_WRONLY | O_CLOEXEC);
+  }
+  if (fd < 0) fd = open(procs, O_WRONLY | O_CLOEXEC);
+  if (fd < 0 || write(fd, "0\n", 2) != 2) die(125, procs);
+  close(fd);
 }
 
 static pid_t child = -1;
@@ -386,11 +409,7 @@ int main(int argc, char **argv) {
   /* fd 4 (the pid report) must not reach the command. */
   if (detach && fcntl(4, F_SETFD, FD_CLOEXEC) != 0) die(125, "fd 4");
 
-  for (int i = first + 3; i < sep; i++) {
-    int fd = open(argv[i], O_WRONLY | O_CLOEXEC);
-    if (fd < 0 || write(fd, "0\n", 2) != 2) die(125, argv[i]);
-    close(fd);
-  }
+  for (int i = first + 3; i < sep; i++) join_cgroup(argv[i]);
 
   /* The console socket is a host path: connected before the mount namespace changes. */
   int console_fd = -1;

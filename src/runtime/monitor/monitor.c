@@ -14,9 +14,12 @@
  * container's output as it comes, in docker's stdcopy frames (8 bytes: stream 1 or 2, three
  * zeros, the length big-endian; then the bytes); a client that does not keep up is dropped (the
  * container never waits for a reader). With -i (`run -d -i`) the init's stdin is a pipe whose
- * writing end the monitor holds, and what any client sends goes there (to the pty with -t): stdin
- * stays open when a client leaves, as docker keeps it for `-d -i`. With -w (`start -a`) the init
- * is forked only once the first client is there, so it sees the output from the first byte.
+ * writing end the monitor holds, and what any client sends as stdin goes there (to the pty with
+ * -t): stdin stays open when a client leaves, as docker keeps it for `-d -i`. With -w (`start -a`)
+ * the init is forked only once the first client is there, so it sees the output from the first
+ * byte. A client sends frames of the same 8-byte header: kind 0 (its stdin; at most 4096 bytes a
+ * frame) or kind 1 (a window size: 4 bytes, rows and columns big-endian, for the pty with -t;
+ * docker's resize call, sent at attach and on each SIGWINCH of the client's terminal).
  *
  * -s/-n (`--log-opt max-size/max-file`): once LOG reaches MAX_BYTES it becomes LOG.1 (LOG.1
  * becomes LOG.2... up to MAX_FILES-1 kept files; the oldest is dropped), docker's json-file rotation.
@@ -50,6 +53,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -194,11 +198,19 @@ static void write_exit(const char *path, int status) {
 }
 
 #define MAX_CLIENTS 8
-static int clients[MAX_CLIENTS];
+/* A client's frame payload limit (kind 0: stdin bytes; kind 1: a window size). */
+#define FRAME_MAX 4096
+
+struct client {
+  int fd;
+  size_t len;
+  unsigned char buf[8 + FRAME_MAX];
+};
+static struct client clients[MAX_CLIENTS];
 static int nclients;
 
 static void drop_client(int i) {
-  close(clients[i]);
+  close(clients[i].fd);
   clients[i] = clients[--nclients];
 }
 
@@ -211,7 +223,7 @@ static void broadcast(int stream, const char *p, size_t n) {
     struct msghdr m = {0};
     m.msg_iov = v;
     m.msg_iovlen = 2;
-    if (sendmsg(clients[i], &m, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)(n + 8)) drop_client(i);
+    if (sendmsg(clients[i].fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)(n + 8)) drop_client(i);
   }
 }
 
@@ -236,8 +248,21 @@ static int listen_at(const char *path) {
 static void accept_client(int lfd) {
   int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
   if (c < 0) return;
-  if (nclients == MAX_CLIENTS) close(c);
-  else clients[nclients++] = c;
+  if (nclients == MAX_CLIENTS) {
+    close(c);
+    return;
+  }
+  clients[nclients].fd = c;
+  clients[nclients].len = 0;
+  nclients++;
+}
+
+/* The last window size a client sent, for a pty the init has not handed over yet (start -a). */
+static struct winsize pending_size;
+static int have_size;
+
+static void set_size(int master) {
+  if (master >= 0 && have_size) ioctl(master, TIOCSWINSZ, &pending_size);
 }
 
 /* The init's pty master: its descriptor number comes on the console channel. -1 on failure. */
@@ -374,7 +399,7 @@ int main(int argc, char **argv) {
     /* 0-4: the streams, SIGCHLD, the console channel, the pty; 5: the attach socket; then the clients. */
     struct pollfd p[6 + MAX_CLIENTS] = {{so.fd, POLLIN, 0}, {se.fd, POLLIN, 0}, {exited ? -1 : sfd, POLLIN, 0}, {con[0], POLLIN, 0}, {pt.fd, POLLIN, 0}, {exited ? -1 : lfd, POLLIN, 0}};
     int n_clients = nclients;
-    for (int i = 0; i < n_clients; i++) p[6 + i] = (struct pollfd){clients[i], POLLIN, 0};
+    for (int i = 0; i < n_clients; i++) p[6 + i] = (struct pollfd){clients[i].fd, POLLIN, 0};
     /* After PID 1's exit the kernel kills the rest of its namespace, which closes the pipes;
        a stuck writer (a process in D state) must not hold the exit record back for long. */
     int r = poll(p, (nfds_t)(6 + n_clients), exited ? 2000 : -1);
@@ -387,6 +412,7 @@ int main(int argc, char **argv) {
     if (p[1].revents) pump(&se);
     if (p[3].revents) {
       pt.fd = take_master(con[0], pid);
+      set_size(pt.fd);
       close(con[0]);
       con[0] = -1;
     }
@@ -397,22 +423,47 @@ int main(int argc, char **argv) {
        Backwards: drop_client moves the last client into the freed slot. */
     for (int i = n_clients - 1; i >= 0; i--) {
       if (!p[6 + i].revents) continue;
-      char in_buf[4096];
-      ssize_t got = read(clients[i], in_buf, sizeof in_buf);
+      struct client *c = &clients[i];
+      ssize_t got = read(c->fd, c->buf + c->len, sizeof c->buf - c->len);
       if (got <= 0) {
         if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
         drop_client(i);
         continue;
       }
-      int target = !stdin_mode ? -1 : tty_mode ? pt.fd : in[1];
-      /* What does not fit now is lost rather than block the logging (as a full pipe buffer of
-         64 KiB unread by the container). */
-      if (target >= 0 && write(target, in_buf, (size_t)got) < 0 && errno == EPIPE) {
-        if (!tty_mode) {
-          close(in[1]);
-          in[1] = -1;
+      c->len += (size_t)got;
+      /* Every whole frame read so far; a partial one waits for the rest. */
+      size_t at = 0;
+      int bad = 0;
+      while (c->len - at >= 8) {
+        unsigned char *h = c->buf + at;
+        size_t size = ((size_t)h[4] << 24) | ((size_t)h[5] << 16) | ((size_t)h[6] << 8) | h[7];
+        if (size > FRAME_MAX) {
+          bad = 1;
+          break;
         }
+        if (c->len - at < 8 + size) break;
+        if (h[0] == 0) {
+          int target = !stdin_mode ? -1 : tty_mode ? pt.fd : in[1];
+          /* What does not fit now is lost rather than block the logging (as a full pipe buffer of
+             64 KiB unread by the container). */
+          if (target >= 0 && write(target, h + 8, size) < 0 && errno == EPIPE && !tty_mode) {
+            close(in[1]);
+            in[1] = -1;
+          }
+        } else if (h[0] == 1 && size == 4 && tty_mode) {
+          /* TIOCSWINSZ on the master: the kernel sends SIGWINCH to the pty's foreground group. */
+          pending_size = (struct winsize){(unsigned short)((h[8] << 8) | h[9]), (unsigned short)((h[10] << 8) | h[11]), 0, 0};
+          have_size = pending_size.ws_row > 0 && pending_size.ws_col > 0;
+          set_size(pt.fd);
+        }
+        at += 8 + size;
       }
+      if (bad) {
+        drop_client(i);
+        continue;
+      }
+      memmove(c->buf, c->buf + at, c->len - at);
+      c->len -= at;
     }
     if (p[2].revents) {
       struct signalfd_siginfo si;

@@ -172,6 +172,11 @@ test("exec -it in a terminal: the container's pty, its size, the exit status, th
     const screen = await waitFor(s, /^term=/m)
     assert.match(screen, /^\/dev\/pts\/\d+$/m)
     assert.match(screen, /^25 90$/m)
+    // A resize of the outer terminal reaches the exec'd command's pty (pivot-exec's SIGWINCH).
+    tmux('resize-window', '-t', s, '-x', '110', '-y', '33')
+    await sleep(300)
+    tmux('send-keys', '-t', s, 'stty size; echo resized', 'Enter')
+    assert.match(await waitFor(s, /^resized$/m), /^33 110$/m)
     tmux('send-keys', '-t', s, 'exit 4', 'Enter')
     await waitFor(s, 'status=4')
     await settingsWritten(afterFile)
@@ -179,6 +184,69 @@ test("exec -it in a terminal: the container's pty, its size, the exit status, th
     tmux('kill-session', '-t', s)
   } finally {
     assert.equal(pivot(['rm', '-f', 'ttyexec'], {cacheDir: cache}).status, 0)
+  }
+  assert.deepEqual(leftovers(cache), {mounts: [], cgroups: [], containers: []})
+})
+
+/** `stty size` in an attached shell, then a resize of the outer terminal, then `stty size` again. */
+async function sizesInAttachedShell(s: string, prompt: string, marker: string): Promise<string[]> {
+  tmux('send-keys', '-t', s, `stty size; echo ${marker}-1`, 'Enter')
+  await waitFor(s, new RegExp(`^${marker}-1$`, 'm'))
+  tmux('resize-window', '-t', s, '-x', '132', '-y', '43')
+  await sleep(300)
+  tmux('send-keys', '-t', s, `stty size; echo ${marker}-2`, 'Enter')
+  const screen = await waitFor(s, new RegExp(`^${marker}-2$`, 'm'))
+  const lines = screen.split('\n').map(l => l.trim())
+  const at = (m: string) => lines[lines.findIndex(l => l === m) - 1]
+  assert.ok(screen.includes(prompt), screen)
+  return [at(`${marker}-1`), at(`${marker}-2`)]
+}
+
+test('attach and start -a -i to a -dit container in a terminal: its pty takes the size at attach and after a resize, as docker attach', async () => {
+  // -d -it from no terminal at all: nothing is attached yet (docker runs it too).
+  const run = pivot(['run', '-d', '-it', '--name', 'ttyattach', B, 'sh', '-c', 'PS1="a""t# " exec sh'], {cacheDir: cache})
+  assert.equal(run.status, 0, run.stderr)
+  const dk = spawnSync(DOCKER_BIN, ['run', '-d', '-it', '--network', 'none', '--name', DOCKER_NAME, B, 'sh', '-c', 'PS1="a""t# " exec sh'], {
+    encoding: 'utf8',
+    input: '',
+  })
+  assert.equal(dk.status, 0, dk.stderr)
+  try {
+    const sizes: Record<string, string[]> = {}
+    for (const [who, cmd] of [
+      ['pivot', `${PIVOT_BIN} attach --cache-dir ${cache} ttyattach`],
+      ['docker', `${DOCKER_BIN} attach ${DOCKER_NAME}`],
+    ]) {
+      const s = `attach-${who}`
+      shell(s, 90, 25)
+      await waitFor(s, 'host$')
+      tmux('send-keys', '-t', s, `${cmd}; echo "status=$?"`, 'Enter')
+      // A prompt appears once the shell redraws it: an empty line asks for one.
+      await sleep(500)
+      tmux('send-keys', '-t', s, '', 'Enter')
+      await waitFor(s, 'at#')
+      sizes[who] = await sizesInAttachedShell(s, 'at#', `${who}-size`)
+      tmux('send-keys', '-t', s, 'C-p', 'C-q')
+      await waitFor(s, /^status=\d+/m)
+      tmux('kill-session', '-t', s)
+    }
+    assert.deepEqual(sizes.pivot, ['25 90', '43 132'])
+    assert.deepEqual(sizes.pivot, sizes.docker)
+
+    // start -a -i: the new PID 1 gets the size of the terminal it is started from, then its changes.
+    assert.equal(pivot(['stop', '-t', '1', 'ttyattach'], {cacheDir: cache}).status, 0)
+    const s = 'start'
+    shell(s, 100, 30)
+    await waitFor(s, 'host$')
+    tmux('send-keys', '-t', s, `${PIVOT_BIN} start --cache-dir ${cache} -a -i ttyattach; echo "status=$?"`, 'Enter')
+    await waitFor(s, 'at#')
+    assert.deepEqual(await sizesInAttachedShell(s, 'at#', 'start-size'), ['30 100', '43 132'])
+    tmux('send-keys', '-t', s, 'exit 5', 'Enter')
+    await waitFor(s, 'status=5')
+    tmux('kill-session', '-t', s)
+  } finally {
+    spawnSync(DOCKER_BIN, ['rm', '-f', DOCKER_NAME], {stdio: 'ignore'})
+    assert.equal(pivot(['rm', '-f', 'ttyattach'], {cacheDir: cache}).status, 0)
   }
   assert.deepEqual(leftovers(cache), {mounts: [], cgroups: [], containers: []})
 })

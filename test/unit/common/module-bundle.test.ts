@@ -48,6 +48,21 @@ test('bundledModules: relative requires, static and lazy, with index.js; not wha
   }
 })
 
+test('bundledModules without a module: neither it nor what only it reaches; writeBundle leaves it to node', () => {
+  const dir = makeGraph()
+  try {
+    const entry = path.join(dir, 'lib', 'entry.js')
+    const files = bundledModules(entry, [path.join(dir, 'lib', 'a.js')]).map(f => path.relative(dir, f))
+    assert.deepEqual(files, ['lib/entry.js', 'shared.js', 'lib/lazy.js'])
+    const {file, modules} = writeBundle(entry, [path.join(dir, 'lib', 'a.js')])
+    assert.equal(modules, 3)
+    const out = execFileSync(process.execPath, ['-e', `console.log(JSON.stringify(require(${JSON.stringify(file)}).run().a))`], {encoding: 'utf8'})
+    assert.equal(JSON.parse(out), 'a+sub', 'a.js and sub/index.js came from their files')
+  } finally {
+    fs.rmSync(dir, {recursive: true, force: true})
+  }
+})
+
 test('a bundle behaves as its entry: exports, __dirname, strict mode, one instance of a module shared with node loader', () => {
   const dir = makeGraph()
   try {
@@ -95,6 +110,11 @@ test("pivot run's bundle has the run path and leaves the puller (an import()) to
   assert.ok(files.includes('src/runtime/run-container.js'))
   assert.ok(files.includes('src/runtime/start-init.js'))
   assert.ok(!files.includes('src/images/pull-image.js'))
+  // exec's bundle as the build (src/runtime/monitor/build.sh) wrote it: the hot path, not the
+  // rare lazy ones (-u's user lookup, a pre-config.json container's seccomp compile).
+  const execBundle = fs.readFileSync(path.join(REPO, 'dist', 'src', 'cli', 'exec.bundle.js'), 'utf8')
+  assert.ok(execBundle.includes('"../runtime/lifecycle/exec.js": function') && execBundle.includes('"../store/container-record.js": function'))
+  assert.ok(!execBundle.includes('"../runtime/user.js": function') && !execBundle.includes('"../runtime/security/security-options.js": function'))
   const init = bundledModules(path.join(REPO, 'dist', 'src', 'runtime', 'init.js')).map(f => path.relative(path.join(REPO, 'dist'), f))
   assert.ok(init.includes('src/runtime/rootfs/execute.js') && init.includes('src/sys/koffi-syscalls.js'))
 })
