@@ -53,7 +53,7 @@ export async function commitContainer(store: Store, ref: string, options: Commit
         frozen = cgroup
       }
     }
-    const digest = await commitTree(store, upper, tmp, undefined, lease)
+    const digest = await commitTree(store, upper, tmp, undefined, lease, record.usernsMaps ? containerIds(record.usernsMaps) : undefined)
     frozen?.thaw()
     frozen = undefined
     const now = new Date().toISOString()
@@ -78,6 +78,16 @@ export async function commitContainer(store: Store, ref: string, options: Commit
     fs.rmSync(tmp, {recursive: true, force: true})
     lease.release()
   }
+}
+
+/**
+ * A --userns remap container wrote its files as host ids (container uid N is base+N): the layer
+ * gets the ids the container saw, so the image runs the same with or without the flag. An id
+ * outside its map (none is expected in its upper dir) is what the container saw it as: nobody.
+ */
+function containerIds(maps: NonNullable<ReturnType<typeof readState>>['usernsMaps'] & object): import('../unpack/layer-tar').IdTranslation {
+  const {insideId, OVERFLOW_ID} = require('../userns/id-maps') as typeof import('../userns/id-maps')
+  return {uid: id => insideId(maps.uid, id) ?? OVERFLOW_ID, gid: id => insideId(maps.gid, id) ?? OVERFLOW_ID}
 }
 
 /** docker commit's --change instructions that make sense for an image config. */

@@ -11,9 +11,17 @@ import {type LayerView, type OpaqueTest, defaultOpaqueTest} from '../unpack/laye
  * (packRootfs), turned into a Docker layer tar (toLayerTar: `.wh.` whiteouts and opaque markers,
  * overlay's private trusted.overlay.* attributes left out), and that tar unpacked into a staging
  * dir by the same safe unpacker a pull uses: the layer's digest is the tar's (a Docker diff id),
- * and the committed layer is exactly what a pull of that tar would have made. `tmpParent` is a staging directory of the build (under the store's tmp/).
+ * and the committed layer is exactly what a pull of that tar would have made. `ids` rewrites the
+ * owners (a --userns remap container's host ids back to its own). `tmpParent` is a staging directory of the build (under the store's tmp/).
  */
-export async function commitTree(store: Store, tree: string, tmpParent: string, signal?: AbortSignal, lease?: Lease): Promise<string> {
+export async function commitTree(
+  store: Store,
+  tree: string,
+  tmpParent: string,
+  signal?: AbortSignal,
+  lease?: Lease,
+  ids?: import('../unpack/layer-tar').IdTranslation,
+): Promise<string> {
   const {packRootfs, unpackLayer} = await import('../unpack')
   const {toLayerTar} = await import('../unpack/layer-tar')
   const work = fs.mkdtempSync(path.join(tmpParent, 'layer-'))
@@ -24,7 +32,7 @@ export async function commitTree(store: Store, tree: string, tmpParent: string, 
     let packError: unknown
     const layerTar = async function* () {
       try {
-        yield* toLayerTar(packRootfs(tree) as Readable)
+        yield* toLayerTar(packRootfs(tree) as Readable, ids)
       } catch (error) {
         packError = error
         throw error

@@ -195,7 +195,8 @@ export async function reconnectNetwork(store: Store, state: ContainerState, init
       exitCode: 1,
     })
   }
-  const pid = init.child.pid
+  // --userns remap: the namespace is the init's, made by its starter (start-monitor.ts).
+  const pid = init.containerPid ? await init.containerPid : init.child.pid
   if (pid === undefined) throw new RuntimeError('RUN_INIT_FAILED', "cannot start the container's monitor")
   const dir = containerDir(store, state.id)
   const user = old.network !== DEFAULT_NETWORK

@@ -57,7 +57,14 @@ function checkOptions(opts: RunOptions): void {
     if (!path.isAbsolute(v.source)) throw new RuntimeError('RUN_BAD_VOLUME', `invalid volume source ${JSON.stringify(v.source)}: use an absolute path`)
   }
   if (!path.posix.isAbsolute(opts.workdir)) throw new RuntimeError('RUN_BAD_FLAG', `the working directory ${JSON.stringify(opts.workdir)} is not absolute`)
-  if (opts.userns && opts.detach) throw new RuntimeError('RUN_BAD_FLAG', `--userns ${opts.userns.mode} with -d is not supported yet: run it in the foreground`)
+  // A volume's directory is in pivot's cache (0700), which the container's remapped root cannot
+  // walk to, and is owned by the host's root: no volume of pivot's is given to such a container.
+  if (opts.userns && opts.mounts?.some(m => m.type === 'volume')) {
+    throw new RuntimeError(
+      'RUN_BAD_VOLUME',
+      `--userns ${opts.userns.mode} does not take pivot's volumes (NAME:/path or /path): they live in its cache, out of the remapped root's reach; bind a host directory instead (-v /host/dir:/path, owned by the range to be writable)`,
+    )
+  }
 }
 
 /**
@@ -186,9 +193,12 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
           layers.map(d => store.layerRootfs(d)),
         )
       : undefined
-    if (userns) state.runFlags = {...state.runFlags, UsernsMode: opts.userns!.mode}
+    if (userns) {
+      state.runFlags = {...state.runFlags, UsernsMode: opts.userns!.mode}
+      state.usernsMaps = opts.userns!.maps
+    }
     init ??= opts.detach
-      ? startMonitor(store, id, netPlan.netns, opts.tty, opts.logRotation, {stdin: opts.interactive === true})
+      ? startMonitor(store, id, netPlan.netns, opts.tty, opts.logRotation, {stdin: opts.interactive === true}, userns?.spec)
       : startInit(opts.stdio, opts.interactive, netPlan.netns, opts.tty, userns?.spec)
     // Address, veth, route, ports: from outside the init's namespace, before "go".
     const net = await connectNetwork(netPlan, {
@@ -212,7 +222,7 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     const volumes: InitVolume[] = [
       ...opts.volumes.map(v => ({...v, kind: fs.statSync(v.source).isDirectory() ? ('dir' as const) : ('file' as const)})),
       ...mounts.volumes,
-      ...net.volumes,
+      ...(userns ? net.volumes.map(v => reachableFile(v, dir, userns.staging)) : net.volumes),
     ]
     prepareInitLayer(path.join(dir, 'init'), {
       hostname,
@@ -333,18 +343,45 @@ function usernsSetup(maps: IdMaps, dir: string, layerDirs: string[]): {spec: Use
     fs.chownSync(path.join(dir, 'rw', name), rootUid, rootGid)
   }
   fs.symlinkSync('rw/upper', path.join(dir, 'upper'))
+  // A user network's /etc/hosts (net/hosts, reachableFile): bound from here, as the container dir is 0700.
+  fs.mkdirSync(path.join(dir, 'net'), {mode: 0o755})
+  const lowers = ['init', ...layerDirs.map((_, i) => `l${i}`)]
+  return {staging, lowerDirs: lowers, spec: remapSpec(maps, dir, layerDirs)}
+}
+
+/**
+ * The starter's part of usernsSetup, for the directories it made: what `start` of a remapped
+ * container gives the starter again (its init config, config.json, names the same places).
+ */
+export function remapSpec(maps: IdMaps, dir: string, layerDirs: string[]): UsernsSpec {
+  const staging = USERNS_STAGING
+  fs.mkdirSync(staging, {recursive: true, mode: 0o755})
   const lowers = ['init', ...layerDirs.map((_, i) => `l${i}`)]
   return {
+    maps,
     staging,
-    lowerDirs: lowers,
-    spec: {
-      maps,
-      staging,
-      idmapDirs: [path.join(dir, 'init'), ...layerDirs].map((source, i) => ({source, target: path.join(staging, lowers[i])})),
-      binds: [{source: path.join(dir, 'rw'), target: path.join(staging, 'rw')}],
-      dirs: [path.join(staging, 'rootfs')],
-    },
+    idmapDirs: [path.join(dir, 'init'), ...layerDirs].map((source, i) => ({source, target: path.join(staging, lowers[i])})),
+    binds: [
+      {source: path.join(dir, 'rw'), target: path.join(staging, 'rw')},
+      ...(fs.existsSync(path.join(dir, 'net')) ? [{source: path.join(dir, 'net'), target: path.join(staging, 'net')}] : []),
+    ],
+    dirs: [path.join(staging, 'rootfs')],
   }
+}
+
+/**
+ * A file of the container's own directory (a user network's hosts file, which the network code
+ * rewrites in place) as the init of a remapped container can reach it: a hard link in net/, which
+ * the starter binds under the staging dir. The same inode, so every later rewrite shows inside.
+ */
+function reachableFile(volume: InitVolume, dir: string, staging: string): InitVolume {
+  if (path.resolve(path.dirname(volume.source)) !== path.resolve(dir)) return volume
+  const name = path.basename(volume.source)
+  const link = path.join(dir, 'net', name)
+  fs.rmSync(link, {force: true})
+  fs.linkSync(volume.source, link)
+  fs.chmodSync(link, 0o644)
+  return {...volume, source: path.join(staging, 'net', name)}
 }
 
 /**

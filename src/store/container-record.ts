@@ -78,6 +78,11 @@ export interface ContainerState {
   logRotation?: {maxSize: number; maxFile: number}
   /** Frozen by `pause` (its cgroup's freezer). */
   paused?: boolean
+  /**
+   * --userns remap: the host ids container ids 0.. were mapped to (its writable layer is owned by
+   * them), so that `start` maps it alike and `commit` and `cp` shift them back.
+   */
+  usernsMaps?: {uid: Array<{inside: number; outside: number; count: number}>; gid: Array<{inside: number; outside: number; count: number}>}
 }
 
 /** A published port (-p): src/network makes and removes its rules. */

@@ -84,6 +84,18 @@ export class KoffiSyscalls implements Syscalls {
     this.check('mount', [source, target, fstype, flags, data], mount(source, target, fstype, flags, data))
   }
 
+  setFsIds(uid: number, gid: number): {uid: number; gid: number} {
+    const setfsuid = fn('int setfsuid(uint32_t fsuid)')
+    const setfsgid = fn('int setfsgid(uint32_t fsgid)')
+    // Each returns the previous id whatever happened; a second call with -1 reads the current one.
+    const gidBefore = Number(setfsgid(gid))
+    const uidBefore = Number(setfsuid(uid))
+    const gidNow = Number(setfsgid(0xffffffff))
+    const uidNow = Number(setfsuid(0xffffffff))
+    if (uidNow !== uid || gidNow !== gid) throw new SysError('setfsuid', [uid, gid], os.constants.errno.EPERM)
+    return {uid: uidBefore, gid: gidBefore}
+  }
+
   umount2(target: string, flags: number): void {
     rejectNul('umount2', 'target', target)
     this.check('umount2', [target, flags], fn('int umount2(const char *target, int flags)')(target, flags))

@@ -71,6 +71,13 @@ export class RecordingSyscalls implements Syscalls {
       rejectNul('mount', what, v)
     this.record('mount', source, target, fstype, flags, data)
   }
+  private fsIds = {uid: 0, gid: 0}
+  setFsIds(uid: number, gid: number): {uid: number; gid: number} {
+    this.record('setFsIds', uid, gid)
+    const before = this.fsIds
+    this.fsIds = {uid, gid}
+    return before
+  }
   umount2(target: string, flags: number): void {
     rejectNul('umount2', 'target', target)
     this.record('umount2', target, flags)

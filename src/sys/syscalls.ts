@@ -43,6 +43,12 @@ export interface Syscalls {
   setns(fd: number, nstype: number): void
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void
   umount2(target: string, flags: number): void
+  /**
+   * setfsgid(2), then setfsuid(2), of the calling thread only (the ids its file accesses and the
+   * files it creates use); returns the previous ones. Node's *Sync fs calls run on this thread.
+   * Throws EPERM when the kernel kept the old ids (it does not say otherwise).
+   */
+  setFsIds(uid: number, gid: number): {uid: number; gid: number}
   /** pivot_root(2) has no glibc wrapper: made through syscall(2). */
   pivotRoot(newRoot: string, putOld: string): void
   chroot(path: string): void

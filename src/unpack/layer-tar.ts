@@ -28,7 +28,7 @@ import {UnpackError} from './unpack-error'
  * fails. Everything else passes through byte for byte in the same order, so the same tree gives
  * the same tar and the same digest.
  */
-export async function* toLayerTar(source: AsyncIterable<Buffer | string>): AsyncGenerator<Buffer> {
+export async function* toLayerTar(source: AsyncIterable<Buffer | string>, ids?: IdTranslation): AsyncGenerator<Buffer> {
   const reader = new BlockReader(source)
   const whiteouts = new Set<string>()
   let pax: Array<[string, Buffer]> = []
@@ -57,7 +57,15 @@ export async function* toLayerTar(source: AsyncIterable<Buffer | string>): Async
     }
     if (e.kind === null) throw corrupt(`unexpected entry type ${JSON.stringify(h.typeflag)}`)
     const type = TYPE[e.kind]
-    const entry: WriteEntry = {name: e.raw, type, mode: e.mode, uid: e.uid, gid: e.gid, size: e.size, mtimeNs: timeNs(e.mtime)}
+    const entry: WriteEntry = {
+      name: e.raw,
+      type,
+      mode: e.mode,
+      uid: ids ? ids.uid(e.uid) : e.uid,
+      gid: ids ? ids.gid(e.gid) : e.gid,
+      size: e.size,
+      mtimeNs: timeNs(e.mtime),
+    }
     if (e.linkname !== '') entry.linkname = e.linkname
     if (type === TYPE.char || type === TYPE.block) {
       entry.devmajor = e.devmajor
@@ -103,6 +111,15 @@ export async function* toLayerTar(source: AsyncIterable<Buffer | string>): Async
     }
     if (type === TYPE.file && entry.size > 0) yield* reader.pass(entry.size + padding(entry.size))
   }
+}
+
+/**
+ * Owners rewritten on the way (`commit` of a --userns remap container: its upper dir holds host
+ * ids, base+N, and the layer must hold the container's, N).
+ */
+export interface IdTranslation {
+  uid(id: number): number
+  gid(id: number): number
 }
 
 function corrupt(message: string): UnpackError {

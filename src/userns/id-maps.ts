@@ -99,6 +99,15 @@ export function hostId(map: readonly IdMapEntry[], inside: number): number | und
   return e === undefined ? undefined : e.outside + (inside - e.inside)
 }
 
+/** The inverse of hostId: the id a host id shows as inside the namespace, undefined when the map lacks it. */
+export function insideId(map: readonly IdMapEntry[], host: number): number | undefined {
+  const e = map.find(m => host >= m.outside && host < m.outside + m.count)
+  return e === undefined ? undefined : e.inside + (host - e.outside)
+}
+
+/** The kernel's overflow id: what an id the namespace does not map shows as inside (nobody). */
+export const OVERFLOW_ID = 65534
+
 /** Whether two [start, start+count) ranges share an id. */
 export function overlaps(a: {start: number; count: number}, b: {start: number; count: number}): boolean {
   return a.start < b.start + b.count && b.start < a.start + a.count

@@ -85,21 +85,24 @@ export function spawnInUserns(
   const index = channelIndex(options.stdio)
   while (given.length < index) given.push('ignore')
   given.push('pipe')
-  const starterArgs = [
-    '-c',
-    String(index),
+  const starterArgs = ['-c', String(index), ...starterOptions(spec), '--', program, ...args]
+  const child = spawn(USERNS_STARTER, starterArgs, {env: options.env, stdio: given as StdioOptions})
+  return {child, ready: driveStarter(child, child.stdio[index] as net.Socket | null, spec)}
+}
+
+/**
+ * The starter's options for `spec` (userns.c's usage), between its `-c FD` and its `--`: also
+ * what the monitor of a detached container passes on to it (monitor.c's -o).
+ */
+export function starterOptions(spec: UsernsSpec): string[] {
+  return [
     ...(spec.newNetwork ? ['-n'] : []),
     ...(spec.privateMounts ? ['-m'] : []),
     ...(spec.staging ? ['-s', spec.staging] : []),
     ...(spec.idmapDirs ?? []).flatMap(d => ['-i', typeof d === 'string' ? d : `${d.source}=${d.target}`]),
     ...(spec.binds ?? []).flatMap(b => ['-b', `${b.source}=${b.target}`]),
     ...(spec.dirs ?? []).flatMap(d => ['-d', d]),
-    '--',
-    program,
-    ...args,
   ]
-  const child = spawn(USERNS_STARTER, starterArgs, {env: options.env, stdio: given as StdioOptions})
-  return {child, ready: driveStarter(child, child.stdio[index] as net.Socket | null, spec)}
 }
 
 /**

@@ -228,4 +228,39 @@ describe('rootless: run', () => {
     }
     assert.deepEqual(left, [])
   })
+
+  it('starts a stopped container again in a new user namespace (its layer kept), and runs -d -t', () => {
+    const home = homeWithBusybox()
+    const script = 'cat /proc/self/uid_map; echo run >> /runs; wc -l < /runs; exec sleep 300'
+    const d = pivotRootless(home, ['run', '-d', '--name', 'rootless-s', '--net', 'none', BUSYBOX_IMAGE, 'sh', '-c', script])
+    assert.equal(d.status, 0, d.stderr)
+    const logsUntil = (count: number): string[] => {
+      let lines: string[] = []
+      for (let i = 0; i < 100 && lines.length < count; i++) {
+        lines = mapLines(pivotRootless(home, ['logs', 'rootless-s']).stdout)
+        if (lines.length < count) execFileSync('sleep', ['0.1'])
+      }
+      return lines
+    }
+    assert.deepEqual(logsUntil(3), [...UID_MAP, '1'])
+    assert.equal(pivotRootless(home, ['stop', '-t', '0', 'rootless-s']).status, 0)
+    const start = pivotRootless(home, ['start', 'rootless-s'])
+    assert.equal(start.status, 0, start.stderr)
+    assert.deepEqual(logsUntil(6), [...UID_MAP, '1', ...UID_MAP, '2'])
+    const t = pivotRootless(home, ['run', '-d', '-t', '--name', 'rootless-t', '--net', 'none', BUSYBOX_IMAGE, 'sh', '-c', 'tty; exec sleep 300'])
+    assert.equal(t.status, 0, t.stderr)
+    let tty = ''
+    for (let i = 0; i < 100 && !tty.includes('/dev/pts/0'); i++) {
+      tty = pivotRootless(home, ['logs', 'rootless-t']).stdout
+      if (!tty.includes('/dev/pts/0')) execFileSync('sleep', ['0.1'])
+    }
+    assert.equal(tty, '/dev/pts/0\r\n')
+    assert.equal(pivotRootless(home, ['rm', '-f', 'rootless-s', 'rootless-t']).status, 0)
+    let left = leftoverProcesses()
+    for (let i = 0; i < 50 && left.length > 0; i++) {
+      execFileSync('sleep', ['0.1'])
+      left = leftoverProcesses()
+    }
+    assert.deepEqual(left, [])
+  })
 })

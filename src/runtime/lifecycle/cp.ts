@@ -1,5 +1,6 @@
 import {spawnSync} from 'node:child_process'
 import * as fs from 'node:fs'
+import * as os from 'node:os'
 import * as path from 'node:path'
 import type {Store} from '../../store/store'
 import {cgroupIdOf, containerDir, readState} from '../../store/container-record'
@@ -52,13 +53,78 @@ export async function copy(store: Store, args: CpArgs): Promise<void> {
   if (!record) throw cpError(`No such container: ${ref}`)
   const inside = (from.container !== undefined ? from : to).path
   if (inside === '') throw cpError('path cannot be empty')
+  const remap = record.usernsMaps ? await remapIds(record.usernsMaps) : undefined
+  // A stopped one's layers are mounted here without its idmapping: overlay would copy a directory
+  // of the image up with the image's own ids, which the container would then see as nobody's.
+  if (remap && to.container !== undefined && containerStatus(store, id)?.state !== 'running') {
+    throw cpError(`copying into a stopped --userns remap container is not supported: start it first (the copy needs its idmapped layers)`)
+  }
   await withContainerRoot(store, id, async (root, readOnly) => {
-    if (from.container !== undefined) copyOut(root, from.path, to.path)
+    if (from.container !== undefined) copyOut(root, from.path, to.path, remap)
     else {
       if (readOnly) throw cpError('container rootfs is marked read-only')
-      copyIn(from.path, root, to.path)
+      copyIn(from.path, root, to.path, remap ? {...remap, stage: () => store.stage('cp')} : undefined)
     }
   })
+}
+
+/**
+ * A --userns remap container's files, seen from the host, are owned by host ids (container uid N
+ * is base+N), and its overlay was mounted in its user namespace: a file made there by a host id
+ * the namespace does not map (host root) fails with EOVERFLOW. So what cp puts in is made with
+ * the file-system ids of the directory's owner (setfsuid, this thread only) and then given the
+ * owner docker's cp gives it (root: the container's root, base); what comes out as a tar shows the
+ * container's ids.
+ */
+interface Remap {
+  maps: NonNullable<ReturnType<typeof readState>>['usernsMaps'] & object
+  /** Host ids of a file's owner inside: container root's for a host file, the archive's own shifted for `-`. */
+  toHost(uid: number, gid: number): [number, number]
+  /** Runs `fn` (which makes one entry in `parent`) with the file-system ids of `parent`'s owner. */
+  createIn<T>(parent: string, fn: () => T): T
+}
+
+async function remapIds(maps: Remap['maps']): Promise<Remap> {
+  const {hostId} = await import('../../userns/id-maps')
+  const {KoffiSyscalls} = await import('../../sys/koffi-syscalls')
+  const sys = new KoffiSyscalls()
+  const rootUid = hostId(maps.uid, 0) ?? 0
+  const rootGid = hostId(maps.gid, 0) ?? 0
+  return {
+    maps,
+    toHost: (uid, gid) => [hostId(maps.uid, uid) ?? rootUid, hostId(maps.gid, gid) ?? rootGid],
+    createIn: (parent, fn) => {
+      const st = fs.statSync(parent)
+      const before = sys.setFsIds(st.uid, st.gid)
+      try {
+        return fn()
+      } finally {
+        sys.setFsIds(before.uid, before.gid)
+      }
+    },
+  }
+}
+
+/** GNU tar's --owner-map/--group-map lines: each host id of the range under `dir` as the container's id. */
+function tarIdMaps(dir: string, remap: Remap): {uid: string; gid: string} {
+  const {insideId} = require('../../userns/id-maps') as typeof import('../../userns/id-maps')
+  const uids = new Set<number>()
+  const gids = new Set<number>()
+  const walk = (p: string) => {
+    const st = fs.lstatSync(p)
+    uids.add(st.uid)
+    gids.add(st.gid)
+    if (st.isDirectory()) for (const e of fs.readdirSync(p)) walk(path.join(p, e))
+  }
+  walk(dir)
+  const lines = (ids: Set<number>, map: Remap['maps']['uid']) =>
+    [...ids]
+      .flatMap(id => {
+        const inside = insideId(map, id)
+        return inside === undefined ? [] : [`+${id} +${inside}\n`]
+      })
+      .join('')
+  return {uid: lines(uids, remap.maps.uid), gid: lines(gids, remap.maps.gid)}
 }
 
 /** The container's root on the host for the length of `fn`: its live root (frozen) or a private overlay mount. */
@@ -94,7 +160,11 @@ async function withContainerRoot(store: Store, id: string, fn: (root: string, re
   const storeRoot = path.resolve(store.root)
   const lower = [path.join(dir, 'init'), ...[...record.layers].reverse().map(d => path.join(storeRoot, 'l', store.layerShortName(d)))]
   if (readOnly && lower.length < 2) lower.push(path.join(dir, 'empty'))
-  const data = `lowerdir=${lower.join(':')}${readOnly ? '' : `,upperdir=${path.join(dir, 'upper')},workdir=${path.join(dir, 'work')}`}`
+  // --userns remap: upper and work live in rw/ (run-container.ts usernsSetup), and the container's
+  // overlay marked its opaque directories with user.overlay.* (userxattr), as this one must read them.
+  const remapped = record.usernsMaps !== undefined
+  const rw = remapped ? path.join(dir, 'rw') : dir
+  const data = `lowerdir=${lower.join(':')}${readOnly ? '' : `,upperdir=${path.join(rw, 'upper')},workdir=${path.join(rw, 'work')}`}${remapped ? ',userxattr' : ''}`
   let mounted = 0
   try {
     // A private mount point first: the host's / is shared, and the overlay must not propagate.
@@ -185,27 +255,48 @@ function copyTree(src: string, target: string, contents: boolean): void {
   run('cp', ['-R', '-P', '--preserve=mode,timestamps', '-T', '--', src, target])
 }
 
-function copyOut(root: string, insideArg: string, hostArg: string): void {
+function copyOut(root: string, insideArg: string, hostArg: string, remap?: Remap): void {
   const src = resolveInRoot(root, insideArg, insideArg.endsWith('/') || contentsOnly(insideArg))
   const st = fs.lstatSync(src, {throwIfNoEntry: false})
   if (!st) throw cpError(`Could not find the file ${insideArg} in container`)
   if (hostArg === '-') {
     // A tar of the source under its own name (its content with `/.`), on stdout.
     const args = contentsOnly(insideArg) ? ['-C', src, '-cf', '-', '.'] : ['-C', path.dirname(src), '-cf', '-', '--', path.basename(src)]
-    run('tar', args)
+    if (!remap) return run('tar', args)
+    const maps = tarIdMaps(src, remap)
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pivot-cp-'))
+    try {
+      fs.writeFileSync(path.join(dir, 'uid'), maps.uid)
+      fs.writeFileSync(path.join(dir, 'gid'), maps.gid)
+      run('tar', [`--owner-map=${path.join(dir, 'uid')}`, `--group-map=${path.join(dir, 'gid')}`, ...args])
+    } finally {
+      fs.rmSync(dir, {recursive: true, force: true})
+    }
     return
   }
   const {target, contents} = landing(src, st.isDirectory(), insideArg, path.resolve(hostArg), hostArg)
   copyTree(src, target, contents)
 }
 
-function copyIn(hostArg: string, root: string, insideArg: string): void {
+function copyIn(hostArg: string, root: string, insideArg: string, remap?: Remap & {stage(): string}): void {
   const dest = resolveInRoot(root, insideArg, true)
   if (hostArg === '-') {
     const st = fs.statSync(dest, {throwIfNoEntry: false})
     if (!st?.isDirectory()) throw cpError(`destination ${insideArg} must be a directory when the source is a tar stream (-)`)
-    // GNU tar strips leading / and `..` from member names and replaces a link it would write through.
-    run('tar', ['-C', dest, '-xf', '-', '--no-overwrite-dir'], 'inherit')
+    if (!remap) {
+      // GNU tar strips leading / and `..` from member names and replaces a link it would write through.
+      run('tar', ['-C', dest, '-xf', '-', '--no-overwrite-dir'], 'inherit')
+      return
+    }
+    // Remapped: unpacked on the host first (with the archive's owners), then placed entry by
+    // entry with those owners shifted into the range.
+    const stage = remap.stage()
+    try {
+      run('tar', ['-C', stage, '-xf', '-', '--numeric-owner', '--same-owner'], 'inherit')
+      for (const e of fs.readdirSync(stage)) placeEntry(path.join(stage, e), path.join(dest, e), {...remap, keepOwner: true})
+    } finally {
+      fs.rmSync(stage, {recursive: true, force: true})
+    }
     return
   }
   const src = path.resolve(hostArg)
@@ -216,30 +307,65 @@ function copyIn(hostArg: string, root: string, insideArg: string): void {
   // absolute link resolves on the host). Each entry is written by pivot, never through a link:
   // an existing link at a name is replaced, as docker's extraction does.
   if (contents) {
-    if (!fs.lstatSync(target, {throwIfNoEntry: false})) fs.mkdirSync(target, {mode: st.mode & 0o7777})
-    for (const e of fs.readdirSync(src)) placeEntry(path.join(src, e), path.join(target, e))
-  } else placeEntry(src, target)
+    if (!fs.lstatSync(target, {throwIfNoEntry: false})) {
+      const make = () => fs.mkdirSync(target, {mode: st.mode & 0o7777})
+      if (remap) {
+        remap.createIn(path.dirname(target), make)
+        fs.lchownSync(target, ...remap.toHost(0, 0))
+      } else make()
+    }
+    for (const e of fs.readdirSync(src)) placeEntry(path.join(src, e), path.join(target, e), remap)
+  } else placeEntry(src, target, remap)
 }
 
-/** Copies one host entry (recursively) to `dest`, whose parent is a real directory in the container. */
-function placeEntry(src: string, dest: string): void {
+/**
+ * Copies one host entry (recursively) to `dest`, whose parent is a real directory in the container.
+ * `remap` (a --userns remap container): made as its directory's owner, then owned by the
+ * container's root, or with `keepOwner` by the source's owner shifted into the range.
+ */
+function placeEntry(src: string, dest: string, remap?: Remap & {keepOwner?: boolean}): void {
   const st = fs.lstatSync(src)
+  const create = <T>(fn: () => T): T => (remap ? remap.createIn(path.dirname(dest), fn) : fn())
   const there = fs.lstatSync(dest, {throwIfNoEntry: false})
   if (there && (there.isSymbolicLink() || (!there.isDirectory() && !st.isDirectory()))) fs.rmSync(dest, {force: true})
   else if (there && there.isDirectory() !== st.isDirectory()) {
     throw cpError(there.isDirectory() ? `cannot overwrite directory ${dest} with non-directory` : `cannot overwrite non-directory ${dest} with directory`)
   }
+  const [uid, gid] = remap ? (remap.keepOwner ? remap.toHost(st.uid, st.gid) : remap.toHost(0, 0)) : [0, 0]
   if (st.isDirectory()) {
-    if (!there || there.isSymbolicLink()) fs.mkdirSync(dest, {mode: 0o700})
-    for (const e of fs.readdirSync(src)) placeEntry(path.join(src, e), path.join(dest, e))
+    if (!there || there.isSymbolicLink()) create(() => fs.mkdirSync(dest, {mode: 0o700}))
+    // Owned before its entries are made: they are made as its owner.
+    if (remap) fs.lchownSync(dest, uid, gid)
+    for (const e of fs.readdirSync(src)) placeEntry(path.join(src, e), path.join(dest, e), remap)
   } else if (st.isSymbolicLink()) {
-    fs.symlinkSync(fs.readlinkSync(src), dest)
+    create(() => fs.symlinkSync(fs.readlinkSync(src), dest))
+    if (remap) fs.lchownSync(dest, uid, gid)
     return
   } else if (st.isFile()) {
     // COPYFILE_EXCL: the name was just cleared; anything there now is an error, not a target.
-    fs.copyFileSync(src, dest, fs.constants.COPYFILE_EXCL)
+    if (remap)
+      copyIntoNew(
+        src,
+        create(() => fs.openSync(dest, 'wx', 0o600)),
+      )
+    else fs.copyFileSync(src, dest, fs.constants.COPYFILE_EXCL)
   } else return // devices, fifos, sockets: not copied
-  fs.lchownSync(dest, 0, 0)
+  fs.lchownSync(dest, uid, gid)
   fs.chmodSync(dest, st.mode & 0o7777)
   fs.utimesSync(dest, st.atime, st.mtime)
+}
+
+/** `src`'s bytes into `out`, a file just made (and closed here): read as pivot, whatever `out`'s maker could read. */
+function copyIntoNew(src: string, out: number): void {
+  const input = fs.openSync(src, 'r')
+  try {
+    const buf = Buffer.alloc(1 << 20)
+    let n: number
+    while ((n = fs.readSync(input, buf, 0, buf.length, null)) > 0) {
+      for (let off = 0; off < n;) off += fs.writeSync(out, buf, off, n - off)
+    }
+  } finally {
+    fs.closeSync(input)
+    fs.closeSync(out)
+  }
 }

@@ -1,6 +1,6 @@
 import * as fs from 'node:fs'
 import type {Store} from '../../store/store'
-import {cgroupIdOf, configPath, exitPath, readState, writeState, type ContainerState} from '../../store/container-record'
+import {cgroupIdOf, configPath, containerDir, exitPath, readState, writeState, type ContainerState} from '../../store/container-record'
 import type {InitConfig} from '../init-config'
 import {RuntimeError} from '../runtime-error'
 import {containerStatus, resolveContainer, waitStopped} from './containers'
@@ -31,14 +31,9 @@ export async function startStopped(store: Store, id: string, waitClient = false)
       {exitCode: 1},
     )
   }
-  // Its user namespace died with it too, and a detached start has no starter for one yet.
-  if (config.userns) {
-    throw new RuntimeError(
-      'CONTAINER_NOT_RESTARTABLE',
-      `container ${id.slice(0, 12)} cannot be started again: it ran in a user namespace (--userns ${state.runFlags?.UsernsMode ?? 'remap'}), which pivot does not remake for a start yet; remove it and run it again`,
-      {exitCode: 1},
-    )
-  }
+  // --userns remap: its user namespace went with it; the starter makes one again, with the same
+  // maps (its writable layer is owned by them) and the same idmapped layers.
+  const remap = state.runFlags?.UsernsMode === 'remap' ? remapAgain(store, state) : undefined
   const {createCgroup} = require('../cgroups') as typeof import('../cgroups')
   const {startMonitor} = require('../monitor/start-monitor') as typeof import('../monitor/start-monitor')
   const {runDetached} = require('../run-container') as typeof import('../run-container')
@@ -53,10 +48,15 @@ export async function startStopped(store: Store, id: string, waitClient = false)
   try {
     // On a bridge or user network: born in a namespace of its own, then connected again.
     // `-d -i` keeps a stdin for `attach` at each start; `start -a` makes the monitor wait for it.
-    const init = startMonitor(store, id, state.network ? 'new' : undefined, config.tty === true, state.logRotation, {
-      stdin: state.interactive === true,
-      waitClient,
-    })
+    const init = startMonitor(
+      store,
+      id,
+      state.network ? 'new' : undefined,
+      config.tty === true,
+      state.logRotation,
+      {stdin: state.interactive === true, waitClient},
+      remap,
+    )
     if (state.network) {
       const {reconnectNetwork} = require('../container-network') as typeof import('../container-network')
       try {
@@ -80,6 +80,44 @@ export async function startStopped(store: Store, id: string, waitClient = false)
     }
     throw error
   }
+}
+
+/**
+ * The starter's spec for a --userns remap container started again: its recorded maps, which must
+ * still be pivot's range (an administrator may have moved or removed it since: the layer on disk
+ * is owned by the old one, and the old ids may now be someone else's).
+ */
+function remapAgain(store: Store, state: ContainerState): import('../../userns/spawn-in-userns').UsernsSpec {
+  const {remapRange, remapMaps} = require('../../userns/remap-range') as typeof import('../../userns/remap-range')
+  const {remapSpec} = require('../run-container') as typeof import('../run-container')
+  const short = state.id.slice(0, 12)
+  let now: ReturnType<typeof remapMaps>
+  try {
+    now = remapMaps(remapRange())
+  } catch (error) {
+    throw new RuntimeError('CONTAINER_NOT_RESTARTABLE', `container ${short} cannot be started again: ${(error as Error).message}`, {exitCode: 1})
+  }
+  const maps = state.usernsMaps
+  if (!maps) {
+    throw new RuntimeError(
+      'CONTAINER_NOT_RESTARTABLE',
+      `container ${short} cannot be started again: it was made by an older pivot that did not record its user namespace's range; remove it and run it again`,
+      {exitCode: 1},
+    )
+  }
+  const text = (m: typeof maps) => `uids ${m.uid.map(e => `${e.outside}+${e.count}`).join(',')}, gids ${m.gid.map(e => `${e.outside}+${e.count}`).join(',')}`
+  if (text(maps) !== text(now)) {
+    throw new RuntimeError(
+      'CONTAINER_NOT_RESTARTABLE',
+      `container ${short} cannot be started again: it was made with pivot's --userns remap range ${text(maps)}, and the range is now ${text(now)} (/etc/subuid, /etc/subgid); remove it and run it again`,
+      {exitCode: 1},
+    )
+  }
+  return remapSpec(
+    maps,
+    containerDir(store, state.id),
+    [...state.layers].reverse().map(d => store.layerRootfs(d)),
+  )
 }
 
 /**

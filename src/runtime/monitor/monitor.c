@@ -4,12 +4,13 @@
  * and a Node process costs ~40 MiB of RSS where this costs under 1 MiB (docs/DESIGN.md, "Detached
  * containers").
  *
- *   pivot-monitor [-u STARTER FD] [-t] [-a SOCKET [-i] [-w]] [-s MAX_BYTES -n MAX_FILES] LOG EXIT NODE INIT [CLEANUP ARG...]
+ *   pivot-monitor [-u STARTER FD [-o ARG]...] [-t] [-a SOCKET [-i] [-w]] [-s MAX_BYTES -n MAX_FILES] LOG EXIT NODE INIT [CLEANUP ARG...]
  *
  * -u (a user other than root, who may not make a PID namespace): instead of NODE INIT in a new PID
  * namespace, fork STARTER -c FD -- NODE INIT (src/userns/userns.c), which makes the user and PID
  * namespaces; FD is its channel to pivot, inherited from pivot and closed here after the fork. The
- * pid on fd 3 is then the starter's; pivot learns the init's from the channel.
+ * pid on fd 3 is then the starter's; pivot learns the init's from the channel. Each -o ARG after
+ * it is one more argument for STARTER before its `--` (root's --userns remap: -n, -s, -i, -b, -d).
  * -a (`attach`, `start -a`): a unix socket at SOCKET where clients attach. Each client gets the
  * container's output as it comes, in docker's stdcopy frames (8 bytes: stream 1 or 2, three
  * zeros, the length big-endian; then the bytes); a client that does not keep up is dropped (the
@@ -64,6 +65,9 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+/* -o options passed on to the user-namespace starter: its -i/-b/-d come in pairs, one per layer. */
+#define MAX_STARTER_OPTS 1024
 
 /* docker's json-file splits a line longer than this into several records (its own buffer size). */
 #define LINE_MAX_BYTES (16 * 1024)
@@ -265,13 +269,31 @@ static void set_size(int master) {
   if (master >= 0 && have_size) ioctl(master, TIOCSWINSZ, &pending_size);
 }
 
-/* The init's pty master: its descriptor number comes on the console channel. -1 on failure. */
-static int take_master(int channel, pid_t pid) {
+/* The one child of PID (-u: the starter's, the init), from /proc; -1 when there is none. */
+static pid_t only_child(pid_t pid) {
+  char path[64], buf[64];
+  snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
+  int f = open(path, O_RDONLY | O_CLOEXEC);
+  if (f < 0) return -1;
+  ssize_t n = read(f, buf, sizeof buf - 1);
+  close(f);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  return (pid_t)atoi(buf);
+}
+
+/*
+ * The init's pty master: its descriptor number comes on the console channel. -1 on failure.
+ * `via_starter`: PID is the user-namespace starter; the descriptor is in its child's table (by
+ * then the child runs: it announced the number).
+ */
+static int take_master(int channel, pid_t pid, int via_starter) {
   char buf[32];
   ssize_t n = read(channel, buf, sizeof buf - 1);
   if (n <= 0) return -1;
   buf[n] = 0;
   int fd = atoi(buf);
+  if (via_starter && (pid = only_child(pid)) <= 0) return -1;
   int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
   if (pidfd < 0) return -1;
   int master = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
@@ -283,11 +305,21 @@ static int take_master(int channel, pid_t pid) {
 int main(int argc, char **argv) {
   int tty_mode = 0;
   const char *starter = NULL, *channel = NULL;
+  /* The starter's own options (-o ARG each, root's --userns remap: its staging and idmapped binds). */
+  char *starter_opts[MAX_STARTER_OPTS];
+  int n_starter_opts = 0;
   if (argc > 3 && !strcmp(argv[1], "-u")) {
     starter = argv[2];
     channel = argv[3];
     argv += 3;
     argc -= 3;
+    for (; argc > 2 && !strcmp(argv[1], "-o"); argv += 2, argc -= 2) {
+      if (n_starter_opts == MAX_STARTER_OPTS) {
+        fprintf(stderr, "pivot-monitor: more than %d starter options\n", MAX_STARTER_OPTS);
+        return 125;
+      }
+      starter_opts[n_starter_opts++] = argv[2];
+    }
   }
   if (argc > 1 && !strcmp(argv[1], "-t")) {
     tty_mode = 1;
@@ -366,7 +398,16 @@ int main(int argc, char **argv) {
     /* fd 3, the control socket, is inherited as it is (not close-on-exec). */
     char *env[] = {NULL};
     if (starter) {
-      char *uargs[] = {(char *)starter, "-c", (char *)channel, "--", argv[3], argv[4], NULL};
+      char *uargs[MAX_STARTER_OPTS + 8];
+      int k = 0;
+      uargs[k++] = (char *)starter;
+      uargs[k++] = "-c";
+      uargs[k++] = (char *)channel;
+      for (int i = 0; i < n_starter_opts; i++) uargs[k++] = starter_opts[i];
+      uargs[k++] = "--";
+      uargs[k++] = argv[3];
+      uargs[k++] = argv[4];
+      uargs[k] = NULL;
       execve(starter, uargs, env);
       _exit(127);
     }
@@ -411,7 +452,7 @@ int main(int argc, char **argv) {
     if (p[0].revents) pump(&so);
     if (p[1].revents) pump(&se);
     if (p[3].revents) {
-      pt.fd = take_master(con[0], pid);
+      pt.fd = take_master(con[0], pid, starter != NULL);
       set_size(pt.fd);
       close(con[0]);
       con[0] = -1;

@@ -7,6 +7,7 @@ import {RuntimeError} from '../runtime-error'
 import {freshBundle} from '../../common/module-bundle'
 import {runtimeDir, isRoot} from '../../common/user-dirs'
 import {INIT_SCRIPT, abandonChild, spawnInNetns, type NetnsChoice, type PendingInit} from '../start-init'
+import type {UsernsSpec} from '../../userns/spawn-in-userns'
 
 /** dist/monitor/pivot-monitor, compiled from monitor.c by `npm run build`. */
 export const MONITOR_BIN = path.resolve(__dirname, '..', '..', '..', 'monitor', 'pivot-monitor')
@@ -41,6 +42,7 @@ export function startMonitor(
   tty = false,
   logRotation?: {maxSize: number; maxFile: number},
   attach: {stdin: boolean; waitClient?: boolean} = {stdin: false},
+  remap?: UsernsSpec,
 ): PendingInit {
   try {
     fs.accessSync(MONITOR_BIN, fs.constants.X_OK)
@@ -50,10 +52,13 @@ export function startMonitor(
       `the container monitor ${MONITOR_BIN} is not built: run \`npm run build\` (it needs a C compiler: apt-get install gcc libc6-dev)`,
     )
   }
-  // A user other than root: the monitor runs the init through the user-namespace starter, whose
-  // channel (fd 5) it passes down; pivot writes the maps and learns the init's pid there.
-  const rootless = !isRoot()
-  const userns = rootless ? (require('../../userns') as typeof import('../../userns')) : undefined
+  // A user other than root, or root's --userns remap (`remap`, run-container.ts usernsSetup): the
+  // monitor runs the init through the user-namespace starter, whose channel (fd 5) it passes down;
+  // pivot writes the maps and learns the init's pid there.
+  const userns = remap || !isRoot() ? (require('../../userns') as typeof import('../../userns')) : undefined
+  // A new network namespace is then the starter's to make, with the user namespace (as for a
+  // foreground run, start-init.ts): one the monitor is born in would belong to the host's.
+  const spec = userns ? (remap ? (netns === 'new' ? {...remap, newNetwork: true} : remap) : userns.userNamespaceSpec()) : undefined
   const socket = attachSocketPath(id)
   if (Buffer.byteLength(socket) > SOCKET_PATH_MAX) {
     throw new RuntimeError(
@@ -64,11 +69,11 @@ export function startMonitor(
   fs.mkdirSync(path.dirname(socket), {recursive: true, mode: 0o700})
   // With a network namespace of its own for the container, the monitor is born in it (it does
   // no networking) and its child, the init, inherits it.
-  const child = spawnInNetns(netns, () =>
+  const child = spawnInNetns(spec?.newNetwork ? undefined : netns, () =>
     spawn(
       MONITOR_BIN,
       [
-        ...(userns ? ['-u', userns.USERNS_STARTER, '5'] : []),
+        ...(userns && spec ? ['-u', userns.USERNS_STARTER, '5', ...userns.starterOptions(spec).flatMap(o => ['-o', o])] : []),
         ...(tty ? ['-t'] : []),
         '-a',
         socket,
@@ -87,9 +92,7 @@ export function startMonitor(
       {detached: true, env: {}, stdio: userns ? ['ignore', 'ignore', 'ignore', 'pipe', 'ignore', 'pipe'] : ['ignore', 'ignore', 'ignore', 'pipe']},
     ),
   )
-  const containerPid = userns
-    ? userns.driveStarter(child, (child.stdio as unknown[])[5] as import('node:net').Socket | null, userns.userNamespaceSpec())
-    : undefined
+  const containerPid = userns && spec ? userns.driveStarter(child, (child.stdio as unknown[])[5] as import('node:net').Socket | null, spec) : undefined
   const exited = new Promise<{code: number | null; signal: NodeJS.Signals | null; error?: Error}>(resolve => {
     child.on('error', error => resolve({code: null, signal: null, error}))
     child.on('exit', (code, signal) => resolve({code, signal}))

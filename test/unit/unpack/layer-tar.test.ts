@@ -118,3 +118,32 @@ test('toLayerTar: redirect and metacopy entries are refused, a truncated archive
   await assert.rejects(transform(whole.subarray(0, 1024)), /truncated/)
   await assert.rejects(transform(whole.subarray(0, whole.length - 2 * BLOCK)), /ends without its end marker/)
 })
+
+test('toLayerTar with ids: owners rewritten (a remapped container host ids back to its own), whiteouts stay 0:0', async () => {
+  const hostBase = 1_000_000_000
+  const input = tar([
+    {...base, name: './', type: TYPE.dir, uid: hostBase, gid: hostBase},
+    {...base, name: 'home/', type: TYPE.dir, uid: hostBase + 1000, gid: hostBase + 1000},
+    {...base, name: 'home/f', type: TYPE.file, mode: 0o644, uid: hostBase + 1000, gid: hostBase + 100, data: 'x'},
+    {...base, name: 'home/gone', type: TYPE.char, mode: 0, uid: hostBase, gid: hostBase, devmajor: 0, devminor: 0},
+  ])
+  const ids = {uid: (id: number) => id - hostBase, gid: (id: number) => id - hostBase}
+  const out: Buffer[] = []
+  for await (const b of Readable.from(toLayerTar(Readable.from([input]), ids))) out.push(b as Buffer)
+  const buf = Buffer.concat(out)
+  const owners: string[] = []
+  let pax: Array<[string, Buffer]> = []
+  for (let off = 0; !isZeroBlock(buf, off);) {
+    const h = decodeHeader(buf, off)
+    const body = buf.subarray(off + BLOCK, off + BLOCK + h.size)
+    off += BLOCK + Math.ceil(h.size / BLOCK) * BLOCK
+    if (h.typeflag === 'x') {
+      pax = parsePax(body)
+      continue
+    }
+    const get = (k: string, v: number) => pax.find(([key]) => key === k)?.[1].toString('latin1') ?? String(v)
+    owners.push(`${get('path', 0) === '0' ? h.name : get('path', 0)} ${get('uid', h.uid)}:${get('gid', h.gid)}`)
+    pax = []
+  }
+  assert.deepEqual(owners, ['home/ 1000:1000', 'home/f 1000:100', 'home/.wh.gone 0:0'])
+})

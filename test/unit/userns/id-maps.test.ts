@@ -4,6 +4,9 @@ import {
   chooseWriter,
   formatMap,
   hostId,
+  insideId,
+  OVERFLOW_ID,
+  starterOptions,
   mapArgs,
   mapSize,
   overlaps,
@@ -114,4 +117,27 @@ test('a refused map write is one UsernsError naming the file and the errno', asy
     assert.equal(e.message, 'cannot write /proc/9/gid_map (0 200000 65536): EPERM')
     return true
   })
+})
+
+test('insideId inverts hostId; an id the map lacks is undefined (the caller shows it as OVERFLOW_ID, nobody)', () => {
+  const map = rootlessMap(1000, parseSubIds('u:100000:65536\n'))
+  for (const inside of [0, 1, 999, 65536]) assert.equal(insideId(map, hostId(map, inside)!), inside)
+  assert.equal(insideId(map, 5), undefined)
+  assert.equal(insideId(map, 165536), undefined)
+  assert.equal(OVERFLOW_ID, 65534)
+})
+
+test('starterOptions: the starter arguments between -c FD and -- for a spec (what the monitor passes on with -o)', () => {
+  assert.deepEqual(starterOptions({maps: {uid: [], gid: []}}), [])
+  assert.deepEqual(
+    starterOptions({
+      maps: {uid: [], gid: []},
+      newNetwork: true,
+      staging: '/run/pivot-userns',
+      idmapDirs: ['/a', {source: '/b', target: '/run/pivot-userns/l0'}],
+      binds: [{source: '/c/rw', target: '/run/pivot-userns/rw'}],
+      dirs: ['/run/pivot-userns/rootfs'],
+    }),
+    ['-n', '-s', '/run/pivot-userns', '-i', '/a', '-i', '/b=/run/pivot-userns/l0', '-b', '/c/rw=/run/pivot-userns/rw', '-d', '/run/pivot-userns/rootfs'],
+  )
 })
