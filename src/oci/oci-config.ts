@@ -110,11 +110,23 @@ export interface OciInitConfig {
   process: OciProcess
   /** base64 of the compiled BPF program, or null without linux.seccomp. */
   seccompFilter: string | null
+  /**
+   * The init runs in a user namespace (made or joined by create's starter, see oci-create.ts):
+   * device nodes are bound from the host's /dev, as runc does there (mknod is not allowed).
+   */
+  userns: boolean
   /** Filled by create: the control fd number, the fifo, the console socket. */
   controlFd: number
   preserveFds: number
   fifo: string
   consoleSocket?: string
+  /**
+   * In a user namespace the init is an unprivileged host uid, which may reach neither the fifo in
+   * the state root nor the caller's console socket: create passes them at these fds (the fifo
+   * as an O_PATH descriptor, the socket connected).
+   */
+  fifoFd?: number
+  consoleFd?: number
 }
 
 export interface OciHook {
@@ -133,9 +145,17 @@ export interface OciHooks {
 
 /** Everything create needs from config.json: the init's part, and the runtime's own. */
 export interface OciBundleConfig {
-  init: Omit<OciInitConfig, 'controlFd' | 'preserveFds' | 'fifo' | 'consoleSocket'>
+  init: Omit<OciInitConfig, 'controlFd' | 'preserveFds' | 'fifo' | 'consoleSocket' | 'fifoFd' | 'consoleFd'>
   /** The pid namespace: new (undefined path), joined (path), or the host's (null). */
   pidNamespace: {path?: string} | null
+  /**
+   * The user namespace: made with these maps (host ids as `outside`), or joined by path; null
+   * without one. With one, every namespace path (pid's too) is joined by the starter before the
+   * user namespace is made, in `starterJoins` (init.join is then empty): runc's order, which joins
+   * with the host's privileges and lets the user namespace own every namespace made after it.
+   */
+  userNamespace: {maps: import('../userns/id-maps').IdMaps} | {path: string} | null
+  starterJoins: string[]
   cgroupsPath?: string
   resources: {pids?: number; memory?: number; cpus?: number}
   /** cpu knobs beyond `resources.cpus` (v1 only; see oci-create.ts applyCpu). */
@@ -319,6 +339,7 @@ export function translateConfig(
   let unshareFlags = 0
   const join: {path: string; flag: number}[] = []
   let pidNamespace: {path?: string} | null = null
+  let userPath: string | undefined
   const seen = new Set<string>()
   for (const [i, ns] of (Array.isArray(linux.namespaces)
     ? linux.namespaces
@@ -335,8 +356,8 @@ export function translateConfig(
     if (seen.has(type)) bad(field, `namespace type ${type} is given twice`)
     seen.add(type)
     if (ns.path !== undefined && (typeof ns.path !== 'string' || !path.isAbsolute(ns.path))) bad(`${field}.path`, 'must be an absolute path')
-    if (type === 'user') unsupported('linux.namespaces: the user namespace', '(and uid/gid mappings) is not supported by pivot yet')
-    if (type === 'pid') pidNamespace = ns.path ? {path: ns.path as string} : {}
+    if (type === 'user') userPath = (ns.path as string | undefined) || undefined
+    else if (type === 'pid') pidNamespace = ns.path ? {path: ns.path as string} : {}
     else if (ns.path) join.push({path: ns.path as string, flag})
     else unshareFlags |= flag
   }
@@ -346,8 +367,13 @@ export function translateConfig(
     bad('linux.maskedPaths/readonlyPaths', 'unable to restrict sys entries without a private MNT namespace')
   // The mount namespace last: joining it changes the root the other paths are looked up in.
   join.sort((a, b) => Number(a.flag === NAMESPACES.mount) - Number(b.flag === NAMESPACES.mount))
-  if ((Array.isArray(linux.uidMappings) && linux.uidMappings.length > 0) || (Array.isArray(linux.gidMappings) && linux.gidMappings.length > 0)) {
-    unsupported('linux.uidMappings/gidMappings', '(user namespaces) are not supported by pivot yet')
+  const userNamespace = translateUserNamespace(linux, seen.has('user'), userPath)
+  let starterJoins: string[] = []
+  if (userNamespace) {
+    // A mount namespace shared with the caller could not be mounted in from the user namespace.
+    if (!seen.has('mount')) unsupported('linux.namespaces', 'with a user namespace but no mount namespace is not supported by pivot')
+    starterJoins = [...(pidNamespace?.path ? [pidNamespace.path] : []), ...join.map(j => j.path)]
+    join.length = 0
   }
 
   let hostname: string | undefined
@@ -438,8 +464,11 @@ export function translateConfig(
       mountNamespace: seen.has('mount'),
       process: proc,
       seccompFilter,
+      userns: userNamespace !== null,
     },
     pidNamespace,
+    userNamespace,
+    starterJoins,
     cgroupsPath,
     resources,
     cpu,
@@ -448,6 +477,55 @@ export function translateConfig(
     annotations,
     ociVersion: spec.ociVersion as string,
   }
+}
+
+/** The kernel's limit on the lines of a uid_map or gid_map (since Linux 4.15). */
+const MAX_MAP_LINES = 340
+
+/**
+ * linux.uidMappings/gidMappings with the user namespace: maps for a new one (both required, uid
+ * and gid 0 mapped: the init starts as root inside), none for one joined by path (it has its own).
+ * Overlapping ranges are refused here by name rather than by the kernel's bare EINVAL.
+ */
+function translateUserNamespace(linux: Json, hasUser: boolean, userPath: string | undefined): OciBundleConfig['userNamespace'] {
+  const given = (key: 'uidMappings' | 'gidMappings') => Array.isArray(linux[key]) && (linux[key] as unknown[]).length > 0
+  if (!hasUser) {
+    if (given('uidMappings') || given('gidMappings'))
+      bad('linux.uidMappings/gidMappings', 'user namespace mappings are given, but linux.namespaces has no user namespace')
+    return null
+  }
+  if (userPath !== undefined) {
+    if (given('uidMappings') || given('gidMappings'))
+      unsupported('linux.uidMappings/gidMappings', 'with a user namespace path are not supported by pivot (the joined namespace has its own maps)')
+    return {path: userPath}
+  }
+  const maps = {uid: translateMap(linux.uidMappings, 'linux.uidMappings'), gid: translateMap(linux.gidMappings, 'linux.gidMappings')}
+  return {maps}
+}
+
+function translateMap(v: unknown, field: string): {inside: number; outside: number; count: number}[] {
+  if (v === undefined || v === null || (Array.isArray(v) && v.length === 0)) bad(field, 'a new user namespace needs uid and gid mappings')
+  if (!Array.isArray(v)) bad(field, 'must be an array')
+  if (v.length > MAX_MAP_LINES) bad(field, `has ${v.length} entries: the kernel takes ${MAX_MAP_LINES} at most`)
+  const map = v.map((m, i) => {
+    const at = `${field}[${i}]`
+    if (!isObject(m)) bad(at, 'must be an object')
+    onlyKnown(m, at, ['containerID', 'hostID', 'size'])
+    const count = integer(m.size, `${at}.size`, 1, 2 ** 32 - 1)
+    const inside = integer(m.containerID, `${at}.containerID`, 0, 2 ** 32 - 1 - count)
+    const outside = integer(m.hostID, `${at}.hostID`, 0, 2 ** 32 - 1 - count)
+    return {inside, outside, count}
+  })
+  for (let i = 0; i < map.length; i++) {
+    for (let j = 0; j < i; j++) {
+      const a = map[i]!
+      const b = map[j]!
+      if (a.inside < b.inside + b.count && b.inside < a.inside + a.count) bad(field, `entries ${j} and ${i} overlap inside the container`)
+      if (a.outside < b.outside + b.count && b.outside < a.outside + a.count) bad(field, `entries ${j} and ${i} overlap on the host`)
+    }
+  }
+  if (!map.some(m => m.inside === 0)) bad(field, 'must map id 0 (the container init starts as root in its user namespace)')
+  return map
 }
 
 /** runc's rule: only sysctls the container's own namespaces scope (ipc, net, uts). */

@@ -1,7 +1,7 @@
 import {spawn, type ChildProcess} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import {CLONE_NEWPID, S_IFIFO} from '../sys/constants'
+import {CLONE_NEWPID, O_CLOEXEC, O_PATH, S_IFIFO} from '../sys/constants'
 import {KoffiSyscalls} from '../sys/koffi-syscalls'
 import {isPivotError} from '../errors'
 import type {OciBundleConfig, OciInitConfig} from './oci-config'
@@ -42,7 +42,7 @@ export async function create(root: string, id: string, options: CreateOptions): 
       throw new OciError('OCI_BAD_ARGS', 'cannot allocate tty if runc will detach without setting console socket')
     if (!bundleConfig.init.process.terminal && options.consoleSocket)
       throw new OciError('OCI_BAD_ARGS', 'cannot use console socket if runc will not detach or allocate tty')
-    if (init && JSON.stringify(init.pidNamespace) !== JSON.stringify(bundleConfig.pidNamespace)) {
+    if (init && (bundleConfig.userNamespace !== null || JSON.stringify(init.pidNamespace) !== JSON.stringify(bundleConfig.pidNamespace))) {
       killInit(init)
       init = undefined
     }
@@ -55,8 +55,12 @@ export async function create(root: string, id: string, options: CreateOptions): 
 }
 
 interface InitChild {
+  /** The init, or in a user namespace its starter (which exits once the init runs). */
   child: ChildProcess
-  exited: Promise<{code: number | null; signal: NodeJS.Signals | null}>
+  /** The init's host pid. */
+  pid: Promise<number>
+  /** When the init exits (undefined in a user namespace: the init is not our child there). */
+  exited?: Promise<{code: number | null; signal: NodeJS.Signals | null}>
   pidNamespace: OciBundleConfig['pidNamespace']
 }
 
@@ -66,7 +70,39 @@ function startInit(pidNamespace: OciBundleConfig['pidNamespace'], preserveFds: n
   const exited = new Promise<{code: number | null; signal: NodeJS.Signals | null}>(resolve => child.on('exit', (code, signal) => resolve({code, signal})))
   child.on('error', () => undefined)
   ;(child.stdio[3 + preserveFds] as import('node:net').Socket).on('error', () => undefined)
-  return {child, exited, pidNamespace}
+  return {child, pid: Promise.resolve(child.pid ?? 0), exited, pidNamespace}
+}
+
+/**
+ * The init in the container's user namespace, through pivot's user-namespace starter (userns.c):
+ * the namespaces config.json joins by path first (with the host's privileges), then the user
+ * namespace (made, its maps written from here as root, or joined), and with it the new pid
+ * namespace, so that namespace and every one the init makes after it belong to the user
+ * namespace (/proc and sysfs can then be mounted inside). As root the maps are written directly
+ * and /proc/PID/setgroups stays "allow": process.user.additionalGids need setgroups(2). The
+ * starter exits once the init runs: like the plain init, it is then the caller's alone.
+ */
+function startUsernsInit(config: OciBundleConfig, preserveFds: number, passed: number[]): InitChild {
+  const {spawnPlacedInUserns} = require('../userns/spawn-for-runtime') as typeof import('../userns/spawn-for-runtime')
+  const userns = config.userNamespace!
+  const preserved = Array.from({length: preserveFds}, (_, i) => 3 + i)
+  const controlFd = 3 + preserveFds
+  const stdio: import('node:child_process').StdioOptions = ['inherit', 'inherit', 'inherit', ...preserved, 'pipe', ...passed]
+  const started = spawnPlacedInUserns(
+    process.execPath,
+    [INIT_SCRIPT, String(controlFd)],
+    {env: {}, stdio},
+    'maps' in userns ? {maps: userns.maps} : {maps: {uid: [], gid: []}, writer: 'none'},
+    {
+      joinUser: 'path' in userns ? userns.path : undefined,
+      join: config.starterJoins,
+      newPid: config.pidNamespace !== null && config.pidNamespace.path === undefined,
+      detach: true,
+    },
+  )
+  started.child.on('error', () => undefined)
+  ;(started.child.stdio[controlFd] as import('node:net').Socket).on('error', () => undefined)
+  return {child: started.child, pid: started.ready, pidNamespace: config.pidNamespace}
 }
 
 /** The init from config.json's pid namespace alone, or undefined when that cannot be read (create then reports why). */
@@ -74,7 +110,8 @@ function spawnEarly(options: CreateOptions, sys: KoffiSyscalls): InitChild | und
   try {
     const spec = JSON.parse(fs.readFileSync(path.join(options.bundle, 'config.json'), 'utf8')) as {linux?: {namespaces?: {type?: string; path?: string}[]}}
     const namespaces = spec.linux?.namespaces
-    if (!Array.isArray(namespaces)) return undefined
+    // A user namespace's init is started once its maps are read (startUsernsInit).
+    if (!Array.isArray(namespaces) || namespaces.some(ns => ns?.type === 'user')) return undefined
     const pid = namespaces.find(ns => ns?.type === 'pid')
     if (pid !== undefined && pid.path !== undefined) return undefined
     const init = startInit(pid === undefined ? null : {}, options.preserveFds, sys)
@@ -111,6 +148,9 @@ async function createLocked(
   let cgroup: import('../runtime/cgroups').CgroupManager | undefined
   const extraCgroups: string[] = []
   let child: ChildProcess | undefined
+  let initPid: number | undefined
+  // Descriptors create opens for an init in a user namespace (see below); closed here once it has them.
+  const passed: number[] = []
   // Counted before the init mounts anything (it waits for its config line).
   const hostMounts = config.init.mountNamespace ? undefined : {path: config.init.rootfs, before: mountsAt(config.init.rootfs)}
   try {
@@ -166,13 +206,33 @@ async function createLocked(
       fifo,
       consoleSocket: options.consoleSocket,
     }
-    const started = early ?? startInit(config.pidNamespace, options.preserveFds, sys)
+    let started = early
+    if (!started && config.userNamespace) {
+      // The init runs as an unprivileged host uid there, which may not reach the state root (0700
+      // as --root often is) or the caller's console socket: both are opened here and passed on, after
+      // its control fd, as runc passes them to its init.
+      passed.push(sys.open(fifo, O_PATH | O_CLOEXEC))
+      init.fifoFd = 3 + options.preserveFds + passed.length
+      if (init.process.terminal && options.consoleSocket) {
+        passed.push(sys.unixConnect(options.consoleSocket))
+        init.consoleFd = 3 + options.preserveFds + passed.length
+      }
+      started = startUsernsInit(config, options.preserveFds, passed)
+    }
+    started ??= startInit(config.pidNamespace, options.preserveFds, sys)
     child = started.child
     const exited = started.exited
     if (child.pid === undefined) throw new OciError('OCI_CREATE_FAILED', 'cannot start the container init')
-    const pid = child.pid
+    const pid = await started.pid
+    initPid = pid
     // In the cgroup before it runs anything of the container ("go" is the config line).
     cgroup.addProcess(pid)
+    // The init reopens the fifo for writing as its own host uid (root inside a user namespace is
+    // another host id, which a root-owned 0600 fifo would refuse): runc chowns it the same way.
+    if (config.userNamespace) {
+      const ids = hostIds(pid)
+      fs.chownSync(fifo, ids.uid, ids.gid)
+    }
     for (const dir of extraCgroups) fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(pid))
     const control = child.stdio[3 + options.preserveFds] as import('node:net').Socket
     control.write(JSON.stringify(init) + '\n')
@@ -207,9 +267,10 @@ async function createLocked(
     control.destroy()
     child.unref()
   } catch (error) {
-    if (child?.pid !== undefined) {
+    for (const victim of [child?.pid, initPid]) {
+      if (victim === undefined) continue
       try {
-        process.kill(child.pid, 'SIGKILL')
+        process.kill(victim, 'SIGKILL')
       } catch {
         // gone
       }
@@ -223,7 +284,19 @@ async function createLocked(
     }
     fs.rmSync(dir, {recursive: true, force: true})
     throw error
+  } finally {
+    for (const fd of passed) sys.close(fd)
   }
+}
+
+/** A process's real uid and gid as the host sees them (/proc/PID/status is read in the reader's user namespace). */
+function hostIds(pid: number): {uid: number; gid: number} {
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8')
+  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? NaN)
+  const ids = {uid: field('Uid'), gid: field('Gid')}
+  if (!Number.isInteger(ids.uid) || !Number.isInteger(ids.gid))
+    throw new OciError('OCI_CREATE_FAILED', `cannot read the container init's ids from /proc/${pid}/status`)
+  return ids
 }
 
 /**
@@ -269,7 +342,7 @@ function spawnInit(pidNamespace: OciBundleConfig['pidNamespace'], preserveFds: n
 
 async function readAnswer(
   control: import('node:net').Socket,
-  exited: Promise<{code: number | null; signal: NodeJS.Signals | null}>,
+  exited: Promise<{code: number | null; signal: NodeJS.Signals | null}> | undefined,
 ): Promise<{ready: true} | {ready: false; message: string}> {
   let buffered = ''
   const line = new Promise<string | undefined>(resolve => {
@@ -280,9 +353,11 @@ async function readAnswer(
     })
     control.on('close', () => resolve(undefined))
   })
-  const first = await Promise.race([line, exited.then(() => undefined)])
+  const first = await Promise.race([line, ...(exited ? [exited.then(() => undefined)] : [])])
   const text = first ?? (await Promise.race([line, new Promise<undefined>(r => setTimeout(() => r(undefined), 100))]))
   if (text === undefined) {
+    // In a user namespace the init is not our child: its closed control socket says it is gone.
+    if (!exited) return {ready: false, message: 'the container init exited before it was ready'}
     const how = await exited
     return {ready: false, message: `the container init exited before it was ready (${how.signal ?? `status ${how.code}`})`}
   }

@@ -56,8 +56,8 @@ function main(): void {
     const config = JSON.parse(line) as OciInitConfig
     // Host paths, opened before the mount namespace changes: the fifo as an O_PATH descriptor
     // (reopened for writing through /proc/self/fd at the end), the console socket connected.
-    const fifoFd = sys.open(config.fifo, O_PATH | O_CLOEXEC)
-    const consoleFd = config.process.terminal && config.consoleSocket ? sys.unixConnect(config.consoleSocket) : undefined
+    const fifoFd = config.fifoFd ?? sys.open(config.fifo, O_PATH | O_CLOEXEC)
+    const consoleFd = !config.process.terminal ? undefined : (config.consoleFd ?? (config.consoleSocket ? sys.unixConnect(config.consoleSocket) : undefined))
     executeOciSteps(planOciContainer(config, {fifoFd, consoleFd}), sys, nodeSetupFs())
     fail('container init: the setup ended without exec', 1)
   } catch (error) {

@@ -38,7 +38,8 @@ export type OciStep =
   | {op: 'setnsPath'; path: string; flag: number}
   | {op: 'chroot'; path: string}
   | {op: 'ociMount'; root: string; mount: OciMount}
-  | {op: 'ociDevice'; root: string; device: OciDevice}
+  /** bind: the host's node at the same path bound on an empty file (in a user namespace, as runc). */
+  | {op: 'ociDevice'; root: string; device: OciDevice; bind?: boolean}
   | {op: 'ociLink'; root: string; target: string; name: string}
   | {op: 'consoleSocket'; socketFd: number; rows?: number; cols?: number}
   /** Tells create the container is set up, then blocks on the start fifo until `start` opens it. */
@@ -77,9 +78,10 @@ export function planOciContainer(c: OciInitConfig, fds: {fifoFd: number; console
   for (const d of DEFAULT_DEVICES) {
     const devPath = `/dev/${d.name}`
     if (!devPaths.has(devPath))
-      steps.push({op: 'ociDevice', root, device: {path: devPath, type: 'c', major: d.major, minor: d.minor, mode: 0o666, uid: 0, gid: 0}})
+      steps.push({op: 'ociDevice', root, device: {path: devPath, type: 'c', major: d.major, minor: d.minor, mode: 0o666, uid: 0, gid: 0}, bind: c.userns})
   }
-  for (const d of c.devices) steps.push({op: 'ociDevice', root, device: d})
+  // A fifo needs no privilege: made even in a user namespace.
+  for (const d of c.devices) steps.push({op: 'ociDevice', root, device: d, bind: c.userns && d.type !== 'p'})
   for (const l of DEFAULT_DEV_LINKS) steps.push({op: 'ociLink', root, target: l.target, name: `/dev/${l.name}`})
   steps.push({op: 'chdir', path: root})
   if (c.mountNamespace) {
@@ -163,7 +165,8 @@ function runOciStep(step: OciStep, sys: Syscalls, setupFs: SetupFs, progress: Pr
       mountOne(step.root, step.mount, sys)
       return
     case 'ociDevice':
-      makeDevice(step.root, step.device, sys)
+      if (step.bind) bindDevice(step.root, step.device, sys)
+      else makeDevice(step.root, step.device, sys)
       return
     case 'chroot':
       sys.chroot(step.path)
@@ -280,6 +283,30 @@ function mountOne(root: string, m: OciMount, sys: Syscalls): void {
     }
   }
   for (const p of m.propagation) sys.mount(null, target, null, p, null)
+}
+
+/**
+ * In a user namespace mknod is refused: the host's node at the device's path is bound on an empty
+ * file instead, which keeps the host's owner and mode (it is the host's node: never chown or chmod
+ * it from here). A host without that node is a clear error, as with runc.
+ */
+function bindDevice(root: string, d: OciDevice, sys: Syscalls): void {
+  const host = fs.statSync(d.path, {throwIfNoEntry: false})
+  const want = d.type === 'b' ? S_IFBLK : S_IFCHR
+  if (!host || (host.mode & 0o170000) !== want || host.rdev !== Number(makedev(d.major, d.minor)))
+    throw new RuntimeError(
+      'RUN_SETUP_FAILED',
+      `container setup failed: ${d.path}: in a user namespace devices are bound from the host, which has no ${d.type} ${d.major}:${d.minor} there`,
+    )
+  const target = inRoot(root, d.path)
+  mkdirUnder(root, path.dirname(target))
+  try {
+    fs.unlinkSync(target)
+  } catch {
+    // not there
+  }
+  fs.closeSync(fs.openSync(target, 'w', 0o600))
+  sys.mount(d.path, target, null, MS_BIND, null)
 }
 
 function makeDevice(root: string, d: OciDevice, sys: Syscalls): void {

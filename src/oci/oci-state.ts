@@ -113,44 +113,90 @@ export function stateJson(state: OciState, status: OciStatus): Record<string, un
 }
 
 /**
- * One caller at a time per id (create, start, delete, pause, resume): the lock is an abstract unix
- * socket name bound by the holder, which the kernel frees when the holder exits or dies (a flock
- * would do the same, but Node has none: the FFI it needs costs ~15 ms per call to load, and these
- * calls are on containerd's path for every container). Abstract names belong to a network
- * namespace: callers of one --root share the host's (containerd's shims, podman, dockerd do).
- * The name holds a hash of the root: two roots that collide only wait for each other.
+ * One caller at a time per id (create, start, delete, pause, resume), by lock files in the state
+ * root itself, which only root may write (create makes it 0711: a user can pass through to a
+ * container's fifo, but neither list nor add entries). Not an abstract unix socket name: those
+ * belong to the network namespace, where any local user could bind the name first and stall
+ * every call on the id. Not flock(2) either: Node has none, and the FFI for it costs ~3 ms of CPU
+ * per call (start and delete, on containerd's path for every container, load no FFI otherwise).
+ *
+ * The lock of ID is the file `ID@lock.N` with the highest generation N; it holds its holder's pid
+ * and start time (/proc/PID/stat field 22), so a holder that died (SIGKILL, a crash) is seen dead
+ * and a recycled pid is not mistaken for it. ('@' is not allowed in ids: no state dir collides.)
+ *   - acquire: list the root; the highest `ID@lock.N` alive -> wait and retry; none, or its holder
+ *     dead -> create `ID@lock.(N+1)` with link(2), which fails if the name exists: of callers racing
+ *     for one generation exactly one wins, and the content is complete the moment the name is;
+ *   - release: unlink our own generation.
+ * Why taking over a dead holder's lock is safe: its file is never removed (removing a stale lock
+ * is the classic race: two callers see it stale, one removes it and locks anew, the other removes
+ * that new lock). N+1 is only made after reading N's holder dead (a file that vanished between the
+ * listing and the read was released: list again), only a holder unlinks a file, its own, so every
+ * file below the highest is a dead holder's that stays, and the highest alone may be alive: a
+ * caller that listed before someone made N+1 fails to make N+1 itself. Removing the dead files
+ * later would break this (the numbers could come round again under a caller that read an old
+ * listing), so a holder killed mid-call leaves its few bytes for good; every call after it makes
+ * and unlinks N+1. The steady state is one `ID@lock.1` made and unlinked per call.
  */
 export async function withLock<T>(root: string, id: string, fn: () => Promise<T> | T): Promise<T> {
-  const net = require('node:net') as typeof import('node:net')
-  let hash = 0x811c9dc5
-  for (const ch of Buffer.from(root)) hash = Math.imul(hash ^ ch, 0x01000193) >>> 0
-  // 107 bytes at most: a long id is hashed too (a collision only serializes two ids).
-  let key = id
-  if (id.length > 80) {
-    let h = 0x811c9dc5
-    for (const ch of Buffer.from(id)) h = Math.imul(h ^ ch, 0x01000193) >>> 0
-    key = `${id.slice(0, 64)}#${h.toString(16)}`
+  const prefix = `${id}@lock.`
+  const me = `${process.pid} ${procStat(process.pid)?.startTime ?? ''}\n`
+  // Written whole first, then linked into place: a lock name is never seen with half its content.
+  const mine = path.join(root, `${id}@new.${process.pid}`)
+  try {
+    fs.writeFileSync(mine, me, {mode: 0o600})
+  } catch (error) {
+    // No root yet: no container either, nothing to serialize (create makes the root first).
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return fn()
+    throw error
   }
-  const name = `\0pivot-runtime/${hash.toString(16)}/${key}`
   const deadline = Date.now() + 60_000
-  let server: import('node:net').Server
-  for (;;) {
-    server = net.createServer()
-    const bound = await new Promise<boolean>((resolve, reject) => {
-      server.once('error', (error: NodeJS.ErrnoException) => (error.code === 'EADDRINUSE' ? resolve(false) : reject(error)))
-      server.listen({path: name}, () => resolve(true))
-    })
-    if (bound) break
-    if (Date.now() > deadline) throw new OciError('OCI_BAD_STATE', `container ${id} is busy: another call on it held its lock for 60 s`)
-    await new Promise(resolve => setTimeout(resolve, 5))
+  let held: string | undefined
+  try {
+    for (;;) {
+      const generations = fs
+        .readdirSync(root)
+        .filter(n => n.startsWith(prefix) && /^\d+$/.test(n.slice(prefix.length)))
+        .map(n => Number(n.slice(prefix.length)))
+        .sort((a, b) => a - b)
+      const top = generations.at(-1) ?? 0
+      const holder = top === 0 ? 'dead' : holderOf(path.join(root, prefix + top))
+      if (holder === 'gone') continue
+      if (holder === 'dead') {
+        const name = path.join(root, prefix + (top + 1))
+        try {
+          fs.linkSync(mine, name)
+          held = name
+          break
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+        }
+      } else if (Date.now() > deadline) {
+        throw new OciError('OCI_BAD_STATE', `container ${id} is busy: another call on it held its lock for 60 s`)
+      } else {
+        await new Promise(resolve => setTimeout(resolve, 5))
+      }
+    }
+  } finally {
+    fs.rmSync(mine, {force: true})
   }
-  // The lock must not keep this process alive, nor reach a child (Node's fds are close-on-exec).
-  server.unref()
   try {
     return await fn()
   } finally {
-    server.close()
+    fs.rmSync(held, {force: true})
   }
+}
+
+/** Whether a lock file's holder (its pid and start time) still runs; 'gone': the file was released meanwhile. */
+function holderOf(file: string): 'alive' | 'dead' | 'gone' {
+  let text: string
+  try {
+    text = fs.readFileSync(file, 'utf8')
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 'gone'
+    throw error
+  }
+  const [pid, startTime] = text.trim().split(' ')
+  return isRunning({pid: Number(pid), startTime: startTime ?? ''}) ? 'alive' : 'dead'
 }
 
 /** How many mounts are stacked on PATH in this process's mount namespace. */

@@ -409,7 +409,7 @@ function features(): Record<string, unknown> {
       'unbindable',
     ],
     linux: {
-      namespaces: ['cgroup', 'ipc', 'mount', 'network', 'pid', 'uts'],
+      namespaces: ['cgroup', 'ipc', 'mount', 'network', 'pid', 'user', 'uts'],
       capabilities: (require('../runtime/security/capabilities') as typeof import('../runtime/security/capabilities')).CAPABILITY_NAMES,
       cgroup: {v1: true, v2: true, systemd: false, systemdUser: false},
       seccomp: {

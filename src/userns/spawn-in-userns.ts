@@ -21,9 +21,10 @@ export const USERNS_STAGING = '/run/pivot-userns'
  * - newidmap: Debian's setuid newuidmap/newgidmap (package uidmap), which check the ranges
  *   against /etc/subuid and /etc/subgid;
  * - single: the one map an unprivileged user may write itself, its own id only, after
- *   `deny` in /proc/PID/setgroups (the kernel's rule: else dropping a group could grant access).
+ *   `deny` in /proc/PID/setgroups (the kernel's rule: else dropping a group could grant access);
+ * - none: a user namespace joined by path has its maps already (spawn-for-runtime.ts).
  */
-export type MapWriter = 'direct' | 'newidmap' | 'single'
+export type MapWriter = 'direct' | 'newidmap' | 'single' | 'none'
 
 export interface UsernsSpec {
   maps: IdMaps
@@ -203,6 +204,7 @@ const realIo: MapIo = {
 /** Writes the uid map, then the gid map, of process `pid`'s user namespace. */
 export async function writeMaps(pid: number, spec: UsernsSpec, io: MapIo = realIo): Promise<void> {
   const writer = chooseWriter(spec, io.euid, io.egid)
+  if (writer === 'none') return
   if (writer === 'newidmap') {
     await io.runMapper('newuidmap', [String(pid), ...mapArgs(spec.maps.uid)])
     await io.runMapper('newgidmap', [String(pid), ...mapArgs(spec.maps.gid)])

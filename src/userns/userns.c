@@ -5,9 +5,20 @@
  * only be mounted from a PID namespace owned by the user namespace, so the two are made together
  * by one clone() here.
  *
- *   pivot-userns -c FD [-n] [-m] [-s DIR] [-i SRC[=DEST]]... [-b SRC=DEST]... [-d DIR]... -- PROG [ARG...]
+ *   pivot-userns -c FD [-n] [-m] [-s DIR] [-i SRC[=DEST]]... [-b SRC=DEST]... [-d DIR]...
+ *                [-u PATH] [-j PATH]... [-P] [-x] -- PROG [ARG...]
  *
- * FD is a socket to pivot (the channel). In order:
+ * FD is a socket to pivot (the channel). The OCI runtime mode's options (src/oci, through
+ * spawn-for-runtime.ts), applied before step 2:
+ *   -u PATH: join that user namespace instead of making one (its maps exist: pivot writes none);
+ *   -j PATH: join that namespace (any type but user), in the order given, after -u: with host
+ *      privileges when the user namespace is new, so a namespace of the host can still be joined
+ *      (runc's order: joins first, then the new user namespace, which owns what is made after);
+ *   -P: no new PID namespace (the program stays in ours, or in the one a -j PATH entered);
+ *   -x: once the program has exec'd (or failed), we exit 0 instead of staying its parent, and the
+ *      program gets no parent-death signal: it becomes the child of our caller's subreaper, as
+ *      runc's container init does (containerd's shim reaps it).
+ * In order:
  *   1. -m (or any -i): a private mount namespace of our own first, / made rprivate, so the
  *      idmapped mounts below exist only for this process and the child (which shares it until the
  *      container's init unshares its own copy) and vanish with them: nothing can leak on the host;
@@ -51,6 +62,8 @@
 #include <unistd.h>
 
 #define MAX_IDMAP 256
+#define USAGE \
+  "usage: pivot-userns -c FD [-n] [-m] [-s DIR] [-i SRC[=DEST]]... [-b SRC=DEST]... [-d DIR]... [-u PATH] [-j PATH]... [-P] [-x] -- PROG [ARG...]\n"
 
 static int channel = -1;
 
@@ -112,11 +125,22 @@ static void idmap(const char *dir, const char *dest, int userns) {
   close(tree);
 }
 
+/* setns by path; type 0 takes whatever namespace the file is (the caller checked the types). */
+static void join_ns(const char *path, int type) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("cannot open the namespace %s: %s", path, strerror(errno));
+  if (setns(fd, type) < 0) fail("cannot join the namespace %s: %s", path, strerror(errno));
+  close(fd);
+}
+
 int main(int argc, char **argv) {
   char *idmaps[MAX_IDMAP], *binds[MAX_IDMAP], *dirs[MAX_IDMAP];
   const char *staging = NULL;
+  char *joins[MAX_IDMAP];
+  const char *join_user = NULL;
   int nidmap = 0, nbind = 0, ndir = 0, private_mnt = 0, new_net = 0, opt;
-  while ((opt = getopt(argc, argv, "+c:nms:i:b:d:")) != -1) {
+  int njoin = 0, new_pid = 1, detach = 0;
+  while ((opt = getopt(argc, argv, "+c:nms:i:b:d:u:j:Px")) != -1) {
     if (opt == 'c') channel = atoi(optarg);
     else if (opt == 'n') new_net = 1;
     else if (opt == 'm') private_mnt = 1;
@@ -124,13 +148,17 @@ int main(int argc, char **argv) {
     else if (opt == 'i' && nidmap < MAX_IDMAP) idmaps[nidmap++] = optarg;
     else if (opt == 'b' && nbind < MAX_IDMAP && strchr(optarg, '=')) binds[nbind++] = optarg;
     else if (opt == 'd' && ndir < MAX_IDMAP) dirs[ndir++] = optarg;
+    else if (opt == 'u') join_user = optarg;
+    else if (opt == 'j' && njoin < MAX_IDMAP) joins[njoin++] = optarg;
+    else if (opt == 'P') new_pid = 0;
+    else if (opt == 'x') detach = 1;
     else {
-      fprintf(stderr, "usage: pivot-userns -c FD [-n] [-m] [-s DIR] [-i SRC[=DEST]]... [-b SRC=DEST]... [-d DIR]... -- PROG [ARG...]\n");
+      fprintf(stderr, "%s", USAGE);
       return 125;
     }
   }
   if (channel < 0 || optind >= argc) {
-    fprintf(stderr, "usage: pivot-userns -c FD [-n] [-m] [-s DIR] [-i SRC[=DEST]]... [-b SRC=DEST]... [-d DIR]... -- PROG [ARG...]\n");
+    fprintf(stderr, "%s", USAGE);
     return 125;
   }
   char **prog = argv + optind;
@@ -146,6 +174,9 @@ int main(int argc, char **argv) {
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) fail("cannot make / private: %s", strerror(errno));
   }
 
+  if (join_user) join_ns(join_user, CLONE_NEWUSER);
+  for (int i = 0; i < njoin; i++) join_ns(joins[i], 0);
+
   /* Everything blocked from before the clone: a signal between the clone and the wait loop is
      kept pending and forwarded, not lost; the child restores this mask before its exec. */
   sigset_t all, old;
@@ -154,8 +185,11 @@ int main(int argc, char **argv) {
 
   int gate[2];
   if (pipe2(gate, O_CLOEXEC) < 0) fail("pipe: %s", strerror(errno));
+  /* -x: the child's end closes at its exec (close-on-exec) or death: EOF tells us when to go. */
+  int execed[2] = {-1, -1};
+  if (detach && pipe2(execed, O_CLOEXEC) < 0) fail("pipe: %s", strerror(errno));
   /* clone with a NULL stack behaves as fork(), in the new namespaces. */
-  long flags = CLONE_NEWUSER | CLONE_NEWPID | (new_net ? CLONE_NEWNET : 0) | SIGCHLD;
+  long flags = (join_user ? 0 : CLONE_NEWUSER) | (new_pid ? CLONE_NEWPID : 0) | (new_net ? CLONE_NEWNET : 0) | SIGCHLD;
   pid_t child = (pid_t)syscall(SYS_clone, flags, NULL, NULL, NULL, 0);
   if (child < 0) {
     if (errno == EINVAL || errno == EPERM || errno == ENOSPC || errno == EUSERS) {
@@ -165,6 +199,7 @@ int main(int argc, char **argv) {
   }
   if (child == 0) {
     close(gate[1]);
+    if (detach) close(execed[0]);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     char c;
     ssize_t r;
@@ -177,13 +212,15 @@ int main(int argc, char **argv) {
     if (setgroups(0, NULL) < 0 && errno != EPERM) fail("setgroups: %s", strerror(errno));
     if (setresgid(0, 0, 0) < 0) fail("setresgid(0) in the user namespace: %s (is gid 0 mapped?)", strerror(errno));
     if (setresuid(0, 0, 0) < 0) fail("setresuid(0) in the user namespace: %s (is uid 0 mapped?)", strerror(errno));
-    /* The uid change cleared it. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    /* The uid change cleared it (unless uid 0 inside is host root: -x clears it itself, as we
+       exit once it runs; until then we are alive, waiting for this exec). */
+    prctl(PR_SET_PDEATHSIG, detach ? 0 : SIGKILL);
     sigprocmask(SIG_SETMASK, &old, NULL);
     execv(prog[0], prog);
     fail("cannot execute %s: %s", prog[0], strerror(errno));
   }
   close(gate[0]);
+  if (detach) close(execed[1]);
 
   char line[64];
   int n = snprintf(line, sizeof line, "%d\n", (int)child);
@@ -220,6 +257,13 @@ int main(int argc, char **argv) {
   for (int i = 0; i < ndir; i++) make_dir(dirs[i]);
   if (write(gate[1], "g", 1) != 1) fail("cannot release the child: %s", strerror(errno));
   close(gate[1]);
+  if (detach) {
+    char c;
+    ssize_t r;
+    do r = read(execed[0], &c, 1);
+    while (r < 0 && errno == EINTR);
+    _exit(0);
+  }
 
   /* From here on the child is on its own: our stdio and the channel go, so pivot reads EOF on
      the channel (and on the container's pipes) when the child closes them, not later. */

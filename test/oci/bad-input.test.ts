@@ -67,17 +67,15 @@ test('missing and malformed config.json: exit 1, the cause, nothing made', () =>
 
 test('an unsupported field is refused by name (never ignored), with --log json as containerd reads it', () => {
   const b = bundle(c => {
-    c.linux.uidMappings = [{containerID: 0, hostID: 100000, size: 65536}]
-    c.linux.gidMappings = [{containerID: 0, hostID: 100000, size: 65536}]
-    c.linux.namespaces.push({type: 'user'})
+    c.linux.personality = {domain: 'LINUX32'}
   })
   const log = path.join(b, 'log.json')
-  const r = run(RUNTIME_BIN, ['--root', roots.pivot, '--log', log, '--log-format', 'json', 'create', '--bundle', b, 'oci-bad-userns'])
+  const r = run(RUNTIME_BIN, ['--root', roots.pivot, '--log', log, '--log-format', 'json', 'create', '--bundle', b, 'oci-bad-personality'])
   assert.equal(r.status, 1)
   const last = JSON.parse(fs.readFileSync(log, 'utf8').trim().split('\n').pop()!) as {level: string; msg: string}
   assert.equal(last.level, 'error')
-  assert.match(last.msg, /user namespace.*not supported by pivot/)
-  noLeak('oci-bad-userns')
+  assert.equal(last.msg, 'config.json: linux.personality is not supported by pivot')
+  noLeak('oci-bad-personality')
   const unknownField = bundle(c => {
     c.linux.intelRdt = {closID: 'x'}
   })

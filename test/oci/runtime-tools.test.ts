@@ -8,16 +8,8 @@ import {RUNC_BIN, RUNTIME_BIN, RUNTIME_TOOLS_DIR, runValidation} from '../helper
  * The OCI runtime-tools validation suite (built by test/env/oci.sh from ../shared/oci-runtime-tools)
  * against pivot-runtime and runc in the same run. pivot must pass every test runc passes here,
  * plus the two that only a runtime refusing unknown names passes; the per-test results of both
- * are printed.
- *
- * KNOWN_GAPS are config.json features pivot refuses (clearly, by name) instead of implementing:
- * each must still fail with pivot's "not supported by pivot" error, never in some other way, so a
- * gap can only close (then remove it here), not turn into a silent misbehaviour.
+ * are printed. That includes the user-namespace tests (linux_uid_mappings, linux_ns_nopath).
  */
-const KNOWN_GAPS: Record<string, string> = {
-  linux_uid_mappings: 'user namespaces',
-  linux_ns_nopath: 'user namespaces (the test asks for all of them)',
-}
 const MUST_PASS_BEYOND_RUNC = ['process_capabilities_fail', 'process_rlimits_fail']
 
 test('runtime-tools validation: pivot-runtime passes what runc passes, and refuses unknown capabilities and rlimits', {timeout: 1_800_000}, () => {
@@ -28,7 +20,6 @@ test('runtime-tools validation: pivot-runtime passes what runc passes, and refus
   assert.ok(names.length >= 50, `expected the suite's ~58 programs, found ${names.length}`)
   const rows: string[] = []
   const missing: string[] = []
-  const badGaps: string[] = []
   let runcPasses = 0
   let pivotPasses = 0
   for (const name of names) {
@@ -38,18 +29,10 @@ test('runtime-tools validation: pivot-runtime passes what runc passes, and refus
     for (const entry of fs.readdirSync('/tmp')) if (entry.startsWith('ocitest')) fs.rmSync(path.join('/tmp', entry), {recursive: true, force: true})
     runcPasses += Number(runc.pass)
     pivotPasses += Number(pivot.pass)
-    const gap = KNOWN_GAPS[name]
-    rows.push(
-      `${name.padEnd(36)} runc ${runc.pass ? 'pass' : 'FAIL'}   pivot ${pivot.pass ? 'pass' : 'FAIL'}${gap && !pivot.pass ? `   (known gap: ${gap})` : ''}`,
-    )
-    if ((runc.pass || MUST_PASS_BEYOND_RUNC.includes(name)) && !pivot.pass) {
-      if (gap && /not supported by pivot/.test(pivot.output)) continue
-      if (gap) badGaps.push(`${name}: a known gap that failed without pivot's refusal:\n${pivot.output.slice(-1500)}`)
-      else missing.push(`${name}:\n${pivot.output.slice(-1500)}`)
-    }
+    rows.push(`${name.padEnd(36)} runc ${runc.pass ? 'pass' : 'FAIL'}   pivot ${pivot.pass ? 'pass' : 'FAIL'}`)
+    if ((runc.pass || MUST_PASS_BEYOND_RUNC.includes(name)) && !pivot.pass) missing.push(`${name}:\n${pivot.output.slice(-1500)}`)
   }
   console.log(rows.join('\n'))
   console.log(`runc passes ${runcPasses} of ${names.length}, pivot-runtime ${pivotPasses}`)
-  assert.deepEqual(badGaps, [])
   assert.deepEqual(missing, [], 'tests runc passes (or the two _fail tests) that pivot-runtime fails')
 })
