@@ -66,14 +66,16 @@ export function hostPlatform(): {os: string; architecture: string; variant?: str
  */
 /**
  * The config the image came with (ImageRecord.configJson), when it still describes these layers:
- * its digest is the source's image id and its diff ids are `diffIds` (the layers went as their
- * original tars). Otherwise undefined, and configBlobOf makes one.
+ * its digest is the source's image id (pulled images) and its diff ids are `diffIds` (the layers
+ * went as their original tars). Otherwise undefined, and configBlobOf makes one.
  */
 export function originalConfigOf(image: ImageRecord, diffIds: string[]): Buffer | undefined {
-  if (image.configJson === undefined || (image.source.kind !== 'daemon' && image.source.kind !== 'registry')) return undefined
+  if (image.configJson === undefined) return undefined
   const bytes = Buffer.from(image.configJson, 'utf8')
   const {createHash} = require('node:crypto') as typeof import('node:crypto')
-  if (`sha256:${createHash('sha256').update(bytes).digest('hex')}` !== image.source.dockerImageId) return undefined
+  // A pulled image knows its config's digest (docker's image id); a loaded one was checked against its manifest.
+  const known = image.source.kind === 'daemon' || image.source.kind === 'registry' ? image.source.dockerImageId : undefined
+  if (known !== undefined && `sha256:${createHash('sha256').update(bytes).digest('hex')}` !== known) return undefined
   try {
     const doc = JSON.parse(image.configJson) as {rootfs?: {diff_ids?: unknown}}
     const ids = doc.rootfs?.diff_ids

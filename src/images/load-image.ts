@@ -5,10 +5,10 @@ import {Readable, Transform} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {isPivotError} from '../errors'
 import {familiarName} from '../reference'
-import {type HistoryEntry, type ImageRecord, type Store, removeStaging} from '../store'
+import {type HistoryEntry, type ImageRecord, type Store, TAR_SPLIT_FILE, removeStaging} from '../store'
 import {Lease} from '../store/gc-lock'
 import {ImageError} from './image-error'
-import {CONTAINERD_NAME, type ConfigBlob, type Descriptor, MEDIA, REF_NAME, hostPlatform} from './image-layout'
+import {CONTAINERD_NAME, type ConfigBlob, type Descriptor, MEDIA, REF_NAME, configText, hostPlatform} from './image-layout'
 import {tryNormaliseName} from './image-name'
 import {defaultUnpackLayer, type UnpackLayerFn} from './unpack-layer-fn'
 import {openArchiveInput} from './archive-input'
@@ -111,6 +111,7 @@ export async function loadImages(store: Store, input: string | undefined, option
           added: now,
           platform: r.platform,
           ...(r.history ? {history: r.history} : {}),
+          ...(r.configJson === undefined ? {} : {configJson: r.configJson}),
         })
         const names = [...r.plan.names]
         const moved: LoadedImage['moved'] = []
@@ -300,6 +301,11 @@ async function peeled(
 // ---- what the archive says -------------------------------------------------------------------
 
 function readJson(source: Source, member: string, digest?: string, size?: number): unknown {
+  return readJsonBytes(source, member, digest, size).value
+}
+
+/** The member's JSON, and its bytes. */
+function readJsonBytes(source: Source, member: string, digest?: string, size?: number): {value: unknown; data: Buffer} {
   const found = source.find(member)
   if (!found) throw bad(`it lacks ${member}`)
   if (found.size > LOAD_LIMITS.jsonBytes) throw bad(`${member} is ${found.size} bytes (limit ${LOAD_LIMITS.jsonBytes})`)
@@ -310,7 +316,7 @@ function readJson(source: Source, member: string, digest?: string, size?: number
     if (actual !== digest) throw bad(`${member} has digest ${actual}, not ${digest}`)
   }
   try {
-    return JSON.parse(data.toString('utf8'))
+    return {value: JSON.parse(data.toString('utf8')), data}
   } catch {
     throw bad(`${member} is not valid JSON`)
   }
@@ -474,10 +480,13 @@ interface Ready {
   platform?: ImageRecord['platform']
   history?: HistoryEntry[]
   staged: Array<{digest: string; size: number; entries: number; staging: string}>
+  /** The config's bytes, kept so that save gives them back (ImageRecord.configJson). */
+  configJson?: string
 }
 
 async function verifyImage(store: Store, source: Source, plan: Planned, staging: string, lease: Lease, options: LoadOptions): Promise<Ready> {
-  const config = readJson(source, plan.config.member, plan.config.digest, plan.config.size) as ConfigBlob
+  const read = readJsonBytes(source, plan.config.member, plan.config.digest, plan.config.size)
+  const config = read.value as ConfigBlob
   const diffIds = config?.rootfs?.diff_ids
   if (!Array.isArray(diffIds) || !diffIds.every(d => typeof d === 'string' && DIGEST.test(d)))
     throw bad(`the config of ${plan.label} has no valid rootfs.diff_ids`)
@@ -512,7 +521,7 @@ async function verifyImage(store: Store, source: Source, plan: Planned, staging:
     })
     const stream = found.open()
     const feeding = pipeline(stream as Readable, hashing).catch(() => undefined)
-    const result = await unpack(hashing, path.join(dir, 'rootfs'), {signal: options.signal})
+    const result = await unpack(hashing, path.join(dir, 'rootfs'), {signal: options.signal, tarSplit: path.join(dir, TAR_SPLIT_FILE)})
     await feeding
     const blobDigest = `sha256:${hash.digest('hex')}`
     if (layer.digest !== undefined && blobDigest !== layer.digest) throw bad(`layer ${layer.member} has digest ${blobDigest}, not ${layer.digest}`)
@@ -533,6 +542,7 @@ async function verifyImage(store: Store, source: Source, plan: Planned, staging:
     platform,
     history,
     staged,
+    configJson: configText(read.data),
   }
 }
 

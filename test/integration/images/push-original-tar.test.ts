@@ -12,6 +12,7 @@ import * as path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import {BUSYBOX_IMAGE, DEBIAN_IMAGE, DOCKER_BIN, docker, pivot, tempDir, type PivotResult} from '../../helpers/fixtures'
 import {startScratchRegistry, type ScratchRegistry} from '../../helpers/scratch-registry'
+import {TarBuilder} from '../../helpers/tar-builder'
 import type {PushResult} from '../../../src/images/push-image'
 import type {PullResult} from '../../../src/images/pull-image'
 
@@ -126,6 +127,46 @@ describe('push and save give back the layers as the tars they came as', () => {
     const back = pullJson(path.join(tempDir('pivot-tarsplit-imp2'), 'cache'), name, 'registry')
     assert.equal(back.id, imported.id)
     assert.deepEqual(back.layers, [sha256File(tar)])
+  })
+
+  it('pivot load of a docker save archive, and a registry pull whose kept blob is gone: pushed as they came (docker id, layer digests)', () => {
+    const own = path.join(tempDir('pivot-tarsplit-load'), 'cache')
+    const archive = path.join(tempDir('pivot-tarsplit-load-src'), 'busybox.tar')
+    docker(['save', '-o', archive, BUSYBOX_IMAGE], {timeout: 300_000})
+    ok(pivot(['load', '-i', archive], {cacheDir: own}))
+    const loaded = `${registry.host}/${RUN}/loaded:1`
+    ok(pivot(['tag', BUSYBOX_IMAGE, loaded], {cacheDir: own}))
+    const pushed = pushJson(own, loaded)
+    assert.deepEqual(pushed.warnings, [])
+    dockerTags.push(loaded)
+    docker(['pull', '-q', loaded], {timeout: 300_000})
+    assert.equal(dockerId(loaded), dockerId(BUSYBOX_IMAGE))
+
+    // From the registry: the blob it came as is kept; without it, the tar-split gives the same tar.
+    const fromRegistry = path.join(tempDir('pivot-tarsplit-reg'), 'cache')
+    const pulled = pullJson(fromRegistry, BUSYBOX_IMAGE, 'registry')
+    for (const f of ['blob', 'blob.json']) fs.rmSync(path.join(layerDir(fromRegistry, pulled.layers[0]), f))
+    const again = `${registry.host}/${RUN}/no-blob:1`
+    ok(pivot(['tag', BUSYBOX_IMAGE, again], {cacheDir: fromRegistry}))
+    const r = pushJson(fromRegistry, again)
+    assert.deepEqual(r.warnings, [])
+    assert.deepEqual(
+      r.layers.map(l => l.diffId),
+      pulled.layers,
+    )
+    assert.equal(r.config, pulled.dockerImageId)
+  })
+
+  it("a layer that writes through its own symlink to /etc: the rebuild reads the layer's file, not the host's", () => {
+    const own = path.join(tempDir('pivot-tarsplit-confined'), 'cache')
+    const tar = path.join(tempDir('pivot-tarsplit-confined-src'), 'escape.tar')
+    // Unpacked chrooted, link/hostname lands in the layer's own etc/; read outside the chroot it would be the host's.
+    fs.writeFileSync(tar, new TarBuilder().dir('etc/').symlink('link', '/etc').file('link/hostname', 'not the host\n').end().toBuffer())
+    const name = `${registry.host}/${RUN}/confined:1`
+    ok(pivot(['import', tar, name], {cacheDir: own}))
+    const pushed = pushJson(own, name)
+    assert.deepEqual(pushed.warnings, [])
+    assert.equal(pushed.layers[0].diffId, sha256File(tar))
   })
 
   it('a changed file in the layer, or no tar-split: re-packed with the warnings, and push and save still work', () => {
