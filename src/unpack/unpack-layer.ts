@@ -2,12 +2,13 @@ import {createHash} from 'node:crypto'
 import * as fs from 'node:fs'
 import * as net from 'node:net'
 import * as path from 'node:path'
+import type {Writable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {KoffiSyscalls} from '../sys/koffi-syscalls'
 import {decompress, sniffCompression} from './compression'
 import {BLOCK} from './tar-format'
 import {UnpackError} from './unpack-error'
-import {startWorker, workerError} from './worker-process'
+import {startWorker, workerError, type Worker} from './worker-process'
 
 export interface UnpackResult {
   /** 'sha256:<hex>' of the uncompressed tar stream (Docker's diff id). */
@@ -29,20 +30,15 @@ export interface UnpackResult {
  * and deletes it. The source stream is consumed to its end (the digest covers every byte) and is
  * destroyed on failure or abort.
  */
-export async function unpackLayer(source: NodeJS.ReadableStream, dest: string, options: {signal?: AbortSignal} = {}): Promise<UnpackResult> {
+export async function unpackLayer(
+  source: NodeJS.ReadableStream,
+  dest: string,
+  options: {signal?: AbortSignal; prepared?: PreparedUnpacker} = {},
+): Promise<UnpackResult> {
   const {signal} = options
   if (signal?.aborted) throw aborted(signal)
-  const {stdin, input} = workerInput()
-  let worker: ReturnType<typeof startWorker>
-  try {
-    worker = startWorker('unpack-worker.js', path.resolve(dest), {stdin, stdout: 'ignore'})
-  } catch (error) {
-    input?.destroy()
-    throw new UnpackError('UNPACK_WORKER_FAILED', `cannot start the unpack worker: ${(error as Error).message}`, {cause: error})
-  } finally {
-    // The child has its own copy now (or there is no child): ours would keep the pipe open.
-    if (typeof stdin === 'number') fs.closeSync(stdin)
-  }
+  const launched = (options.prepared as Prepared | undefined)?.take(path.resolve(dest))
+  const {worker, sink} = launched ?? launch(path.resolve(dest))
   const onAbort = () => worker.child.kill('SIGKILL')
   signal?.addEventListener('abort', onAbort, {once: true})
   const hash = new LaggingHash()
@@ -56,7 +52,6 @@ export async function unpackLayer(source: NodeJS.ReadableStream, dest: string, o
   // A worker that dies (ENOSPC, a bad header) breaks its pipe: the pipeline then destroys the
   // source with that EPIPE, which is not the source's own failure.
   let sinkFailed = false
-  const sink = input ?? worker.child.stdin!
   sink.once('error', () => {
     sinkFailed = true
   })
@@ -108,6 +103,70 @@ export async function unpackLayer(source: NodeJS.ReadableStream, dest: string, o
   const digest = hash.digestOf(report.bytes)
   if (digest === null) throw new UnpackError('UNPACK_WORKER_FAILED', `the unpack worker read ${report.bytes} bytes, fewer than were hashed`)
   return {digest, size: report.bytes, entries: report.entries}
+}
+
+/** Starts an unpack worker for `dest` (or `-`: the path comes on its stdin first) and its input. */
+function launch(dest: string): {worker: Worker; sink: Writable} {
+  const {stdin, input} = workerInput()
+  let worker: Worker
+  try {
+    worker = startWorker('unpack-worker.js', dest, {stdin, stdout: 'ignore'})
+  } catch (error) {
+    input?.destroy()
+    throw new UnpackError('UNPACK_WORKER_FAILED', `cannot start the unpack worker: ${(error as Error).message}`, {cause: error})
+  } finally {
+    // The child has its own copy now (or there is no child): ours would keep the pipe open.
+    if (typeof stdin === 'number') fs.closeSync(stdin)
+  }
+  return {worker, sink: input ?? worker.child.stdin!}
+}
+
+/**
+ * An unpack worker started before its layer is known: its start-up (a node process, ~60 ms of
+ * CPU on the other core) overlaps what comes before the first layer's bytes (the puller's
+ * modules, the registry's ping, manifest and config, the locks). The first unpackLayer given it
+ * sends it the directory and uses it; `discard` ends it when none did.
+ */
+export interface PreparedUnpacker {
+  /** Kills the worker if no unpackLayer took it, and waits for it to exit. */
+  discard(): Promise<void>
+}
+
+class Prepared implements PreparedUnpacker {
+  private taken = false
+
+  constructor(private readonly launched: {worker: Worker; sink: ReturnType<typeof launch>['sink']}) {}
+
+  /** The worker, told its directory; undefined when it was taken or discarded already. */
+  take(dest: string): ReturnType<typeof launch> | undefined {
+    if (this.taken) return undefined
+    this.taken = true
+    const name = Buffer.from(dest, 'utf8')
+    const header = Buffer.alloc(4)
+    header.writeUInt32BE(name.length, 0)
+    // Ahead of the tar stream in the same pipe (see runChrootedWorker's dirOnStdin).
+    this.launched.sink.write(Buffer.concat([header, name]))
+    return this.launched
+  }
+
+  async discard(): Promise<void> {
+    if (this.taken) return
+    this.taken = true
+    this.launched.sink.destroy()
+    this.launched.worker.child.kill('SIGKILL')
+    await this.launched.worker.done
+  }
+}
+
+/** Starts an unpack worker for a layer to come; undefined when it cannot start (unpackLayer then starts its own and reports why). */
+export function prepareUnpacker(): PreparedUnpacker | undefined {
+  try {
+    const launched = launch('-')
+    launched.sink.once('error', () => undefined)
+    return new Prepared(launched)
+  } catch {
+    return undefined
+  }
 }
 
 /**
