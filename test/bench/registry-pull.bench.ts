@@ -12,7 +12,9 @@
 //            machine's ext4 without a journal, creating an inode skips every inode of its group
 //            freed in the last ~35 s (recently_deleted(), one buffer lookup each), which made
 //            a pull right after deleting another's 6674 files cost up to 1.5 s more of kernel
-//            time, for whichever side came next. The trees go at the end.
+//            time, for whichever side came next. The trees go at the end. pivot's caches are
+//            made beside the private dockerd's data roots (not in /tmp, where every test's
+//            temp trees come and go): both sides create their files in the same quiet place.
 //   re-pull  the unchanged image: pivot vs docker pull of an up-to-date image.
 //   overlap  the three-layer fixture (busybox + two 6 MB layers): when each layer's download
 //            starts and its unpack ends, with 3 downloads at once and with 1.
@@ -33,6 +35,7 @@ const ROUNDS = Number(process.argv[2] ?? 5)
 // The private daemon (BRIEF: its own socket, data and exec roots, pidfile; stopped at the end).
 const PRIVATE = {
   root: '/var/lib/pivot-test-pullspeed/bench-docker',
+  caches: '/var/lib/pivot-test-pullspeed/bench-pivot',
   exec: '/run/pivot-test-pullspeed/bench-exec',
   sock: '/run/pivot-test-pullspeed/bench.sock',
   pid: '/run/pivot-test-pullspeed/bench.pid',
@@ -46,6 +49,7 @@ const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pivot-bench-registry-'))
 let dockerd: ReturnType<typeof spawn> | undefined
 process.on('exit', () => {
   fs.rmSync(work, {recursive: true, force: true})
+  fs.rmSync(PRIVATE.caches, {recursive: true, force: true})
   if (dockerd?.pid) {
     try {
       process.kill(dockerd.pid, 'SIGTERM')
@@ -96,7 +100,8 @@ function measure(command: string, extra?: () => number): {wall: number; cpu: num
 }
 
 let n = 0
-const fresh = () => path.join(work, `r${n++}`)
+fs.mkdirSync(PRIVATE.caches, {recursive: true})
+const fresh = () => path.join(PRIVATE.caches, `r${n++}`)
 
 /** Starts the bench's dockerd on `data` (a fresh data root: an empty image store). */
 async function startPrivateDockerd(data: string): Promise<void> {
