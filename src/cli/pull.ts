@@ -1,6 +1,7 @@
 import type {DockerDaemon} from '../daemon/docker-daemon'
 import type {PullResult} from '../images/pull-image'
 import type {ProgressEvent} from '../images/progress-event'
+import type {PreparedUnpacker} from '../unpack'
 import {openStore} from './open-store'
 import {onInterrupt} from '../common/interrupt'
 
@@ -65,10 +66,17 @@ export async function pull(image: string, flags: PullFlags): Promise<PullResult>
     if (unchanged) return unchanged
   }
   const early = source === 'daemon' ? await sendPullEarly(image) : undefined
+  // A registry pull unpacks with a worker started now, before the puller's modules load: its
+  // node start-up then runs on the other core while this one loads them and asks the registry
+  // for the manifest and config (docs/DESIGN.md, "Pull from a registry"). Unused (the image is
+  // cached, the daemon's copy is used, the pull fails), it is killed at the end.
+  const prepared =
+    source !== 'daemon' && !flags.flat ? (require('../unpack/unpack-layer') as typeof import('../unpack/unpack-layer')).prepareUnpacker() : undefined
   try {
-    return await pullWith(image, flags, concurrency, early?.daemon)
+    return await pullWith(image, flags, concurrency, early?.daemon, prepared)
   } finally {
     early?.drop()
+    await prepared?.discard()
   }
 }
 
@@ -111,7 +119,13 @@ async function pullIfUnchanged(image: string, flags: PullFlags): Promise<PullRes
   return result
 }
 
-async function pullWith(image: string, flags: PullFlags, concurrency: number | undefined, daemon?: () => Promise<DockerDaemon>): Promise<PullResult> {
+async function pullWith(
+  image: string,
+  flags: PullFlags,
+  concurrency: number | undefined,
+  daemon?: () => Promise<DockerDaemon>,
+  preparedUnpacker?: PreparedUnpacker,
+): Promise<PullResult> {
   const {pullImage} = require('../images/pull-image') as typeof import('../images/pull-image')
   const {createProgress, progressMode} = require('./progress') as typeof import('./progress')
   const store = openStore(flags.cacheDir)
@@ -137,6 +151,7 @@ async function pullWith(image: string, flags: PullFlags, concurrency: number | u
       platform: flags.platform,
       maxConcurrentDownloads: concurrency,
       ...(daemon ? {daemon} : {}),
+      ...(preparedUnpacker ? {preparedUnpacker} : {}),
     })
   } catch (error) {
     await progress.finish(error)

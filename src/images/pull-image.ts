@@ -12,6 +12,7 @@ import {Lease} from '../store/gc-lock'
 import {ImageError} from './image-error'
 import type {ProgressEvent} from './progress-event'
 import {configText} from './image-layout'
+import type {PreparedUnpacker} from '../unpack'
 import {abortedError, unpackImageArchive} from './unpack-image-archive'
 import {defaultUnpackLayer, type UnpackLayerFn} from './unpack-layer-fn'
 import {commitStaged} from './commit-staged'
@@ -26,6 +27,8 @@ export interface PullOptions {
   daemon?: DockerDaemon | (() => Promise<DockerDaemon>)
   /** The layer unpacker (tests pass a fake); default: src/unpack's unpackLayer. */
   unpack?: UnpackLayerFn
+  /** An unpack worker the caller started early (src/cli/pull.ts), for the first layer a registry pull unpacks; the caller discards it after. */
+  preparedUnpacker?: PreparedUnpacker
   /**
    * auto (default): the registry when it answers, else the daemon's copy; registry: only the
    * registry; daemon: `docker pull` + `docker save` as before. --flat always uses the daemon.
@@ -493,6 +496,7 @@ async function pullFromRegistry(store: Store, ref: NormalizedReference, shown: s
         signal: o.signal,
         lease,
         concurrency: o.maxConcurrentDownloads ?? DEFAULT_CONCURRENT_DOWNLOADS,
+        prepared: o.preparedUnpacker,
       })
       return lease.pin(() => {
         const lost = image.diffIds.find(d => !store.hasLayer(d))

@@ -13,6 +13,7 @@ import {ImageError} from './image-error'
 import {configText} from './image-layout'
 import {abortedError, type StagedLayer} from './unpack-image-archive'
 import type {UnpackLayerFn} from './unpack-layer-fn'
+import type {PreparedUnpacker} from '../unpack'
 import {imageConfigOf, type ConfigFields} from '../daemon/image-info'
 
 /** Docker's default (`dockerd --max-concurrent-downloads`). */
@@ -134,6 +135,8 @@ export interface LayerWork {
   signal?: AbortSignal
   lease: Lease
   concurrency: number
+  /** A worker started early: the first layer to unpack takes it. */
+  prepared?: PreparedUnpacker
 }
 
 /**
@@ -279,7 +282,9 @@ async function fetchLayer(w: LayerWork, desc: Descriptor, diffId: string, index:
       const rootfs = path.join(staging, 'rootfs')
       fs.mkdirSync(rootfs, {mode: 0o755})
       const feed = new PassThrough({highWaterMark: 1 << 20})
-      const unpacking = w.unpack(feed, rootfs, {signal, tarSplit: path.join(staging, TAR_SPLIT_FILE)})
+      const prepared = w.prepared
+      w.prepared = undefined
+      const unpacking = w.unpack(feed, rootfs, {signal, prepared, tarSplit: path.join(staging, TAR_SPLIT_FILE)})
       unpacking.catch(() => undefined)
       let downloadError: unknown
       let verified = false

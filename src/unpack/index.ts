@@ -1,3 +1,3 @@
-export {unpackLayer, type UnpackResult} from './unpack-layer'
+export {prepareUnpacker, unpackLayer, type PreparedUnpacker, type UnpackResult} from './unpack-layer'
 export {packRootfs} from './pack-rootfs'
 export {UnpackError, type UnpackErrorCode} from './unpack-error'

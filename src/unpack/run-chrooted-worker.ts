@@ -1,6 +1,6 @@
 import {PR_SET_PDEATHSIG} from '../sys/constants'
 import {KoffiSyscalls} from '../sys/koffi-syscalls'
-import {writeAllSync} from './sync-io'
+import {readExactSync, writeAllSync} from './sync-io'
 import {UnpackError, toReport} from './unpack-error'
 
 /** Where a worker writes its one JSON report line (the parent's fourth stdio entry). */
@@ -9,6 +9,12 @@ const REPORT_FD = 3
 export interface ChrootedWorker {
   /** The usage line for a missing or relative directory argument. */
   usage: string
+  /**
+   * Whether the directory may come on stdin (argument `-`): a worker started before its
+   * directory is known (prepareUnpacker) gets it there, as a 4-byte big-endian length and the
+   * path, ahead of its input.
+   */
+  dirOnStdin?: boolean
   /** The error for a directory the worker cannot chroot into. */
   chrootFailure(dir: string, error: Error): UnpackError
   /** The work, inside the chroot; all synchronous, on this one thread. */
@@ -27,7 +33,13 @@ export function runChrootedWorker(worker: ChrootedWorker): void {
 }
 
 function run(worker: ChrootedWorker): number {
-  const dir = process.argv[2]
+  let dir = process.argv[2]
+  if (dir === '-' && worker.dirOnStdin) {
+    const length = readExactSync(0, 4)
+    // The parent dropped a worker it did not need: nothing to do, nothing to report.
+    if (length.length === 0) return 0
+    dir = length.length === 4 ? readExactSync(0, length.readUInt32BE(0)).toString('utf8') : ''
+  }
   if (!dir || !dir.startsWith('/')) {
     report({ok: false, code: 'UNPACK_WORKER_FAILED', message: worker.usage})
     return 2

@@ -28,6 +28,18 @@ export function writeAllSync(fd: number, buf: Buffer, off = 0, len = buf.length 
   }
 }
 
+/** Exactly `n` bytes from `fd`, or fewer when it ends first. */
+export function readExactSync(fd: number, n: number): Buffer {
+  const out = Buffer.alloc(n)
+  let got = 0
+  while (got < n) {
+    const r = retryAgain(() => fs.readSync(fd, out, got, n - got, null))
+    if (r === 0) break
+    got += r
+  }
+  return out.subarray(0, got)
+}
+
 /**
  * The tar stream on a descriptor, read in large chunks into one buffer. Headers are handed out as
  * offsets into that buffer, file data as slices of it, so the bytes are copied once: pipe ->

@@ -2,12 +2,13 @@ import {createHash} from 'node:crypto'
 import * as fs from 'node:fs'
 import * as net from 'node:net'
 import * as path from 'node:path'
+import type {Writable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {KoffiSyscalls} from '../sys/koffi-syscalls'
 import {decompress, sniffCompression} from './compression'
 import {BLOCK} from './tar-format'
 import {UnpackError} from './unpack-error'
-import {startWorker, workerError} from './worker-process'
+import {startWorker, workerError, type Worker} from './worker-process'
 
 export interface UnpackResult {
   /** 'sha256:<hex>' of the uncompressed tar stream (Docker's diff id). */
@@ -26,42 +27,36 @@ export interface UnpackResult {
  * trusted.overlay.opaque=y.
  *
  * `tarSplit`: a file to create with the tar's tar-split (tar-split.ts), what push and save need
- * to give back this very tar from `dest`; removed again when the unpack fails.
+ * to give back this very tar from `dest`; removed again when the unpack fails. `prepared`: a
+ * worker started ahead (prepareUnpacker), used if no other unpackLayer took it yet.
  *
  * Any failure rejects with an UnpackError and may leave `dest` half-filled: the caller stages it
  * and deletes it. The source stream is consumed to its end (the digest covers every byte) and is
  * destroyed on failure or abort.
  */
-export async function unpackLayer(source: NodeJS.ReadableStream, dest: string, options: {signal?: AbortSignal; tarSplit?: string} = {}): Promise<UnpackResult> {
+export async function unpackLayer(
+  source: NodeJS.ReadableStream,
+  dest: string,
+  options: {signal?: AbortSignal; tarSplit?: string; prepared?: PreparedUnpacker} = {},
+): Promise<UnpackResult> {
   const {signal, tarSplit} = options
   if (signal?.aborted) throw aborted(signal)
   try {
-    return await unpackInto(source, dest, signal, tarSplit)
+    return await unpackInto(source, dest, signal, tarSplit, options.prepared as Prepared | undefined)
   } catch (error) {
     if (tarSplit !== undefined) fs.rmSync(tarSplit, {force: true})
     throw error
   }
 }
 
-async function unpackInto(source: NodeJS.ReadableStream, dest: string, signal: AbortSignal | undefined, tarSplit: string | undefined): Promise<UnpackResult> {
-  let splitFd: number | undefined
-  try {
-    if (tarSplit !== undefined) splitFd = fs.openSync(tarSplit, 'wx', 0o644)
-  } catch (error) {
-    throw new UnpackError('UNPACK_WRITE_FAILED', `cannot create ${tarSplit}: ${(error as Error).message}`, {cause: error})
-  }
-  const {stdin, input} = workerInput()
-  let worker: ReturnType<typeof startWorker>
-  try {
-    worker = startWorker('unpack-worker.js', path.resolve(dest), {stdin, stdout: splitFd ?? 'ignore'}, splitFd === undefined ? [] : ['--tar-split'])
-  } catch (error) {
-    input?.destroy()
-    throw new UnpackError('UNPACK_WORKER_FAILED', `cannot start the unpack worker: ${(error as Error).message}`, {cause: error})
-  } finally {
-    // The child has its own copy now (or there is no child): ours would keep the pipe open.
-    if (typeof stdin === 'number') fs.closeSync(stdin)
-    if (splitFd !== undefined) fs.closeSync(splitFd)
-  }
+async function unpackInto(
+  source: NodeJS.ReadableStream,
+  dest: string,
+  signal: AbortSignal | undefined,
+  tarSplit: string | undefined,
+  prepared: Prepared | undefined,
+): Promise<UnpackResult> {
+  const {worker, sink, split} = prepared?.take(path.resolve(dest), tarSplit) ?? launch(path.resolve(dest), tarSplit)
   const onAbort = () => worker.child.kill('SIGKILL')
   signal?.addEventListener('abort', onAbort, {once: true})
   const hash = new LaggingHash()
@@ -75,7 +70,6 @@ async function unpackInto(source: NodeJS.ReadableStream, dest: string, signal: A
   // A worker that dies (ENOSPC, a bad header) breaks its pipe: the pipeline then destroys the
   // source with that EPIPE, which is not the source's own failure.
   let sinkFailed = false
-  const sink = input ?? worker.child.stdin!
   sink.once('error', () => {
     sinkFailed = true
   })
@@ -107,12 +101,20 @@ async function unpackInto(source: NodeJS.ReadableStream, dest: string, signal: A
   }
   const outcome = await worker.done
   if (signal?.aborted) throw aborted(signal)
+  // A prepared worker's tar-split came through us (launch): written to its end, or why not.
+  const splitError = await split.then(
+    () => undefined,
+    (error: unknown) => error,
+  )
   // Our own stage's errors (bad compressed data, a failing source) come first: the worker then
   // only saw its input stop short. Otherwise the worker's report says more than the broken pipe
   // it caused.
   if (stageError instanceof UnpackError && !workerFailedFirst) throw stageError
   if (sourceError !== undefined) {
     throw new UnpackError('UNPACK_SOURCE_FAILED', `reading the layer failed: ${(sourceError as Error)?.message ?? String(sourceError)}`, {cause: sourceError})
+  }
+  if (splitError !== undefined) {
+    throw new UnpackError('UNPACK_WRITE_FAILED', `cannot write ${tarSplit}: ${(splitError as Error).message}`, {cause: splitError})
   }
   const failed = workerError(outcome, 'the unpack worker')
   if (failed) throw failed
@@ -127,6 +129,104 @@ async function unpackInto(source: NodeJS.ReadableStream, dest: string, signal: A
   const digest = hash.digestOf(report.bytes)
   if (digest === null) throw new UnpackError('UNPACK_WORKER_FAILED', `the unpack worker read ${report.bytes} bytes, fewer than were hashed`)
   return {digest, size: report.bytes, entries: report.entries}
+}
+
+interface Launched {
+  worker: Worker
+  sink: Writable
+  /** Settles once the tar-split file is complete (at once when the worker writes it itself). */
+  split: Promise<void>
+}
+
+/**
+ * Starts an unpack worker for `dest` (or `-`: the path comes on its stdin first) and its input.
+ * `tarSplit`: the file it writes the tar-split to, opened here as its stdout; PIPE: to its stdout
+ * pipe, for a worker started before the file is known (Prepared.take then saves it).
+ */
+function launch(dest: string, tarSplit: string | typeof PIPE | undefined): Launched {
+  const file = tarSplit === PIPE ? undefined : tarSplit
+  let splitFd: number | undefined
+  try {
+    if (file !== undefined) splitFd = fs.openSync(file, 'wx', 0o644)
+  } catch (error) {
+    throw new UnpackError('UNPACK_WRITE_FAILED', `cannot create ${file}: ${(error as Error).message}`, {cause: error})
+  }
+  const {stdin, input} = workerInput()
+  let worker: Worker
+  try {
+    const stdout = splitFd ?? (tarSplit === PIPE ? 'pipe' : 'ignore')
+    worker = startWorker('unpack-worker.js', dest, {stdin, stdout}, tarSplit === undefined ? [] : ['--tar-split'])
+  } catch (error) {
+    input?.destroy()
+    throw new UnpackError('UNPACK_WORKER_FAILED', `cannot start the unpack worker: ${(error as Error).message}`, {cause: error})
+  } finally {
+    // The child has its own copies now (or there is no child): ours would keep them open.
+    if (typeof stdin === 'number') fs.closeSync(stdin)
+    if (splitFd !== undefined) fs.closeSync(splitFd)
+  }
+  return {worker, sink: input ?? worker.child.stdin!, split: Promise.resolve()}
+}
+
+const PIPE = Symbol('pipe')
+
+/**
+ * An unpack worker started before its layer is known: its start-up (a node process, ~60 ms of
+ * CPU on the other core) overlaps what comes before the first layer's bytes (the puller's
+ * modules, the registry's ping, manifest and config, the locks). The first unpackLayer given it
+ * sends it the directory and uses it; `discard` ends it when none did.
+ */
+export interface PreparedUnpacker {
+  /** Kills the worker if no unpackLayer took it, and waits for it to exit. */
+  discard(): Promise<void>
+}
+
+class Prepared implements PreparedUnpacker {
+  private taken = false
+
+  constructor(private readonly launched: Launched) {}
+
+  /**
+   * The worker, told its directory, its tar-split saved to `tarSplit` (or dropped); undefined
+   * when it was taken or discarded already.
+   */
+  take(dest: string, tarSplit: string | undefined): Launched | undefined {
+    if (this.taken) return undefined
+    this.taken = true
+    const out = this.launched.worker.child.stdout!
+    let split: Promise<void>
+    if (tarSplit === undefined) {
+      out.resume()
+      split = Promise.resolve()
+    } else {
+      split = pipeline(out, fs.createWriteStream(tarSplit, {flags: 'wx', mode: 0o644}))
+      split.catch(() => undefined)
+    }
+    const name = Buffer.from(dest, 'utf8')
+    const header = Buffer.alloc(4)
+    header.writeUInt32BE(name.length, 0)
+    // Ahead of the tar stream in the same pipe (see runChrootedWorker's dirOnStdin).
+    this.launched.sink.write(Buffer.concat([header, name]))
+    return {...this.launched, split}
+  }
+
+  async discard(): Promise<void> {
+    if (this.taken) return
+    this.taken = true
+    this.launched.sink.destroy()
+    this.launched.worker.child.kill('SIGKILL')
+    await this.launched.worker.done
+  }
+}
+
+/** Starts an unpack worker for a layer to come; undefined when it cannot start (unpackLayer then starts its own and reports why). */
+export function prepareUnpacker(): PreparedUnpacker | undefined {
+  try {
+    const launched = launch('-', PIPE)
+    launched.sink.once('error', () => undefined)
+    return new Prepared(launched)
+  } catch {
+    return undefined
+  }
 }
 
 /**

@@ -21,7 +21,8 @@ import {UnpackError} from './unpack-error'
 const userns = ownIdMaps()
 
 runChrootedWorker({
-  usage: 'usage: unpack-worker.js /absolute/dest',
+  usage: 'usage: unpack-worker.js /absolute/dest (or -: its length and path on stdin first)',
+  dirOnStdin: true,
   chrootFailure: (dest, error) => new UnpackError('UNPACK_WRITE_FAILED', `cannot unpack into ${dest}: ${error.message}`, {cause: error}),
   work: sys => {
     // Modes come from the archive, exactly: 1777 must not become 1755.

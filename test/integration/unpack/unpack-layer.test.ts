@@ -5,12 +5,13 @@
 import assert from 'node:assert/strict'
 import {createHash} from 'node:crypto'
 import * as fs from 'node:fs'
+import * as path from 'node:path'
 import {Readable} from 'node:stream'
 import {after, describe, it} from 'node:test'
-import {unpackLayer} from '../../../src/unpack/unpack-layer'
+import {prepareUnpacker, unpackLayer} from '../../../src/unpack/unpack-layer'
 import {UnpackError} from '../../../src/unpack/unpack-error'
 import {TarBuilder, header} from '../../helpers/tar-builder'
-import {cleanupTempDirs, majorMinor, processesMentioning, tempDir, unpackBuffer, walk, xattr, xattrNames} from '../../helpers/unpack-kit'
+import {cleanupTempDirs, majorMinor, processesMentioning, streamOf, tempDir, unpackBuffer, walk, xattr, xattrNames} from '../../helpers/unpack-kit'
 
 after(cleanupTempDirs)
 
@@ -309,5 +310,64 @@ describe('unpackLayer: faithful', () => {
       unpackLayer(source, tempDir()),
       (e: unknown) => e instanceof UnpackError && e.code === 'UNPACK_SOURCE_FAILED' && /connection reset/.test(e.message),
     )
+  })
+})
+
+describe('unpackLayer: a worker started before its layer is known (prepareUnpacker)', () => {
+  // Our own children that are this checkout's worker waiting for its directory on stdin (argv: node, script, '-').
+  const script = `${path.resolve(__dirname, '../../../src/unpack/unpack-worker.js')}\0-\0`
+  const parentOf = (pid: number) => {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8')
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+    } catch {
+      return -1
+    }
+  }
+  const waitingWorkers = () => processesMentioning(script).filter(pid => parentOf(pid) === process.pid)
+  const until = async (what: () => boolean) => {
+    for (let i = 0; i < 100 && !what(); i++) await new Promise(resolve => setTimeout(resolve, 50))
+    assert.ok(what())
+  }
+
+  it('is told the directory, unpacks exactly what a worker started for it does, and is taken once', async () => {
+    const builder = new TarBuilder()
+      .dir('etc/', {mode: 0o750})
+      .file('etc/hostname', 'pivot\n', {mode: 0o640, uid: 7})
+      .symlink('etc/mtab', '/proc/self/mounts')
+      .end()
+    const plain = builder.toBuffer()
+    const prepared = prepareUnpacker()
+    assert.ok(prepared)
+    await until(() => waitingWorkers().length > 0)
+    const dest = tempDir()
+    const result = await unpackLayer(streamOf(builder.gzip(), 1000), dest, {prepared})
+    assert.deepEqual(waitingWorkers(), [])
+    const fresh = await unpackBuffer(plain)
+    assert.deepEqual(result, fresh.result)
+    assert.deepEqual(result, {digest: `sha256:${createHash('sha256').update(plain).digest('hex')}`, size: plain.length, entries: 3})
+    assert.deepEqual(walk(dest).sort(), walk(fresh.dest).sort())
+    assert.equal(mode(`${dest}/etc`).toString(8), '750')
+    assert.deepEqual(owner(`${dest}/etc/hostname`), [7, 0])
+    // Taken: a second layer given it gets a worker of its own; discard then has nothing to end.
+    const second = tempDir()
+    assert.deepEqual(await unpackLayer(streamOf(plain), second, {prepared}), fresh.result)
+    assert.equal(fs.readFileSync(`${second}/etc/hostname`, 'utf8'), 'pivot\n')
+    await prepared.discard()
+  })
+
+  it('is ended by discard when no layer took it (no process left), and a discarded one is not used', async () => {
+    const prepared = prepareUnpacker()
+    assert.ok(prepared)
+    await until(() => waitingWorkers().length > 0)
+    await prepared.discard()
+    assert.deepEqual(waitingWorkers(), [])
+    await prepared.discard()
+    const {dest, result} = await unpackBuffer(new TarBuilder().file('a', 'b').end().toBuffer())
+    assert.equal(result.entries, 1)
+    assert.equal(fs.readFileSync(`${dest}/a`, 'utf8'), 'b')
+    const again = tempDir()
+    assert.equal((await unpackLayer(streamOf(new TarBuilder().file('c', 'd').end().toBuffer()), again, {prepared})).entries, 1)
+    assert.equal(fs.readFileSync(`${again}/c`, 'utf8'), 'd')
   })
 })
