@@ -222,8 +222,9 @@ async function createLocked(
     started ??= startInit(config.pidNamespace, options.preserveFds, sys)
     child = started.child
     const exited = started.exited
-    if (child.pid === undefined) throw new OciError('OCI_CREATE_FAILED', 'cannot start the container init')
+    // In a user namespace this rejects with the starter's own reason (not built, maps refused...).
     const pid = await started.pid
+    if (child.pid === undefined || pid === 0) throw new OciError('OCI_CREATE_FAILED', 'cannot start the container init')
     initPid = pid
     // In the cgroup before it runs anything of the container ("go" is the config line).
     cgroup.addProcess(pid)

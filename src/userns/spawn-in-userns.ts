@@ -132,9 +132,10 @@ export function driveStarter(child: ChildProcess, channel: net.Socket | null, sp
       text += chunk
       if (pid !== undefined || !text.includes('\n')) return
       const line = text.slice(0, text.indexOf('\n'))
+      // A failure before the clone (a namespace to join, a mount) comes instead of the pid: kept for 'close'.
+      if (!/^[1-9]\d*$/.test(line)) return
       text = text.slice(line.length + 1)
       pid = Number(line)
-      if (!Number.isInteger(pid) || pid <= 0) return
       const target = pid
       writeMaps(target, spec).then(
         () => {

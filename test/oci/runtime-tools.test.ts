@@ -11,6 +11,13 @@ import {RUNC_BIN, RUNTIME_BIN, RUNTIME_TOOLS_DIR, runValidation} from '../helper
  * are printed. That includes the user-namespace tests (linux_uid_mappings, linux_ns_nopath).
  */
 const MUST_PASS_BEYOND_RUNC = ['process_capabilities_fail', 'process_rlimits_fail']
+/**
+ * Programs whose verdict is a race of the suite's own, for every runtime (README of
+ * ../shared/oci-runtime-tools): a runc pass there is luck, not a bar. pidfile starts `true`, then
+ * kills it and counts "container not running" as a failure: it passes only when the kill comes
+ * before `true` exits (runc won 1 race of 3 here, on a loaded machine).
+ */
+const RACY_IN_THE_SUITE = ['pidfile']
 
 test('runtime-tools validation: pivot-runtime passes what runc passes, and refuses unknown capabilities and rlimits', {timeout: 1_800_000}, () => {
   const names = fs
@@ -30,7 +37,8 @@ test('runtime-tools validation: pivot-runtime passes what runc passes, and refus
     runcPasses += Number(runc.pass)
     pivotPasses += Number(pivot.pass)
     rows.push(`${name.padEnd(36)} runc ${runc.pass ? 'pass' : 'FAIL'}   pivot ${pivot.pass ? 'pass' : 'FAIL'}`)
-    if ((runc.pass || MUST_PASS_BEYOND_RUNC.includes(name)) && !pivot.pass) missing.push(`${name}:\n${pivot.output.slice(-1500)}`)
+    const bar = (runc.pass && !RACY_IN_THE_SUITE.includes(name)) || MUST_PASS_BEYOND_RUNC.includes(name)
+    if (bar && !pivot.pass) missing.push(`${name}:\n${pivot.output.slice(-1500)}`)
   }
   console.log(rows.join('\n'))
   console.log(`runc passes ${runcPasses} of ${names.length}, pivot-runtime ${pivotPasses}`)

@@ -163,7 +163,7 @@ test('a new user namespace: maps, file ownership on the host, exec, state/ps/pau
     fs.rmSync(path.join(rootfs, 'tmp', 'exec-made'))
   }
   // What the process sees of its namespace, inside and from the host, is runc's.
-  assert.match(seen.runc.report, new RegExp(`^\\s+0\\s+${HOST}\\s+${SIZE}\\n\\s+0\\s+${HOST}\\s+${SIZE}\\nuid=0\\(root\\) gid=0\\(root\\)`))
+  assert.match(seen.runc.report, new RegExp(`^\\s+0\\s+${HOST}\\s+${SIZE}\\n\\s+0\\s+${HOST}\\s+${SIZE}\\nuid=0\\(root\\) gid=0\\(root\\)\n$`))
   assert.equal(seen.pivot.report, seen.runc.report)
   assert.equal(seen.runc.owner, `${HOST}:${HOST}`)
   assert.equal(seen.pivot.owner, seen.runc.owner)
@@ -175,18 +175,24 @@ test('a new user namespace: maps, file ownership on the host, exec, state/ps/pau
   assert.deepEqual(starters(), [])
 })
 
-test('joining a user namespace by path: the same namespace and maps as the container that made it', async () => {
+test('joining a user namespace (and the pid namespace it owns) by path: the same namespaces and maps as the container that made them', async () => {
   const maker = bundle(c => (c.process.args = ['sleep', '1000']))
   const id = 'oci-userns-maker'
   const made = runCreate(RUNTIME_BIN, ['--root', roots.pivot, 'create', '--bundle', maker, id])
   assert.equal(made.status, 0, made.stderr)
   const makerPid = (JSON.parse(run(RUNTIME_BIN, ['--root', roots.pivot, 'state', id]).stdout) as {pid: number}).pid
   const userns = `/proc/${makerPid}/ns/user`
+  const pidns = `/proc/${makerPid}/ns/pid`
   const results: Record<string, {status: number | null; out: string}> = {}
   for (const name of ['runc', 'pivot'] as const) {
     const joiner = bundle(c => {
-      c.process.args = ['sh', '-c', `readlink /proc/self/ns/user > /tmp/join-${name}; cat /proc/self/uid_map >> /tmp/join-${name}`]
-      c.linux.namespaces = c.linux.namespaces.map((ns: {type: string}) => (ns.type === 'user' ? {type: 'user', path: userns} : ns))
+      c.process.args = [
+        'sh',
+        '-c',
+        `readlink /proc/self/ns/user > /tmp/join-${name}; readlink /proc/self/ns/pid >> /tmp/join-${name}; cat /proc/self/uid_map >> /tmp/join-${name}`,
+      ]
+      const paths: Record<string, string> = {user: userns, pid: pidns}
+      c.linux.namespaces = c.linux.namespaces.map((ns: {type: string}) => (paths[ns.type] ? {type: ns.type, path: paths[ns.type]} : ns))
       // The joined namespace has its maps: a runtime writes none (runc 1.1 still wants them given).
       if (name === 'pivot') {
         delete c.linux.uidMappings
@@ -203,7 +209,7 @@ test('joining a user namespace by path: the same namespace and maps as the conta
     assert.equal(run(BINS[name], ['--root', roots[name], 'delete', jid]).status, 0, name)
     assert.deepEqual(leftovers(jid, [roots[name]]), [], name)
   }
-  const expected = `${fs.readlinkSync(userns)}\n`
+  const expected = `${fs.readlinkSync(userns)}\n${fs.readlinkSync(pidns)}\n`
   assert.ok(results.pivot.out.startsWith(expected), results.pivot.out)
   assert.equal(results.pivot.out, results.runc.out)
   assert.equal(run(RUNTIME_BIN, ['--root', roots.pivot, 'delete', '--force', id]).status, 0)
