@@ -48,6 +48,10 @@ pivot container prune [-f] removes every container that is not running (asking f
         {exitCode: 1},
       )
     }
+    // Its argument count, checked here to name it as typed (`"pivot container logs" requires ...`).
+    const {ARITY, checkCommandArgs} = await import('../src/cli/arity')
+    const command = await this.config.findCommand(id)?.load()
+    if (command !== undefined && ARITY[id] !== undefined) checkCommandArgs(`container ${sub}`, ARITY[id], command as never, rest)
     await this.config.runCommand(id, rest)
   }
 
@@ -60,6 +64,8 @@ pivot container prune [-f] removes every container that is not running (asking f
       const {RuntimeError} = await import('../src/runtime/runtime-error')
       throw new RuntimeError('CONTAINER_BAD_FLAG', `unknown flag: ${unknown[0]}`, {exitCode: 125})
     }
+    const {checkArgCount} = await import('../src/cli/arity')
+    checkArgCount('container prune', argv.filter((a, i) => !a.startsWith('-') && !(at !== -1 && i === at + 1)).length)
     if (!force) {
       process.stdout.write('WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ')
       const answer = await new Promise<string>(resolve => {

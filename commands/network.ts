@@ -36,14 +36,10 @@ Networks are the host's, not the cache's (like the bridges they are): /run/pivot
     const {args, argv, flags} = await this.parse(Network)
     const names = (argv as string[]).slice(1)
     const nets = await import('../src/network/networks')
-    const {NetworkError} = await import('../src/network/network-error')
-    const need = (what: string) => {
-      if (names.length === 0) throw new NetworkError('NET_BAD_FLAG', `"pivot network ${args.action}" requires ${what} (see 'pivot network --help')`)
-    }
+    const {checkArgCount} = await import('../src/cli/arity')
+    checkArgCount(`network ${({list: 'ls', remove: 'rm'} as Record<string, string>)[args.action] ?? args.action}`, names.length)
     switch (args.action) {
       case 'create': {
-        need('a network name')
-        if (names.length > 1) throw new NetworkError('NET_BAD_FLAG', '"pivot network create" takes one network name')
         const rec = await nets.createNetwork(names[0], flags.subnet)
         process.stdout.write(rec.id + '\n')
         return
@@ -71,7 +67,6 @@ Networks are the host's, not the cache's (like the bridges they are): /run/pivot
         return
       }
       case 'inspect': {
-        need('a network name')
         const out = []
         for (const name of names) {
           const rec = nets.findNetwork(name)
@@ -93,7 +88,6 @@ Networks are the host's, not the cache's (like the bridges they are): /run/pivot
       }
       case 'rm':
       case 'remove': {
-        need('a network name')
         const {eachContainer} = await import('../src/cli/each-container')
         await eachContainer(names, async name => {
           await nets.removeNetwork(name)

@@ -42,9 +42,10 @@ empty, as docker does. Subcommands, with docker's output and exit statuses:
     const v = await import('../src/runtime/mounts/volumes')
     const {withGcExclusive} = await import('../src/store/gc-lock')
     const json = this.jsonEnabled()
+    const {checkArgCount} = await import('../src/cli/arity')
+    checkArgCount(`volume ${({list: 'ls', remove: 'rm'} as Record<string, string>)[sub] ?? sub}`, names.length)
     switch (sub) {
       case 'create': {
-        if (names.length > 1) throw new RuntimeError('RUN_BAD_FLAG', `"pivot volume create" requires at most 1 argument (see 'pivot volume --help')`)
         const labels = Object.fromEntries(
           (flags.label === undefined ? [] : [flags.label]).map(l => (l.includes('=') ? [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] : [l, ''])),
         )
@@ -72,7 +73,6 @@ empty, as docker does. Subcommands, with docker's output and exit statuses:
         return all
       }
       case 'inspect': {
-        if (names.length === 0) throw new RuntimeError('RUN_BAD_FLAG', `"pivot volume inspect" requires at least 1 argument (see 'pivot volume --help')`)
         const found = []
         const missing = []
         for (const name of names) {
@@ -87,7 +87,6 @@ empty, as docker does. Subcommands, with docker's output and exit statuses:
       }
       case 'rm':
       case 'remove': {
-        if (names.length === 0) throw new RuntimeError('RUN_BAD_FLAG', `"pivot volume rm" requires at least 1 argument (see 'pivot volume --help')`)
         const removed: string[] = []
         // Exclusive: a run holds the shared side from the volume's lookup until its record names it.
         await withGcExclusive(store, () => {

@@ -1,7 +1,7 @@
 import * as path from 'node:path'
 import {isPivotError} from '../errors'
 import {parseRunArgs, type RunFlagSpec} from '../runtime/run-flags'
-import {RuntimeError} from '../runtime/runtime-error'
+import {argCountError} from './arity'
 import type {ExecOptions} from '../runtime/lifecycle/exec'
 
 /** exec's flags for parseRunArgs (docker's argv rules: flags until CONTAINER). commands/exec.ts declares the same for its help. */
@@ -24,13 +24,7 @@ export const EXEC_FLAGS: readonly RunFlagSpec[] = [
 export function parseExecArgs(argv: string[]): {help: true} | {help: false; container: string; cacheDir?: string; options: ExecOptions} {
   const parsed = parseRunArgs(argv, EXEC_FLAGS, 'exec')
   if (parsed.help) return {help: true}
-  if (parsed.image === undefined || parsed.command.length === 0) {
-    throw new RuntimeError(
-      'RUN_BAD_FLAG',
-      `"pivot exec" requires at least 2 arguments: pivot exec [OPTIONS] CONTAINER COMMAND [ARG...] (see 'pivot exec --help')`,
-      {exitCode: 1},
-    )
-  }
+  if (parsed.image === undefined || parsed.command.length === 0) throw argCountError('exec')
   const f = parsed.flags
   return {
     help: false,

@@ -1,6 +1,7 @@
 import {Command, Flags} from '@oclif/core'
 import {isPivotError} from '../errors'
 import {Store, describeFsError, resolveCacheRoot} from '../store'
+import {ARITY, checkCommandArgs, type CommandShape} from './arity'
 
 /**
  * The base of every command but the `run` fast path: the global `--cache-dir` flag, and errors
@@ -13,6 +14,23 @@ export abstract class PivotCommand extends Command {
       description: 'cache root [default: $PIVOT_CACHE_DIR, else the project cache/ (root) or $XDG_DATA_HOME/pivot]',
       helpGroup: 'GLOBAL',
     }),
+  }
+
+  /** The command as typed (`volume`, `image inspect`): oclif's id with its topic separator. */
+  protected get commandName(): string {
+    return (this.id ?? '').replaceAll(':', ' ')
+  }
+
+  /**
+   * docker's order: an unknown flag is the parser's error (125, from this.parse in run()); a wrong
+   * number of arguments is exit 1 with docker's words (src/cli/arity.ts), checked here once for
+   * every command before its run() starts.
+   */
+  async init(): Promise<void> {
+    await super.init()
+    const rule = ARITY[this.commandName]
+    if (rule === undefined) return
+    checkCommandArgs(this.commandName, rule, this.ctor as unknown as CommandShape, this.argv)
   }
 
   protected openStore(cacheDir: string | undefined): Store {

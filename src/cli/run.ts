@@ -9,6 +9,7 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {isPivotError} from '../errors'
+import {argCountError} from './arity'
 import type {ResolvedImage} from '../images/resolve-image'
 import type {Store} from '../store/store'
 import {parseRunArgs, type RawRunFlags} from '../runtime/run-flags'
@@ -66,9 +67,7 @@ function report(thrown: unknown): number {
 export async function run(argv: string[]): Promise<number> {
   const parsed = parseRunArgs(argv)
   if (parsed.help) return showHelp()
-  if (parsed.image === undefined) {
-    throw new RuntimeError('RUN_NO_IMAGE', `"pivot run" requires at least 1 argument: pivot run [OPTIONS] IMAGE [COMMAND] [ARG...] (see 'pivot run --help')`)
-  }
+  if (parsed.image === undefined) throw argCountError('run')
   if (parsed.image.includes('\0')) throw new RuntimeError('RUN_BAD_FLAG', 'the image name contains a NUL byte')
   parsed.command.forEach((a, i) => {
     if (a.includes('\0')) throw new RuntimeError('RUN_BAD_FLAG', `argument ${i + 1} of the command contains a NUL byte`)

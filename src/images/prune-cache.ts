@@ -28,6 +28,8 @@ export interface PruneReport {
   links: string[]
   /** tmp/ entries of dead processes. */
   tmp: string[]
+  /** locks/ files nobody held (left by a holder that was killed, or by an older pivot). */
+  locks: string[]
   /** Unreferenced layers and images kept because a lease of a running pivot process pins them. */
   kept: {layers: string[]; images: string[]; pids: number[]}
   /** Bytes freed: layer disk sizes plus tmp/ leftovers. */
@@ -84,6 +86,7 @@ export async function pruneCache(store: Store, parts: PruneParts): Promise<Prune
       blobs: [],
       links: [],
       tmp: [],
+      locks: [],
       kept: {layers: [], images: [], pids: []},
       reclaimedBytes: 0,
       errors,
@@ -107,6 +110,7 @@ export async function pruneCache(store: Store, parts: PruneParts): Promise<Prune
     const downloads = removeIdleDownloads(store)
     report.tmp.push(...downloads.removed)
     report.reclaimedBytes += downloads.bytes
+    report.locks = removeIdleLocks(store)
     return report
   })
 }
@@ -223,4 +227,34 @@ async function removeExportLeftovers(): Promise<string[]> {
   } catch {
     return []
   }
+}
+
+/**
+ * Lock files under locks/ that nobody holds: taken without waiting and released with their file
+ * (lockFile's unlink-then-verify makes that safe against a taker waiting on the same file). Every
+ * lock goes with its file on release; these are what a holder killed before its release, or an
+ * older pivot that kept them, left. Held ones (prune's own among them) are left alone.
+ */
+function removeIdleLocks(store: Store): string[] {
+  const {tryLockFile} = require('../store/file-lock') as typeof import('../store/file-lock')
+  const removed: string[] = []
+  let entries: string[]
+  try {
+    entries = fs.readdirSync(store.path('locks'))
+  } catch {
+    return removed
+  }
+  for (const entry of entries.filter(e => e.endsWith('.lock'))) {
+    const file = store.path('locks', entry)
+    try {
+      if (!fs.lstatSync(file).isFile()) continue // check --repair's business
+    } catch {
+      continue
+    }
+    const lock = tryLockFile(file, {removeOnRelease: true})
+    if (!lock) continue
+    lock.release()
+    removed.push(entry)
+  }
+  return removed
 }

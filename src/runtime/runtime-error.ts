@@ -3,7 +3,6 @@ import {PivotError} from '../errors'
 /**
  * Errors of the container runtime (`pivot run`, build's run steps, container records). Codes:
  * - RUN_BAD_FLAG          an unknown flag, a flag without its value, a bad value (exit 125)
- * - RUN_NO_IMAGE          no IMAGE argument (125)
  * - RUN_IMAGE_NOT_FOUND   the image is not in the cache and may not be pulled (125)
  * - RUN_NO_COMMAND        neither the arguments nor the image give a command (125)
  * - RUN_BAD_VOLUME        a -v that is malformed or whose source does not exist (125)

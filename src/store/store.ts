@@ -553,7 +553,10 @@ export class Store {
     // Loaded here: file-lock brings the koffi binding (~4 ms), which commands that only read the
     // cache (images, an unchanged re-pull) never need.
     const {withFileLock} = require('./file-lock') as typeof import('./file-lock')
-    return withFileLock(this.path('locks', `${name.replace(/[^A-Za-z0-9_.-]/g, '_')}.lock`), fn)
+    // The file goes with the lock (lockFile's unlink-then-verify makes that safe): the per-image
+    // pull-<id> and per-name ref-<name> locks would otherwise pile up in locks/, one per image
+    // ever pulled and name ever tagged.
+    return withFileLock(this.path('locks', `${name.replace(/[^A-Za-z0-9_.-]/g, '_')}.lock`), fn, {removeOnRelease: true})
   }
 }
 

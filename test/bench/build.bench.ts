@@ -9,6 +9,7 @@ import {spawnSync} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
+import {benchEnv} from './bench-env'
 
 const RUNS = Number(process.argv[2] ?? 11)
 const ROOT = path.resolve(__dirname, '..', '..', '..')
@@ -50,8 +51,7 @@ function median(cmd: string, args: string[], env: NodeJS.ProcessEnv): {median: n
 function main(): void {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pivot-bench-build-'))
   const tag = `pivot-bench/debian-ci:${process.pid}`
-  const env: NodeJS.ProcessEnv = {...process.env, PIVOT_CACHE_DIR: path.join(dir, 'cache'), DOCKER_BUILDKIT: '0'}
-  delete env.NODE_EXTRA_CA_CERTS
+  const env = benchEnv({PIVOT_CACHE_DIR: path.join(dir, 'cache'), DOCKER_BUILDKIT: '0'})
   try {
     timed(PIVOT, ['pull', BASE], env)
     const pivotCold = timed(PIVOT, ['build', 'images/debian-ci.yaml', '-t', 'bench/debian-ci'], env)

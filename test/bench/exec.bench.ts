@@ -15,16 +15,10 @@ import {containerStatus, resolveContainer} from '../../src/runtime/lifecycle/con
 import {EXEC_BIN} from '../../src/runtime/lifecycle/exec'
 import {BUSYBOX_IMAGE, DOCKER_BIN, PIVOT_BIN, tempDir} from '../helpers/fixtures'
 import {seedImage} from '../helpers/seed-image'
+import {benchEnv} from './bench-env'
 
 const RUNS = Number(process.argv[2] ?? 15)
 const NAME = `pivot-lifecycle-bench-exec-${process.pid}`
-
-function env(cache: string): NodeJS.ProcessEnv {
-  const e: NodeJS.ProcessEnv = {...process.env, PIVOT_CACHE_DIR: cache}
-  delete e.NODE_EXTRA_CA_CERTS
-  delete e.NODE_OPTIONS
-  return e
-}
 
 /** User+sys CPU of the children this process reaped, in ms (/proc/self/stat's cutime and cstime). */
 function childrenCpuMs(): number {
@@ -86,7 +80,7 @@ function firstLine(cli: string, e: NodeJS.ProcessEnv, name: string, net: string[
 function main(): void {
   const cache = tempDir('pivot-bench-exec')
   seedImage(cache, BUSYBOX_IMAGE)
-  const e = env(cache)
+  const e = benchEnv({PIVOT_CACHE_DIR: cache})
   try {
     timed([DOCKER_BIN, 'run', '-d', '--network', 'none', '--name', NAME, BUSYBOX_IMAGE, 'sleep', '600'], e)
     timed([PIVOT_BIN, 'run', '-d', '--net', 'none', '--name', NAME, BUSYBOX_IMAGE, 'sleep', '600'], e)

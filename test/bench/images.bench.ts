@@ -10,6 +10,7 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {Store} from '../../src/store'
+import {benchEnv} from './bench-env'
 
 const RUNS = Number(process.argv[2] ?? 21)
 const PIVOT = path.resolve(__dirname, '..', '..', '..', 'bin', 'pivot')
@@ -56,8 +57,7 @@ function main(): void {
   try {
     const cache = path.join(dir, 'cache')
     makeCache(cache)
-    const env: NodeJS.ProcessEnv = {...process.env, PIVOT_CACHE_DIR: cache}
-    delete env.NODE_EXTRA_CA_CERTS
+    const env = benchEnv({PIVOT_CACHE_DIR: cache})
     const rows = spawnSync(PIVOT, ['images'], {env, encoding: 'utf8'}).stdout.trim().split('\n').length - 1
     if (rows !== 50) throw new Error(`expected 50 rows, got ${rows}`)
     const floor = median(process.execPath, ['-e', '0'], env)

@@ -10,20 +10,14 @@ import {spawnSync} from 'node:child_process'
 import * as fs from 'node:fs'
 import {BUSYBOX_IMAGE, DOCKER_BIN, PIVOT_BIN, tempDir} from '../helpers/fixtures'
 import {seedImage} from '../helpers/seed-image'
+import {benchEnv} from './bench-env'
 
 const N = Number(process.argv[2] ?? 5)
 const PREFIX = `pivot-lifecycle-bench-${process.pid}`
 
-function env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const e: NodeJS.ProcessEnv = {...process.env, ...extra}
-  delete e.NODE_EXTRA_CA_CERTS
-  delete e.NODE_OPTIONS
-  return e
-}
-
 function run(argv: string[], extra: NodeJS.ProcessEnv = {}): {out: string; ms: number} {
   const t = process.hrtime.bigint()
-  const r = spawnSync(argv[0], argv.slice(1), {env: env(extra), encoding: 'utf8'})
+  const r = spawnSync(argv[0], argv.slice(1), {env: benchEnv(extra), encoding: 'utf8'})
   const ms = Number(process.hrtime.bigint() - t) / 1e6
   if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status ?? r.signal}: ${r.stderr}`)
   return {out: r.stdout.trim(), ms}
@@ -87,7 +81,7 @@ function main(): void {
     console.log(line('run -d, ms (until the id is printed)', Math.round(median(pivotTimes)), Math.round(median(dockerTimes))))
   } finally {
     if (dockerIds.length > 0) spawnSync(DOCKER_BIN, ['rm', '-f', ...dockerIds], {stdio: 'ignore'})
-    if (pivotIds.length > 0) spawnSync(PIVOT_BIN, ['rm', '-f', ...pivotIds], {env: env(pivotEnv), stdio: 'ignore'})
+    if (pivotIds.length > 0) spawnSync(PIVOT_BIN, ['rm', '-f', ...pivotIds], {env: benchEnv(pivotEnv), stdio: 'ignore'})
   }
 }
 

@@ -15,17 +15,11 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import {BUSYBOX_IMAGE, DOCKER_BIN, PIVOT_BIN, REPO_ROOT} from '../helpers/fixtures'
 import {seedImage} from '../helpers/seed-image'
+import {benchEnv} from './bench-env'
 
 const RUNS = Number(process.argv[2] ?? 20)
 const SECONDS = Number(process.argv[3] ?? 5)
 const NAME = 'pivot-network-bench'
-
-function env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const e: NodeJS.ProcessEnv = {...process.env, ...extra}
-  delete e.NODE_EXTRA_CA_CERTS
-  delete e.NODE_OPTIONS
-  return e
-}
 
 interface Result {
   name: string
@@ -69,12 +63,12 @@ async function waitHttp(url: string): Promise<void> {
 
 async function main(): Promise<void> {
   const dockerHost = execFileSync('bash', [path.join(REPO_ROOT, 'test', 'env', 'network.sh'), 'start'], {encoding: 'utf8'}).trim()
-  const denv = env({DOCKER_HOST: dockerHost})
+  const denv = benchEnv({DOCKER_HOST: dockerHost})
   const cache = fs.mkdtempSync(path.join(os.tmpdir(), 'pivot-network-bench-'))
-  const penv = env({PIVOT_CACHE_DIR: cache})
+  const penv = benchEnv({PIVOT_CACHE_DIR: cache})
   try {
     // The fixture into the second daemon (it has no registry access of its own to rely on).
-    execFileSync('bash', ['-c', `${DOCKER_BIN} save ${BUSYBOX_IMAGE} | DOCKER_HOST=${dockerHost} ${DOCKER_BIN} load -q`], {env: env(), stdio: 'ignore'})
+    execFileSync('bash', ['-c', `${DOCKER_BIN} save ${BUSYBOX_IMAGE} | DOCKER_HOST=${dockerHost} ${DOCKER_BIN} load -q`], {env: benchEnv(), stdio: 'ignore'})
     seedImage(cache, BUSYBOX_IMAGE)
     // pivot0 made once, as docker's bridge exists before its runs.
     spawnSync(PIVOT_BIN, ['run', '--rm', '--net', 'bridge', BUSYBOX_IMAGE, 'true'], {env: penv})

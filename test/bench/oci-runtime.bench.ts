@@ -9,7 +9,8 @@ import {spawnSync} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {BUSYBOX_IMAGE} from '../helpers/fixtures'
-import {RUNC_BIN, RUNTIME_BIN, cleanEnv, containerdConfig, makeBundle, savedBusybox, startContainerd} from '../helpers/oci'
+import {RUNC_BIN, RUNTIME_BIN, containerdConfig, makeBundle, savedBusybox, startContainerd} from '../helpers/oci'
+import {benchEnv} from './bench-env'
 
 const ROUNDS = Number(process.argv[2] ?? 15)
 
@@ -21,7 +22,7 @@ function timed(fn: () => void): number {
 
 // stdio ignored: the container inherits create's, and a pipe would stay open while it lives.
 function must(cmd: string, args: string[]): void {
-  const r = spawnSync(cmd, args, {env: cleanEnv(), stdio: 'ignore'})
+  const r = spawnSync(cmd, args, {env: benchEnv(), stdio: 'ignore'})
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')}: exit ${r.status}`)
 }
 
@@ -44,7 +45,7 @@ async function main(): Promise<void> {
       must(bin, ['--root', root, 'start', id])
       // `true` exits at once; delete needs it stopped.
       for (let i = 0; i < 1000; i++) {
-        const s = spawnSync(bin, ['--root', root, 'state', id], {env: cleanEnv(), encoding: 'utf8'})
+        const s = spawnSync(bin, ['--root', root, 'state', id], {env: benchEnv(), encoding: 'utf8'})
         if (s.stdout.includes('"stopped"')) break
       }
       must(bin, ['--root', root, 'delete', id])

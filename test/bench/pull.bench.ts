@@ -16,6 +16,7 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {median} from '../helpers/median'
+import {benchEnv} from './bench-env'
 
 const IMAGE = 'localhost:5000/pivot-test/debian:bookworm'
 const REPO_ROOT = path.resolve(__dirname, '..', '..', '..')
@@ -24,8 +25,7 @@ const DOCKER = fs.existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'docker'
 const ROUNDS = Number(process.argv[2] ?? 5)
 
 // Every child runs as users run it: NODE_EXTRA_CA_CERTS alone adds ~40 ms to a node start here.
-const env: NodeJS.ProcessEnv = {...process.env}
-delete env.NODE_EXTRA_CA_CERTS
+const env = benchEnv()
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pivot-bench-pull-'))
 process.on('exit', () => fs.rmSync(work, {recursive: true, force: true}))

@@ -25,6 +25,7 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {median} from '../helpers/median'
+import {benchEnv} from './bench-env'
 
 const IMAGE = 'localhost:5000/pivot-test/debian:bookworm'
 const THREE = 'localhost:5000/pivot-test/registry-three:latest'
@@ -42,8 +43,7 @@ const PRIVATE = {
 }
 const PDOCKER = `${DOCKER} -H unix://${PRIVATE.sock}`
 
-const env: NodeJS.ProcessEnv = {...process.env}
-delete env.NODE_EXTRA_CA_CERTS
+const env = benchEnv()
 
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pivot-bench-registry-'))
 let dockerd: ReturnType<typeof spawn> | undefined

@@ -14,15 +14,9 @@ import * as path from 'node:path'
 import {BUSYBOX_IMAGE, DEBIAN_IMAGE, PIVOT_BIN, pivot, tempDir} from '../helpers/fixtures'
 import {median} from '../helpers/median'
 import {ROOTLESS_UID, pivotRootless, rootlessArgv, rootlessHome, runAsRootless} from '../helpers/rootless'
+import {benchEnv} from './bench-env'
 
 const RUNS = Number(process.argv[2] ?? 20)
-
-function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const e: NodeJS.ProcessEnv = {...process.env, ...extra}
-  delete e.NODE_EXTRA_CA_CERTS
-  delete e.NODE_OPTIONS
-  return e
-}
 
 interface Cmd {
   name: string
@@ -38,7 +32,7 @@ function measure(commands: Cmd[], runs: number, warmup: number): Map<string, num
     commands.forEach((c, i) => {
       c.before?.()
       const t = process.hrtime.bigint()
-      const r = spawnSync(c.argv[0], c.argv.slice(1), {env: c.env ?? cleanEnv(), stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8'})
+      const r = spawnSync(c.argv[0], c.argv.slice(1), {env: c.env ?? benchEnv(), stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8'})
       const ms = Number(process.hrtime.bigint() - t) / 1e6
       if (r.status !== 0) throw new Error(`${c.name}: ${c.argv.join(' ')} exited ${r.status ?? r.signal}: ${r.stderr}`)
       if (round >= warmup) times[i].push(ms)
@@ -79,7 +73,7 @@ function main(): void {
       {
         name: 'root pivot run --net none',
         argv: [PIVOT_BIN, 'run', '--rm', '--net', 'none', BUSYBOX_IMAGE, 'true'],
-        env: cleanEnv({PIVOT_CACHE_DIR: rootCache}),
+        env: benchEnv({PIVOT_CACHE_DIR: rootCache}),
       },
       // runc run removes the container when it exits: one id serves every round.
       {name: 'runc --rootless run', argv: asUserRaw(['runc', '--root', path.join(home.runtime, 'runc'), 'run', '--bundle', bundle, 'pivot-bench-rootless'])},

@@ -25,6 +25,7 @@ import * as path from 'node:path'
 import {BUSYBOX_IMAGE, DEBIAN_IMAGE, DOCKER_BIN, PIVOT_BIN, REPO_ROOT} from '../helpers/fixtures'
 import {writeBundle} from '../../src/common/module-bundle'
 import {seedImage} from '../helpers/seed-image'
+import {benchEnv} from './bench-env'
 
 const RUNS = Number(process.argv[2] ?? 30)
 
@@ -34,20 +35,13 @@ interface Result {
   min: number
 }
 
-function env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const e: NodeJS.ProcessEnv = {...process.env, ...extra}
-  delete e.NODE_EXTRA_CA_CERTS
-  delete e.NODE_OPTIONS
-  return e
-}
-
 /**
  * Median wall time of each command, in ms. The commands take turns (one run of each, then the
  * next round) rather than one batch after another, so that a noisy moment on a shared machine
  * (or docker's daemon still busy after its own runs) weighs on all of them alike.
  */
 function measure(commands: Array<{name: string; argv: string[]}>, extraEnv: NodeJS.ProcessEnv): Result[] {
-  const e = env(extraEnv)
+  const e = benchEnv(extraEnv)
   const times = commands.map(() => [] as number[])
   const WARMUP = 3
   for (let round = 0; round < RUNS + WARMUP; round++) {
@@ -79,7 +73,7 @@ function runcBundle(dir: string, rootfs: string): string {
 
 /** VmHWM of the `pivot run` process (the CLI, not the container) while its container sleeps. */
 async function peakRss(cache: string): Promise<{hwmKb: number; rssKb: number}> {
-  const child = spawn(PIVOT_BIN, ['run', '--rm', BUSYBOX_IMAGE, 'sleep', '1'], {env: env({PIVOT_CACHE_DIR: cache}), stdio: 'ignore'})
+  const child = spawn(PIVOT_BIN, ['run', '--rm', BUSYBOX_IMAGE, 'sleep', '1'], {env: benchEnv({PIVOT_CACHE_DIR: cache}), stdio: 'ignore'})
   await new Promise(resolve => setTimeout(resolve, 600))
   const status = fs.readFileSync(`/proc/${child.pid}/status`, 'utf8')
   const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN)

@@ -14,6 +14,7 @@ import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {BUSYBOX_IMAGE, DOCKER_BIN, PIVOT_BIN, REPO_ROOT} from '../helpers/fixtures'
+import {benchEnv} from './bench-env'
 
 const RUNS = Number(process.argv[2] ?? 21)
 
@@ -24,9 +25,7 @@ interface Case {
 
 function main(): void {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pivot-bench-startup-'))
-  const env: NodeJS.ProcessEnv = {...process.env, PIVOT_CACHE_DIR: path.join(dir, 'cache')}
-  delete env.NODE_EXTRA_CA_CERTS
-  delete env.NODE_OPTIONS
+  const env = benchEnv({PIVOT_CACHE_DIR: path.join(dir, 'cache')})
   try {
     const setup = (argv: string[]) => {
       const r = spawnSync(argv[0], argv.slice(1), {env, encoding: 'utf8'})

@@ -11,6 +11,8 @@ import {RUNC_BIN, RUNTIME_BIN, leftovers, makeBundle, run, runCreate} from '../h
  * container of its own made from the same bundle: what the exec'd process sees must be the same.
  */
 const roots = {runc: fs.mkdtempSync('/tmp/pivot-oci-exec-runc-'), pivot: fs.mkdtempSync('/tmp/pivot-oci-exec-pivot-')}
+const BINS = {runc: RUNC_BIN, pivot: RUNTIME_BIN} as const
+type Runtime = keyof typeof BINS
 const work = fs.mkdtempSync('/tmp/pivot-oci-exec-')
 const bundle = makeBundle(c => (c.process.args = ['sleep', '1000']))
 // The fixture's rootfs is a mkdtemp dir (0700): another user could not even reach /bin.
@@ -18,8 +20,7 @@ fs.chmodSync(JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8'
 
 after(() => {
   for (const [name, root] of Object.entries(roots)) {
-    for (const id of fs.readdirSync(root).filter(n => !n.startsWith('.')))
-      run(name === 'runc' ? RUNC_BIN : RUNTIME_BIN, ['--root', root, 'delete', '--force', id])
+    for (const id of fs.readdirSync(root).filter(n => !n.startsWith('.'))) run(BINS[name as Runtime], ['--root', root, 'delete', '--force', id])
     fs.rmSync(root, {recursive: true, force: true})
   }
   fs.rmSync(work, {recursive: true, force: true})
@@ -35,11 +36,22 @@ function processFile(name: string, edit: (p: Record<string, any>) => void): stri
   return file
 }
 
-function started(bin: string, root: string, id: string): void {
-  const created = runCreate(bin, ['--root', root, 'create', '--bundle', bundle, id])
-  assert.equal(created.status, 0, created.stderr)
-  const s = run(bin, ['--root', root, 'start', id])
-  assert.equal(s.status, 0, s.stderr)
+/**
+ * The same steps on runc and on pivot-runtime: each in a started container of its own, `<prefix>-<runtime>`,
+ * from the bundle, deleted after. Returns what `steps` saw on each, to compare.
+ */
+function onBothRuntimes(prefix: string, steps: (exec: (args: string[]) => ReturnType<typeof run>) => string[]): Record<Runtime, string[]> {
+  const seen = {} as Record<Runtime, string[]>
+  for (const name of ['runc', 'pivot'] as const) {
+    const [bin, root, id] = [BINS[name], roots[name], `${prefix}-${name}`]
+    const created = runCreate(bin, ['--root', root, 'create', '--bundle', bundle, id])
+    assert.equal(created.status, 0, created.stderr)
+    const s = run(bin, ['--root', root, 'start', id])
+    assert.equal(s.status, 0, s.stderr)
+    seen[name] = steps(args => run(bin, ['--root', root, 'exec', ...args, id]))
+    assert.equal(run(bin, ['--root', root, 'delete', '--force', id]).status, 0)
+  }
+  return seen
 }
 
 test('exec --process: user, groups, umask, capabilities, no_new_privs, rlimits, oom_score_adj as runc gives them', () => {
@@ -63,20 +75,12 @@ test('exec --process: user, groups, umask, capabilities, no_new_privs, rlimits, 
     p.capabilities = {bounding: ['CAP_CHOWN'], effective: ['CAP_CHOWN'], permitted: ['CAP_CHOWN']}
     p.noNewPrivileges = false
   })
-  const seen: Record<string, string[]> = {}
-  for (const [name, bin] of [
-    ['runc', RUNC_BIN],
-    ['pivot', RUNTIME_BIN],
-  ] as const) {
-    const rootDir = roots[name]
-    const id = `oci-exec-${name}`
-    started(bin, rootDir, id)
-    const walls = run(bin, ['--root', rootDir, 'exec', '--process', file, id])
-    const asRoot = run(bin, ['--root', rootDir, 'exec', '--process', root, id])
-    const status = run(bin, ['--root', rootDir, 'exec', '--process', processFile('seven', p => (p.args = ['sh', '-c', 'exit 7'])), id])
-    seen[name] = [`walls: ${walls.status} ${walls.stdout}${walls.stderr}`, `root: ${asRoot.status} ${asRoot.stdout}${asRoot.stderr}`, `exit: ${status.status}`]
-    assert.equal(run(bin, ['--root', rootDir, 'delete', '--force', id]).status, 0)
-  }
+  const seen = onBothRuntimes('oci-exec', exec => {
+    const walls = exec(['--process', file])
+    const asRoot = exec(['--process', root])
+    const status = exec(['--process', processFile('seven', p => (p.args = ['sh', '-c', 'exit 7']))])
+    return [`walls: ${walls.status} ${walls.stdout}${walls.stderr}`, `root: ${asRoot.status} ${asRoot.stdout}${asRoot.stderr}`, `exit: ${status.status}`]
+  })
   console.log(JSON.stringify(seen, null, 2))
   assert.match(seen.runc![0]!, /uid=1000 gid=1000 groups=10\(wheel\),20\(dialout\)|uid=1000 gid=1000 groups=10,20/)
   assert.match(seen.runc![0]!, /^walls: 0 /)
@@ -96,36 +100,16 @@ test('exec --process: user, groups, umask, capabilities, no_new_privs, rlimits, 
 })
 
 test('exec with a terminal: runc refusals without a console socket, exec -t relayed to the caller', () => {
-  const seen: Record<string, string[]> = {}
-  for (const [name, bin] of [
-    ['runc', RUNC_BIN],
-    ['pivot', RUNTIME_BIN],
-  ] as const) {
-    const rootDir = roots[name]
-    const id = `oci-exectty-${name}`
-    started(bin, rootDir, id)
+  const seen = onBothRuntimes('oci-exectty', exec => {
     const tty = processFile('tty', p => {
       p.terminal = true
       p.args = ['true']
     })
-    const detached = run(bin, ['--root', rootDir, 'exec', '--detach', '--process', tty, id])
-    const socketOnly = run(bin, [
-      '--root',
-      rootDir,
-      'exec',
-      '--console-socket',
-      path.join(work, 'none.sock'),
-      '--process',
-      processFile('plain', () => undefined),
-      id,
-    ])
+    const detached = exec(['--detach', '--process', tty])
+    const socketOnly = exec(['--console-socket', path.join(work, 'none.sock'), '--process', processFile('plain', () => undefined)])
     const lastLine = (s: string) => /msg="([^"]*)"/.exec(s)?.[1] ?? s.trim()
-    seen[name] = [
-      `detach without socket: ${detached.status} ${lastLine(detached.stderr)}`,
-      `socket without tty: ${socketOnly.status} ${lastLine(socketOnly.stderr)}`,
-    ]
-    assert.equal(run(bin, ['--root', rootDir, 'delete', '--force', id]).status, 0)
-  }
+    return [`detach without socket: ${detached.status} ${lastLine(detached.stderr)}`, `socket without tty: ${socketOnly.status} ${lastLine(socketOnly.stderr)}`]
+  })
   assert.deepEqual(seen.pivot, seen.runc)
   assert.equal(seen.runc!.length, 2)
 })

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict'
 import {randomBytes} from 'node:crypto'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import {BUSYBOX_IMAGE, DEBIAN_IMAGE, REPO_ROOT, docker, pivot, tempDir} from '../../helpers/fixtures'
+import {spawnSync} from 'node:child_process'
+import {BUSYBOX_IMAGE, DEBIAN_IMAGE, PIVOT_BIN, REPO_ROOT, docker, pivot, tempDir} from '../../helpers/fixtures'
 
 interface BuildJson {
   name: string | null
@@ -223,4 +224,48 @@ test("a built image is a normal cache image: rmi, then prune keeps the build cac
   assert.deepEqual(cachedFlags(again), [true])
   assert.deepEqual(again.layers, built.layers)
   assert.equal(ok(pivot(['run', '--rm', 'pivot-test/prune-me', 'cat', '/kept'], {cacheDir: cache})), 'kept\n')
+})
+
+test('prune drops the build-cache records no build can use, prune -a all of them; a build racing prune -a stays consistent', () => {
+  const own = tempDir('pivot-build-cache-prune-')
+  const dir = tempDir('pivot-build-cache-recipes-')
+  const run = (args: string[]) => ok(pivot(args, {cacheDir: own, timeout: 300_000}), args.join(' '))
+  const recipes = [1, 2, 3].map(n => {
+    const file = path.join(dir, `r${n}.yaml`)
+    fs.writeFileSync(file, `from: ${BUSYBOX_IMAGE}\nsteps:\n  - run: echo ${n} > /n\n`)
+    run(['build', file, '-t', `pivot-test/cache-prune-${n}`, '-q'])
+    return file
+  })
+  run(['rmi', 'pivot-test/cache-prune-1', 'pivot-test/cache-prune-2'])
+  const records = () => fs.readdirSync(path.join(own, 'build-cache')).sort()
+  const built = records()
+  // A record listing a layer the cache does not have, and a temp file of a writer that died.
+  const stale = `${'e'.repeat(64)}.json`
+  fs.writeFileSync(path.join(own, 'build-cache', stale), JSON.stringify({key: 'k', layers: [`sha256:${'d'.repeat(64)}`], config: {}, created: ''}))
+  const temp = `${'f'.repeat(64)}.json.4194303.x.tmp`
+  fs.writeFileSync(path.join(own, 'build-cache', temp), '{')
+  const plain = JSON.parse(run(['prune', '--json'])) as {buildCache: string[]; layers: string[]}
+  assert.deepEqual(plain.buildCache.sort(), [stale, temp].sort())
+  assert.deepEqual(plain.layers, [], 'the usable records keep their layers')
+  assert.deepEqual(records(), built)
+  // rmi'd images rebuild from the cache.
+  const again = JSON.parse(run(['build', recipes[0], '-t', 'pivot-test/cache-prune-1', '--json'])) as BuildJson
+  assert.deepEqual(cachedFlags(again), [true])
+  run(['rmi', 'pivot-test/cache-prune-1'])
+
+  const all = JSON.parse(run(['prune', '-a', '--json'])) as {buildCache: string[]; layers: string[]}
+  assert.deepEqual(all.buildCache.sort(), built)
+  assert.equal(all.layers.length, 2, "the two removed images' step layers go with their records")
+  assert.deepEqual(records(), [])
+  run(['check'])
+  assert.equal(run(['run', '--rm', 'pivot-test/cache-prune-3', 'cat', '/n']), '3\n')
+
+  // A build while prune -a runs again and again: each side finishes, and the cache is consistent.
+  const script = `(for i in 1 2 3 4 5 6; do "$0" prune -a --cache-dir "$1" >/dev/null || exit 9; done) & "$0" build -q --cache-dir "$1" "$2" -t pivot-test/cache-prune-race; b=$?; wait $!; p=$?; echo "$b $p"`
+  const race = spawnSync('bash', ['-c', script, PIVOT_BIN, own, recipes[1]], {encoding: 'utf8', timeout: 300_000})
+  assert.equal(race.stdout.trim().split('\n').pop(), '0 0', race.stderr)
+  run(['check'])
+  assert.equal(run(['run', '--rm', 'pivot-test/cache-prune-race', 'cat', '/n']), '2\n')
+  run(['prune', '-a'])
+  run(['check'])
 })

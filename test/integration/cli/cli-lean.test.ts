@@ -168,13 +168,21 @@ test('a reader that stops early is no error, as with oclif', () => {
 })
 
 test('a bad flag goes to oclif: one line, exit 125, as before', () => {
-  for (const args of [['images', '--bogus'], ['images', '--json=1'], ['ps', '-x'], ['ps', '--all=false'], ['pull', '--foo', 'x'], ['pull']]) {
+  for (const args of [
+    ['images', '--bogus'],
+    ['images', '--json=1'],
+    ['ps', '-x'],
+    ['ps', '--all=false'],
+    ['pull', '--foo', 'x'],
+  ]) {
     const r = same(args, false)
     assert.equal(r.status, 125, args.join(' '))
     assert.equal(r.stdout, '', args.join(' '))
     assert.equal(r.stderr.split('\n').filter(Boolean).length, 1, `${args.join(' ')}: ${r.stderr}`)
     assert.match(r.stderr, /^pivot: /)
   }
+  // A missing argument: oclif's path, docker's exit 1.
+  assert.equal(same(['pull'], false).status, 1)
   // and what the lean path does not take at all
   same(['images', '--help'], false)
   same(['images', 'extra'], false)

@@ -38,7 +38,6 @@ test('usage errors are one line on stderr, exit 125, and touch no cache', () => 
   const cache = tempDir('pivot-cli')
   const cases: Array<[string[], RegExp]> = [
     [['pull', '--foo', 'x'], /^pivot: Nonexistent flag: --foo \(see 'pivot pull --help'\)$/],
-    [['export'], /^pivot: Missing 1 required arg: image .*\(see 'pivot export --help'\)$/],
     [['build', 'images/busybox.yaml', '--build-arg'], /^pivot: Flag --build-arg expects a value/],
     [['images', '--bogus'], /^pivot: Nonexistent flag: --bogus/],
     [['run', '--bogus', 'busybox'], /^pivot: /],
@@ -49,6 +48,18 @@ test('usage errors are one line on stderr, exit 125, and touch no cache', () => 
     assert.equal(r.stdout, '', args.join(' '))
     assert.equal(r.stderr.split('\n').filter(Boolean).length, 1, `one line for ${args.join(' ')}: ${r.stderr}`)
     assert.match(r.stderr.trim(), message)
+  }
+  // A wrong number of arguments: docker's exit 1 and words (after the flags are checked).
+  for (const [args, message] of [
+    [['export'], /^pivot: "pivot export" requires exactly 1 argument\. See 'pivot export --help'\.$/],
+    [['images', 'x'], /^pivot: "pivot images" accepts no arguments\. See 'pivot images --help'\.$/],
+    [['tag', 'x'], /^pivot: "pivot tag" requires exactly 2 arguments\./],
+  ] as Array<[string[], RegExp]>) {
+    const r = pivot(args, {cacheDir: cache})
+    assert.equal(r.status, 1, `${args.join(' ')}: ${r.stderr}`)
+    assert.equal(r.stdout, '', args.join(' '))
+    assert.match(r.stderr.trim(), message)
+    assert.equal(r.stderr.split('\n').filter(Boolean).length, 1, `one line for ${args.join(' ')}: ${r.stderr}`)
   }
   assert.deepEqual(fs.readdirSync(cache), [], 'a usage error creates no cache')
 })

@@ -17,6 +17,9 @@ export interface Cmd {
   stderrHas?: string
   /** Text both sides send on stdin. */
   input?: string
+  /** A usage error: pivot's one line must begin with docker's first line, the names made pivot's
+   * (`"docker logs" requires exactly 1 argument.` -> `pivot: "pivot logs" requires exactly 1 argument.`). */
+  sameError?: boolean
   /** Milliseconds to sleep after this command, on each side (a container's output settling). */
   settle?: number
 }
@@ -84,6 +87,12 @@ export function checkRow(cache: string, row: Row, index: number): void {
       if (cmd.stdout !== false) {
         const norm = (s: string) => normalizeOutput(row.normalize ? row.normalize(s) : s)
         assert.equal(norm(p.stdout), norm(d.stdout), what)
+      }
+      if (cmd.sameError) {
+        const docker = d.stderr.split('\n')[0]
+        assert.ok(docker !== '', `docker printed no error: ${what}`)
+        assert.ok(p.stderr.startsWith(`pivot: ${docker.replaceAll('docker', 'pivot')}`), `first line: ${what}`)
+        assert.equal(p.stderr.trimEnd().split('\n').length, 1, `pivot's error is one line: ${what}`)
       }
       if (cmd.stderrHas !== undefined) {
         // docker 20.10 prints some daemon errors on stdout: look in both streams there.

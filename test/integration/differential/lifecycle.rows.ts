@@ -74,8 +74,7 @@ export const ROWS: Row[] = [
     cmds: [{args: ['run', '--rm', '--name', '$C', '$B', 'true']}, {args: ['inspect', '-f', '{{.Name}}', '$C'], stderrHas: 'no such object'}],
   },
   // -- run: bad input
-  // Deliberate: pivot exits 125 for every usage error of run (docker 20.10: 1 for this one).
-  {name: 'run without image', cmds: [{args: ['run'], status: false, stderrHas: 'requires at least 1 argument'}]},
+  {name: 'run without image', cmds: [{args: ['run'], stderrHas: 'requires at least 1 argument'}]},
   {name: 'run unknown flag: 125', cmds: [{args: ['run', '--no-such-flag', '$B', 'true'], stderrHas: 'no-such-flag'}]},
   {name: 'run bad name: 125', cmds: [{args: ['run', '--rm', '--name', 'bad/name', '$B', 'true'], stderrHas: 'bad/name'}]},
   {name: 'run a name in use: 125', cmds: [sleeper(), {args: ['run', '--name', '$C', '$B', 'true'], stderrHas: 'already in use'}]},
@@ -376,3 +375,65 @@ ROWS.push(
     ],
   },
 )
+
+// Argument counts: every command without its arguments and with one too many, as docker checks
+// them (exit 1, `docker: 'docker logs' requires 1 argument`; pivot prints that line with its own
+// name). Only what fails before doing anything: no command here may act on the daemon (names are
+// this suite's and exist nowhere). Commands that are valid with no arguments (ps, images, the
+// ls and prune sub-commands, stats, load from stdin, login, logout, volume create) have only the
+// too-many row.
+const NX = ['pivot-argcount-nx1', 'pivot-argcount-nx2', 'pivot-argcount-nx3']
+const countRow = (args: string[]): Row => ({name: `arguments: ${args.join(' ') || '(none)'}`, cmds: [{args, sameError: true}]})
+for (const command of ['attach', 'build', 'commit', 'cp', 'diff', 'exec', 'export', 'history', 'inspect', 'kill', 'logs', 'pause', 'port', 'pull'])
+  ROWS.push(countRow([command]))
+for (const command of ['push', 'rename', 'restart', 'rm', 'rmi', 'save', 'start', 'stop', 'tag', 'top', 'unpause', 'wait']) ROWS.push(countRow([command]))
+for (const sub of [
+  ['image', 'inspect'],
+  ['volume', 'inspect'],
+  ['volume', 'rm'],
+  ['network', 'create'],
+  ['network', 'inspect'],
+  ['network', 'rm'],
+  ['container', 'rm'],
+  ['container', 'logs'],
+])
+  ROWS.push(countRow(sub))
+ROWS.push(countRow(['exec', NX[0]]))
+for (const [command, max] of [
+  ['attach', 1],
+  ['build', 1],
+  ['commit', 2],
+  ['cp', 2],
+  ['diff', 1],
+  ['export', 1],
+  ['history', 1],
+  ['logs', 1],
+  ['port', 2],
+  ['pull', 1],
+  ['push', 1],
+  ['rename', 2],
+  ['tag', 2],
+  ['login', 1],
+  ['logout', 1],
+  ['load', 0],
+  ['ps', 0],
+] as const)
+  ROWS.push(countRow([command, ...NX.slice(0, max + 1)]))
+for (const sub of [
+  ['volume', 'create'],
+  ['volume', 'ls'],
+  ['volume', 'prune'],
+  ['network', 'ls'],
+  ['network', 'prune'],
+  ['container', 'prune'],
+])
+  ROWS.push(countRow([...sub, ...NX.slice(0, sub[1] === 'create' ? 2 : 1)]))
+// The flag is checked first: an unknown flag with a wrong count is the flag's error, 125.
+ROWS.push({name: 'arguments: an unknown flag first', cmds: [{args: ['logs', '--no-such-flag'], stderrHas: 'no-such-flag'}]})
+ROWS.push({name: 'arguments: an unknown flag and too many', cmds: [{args: ['tag', '--no-such-flag', 'a'], stderrHas: 'no-such-flag'}]})
+// Deliberate (README): `images` takes no REPOSITORY filter (docker's at most 1), `import` needs
+// its NAME (docker imports untagged): same status, other words.
+ROWS.push({name: 'arguments: images x y', cmds: [{args: ['images', ...NX.slice(0, 2)], stderrHas: 'images" '}]})
+ROWS.push({name: 'arguments: import', cmds: [{args: ['import'], stderrHas: 'import" requires'}]})
+ROWS.push({name: 'arguments: import x y z', cmds: [{args: ['import', ...NX]}]})
+ROWS.push(countRow(['container', 'ls', NX[0]]))

@@ -286,7 +286,6 @@ test('bad input: one error line, exit 125, nothing started or left', () => {
     ],
     [['-e', 'A=x\u0001', '--name', '-x', B, 'true'], /^pivot: invalid container name "-x"/],
     [['-w', 'relative', B, 'true'], /^pivot: the working directory "relative" is invalid/],
-    [[], /^pivot: "pivot run" requires at least 1 argument/],
     [['localhost/no-cmd'], /^pivot: no command specified/],
     [['--entrypoint', '', 'localhost/no-cmd'], /^pivot: no command specified/],
     [['--entrypoint', '', B], /^pivot: no command specified/],
@@ -300,6 +299,10 @@ test('bad input: one error line, exit 125, nothing started or left', () => {
     assert.equal(r.stdout, '')
     clean()
   }
+  // No IMAGE: docker's exit 1 for a wrong argument count, with its words.
+  const none = run([])
+  assert.equal(none.status, 1, none.stderr)
+  assert.equal(none.stderr, `pivot: "pivot run" requires at least 1 argument. See 'pivot run --help'.\n`)
   // A NUL byte cannot come through argv; an env file can carry one.
   const dir = tempDir('pivot-nul')
   fs.writeFileSync(path.join(dir, 'env'), 'A=b\0c\n')
