@@ -17,6 +17,7 @@ import * as os from 'node:os'
 import * as path from 'node:path'
 import {median} from '../helpers/median'
 import {startScratchRegistry} from '../helpers/scratch-registry'
+import {benchEnv} from './bench-env'
 
 const IMAGE = 'localhost:5000/pivot-test/debian:bookworm'
 const REPO_ROOT = path.resolve(__dirname, '..', '..', '..')
@@ -24,10 +25,8 @@ const PIVOT = path.join(REPO_ROOT, 'bin', 'pivot')
 const ROUNDS = Number(process.argv[2] ?? 5)
 const PORTS: [number, number] = [5320, 5339]
 
-const env: NodeJS.ProcessEnv = {...process.env}
-delete env.NODE_EXTRA_CA_CERTS
 const work = fs.mkdtempSync(path.join(os.tmpdir(), 'pivot-bench-tarsplit-'))
-env.PIVOT_CACHE_DIR = path.join(work, 'cache')
+const env = benchEnv({PIVOT_CACHE_DIR: path.join(work, 'cache')})
 process.on('exit', () => fs.rmSync(work, {recursive: true, force: true}))
 
 interface Cost {
