@@ -12,6 +12,7 @@ import {
   removeContainer,
   writeState,
   type ContainerState,
+  type MountRecord,
 } from '../store/container-record'
 import {writeJsonAtomic} from '../common/fs-util'
 import {reserveName} from './container-name'
@@ -57,14 +58,6 @@ function checkOptions(opts: RunOptions): void {
     if (!path.isAbsolute(v.source)) throw new RuntimeError('RUN_BAD_VOLUME', `invalid volume source ${JSON.stringify(v.source)}: use an absolute path`)
   }
   if (!path.posix.isAbsolute(opts.workdir)) throw new RuntimeError('RUN_BAD_FLAG', `the working directory ${JSON.stringify(opts.workdir)} is not absolute`)
-  // A volume's directory is in pivot's cache (0700), which the container's remapped root cannot
-  // walk to, and is owned by the host's root: no volume of pivot's is given to such a container.
-  if (opts.userns && opts.mounts?.some(m => m.type === 'volume')) {
-    throw new RuntimeError(
-      'RUN_BAD_VOLUME',
-      `--userns ${opts.userns.mode} does not take pivot's volumes (NAME:/path or /path): they live in its cache, out of the remapped root's reach; bind a host directory instead (-v /host/dir:/path, owned by the range to be writable)`,
-    )
-  }
 }
 
 /**
@@ -191,6 +184,7 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
           opts.userns.maps,
           dir,
           layers.map(d => store.layerRootfs(d)),
+          volumeSources(mounts.records),
         )
       : undefined
     if (userns) {
@@ -221,7 +215,7 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
     if (cgroupns) state.runFlags = {...state.runFlags, CgroupnsMode: cgroupns.ns}
     const volumes: InitVolume[] = [
       ...opts.volumes.map(v => ({...v, kind: fs.statSync(v.source).isDirectory() ? ('dir' as const) : ('file' as const)})),
-      ...mounts.volumes,
+      ...(userns ? reachableVolumes(mounts.volumes, mounts.records, userns.staging) : mounts.volumes),
       ...(userns ? net.volumes.map(v => reachableFile(v, dir, userns.staging)) : net.volumes),
     ]
     prepareInitLayer(path.join(dir, 'init'), {
@@ -325,7 +319,7 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
  * container's root's host uid, so what the container writes lands as its mapped uids). None of
  * these mounts exists on the host, and all of them go with the container's last process.
  */
-function usernsSetup(maps: IdMaps, dir: string, layerDirs: string[]): {spec: UsernsSpec; staging: string; lowerDirs: string[]} {
+function usernsSetup(maps: IdMaps, dir: string, layerDirs: string[], volumeDirs: string[]): {spec: UsernsSpec; staging: string; lowerDirs: string[]} {
   const staging = USERNS_STAGING
   fs.mkdirSync(staging, {recursive: true, mode: 0o755})
   const rootUid = hostId(maps.uid, 0)
@@ -346,27 +340,49 @@ function usernsSetup(maps: IdMaps, dir: string, layerDirs: string[]): {spec: Use
   // A user network's /etc/hosts (net/hosts, reachableFile): bound from here, as the container dir is 0700.
   fs.mkdirSync(path.join(dir, 'net'), {mode: 0o755})
   const lowers = ['init', ...layerDirs.map((_, i) => `l${i}`)]
-  return {staging, lowerDirs: lowers, spec: remapSpec(maps, dir, layerDirs)}
+  return {staging, lowerDirs: lowers, spec: remapSpec(maps, dir, layerDirs, volumeDirs)}
 }
 
 /**
  * The starter's part of usernsSetup, for the directories it made: what `start` of a remapped
  * container gives the starter again (its init config, config.json, names the same places).
+ *
+ * pivot's volumes (`volumeDirs`, from volumeSources) are bound idmapped too, on `v0`, `v1`...:
+ * their files keep the container's view of ids on disk (root inside writes host-root-owned files,
+ * uid 1000 writes 1000), so one volume shows the same owners to remapped containers and to others.
  */
-export function remapSpec(maps: IdMaps, dir: string, layerDirs: string[]): UsernsSpec {
+export function remapSpec(maps: IdMaps, dir: string, layerDirs: string[], volumeDirs: string[]): UsernsSpec {
   const staging = USERNS_STAGING
   fs.mkdirSync(staging, {recursive: true, mode: 0o755})
   const lowers = ['init', ...layerDirs.map((_, i) => `l${i}`)]
   return {
     maps,
     staging,
-    idmapDirs: [path.join(dir, 'init'), ...layerDirs].map((source, i) => ({source, target: path.join(staging, lowers[i])})),
+    idmapDirs: [
+      ...[path.join(dir, 'init'), ...layerDirs].map((source, i) => ({source, target: path.join(staging, lowers[i])})),
+      ...volumeDirs.map((source, i) => ({source, target: path.join(staging, `v${i}`)})),
+    ],
     binds: [
       {source: path.join(dir, 'rw'), target: path.join(staging, 'rw')},
       ...(fs.existsSync(path.join(dir, 'net')) ? [{source: path.join(dir, 'net'), target: path.join(staging, 'net')}] : []),
     ],
     dirs: [path.join(staging, 'rootfs')],
   }
+}
+
+/** The host directories of a container's pivot volumes, in the order remapSpec binds them (`v0`, `v1`...). */
+export function volumeSources(records: readonly MountRecord[] | undefined): string[] {
+  return (records ?? []).filter(r => r.Type === 'volume').map(r => r.Source)
+}
+
+/**
+ * The init's volumes of a remapped container: pivot's volumes (in its 0700 cache) from where the
+ * starter bound them idmapped under the staging dir; binds and tmpfs as they are.
+ * (`volumes` and `records` are resolveMounts' parallel lists.)
+ */
+function reachableVolumes(volumes: readonly InitVolume[], records: readonly MountRecord[], staging: string): InitVolume[] {
+  let n = 0
+  return volumes.map((v, i) => (records[i].Type === 'volume' ? {...v, source: path.join(staging, `v${n++}`)} : v))
 }
 
 /**

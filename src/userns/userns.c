@@ -119,7 +119,8 @@ static void idmap(const char *dir, const char *dest, int userns) {
   if (tree < 0) fail("cannot idmap %s: open_tree: %s", dir, strerror(errno));
   struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)userns};
   if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof attr) < 0) {
-    fail("cannot idmap %s: mount_setattr(MOUNT_ATTR_IDMAP): %s (the filesystem of the cache must support idmapped mounts)", dir, strerror(errno));
+    /* EINVAL: the filesystem has no FS_ALLOW_IDMAP (ramfs, fuse, nfs...): the layers or a volume. */
+    fail("cannot idmap %s: mount_setattr(MOUNT_ATTR_IDMAP): %s (--userns remap needs a filesystem that supports idmapped mounts for the cache and its volumes: ext4, xfs, btrfs, tmpfs)", dir, strerror(errno));
   }
   if (syscall(SYS_move_mount, tree, "", AT_FDCWD, dest, MOVE_MOUNT_F_EMPTY_PATH) < 0) fail("cannot idmap %s: move_mount: %s", dir, strerror(errno));
   close(tree);

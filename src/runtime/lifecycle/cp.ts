@@ -54,12 +54,8 @@ export async function copy(store: Store, args: CpArgs): Promise<void> {
   const inside = (from.container !== undefined ? from : to).path
   if (inside === '') throw cpError('path cannot be empty')
   const remap = record.usernsMaps ? await remapIds(record.usernsMaps) : undefined
-  // A stopped one's layers are mounted here without its idmapping: overlay would copy a directory
-  // of the image up with the image's own ids, which the container would then see as nobody's.
-  if (remap && to.container !== undefined && containerStatus(store, id)?.state !== 'running') {
-    throw cpError(`copying into a stopped --userns remap container is not supported: start it first (the copy needs its idmapped layers)`)
-  }
-  await withContainerRoot(store, id, async (root, readOnly) => {
+  const withRoot = remap && to.container !== undefined ? withRemappedRoot : withContainerRoot
+  await withRoot(store, id, async (root, readOnly) => {
     if (from.container !== undefined) copyOut(root, from.path, to.path, remap)
     else {
       if (readOnly) throw cpError('container rootfs is marked read-only')
@@ -177,6 +173,65 @@ async function withContainerRoot(store: Store, id: string, fn: (root: string, re
   } finally {
     for (; mounted > 0; mounted--) sys.umount2(mnt, MNT_DETACH)
     fs.rmSync(stage, {recursive: true, force: true})
+  }
+}
+
+/**
+ * Copying into a --userns remap container: a running one's live root, or for a stopped one its
+ * overlay mounted as its init mounts it, in its user namespace over the idmapped layers (the
+ * starter's, as `start` gives them), so that what cp writes, and the image directories overlay
+ * copies up on the way, get the owners a running container's would (on the host, its layers are
+ * owned by the image's ids, which a plain mount here would copy up as they are: the container
+ * would then see them as nobody's). The overlay is mounted by a shell in the namespace, in a mount
+ * namespace of its own, and reached through its /proc/PID/root; it ends with the shell.
+ */
+async function withRemappedRoot(store: Store, id: string, fn: (root: string, readOnly: boolean) => Promise<void>): Promise<void> {
+  const status = containerStatus(store, id)
+  if (status?.state === 'running' && status.pid !== undefined) return withContainerRoot(store, id, fn)
+  const dir = containerDir(store, id)
+  if (!fs.existsSync(path.join(dir, 'upper'))) return fn('', true)
+  const record = readState(store, id)!
+  const {remapSpec} = require('../run-container') as typeof import('../run-container')
+  const {spawnInUserns} = await import('../../userns/spawn-in-userns')
+  const {OVERLAY_HARDENING} = await import('../../unpack/overlay-mount')
+  const layerDirs = [...record.layers].reverse().map(d => store.layerRootfs(d))
+  const spec = remapSpec(record.usernsMaps!, dir, layerDirs, [])
+  const staging = spec.staging!
+  const lower = ['init', ...layerDirs.map((_, i) => `l${i}`)].map(l => path.join(staging, l))
+  const data = `lowerdir=${lower.join(':')},upperdir=${staging}/rw/upper,workdir=${staging}/rw/work,userxattr`
+  const rootfs = path.join(staging, 'rootfs')
+  // The init's hardening options, the most complete the kernel takes; then it waits for EOF on stdin.
+  const mounts = [...OVERLAY_HARDENING.map(h => `${data},${h}`), data].map(o => `mount -t overlay -o '${o}' overlay ${rootfs}`)
+  const script = `{ ${mounts.join(' 2>/dev/null || ')}; } || exit 1; echo ready; read -r _`
+  const shell = spawnInUserns(
+    '/usr/bin/unshare',
+    ['--mount', '--propagation', 'private', '/bin/sh', '-c', script],
+    {env: {PATH: '/usr/sbin:/usr/bin:/sbin:/bin'}, stdio: ['pipe', 'pipe', 'pipe']},
+    spec,
+  )
+  const exited = new Promise<void>(resolve => shell.child.on('close', () => resolve()))
+  let stderr = ''
+  shell.child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  try {
+    const pid = await shell.ready
+    const ready = await new Promise<boolean>(resolve => {
+      let out = ''
+      shell.child.stdout!.on('data', (chunk: Buffer) => {
+        out += chunk.toString()
+        if (out.includes('ready\n')) resolve(true)
+      })
+      void exited.then(() => resolve(false))
+    })
+    if (!ready) throw cpError(`cannot mount the container's layers in its user namespace: ${stderr.trim().split('\n').pop() || 'the mount failed'}`)
+    await fn(path.join(`/proc/${pid}/root`, rootfs), false)
+  } catch (error) {
+    if (error instanceof RuntimeError) throw error
+    throw cpError(`cannot mount the container's layers in its user namespace: ${(error as Error).message}`)
+  } finally {
+    shell.child.stdin!.end()
+    const timer = setTimeout(() => shell.child.kill('SIGKILL'), 5000)
+    await exited
+    clearTimeout(timer)
   }
 }
 

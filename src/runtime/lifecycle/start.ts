@@ -89,7 +89,7 @@ export async function startStopped(store: Store, id: string, waitClient = false)
  */
 function remapAgain(store: Store, state: ContainerState): import('../../userns/spawn-in-userns').UsernsSpec {
   const {remapRange, remapMaps} = require('../../userns/remap-range') as typeof import('../../userns/remap-range')
-  const {remapSpec} = require('../run-container') as typeof import('../run-container')
+  const {remapSpec, volumeSources} = require('../run-container') as typeof import('../run-container')
   const short = state.id.slice(0, 12)
   let now: ReturnType<typeof remapMaps>
   try {
@@ -117,6 +117,7 @@ function remapAgain(store: Store, state: ContainerState): import('../../userns/s
     maps,
     containerDir(store, state.id),
     [...state.layers].reverse().map(d => store.layerRootfs(d)),
+    volumeSources(state.mounts),
   )
 }
 

@@ -167,20 +167,10 @@ test('whiteouts and opaque directories of an image built by pivot read right ins
   clean()
 })
 
-test("bad input: an unknown mode, pivot's volumes: one line each, nothing made", () => {
-  const bad = run(['--rm', '--userns', 'other', B, 'true'])
+test('bad input: an unknown mode: one line, nothing made', () => {
+  const bad = run(['--rm', '--userns', 'other', '-v', 'pivot-test-remap-vol:/data', B, 'true'])
   assert.equal(bad.status, 125)
   assert.equal(bad.stderr, `pivot: invalid argument "other" for --userns: use host or remap (see 'pivot run --help')\n`)
-  for (const volume of ['pivot-test-remap-vol:/data', '/data']) {
-    for (const detach of [[], ['-d']]) {
-      const refused = run([...detach, '--rm', '--userns', 'remap', '-v', volume, B, 'true'])
-      assert.equal(refused.status, 125)
-      assert.equal(
-        refused.stderr,
-        "pivot: --userns remap does not take pivot's volumes (NAME:/path or /path): they live in its cache, out of the remapped root's reach; bind a host directory instead (-v /host/dir:/path, owned by the range to be writable)\n",
-      )
-    }
-  }
   assert.equal(ok(pivot(['volume', 'ls', '-q'], {cacheDir: cache})), '')
   clean()
 })
