@@ -9,9 +9,9 @@ import {spawnSync} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {BUSYBOX_IMAGE, pivot, tempDir, type PivotResult} from '../../helpers/fixtures'
-import {leftovers, seedImage} from '../../helpers/seed-image'
+import {seedImage} from '../../helpers/seed-image'
 import {remapRange} from '../../../src/userns/remap-range'
-import {USERNS_STAGING} from '../../../src/userns/spawn-in-userns'
+import {assertRemapClean} from '../../helpers/remap'
 
 const B = BUSYBOX_IMAGE
 let cache: string
@@ -34,19 +34,7 @@ function ok(args: string[], input = ''): string {
 }
 
 function clean(): void {
-  assert.deepEqual(leftovers(cache), {mounts: [], cgroups: [], containers: []})
-  assert.ok(!fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(USERNS_STAGING), 'nothing mounted on the staging dir on the host')
-  const processes = fs
-    .readdirSync('/proc')
-    .filter(d => /^\d+$/.test(d))
-    .filter(d => {
-      try {
-        return fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(cache)
-      } catch {
-        return false
-      }
-    })
-  assert.deepEqual(processes, [], 'no process of this cache left')
+  assertRemapClean(cache)
 }
 
 const SEEN = '/etc /etc/copied /etc/copied/sub /etc/copied/sub/x /secret /usr /usr/bin /usr/bin/t /home /home/u /home/u/secret'

@@ -12,7 +12,8 @@ import * as path from 'node:path'
 import {BUSYBOX_IMAGE, pivot, tempDir, type PivotResult} from '../../helpers/fixtures'
 import {leftovers, seedImage} from '../../helpers/seed-image'
 import {remapRange} from '../../../src/userns/remap-range'
-import {USERNS_STAGING} from '../../../src/userns/spawn-in-userns'
+import {assertRemapClean} from '../../helpers/remap'
+import {processesMentioning} from '../../helpers/unpack-kit'
 
 const B = BUSYBOX_IMAGE
 const NETWORK = 'pivot-test-remapd-net'
@@ -66,25 +67,11 @@ function fields(line: string | undefined): string[] {
 }
 
 /** Processes on the host whose command line names this test's cache (monitors, starters, inits). */
-function processesOfCache(): string[] {
-  return fs
-    .readdirSync('/proc')
-    .filter(e => /^\d+$/.test(e) && Number(e) !== process.pid)
-    .filter(e => {
-      try {
-        return fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(cache)
-      } catch {
-        return false
-      }
-    })
-}
-
 /** Nothing of the cache's containers on the host: mounts, cgroups, records, processes, staging mounts, attach sockets. */
 async function clean(ids: string[]): Promise<void> {
   // A -d --rm container is removed by its monitor's cleanup, just after it exits.
-  await until('the monitors to finish', () => processesOfCache().length === 0 && leftovers(cache).containers.length === 0)
-  assert.deepEqual(leftovers(cache), {mounts: [], cgroups: [], containers: []})
-  assert.ok(!fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(USERNS_STAGING), 'nothing mounted on the staging dir on the host')
+  await until('the monitors to finish', () => processesMentioning(cache).length === 0 && leftovers(cache).containers.length === 0)
+  assertRemapClean(cache)
   const sockets = fs.existsSync('/run/pivot/attach') ? fs.readdirSync('/run/pivot/attach') : []
   for (const id of ids) assert.ok(!sockets.includes(`${id.slice(0, 32)}.sock`), `no attach socket left for ${id.slice(0, 12)}`)
 }

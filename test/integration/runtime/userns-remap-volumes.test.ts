@@ -10,9 +10,9 @@ import {spawnSync} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {BUSYBOX_IMAGE, pivot, tempDir, type PivotResult} from '../../helpers/fixtures'
-import {leftovers, seedImage} from '../../helpers/seed-image'
+import {seedImage} from '../../helpers/seed-image'
 import {remapRange} from '../../../src/userns/remap-range'
-import {USERNS_STAGING} from '../../../src/userns/spawn-in-userns'
+import {assertRemapClean} from '../../helpers/remap'
 
 const B = BUSYBOX_IMAGE
 const VOLUME = 'pivot-test-remapvol-shared'
@@ -51,21 +51,8 @@ function volumeDir(name: string): string {
 }
 
 function clean(): void {
-  assert.deepEqual(leftovers(cache), {mounts: [], cgroups: [], containers: []})
-  const mountinfo = fs.readFileSync('/proc/self/mountinfo', 'utf8')
-  assert.ok(!mountinfo.includes(USERNS_STAGING), 'nothing mounted on the staging dir on the host')
-  assert.ok(!mountinfo.includes(path.join(cache, 'volumes')), 'no volume mounted on the host')
-  const processes = fs
-    .readdirSync('/proc')
-    .filter(d => /^\d+$/.test(d))
-    .filter(d => {
-      try {
-        return fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(cache)
-      } catch {
-        return false
-      }
-    })
-  assert.deepEqual(processes, [], 'no process of this cache left')
+  assertRemapClean(cache)
+  assert.ok(!fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(path.join(cache, 'volumes')), 'no volume mounted on the host')
 }
 
 test('a named volume shows the same owners to remapped and non-remapped containers; on the host, the container view', () => {

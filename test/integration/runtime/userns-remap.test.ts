@@ -7,9 +7,9 @@ import assert from 'node:assert/strict'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {BUSYBOX_IMAGE, DEBIAN_IMAGE, pivot, tempDir, type PivotResult} from '../../helpers/fixtures'
-import {leftovers, seedImage} from '../../helpers/seed-image'
+import {seedImage} from '../../helpers/seed-image'
 import {remapRange} from '../../../src/userns/remap-range'
-import {USERNS_STAGING} from '../../../src/userns/spawn-in-userns'
+import {assertRemapClean} from '../../helpers/remap'
 
 const B = BUSYBOX_IMAGE
 let cache: string
@@ -32,19 +32,7 @@ function ok(r: PivotResult): string {
 }
 
 function clean(): void {
-  assert.deepEqual(leftovers(cache), {mounts: [], cgroups: [], containers: []})
-  assert.ok(!fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(USERNS_STAGING), 'nothing mounted on the staging dir on the host')
-  const starters = fs
-    .readdirSync('/proc')
-    .filter(p => /^\d+$/.test(p))
-    .filter(p => {
-      try {
-        return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(cache)
-      } catch {
-        return false
-      }
-    })
-  assert.deepEqual(starters, [], 'no process of this cache left')
+  assertRemapClean(cache)
 }
 
 test('container root is the range base on the host; uid 1000 inside lands as base+1000; inspect says remap', () => {
