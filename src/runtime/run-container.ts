@@ -320,8 +320,6 @@ export async function runContainer(opts: RunOptions & SecurityOptions, prestarte
  * these mounts exists on the host, and all of them go with the container's last process.
  */
 function usernsSetup(maps: IdMaps, dir: string, layerDirs: string[], volumeDirs: string[]): {spec: UsernsSpec; staging: string; lowerDirs: string[]} {
-  const staging = USERNS_STAGING
-  fs.mkdirSync(staging, {recursive: true, mode: 0o755})
   const rootUid = hostId(maps.uid, 0)
   const rootGid = hostId(maps.gid, 0)
   if (rootUid === undefined || rootGid === undefined) throw new RuntimeError('RUN_BAD_FLAG', 'the user namespace maps no root (uid or gid 0)')
@@ -339,8 +337,13 @@ function usernsSetup(maps: IdMaps, dir: string, layerDirs: string[], volumeDirs:
   fs.symlinkSync('rw/upper', path.join(dir, 'upper'))
   // A user network's /etc/hosts (net/hosts, reachableFile): bound from here, as the container dir is 0700.
   fs.mkdirSync(path.join(dir, 'net'), {mode: 0o755})
-  const lowers = ['init', ...layerDirs.map((_, i) => `l${i}`)]
-  return {staging, lowerDirs: lowers, spec: remapSpec(maps, dir, layerDirs, volumeDirs)}
+  const spec = remapSpec(maps, dir, layerDirs, volumeDirs)
+  return {staging: spec.staging!, lowerDirs: remapLowers(layerDirs.length), spec}
+}
+
+/** A remapped container's overlay lowers as the starter binds them under its staging dir: the init layer, then the layers (`l0`...). */
+export function remapLowers(layerCount: number): string[] {
+  return ['init', ...Array.from({length: layerCount}, (_, i) => `l${i}`)]
 }
 
 /**
@@ -354,7 +357,7 @@ function usernsSetup(maps: IdMaps, dir: string, layerDirs: string[], volumeDirs:
 export function remapSpec(maps: IdMaps, dir: string, layerDirs: string[], volumeDirs: string[]): UsernsSpec {
   const staging = USERNS_STAGING
   fs.mkdirSync(staging, {recursive: true, mode: 0o755})
-  const lowers = ['init', ...layerDirs.map((_, i) => `l${i}`)]
+  const lowers = remapLowers(layerDirs.length)
   return {
     maps,
     staging,

@@ -191,13 +191,13 @@ async function withRemappedRoot(store: Store, id: string, fn: (root: string, rea
   const dir = containerDir(store, id)
   if (!fs.existsSync(path.join(dir, 'upper'))) return fn('', true)
   const record = readState(store, id)!
-  const {remapSpec} = require('../run-container') as typeof import('../run-container')
+  const {remapLowers, remapSpec} = require('../run-container') as typeof import('../run-container')
   const {spawnInUserns} = await import('../../userns/spawn-in-userns')
   const {OVERLAY_HARDENING} = await import('../../unpack/overlay-mount')
   const layerDirs = [...record.layers].reverse().map(d => store.layerRootfs(d))
   const spec = remapSpec(record.usernsMaps!, dir, layerDirs, [])
   const staging = spec.staging!
-  const lower = ['init', ...layerDirs.map((_, i) => `l${i}`)].map(l => path.join(staging, l))
+  const lower = remapLowers(layerDirs.length).map(l => path.join(staging, l))
   const data = `lowerdir=${lower.join(':')},upperdir=${staging}/rw/upper,workdir=${staging}/rw/work,userxattr`
   const rootfs = path.join(staging, 'rootfs')
   // The init's hardening options, the most complete the kernel takes; then it waits for EOF on stdin.
