@@ -323,27 +323,8 @@ async function gzipLayer(
     const {decompress} = await import('../unpack/compression')
     return gzipTar(kept.compression === 'none' ? raw : decompress(raw, kept.compression), digest, file, signal)
   }
-  if (store.hasTarSplit(digest)) {
-    const {reassembleLayer} = await import('../unpack/reassemble-layer')
-    try {
-      return await gzipTar(reassembleLayer(store.layerRootfs(digest), store.layerTarSplit(digest), digest), digest, file, signal)
-    } catch (error) {
-      if ((error as ImageError).cause === undefined || !isTarSplitError((error as ImageError).cause)) throw error
-      warn(`layer ${shortId(digest)}: its original tar cannot be rebuilt (${((error as ImageError).cause as Error).message}): re-packing its files`)
-    }
-  }
-  const {packRootfs} = await import('../unpack')
-  const {toLayerTar} = await import('../unpack/layer-tar')
-  const packed = packRootfs(store.layerRootfs(digest)) as Readable
-  try {
-    return await gzipTar(toLayerTar(packed as AsyncIterable<Buffer>), digest, file, signal)
-  } finally {
-    packed.destroy()
-  }
-}
-
-function isTarSplitError(error: unknown): boolean {
-  return isPivotError(error) && error.code === 'UNPACK_TAR_SPLIT'
+  const {withOriginalLayerTar} = await import('./original-layer-tar')
+  return withOriginalLayerTar(store, digest, warn, tar => gzipTar(tar, digest, file, signal))
 }
 
 async function gzipTar(source: AsyncIterable<Buffer>, digest: string, file: string, signal?: AbortSignal): Promise<LayerBlob> {

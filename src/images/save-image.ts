@@ -227,30 +227,14 @@ function blobName(digest: string): string {
  */
 async function packLayerBlob(store: Store, digest: string, staging: string, warn: (message: string) => void, signal?: AbortSignal): Promise<Blob> {
   const file = path.join(staging, `layer-${hexOf(digest)}`)
-  if (store.hasTarSplit(digest)) {
-    const {reassembleLayer} = await import('../unpack/reassemble-layer')
-    try {
-      return await writeLayerTar(reassembleLayer(store.layerRootfs(digest), store.layerTarSplit(digest), digest), digest, file, signal)
-    } catch (error) {
-      const cause = (error as ImageError).cause
-      if (!isPivotError(cause) || cause.code !== 'UNPACK_TAR_SPLIT') throw error
-      warn(`layer ${digest.slice(7, 19)}: its original tar cannot be rebuilt (${cause.message}): re-packing its files`)
-    }
+  const {withOriginalLayerTar} = await import('./original-layer-tar')
+  const blob = await withOriginalLayerTar(store, digest, warn, tar => writeLayerTar(tar, digest, file, signal))
+  if (blob.digest !== digest) {
+    warn(
+      `layer ${digest.slice(7, 19)} went re-packed: the cache has no original tar of it (no usable tar-split), so the saved image has another layer digest (${blob.digest.slice(7, 19)}) and image id`,
+    )
   }
-  const {packRootfs} = await import('../unpack')
-  const {toLayerTar} = await import('../unpack/layer-tar')
-  const source = packRootfs(store.layerRootfs(digest)) as Readable
-  try {
-    const blob = await writeLayerTar(toLayerTar(source as AsyncIterable<Buffer>), digest, file, signal)
-    if (blob.digest !== digest) {
-      warn(
-        `layer ${digest.slice(7, 19)} went re-packed: the cache has no original tar of it (no usable tar-split), so the saved image has another layer digest (${blob.digest.slice(7, 19)}) and image id`,
-      )
-    }
-    return blob
-  } finally {
-    source.destroy()
-  }
+  return blob
 }
 
 async function writeLayerTar(tar: AsyncIterable<Buffer>, digest: string, file: string, signal?: AbortSignal): Promise<Blob> {
