@@ -30,9 +30,11 @@ function gone(pid: number): boolean {
   }
 }
 
+// The sleep lets go of the output pipe: spawnSync waits for the pipe's end, so a sleep holding it
+// made every run last 30 s and raced the sleep's own end against spawnSync's timeout.
 test('-x: the starter exits 0 once the program runs; the program lives on without it, PID 1 of its own namespace', () => {
   const r = script(`
-const p = U.spawnPlacedInUserns('/bin/sh', ['-c', 'echo pid=$$ ppid=$PPID; exec sleep 30'], {env, stdio: ['ignore', 'inherit', 'inherit']}, {maps: wide}, {detach: true})
+const p = U.spawnPlacedInUserns('/bin/sh', ['-c', 'echo pid=$$ ppid=$PPID; exec sleep 30 >/dev/null 2>&1'], {env, stdio: ['ignore', 'inherit', 'inherit']}, {maps: wide}, {detach: true})
 const exited = new Promise(resolve => p.child.on('exit', (code, signal) => resolve({code, signal})))
 Promise.all([p.ready, exited]).then(([pid, {code, signal}]) => {
   const stat = require('fs').readFileSync('/proc/' + pid + '/stat', 'utf8')
