@@ -10,6 +10,7 @@
 import {format} from 'node:util'
 import {isPivotError} from '../errors'
 import {describeFsError} from '../store/store-error'
+import {isCommandWord, noCommandError} from './command-grammar'
 import {LEAN_COMMANDS} from './command-table'
 import {parseLeanArgv, type LeanArgs} from './parse-argv'
 
@@ -35,6 +36,13 @@ export function dispatch(argv: readonly string[]): boolean {
     const help = rootHelp()
     if (help === undefined) return false
     process.stdout.write(help)
+    return true
+  }
+  // A first word that names no command (`pivot bogus`, `pivot --bogus`): docker's error, as oclif's
+  // command_not_found hook gives it, without loading oclif. With --help, docker shows the root
+  // help: oclif's help class does (help.ts).
+  if (!isCommandWord(argv[0]) && !argv.includes('--help')) {
+    report(noCommandError(argv), false)
     return true
   }
   const id = argv[0]
