@@ -1,6 +1,6 @@
 /**
  * bin/pivot's lean path for the commands people type most (`images`, `ps`, `pull`, `push`, `build`,
- * `--version`, the root `--help`): loading oclif costs ~100 ms here, four times a node start,
+ * `--version`, the root `--help`) and for a first word that is no command: loading oclif costs ~100 ms here, four times a node start,
  * more than any of these commands' own work when nothing changed. dispatch() answers
  * synchronously whether it takes argv; when it does not (any other command, `--help` of a
  * command, an argv that is not plain: see parse-argv.ts), bin/pivot runs oclif as before, so
