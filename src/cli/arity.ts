@@ -65,6 +65,7 @@ export const ARITY: Readonly<Record<string, Arity>> = {
   tag: {min: 2, max: 2},
   top: {min: 1, stopsAtFirst: true},
   unpause: {min: 1},
+  version: {min: 0, max: 0},
   volume: {min: 0},
   'volume create': {min: 0, max: 1},
   'volume ls': {min: 0, max: 0},

@@ -24,7 +24,8 @@ export function dispatch(argv: readonly string[]): boolean {
     if (error?.code === 'EPIPE') return
     throw error
   })
-  if (argv[0] === '--version') {
+  // `-v` too, as docker's (package.json's oclif.additionalVersionFlags).
+  if (argv[0] === '--version' || argv[0] === '-v') {
     const {userAgent} = require('./root-help') as typeof import('./root-help')
     const agent = userAgent()
     if (agent === undefined) return false

@@ -16,10 +16,11 @@ import {DOCKER_BIN, pivot, tempDir} from '../../helpers/fixtures'
 interface Row {
   args: string[]
   status: number
-  /** docker 28's stderr, compared line by line; without it the row is a help text. */
+  /** docker 28's stderr, compared line by line. */
   stderr?: string
-  /** Where a help text goes: stdout for --help and `help`, stderr for a group typed alone. */
-  help?: 'stdout' | 'stderr'
+  /** Or, where what differs in content goes (a help text, a version, pivot's one-line count
+   * error): only the stream is compared, and that the other one stays empty. */
+  output?: 'stdout' | 'stderr'
 }
 
 const unknown = (group: string, word: string, usage = group) =>
@@ -52,16 +53,23 @@ const ROWS: Row[] = [
   {args: ['help', 'logs', 'x'], status: 1, stderr: 'unknown help topic: x\n'},
   {args: ['help', 'network', 'bogus'], status: 1, stderr: 'unknown help topic: bogus\n'},
   {args: ['help', 'image', 'bogus'], status: 1, stderr: 'unknown help topic: bogus\n'},
-  {args: ['network'], status: 0, help: 'stderr'},
-  {args: ['volume'], status: 0, help: 'stderr'},
-  {args: ['container'], status: 0, help: 'stderr'},
-  {args: ['image'], status: 0, help: 'stderr'},
-  {args: ['bogus', '--help'], status: 0, help: 'stdout'},
-  {args: ['network', 'bogus', '--help'], status: 0, help: 'stdout'},
-  {args: ['image', 'bogus', '--help'], status: 0, help: 'stdout'},
-  {args: ['help', 'network'], status: 0, help: 'stdout'},
-  {args: ['help', 'network', 'ls'], status: 0, help: 'stdout'},
-  {args: ['help'], status: 0, help: 'stdout'},
+  {args: ['network'], status: 0, output: 'stderr'},
+  {args: ['volume'], status: 0, output: 'stderr'},
+  {args: ['container'], status: 0, output: 'stderr'},
+  {args: ['image'], status: 0, output: 'stderr'},
+  {args: ['bogus', '--help'], status: 0, output: 'stdout'},
+  {args: ['network', 'bogus', '--help'], status: 0, output: 'stdout'},
+  {args: ['image', 'bogus', '--help'], status: 0, output: 'stdout'},
+  {args: ['help', 'network'], status: 0, output: 'stdout'},
+  {args: ['help', 'network', 'ls'], status: 0, output: 'stdout'},
+  {args: ['help'], status: 0, output: 'stdout'},
+  // version: pivot's own words (no daemon, no Server section), docker's statuses.
+  {args: ['version'], status: 0, output: 'stdout'},
+  {args: ['version', 'bogus'], status: 1, output: 'stderr'},
+  {args: ['version', '--bogus'], status: 125, output: 'stderr'},
+  {args: ['--version'], status: 0, output: 'stdout'},
+  {args: ['--version', 'bogus'], status: 0, output: 'stdout'},
+  {args: ['-v'], status: 0, output: 'stdout'},
 ]
 
 interface Side {
@@ -112,14 +120,13 @@ for (const row of ROWS) {
     for (const bin of clients.all) {
       const d = run(bin, row.args)
       assert.equal(d.status, row.status, what(d, bin))
-      if (row.help !== undefined) {
-        // Help texts differ in content; the stream, and that the other one stays empty, do not.
+      if (row.output !== undefined) {
         for (const [side, name] of [
           [d, bin],
           [p, 'pivot'],
         ] as const) {
-          const [used, unused] = row.help === 'stdout' ? [side.stdout, side.stderr] : [side.stderr, side.stdout]
-          assert.ok(used.length > 0 && unused === '', `help on ${row.help} only: ${what(side, name)}`)
+          const [used, unused] = row.output === 'stdout' ? [side.stdout, side.stderr] : [side.stderr, side.stdout]
+          assert.ok(used.length > 0 && unused === '', `output on ${row.output} only: ${what(side, name)}`)
         }
       } else if (bin === clients.modern) {
         assert.equal(d.stderr, row.stderr, `the recording is docker's: ${what(d, bin)}`)
