@@ -1,29 +1,6 @@
 import {Args} from '@oclif/core'
 import {PivotCommand} from '../src/cli/pivot-command'
 
-/** docker container SUB: the same commands under their management-command names. */
-const ALIASES: Record<string, string> = {
-  ls: 'ps',
-  list: 'ps',
-  ps: 'ps',
-  run: 'run',
-  exec: 'exec',
-  attach: 'attach',
-  logs: 'logs',
-  start: 'start',
-  stop: 'stop',
-  restart: 'restart',
-  kill: 'kill',
-  rm: 'rm',
-  wait: 'wait',
-  inspect: 'inspect',
-  top: 'top',
-  stats: 'stats',
-  pause: 'pause',
-  unpause: 'unpause',
-  rename: 'rename',
-}
-
 export default class Container extends PivotCommand {
   static summary = 'Manage containers (docker container ls, rm, prune, ...)'
   static description = `docker's management command: pivot container ls|ps|list, run, exec, logs, start, stop, restart,
@@ -32,22 +9,16 @@ pivot container prune [-f] removes every container that is not running (asking f
 
   static examples = ['<%= config.bin %> container ls -a', '<%= config.bin %> container prune -f']
   static strict = false
-  static args = {command: Args.string({description: 'ls, prune, rm, inspect, ...', required: true})}
+  static args = {command: Args.string({description: 'ls, prune, rm, inspect, ...'})}
 
   async run(): Promise<void> {
     const [sub, ...rest] = this.argv
+    if (sub === undefined) return this.showGroupHelp()
     if (sub === 'prune') return this.prune(rest)
-    const id = sub === undefined ? undefined : ALIASES[sub]
-    if (id === undefined) {
-      const {RuntimeError} = await import('../src/runtime/runtime-error')
-      throw new RuntimeError(
-        'CONTAINER_BAD_FLAG',
-        sub === undefined || sub.startsWith('-')
-          ? `"pivot container" requires a command: ${Object.keys(ALIASES).join(', ')}, prune`
-          : `unknown command "${sub}" for "pivot container"`,
-        {exitCode: 1},
-      )
-    }
+    const {CONTAINER_COMMANDS, noCommandError} = await import('../src/cli/command-grammar')
+    // An unknown word, or a flag before the sub-command (container has none of its own).
+    if (!Object.hasOwn(CONTAINER_COMMANDS, sub)) throw noCommandError(['container', ...this.argv])
+    const id = CONTAINER_COMMANDS[sub]
     // Its argument count, checked here to name it as typed (`"pivot container logs" requires ...`).
     const {ARITY, checkCommandArgs} = await import('../src/cli/arity')
     const command = await this.config.findCommand(id)?.load()

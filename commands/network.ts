@@ -18,11 +18,7 @@ Networks are the host's, not the cache's (like the bridges they are): /run/pivot
   ]
   static strict = false
   static args = {
-    action: Args.string({
-      description: 'create, ls, inspect, rm or prune',
-      required: true,
-      options: ['create', 'ls', 'list', 'inspect', 'rm', 'remove', 'prune'],
-    }),
+    action: Args.string({description: 'create, ls, inspect, rm or prune'}),
     name: Args.string({description: 'network name (several for inspect and rm)'}),
   }
 
@@ -33,12 +29,15 @@ Networks are the host's, not the cache's (like the bridges they are): /run/pivot
   }
 
   async run(): Promise<void> {
-    const {args, argv, flags} = await this.parse(Network)
-    const names = (argv as string[]).slice(1)
+    const {argv, flags} = await this.parse(Network)
+    const [action, ...names] = argv as string[]
+    if (action === undefined) return this.showGroupHelp()
+    const {checkSubcommand} = await import('../src/cli/command-grammar')
+    checkSubcommand('network', action)
     const nets = await import('../src/network/networks')
     const {checkArgCount} = await import('../src/cli/arity')
-    checkArgCount(`network ${({list: 'ls', remove: 'rm'} as Record<string, string>)[args.action] ?? args.action}`, names.length)
-    switch (args.action) {
+    checkArgCount(`network ${({list: 'ls', remove: 'rm'} as Record<string, string>)[action] ?? action}`, names.length)
+    switch (action) {
       case 'create': {
         const rec = await nets.createNetwork(names[0], flags.subnet)
         process.stdout.write(rec.id + '\n')

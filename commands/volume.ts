@@ -2,8 +2,6 @@ import {Args, Flags} from '@oclif/core'
 import {RuntimeError} from '../src/runtime/runtime-error'
 import {PivotCommand} from '../src/cli/pivot-command'
 
-const SUBCOMMANDS = ['create', 'ls', 'list', 'inspect', 'rm', 'remove', 'prune'] as const
-
 export default class Volume extends PivotCommand {
   static summary = 'Manage named volumes'
   static description = `Named volumes live in the cache (volumes/<name>/_data) and outlive every container: \`pivot run -v
@@ -25,7 +23,7 @@ empty, as docker does. Subcommands, with docker's output and exit statuses:
   static enableJsonFlag = true
   static strict = false
   static args = {
-    subcommand: Args.string({description: `one of ${SUBCOMMANDS.join(', ')}`, required: true, options: [...SUBCOMMANDS]}),
+    subcommand: Args.string({description: 'create, ls, inspect, rm or prune'}),
   }
 
   static flags = {
@@ -38,6 +36,9 @@ empty, as docker does. Subcommands, with docker's output and exit statuses:
   async run(): Promise<unknown> {
     const {argv, flags} = await this.parse(Volume)
     const [sub, ...names] = argv as string[]
+    if (sub === undefined) return this.showGroupHelp()
+    const {checkSubcommand} = await import('../src/cli/command-grammar')
+    checkSubcommand('volume', sub)
     const store = this.openStore(flags['cache-dir'])
     const v = await import('../src/runtime/mounts/volumes')
     const {withGcExclusive} = await import('../src/store/gc-lock')
@@ -113,8 +114,6 @@ empty, as docker does. Subcommands, with docker's output and exit statuses:
         }
         return result
       }
-      default:
-        throw new RuntimeError('RUN_BAD_FLAG', `unknown volume subcommand ${JSON.stringify(sub)}`)
     }
   }
 }

@@ -1,4 +1,4 @@
-import {PivotError} from '../errors'
+import {CliError} from './cli-error'
 
 /**
  * How many positional arguments each command takes, in docker's terms, and the one error a wrong
@@ -18,13 +18,14 @@ export interface Arity {
   stopsAtFirst?: boolean
 }
 
-/** Keyed by the command as typed (`volume create`, `image inspect`); every command in SUMMARIES but help. */
+/** Keyed by the command as typed (`volume create`, `image inspect`); every command in SUMMARIES but help.
+ * A group (container, network, volume) takes none: alone, it shows its usage as docker's do. */
 export const ARITY: Readonly<Record<string, Arity>> = {
   attach: {min: 1, max: 1},
   build: {min: 1, max: 1},
   check: {min: 0, max: 0},
   commit: {min: 1, max: 2},
-  container: {min: 1, stopsAtFirst: true},
+  container: {min: 0, stopsAtFirst: true},
   'container prune': {min: 0, max: 0},
   cp: {min: 2, max: 2},
   diff: {min: 1, max: 1},
@@ -40,7 +41,7 @@ export const ARITY: Readonly<Record<string, Arity>> = {
   login: {min: 0, max: 1},
   logout: {min: 0, max: 1},
   logs: {min: 1, max: 1},
-  network: {min: 1},
+  network: {min: 0},
   'network create': {min: 1, max: 1},
   'network ls': {min: 0, max: 0},
   'network inspect': {min: 1},
@@ -64,7 +65,8 @@ export const ARITY: Readonly<Record<string, Arity>> = {
   tag: {min: 2, max: 2},
   top: {min: 1, stopsAtFirst: true},
   unpause: {min: 1},
-  volume: {min: 1},
+  version: {min: 0, max: 0},
+  volume: {min: 0},
   'volume create': {min: 0, max: 1},
   'volume ls': {min: 0, max: 0},
   'volume inspect': {min: 1},
@@ -74,7 +76,7 @@ export const ARITY: Readonly<Record<string, Arity>> = {
 }
 
 /** A wrong number of arguments: exit 1, as docker. Code CLI_ARG_COUNT. */
-export class ArgCountError extends PivotError {
+export class ArgCountError extends CliError {
   constructor(message: string) {
     super('CLI_ARG_COUNT', message, {exitCode: 1})
   }

@@ -116,6 +116,7 @@ export const SUMMARIES: Readonly<Record<string, string>> = {
   tag: 'Give an image another name',
   top: 'Display the running processes of a container',
   unpause: 'Unpause all processes within containers',
+  version: 'Show the pivot version information',
   volume: 'Manage named volumes',
   wait: 'Wait for containers to stop, then print their exit codes',
 }

@@ -1,6 +1,6 @@
 /**
  * bin/pivot's lean path for the commands people type most (`images`, `ps`, `pull`, `push`, `build`,
- * `--version`, the root `--help`): loading oclif costs ~100 ms here, four times a node start,
+ * `--version`, the root `--help`) and for a first word that is no command: loading oclif costs ~100 ms here, four times a node start,
  * more than any of these commands' own work when nothing changed. dispatch() answers
  * synchronously whether it takes argv; when it does not (any other command, `--help` of a
  * command, an argv that is not plain: see parse-argv.ts), bin/pivot runs oclif as before, so
@@ -10,6 +10,7 @@
 import {format} from 'node:util'
 import {isPivotError} from '../errors'
 import {describeFsError} from '../store/store-error'
+import {isCommandWord, noCommandError} from './command-grammar'
 import {LEAN_COMMANDS} from './command-table'
 import {parseLeanArgv, type LeanArgs} from './parse-argv'
 
@@ -23,7 +24,8 @@ export function dispatch(argv: readonly string[]): boolean {
     if (error?.code === 'EPIPE') return
     throw error
   })
-  if (argv[0] === '--version') {
+  // `-v` too, as docker's (package.json's oclif.additionalVersionFlags).
+  if (argv[0] === '--version' || argv[0] === '-v') {
     const {userAgent} = require('./root-help') as typeof import('./root-help')
     const agent = userAgent()
     if (agent === undefined) return false
@@ -35,6 +37,13 @@ export function dispatch(argv: readonly string[]): boolean {
     const help = rootHelp()
     if (help === undefined) return false
     process.stdout.write(help)
+    return true
+  }
+  // A first word that names no command (`pivot bogus`, `pivot --bogus`): docker's error, as oclif's
+  // command_not_found hook gives it, without loading oclif. With --help, docker shows the root
+  // help: oclif's help class does (help.ts).
+  if (!isCommandWord(argv[0]) && !argv.includes('--help')) {
+    report(noCommandError(argv), false)
     return true
   }
   const id = argv[0]

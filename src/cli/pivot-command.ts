@@ -33,6 +33,13 @@ export abstract class PivotCommand extends Command {
     checkCommandArgs(this.commandName, rule, this.ctor as unknown as CommandShape, this.argv)
   }
 
+  /** A group (`pivot network`) without a sub-command: docker prints the group's usage on stderr and exits 0. */
+  protected async showGroupHelp(): Promise<void> {
+    const {loadHelpClass} = await import('@oclif/core')
+    const Help = await loadHelpClass(this.config)
+    await new Help(this.config, {sendToStderr: true}).showHelp([this.id ?? ''])
+  }
+
   protected openStore(cacheDir: string | undefined): Store {
     return Store.open(resolveCacheRoot(cacheDir))
   }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import * as fs from 'node:fs'
 import {USERNS_STAGING} from '../../src/userns/spawn-in-userns'
 import {leftovers} from './seed-image'
-import {processesMentioning} from './unpack-kit'
+import {processesMentioning} from './processes-mentioning'
 
 /**
  * Nothing of a cache's `--userns remap` containers on the host: no mount, cgroup or record

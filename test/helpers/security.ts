@@ -50,20 +50,6 @@ export function markerState(dir: string): string[] {
 
 // ---- processes ---------------------------------------------------------------------------------
 
-/** Host pids whose command line contains `text`. */
-export function pidsWithCmdline(text: string): number[] {
-  const found: number[] = []
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(text)) found.push(Number(entry))
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return found
-}
-
 export const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 
 /** Polls `check` every 20 ms; throws after `timeoutMs`. */

@@ -60,17 +60,3 @@ export function walk(dir: string, rel = ''): string[] {
 export function majorMinor(rdev: number): [number, number] {
   return [((rdev >> 8) & 0xfff) | (Math.floor(rdev / 2 ** 32) & ~0xfff), (rdev & 0xff) | ((rdev >> 12) & ~0xff & 0xfffff)]
 }
-
-/** PIDs of processes whose command line mentions `needle` (e.g. a leftover worker for a dest). */
-export function processesMentioning(needle: string): number[] {
-  const pids: number[] = []
-  for (const entry of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue
-    try {
-      if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(needle)) pids.push(Number(entry))
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return pids
-}

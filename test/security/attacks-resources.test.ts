@@ -12,7 +12,8 @@ import {after, before, describe, it} from 'node:test'
 import {openCgroup} from '../../src/runtime/cgroups'
 import {BUSYBOX_IMAGE, DEBIAN_IMAGE, pivot, tempDir, type PivotResult} from '../helpers/fixtures'
 import {cacheCgroups, cacheContainers, seedImage} from '../helpers/seed-image'
-import {assertNothingLeft, cleanUp, layerRootfs, pidsWithCmdline, signalTwice, sleep, startPivot, uniqueName, waitUntil} from '../helpers/security'
+import {processesMentioning} from '../helpers/processes-mentioning'
+import {assertNothingLeft, cleanUp, layerRootfs, signalTwice, sleep, startPivot, uniqueName, waitUntil} from '../helpers/security'
 import {treeListing} from '../helpers/tree-listing'
 
 const B = BUSYBOX_IMAGE
@@ -68,7 +69,7 @@ describe('attack: fork bomb against --pids-limit', {timeout: 120_000}, () => {
     const events = cgroupFile('pids.events')
     if (events !== undefined) assert.match(events, /^max [1-9]\d*$/m, 'forks were refused')
     // Every bomb process is in the container's cgroup: none on the host outside it.
-    const bombs = pidsWithCmdline(marker).filter(p => p !== r.child.pid)
+    const bombs = processesMentioning(marker).filter(p => p !== r.child.pid)
     assert.ok(bombs.length >= 15 && bombs.length <= 20, `${bombs.length} bomb processes on the host`)
     const worst = hostTrueMs(10)
     assert.ok(worst < 1000, `a host \`true\` took ${worst} ms during the bomb`)
@@ -76,7 +77,7 @@ describe('attack: fork bomb against --pids-limit', {timeout: 120_000}, () => {
     // Ended from outside, as a user (or a CI timeout) does: two SIGTERMs, the second kills all.
     await signalTwice(r, 'SIGTERM')
     assert.equal(await r.done, 137, r.err())
-    await waitUntil('the bomb to be gone', () => pidsWithCmdline(marker).length === 0, 10_000)
+    await waitUntil('the bomb to be gone', () => processesMentioning(marker).length === 0, 10_000)
     assertNothingLeft(cache)
   })
 })

@@ -10,6 +10,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {test} from 'node:test'
 import {REPO_ROOT} from '../helpers/fixtures'
+import {processesMentioning} from '../helpers/processes-mentioning'
 
 /** run-vm.sh kills a VM that has not finished by then (PIVOT_VM_TIMEOUT overrides it). */
 const VM_TIMEOUT_S = Number(process.env.PIVOT_VM_TIMEOUT ?? 900)
@@ -69,21 +70,6 @@ function tail(text: string, lines: number): string {
   return text.trimEnd().split('\n').slice(-lines).join('\n')
 }
 
-/** Processes whose command line mentions `text` (a QEMU left running would). */
-function processesWith(text: string): number[] {
-  return fs
-    .readdirSync('/proc')
-    .filter(entry => {
-      if (!/^\d+$/.test(entry)) return false
-      try {
-        return fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(text)
-      } catch {
-        return false
-      }
-    })
-    .map(Number)
-}
-
 test('cgroup v2 in a VM (Debian kernel, cgroup_no_v1=all, QEMU TCG)', {timeout: SCRIPT_TIMEOUT_MS + 60_000}, async t => {
   const started = Date.now()
   const run = await runVm()
@@ -91,7 +77,7 @@ test('cgroup v2 in a VM (Debian kernel, cgroup_no_v1=all, QEMU TCG)', {timeout: 
   // No leftovers on the host, whatever happened inside.
   assert.ok(workDir, `run-vm.sh did not get as far as making its disks:\n${tail(run.stderr, 40)}`)
   assert.equal(fs.existsSync(workDir), false, `${workDir} (temp disks) removed`)
-  assert.deepEqual(processesWith(workDir), [], 'no QEMU left running')
+  assert.deepEqual(processesMentioning(workDir), [], 'no QEMU left running')
   assert.equal(run.status, 0, `run-vm.sh failed (status ${run.status ?? run.signal}):\n${tail(run.stderr, 60)}`)
 
   const lines = run.stdout.split('\n').filter(line => line.startsWith('{'))

@@ -6,6 +6,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {BUSYBOX_IMAGE, pivot, tempDir} from '../../helpers/fixtures'
 import {leftovers, seedImage} from '../../helpers/seed-image'
+import {processesMentioning} from '../../helpers/processes-mentioning'
 
 const B = BUSYBOX_IMAGE
 let cache: string
@@ -33,22 +34,8 @@ function runD(args: string[]): string {
   return out.trim()
 }
 
-/** Processes on the host whose command line contains `marker`. */
-function processesWith(marker: string): number[] {
-  const out: number[] = []
-  for (const e of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(e) || Number(e) === process.pid) continue
-    try {
-      if (fs.readFileSync(`/proc/${e}/cmdline`, 'utf8').includes(marker)) out.push(Number(e))
-    } catch {
-      // gone
-    }
-  }
-  return out
-}
-
 function monitorOf(id: string): number {
-  const pids = processesWith(id).filter(pid => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0].endsWith('pivot-monitor'))
+  const pids = processesMentioning(id).filter(pid => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0].endsWith('pivot-monitor'))
   assert.equal(pids.length, 1, `one monitor for ${id}`)
   return pids[0]
 }
@@ -104,7 +91,7 @@ test('run -d returns at once; the container runs on, its output is logged in jso
   const logs = p(['logs', id])
   assert.equal(logs.stdout, 'out-1\nno newline')
   assert.equal(logs.stderr, 'err-1\n')
-  await until('the monitor to finish', () => processesWith(id).length === 0)
+  await until('the monitor to finish', () => processesMentioning(id).length === 0)
   // Only the exited container's files are left: no cgroup, no mount, no process.
   assert.deepEqual(leftovers(cache), {mounts: [], cgroups: [], containers: [id]})
   assert.equal(ok(['rm', id.slice(0, 10)]), id.slice(0, 10) + '\n')
@@ -114,16 +101,16 @@ test('run -d returns at once; the container runs on, its output is logged in jso
 test('run -d --rm: the monitor removes the container when it exits', async () => {
   const id = runD(['--rm', B, 'sh', '-c', 'sleep 1'])
   assert.equal(psJson().find(c => c.id === id)?.state, 'running')
-  await until('the container to be removed', () => !fs.existsSync(path.join(cache, 'containers', id)) && processesWith(id).length === 0)
+  await until('the container to be removed', () => !fs.existsSync(path.join(cache, 'containers', id)) && processesMentioning(id).length === 0)
   clean()
 })
 
 test('a SIGKILLed monitor takes its container with it; ps shows it dead; prune removes it', async () => {
   const marker = `detached-marker-${process.pid}`
   const id = runD(['--name', 'killed-monitor', B, 'sh', '-c', `sleep 600; : ${marker}`])
-  await until('the container to run', () => processesWith(marker).length > 0)
+  await until('the container to run', () => processesMentioning(marker).length > 0)
   process.kill(monitorOf(id), 'SIGKILL')
-  await until('the container to die', () => processesWith(marker).length === 0 && processesWith(id).length === 0)
+  await until('the container to die', () => processesMentioning(marker).length === 0 && processesMentioning(id).length === 0)
   await until('ps to say dead', () => psJson().find(c => c.id === id)?.state === 'dead')
   assert.equal(psJson().find(c => c.id === id)!.status, 'Dead')
   assert.equal(ok(['wait', 'killed-monitor']), '137\n')
@@ -144,7 +131,7 @@ test('rm -f of a running detached container, and rm of one whose monitor was kil
   assert.match(refused.stderr, /^pivot: you cannot remove a running container [0-9a-f]{64}\. Stop the container/)
   assert.equal(refused.stderr.trim().split('\n').length, 1)
   assert.equal(ok(['rm', '-f', id]), id + '\n')
-  assert.equal(processesWith(id).length, 0)
+  assert.equal(processesMentioning(id).length, 0)
   clean()
   const dead = runD([B, 'sleep', '600'])
   process.kill(monitorOf(dead), 'SIGKILL')
@@ -161,7 +148,7 @@ test('run -d of a command that is not there: exit 127 and one line, as docker; t
   assert.match(r.stderr, /^pivot: .*no-such-command/)
   await until('its record', () => psJson().find(c => c.name === 'no-such-cmd')?.state === 'exited')
   assert.equal(psJson().find(c => c.name === 'no-such-cmd')!.exitCode, 127)
-  await until('the monitor to finish', () => processesWith(psJson().find(c => c.name === 'no-such-cmd')!.id).length === 0)
+  await until('the monitor to finish', () => processesMentioning(psJson().find(c => c.name === 'no-such-cmd')!.id).length === 0)
   assert.equal(ok(['rm', 'no-such-cmd']), 'no-such-cmd\n')
   clean()
 })

@@ -13,7 +13,7 @@ import {BUSYBOX_IMAGE, pivot, tempDir, type PivotResult} from '../../helpers/fix
 import {leftovers, seedImage} from '../../helpers/seed-image'
 import {remapRange} from '../../../src/userns/remap-range'
 import {assertRemapClean} from '../../helpers/remap'
-import {processesMentioning} from '../../helpers/unpack-kit'
+import {processesMentioning} from '../../helpers/processes-mentioning'
 
 const B = BUSYBOX_IMAGE
 const NETWORK = 'pivot-test-remapd-net'

@@ -13,7 +13,8 @@ import {unpackLayer} from '../../../src/unpack/unpack-layer'
 import {UnpackError} from '../../../src/unpack/unpack-error'
 import {TarBuilder} from '../../helpers/tar-builder'
 import {diffTrees, treeListing} from '../../helpers/tree-listing'
-import {cleanupTempDirs, processesMentioning, tempDir, unpackBuffer, xattr} from '../../helpers/unpack-kit'
+import {processesMentioning} from '../../helpers/processes-mentioning'
+import {cleanupTempDirs, tempDir, unpackBuffer, xattr} from '../../helpers/unpack-kit'
 
 after(cleanupTempDirs)
 

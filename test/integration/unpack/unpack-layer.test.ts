@@ -11,7 +11,8 @@ import {after, describe, it} from 'node:test'
 import {prepareUnpacker, unpackLayer} from '../../../src/unpack/unpack-layer'
 import {UnpackError} from '../../../src/unpack/unpack-error'
 import {TarBuilder, header} from '../../helpers/tar-builder'
-import {cleanupTempDirs, majorMinor, processesMentioning, streamOf, tempDir, unpackBuffer, walk, xattr, xattrNames} from '../../helpers/unpack-kit'
+import {processesMentioning} from '../../helpers/processes-mentioning'
+import {cleanupTempDirs, majorMinor, streamOf, tempDir, unpackBuffer, walk, xattr, xattrNames} from '../../helpers/unpack-kit'
 
 after(cleanupTempDirs)
 

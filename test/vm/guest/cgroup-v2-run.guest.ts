@@ -9,7 +9,8 @@ import {after, before, describe, it} from 'node:test'
 import {detectCgroups, openCgroup} from '../../../src/runtime/cgroups'
 import {pivot, tempDir} from '../../helpers/fixtures'
 import {cacheCgroups} from '../../helpers/seed-image'
-import {assertNothingLeft, cleanUp, pidsWithCmdline, signalTwice, sleep, startPivot, uniqueName, waitUntil, type Running} from '../../helpers/security'
+import {processesMentioning} from '../../helpers/processes-mentioning'
+import {assertNothingLeft, cleanUp, signalTwice, sleep, startPivot, uniqueName, waitUntil, type Running} from '../../helpers/security'
 
 const BUSYBOX_TAR = process.env.PIVOT_VM_BUSYBOX_TAR ?? '/data/busybox.tar'
 const CGROUP_ROOT = '/sys/fs/cgroup'
@@ -103,13 +104,13 @@ describe('cgroup v2 in the VM: pivot run and prune', {timeout: 15 * 60_000}, () 
     await waitUntil('the bomb to hit the limit', () => keyed(dir, 'pids.events').max > 0, SLOW)
     const current = Number(read(dir, 'pids.current'))
     assert.ok(current <= 20, `pids.current ${current}`)
-    const bombs = pidsWithCmdline(marker).length
+    const bombs = processesMentioning(marker).length
     assert.ok(bombs >= 1 && bombs <= 20, `${bombs} bomb processes`)
     assert.equal(r.child.exitCode, null, 'the run goes on')
     // cgroup.kill takes the whole cgroup at once, however fast the bomb forks.
     await signalTwice(r, 'SIGTERM')
     assert.equal(await r.done, 137, r.err())
-    assert.deepEqual(pidsWithCmdline(marker), [])
+    assert.deepEqual(processesMentioning(marker), [])
     assert.ok(!fs.existsSync(dir), 'the cgroup is gone')
     assertNothingLeft(cache)
   })
@@ -159,7 +160,7 @@ describe('cgroup v2 in the VM: pivot run and prune', {timeout: 15 * 60_000}, () 
     const dir = cgroupDir()
     r.child.kill('SIGKILL')
     await r.exited
-    await waitUntil('the container to die with pivot', () => pidsWithCmdline(marker).length === 0, SLOW)
+    await waitUntil('the container to die with pivot', () => processesMentioning(marker).length === 0, SLOW)
     assert.ok(fs.existsSync(dir), 'nobody removed the cgroup yet')
     assert.deepEqual(cacheCgroups(cache), [path.basename(dir)])
     const prune = pivot(['prune'], {cacheDir: cache, timeout: SLOW})
@@ -174,6 +175,6 @@ describe('cgroup v2 in the VM: pivot run and prune', {timeout: 15 * 60_000}, () 
       left.map(e => e.name),
       [],
     )
-    assert.deepEqual(pidsWithCmdline('pivot-vm-'), [], 'no process of these tests')
+    assert.deepEqual(processesMentioning('pivot-vm-'), [], 'no process of these tests')
   })
 })
