@@ -4,7 +4,7 @@ import {execFileSync} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import {bundleFile, bundledModules, freshBundle, writeBundle} from '../../../src/common/module-bundle'
+import {bundleFile, bundledModules, codeCacheFile, freshBundle, writeBundle} from '../../../src/common/module-bundle'
 
 const REPO = path.resolve(__dirname, '..', '..', '..', '..')
 
@@ -100,6 +100,55 @@ test('freshBundle: none, fresh, then stale once the entry is rewritten (as tsc r
     const later = new Date(Date.now() + 5000)
     fs.utimesSync(entry, later, later)
     assert.equal(freshBundle(entry), undefined)
+  } finally {
+    fs.rmSync(dir, {recursive: true, force: true})
+  }
+})
+
+test('useBundle: the first process writes a code cache of what it compiled, the next ones use it; a rebuilt bundle or a bad cache gets a new one', () => {
+  const dir = makeGraph()
+  try {
+    const entry = path.join(dir, 'lib', 'entry.js')
+    const {file} = writeBundle(entry)
+    const cache = codeCacheFile(file)
+    assert.equal(cache, path.join(dir, 'lib', 'entry.bundle.cache'))
+    const lib = JSON.stringify(path.join(REPO, 'dist', 'src', 'common', 'module-bundle.js'))
+    // As `pivot run` does: the entry's module first, then its bundle; what runs must not change.
+    const use = () =>
+      JSON.parse(
+        execFileSync(
+          process.execPath,
+          [
+            '-e',
+            `const used = require(${lib}).useBundle(${JSON.stringify(entry)}); console.log(JSON.stringify({used, run: require(${JSON.stringify(entry)}).run().a}))`,
+          ],
+          {encoding: 'utf8'},
+        ),
+      )
+    const header = () => fs.readFileSync(cache).subarray(0, 200).toString('latin1').split('\n')[0]
+    const st = () => fs.statSync(file)
+    assert.deepEqual(use(), {used: true, run: 'a+sub'})
+    assert.equal(header(), `pivot code cache ${st().ino} ${st().size} ${st().mtimeMs}`)
+    assert.ok(fs.statSync(cache).size > 200, 'bytecode after the key line')
+    const made = fs.statSync(cache).ino
+    assert.deepEqual(use(), {used: true, run: 'a+sub'})
+    assert.equal(fs.statSync(cache).ino, made, 'a usable cache is not written again')
+    // Rebuilt: a new file with the same length (V8 alone would take the old cache for it).
+    const a = path.join(dir, 'lib', 'a.js')
+    fs.writeFileSync(a, fs.readFileSync(a, 'utf8').replace("value = 'a+'", "value = 'b+'"))
+    writeBundle(entry)
+    assert.deepEqual(use(), {used: true, run: 'b+sub'})
+    assert.equal(header(), `pivot code cache ${st().ino} ${st().size} ${st().mtimeMs}`)
+    // The right key over data V8 refuses: compiled from source, and the cache made again.
+    const key = header() + '\n'
+    fs.writeFileSync(cache, Buffer.concat([Buffer.from(key, 'latin1'), Buffer.alloc(4096, 7)]))
+    assert.deepEqual(use(), {used: true, run: 'b+sub'})
+    assert.ok(fs.statSync(cache).size > 200 && !fs.readFileSync(cache).subarray(key.length).equals(Buffer.alloc(4096, 7)))
+    // No leftover temp file.
+    assert.deepEqual(
+      fs.readdirSync(path.join(dir, 'lib')).filter(f => f.endsWith('.tmp')),
+      [],
+    )
   } finally {
     fs.rmSync(dir, {recursive: true, force: true})
   }
