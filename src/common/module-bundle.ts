@@ -24,14 +24,14 @@ import * as path from 'node:path'
  * bundle, the plain entry, same behaviour.
  */
 
-/** Where the bundle of `entry` (a compiled .js file) lives. */
-export function bundleFile(entry: string): string {
-  return entry.replace(/\.js$/, '') + '.bundle.js'
+/** Where the bundle of `entry` (a compiled .js file) lives; `early`: its early bundle (earlyModules). */
+export function bundleFile(entry: string, early = false): string {
+  return entry.replace(/\.js$/, '') + (early ? '.early' : '') + '.bundle.js'
 }
 
 /** The bundle of `entry` when there is one at least as new as the entry itself; else undefined. */
-export function freshBundle(entry: string): string | undefined {
-  const file = bundleFile(entry)
+export function freshBundle(entry: string, early = false): string | undefined {
+  const file = bundleFile(entry, early)
   const bundle = fs.statSync(file, {throwIfNoEntry: false})
   if (bundle === undefined) return undefined
   const source = fs.statSync(entry, {throwIfNoEntry: false})
@@ -42,8 +42,8 @@ export function freshBundle(entry: string): string | undefined {
  * From here on, this process takes the modules of `entry`'s bundle from it, when the bundle is
  * fresh; else nothing changes. Returns whether it does.
  */
-export function useBundle(entry: string): boolean {
-  const bundle = freshBundle(entry)
+export function useBundle(entry: string, early = false): boolean {
+  const bundle = freshBundle(entry, early)
   if (bundle !== undefined) loadBundle(bundle)
   return bundle !== undefined
 }
@@ -108,6 +108,21 @@ function writeCodeCache(script: import('node:vm').Script, file: string, key: str
  * hot entry: a bundle's parse is paid in full by every process that loads it).
  */
 export function bundledModules(entry: string, without: readonly string[] = []): string[] {
+  return walk([entry], without, false)
+}
+
+/**
+ * The modules of `entry`'s early bundle: what it needs before its first lazy step. The static
+ * imports of `entry` and of `roots` (the modules it requires lazily on that early path), and
+ * theirs, but no lazy require: tsc writes an import `require("...")` (double quotes), the source's
+ * own lazy requires keep their single quotes (prettier's style). `pivot run` loads its early
+ * bundle first, so that all it needs to spawn the init comes from one file and its code cache.
+ */
+export function earlyModules(entry: string, roots: readonly string[]): string[] {
+  return walk([entry, ...roots], [], true)
+}
+
+function walk(starts: readonly string[], without: readonly string[], importsOnly: boolean): string[] {
   const found: string[] = []
   const seen = new Set<string>(without.map(f => path.resolve(f)))
   const visit = (file: string) => {
@@ -118,13 +133,13 @@ export function bundledModules(entry: string, without: readonly string[] = []): 
     // `.then(() => __importStar(require(` is how tsc compiles import(); any other require( is an
     // import or a lazy require.
     for (const m of source.matchAll(/(\.then\(\(\) => __importStar\()?\brequire\((["'])(\.\.?\/[^"'\n]+)\2\)/g)) {
-      if (m[1] !== undefined) continue
+      if (m[1] !== undefined || (importsOnly && m[2] !== '"')) continue
       const target = resolveRelative(path.dirname(file), m[3], f => fs.statSync(f, {throwIfNoEntry: false})?.isFile() === true)
       if (target === undefined) throw new Error(`${file}: cannot resolve require('${m[3]}')`)
       if (target.endsWith('.js')) visit(target)
     }
   }
-  visit(path.resolve(entry))
+  for (const start of starts) visit(path.resolve(start))
   return found
 }
 
@@ -194,11 +209,14 @@ Module._extensions['.js'] = function (module, filename) {
 module.exports = load(path.join(__dirname, ENTRY), module)
 `
 
-/** Writes the bundle of `entry` (atomically: a run starting meanwhile reads the old one or the new one). */
-export function writeBundle(entry: string, without: readonly string[] = []): {file: string; modules: number; bytes: number} {
-  const file = bundleFile(path.resolve(entry))
+/**
+ * Writes the bundle of `entry` (atomically: a run starting meanwhile reads the old one or the new
+ * one); with `early`, its early bundle of earlyModules(entry, early) instead.
+ */
+export function writeBundle(entry: string, without: readonly string[] = [], early?: readonly string[]): {file: string; modules: number; bytes: number} {
+  const file = bundleFile(path.resolve(entry), early !== undefined)
   const dir = path.dirname(file)
-  const modules = bundledModules(entry, without)
+  const modules = early !== undefined ? earlyModules(entry, early) : bundledModules(entry, without)
   const parts = ["'use strict'", 'const sources = {']
   for (const m of modules) {
     // The source first in the function body: tsc's "use strict" stays the body's directive.
@@ -212,12 +230,14 @@ export function writeBundle(entry: string, without: readonly string[] = []): {fi
   return {file, modules: modules.length, bytes: Buffer.byteLength(text)}
 }
 
-// `node dist/src/common/module-bundle.js ENTRY[,WITHOUT...]...`: the build's step (an entry, then
-// the modules its bundle leaves out, comma-separated).
+// `node dist/src/common/module-bundle.js ENTRY[,WITHOUT...]... [early:ENTRY,ROOT...]...`: the
+// build's step (an entry, then the modules its bundle leaves out, comma-separated; or an entry's
+// early bundle and the roots of its early path).
 if (require.main === module) {
   for (const arg of process.argv.slice(2)) {
-    const [entry, ...without] = arg.split(',')
-    const {file, modules, bytes} = writeBundle(entry, without)
+    const early = arg.startsWith('early:')
+    const [entry, ...rest] = (early ? arg.slice('early:'.length) : arg).split(',')
+    const {file, modules, bytes} = early ? writeBundle(entry, [], rest) : writeBundle(entry, rest)
     console.log(`bundled ${modules} modules, ${Math.round(bytes / 1024)} KiB: ${path.relative(process.cwd(), file)}`)
   }
 }

@@ -4,7 +4,7 @@ import {execFileSync} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import {bundleFile, bundledModules, codeCacheFile, freshBundle, writeBundle} from '../../../src/common/module-bundle'
+import {bundleFile, bundledModules, codeCacheFile, earlyModules, freshBundle, writeBundle} from '../../../src/common/module-bundle'
 
 const REPO = path.resolve(__dirname, '..', '..', '..', '..')
 
@@ -43,6 +43,34 @@ test('bundledModules: relative requires, static and lazy, with index.js; not wha
   try {
     const files = bundledModules(path.join(dir, 'lib', 'entry.js')).map(f => path.relative(dir, f))
     assert.deepEqual(files, ['lib/entry.js', 'lib/a.js', 'lib/sub/index.js', 'shared.js', 'lib/lazy.js'])
+  } finally {
+    fs.rmSync(dir, {recursive: true, force: true})
+  }
+})
+
+test('earlyModules: the static imports of the entry and of the roots, and theirs, no lazy require; its bundle, then the full one, share one instance of each module', () => {
+  const dir = makeGraph()
+  try {
+    const entry = path.join(dir, 'lib', 'entry.js')
+    const rel = (files: string[]) => files.map(f => path.relative(dir, f))
+    assert.deepEqual(rel(earlyModules(entry, [])), ['lib/entry.js', 'lib/a.js', 'lib/sub/index.js', 'shared.js'])
+    assert.deepEqual(rel(earlyModules(entry, [path.join(dir, 'lib', 'lazy.js')])), ['lib/entry.js', 'lib/a.js', 'lib/sub/index.js', 'shared.js', 'lib/lazy.js'])
+    const early = writeBundle(entry, [], [])
+    assert.equal(early.file, path.join(dir, 'lib', 'entry.early.bundle.js'))
+    assert.equal(freshBundle(entry, true), early.file)
+    assert.equal(freshBundle(entry), undefined, 'the full bundle is another file')
+    writeBundle(entry)
+    // As bin/pivot and src/cli/run.ts do: the early bundle, the entry, later the full bundle.
+    const lib = JSON.stringify(path.join(REPO, 'dist', 'src', 'common', 'module-bundle.js'))
+    const script = `
+      const mb = require(${lib})
+      mb.useBundle(${JSON.stringify(entry)}, true)
+      const e = require(${JSON.stringify(entry)})
+      const early = Object.keys(require.cache).filter(k => k.startsWith(${JSON.stringify(dir)})).map(k => k.slice(${dir.length + 1})).sort()
+      mb.useBundle(${JSON.stringify(entry)})
+      console.log(JSON.stringify({early, run: e.run().lazy, same: require(${JSON.stringify(path.join(dir, 'shared.js'))}) === e.shared}))`
+    const out = JSON.parse(execFileSync(process.execPath, ['-e', script], {encoding: 'utf8'}))
+    assert.deepEqual(out, {early: ['lib/a.js', 'lib/entry.early.bundle.js', 'lib/entry.js', 'lib/sub/index.js', 'shared.js'], run: 'lazy', same: true})
   } finally {
     fs.rmSync(dir, {recursive: true, force: true})
   }
@@ -164,6 +192,10 @@ test("pivot run's bundle has the run path and leaves the puller (an import()) to
   const execBundle = fs.readFileSync(path.join(REPO, 'dist', 'src', 'cli', 'exec.bundle.js'), 'utf8')
   assert.ok(execBundle.includes('"../runtime/lifecycle/exec.js": function') && execBundle.includes('"../store/container-record.js": function'))
   assert.ok(!execBundle.includes('"../runtime/user.js": function') && !execBundle.includes('"../runtime/security/security-options.js": function'))
+  // run's early bundle: what the spawn of the init needs, nothing more (bin/pivot loads it first).
+  const early = fs.readFileSync(path.join(REPO, 'dist', 'src', 'cli', 'run.early.bundle.js'), 'utf8')
+  assert.ok(early.includes('"../runtime/start-init.js": function') && early.includes('"../sys/namespace-calls.js": function'))
+  assert.ok(!early.includes('"../sys/koffi-syscalls.js": function') && !early.includes('"../store/store.js": function'))
   const init = bundledModules(path.join(REPO, 'dist', 'src', 'runtime', 'init.js')).map(f => path.relative(path.join(REPO, 'dist'), f))
   assert.ok(init.includes('src/runtime/rootfs/execute.js') && init.includes('src/sys/koffi-syscalls.js'))
 })
