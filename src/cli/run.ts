@@ -21,8 +21,9 @@ import {abortOnInterrupt} from '../common/interrupt'
 import {useBundle} from '../common/module-bundle'
 import {isRoot} from '../common/user-dirs'
 
-// Only the modules above (small, no node:crypto or child_process) load before the init is
-// spawned; the rest are required after, while the init's node starts on the other core.
+// Only the modules above (small, no node:crypto or child_process) and start-init load before the
+// init is spawned, from run.early.bundle.js when the build made it (bin/pivot loads it); the rest
+// are required after, while the init's node starts on the other core.
 const lazy = {
   store: () => require('../store/store') as typeof import('../store/store'),
   cacheRoot: () => require('../store/cache-root') as typeof import('../store/cache-root'),

@@ -24,14 +24,14 @@ import * as path from 'node:path'
  * bundle, the plain entry, same behaviour.
  */
 
-/** Where the bundle of `entry` (a compiled .js file) lives. */
-export function bundleFile(entry: string): string {
-  return entry.replace(/\.js$/, '') + '.bundle.js'
+/** Where the bundle of `entry` (a compiled .js file) lives; `early`: its early bundle (earlyModules). */
+export function bundleFile(entry: string, early = false): string {
+  return entry.replace(/\.js$/, '') + (early ? '.early' : '') + '.bundle.js'
 }
 
 /** The bundle of `entry` when there is one at least as new as the entry itself; else undefined. */
-export function freshBundle(entry: string): string | undefined {
-  const file = bundleFile(entry)
+export function freshBundle(entry: string, early = false): string | undefined {
+  const file = bundleFile(entry, early)
   const bundle = fs.statSync(file, {throwIfNoEntry: false})
   if (bundle === undefined) return undefined
   const source = fs.statSync(entry, {throwIfNoEntry: false})
@@ -42,10 +42,64 @@ export function freshBundle(entry: string): string | undefined {
  * From here on, this process takes the modules of `entry`'s bundle from it, when the bundle is
  * fresh; else nothing changes. Returns whether it does.
  */
-export function useBundle(entry: string): boolean {
-  const bundle = freshBundle(entry)
-  if (bundle !== undefined) require(bundle)
+export function useBundle(entry: string, early = false): boolean {
+  const bundle = freshBundle(entry, early)
+  if (bundle !== undefined) loadBundle(bundle)
   return bundle !== undefined
+}
+
+/** Where the V8 code cache of `bundle` lives: beside it (`run.bundle.js` -> `run.bundle.cache`). */
+export function codeCacheFile(bundle: string): string {
+  return bundle.replace(/\.js$/, '') + '.cache'
+}
+
+/**
+ * Requires `bundle` as node would, compiled with its V8 code cache when there is one made from
+ * this very file. Parsing and compiling the ~500 KiB of `pivot run`'s bundle (and, lazily, each
+ * function it calls) was ~20 ms of the parent's CPU on every run; from the cache, V8 takes the
+ * bytecode of every function the run that made it had compiled. There is no build step for it:
+ * only a real run compiles what a run needs, so a process that found no usable cache writes one
+ * at its exit (made from all it compiled by then), beside the bundle when it may (the install's
+ * own directory: whoever can write there can change the code anyway; anywhere else a cache would
+ * be code a less trusted user could plant for root). V8 checks its own version and flags and the
+ * source's length only: the file starts with a line naming the bundle it was made from (inode,
+ * size, mtime; a rebuild renames a new file into place), so a stale cache is never used.
+ */
+export function loadBundle(bundle: string): void {
+  const vm = require('node:vm') as typeof import('node:vm')
+  const Module = require('node:module') as typeof import('node:module') & {_cache: NodeJS.Dict<NodeModule>; _nodeModulePaths(dir: string): string[]}
+  const st = fs.statSync(bundle)
+  const key = `pivot code cache ${st.ino} ${st.size} ${st.mtimeMs}\n`
+  const cacheFile = codeCacheFile(bundle)
+  let cachedData: Buffer | undefined
+  try {
+    const data = fs.readFileSync(cacheFile)
+    if (data.subarray(0, key.length).toString('latin1') === key) cachedData = data.subarray(key.length)
+  } catch {
+    // none yet
+  }
+  // The wrapper node's loader puts around a module, on the code's first line (line numbers stay).
+  const source = `(function (exports, require, module, __filename, __dirname) { ${fs.readFileSync(bundle, 'utf8')}\n})`
+  const script = new vm.Script(source, {filename: bundle, ...(cachedData ? {cachedData} : {})})
+  const module = new Module(bundle, require.main)
+  module.filename = bundle
+  module.paths = Module._nodeModulePaths(path.dirname(bundle))
+  Module._cache[bundle] = module
+  const wrapper = script.runInThisContext() as (...args: unknown[]) => void
+  wrapper.call(module.exports, module.exports, Module.createRequire(bundle), module, bundle, path.dirname(bundle))
+  module.loaded = true
+  if (cachedData === undefined || script.cachedDataRejected === true) process.once('exit', () => writeCodeCache(script, cacheFile, key))
+}
+
+/** The cache of all `script` compiled so far, written atomically; silently nothing where it may not. */
+function writeCodeCache(script: import('node:vm').Script, file: string, key: string): void {
+  const temp = `${file}.${process.pid}.tmp`
+  try {
+    fs.writeFileSync(temp, Buffer.concat([Buffer.from(key, 'latin1'), script.createCachedData()]), {mode: 0o644, flag: 'wx'})
+    fs.renameSync(temp, file)
+  } catch {
+    fs.rmSync(temp, {force: true})
+  }
 }
 
 /**
@@ -54,6 +108,21 @@ export function useBundle(entry: string): boolean {
  * hot entry: a bundle's parse is paid in full by every process that loads it).
  */
 export function bundledModules(entry: string, without: readonly string[] = []): string[] {
+  return walk([entry], without, false)
+}
+
+/**
+ * The modules of `entry`'s early bundle: what it needs before its first lazy step. The static
+ * imports of `entry` and of `roots` (the modules it requires lazily on that early path), and
+ * theirs, but no lazy require: tsc writes an import `require("...")` (double quotes), the source's
+ * own lazy requires keep their single quotes (prettier's style). `pivot run` loads its early
+ * bundle first, so that all it needs to spawn the init comes from one file and its code cache.
+ */
+export function earlyModules(entry: string, roots: readonly string[]): string[] {
+  return walk([entry, ...roots], [], true)
+}
+
+function walk(starts: readonly string[], without: readonly string[], importsOnly: boolean): string[] {
   const found: string[] = []
   const seen = new Set<string>(without.map(f => path.resolve(f)))
   const visit = (file: string) => {
@@ -64,13 +133,13 @@ export function bundledModules(entry: string, without: readonly string[] = []): 
     // `.then(() => __importStar(require(` is how tsc compiles import(); any other require( is an
     // import or a lazy require.
     for (const m of source.matchAll(/(\.then\(\(\) => __importStar\()?\brequire\((["'])(\.\.?\/[^"'\n]+)\2\)/g)) {
-      if (m[1] !== undefined) continue
+      if (m[1] !== undefined || (importsOnly && m[2] !== '"')) continue
       const target = resolveRelative(path.dirname(file), m[3], f => fs.statSync(f, {throwIfNoEntry: false})?.isFile() === true)
       if (target === undefined) throw new Error(`${file}: cannot resolve require('${m[3]}')`)
       if (target.endsWith('.js')) visit(target)
     }
   }
-  visit(path.resolve(entry))
+  for (const start of starts) visit(path.resolve(start))
   return found
 }
 
@@ -140,11 +209,14 @@ Module._extensions['.js'] = function (module, filename) {
 module.exports = load(path.join(__dirname, ENTRY), module)
 `
 
-/** Writes the bundle of `entry` (atomically: a run starting meanwhile reads the old one or the new one). */
-export function writeBundle(entry: string, without: readonly string[] = []): {file: string; modules: number; bytes: number} {
-  const file = bundleFile(path.resolve(entry))
+/**
+ * Writes the bundle of `entry` (atomically: a run starting meanwhile reads the old one or the new
+ * one); with `early`, its early bundle of earlyModules(entry, early) instead.
+ */
+export function writeBundle(entry: string, without: readonly string[] = [], early?: readonly string[]): {file: string; modules: number; bytes: number} {
+  const file = bundleFile(path.resolve(entry), early !== undefined)
   const dir = path.dirname(file)
-  const modules = bundledModules(entry, without)
+  const modules = early !== undefined ? earlyModules(entry, early) : bundledModules(entry, without)
   const parts = ["'use strict'", 'const sources = {']
   for (const m of modules) {
     // The source first in the function body: tsc's "use strict" stays the body's directive.
@@ -158,12 +230,14 @@ export function writeBundle(entry: string, without: readonly string[] = []): {fi
   return {file, modules: modules.length, bytes: Buffer.byteLength(text)}
 }
 
-// `node dist/src/common/module-bundle.js ENTRY[,WITHOUT...]...`: the build's step (an entry, then
-// the modules its bundle leaves out, comma-separated).
+// `node dist/src/common/module-bundle.js ENTRY[,WITHOUT...]... [early:ENTRY,ROOT...]...`: the
+// build's step (an entry, then the modules its bundle leaves out, comma-separated; or an entry's
+// early bundle and the roots of its early path).
 if (require.main === module) {
   for (const arg of process.argv.slice(2)) {
-    const [entry, ...without] = arg.split(',')
-    const {file, modules, bytes} = writeBundle(entry, without)
+    const early = arg.startsWith('early:')
+    const [entry, ...rest] = (early ? arg.slice('early:'.length) : arg).split(',')
+    const {file, modules, bytes} = early ? writeBundle(entry, [], rest) : writeBundle(entry, rest)
     console.log(`bundled ${modules} modules, ${Math.round(bytes / 1024)} KiB: ${path.relative(process.cwd(), file)}`)
   }
 }

@@ -1,7 +1,8 @@
 /**
  * What `pivot run` sends the container's init over fd 3, as one JSON line: everything the init
  * needs, resolved by the parent, so the init reads no store files and loads nothing heavy. The
- * line is also the "go": the parent writes it only after the init is in the container's cgroup.
+ * line is also the "go": the parent writes it once the init is in the container's cgroup, or, on
+ * cgroup v1, with `joinCgroup`, which the init's first step carries out.
  */
 export interface InitVolume {
   /** Absolute host path (the init still sees the host's tree until pivot_root). */
@@ -24,6 +25,16 @@ export interface InitConfig {
    * that sent no signal but may have left the config buffered on fd 3, so the init checks it.
    */
   parentPid?: number
+  /**
+   * cgroup v1, an init outside any user namespace: the container's cgroup's `tasks` file in each
+   * hierarchy, which the init writes "0" to as its first step. That moves only its calling
+   * thread, for which the kernel skips cgroup_threadgroup_rwsem: its RCU grace period made the
+   * parent's write of the whole process to `cgroup.procs` cost 8-14 ms of every run. Sent with
+   * "go" only, never in config.json: the cgroup is made anew at each start. Absent: the parent
+   * moved the init before "go" (v2 takes whole processes only; in a user namespace the init may
+   * not write the host's cgroup files).
+   */
+  joinCgroup?: string[]
   /** The store root, absolute: the init chdirs here so overlay's lowerdir paths are short relative ones. */
   storeRoot: string
   /** Overlay lower dirs relative to storeRoot, TOPMOST FIRST (overlay's order): the container's init layer, then the image's layers via `l/<short>`. */

@@ -414,7 +414,7 @@ function rootlessUserns(): Pick<InitConfig, 'userns'> {
   return {userns: {ttyGid: hostId(userNamespaceSpec().maps.gid, 5) !== undefined}}
 }
 
-/** Puts the init in the cgroup, says go, waits; returns the exit status or throws the init's failure. */
+/** Puts the init in the cgroup (or has it join on v1), says go, waits; returns the exit status or throws the init's failure. */
 async function runInit(
   init: PendingInit,
   opts: RunOptions,
@@ -445,10 +445,12 @@ async function runInit(
       throw error
     }
   }
-  // In the cgroup before "go", so the command and everything it forks are counted and limited.
+  // In the cgroup before the command runs, so that it and everything it forks are counted and
+  // limited: moved now, or on v1 by the init's own first step (initJoins).
+  const joins = initJoins(cgroup, init)
   try {
     if (kill.requested) throw new RuntimeError('RUN_INTERRUPTED', 'killed before the container started', {exitCode: 137})
-    cgroup.addProcess(pid)
+    if (!joins) cgroup.addProcess(pid)
   } catch (error) {
     init.abandon()
     await exited
@@ -474,7 +476,7 @@ async function runInit(
       )
     : undefined
   try {
-    return await waitInit(init, opts, config, state, store, kill, control, hold)
+    return await waitInit(init, opts, {...config, ...(joins ? {joinCgroup: joins} : {})}, state, store, kill, control, hold)
   } finally {
     hold?.close()
   }
@@ -538,7 +540,7 @@ function missingLayer(store: RunOptions['store'], image: RunOptions['image'], di
 }
 
 /**
- * run -d: the monitor reports the init's pid; the init goes into the cgroup; the record names the
+ * run -d: the monitor reports the init's pid; the init goes into the cgroup (on v1 it joins itself, after "go"); the record names the
  * monitor as owner (a killed monitor shows the container as dead); then "go", and the wait is only
  * for the exec (EOF on fd 3) or the init's failure. Returns 0: the container runs on.
  */
@@ -587,9 +589,10 @@ export async function runDetached(
     ])
     throw new RuntimeError('RUN_INIT_FAILED', `cannot start the container's monitor: ${error?.message ?? `it exited with status ${code ?? '?'}`}`)
   }
+  const joins = initJoins(cgroup, init)
   try {
     if (kill.requested) throw new RuntimeError('RUN_INTERRUPTED', 'killed before the container started', {exitCode: 137})
-    cgroup.addProcess(pid)
+    if (!joins) cgroup.addProcess(pid)
     state.status = 'running'
     state.pid = pid
     state.owner = {pid: monitor.pid, startTime: processStartTime(monitor.pid) ?? ''}
@@ -601,11 +604,21 @@ export async function runDetached(
   }
   // From "go" on the monitor records the end and cleans up, whatever happens here.
   handover.done = true
-  control.write(JSON.stringify({...config, parentPid: monitor.pid}) + '\n')
+  control.write(JSON.stringify({...config, parentPid: monitor.pid, ...(joins ? {joinCgroup: joins} : {})}) + '\n')
   await closed
   const failure = parseFailure(text.slice(text.indexOf('\n') + 1))
   if (failure) throw new RuntimeError(failure.code, failure.message, {exitCode: failure.exitCode})
   return 0
+}
+
+/**
+ * cgroup v1: the `tasks` files the init joins as its first step (InitConfig.joinCgroup says why),
+ * instead of the parent's move of the whole process before "go". Undefined where the parent moves
+ * it: v2 (a domain cgroup takes whole processes only), and an init in a user namespace (a
+ * starter's child, `containerPid`), which may not write the host's cgroup files.
+ */
+function initJoins(cgroup: CgroupManager, init: PendingInit): string[] | undefined {
+  return cgroup.version === 1 && !init.containerPid ? cgroup.paths.map(p => path.join(p, 'tasks')) : undefined
 }
 
 /**

@@ -3,22 +3,22 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import {CLONE_NEWNET, CLONE_NEWPID} from '../sys/constants'
 import {RuntimeError} from './runtime-error'
-import {KoffiSyscalls} from '../sys/koffi-syscalls'
+import {setns, unshare} from '../sys/namespace-calls'
 import {freshBundle} from '../common/module-bundle'
 import type {UsernsSpec} from '../userns/spawn-in-userns'
 import {isRoot} from '../common/user-dirs'
 
 /**
  * Spawning the container's init, kept apart from the rest of the runtime so that `pivot run` can
- * load it (node:child_process and koffi, nothing else) and start the init before it loads
+ * load it (node:child_process and koffi's unshare and setns, nothing else) and start the init before it loads
  * anything more: the init's node start then overlaps all of the parent's own work.
  */
 
 /** dist/src/runtime/init.js, next to this file once compiled. */
 export const INIT_SCRIPT = path.join(__dirname, 'init.js')
 
-// Stateless, and binds each libc function on first use: nothing to defer.
-const sys = new KoffiSyscalls()
+// Only unshare and setns, not all of KoffiSyscalls: this module is on the way to the spawn.
+const sys = {unshare, setns}
 
 /**
  * A container init spawned and waiting for its config on fd 3. `pivot run` starts it as early as

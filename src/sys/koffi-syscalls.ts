@@ -2,6 +2,7 @@ import type {CapabilitySets, FileStat, SeccompRuleSpec, Syscalls} from './syscal
 import * as os from 'node:os'
 import {errno, fn, koffiModule, type Koffi} from './koffi-loader'
 import {rejectNul, rejectNulBytes, rejectNulExec, SysError} from './sys-error'
+import {setns, unshare} from './namespace-calls'
 
 const {ENODATA, ENOENT, ERANGE, EWOULDBLOCK, EINVAL} = os.constants.errno
 
@@ -65,11 +66,11 @@ export class KoffiSyscalls implements Syscalls {
   }
 
   unshare(flags: number): void {
-    this.check('unshare', [flags], fn('int unshare(int flags)')(flags))
+    unshare(flags)
   }
 
   setns(fd: number, nstype: number): void {
-    this.check('setns', [fd, nstype], fn('int setns(int fd, int nstype)')(fd, nstype))
+    setns(fd, nstype)
   }
 
   mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null): void {

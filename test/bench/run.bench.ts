@@ -85,6 +85,7 @@ async function main(): Promise<void> {
   // What the build installs (src/runtime/monitor/build.sh): `tsc` alone leaves no fresh bundle,
   // and pivot would run its plain modules.
   for (const entry of ['cli/run.js', 'runtime/init.js']) writeBundle(path.join(REPO_ROOT, 'dist', 'src', entry))
+  writeBundle(path.join(REPO_ROOT, 'dist', 'src', 'cli', 'run.js'), [], [path.join(REPO_ROOT, 'dist', 'src', 'runtime', 'start-init.js')])
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pivot-bench-run-'))
   try {
     const cache = path.join(dir, 'cache')

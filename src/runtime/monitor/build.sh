@@ -8,8 +8,9 @@ set -eu
 cd "$(dirname "$0")/../../.."
 # `pivot exec`'s bundle leaves out its rare lazy paths (-u, a container from before config.json kept
 # the filter and cgroups, the store's layer walks): each costs every exec its parse when bundled.
+# `pivot run` loads its early bundle (what it needs to spawn the init) first, the full one after the spawn.
 L=dist/src
-node $L/common/module-bundle.js $L/cli/run.js $L/runtime/init.js \
+node $L/common/module-bundle.js $L/cli/run.js early:$L/cli/run.js,$L/runtime/start-init.js $L/runtime/init.js \
   $L/cli/exec.js,$L/runtime/user.js,$L/runtime/security/security-options.js,$L/runtime/cgroups/index.js,$L/store/layer-tree.js,$L/store/file-lock.js >/dev/null
 mkdir -p dist/monitor
 ${CC:-cc} -O2 -Wall -Wextra -o dist/monitor/pivot-monitor.tmp src/runtime/monitor/monitor.c

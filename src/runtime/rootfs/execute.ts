@@ -40,6 +40,8 @@ import type {Step} from './steps'
 
 /** The few file operations the setup makes besides syscalls; synchronous only (see init.ts). */
 export interface SetupFs extends GuardFs {
+  /** Writes "0" to a cgroup v1 `tasks` file: moves the calling thread, the main one, into that cgroup. */
+  joinCgroup(tasks: string): void
   mkdir(path: string, mode: number, recursive: boolean): void
   touch(path: string): void
   symlink(target: string, path: string): void
@@ -61,6 +63,14 @@ export const CONSOLE_FD = 4
 export function nodeSetupFs(): SetupFs {
   const fs = require('node:fs') as typeof import('node:fs')
   return {
+    joinCgroup: tasks => {
+      const fd = fs.openSync(tasks, fs.constants.O_WRONLY)
+      try {
+        fs.writeSync(fd, '0')
+      } finally {
+        fs.closeSync(fd)
+      }
+    },
     mkdir: (path, mode, recursive) => {
       if (recursive) return mkdirParents(fs, path, mode)
       fs.mkdirSync(path, {mode})
@@ -148,6 +158,16 @@ export function executeSteps(steps: readonly Step[], sys: Syscalls, fs: SetupFs)
 /** One step (exported for the OCI runtime mode's executor, which adds its own ops around these). */
 export function runStep(step: Step, sys: Syscalls, fs: SetupFs, progress: Progress): void {
   switch (step.op) {
+    case 'joinCgroup':
+      try {
+        fs.joinCgroup(step.tasks)
+      } catch (error) {
+        throw new RuntimeError(
+          'RUN_SETUP_FAILED',
+          `cannot move the container's init into its cgroup ${step.tasks.replace(/\/tasks$/, '')}: ${(error as NodeJS.ErrnoException).code ?? describe(error)}`,
+        )
+      }
+      break
     case 'unshare':
       sys.unshare(step.flags)
       break

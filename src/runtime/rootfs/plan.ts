@@ -63,11 +63,17 @@ export function planContainer(config: InitConfig): Step[] {
   const root = config.rootfs
   const steps: Step[] = []
 
+  // -- Into the container's cgroup before anything else (cgroup v1, where the parent left it to
+  //    the init: InitConfig.joinCgroup), so nothing the container runs is ever outside it. "0" to
+  //    `tasks` moves only this thread, the main one, which the exec keeps: Node's other threads
+  //    stay behind until the exec ends them, and the command and all it forks are inside.
+  for (const tasks of config.joinCgroup ?? []) steps.push({op: 'joinCgroup', tasks})
+
   // -- Namespaces. One unshare for all: the init is alone on its main thread's namespaces (Node's
   //    other threads stay outside, which is why nothing after this may be async). The PID
   //    namespace was made by the parent: the init is already its PID 1.
-  //    A private cgroup namespace is rooted where the init is now: the parent moved it into the
-  //    container's cgroup before sending the config, so the container sees its cgroup as `/`.
+  //    A private cgroup namespace is rooted where the init is now: in the container's cgroup
+  //    (the step above, or the parent's move before "go"), so the container sees it as `/`.
   steps.push({
     op: 'unshare',
     flags: CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | (config.net === 'none' ? CLONE_NEWNET : 0) | (config.cgroup?.ns === 'private' ? CLONE_NEWCGROUP : 0),

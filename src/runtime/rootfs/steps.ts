@@ -6,6 +6,8 @@
  * pivot_root, from the container's own /etc/passwd and PATH.
  */
 export type Step =
+  /** cgroup v1: "0" written to the container's cgroup's `tasks` file of one hierarchy (moves the calling thread). */
+  | {op: 'joinCgroup'; tasks: string}
   | {op: 'unshare'; flags: number}
   | {op: 'mount'; source: string | null; target: string; fstype: string | null; flags: number; data: string | null}
   | {op: 'umount2'; target: string; flags: number}

@@ -76,6 +76,35 @@ test("/proc/self/cgroup names the container's pivot cgroup", () => {
   clean()
 })
 
+// On cgroup v1 the init joins its cgroup itself, one thread at a time (InitConfig.joinCgroup):
+// the command must still be wholly in it, in every hierarchy, however the init was started.
+const V1 = fs.existsSync('/sys/fs/cgroup/pids/tasks')
+test(
+  'cgroup v1: the command is in its cgroup in pids, memory, cpu and freezer, run in the foreground, with -d, and started again',
+  {skip: !V1 && 'the host has no cgroup v1'},
+  () => {
+    const inCgroup = (text: string, id?: string) => {
+      const lines = text.trim().split('\n')
+      for (const controller of ['pids', 'memory', 'cpu', 'freezer']) {
+        const line = lines.find(l => l.split(':')[1].split(',').includes(controller))
+        assert.match(line ?? '', /:\/pivot\/[0-9a-f]{12}-[0-9a-f]{64}$/, `${controller} in ${text}`)
+        if (id) assert.ok(line!.endsWith(`-${id}`), line)
+      }
+    }
+    inCgroup(ok(run(['--rm', B, 'cat', '/proc/self/cgroup'])))
+    const id = ok(run(['-d', B, 'cat', '/proc/self/cgroup'])).trim()
+    ok(pivot(['wait', id], {cacheDir: cache}))
+    const first = ok(pivot(['logs', id], {cacheDir: cache}))
+    inCgroup(first, id)
+    ok(pivot(['start', '-a', id], {cacheDir: cache}))
+    const both = ok(pivot(['logs', id], {cacheDir: cache}))
+    assert.ok(both.startsWith(first) && both.length === 2 * first.length, both)
+    inCgroup(both.slice(first.length), id)
+    ok(pivot(['rm', id], {cacheDir: cache}))
+    clean()
+  },
+)
+
 test('no host fd reaches the container: ls /proc/self/fd is 0, 1, 2 and its own', () => {
   const out = ok(run(['--rm', B, 'ls', '/proc/self/fd']))
   assert.deepEqual(out.trim().split('\n'), ['0', '1', '2', '3'])

@@ -4,7 +4,7 @@ import {execFileSync} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import {bundleFile, bundledModules, freshBundle, writeBundle} from '../../../src/common/module-bundle'
+import {bundleFile, bundledModules, codeCacheFile, earlyModules, freshBundle, writeBundle} from '../../../src/common/module-bundle'
 
 const REPO = path.resolve(__dirname, '..', '..', '..', '..')
 
@@ -43,6 +43,34 @@ test('bundledModules: relative requires, static and lazy, with index.js; not wha
   try {
     const files = bundledModules(path.join(dir, 'lib', 'entry.js')).map(f => path.relative(dir, f))
     assert.deepEqual(files, ['lib/entry.js', 'lib/a.js', 'lib/sub/index.js', 'shared.js', 'lib/lazy.js'])
+  } finally {
+    fs.rmSync(dir, {recursive: true, force: true})
+  }
+})
+
+test('earlyModules: the static imports of the entry and of the roots, and theirs, no lazy require; its bundle, then the full one, share one instance of each module', () => {
+  const dir = makeGraph()
+  try {
+    const entry = path.join(dir, 'lib', 'entry.js')
+    const rel = (files: string[]) => files.map(f => path.relative(dir, f))
+    assert.deepEqual(rel(earlyModules(entry, [])), ['lib/entry.js', 'lib/a.js', 'lib/sub/index.js', 'shared.js'])
+    assert.deepEqual(rel(earlyModules(entry, [path.join(dir, 'lib', 'lazy.js')])), ['lib/entry.js', 'lib/a.js', 'lib/sub/index.js', 'shared.js', 'lib/lazy.js'])
+    const early = writeBundle(entry, [], [])
+    assert.equal(early.file, path.join(dir, 'lib', 'entry.early.bundle.js'))
+    assert.equal(freshBundle(entry, true), early.file)
+    assert.equal(freshBundle(entry), undefined, 'the full bundle is another file')
+    writeBundle(entry)
+    // As bin/pivot and src/cli/run.ts do: the early bundle, the entry, later the full bundle.
+    const lib = JSON.stringify(path.join(REPO, 'dist', 'src', 'common', 'module-bundle.js'))
+    const script = `
+      const mb = require(${lib})
+      mb.useBundle(${JSON.stringify(entry)}, true)
+      const e = require(${JSON.stringify(entry)})
+      const early = Object.keys(require.cache).filter(k => k.startsWith(${JSON.stringify(dir)})).map(k => k.slice(${dir.length + 1})).sort()
+      mb.useBundle(${JSON.stringify(entry)})
+      console.log(JSON.stringify({early, run: e.run().lazy, same: require(${JSON.stringify(path.join(dir, 'shared.js'))}) === e.shared}))`
+    const out = JSON.parse(execFileSync(process.execPath, ['-e', script], {encoding: 'utf8'}))
+    assert.deepEqual(out, {early: ['lib/a.js', 'lib/entry.early.bundle.js', 'lib/entry.js', 'lib/sub/index.js', 'shared.js'], run: 'lazy', same: true})
   } finally {
     fs.rmSync(dir, {recursive: true, force: true})
   }
@@ -105,16 +133,93 @@ test('freshBundle: none, fresh, then stale once the entry is rewritten (as tsc r
   }
 })
 
+test('useBundle: the first process writes a code cache of what it compiled, the next ones use it; a rebuilt bundle or a bad cache gets a new one', () => {
+  const dir = makeGraph()
+  try {
+    const entry = path.join(dir, 'lib', 'entry.js')
+    const {file} = writeBundle(entry)
+    const cache = codeCacheFile(file)
+    assert.equal(cache, path.join(dir, 'lib', 'entry.bundle.cache'))
+    const lib = JSON.stringify(path.join(REPO, 'dist', 'src', 'common', 'module-bundle.js'))
+    // As `pivot run` does: the entry's module first, then its bundle; what runs must not change.
+    const use = () =>
+      JSON.parse(
+        execFileSync(
+          process.execPath,
+          [
+            '-e',
+            `const used = require(${lib}).useBundle(${JSON.stringify(entry)}); console.log(JSON.stringify({used, run: require(${JSON.stringify(entry)}).run().a}))`,
+          ],
+          {encoding: 'utf8'},
+        ),
+      )
+    const header = () => fs.readFileSync(cache).subarray(0, 200).toString('latin1').split('\n')[0]
+    const st = () => fs.statSync(file)
+    assert.deepEqual(use(), {used: true, run: 'a+sub'})
+    assert.equal(header(), `pivot code cache ${st().ino} ${st().size} ${st().mtimeMs}`)
+    assert.ok(fs.statSync(cache).size > 200, 'bytecode after the key line')
+    const made = fs.statSync(cache).ino
+    assert.deepEqual(use(), {used: true, run: 'a+sub'})
+    assert.equal(fs.statSync(cache).ino, made, 'a usable cache is not written again')
+    // Rebuilt: a new file with the same length (V8 alone would take the old cache for it).
+    const a = path.join(dir, 'lib', 'a.js')
+    fs.writeFileSync(a, fs.readFileSync(a, 'utf8').replace("value = 'a+'", "value = 'b+'"))
+    writeBundle(entry)
+    assert.deepEqual(use(), {used: true, run: 'b+sub'})
+    assert.equal(header(), `pivot code cache ${st().ino} ${st().size} ${st().mtimeMs}`)
+    // The right key over data V8 refuses: compiled from source, and the cache made again.
+    const key = header() + '\n'
+    fs.writeFileSync(cache, Buffer.concat([Buffer.from(key, 'latin1'), Buffer.alloc(4096, 7)]))
+    assert.deepEqual(use(), {used: true, run: 'b+sub'})
+    assert.ok(fs.statSync(cache).size > 200 && !fs.readFileSync(cache).subarray(key.length).equals(Buffer.alloc(4096, 7)))
+    // No leftover temp file.
+    assert.deepEqual(
+      fs.readdirSync(path.join(dir, 'lib')).filter(f => f.endsWith('.tmp')),
+      [],
+    )
+  } finally {
+    fs.rmSync(dir, {recursive: true, force: true})
+  }
+})
+
+/**
+ * The bundles build.sh's module-bundle step writes, each as its list of modules (relative to
+ * dist/), computed from that step's own arguments as module-bundle.js's command line reads them.
+ */
+function buildBundles(): Map<string, string[]> {
+  const script = fs.readFileSync(path.join(REPO, 'src', 'runtime', 'monitor', 'build.sh'), 'utf8').replace(/\\\n/g, ' ')
+  const line = script.split('\n').find(l => l.startsWith('node $L/common/module-bundle.js '))
+  assert.ok(line, 'build.sh has its module-bundle step')
+  const args = line.replace(/>.*$/, '').trim().split(/\s+/).slice(2)
+  const dist = path.join(REPO, 'dist')
+  const real = (f: string) => path.join(dist, f.replace('$L/', 'src/'))
+  const rel = (files: string[]) => files.map(f => path.relative(dist, f))
+  const bundles = new Map<string, string[]>()
+  for (const arg of args) {
+    const early = arg.startsWith('early:')
+    const [entry, ...rest] = (early ? arg.slice('early:'.length) : arg).split(',').map(real)
+    const modules = early ? earlyModules(entry, rest) : bundledModules(entry, rest)
+    bundles.set(path.relative(dist, bundleFile(entry, early)), rel(modules))
+  }
+  return bundles
+}
+
 test("pivot run's bundle has the run path and leaves the puller (an import()) to node's loader", () => {
   const files = bundledModules(path.join(REPO, 'dist', 'src', 'cli', 'run.js')).map(f => path.relative(path.join(REPO, 'dist'), f))
   assert.ok(files.includes('src/runtime/run-container.js'))
   assert.ok(files.includes('src/runtime/start-init.js'))
   assert.ok(!files.includes('src/images/pull-image.js'))
-  // exec's bundle as the build (src/runtime/monitor/build.sh) wrote it: the hot path, not the
-  // rare lazy ones (-u's user lookup, a pre-config.json container's seccomp compile).
-  const execBundle = fs.readFileSync(path.join(REPO, 'dist', 'src', 'cli', 'exec.bundle.js'), 'utf8')
-  assert.ok(execBundle.includes('"../runtime/lifecycle/exec.js": function') && execBundle.includes('"../store/container-record.js": function'))
-  assert.ok(!execBundle.includes('"../runtime/user.js": function') && !execBundle.includes('"../runtime/security/security-options.js": function'))
+  // The bundles as the build (src/runtime/monitor/build.sh) makes them, from its own arguments
+  // (`npm run test:unit` runs tsc alone: no bundle is built). exec's: the hot path, not the rare
+  // lazy ones (-u's user lookup, a pre-config.json container's seccomp compile).
+  const built = buildBundles()
+  const execModules = built.get('src/cli/exec.bundle.js')!
+  assert.ok(execModules.includes('src/runtime/lifecycle/exec.js') && execModules.includes('src/store/container-record.js'))
+  assert.ok(!execModules.includes('src/runtime/user.js') && !execModules.includes('src/runtime/security/security-options.js'))
+  // run's early bundle: what the spawn of the init needs, nothing more (bin/pivot loads it first).
+  const early = built.get('src/cli/run.early.bundle.js')!
+  assert.ok(early.includes('src/runtime/start-init.js') && early.includes('src/sys/namespace-calls.js'))
+  assert.ok(!early.includes('src/sys/koffi-syscalls.js') && !early.includes('src/store/store.js'))
   const init = bundledModules(path.join(REPO, 'dist', 'src', 'runtime', 'init.js')).map(f => path.relative(path.join(REPO, 'dist'), f))
   assert.ok(init.includes('src/runtime/rootfs/execute.js') && init.includes('src/sys/koffi-syscalls.js'))
 })

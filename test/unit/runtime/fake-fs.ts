@@ -26,6 +26,10 @@ export class FakeFs implements SetupFs {
     if (link === undefined) throw new Error(`EINVAL: not a link: ${p}`)
     return link
   }
+  joinCgroup(tasks: string): void {
+    if (this.files[tasks] === undefined) throw Object.assign(new Error(`ENOENT: ${tasks}`), {code: 'ENOENT', syscall: 'open', path: tasks})
+    this.ops.push(`join ${tasks}`)
+  }
   mkdir(p: string, mode: number, recursive: boolean): void {
     this.ops.push(`mkdir ${p} ${mode.toString(8)}${recursive ? ' -p' : ''}`)
     this.files[p] = {dir: true, mode}

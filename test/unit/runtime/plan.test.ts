@@ -65,6 +65,35 @@ test('namespaces first, then / made rprivate before any other mount', () => {
   assert.ok(firstOtherMount > 1)
 })
 
+test('cgroup v1: the init joins each hierarchy of its cgroup first, before the namespaces; without joinCgroup, no join', () => {
+  const tasks = ['/sys/fs/cgroup/pids/pivot/x/tasks', '/sys/fs/cgroup/memory/pivot/x/tasks']
+  const steps = planContainer(config({joinCgroup: tasks, cgroup: {ns: 'private', version: 1, dirs: []}}))
+  assert.deepEqual(steps.slice(0, 2), [
+    {op: 'joinCgroup', tasks: tasks[0]},
+    {op: 'joinCgroup', tasks: tasks[1]},
+  ])
+  assert.equal(steps[2].op, 'unshare')
+  assert.equal(
+    planContainer(config()).some(s => s.op === 'joinCgroup'),
+    false,
+  )
+})
+
+test('a join that fails stops the setup before any syscall, in one line naming the cgroup, exit 125', () => {
+  const sys = new RecordingSyscalls()
+  const fs = new FakeFs({'/sys/fs/cgroup/pids/pivot/x/tasks': {text: ''}})
+  const join = ['/sys/fs/cgroup/pids/pivot/x/tasks', '/sys/fs/cgroup/memory/pivot/x/tasks']
+  assert.throws(
+    () => executeSteps(planContainer(config({joinCgroup: join})), sys, fs),
+    (e: Error & {exitCode?: number; code?: string}) =>
+      e.message === "cannot move the container's init into its cgroup /sys/fs/cgroup/memory/pivot/x: ENOENT" &&
+      e.exitCode === 125 &&
+      e.code === 'RUN_SETUP_FAILED',
+  )
+  assert.deepEqual(fs.ops, ['join /sys/fs/cgroup/pids/pivot/x/tasks'])
+  assert.deepEqual(sys.calls, [])
+})
+
 test('--net none adds a network namespace and brings lo up after the unshare', () => {
   const steps = planContainer(config({net: 'none'}))
   assert.equal((steps[0] as {flags: number}).flags & CLONE_NEWNET, CLONE_NEWNET)
