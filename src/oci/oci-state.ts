@@ -120,73 +120,79 @@ export function stateJson(state: OciState, status: OciStatus): Record<string, un
  * every call on the id. Not flock(2) either: Node has none, and the FFI for it costs ~3 ms of CPU
  * per call (start and delete, on containerd's path for every container, load no FFI otherwise).
  *
- * The lock of ID is the file `ID@lock.N` with the highest generation N; it holds its holder's pid
- * and start time (/proc/PID/stat field 22), so a holder that died (SIGKILL, a crash) is seen dead
- * and a recycled pid is not mistaken for it. ('@' is not allowed in ids: no state dir collides.)
- *   - acquire: list the root; the highest `ID@lock.N` alive -> wait and retry; none, or its holder
- *     dead -> create `ID@lock.(N+1)` with link(2), which fails if the name exists: of callers racing
- *     for one generation exactly one wins, and the content is complete the moment the name is;
- *   - release: unlink our own generation.
- * Why taking over a dead holder's lock is safe: its file is never removed (removing a stale lock
- * is the classic race: two callers see it stale, one removes it and locks anew, the other removes
- * that new lock). N+1 is only made after reading N's holder dead (a file that vanished between the
- * listing and the read was released: list again), only a holder unlinks a file, its own, so every
- * file below the highest is a dead holder's that stays, and the highest alone may be alive: a
- * caller that listed before someone made N+1 fails to make N+1 itself. Removing the dead files
- * later would break this (the numbers could come round again under a caller that read an old
- * listing), so a holder killed mid-call leaves its few bytes for good; every call after it makes
- * and unlinks N+1. The steady state is one `ID@lock.1` made and unlinked per call.
+ * Each caller's file is named after it, `ID@lock.PID.STARTTIME.N` (STARTTIME: /proc/PID/stat
+ * field 22, so a recycled pid is not mistaken for the caller; N tells apart calls of one process;
+ * '@' is not allowed in ids: no state dir collides):
+ *   - acquire: create our file (O_EXCL), then list the root. Another caller's file whose process
+ *     runs: remove ours, wait a few random ms, start again. One whose process is dead (SIGKILL, a
+ *     crash): remove it, it is nobody's lock any more. None left alive: ours is the lock;
+ *   - release: unlink our file.
+ * Two callers cannot both hold it: each lists after creating its file and before holding, so the
+ * one that created last lists while the other's file is there, and backs off. Removing a dead
+ * caller's file is safe because no other caller ever uses its name (pid and start time are the
+ * dead process's), so there is never a stale file for anyone to wait on: a killed holder's file
+ * goes with the next call on the id. The numbered locks of an older pivot-runtime (`ID@lock.N`
+ * holding "PID STARTTIME", and its `ID@new.PID` temp files) are waited for or removed alike.
  */
+let lockCalls = 0
+
 export async function withLock<T>(root: string, id: string, fn: () => Promise<T> | T): Promise<T> {
   const prefix = `${id}@lock.`
-  const me = `${process.pid} ${procStat(process.pid)?.startTime ?? ''}\n`
-  // Written whole first, then linked into place: a lock name is never seen with half its content.
-  const mine = path.join(root, `${id}@new.${process.pid}`)
-  try {
-    fs.writeFileSync(mine, me, {mode: 0o600})
-  } catch (error) {
-    // No root yet: no container either, nothing to serialize (create makes the root first).
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return fn()
-    throw error
-  }
+  const name = `${prefix}${process.pid}.${procStat(process.pid)?.startTime ?? '0'}.${++lockCalls}`
+  const mine = path.join(root, name)
   const deadline = Date.now() + 60_000
-  let held: string | undefined
-  try {
-    for (;;) {
-      const generations = fs
-        .readdirSync(root)
-        .filter(n => n.startsWith(prefix) && /^\d+$/.test(n.slice(prefix.length)))
-        .map(n => Number(n.slice(prefix.length)))
-        .sort((a, b) => a - b)
-      const top = generations.at(-1) ?? 0
-      const holder = top === 0 ? 'dead' : holderOf(path.join(root, prefix + top))
-      if (holder === 'gone') continue
-      if (holder === 'dead') {
-        const name = path.join(root, prefix + (top + 1))
-        try {
-          fs.linkSync(mine, name)
-          held = name
-          break
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-        }
-      } else if (Date.now() > deadline) {
-        throw new OciError('OCI_BAD_STATE', `container ${id} is busy: another call on it held its lock for 60 s`)
-      } else {
-        await new Promise(resolve => setTimeout(resolve, 5))
-      }
+  for (;;) {
+    try {
+      fs.writeFileSync(mine, '', {flag: 'wx', mode: 0o600})
+    } catch (error) {
+      // No root yet: no container either, nothing to serialize (create makes the root first).
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return fn()
+      throw error
     }
-  } finally {
+    let busy: boolean
+    try {
+      busy = othersAlive(root, id, name)
+    } catch (error) {
+      fs.rmSync(mine, {force: true})
+      throw error
+    }
+    if (!busy) break
     fs.rmSync(mine, {force: true})
+    if (Date.now() > deadline) throw new OciError('OCI_BAD_STATE', `container ${id} is busy: another call on it held its lock for 60 s`)
+    // Random: two callers that keep meeting each other's files stop meeting.
+    await new Promise(resolve => setTimeout(resolve, 2 + Math.random() * 8))
   }
   try {
     return await fn()
   } finally {
-    fs.rmSync(held, {force: true})
+    fs.rmSync(mine, {force: true})
   }
 }
 
-/** Whether a lock file's holder (its pid and start time) still runs; 'gone': the file was released meanwhile. */
+/** Whether another caller's lock file of `id` has a live process; removes those of dead ones. */
+function othersAlive(root: string, id: string, mine: string): boolean {
+  let busy = false
+  for (const entry of fs.readdirSync(root)) {
+    if (entry === mine || !entry.startsWith(`${id}@`)) continue
+    const rest = entry.slice(id.length + 1)
+    let alive: boolean
+    const named = /^lock\.(\d+)\.(\d+)\.\d+$/.exec(rest)
+    if (named) alive = isRunning({pid: Number(named[1]), startTime: named[2]!})
+    else if (/^lock\.\d+$/.test(rest)) {
+      const holder = holderOf(path.join(root, entry))
+      if (holder === 'gone') continue
+      alive = holder === 'alive'
+    } else if (/^new\.\d+$/.test(rest)) {
+      // An older pivot-runtime's temp file, named by pid alone: kept while that pid runs.
+      alive = procStat(Number(rest.slice(4))) !== undefined
+    } else continue
+    if (alive) busy = true
+    else fs.rmSync(path.join(root, entry), {force: true})
+  }
+  return busy
+}
+
+/** Whether an older pivot-runtime's lock file's holder (its pid and start time) still runs; 'gone': released meanwhile. */
 function holderOf(file: string): 'alive' | 'dead' | 'gone' {
   let text: string
   try {

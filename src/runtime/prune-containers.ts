@@ -94,6 +94,12 @@ export async function pruneContainers(store: Store, options: PruneContainersOpti
   } catch (error) {
     failures.push((error as Error).message)
   }
+  // Attach sockets of monitors killed by SIGKILL, whatever cache their container was in.
+  try {
+    ;(require('./monitor/start-monitor') as typeof import('./monitor/start-monitor')).sweepAttachSockets()
+  } catch (error) {
+    failures.push((error as Error).message)
+  }
   if (failures.length > 0) {
     const {RuntimeError} = require('./runtime-error') as typeof import('./runtime-error')
     throw new RuntimeError('RUN_PRUNE_FAILED', `could not remove ${failures.length} container(s): ${failures.join('; ')}`)

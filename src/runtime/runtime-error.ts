@@ -25,6 +25,7 @@ import {PivotError} from '../errors'
  * - CONTAINER_BAD_SIGNAL  kill -s/stop: an unknown signal name or number (1)
  * - CONTAINER_BAD_FLAG    a bad --tail/--since/-t value (125)
  * - CONTAINER_NOT_RESTARTABLE start of a container whose network namespace pivot cannot remake (1)
+ * - CONTAINER_LOCKED      stop/rm/start waited two minutes for another command's hold on the container (125)
  */
 export class RuntimeError extends PivotError {}
 

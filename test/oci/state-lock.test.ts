@@ -84,3 +84,31 @@ test('another user cannot take an id lock or make the calls on it wait', async (
     squatter.kill('SIGKILL')
   }
 })
+
+/** Takes the lock of (root, id) with pivot-runtime's own code, says so, and holds it until killed. */
+const HOLDER = `
+const {withLock} = require(${JSON.stringify(path.join(__dirname, '..', '..', 'src', 'oci', 'oci-state.js'))})
+withLock(process.argv[1], process.argv[2], () => new Promise(() => console.log('held')))
+`
+
+test("a SIGKILLed holder of an id's lock: the next create and delete of the id go ahead and leave nothing", async () => {
+  const killed = 'oci-lock-killed'
+  assert.equal(runCreate(RUNTIME_BIN, ['--root', root, 'create', '--bundle', bundle, killed]).status, 0)
+  const holder = spawn(process.execPath, ['-e', HOLDER, root, killed], {stdio: ['ignore', 'pipe', 'inherit']})
+  await new Promise<void>(resolve => holder.stdout.once('data', () => resolve()))
+  holder.kill('SIGKILL')
+  await new Promise(resolve => holder.once('exit', resolve))
+  assert.equal(fs.readdirSync(root).filter(n => n.startsWith(`${killed}@`)).length, 1, "the killed holder's lock file")
+  const began = Date.now()
+  for (const cmd of [
+    ['delete', '--force'],
+    ['create', '--bundle', bundle],
+    ['delete', '--force'],
+  ]) {
+    const r = (cmd[0] === 'create' ? runCreate : run)(RUNTIME_BIN, ['--root', root, ...cmd, killed])
+    assert.equal(r.status, 0, `${cmd.join(' ')}: ${r.stderr}`)
+  }
+  assert.ok(Date.now() - began < 30_000, `the calls took ${Date.now() - began} ms`)
+  assert.deepEqual(leftovers(killed, [root]), [])
+  assert.deepEqual(fs.readdirSync(root), [])
+})

@@ -158,3 +158,34 @@ export function signalPid1(status: ContainerStatus, signal: number): void {
     if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error
   }
 }
+
+/**
+ * Runs `fn` holding a flock on the container's directory: the one order for the decisions about a
+ * detached container with a restart policy. `stop`/`rm -f` mark it manually stopped under it; the
+ * monitor's cleanup decides on a restart, and later starts it again, under it after reading that
+ * mark; so a stop either comes before the decision (no restart) or finds the new start done (a
+ * running container it stops). The record is read-modify-written under it, so neither side's
+ * write loses the other's. Without a directory (the container is gone) `fn` runs unlocked.
+ */
+export async function withContainerLock<T>(store: Store, id: string, fn: () => Promise<T> | T): Promise<T> {
+  const {tryLockFile} = require('../../store/file-lock') as typeof import('../../store/file-lock')
+  const dir = containerDir(store, id)
+  let lock: {release(): void} | undefined
+  // Polled, and silent (lockFile's notice would land in stop's output): the holders are quick,
+  // a start of the container at the longest.
+  for (const deadline = Date.now() + 120_000; ; await sleep(20)) {
+    try {
+      lock = tryLockFile(dir, {directory: true})
+    } catch (error) {
+      if (!fs.existsSync(dir)) return fn()
+      throw error
+    }
+    if (lock) break
+    if (Date.now() > deadline) throw new RuntimeError('CONTAINER_LOCKED', `timed out waiting for container ${id.slice(0, 12)}: another pivot command holds it`)
+  }
+  try {
+    return await fn()
+  } finally {
+    lock.release()
+  }
+}

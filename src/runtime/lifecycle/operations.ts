@@ -3,7 +3,7 @@ import type {Store} from '../../store/store'
 import {cgroupIdOf, containerDir, readState, releaseName, writeState, type ContainerState} from '../../store/container-record'
 import {reserveName} from '../container-name'
 import {RuntimeError} from '../runtime-error'
-import {containerStatus, parseSignal, resolveContainer, signalPid1, waitStopped, type ContainerStatus} from './containers'
+import {containerStatus, parseSignal, resolveContainer, signalPid1, waitStopped, withContainerLock, type ContainerStatus} from './containers'
 
 const SIGKILL = 9
 
@@ -20,16 +20,10 @@ function statusOf(store: Store, ref: string): ContainerStatus {
  * running is left as it is (docker: no error). Resolves once it has exited.
  */
 export async function stopContainer(store: Store, ref: string, timeoutSeconds?: number): Promise<void> {
-  const status = statusOf(store, ref)
-  // No restart policy brings back a container the user stopped (docker's rule); one waiting out
-  // its back-off is stopped there: its owner (the monitor's cleanup) ends on SIGTERM.
-  if (status.record.restartPolicy) markRecord(store, status.id, {manuallyStopped: true})
+  const status = await markStopped(store, statusOf(store, ref))
+  // One waiting out its back-off is stopped there: its owner (the monitor's cleanup) ends on SIGTERM.
   if (status.state === 'restarting') {
-    try {
-      process.kill(status.record.owner.pid, 'SIGTERM')
-    } catch {
-      // it just went
-    }
+    endBackoff(status)
     await waitStopped(store, status.id, {settled: true})
     return
   }
@@ -50,6 +44,28 @@ export async function stopContainer(store: Store, ref: string, timeoutSeconds?: 
     // From the host SIGKILL always reaches PID 1, and its namespace dies with it.
     signalPid1(after, SIGKILL)
     await waitStopped(store, status.id)
+  }
+}
+
+/**
+ * No restart policy brings back a container the user stopped (docker's rule): the mark, under the
+ * container's lock, as the monitor's cleanup decides on a restart (withContainerLock). Returns the
+ * status after the mark: a restart decided before it has started the container again by then.
+ */
+async function markStopped(store: Store, status: ContainerStatus): Promise<ContainerStatus> {
+  if (!status.record.restartPolicy) return status
+  return withContainerLock(store, status.id, () => {
+    markRecord(store, status.id, {manuallyStopped: true})
+    return containerStatus(store, status.id) ?? status
+  })
+}
+
+/** SIGTERM to a restarting container's owner (the monitor's cleanup): its back-off ends, and with it the restart. */
+function endBackoff(status: ContainerStatus): void {
+  try {
+    process.kill(status.record.owner.pid, 'SIGTERM')
+  } catch {
+    // it just went
   }
 }
 
@@ -77,7 +93,7 @@ export function killContainer(store: Store, ref: string, signal: string): void {
  * own cleanup first, so the two never remove the same things at once.
  */
 export async function removeContainerByRef(store: Store, ref: string, force: boolean, volumes = false): Promise<void> {
-  const status = statusOf(store, ref)
+  let status = statusOf(store, ref)
   if ((status.state === 'running' || status.state === 'created') && !force) {
     throw new RuntimeError(
       'CONTAINER_RUNNING',
@@ -85,6 +101,17 @@ export async function removeContainerByRef(store: Store, ref: string, force: boo
       {exitCode: 1},
     )
   }
+  if (status.state === 'restarting' && !force) {
+    throw new RuntimeError(
+      'CONTAINER_RUNNING',
+      `you cannot remove a restarting container ${status.id}. Stop the container before attempting removal or force remove`,
+      {exitCode: 1},
+    )
+  }
+  // rm -f of a container with a restart policy: no restart may start it again meanwhile, and
+  // one waiting out its back-off ends it now rather than after the settle wait.
+  if (force) status = await markStopped(store, status)
+  if (status.state === 'restarting') endBackoff(status)
   // A frozen process takes even SIGKILL only once thawed (cgroup v1's freezer).
   if (status.paused) thawContainer(store, status.id)
   if (status.state === 'running') signalPid1(status, SIGKILL)

@@ -55,6 +55,8 @@ export async function pruneContainers(store: Store): Promise<{ids: string[]; byt
     ids.push(c.id)
     bytes += size
   }
+  // Attach sockets of monitors killed by SIGKILL, whatever cache their container was in.
+  ;(require('../monitor/start-monitor') as typeof import('../monitor/start-monitor')).sweepAttachSockets()
   return {ids, bytes}
 }
 

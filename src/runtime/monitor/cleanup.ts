@@ -11,8 +11,15 @@ import {openCgroup} from '../cgroups'
 import {releaseNetwork} from '../container-network'
 import {removeAnonymousVolumes} from '../mounts/volumes'
 import {Store} from '../../store/store'
+import {withContainerLock} from '../lifecycle/containers'
+
+/** Set by `stop`/`rm -f`'s SIGTERM: ends a restart's back-off (and never this cleanup's work). */
+let stopped = false
 
 async function main(): Promise<void> {
+  process.on('SIGTERM', () => {
+    stopped = true
+  })
   const [root, id] = process.argv.slice(2)
   if (!root || !/^[0-9a-f]{64}$/.test(id ?? '')) process.exit(2)
   const store = Store.open(root)
@@ -32,25 +39,30 @@ async function main(): Promise<void> {
     return
   }
   const exit = readExit(store, id)
-  // Re-read: `stop` may have marked it manually stopped meanwhile.
-  const now = readState(store, id) ?? state
-  now.status = 'exited'
-  delete now.pid
-  now.paused = false
-  now.exitCode = exit?.exitCode ?? 125
-  now.finished = exit?.finished ?? new Date().toISOString()
-  const restart = shouldRestart(now)
-  if (restart) {
-    now.restarting = true
-    now.restartCount = (now.restartCount ?? 0) + 1
-  }
-  try {
-    writeState(store, now)
-  } catch {
+  // Under the container's lock, as `stop` marks it manually stopped: the decision sees the mark
+  // of a stop that came first, and a later stop sees this record (lifecycle/containers.ts).
+  const decided = await withContainerLock(store, id, () => {
+    const now = readState(store, id)
     // `pivot rm -f` removed it meanwhile.
-    return
-  }
-  if (restart) await restartLater(store, id, now)
+    if (!now) return undefined
+    now.status = 'exited'
+    delete now.pid
+    now.paused = false
+    now.exitCode = exit?.exitCode ?? 125
+    now.finished = exit?.finished ?? new Date().toISOString()
+    const restart = shouldRestart(now)
+    if (restart) {
+      now.restarting = true
+      now.restartCount = (now.restartCount ?? 0) + 1
+    }
+    try {
+      writeState(store, now)
+    } catch {
+      return undefined
+    }
+    return {now, restart}
+  })
+  if (decided?.restart) await restartLater(store, id, decided.now)
 }
 
 /** docker's rules: on-failure for a non-zero status (at most N times), always and unless-stopped unless stopped by the user. */
@@ -73,38 +85,37 @@ async function restartLater(store: Store, id: string, state: ContainerState): Pr
   const ran = Date.parse(state.finished ?? '') - Date.parse(state.started ?? '')
   const previous = state.restartDelayMs ?? 0
   const delay = ran >= 10_000 || previous === 0 ? 100 : Math.min(previous * 2, 60_000)
-  let stopped = false
-  const stop = () => {
-    stopped = true
-  }
-  process.on('SIGTERM', stop)
   const deadline = Date.now() + delay
   while (!stopped && Date.now() < deadline) await new Promise(resolve => setTimeout(resolve, Math.min(50, deadline - Date.now())))
-  const current = readState(store, id)
-  if (!current) return
-  if (stopped || current.manuallyStopped) {
-    writeState(store, {...current, restarting: false})
-    return
-  }
-  writeState(store, {...current, restartDelayMs: delay})
-  // This process was born in the container's (now empty) network namespace: the new one is made
-  // and connected from the host's.
-  if (current.network?.hostNetns !== undefined) {
-    try {
-      const {enterNetns} = require('../../network/connect') as typeof import('../../network/connect')
-      enterNetns(current.network.hostNetns)
-    } catch {
+  // The check and the whole start under the container's lock: a stop either comes first (no
+  // start) or waits for the start to be done and stops a running container.
+  await withContainerLock(store, id, async () => {
+    const current = readState(store, id)
+    if (!current) return
+    if (stopped || current.manuallyStopped) {
       writeState(store, {...current, restarting: false})
       return
     }
-  }
-  const {startStopped} = require('../lifecycle/start') as typeof import('../lifecycle/start')
-  try {
-    await startStopped(store, id)
-  } catch {
-    const failed = readState(store, id)
-    if (failed) writeState(store, {...failed, restarting: false})
-  }
+    writeState(store, {...current, restartDelayMs: delay})
+    // This process was born in the container's (now empty) network namespace: the new one is made
+    // and connected from the host's.
+    if (current.network?.hostNetns !== undefined) {
+      try {
+        const {enterNetns} = require('../../network/connect') as typeof import('../../network/connect')
+        enterNetns(current.network.hostNetns)
+      } catch {
+        writeState(store, {...current, restarting: false})
+        return
+      }
+    }
+    const {startStopped} = require('../lifecycle/start') as typeof import('../lifecycle/start')
+    try {
+      await startStopped(store, id)
+    } catch {
+      const failed = readState(store, id)
+      if (failed) writeState(store, {...failed, restarting: false})
+    }
+  })
 }
 
 main().catch(() => process.exit(1))

@@ -43,7 +43,9 @@
  *      same process, so the record's owner (this pid and its start time) stays alive until the
  *      container's record is final.
  * The init has the parent-death signal SIGKILL: a killed monitor takes its container with it, and
- * `pivot ps` shows the container as dead (its owner is gone) until rm or prune removes it.
+ * `pivot ps` shows the container as dead (its owner is gone) until rm or prune removes it (and
+ * its attach socket: prune sweeps those no monitor names). SIGTERM and SIGINT SIGKILL the init
+ * instead, and the monitor ends through steps 4-6 as when the container exits by itself.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -54,6 +56,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -231,19 +234,42 @@ static void broadcast(int stream, const char *p, size_t n) {
   }
 }
 
+/* The attach socket, once bound: removed on every way out this process sees (a SIGKILL leaves it
+   to `pivot rm`/`prune`, start-monitor.ts's sweepAttachSockets). */
+static const char *bound_path;
+
+static int fail(void) {
+  if (bound_path) unlink(bound_path);
+  return 125;
+}
+
 static int listen_at(const char *path) {
   struct sockaddr_un a = {0};
   a.sun_family = AF_UNIX;
   if (strlen(path) >= sizeof a.sun_path) return -1;
   strcpy(a.sun_path, path);
+  /* A shared flock on the directory from the unlink to the listen: `pivot prune` sweeps sockets
+     nobody listens on holding it exclusively, so it never sees this one between bind and listen
+     (no listener yet) nor removes it just after this unlink-and-bind replaced a stale one. */
+  char dir[sizeof a.sun_path];
+  strcpy(dir, path);
+  char *slash = strrchr(dir, '/');
+  if (slash && slash != dir) *slash = 0;
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) flock(dfd, LOCK_SH);
   unlink(path);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return -1;
-  mode_t old = umask(0077);
-  int r = bind(fd, (struct sockaddr *)&a, sizeof a);
-  umask(old);
-  if (r != 0 || listen(fd, MAX_CLIENTS) != 0) {
-    close(fd);
+  int r = -1;
+  if (fd >= 0) {
+    mode_t old = umask(0077);
+    r = bind(fd, (struct sockaddr *)&a, sizeof a);
+    umask(old);
+    if (r == 0) bound_path = path;
+    if (r == 0 && listen(fd, MAX_CLIENTS) != 0) r = -1;
+  }
+  if (dfd >= 0) close(dfd); /* releases the flock */
+  if (r != 0) {
+    if (fd >= 0) close(fd);
     return -1;
   }
   return fd;
@@ -356,10 +382,14 @@ int main(int argc, char **argv) {
   if (fstat(log_fd, &st) == 0) log_bytes = st.st_size;
 
   /* SIGCHLD through a signalfd, in the same poll as the pipes; blocked before the fork so the
-     init's exit cannot slip in between. */
+     init's exit cannot slip in between. SIGTERM and SIGINT too (a shutdown, a test's teardown):
+     they end the container as a SIGKILLed monitor would, but through the normal way out (exit
+     record, attach socket removed, cleanup), not leaving a dead container and its socket behind. */
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
+  sigaddset(&chld, SIGTERM);
+  sigaddset(&chld, SIGINT);
   sigprocmask(SIG_BLOCK, &chld, NULL);
   int sfd = signalfd(-1, &chld, SFD_CLOEXEC | SFD_NONBLOCK);
   signal(SIGPIPE, SIG_IGN);
@@ -375,7 +405,7 @@ int main(int argc, char **argv) {
   int lfd = -1;
   if (attach_path) {
     lfd = listen_at(attach_path);
-    if (lfd < 0) return 125;
+    if (lfd < 0) return fail();
   }
   if (wait_client && lfd >= 0) {
     /* start -a: the client connects right after spawning this; 10 s is plenty even under load. */
@@ -383,7 +413,7 @@ int main(int argc, char **argv) {
     if (poll(&w, 1, 10000) == 1) accept_client(lfd);
   }
   int own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
-  if (own_pidns < 0 || (!starter && unshare(CLONE_NEWPID) != 0)) return 125;
+  if (own_pidns < 0 || (!starter && unshare(CLONE_NEWPID) != 0)) return fail();
   pid_t pid = fork();
   if (pid == 0) {
     sigset_t none;
@@ -426,7 +456,7 @@ int main(int argc, char **argv) {
   if (in[0] >= 0) close(in[0]);
   /* Writes to a container that does not read its stdin must not stop the logging. */
   if (in[1] >= 0) fcntl(in[1], F_SETFL, O_NONBLOCK);
-  if (pid < 0) return 125;
+  if (pid < 0) return fail();
   char line[32];
   int n = snprintf(line, sizeof line, "%d\n", (int)pid);
   write_all(3, line, (size_t)n);
@@ -509,6 +539,8 @@ int main(int argc, char **argv) {
     if (p[2].revents) {
       struct signalfd_siginfo si;
       while (read(sfd, &si, sizeof si) > 0) {
+        /* The init's parent-death signal, sent now: the rest of its namespace dies with it. */
+        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) kill(pid, SIGKILL);
       }
       if (waitpid(pid, &status, WNOHANG) == pid) exited = 1;
     }
@@ -523,6 +555,10 @@ int main(int argc, char **argv) {
   if (attach_path) unlink(attach_path);
   if (in[1] >= 0) close(in[1]);
   if (argc > 5) {
+    /* A SIGTERM or SIGINT still pending would kill the cleanup before it has done its work. */
+    struct timespec zero = {0, 0};
+    while (sigtimedwait(&chld, NULL, &zero) > 0) {
+    }
     sigprocmask(SIG_UNBLOCK, &chld, NULL);
     char *env[] = {NULL};
     execve(argv[5], argv + 5, env);

@@ -6,6 +6,7 @@ import {exitPath, logPath} from '../../store/container-record'
 import {RuntimeError} from '../runtime-error'
 import {freshBundle} from '../../common/module-bundle'
 import {runtimeDir, isRoot} from '../../common/user-dirs'
+import {isAlive} from '../../common/process-identity'
 import {INIT_SCRIPT, abandonChild, spawnInNetns, type NetnsChoice, type PendingInit} from '../start-init'
 import type {UsernsSpec} from '../../userns/spawn-in-userns'
 
@@ -101,8 +102,80 @@ export function startMonitor(
   return {
     child,
     exited,
-    // The init dies with the monitor (its parent-death signal).
-    abandon: () => abandonChild(child),
+    // The init dies with the monitor (its parent-death signal). A SIGKILLed monitor cannot remove
+    // its attach socket: removed here once it is dead (not before: it may be between its unlink
+    // and its bind), or `pivot run -d` failing after the monitor started leaves it behind.
+    abandon: () => {
+      abandonChild(child)
+      if (child.pid !== undefined && waitGone(child.pid, 2000)) fs.rmSync(socket, {force: true})
+    },
     ...(containerPid ? {containerPid} : {}),
   }
+}
+
+/** Waits (synchronously: abandon() is) until `pid` is a zombie or gone; false after `timeoutMs`. */
+function waitGone(pid: number, timeoutMs: number): boolean {
+  const sleeper = new Int32Array(new SharedArrayBuffer(4))
+  for (const deadline = Date.now() + timeoutMs; isAlive(pid);) {
+    if (Date.now() > deadline) return false
+    Atomics.wait(sleeper, 0, 0, 2)
+  }
+  return true
+}
+
+/**
+ * For `pivot prune` and `container prune`: removes the attach sockets no monitor listens on, of
+ * every cache of this user (they all share the directory): a monitor killed by SIGKILL, whose
+ * container's cache may be gone since, leaves its socket. A socket is kept while a pivot-monitor
+ * process names it (-a PATH) on its command line, which it does from before its bind until it
+ * unlinks the socket and execs its cleanup. Under an exclusive flock on the directory, which a
+ * monitor holds shared from its unlink to its listen (monitor.c, listen_at): a monitor starting
+ * meanwhile binds only after this sweep is over. Not a connect() probe: a `start -a` monitor
+ * takes its first client for the one it waits for. Returns the paths removed.
+ */
+export function sweepAttachSockets(): string[] {
+  const dir = runtimeDir('pivot/attach')
+  let names: string[]
+  try {
+    names = fs.readdirSync(dir).filter(n => /^[0-9a-f]{32}\.sock$/.test(n))
+  } catch {
+    return []
+  }
+  if (names.length === 0) return []
+  const {tryLockFile} = require('../../store/file-lock') as typeof import('../../store/file-lock')
+  // Held by a monitor that is binding right now: the next prune sweeps.
+  const lock = tryLockFile(dir, {directory: true})
+  if (!lock) return []
+  const removed: string[] = []
+  try {
+    const listening = monitorSockets()
+    for (const name of names) {
+      const socket = path.join(dir, name)
+      if (listening.has(socket) || fs.lstatSync(socket, {throwIfNoEntry: false})?.isSocket() !== true) continue
+      fs.rmSync(socket, {force: true})
+      removed.push(socket)
+    }
+  } finally {
+    lock.release()
+  }
+  return removed
+}
+
+/** The attach socket (-a PATH) of every pivot-monitor process there is, whichever checkout it came from. */
+function monitorSockets(): Set<string> {
+  const out = new Set<string>()
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    let args: string[]
+    try {
+      args = fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').split('\0')
+    } catch {
+      continue // gone
+    }
+    if (path.basename(args[0]) !== 'pivot-monitor') continue
+    // -a, not an -o value of the same spelling (the starter's options come before it).
+    const at = args.findIndex((a, i) => a === '-a' && args[i - 1] !== '-o')
+    if (at > 0 && args[at + 1]) out.add(path.resolve(args[at + 1]))
+  }
+  return out
 }

@@ -7,9 +7,10 @@ import {test} from 'node:test'
 import {procStat, withLock} from '../../../src/oci/oci-state'
 
 /**
- * pivot-runtime's per-id lock (oci-state.ts withLock): lock files in the state root, numbered,
- * taken with link(2). Several processes at once on one id take turns; a dead holder's lock is
- * passed over at once (its file stays, the next number is taken); a live holder is waited for.
+ * pivot-runtime's per-id lock (oci-state.ts withLock): a lock file per caller in the state root,
+ * named by its pid and start time. Several processes at once on one id take turns; a dead
+ * holder's file (SIGKILL) is removed by the next call, which goes ahead at once; a live holder is
+ * waited for.
  */
 const STATE_MODULE = path.join(__dirname, '..', '..', '..', 'src', 'oci', 'oci-state.js')
 
@@ -46,28 +47,48 @@ test('several processes on one id take turns: no update is lost, no lock file is
   assert.deepEqual(fs.readdirSync(root), ['counter'])
 })
 
-test("a dead holder's lock is passed over at once; its file stays, the next number comes and goes", async () => {
+/** A process that takes the lock on 'ctr', says so, and holds it until it is killed. */
+const HOLDER = `
+const {withLock} = require(${JSON.stringify(STATE_MODULE)})
+withLock(process.argv[1], 'ctr', () => new Promise(() => console.log('held')))
+`
+
+test("a SIGKILLed holder's lock file goes with the next call, which goes ahead at once and leaves nothing", async () => {
+  const root = tempRoot()
+  const holder = spawn(process.execPath, ['-e', HOLDER, root], {stdio: ['ignore', 'pipe', 'inherit']})
+  await new Promise<void>(resolve => holder.stdout.once('data', () => resolve()))
+  assert.equal(fs.readdirSync(root).length, 1, 'the holder has its lock file')
+  holder.kill('SIGKILL')
+  await new Promise(resolve => holder.once('exit', resolve))
+  const began = Date.now()
+  let during: string[] = []
+  await withLock(root, 'ctr', () => {
+    during = fs.readdirSync(root)
+  })
+  assert.ok(Date.now() - began < 5000)
+  assert.equal(during.length, 1, `only ours while held: ${during.join(' ')}`)
+  assert.match(during[0]!, new RegExp(`^ctr@lock\\.${process.pid}\\.${procStat(process.pid)!.startTime}\\.\\d+$`))
+  assert.deepEqual(fs.readdirSync(root), [])
+})
+
+test("an older pivot-runtime's leftovers (numbered locks of dead holders, temp files) go the same way", async () => {
   const root = tempRoot()
   const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(require("fs").readFileSync("/proc/self/stat", "utf8"))'], {encoding: 'utf8'})
   const stat = dead.stdout.slice(dead.stdout.lastIndexOf(')') + 2).split(' ')
   // pid and start time of a process that has exited (its pid may be reused: the start time tells).
   const pid = Number(dead.stdout.split(' ')[0])
-  fs.writeFileSync(path.join(root, 'ctr@lock.1'), `${pid} ${stat[19]}\n`)
-  const began = Date.now()
-  let during: string[] = []
-  await withLock(root, 'ctr', () => {
-    during = fs.readdirSync(root).sort()
-  })
-  assert.ok(Date.now() - began < 5000)
-  assert.deepEqual(during, ['ctr@lock.1', 'ctr@lock.2'])
-  assert.deepEqual(fs.readdirSync(root), ['ctr@lock.1'])
+  for (const n of [1, 2]) fs.writeFileSync(path.join(root, `ctr@lock.${n}`), `${pid} ${stat[19]}\n`)
+  fs.writeFileSync(path.join(root, `ctr@new.${pid}`), `${pid} ${stat[19]}\n`)
+  await withLock(root, 'ctr', () => undefined)
+  assert.deepEqual(fs.readdirSync(root), [])
 })
 
 test('a live holder is waited for, and the lock taken once it is gone', async () => {
   const root = tempRoot()
   const holder = spawn('sleep', ['30'], {stdio: 'ignore'})
   const startTime = procStat(holder.pid!)!.startTime
-  fs.writeFileSync(path.join(root, 'ctr@lock.1'), `${holder.pid} ${startTime}\n`)
+  // A live holder's file, as its process would name it.
+  fs.writeFileSync(path.join(root, `ctr@lock.${holder.pid}.${startTime}.1`), '')
   let ranAt = 0
   const began = Date.now()
   const call = withLock(root, 'ctr', () => {
@@ -80,8 +101,21 @@ test('a live holder is waited for, and the lock taken once it is gone', async ()
   await call
   assert.ok(ranAt - began >= 400)
   // Another id is not held up by it.
-  fs.writeFileSync(path.join(root, 'other@lock.1'), `${process.pid} ${procStat(process.pid)!.startTime}\n`)
+  fs.writeFileSync(path.join(root, `other@lock.${process.pid}.${procStat(process.pid)!.startTime}.999`), '')
   await withLock(root, 'ctr', () => undefined)
+  // A live holder of the old kind (an older pivot-runtime's numbered lock) is waited for too.
+  const old = spawn('sleep', ['30'], {stdio: 'ignore'})
+  fs.writeFileSync(path.join(root, 'ctr@lock.7'), `${old.pid} ${procStat(old.pid!)!.startTime}\n`)
+  let oldRan = 0
+  const waiting = withLock(root, 'ctr', () => {
+    oldRan = Date.now()
+  })
+  await new Promise(r => setTimeout(r, 300))
+  assert.equal(oldRan, 0, "ran while an older pivot-runtime's live holder held the lock")
+  old.kill('SIGKILL')
+  await new Promise(r => old.on('exit', r))
+  await waiting
+  assert.ok(oldRan > 0)
 })
 
 test('without a state root there is nothing to lock: the call runs (and reports what it finds)', async () => {
