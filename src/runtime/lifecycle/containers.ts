@@ -34,8 +34,19 @@ export function containerStatus(store: Store, id: string): ContainerStatus | und
   const ownerAlive = isOwnerAlive(record)
   // The monitor writes exit.json the moment PID 1 exits, before its cleanup updates the record.
   const exit = record.status === 'exited' ? undefined : readExit(store, id)
-  if (record.status === 'exited' && record.restarting && ownerAlive) {
-    return {id, record, state: 'restarting', exitCode: record.exitCode, started: record.started, finished: record.finished, ownerAlive}
+  // Between PID 1's exit (exit.json) and the cleanup's decision, a container its policy will
+  // start again is restarting already, as docker shows it: `rm` without -f must not take it then.
+  const restarting = record.status === 'exited' ? record.restarting : exit !== undefined && shouldRestart({...record, exitCode: exit.exitCode})
+  if (restarting && ownerAlive) {
+    return {
+      id,
+      record,
+      state: 'restarting',
+      exitCode: exit?.exitCode ?? record.exitCode,
+      started: record.started,
+      finished: exit?.finished ?? record.finished,
+      ownerAlive,
+    }
   }
   if (record.status === 'exited' || exit) {
     return {
@@ -58,6 +69,17 @@ export function containerStatus(store: Store, id: string): ContainerStatus | und
     ownerAlive,
     ...(record.status === 'running' && record.paused ? {paused: true} : {}),
   }
+}
+
+/** docker's rules: on-failure for a non-zero status (at most N times), always and unless-stopped unless stopped by the user. */
+export function shouldRestart(state: ContainerState): boolean {
+  const policy = state.restartPolicy
+  if (!policy || policy.name === 'no' || state.manuallyStopped) return false
+  if (policy.name === 'on-failure') {
+    if (state.exitCode === 0) return false
+    return policy.maximumRetryCount === 0 || (state.restartCount ?? 0) < policy.maximumRetryCount
+  }
+  return true
 }
 
 /** Every container of the cache with a readable record, newest first. */

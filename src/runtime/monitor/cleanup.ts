@@ -11,7 +11,7 @@ import {openCgroup} from '../cgroups'
 import {releaseNetwork} from '../container-network'
 import {removeAnonymousVolumes} from '../mounts/volumes'
 import {Store} from '../../store/store'
-import {withContainerLock} from '../lifecycle/containers'
+import {shouldRestart, withContainerLock} from '../lifecycle/containers'
 
 /** Set by `stop`/`rm -f`'s SIGTERM: ends a restart's back-off (and never this cleanup's work). */
 let stopped = false
@@ -63,17 +63,6 @@ async function main(): Promise<void> {
     return {now, restart}
   })
   if (decided?.restart) await restartLater(store, id, decided.now)
-}
-
-/** docker's rules: on-failure for a non-zero status (at most N times), always and unless-stopped unless stopped by the user. */
-function shouldRestart(state: ContainerState): boolean {
-  const policy = state.restartPolicy
-  if (!policy || policy.name === 'no' || state.manuallyStopped) return false
-  if (policy.name === 'on-failure') {
-    if (state.exitCode === 0) return false
-    return policy.maximumRetryCount === 0 || (state.restartCount ?? 0) < policy.maximumRetryCount
-  }
-  return true
 }
 
 /**
