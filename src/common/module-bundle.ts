@@ -31,21 +31,81 @@ export function bundleFile(entry: string): string {
 
 /** The bundle of `entry` when there is one at least as new as the entry itself; else undefined. */
 export function freshBundle(entry: string): string | undefined {
+  return freshBundleStat(entry)?.file
+}
+
+function freshBundleStat(entry: string): {file: string; stat: fs.Stats} | undefined {
   const file = bundleFile(entry)
-  const bundle = fs.statSync(file, {throwIfNoEntry: false})
-  if (bundle === undefined) return undefined
+  const stat = fs.statSync(file, {throwIfNoEntry: false})
+  if (stat === undefined) return undefined
   const source = fs.statSync(entry, {throwIfNoEntry: false})
-  return source !== undefined && bundle.mtimeMs >= source.mtimeMs ? file : undefined
+  return source !== undefined && stat.mtimeMs >= source.mtimeMs ? {file, stat} : undefined
 }
 
 /**
  * From here on, this process takes the modules of `entry`'s bundle from it, when the bundle is
- * fresh; else nothing changes. Returns whether it does.
+ * fresh; else nothing changes. Returns whether it does. With the bundle's code cache (the build's,
+ * see writeCodeCache), V8 takes the compiled code from it instead of parsing the bundle.
  */
 export function useBundle(entry: string): boolean {
-  const bundle = freshBundle(entry)
-  if (bundle !== undefined) require(bundle)
-  return bundle !== undefined
+  const bundle = freshBundleStat(entry)
+  if (bundle === undefined) return false
+  const cachedData = readCodeCache(codeCacheFile(entry), bundle.stat)
+  if (cachedData === undefined) require(bundle.file)
+  else runBundle(bundle.file, cachedData)
+  return true
+}
+
+/** Where the V8 code cache of `entry`'s bundle is, when the build made one. */
+export function codeCacheFile(entry: string): string {
+  return entry.replace(/\.js$/, '') + '.bundle.cache'
+}
+
+/**
+ * The cache's first line names the bundle it was made from (its size and mtime): V8 checks only
+ * its own version, its flags and the source's length, and would take the code of a rebuilt bundle
+ * of the same length from a stale cache. The build writes the cache right after the bundle; a
+ * bundle written since (a build without the cache step) has another mtime, and the cache is left.
+ */
+function codeCacheHeader(bundle: fs.Stats): string {
+  return `pivot-code-cache ${bundle.size} ${bundle.mtimeMs}\n`
+}
+
+function readCodeCache(file: string, bundle: fs.Stats): Buffer | undefined {
+  let data: Buffer
+  try {
+    data = fs.readFileSync(file)
+  } catch {
+    return undefined
+  }
+  const header = codeCacheHeader(bundle)
+  return data.subarray(0, header.length).toString('latin1') === header ? data.subarray(header.length) : undefined
+}
+
+type ModuleInternals = typeof import('node:module') & {
+  new (id: string, parent?: NodeModule): NodeModule
+  wrap(source: string): string
+  _cache: Record<string, NodeModule>
+  _nodeModulePaths(dir: string): string[]
+}
+
+/**
+ * The bundle run as node's loader would require it (its own module object and require.cache
+ * entry), compiled by vm.Script with `cachedData`: V8 ignores data it cannot use (another node,
+ * other flags) and compiles the source as usual. Returns the script, for the build's cache.
+ */
+function runBundle(file: string, cachedData?: Buffer): import('node:vm').Script {
+  const Module = require('node:module') as ModuleInternals
+  const {Script} = require('node:vm') as typeof import('node:vm')
+  const script = new Script(Module.wrap(fs.readFileSync(file, 'utf8')), {filename: file, cachedData})
+  const bundle = new Module(file, module)
+  bundle.filename = file
+  bundle.paths = Module._nodeModulePaths(path.dirname(file))
+  Module._cache[file] = bundle
+  const wrapper = script.runInThisContext() as (...args: unknown[]) => void
+  wrapper.call(bundle.exports, bundle.exports, (id: string) => bundle.require(id), bundle, file, path.dirname(file))
+  bundle.loaded = true
+  return script
 }
 
 /**
@@ -140,6 +200,28 @@ Module._extensions['.js'] = function (module, filename) {
 module.exports = load(path.join(__dirname, ENTRY), module)
 `
 
+/**
+ * Writes the V8 code cache of `entry`'s bundle (written just before), beside it: what `pivot
+ * exec` saves with it is the parse of the whole bundle and the compile of each module's top level
+ * (~2 ms of ~40, src/runtime/README.md). Made here, at build time, by running the bundle and every
+ * module of it in this process (their top levels only define things; no function of theirs is
+ * called), so the cache holds what they compiled. Never written at run time: dist may be
+ * read-only or shared by several users.
+ */
+export function writeCodeCache(entry: string, without: readonly string[] = []): {file: string; bytes: number} {
+  const bundle = bundleFile(path.resolve(entry))
+  const stat = fs.statSync(bundle)
+  const script = runBundle(bundle)
+  // Through the bundle's loader (runBundle installed it): each module of the bundle, compiled.
+  for (const m of bundledModules(entry, without)) require(m)
+  const data = Buffer.concat([Buffer.from(codeCacheHeader(stat), 'latin1'), script.createCachedData()])
+  const file = codeCacheFile(path.resolve(entry))
+  const temp = `${file}.${process.pid}.tmp`
+  fs.writeFileSync(temp, data, {mode: 0o644})
+  fs.renameSync(temp, file)
+  return {file, bytes: data.length}
+}
+
 /** Writes the bundle of `entry` (atomically: a run starting meanwhile reads the old one or the new one). */
 export function writeBundle(entry: string, without: readonly string[] = []): {file: string; modules: number; bytes: number} {
   const file = bundleFile(path.resolve(entry))
@@ -158,12 +240,20 @@ export function writeBundle(entry: string, without: readonly string[] = []): {fi
   return {file, modules: modules.length, bytes: Buffer.byteLength(text)}
 }
 
-// `node dist/src/common/module-bundle.js ENTRY[,WITHOUT...]...`: the build's step (an entry, then
-// the modules its bundle leaves out, comma-separated).
+// `node dist/src/common/module-bundle.js [--code-cache] ENTRY[,WITHOUT...]...`: the build's step (an
+// entry, then the modules its bundle leaves out, comma-separated). --code-cache: each bundle's code
+// cache too (writeCodeCache: it loads the bundle's modules into this process, so one such entry
+// per process, or only such entries).
 if (require.main === module) {
-  for (const arg of process.argv.slice(2)) {
+  const args = process.argv.slice(2)
+  const codeCache = args[0] === '--code-cache'
+  for (const arg of codeCache ? args.slice(1) : args) {
     const [entry, ...without] = arg.split(',')
     const {file, modules, bytes} = writeBundle(entry, without)
     console.log(`bundled ${modules} modules, ${Math.round(bytes / 1024)} KiB: ${path.relative(process.cwd(), file)}`)
+    if (codeCache) {
+      const cache = writeCodeCache(entry, without)
+      console.log(`code cache, ${Math.round(cache.bytes / 1024)} KiB: ${path.relative(process.cwd(), cache.file)}`)
+    }
   }
 }

@@ -6,10 +6,12 @@
 # and the container's init) and of `pivot exec` (src/common/module-bundle.ts), which need no compiler.
 set -eu
 cd "$(dirname "$0")/../../.."
+L=dist/src
+node $L/common/module-bundle.js $L/cli/run.js $L/runtime/init.js >/dev/null
 # `pivot exec`'s bundle leaves out its rare lazy paths (-u, a container from before config.json kept
 # the filter and cgroups, the store's layer walks): each costs every exec its parse when bundled.
-L=dist/src
-node $L/common/module-bundle.js $L/cli/run.js $L/runtime/init.js \
+# With its V8 code cache: made here, never at run time (dist may be read-only or shared).
+node $L/common/module-bundle.js --code-cache \
   $L/cli/exec.js,$L/runtime/user.js,$L/runtime/security/security-options.js,$L/runtime/cgroups/index.js,$L/store/layer-tree.js,$L/store/file-lock.js >/dev/null
 mkdir -p dist/monitor
 ${CC:-cc} -O2 -Wall -Wextra -o dist/monitor/pivot-monitor.tmp src/runtime/monitor/monitor.c

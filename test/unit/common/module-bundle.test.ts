@@ -4,7 +4,7 @@ import {execFileSync} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import {bundleFile, bundledModules, freshBundle, writeBundle} from '../../../src/common/module-bundle'
+import {bundleFile, bundledModules, codeCacheFile, freshBundle, writeBundle, writeCodeCache} from '../../../src/common/module-bundle'
 
 const REPO = path.resolve(__dirname, '..', '..', '..', '..')
 
@@ -105,6 +105,44 @@ test('freshBundle: none, fresh, then stale once the entry is rewritten (as tsc r
   }
 })
 
+/** Whether V8 in a fresh node takes `entry`'s code cache for its bundle (the cache's own first line is pivot's). */
+function cacheAccepted(entry: string): boolean {
+  const script = `
+    const fs = require('node:fs'), vm = require('node:vm'), Module = require('node:module')
+    const data = fs.readFileSync(${JSON.stringify(codeCacheFile(entry))})
+    const source = Module.wrap(fs.readFileSync(${JSON.stringify(bundleFile(entry))}, 'utf8'))
+    const s = new vm.Script(source, {filename: ${JSON.stringify(bundleFile(entry))}, cachedData: data.subarray(data.indexOf(10) + 1)})
+    console.log(JSON.stringify(!s.cachedDataRejected))`
+  return JSON.parse(execFileSync(process.execPath, ['-e', script], {encoding: 'utf8'})) as boolean
+}
+
+test('writeCodeCache: V8 takes it; useBundle runs the bundle from it as from the file, and leaves it once the bundle is rewritten', () => {
+  const dir = makeGraph()
+  try {
+    const entry = path.join(dir, 'lib', 'entry.js')
+    writeBundle(entry)
+    const {file} = writeCodeCache(entry)
+    assert.equal(file, path.join(dir, 'lib', 'entry.bundle.cache'))
+    assert.equal(cacheAccepted(entry), true)
+    const moduleBundle = path.join(REPO, 'dist', 'src', 'common', 'module-bundle.js')
+    const script = `
+      const used = require(${JSON.stringify(moduleBundle)}).useBundle(${JSON.stringify(entry)})
+      const b = require(${JSON.stringify(entry)})
+      console.log(JSON.stringify({used, run: b.run(), bundled: require.cache[${JSON.stringify(bundleFile(entry))}] !== undefined}))`
+    const run = () => JSON.parse(execFileSync(process.execPath, ['-e', script], {encoding: 'utf8'}))
+    assert.deepEqual(run(), {used: true, run: {a: 'a+sub', lazy: 'lazy', dir: path.join(dir, 'lib'), file: entry, strict: true}, bundled: true})
+    // The danger: V8 checks the source's length only, and this rewrite keeps it. The cache names
+    // the bundle it was made from, so the rewritten bundle's own code runs.
+    const bundle = bundleFile(entry)
+    const text = fs.readFileSync(bundle, 'utf8')
+    fs.writeFileSync(bundle, text.replace("exports.value = 'lazy'", "exports.value = 'LAZY'"))
+    assert.equal(fs.statSync(bundle).size, Buffer.byteLength(text))
+    assert.equal(run().run.lazy, 'LAZY')
+  } finally {
+    fs.rmSync(dir, {recursive: true, force: true})
+  }
+})
+
 test("pivot run's bundle has the run path and leaves the puller (an import()) to node's loader", () => {
   const files = bundledModules(path.join(REPO, 'dist', 'src', 'cli', 'run.js')).map(f => path.relative(path.join(REPO, 'dist'), f))
   assert.ok(files.includes('src/runtime/run-container.js'))
@@ -115,6 +153,8 @@ test("pivot run's bundle has the run path and leaves the puller (an import()) to
   const execBundle = fs.readFileSync(path.join(REPO, 'dist', 'src', 'cli', 'exec.bundle.js'), 'utf8')
   assert.ok(execBundle.includes('"../runtime/lifecycle/exec.js": function') && execBundle.includes('"../store/container-record.js": function'))
   assert.ok(!execBundle.includes('"../runtime/user.js": function') && !execBundle.includes('"../runtime/security/security-options.js": function'))
+  // Its code cache, made with it by the build, is one this node takes.
+  assert.equal(cacheAccepted(path.join(REPO, 'dist', 'src', 'cli', 'exec.js')), true)
   const init = bundledModules(path.join(REPO, 'dist', 'src', 'runtime', 'init.js')).map(f => path.relative(path.join(REPO, 'dist'), f))
   assert.ok(init.includes('src/runtime/rootfs/execute.js') && init.includes('src/sys/koffi-syscalls.js'))
 })
