@@ -120,17 +120,24 @@ export function bundledModules(entry: string, without: readonly string[] = []): 
     if (seen.has(file)) return
     seen.add(file)
     found.push(file)
-    const source = fs.readFileSync(file, 'utf8')
-    // `.then(() => __importStar(require(` is how tsc compiles import(); any other require( is an
-    // import or a lazy require.
-    for (const m of source.matchAll(/(\.then\(\(\) => __importStar\()?\brequire\((["'])(\.\.?\/[^"'\n]+)\2\)/g)) {
-      if (m[1] !== undefined) continue
-      const target = resolveRelative(path.dirname(file), m[3], f => fs.statSync(f, {throwIfNoEntry: false})?.isFile() === true)
-      if (target === undefined) throw new Error(`${file}: cannot resolve require('${m[3]}')`)
-      if (target.endsWith('.js')) visit(target)
-    }
+    for (const {target} of relativeRequires(file)) if (target.endsWith('.js')) visit(target)
   }
   visit(path.resolve(entry))
+  return found
+}
+
+/** Each relative literal require of `file` (not an import()'s), with the file it resolves to. */
+function relativeRequires(file: string): Array<{request: string; target: string}> {
+  const found: Array<{request: string; target: string}> = []
+  const source = fs.readFileSync(file, 'utf8')
+  // `.then(() => __importStar(require(` is how tsc compiles import(); any other require( is an
+  // import or a lazy require.
+  for (const m of source.matchAll(/(\.then\(\(\) => __importStar\()?\brequire\((["'])(\.\.?\/[^"'\n]+)\2\)/g)) {
+    if (m[1] !== undefined) continue
+    const target = resolveRelative(path.dirname(file), m[3], f => fs.statSync(f, {throwIfNoEntry: false})?.isFile() === true)
+    if (target === undefined) throw new Error(`${file}: cannot resolve require('${m[3]}')`)
+    found.push({request: m[3], target})
+  }
   return found
 }
 
@@ -142,7 +149,10 @@ function resolveRelative(dir: string, request: string, exists: (file: string) =>
 
 /**
  * The bundle's own code (plain JS, no imports; `sources` maps each module's path relative to the
- * bundle's directory to its code, wrapped as node wraps a module). A module keeps its file name,
+ * directory BASE (relative to the bundle's: the modules' common one) to its code, wrapped as node
+ * wraps a module, and to where its relative requires of bundled modules lead, resolved by the
+ * build: a require costs a lookup, not a path.resolve. Those path operations, ~100 in `pivot
+ * exec`, made V8 optimise node's normalizeString, ~6 ms of CPU in each exec. A module keeps its file name,
  * directory, module object and its one entry in require.cache, as node's loader would make them.
  * What it saves: the read and compile of each file, and for a relative require of a bundled
  * module, node's resolution (a few stat calls and package.json lookups each).
@@ -155,33 +165,31 @@ function resolveRelative(dir: string, request: string, exists: (file: string) =>
 const LOADER = `
 const Module = require('node:module')
 const path = require('node:path')
-const byFile = new Map(Object.entries(sources).map(([rel, fn]) => [path.join(__dirname, rel), fn]))
-function bundled(dir, request) {
-  if (!request.startsWith('./') && !request.startsWith('../')) return undefined
-  const base = path.resolve(dir, request)
-  for (const file of [base, base + '.js', path.join(base, 'index.js')]) if (byFile.has(file)) return file
-  return undefined
+const root = path.resolve(__dirname, BASE)
+const prefix = root.endsWith('/') ? root : root + '/'
+const byFile = new Map(Object.entries(sources).map(([rel, [fn, deps]]) => [prefix + rel, {fn, deps}]))
+const pathsByDir = new Map()
+function nodeModulePaths(dir) {
+  if (!pathsByDir.has(dir)) pathsByDir.set(dir, Module._nodeModulePaths(dir))
+  return pathsByDir.get(dir).slice()
 }
 function requireFor(module) {
-  const dir = path.dirname(module.filename)
-  const require = id => {
-    const file = bundled(dir, id)
-    return file === undefined ? module.require(id) : load(file, module)
-  }
+  const {deps} = byFile.get(module.filename)
+  const require = id => (Object.hasOwn(deps, id) ? load(prefix + deps[id], module) : module.require(id))
   require.resolve = (request, options) => Module._resolveFilename(request, module, false, options)
   require.cache = Module._cache
   require.main = process.mainModule
   return require
 }
 function run(module, filename) {
-  byFile.get(filename).call(module.exports, module.exports, requireFor(module), module, filename, path.dirname(filename))
+  byFile.get(filename).fn.call(module.exports, module.exports, requireFor(module), module, filename, path.dirname(filename))
 }
 function load(file, parent) {
   const cached = Module._cache[file]
   if (cached) return cached.exports
   const module = new Module(file, parent)
   module.filename = file
-  module.paths = Module._nodeModulePaths(path.dirname(file))
+  module.paths = nodeModulePaths(path.dirname(file))
   Module._cache[file] = module
   try {
     run(module, file)
@@ -197,23 +205,27 @@ Module._extensions['.js'] = function (module, filename) {
   if (!byFile.has(filename)) return plain.call(this, module, filename)
   run(module, filename)
 }
-module.exports = load(path.join(__dirname, ENTRY), module)
+module.exports = load(prefix + ENTRY, module)
 `
 
 /**
  * Writes the V8 code cache of `entry`'s bundle (written just before), beside it: what `pivot
  * exec` saves with it is the parse of the whole bundle and the compile of each module's top level
- * (~2 ms of ~40, src/runtime/README.md). Made here, at build time, by running the bundle and every
- * module of it in this process (their top levels only define things; no function of theirs is
- * called), so the cache holds what they compiled. Never written at run time: dist may be
- * read-only or shared by several users.
+ * and of the functions on its path (~3 ms of ~40, src/runtime/README.md). Made here, at build
+ * time, by running the bundle and every module of it in this process (their top levels only
+ * define things), then the entry's `warmCodeCache` when it has one (what it calls gets compiled),
+ * so the cache holds what they compiled. Never written at run time: dist may be read-only or
+ * shared by several users.
  */
-export function writeCodeCache(entry: string, without: readonly string[] = []): {file: string; bytes: number} {
+export async function writeCodeCache(entry: string, without: readonly string[] = []): Promise<{file: string; bytes: number}> {
   const bundle = bundleFile(path.resolve(entry))
   const stat = fs.statSync(bundle)
   const script = runBundle(bundle)
   // Through the bundle's loader (runBundle installed it): each module of the bundle, compiled.
   for (const m of bundledModules(entry, without)) require(m)
+  const warm = (require(path.resolve(entry)) as {warmCodeCache?: () => Promise<void>}).warmCodeCache
+  // Only an optimisation: a warm-up that fails (no writable temp dir) leaves the cache what it compiled.
+  if (typeof warm === 'function') await warm().catch(() => undefined)
   const data = Buffer.concat([Buffer.from(codeCacheHeader(stat), 'latin1'), script.createCachedData()])
   const file = codeCacheFile(path.resolve(entry))
   const temp = `${file}.${process.pid}.tmp`
@@ -227,12 +239,18 @@ export function writeBundle(entry: string, without: readonly string[] = []): {fi
   const file = bundleFile(path.resolve(entry))
   const dir = path.dirname(file)
   const modules = bundledModules(entry, without)
+  const bundled = new Set(modules)
+  let base = path.dirname(modules[0])
+  while (!modules.every(m => m.startsWith(base + path.sep))) base = path.dirname(base)
   const parts = ["'use strict'", 'const sources = {']
   for (const m of modules) {
+    const deps: Record<string, string> = {}
+    for (const {request, target} of relativeRequires(m)) if (bundled.has(target)) deps[request] = path.relative(base, target)
     // The source first in the function body: tsc's "use strict" stays the body's directive.
-    parts.push(`${JSON.stringify(path.relative(dir, m))}: function (exports, require, module, __filename, __dirname) {${fs.readFileSync(m, 'utf8')}\n},`)
+    const fn = `function (exports, require, module, __filename, __dirname) {${fs.readFileSync(m, 'utf8')}\n}`
+    parts.push(`${JSON.stringify(path.relative(base, m))}: [${fn}, ${JSON.stringify(deps)}],`)
   }
-  parts.push('}', `const ENTRY = ${JSON.stringify(path.relative(dir, modules[0]))}`, LOADER)
+  parts.push('}', `const BASE = ${JSON.stringify(path.relative(dir, base) || '.')}`, `const ENTRY = ${JSON.stringify(path.relative(base, modules[0]))}`, LOADER)
   const text = parts.join('\n')
   const temp = `${file}.${process.pid}.tmp`
   fs.writeFileSync(temp, text, {mode: 0o644})
@@ -245,15 +263,20 @@ export function writeBundle(entry: string, without: readonly string[] = []): {fi
 // cache too (writeCodeCache: it loads the bundle's modules into this process, so one such entry
 // per process, or only such entries).
 if (require.main === module) {
-  const args = process.argv.slice(2)
-  const codeCache = args[0] === '--code-cache'
-  for (const arg of codeCache ? args.slice(1) : args) {
-    const [entry, ...without] = arg.split(',')
-    const {file, modules, bytes} = writeBundle(entry, without)
-    console.log(`bundled ${modules} modules, ${Math.round(bytes / 1024)} KiB: ${path.relative(process.cwd(), file)}`)
-    if (codeCache) {
-      const cache = writeCodeCache(entry, without)
-      console.log(`code cache, ${Math.round(cache.bytes / 1024)} KiB: ${path.relative(process.cwd(), cache.file)}`)
+  void (async () => {
+    const args = process.argv.slice(2)
+    const codeCache = args[0] === '--code-cache'
+    for (const arg of codeCache ? args.slice(1) : args) {
+      const [entry, ...without] = arg.split(',')
+      const {file, modules, bytes} = writeBundle(entry, without)
+      console.log(`bundled ${modules} modules, ${Math.round(bytes / 1024)} KiB: ${path.relative(process.cwd(), file)}`)
+      if (codeCache) {
+        const cache = await writeCodeCache(entry, without)
+        console.log(`code cache, ${Math.round(cache.bytes / 1024)} KiB: ${path.relative(process.cwd(), cache.file)}`)
+      }
     }
-  }
+  })().catch((error: unknown) => {
+    console.error(error)
+    process.exit(1)
+  })
 }
