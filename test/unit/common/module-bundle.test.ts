@@ -30,10 +30,18 @@ exports.cold = () => Promise.resolve().then(() => __importStar(require('./cold')
 exports.shared = shared;
 `,
   )
-  write('lib/a.js', `"use strict";\nexports.value = 'a+' + require("./sub").value;\n`)
+  // tsc's \`import * as path from 'node:path'\` (esModuleInterop's helper, as tsc emits it).
+  const star = `var __importStar = function (mod) { var r = {}; for (const k of Object.getOwnPropertyNames(mod)) if (k !== "default") Object.defineProperty(r, k, {enumerable: true, get: () => mod[k]}); r.default = mod; return r; };\n`
+  write(
+    'lib/a.js',
+    `"use strict";\n${star}const path = __importStar(require("node:path"));\nexports.path = path;\nexports.value = 'a+' + require("./sub").value;\n`,
+  )
   write('lib/sub/index.js', `"use strict";\nexports.value = 'sub';\n`)
   write('lib/lazy.js', `"use strict";\nexports.value = 'lazy';\n`)
-  write('shared.js', `"use strict";\nclass SharedError extends Error {}\nexports.SharedError = SharedError;\n`)
+  write(
+    'shared.js',
+    `"use strict";\n${star}const path = __importStar(require("node:path"));\nclass SharedError extends Error {}\nexports.SharedError = SharedError;\nexports.path = path;\n`,
+  )
   write('lib/cold.js', `"use strict";\nconst {SharedError} = require("../shared");\nexports.make = () => new SharedError('x');\n`)
   return dir
 }
@@ -83,6 +91,12 @@ test('a bundle behaves as its entry: exports, __dirname, strict mode, one instan
       })`
     const out = JSON.parse(execFileSync(process.execPath, ['-e', script], {encoding: 'utf8'}))
     assert.deepEqual(out.run, {a: 'a+sub', lazy: 'lazy', dir: path.join(dir, 'lib'), file: entry, strict: true})
+    // Each \`import * as path\` of the bundle: one namespace, node:path's as tsc's helper makes it.
+    const stars = `
+      require(${JSON.stringify(file)})
+      const a = require(${JSON.stringify(path.join(dir, 'lib', 'a.js'))}).path, shared = require(${JSON.stringify(path.join(dir, 'shared.js'))}).path
+      console.log(JSON.stringify([a === shared, a.join('x', 'y'), a.default === require('node:path'), Object.keys(a).length > 10]))`
+    assert.deepEqual(JSON.parse(execFileSync(process.execPath, ['-e', stars], {encoding: 'utf8'})), [true, 'x/y', true, true])
     assert.equal(out.sameClass, true, 'cold.js got the bundled shared.js, not a second copy')
     assert.deepEqual(out.cached, ['lib/a.js', 'lib/cold.js', 'lib/entry.bundle.js', 'lib/entry.js', 'lib/lazy.js', 'lib/sub/index.js', 'shared.js'])
   } finally {
