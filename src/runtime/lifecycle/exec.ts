@@ -98,31 +98,6 @@ export async function execInContainer(store: Store, ref: string, options: ExecOp
       else env.set(e, v)
     } else env.set(e.slice(0, eq), e.slice(eq + 1))
   }
-  // The filter PID 1 loaded, as the run compiled it (config.json); compiled again only for a
-  // container made before pivot kept it there. The cgroup directories the run made are there too:
-  // taking them saves loading the cgroup module (~10 ms of exec's ~90).
-  let config: {seccompFilter?: string | null; cgroup?: {dirs?: Array<{hostDir: string}>}} = {}
-  let configFd: number | undefined
-  let text = Buffer.alloc(0)
-  try {
-    configFd = fs.openSync(configPath(store, id), 'r')
-    text = fs.readFileSync(configFd)
-    config = JSON.parse(text.toString('utf8')) as typeof config
-  } catch {
-    // made by an older pivot
-  }
-  let seccompFilter = config.seccompFilter
-  if (seccompFilter === undefined) {
-    const {securityConfig} = require('../security/security-options') as typeof import('../security/security-options')
-    seccompFilter = securityConfig(status.record.security ?? {}).seccompFilter
-  }
-  // pivot-exec reads the program from config.json itself (on fd 3, -f: where its base64 is), rather
-  // than from a pipe node would write it into: the pipe cost ~1.5 ms of every exec (src/runtime/README.md).
-  // Base64 has nothing JSON escapes: the quoted text is in the file as it is, at this byte offset.
-  const at = seccompFilter && config.seccompFilter === seccompFilter ? text.indexOf(`"${seccompFilter}"`) : -1
-  const recorded = config.cgroup?.dirs?.map(d => d.hostDir) ?? []
-  const dirs = recorded.length > 0 ? recorded : (require('../cgroups') as typeof import('../cgroups')).openCgroup(cgroupIdOf(store, id)).paths
-  const procs = dirs.map(p => path.join(p, 'cgroup.procs'))
   const flags: string[] = []
   if (options.user !== undefined && options.user !== '') {
     const {resolveUser} = require('../user') as typeof import('../user')
@@ -137,6 +112,35 @@ export async function execInContainer(store: Store, ref: string, options: ExecOp
     // HOME as a container started with this user has it (runc's rule), unless -e set it.
     if (!options.env.some(e => e === 'HOME' || e.startsWith('HOME='))) env.set('HOME', u.home)
   }
+  // The filter PID 1 loaded, as the run compiled it (config.json); compiled again only for a
+  // container made before pivot kept it there. The cgroup directories the run made are there too:
+  // taking them saves loading the cgroup module (~10 ms of exec's ~90).
+  let config: {seccompFilter?: string | null; cgroup?: {dirs?: Array<{hostDir: string}>}} = {}
+  let configFd: number | undefined
+  let text = Buffer.alloc(0)
+  try {
+    configFd = fs.openSync(configPath(store, id), 'r')
+    text = fs.readFileSync(configFd)
+    config = JSON.parse(text.toString('utf8')) as typeof config
+  } catch {
+    // made by an older pivot
+  }
+  // pivot-exec reads the program from config.json itself (on fd 3, -f: where its base64 is), rather
+  // than from a pipe node would write it into: the pipe cost ~1.5 ms of every exec (src/runtime/README.md).
+  // Base64 has nothing JSON escapes: the quoted text is in the file as it is, at this byte offset.
+  const at = typeof config.seccompFilter === 'string' && config.seccompFilter !== '' ? text.indexOf(`"${config.seccompFilter}"`) : -1
+  if (at < 0 && configFd !== undefined) {
+    fs.closeSync(configFd)
+    configFd = undefined
+  }
+  let seccompFilter = config.seccompFilter
+  if (seccompFilter === undefined) {
+    const {securityConfig} = require('../security/security-options') as typeof import('../security/security-options')
+    seccompFilter = securityConfig(status.record.security ?? {}).seccompFilter
+  }
+  const recorded = config.cgroup?.dirs?.map(d => d.hostDir) ?? []
+  const dirs = recorded.length > 0 ? recorded : (require('../cgroups') as typeof import('../cgroups')).openCgroup(cgroupIdOf(store, id)).paths
+  const procs = dirs.map(p => path.join(p, 'cgroup.procs'))
   // docker exec -t: TERM=xterm unless the container or -e set one.
   if (options.tty && !env.has('TERM')) env.set('TERM', 'xterm')
   if (options.privileged) flags.push('-P')
