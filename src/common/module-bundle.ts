@@ -31,75 +31,81 @@ export function bundleFile(entry: string, early = false): string {
 
 /** The bundle of `entry` when there is one at least as new as the entry itself; else undefined. */
 export function freshBundle(entry: string, early = false): string | undefined {
+  return freshBundleStat(entry, early)?.file
+}
+
+function freshBundleStat(entry: string, early: boolean): {file: string; stat: fs.Stats} | undefined {
   const file = bundleFile(entry, early)
-  const bundle = fs.statSync(file, {throwIfNoEntry: false})
-  if (bundle === undefined) return undefined
+  const stat = fs.statSync(file, {throwIfNoEntry: false})
+  if (stat === undefined) return undefined
   const source = fs.statSync(entry, {throwIfNoEntry: false})
-  return source !== undefined && bundle.mtimeMs >= source.mtimeMs ? file : undefined
+  return source !== undefined && stat.mtimeMs >= source.mtimeMs ? {file, stat} : undefined
 }
 
 /**
  * From here on, this process takes the modules of `entry`'s bundle from it, when the bundle is
- * fresh; else nothing changes. Returns whether it does.
+ * fresh; else nothing changes. Returns whether it does. With the bundle's code cache (the build's,
+ * see writeCodeCache), V8 takes the compiled code from it instead of parsing the bundle.
  */
 export function useBundle(entry: string, early = false): boolean {
-  const bundle = freshBundle(entry, early)
-  if (bundle !== undefined) loadBundle(bundle)
-  return bundle !== undefined
+  const bundle = freshBundleStat(entry, early)
+  if (bundle === undefined) return false
+  const cachedData = readCodeCache(codeCacheFile(entry, early), bundle.stat)
+  if (cachedData === undefined) require(bundle.file)
+  else runBundle(bundle.file, cachedData)
+  return true
 }
 
-/** Where the V8 code cache of `bundle` lives: beside it (`run.bundle.js` -> `run.bundle.cache`). */
-export function codeCacheFile(bundle: string): string {
-  return bundle.replace(/\.js$/, '') + '.cache'
+/** Where the V8 code cache of `entry`'s bundle (or early bundle) is, when the build made one. */
+export function codeCacheFile(entry: string, early = false): string {
+  return bundleFile(entry, early).replace(/\.js$/, '') + '.cache'
 }
 
 /**
- * Requires `bundle` as node would, compiled with its V8 code cache when there is one made from
- * this very file. Parsing and compiling the ~500 KiB of `pivot run`'s bundle (and, lazily, each
- * function it calls) was ~20 ms of the parent's CPU on every run; from the cache, V8 takes the
- * bytecode of every function the run that made it had compiled. There is no build step for it:
- * only a real run compiles what a run needs, so a process that found no usable cache writes one
- * at its exit (made from all it compiled by then), beside the bundle when it may (the install's
- * own directory: whoever can write there can change the code anyway; anywhere else a cache would
- * be code a less trusted user could plant for root). V8 checks its own version and flags and the
- * source's length only: the file starts with a line naming the bundle it was made from (inode,
- * size, mtime; a rebuild renames a new file into place), so a stale cache is never used.
+ * The cache's first line names the bundle it was made from (its size and mtime): V8 checks only
+ * its own version, its flags and the source's length, and would take the code of a rebuilt bundle
+ * of the same length from a stale cache. The build writes the cache right after the bundle; a
+ * bundle written since (a build without the cache step) has another mtime, and the cache is left.
  */
-export function loadBundle(bundle: string): void {
-  const vm = require('node:vm') as typeof import('node:vm')
-  const Module = require('node:module') as typeof import('node:module') & {_cache: NodeJS.Dict<NodeModule>; _nodeModulePaths(dir: string): string[]}
-  const st = fs.statSync(bundle)
-  const key = `pivot code cache ${st.ino} ${st.size} ${st.mtimeMs}\n`
-  const cacheFile = codeCacheFile(bundle)
-  let cachedData: Buffer | undefined
-  try {
-    const data = fs.readFileSync(cacheFile)
-    if (data.subarray(0, key.length).toString('latin1') === key) cachedData = data.subarray(key.length)
-  } catch {
-    // none yet
-  }
-  // The wrapper node's loader puts around a module, on the code's first line (line numbers stay).
-  const source = `(function (exports, require, module, __filename, __dirname) { ${fs.readFileSync(bundle, 'utf8')}\n})`
-  const script = new vm.Script(source, {filename: bundle, ...(cachedData ? {cachedData} : {})})
-  const module = new Module(bundle, require.main)
-  module.filename = bundle
-  module.paths = Module._nodeModulePaths(path.dirname(bundle))
-  Module._cache[bundle] = module
-  const wrapper = script.runInThisContext() as (...args: unknown[]) => void
-  wrapper.call(module.exports, module.exports, Module.createRequire(bundle), module, bundle, path.dirname(bundle))
-  module.loaded = true
-  if (cachedData === undefined || script.cachedDataRejected === true) process.once('exit', () => writeCodeCache(script, cacheFile, key))
+function codeCacheHeader(bundle: fs.Stats): string {
+  return `pivot-code-cache ${bundle.size} ${bundle.mtimeMs}\n`
 }
 
-/** The cache of all `script` compiled so far, written atomically; silently nothing where it may not. */
-function writeCodeCache(script: import('node:vm').Script, file: string, key: string): void {
-  const temp = `${file}.${process.pid}.tmp`
+function readCodeCache(file: string, bundle: fs.Stats): Buffer | undefined {
+  let data: Buffer
   try {
-    fs.writeFileSync(temp, Buffer.concat([Buffer.from(key, 'latin1'), script.createCachedData()]), {mode: 0o644, flag: 'wx'})
-    fs.renameSync(temp, file)
+    data = fs.readFileSync(file)
   } catch {
-    fs.rmSync(temp, {force: true})
+    return undefined
   }
+  const header = codeCacheHeader(bundle)
+  return data.subarray(0, header.length).toString('latin1') === header ? data.subarray(header.length) : undefined
+}
+
+type ModuleInternals = typeof import('node:module') & {
+  new (id: string, parent?: NodeModule): NodeModule
+  wrap(source: string): string
+  _cache: Record<string, NodeModule>
+  _nodeModulePaths(dir: string): string[]
+}
+
+/**
+ * The bundle run as node's loader would require it (its own module object and require.cache
+ * entry), compiled by vm.Script with `cachedData`: V8 ignores data it cannot use (another node,
+ * other flags) and compiles the source as usual. Returns the script, for the build's cache.
+ */
+function runBundle(file: string, cachedData?: Buffer): import('node:vm').Script {
+  const Module = require('node:module') as ModuleInternals
+  const {Script} = require('node:vm') as typeof import('node:vm')
+  const script = new Script(Module.wrap(fs.readFileSync(file, 'utf8')), {filename: file, cachedData})
+  const bundle = new Module(file, module)
+  bundle.filename = file
+  bundle.paths = Module._nodeModulePaths(path.dirname(file))
+  Module._cache[file] = bundle
+  const wrapper = script.runInThisContext() as (...args: unknown[]) => void
+  wrapper.call(bundle.exports, bundle.exports, (id: string) => bundle.require(id), bundle, file, path.dirname(file))
+  bundle.loaded = true
+  return script
 }
 
 /**
@@ -129,17 +135,24 @@ function walk(starts: readonly string[], without: readonly string[], importsOnly
     if (seen.has(file)) return
     seen.add(file)
     found.push(file)
-    const source = fs.readFileSync(file, 'utf8')
-    // `.then(() => __importStar(require(` is how tsc compiles import(); any other require( is an
-    // import or a lazy require.
-    for (const m of source.matchAll(/(\.then\(\(\) => __importStar\()?\brequire\((["'])(\.\.?\/[^"'\n]+)\2\)/g)) {
-      if (m[1] !== undefined || (importsOnly && m[2] !== '"')) continue
-      const target = resolveRelative(path.dirname(file), m[3], f => fs.statSync(f, {throwIfNoEntry: false})?.isFile() === true)
-      if (target === undefined) throw new Error(`${file}: cannot resolve require('${m[3]}')`)
-      if (target.endsWith('.js')) visit(target)
-    }
+    for (const {target, lazy} of relativeRequires(file)) if (target.endsWith('.js') && !(importsOnly && lazy)) visit(target)
   }
   for (const start of starts) visit(path.resolve(start))
+  return found
+}
+
+/** Each relative literal require of `file` (not an import()'s), with the file it resolves to. */
+function relativeRequires(file: string): Array<{request: string; target: string; lazy: boolean}> {
+  const found: Array<{request: string; target: string; lazy: boolean}> = []
+  const source = fs.readFileSync(file, 'utf8')
+  // `.then(() => __importStar(require(` is how tsc compiles import(); any other require( is an
+  // import or a lazy require.
+  for (const m of source.matchAll(/(\.then\(\(\) => __importStar\()?\brequire\((["'])(\.\.?\/[^"'\n]+)\2\)/g)) {
+    if (m[1] !== undefined) continue
+    const target = resolveRelative(path.dirname(file), m[3], f => fs.statSync(f, {throwIfNoEntry: false})?.isFile() === true)
+    if (target === undefined) throw new Error(`${file}: cannot resolve require('${m[3]}')`)
+    found.push({request: m[3], target, lazy: m[2] === "'"})
+  }
   return found
 }
 
@@ -151,7 +164,10 @@ function resolveRelative(dir: string, request: string, exists: (file: string) =>
 
 /**
  * The bundle's own code (plain JS, no imports; `sources` maps each module's path relative to the
- * bundle's directory to its code, wrapped as node wraps a module). A module keeps its file name,
+ * directory BASE (relative to the bundle's: the modules' common one) to its code, wrapped as node
+ * wraps a module, and to where its relative requires of bundled modules lead, resolved by the
+ * build: a require costs a lookup, not a path.resolve. Those path operations, ~100 in `pivot
+ * exec`, made V8 optimise node's normalizeString, ~6 ms of CPU in each exec. A module keeps its file name,
  * directory, module object and its one entry in require.cache, as node's loader would make them.
  * What it saves: the read and compile of each file, and for a relative require of a bundled
  * module, node's resolution (a few stat calls and package.json lookups each).
@@ -164,33 +180,36 @@ function resolveRelative(dir: string, request: string, exists: (file: string) =>
 const LOADER = `
 const Module = require('node:module')
 const path = require('node:path')
-const byFile = new Map(Object.entries(sources).map(([rel, fn]) => [path.join(__dirname, rel), fn]))
-function bundled(dir, request) {
-  if (!request.startsWith('./') && !request.startsWith('../')) return undefined
-  const base = path.resolve(dir, request)
-  for (const file of [base, base + '.js', path.join(base, 'index.js')]) if (byFile.has(file)) return file
-  return undefined
+const stars = new Map()
+function __pivotBundleStar(importStar, id) {
+  if (!stars.has(id)) stars.set(id, importStar(require(id)))
+  return stars.get(id)
+}
+const root = path.resolve(__dirname, BASE)
+const prefix = root.endsWith('/') ? root : root + '/'
+const byFile = new Map(Object.entries(sources).map(([rel, [fn, deps]]) => [prefix + rel, {fn, deps}]))
+const pathsByDir = new Map()
+function nodeModulePaths(dir) {
+  if (!pathsByDir.has(dir)) pathsByDir.set(dir, Module._nodeModulePaths(dir))
+  return pathsByDir.get(dir).slice()
 }
 function requireFor(module) {
-  const dir = path.dirname(module.filename)
-  const require = id => {
-    const file = bundled(dir, id)
-    return file === undefined ? module.require(id) : load(file, module)
-  }
+  const {deps} = byFile.get(module.filename)
+  const require = id => (Object.hasOwn(deps, id) ? load(prefix + deps[id], module) : module.require(id))
   require.resolve = (request, options) => Module._resolveFilename(request, module, false, options)
   require.cache = Module._cache
   require.main = process.mainModule
   return require
 }
 function run(module, filename) {
-  byFile.get(filename).call(module.exports, module.exports, requireFor(module), module, filename, path.dirname(filename))
+  byFile.get(filename).fn.call(module.exports, module.exports, requireFor(module), module, filename, path.dirname(filename))
 }
 function load(file, parent) {
   const cached = Module._cache[file]
   if (cached) return cached.exports
   const module = new Module(file, parent)
   module.filename = file
-  module.paths = Module._nodeModulePaths(path.dirname(file))
+  module.paths = nodeModulePaths(path.dirname(file))
   Module._cache[file] = module
   try {
     run(module, file)
@@ -206,8 +225,34 @@ Module._extensions['.js'] = function (module, filename) {
   if (!byFile.has(filename)) return plain.call(this, module, filename)
   run(module, filename)
 }
-module.exports = load(path.join(__dirname, ENTRY), module)
+module.exports = load(prefix + ENTRY, module)
 `
+
+/**
+ * Writes the V8 code cache of `entry`'s bundle (written just before), beside it: what `pivot
+ * exec` saves with it is the parse of the whole bundle and the compile of each module's top level
+ * and of the functions on its path (~3 ms of ~40, src/runtime/README.md). Made here, at build
+ * time, by running the bundle and every module of it in this process (their top levels only
+ * define things), then the entry's `warmCodeCache` when it has one (what it calls gets compiled),
+ * so the cache holds what they compiled. Never written at run time: dist may be read-only or
+ * shared by several users.
+ */
+export async function writeCodeCache(entry: string, without: readonly string[] = [], early?: readonly string[]): Promise<{file: string; bytes: number}> {
+  const bundle = bundleFile(path.resolve(entry), early !== undefined)
+  const stat = fs.statSync(bundle)
+  const script = runBundle(bundle)
+  // Through the bundle's loader (runBundle installed it): each module of the bundle, compiled.
+  for (const m of early !== undefined ? earlyModules(entry, early) : bundledModules(entry, without)) require(m)
+  const warm = (require(path.resolve(entry)) as {warmCodeCache?: () => Promise<void>}).warmCodeCache
+  // Only an optimisation: a warm-up that fails (no writable temp dir) leaves the cache what it compiled.
+  if (typeof warm === 'function') await warm().catch(() => undefined)
+  const data = Buffer.concat([Buffer.from(codeCacheHeader(stat), 'latin1'), script.createCachedData()])
+  const file = codeCacheFile(path.resolve(entry), early !== undefined)
+  const temp = `${file}.${process.pid}.tmp`
+  fs.writeFileSync(temp, data, {mode: 0o644})
+  fs.renameSync(temp, file)
+  return {file, bytes: data.length}
+}
 
 /**
  * Writes the bundle of `entry` (atomically: a run starting meanwhile reads the old one or the new
@@ -217,12 +262,22 @@ export function writeBundle(entry: string, without: readonly string[] = [], earl
   const file = bundleFile(path.resolve(entry), early !== undefined)
   const dir = path.dirname(file)
   const modules = early !== undefined ? earlyModules(entry, early) : bundledModules(entry, without)
+  const bundled = new Set(modules)
+  let base = path.dirname(modules[0])
+  while (!modules.every(m => m.startsWith(base + path.sep))) base = path.dirname(base)
   const parts = ["'use strict'", 'const sources = {']
   for (const m of modules) {
+    const deps: Record<string, string> = {}
+    for (const {request, target} of relativeRequires(m)) if (bundled.has(target)) deps[request] = path.relative(base, target)
+    // tsc's `import * as fs` builds a namespace of getters over all of node:fs (~100) in each
+    // module that has one: one per builtin for the whole bundle (made by the first module's own
+    // helper, so the same object), ~1.5 ms of `pivot exec`'s CPU and much of its garbage.
+    const source = fs.readFileSync(m, 'utf8').replace(/\b__importStar\(require\("(node:[\w/]+)"\)\)/g, '__pivotBundleStar(__importStar, "$1")')
     // The source first in the function body: tsc's "use strict" stays the body's directive.
-    parts.push(`${JSON.stringify(path.relative(dir, m))}: function (exports, require, module, __filename, __dirname) {${fs.readFileSync(m, 'utf8')}\n},`)
+    const fn = `function (exports, require, module, __filename, __dirname) {${source}\n}`
+    parts.push(`${JSON.stringify(path.relative(base, m))}: [${fn}, ${JSON.stringify(deps)}],`)
   }
-  parts.push('}', `const ENTRY = ${JSON.stringify(path.relative(dir, modules[0]))}`, LOADER)
+  parts.push('}', `const BASE = ${JSON.stringify(path.relative(dir, base) || '.')}`, `const ENTRY = ${JSON.stringify(path.relative(base, modules[0]))}`, LOADER)
   const text = parts.join('\n')
   const temp = `${file}.${process.pid}.tmp`
   fs.writeFileSync(temp, text, {mode: 0o644})
@@ -230,14 +285,27 @@ export function writeBundle(entry: string, without: readonly string[] = [], earl
   return {file, modules: modules.length, bytes: Buffer.byteLength(text)}
 }
 
-// `node dist/src/common/module-bundle.js ENTRY[,WITHOUT...]... [early:ENTRY,ROOT...]...`: the
-// build's step (an entry, then the modules its bundle leaves out, comma-separated; or an entry's
-// early bundle and the roots of its early path).
+// `node dist/src/common/module-bundle.js [--code-cache] ENTRY[,WITHOUT...]... [early:ENTRY,ROOT...]...`:
+// the build's step (an entry, then the modules its bundle leaves out, comma-separated; or an
+// entry's early bundle and the roots of its early path). --code-cache: each bundle's code cache
+// too (writeCodeCache: it loads the bundle's modules into this process, so one such entry per
+// process, or only such entries).
 if (require.main === module) {
-  for (const arg of process.argv.slice(2)) {
-    const early = arg.startsWith('early:')
-    const [entry, ...rest] = (early ? arg.slice('early:'.length) : arg).split(',')
-    const {file, modules, bytes} = early ? writeBundle(entry, [], rest) : writeBundle(entry, rest)
-    console.log(`bundled ${modules} modules, ${Math.round(bytes / 1024)} KiB: ${path.relative(process.cwd(), file)}`)
-  }
+  void (async () => {
+    const args = process.argv.slice(2)
+    const codeCache = args[0] === '--code-cache'
+    for (const arg of codeCache ? args.slice(1) : args) {
+      const early = arg.startsWith('early:') ? arg.slice('early:'.length).split(',').slice(1) : undefined
+      const [entry, ...without] = (early ? arg.slice('early:'.length) : arg).split(',')
+      const {file, modules, bytes} = early ? writeBundle(entry, [], early) : writeBundle(entry, without)
+      console.log(`bundled ${modules} modules, ${Math.round(bytes / 1024)} KiB: ${path.relative(process.cwd(), file)}`)
+      if (codeCache) {
+        const cache = early ? await writeCodeCache(entry, [], early) : await writeCodeCache(entry, without)
+        console.log(`code cache, ${Math.round(cache.bytes / 1024)} KiB: ${path.relative(process.cwd(), cache.file)}`)
+      }
+    }
+  })().catch((error: unknown) => {
+    console.error(error)
+    process.exit(1)
+  })
 }

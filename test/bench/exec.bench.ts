@@ -40,21 +40,23 @@ const sum = (values: number[]) => values.reduce((a, b) => a + b, 0)
 
 /**
  * A node script that spawns pivot-exec as `pivot exec NAME true` does (same arguments, PID 1's
- * environment, the filter on fd 3) and exits with its status: exec's floor with node in front.
+ * environment, config.json on fd 3 with the filter's place in it) and exits with its status:
+ * exec's floor with node in front.
  */
 function floorScript(cache: string): string {
   const store = Store.open(cache)
   const id = resolveContainer(store, NAME)
   const pid = containerStatus(store, id)?.pid
   if (pid === undefined) throw new Error(`${NAME} is not running`)
-  const config = JSON.parse(fs.readFileSync(configPath(store, id), 'utf8')) as {seccompFilter?: string | null; cgroup: {dirs: Array<{hostDir: string}>}}
+  const text = fs.readFileSync(configPath(store, id))
+  const config = JSON.parse(text.toString('utf8')) as {seccompFilter: string; cgroup: {dirs: Array<{hostDir: string}>}}
   const procs = config.cgroup.dirs.map(d => path.join(d.hostDir, 'cgroup.procs'))
-  const args = [String(pid), '/', config.seccompFilter ? '1' : '0', ...procs, '--', 'true']
+  const at = `${text.indexOf(`"${config.seccompFilter}"`) + 1}:${config.seccompFilter.length}`
+  const args = ['-f', at, String(pid), '/', '1', ...procs, '--', 'true']
   return `const {spawn} = require('node:child_process')
 const fs = require('node:fs')
 const env = Object.fromEntries(fs.readFileSync('/proc/${pid}/environ', 'utf8').split('\\0').filter(Boolean).map(e => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]))
-const c = spawn(${JSON.stringify(EXEC_BIN)}, ${JSON.stringify(args)}, {env, stdio: ['ignore', 'inherit', 'inherit', 'pipe']})
-c.stdio[3].end(Buffer.from(${JSON.stringify(config.seccompFilter ?? '')}, 'base64'))
+const c = spawn(${JSON.stringify(EXEC_BIN)}, ${JSON.stringify(args)}, {env, stdio: ['ignore', 'inherit', 'inherit', fs.openSync(${JSON.stringify(configPath(store, id))}, 'r')]})
 c.on('close', code => process.exit(code))`
 }
 

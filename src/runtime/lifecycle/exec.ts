@@ -98,23 +98,6 @@ export async function execInContainer(store: Store, ref: string, options: ExecOp
       else env.set(e, v)
     } else env.set(e.slice(0, eq), e.slice(eq + 1))
   }
-  // The filter PID 1 loaded, as the run compiled it (config.json); compiled again only for a
-  // container made before pivot kept it there. The cgroup directories the run made are there too:
-  // taking them saves loading the cgroup module (~10 ms of exec's ~90).
-  let config: {seccompFilter?: string | null; cgroup?: {dirs?: Array<{hostDir: string}>}} = {}
-  try {
-    config = JSON.parse(fs.readFileSync(configPath(store, id), 'utf8')) as typeof config
-  } catch {
-    // made by an older pivot
-  }
-  let seccompFilter = config.seccompFilter
-  if (seccompFilter === undefined) {
-    const {securityConfig} = require('../security/security-options') as typeof import('../security/security-options')
-    seccompFilter = securityConfig(status.record.security ?? {}).seccompFilter
-  }
-  const recorded = config.cgroup?.dirs?.map(d => d.hostDir) ?? []
-  const dirs = recorded.length > 0 ? recorded : (require('../cgroups') as typeof import('../cgroups')).openCgroup(cgroupIdOf(store, id)).paths
-  const procs = dirs.map(p => path.join(p, 'cgroup.procs'))
   const flags: string[] = []
   if (options.user !== undefined && options.user !== '') {
     const {resolveUser} = require('../user') as typeof import('../user')
@@ -129,25 +112,63 @@ export async function execInContainer(store: Store, ref: string, options: ExecOp
     // HOME as a container started with this user has it (runc's rule), unless -e set it.
     if (!options.env.some(e => e === 'HOME' || e.startsWith('HOME='))) env.set('HOME', u.home)
   }
+  // The filter PID 1 loaded, as the run compiled it (config.json); compiled again only for a
+  // container made before pivot kept it there. The cgroup directories the run made are there too:
+  // taking them saves loading the cgroup module (~10 ms of exec's ~90).
+  let config: {seccompFilter?: string | null; cgroup?: {dirs?: Array<{hostDir: string}>}} = {}
+  let configFd: number | undefined
+  let text = Buffer.alloc(0)
+  try {
+    configFd = fs.openSync(configPath(store, id), 'r')
+    text = fs.readFileSync(configFd)
+    config = JSON.parse(text.toString('utf8')) as typeof config
+  } catch {
+    // made by an older pivot
+  }
+  // pivot-exec reads the program from config.json itself (on fd 3, -f: where its base64 is), rather
+  // than from a pipe node would write it into: the pipe cost ~1.5 ms of every exec (src/runtime/README.md).
+  // Base64 has nothing JSON escapes: the quoted text is in the file as it is, at this byte offset.
+  const at = typeof config.seccompFilter === 'string' && config.seccompFilter !== '' ? text.indexOf(`"${config.seccompFilter}"`) : -1
+  if (at < 0 && configFd !== undefined) {
+    fs.closeSync(configFd)
+    configFd = undefined
+  }
+  let seccompFilter = config.seccompFilter
+  if (seccompFilter === undefined) {
+    const {securityConfig} = require('../security/security-options') as typeof import('../security/security-options')
+    seccompFilter = securityConfig(status.record.security ?? {}).seccompFilter
+  }
+  const recorded = config.cgroup?.dirs?.map(d => d.hostDir) ?? []
+  const dirs = recorded.length > 0 ? recorded : (require('../cgroups') as typeof import('../cgroups')).openCgroup(cgroupIdOf(store, id)).paths
+  const procs = dirs.map(p => path.join(p, 'cgroup.procs'))
   // docker exec -t: TERM=xterm unless the container or -e set one.
   if (options.tty && !env.has('TERM')) env.set('TERM', 'xterm')
   if (options.privileged) flags.push('-P')
   if (options.tty) flags.push('-t')
   if (options.interactive) flags.push('-i')
+  if (at >= 0) flags.push('-f', `${at + 1}:${Buffer.byteLength(seccompFilter as string)}`)
   const detach = options.detach === true
-  const child = spawn(EXEC_BIN, [...flags, String(pid), workdir, seccompFilter ? '1' : '0', ...procs, '--', ...options.command], {
-    env: Object.fromEntries(env),
-    stdio: detach ? ['ignore', 'ignore', 'ignore', 'pipe'] : [options.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit', 'pipe'],
-    detached: detach,
-  })
-  const control = child.stdio[3] as import('node:net').Socket
-  control.on('error', () => undefined)
-  if (seccompFilter) control.end(Buffer.from(seccompFilter, 'base64'))
-  else control.end()
+  const fd3 = at >= 0 ? (configFd as number) : 'pipe'
+  let child: import('node:child_process').ChildProcess
+  try {
+    child = spawn(EXEC_BIN, [...flags, String(pid), workdir, seccompFilter ? '1' : '0', ...procs, '--', ...options.command], {
+      env: Object.fromEntries(env),
+      stdio: detach ? ['ignore', 'ignore', 'ignore', fd3] : [options.interactive ? 'inherit' : 'ignore', 'inherit', 'inherit', fd3],
+      detached: detach,
+    })
+  } finally {
+    if (configFd !== undefined) fs.closeSync(configFd)
+  }
+  const control = child.stdio[3] as import('node:net').Socket | null
+  if (control !== null) {
+    control.on('error', () => undefined)
+    if (seccompFilter) control.end(Buffer.from(seccompFilter, 'base64'))
+    else control.end()
+  }
   if (detach) {
     // docker exec -d: returns once the command is started; the helper lives on by itself.
     child.unref()
-    control.unref()
+    control?.unref()
     return await new Promise<number>(resolve => {
       child.on('error', () => resolve(125))
       child.on('spawn', () => resolve(0))

@@ -6,11 +6,18 @@
 # and the container's init) and of `pivot exec` (src/common/module-bundle.ts), which need no compiler.
 set -eu
 cd "$(dirname "$0")/../../.."
+L=dist/src
+# The container's init: no code cache (a build could not run it, and one made by a warm-up
+# measured no gain: src/runtime/README.md).
+node $L/common/module-bundle.js $L/runtime/init.js >/dev/null
+# With their V8 code caches, made here, never at run time (dist may be read-only or shared); one
+# process each, as making a cache loads the bundle's modules into the process that makes it.
+# `pivot run` loads its early bundle (what it needs to spawn the init) first, the full one after the spawn.
+node $L/common/module-bundle.js --code-cache early:$L/cli/run.js,$L/runtime/start-init.js >/dev/null
+node $L/common/module-bundle.js --code-cache $L/cli/run.js >/dev/null
 # `pivot exec`'s bundle leaves out its rare lazy paths (-u, a container from before config.json kept
 # the filter and cgroups, the store's layer walks): each costs every exec its parse when bundled.
-# `pivot run` loads its early bundle (what it needs to spawn the init) first, the full one after the spawn.
-L=dist/src
-node $L/common/module-bundle.js $L/cli/run.js early:$L/cli/run.js,$L/runtime/start-init.js $L/runtime/init.js \
+node $L/common/module-bundle.js --code-cache \
   $L/cli/exec.js,$L/runtime/user.js,$L/runtime/security/security-options.js,$L/runtime/cgroups/index.js,$L/store/layer-tree.js,$L/store/file-lock.js >/dev/null
 mkdir -p dist/monitor
 ${CC:-cc} -O2 -Wall -Wextra -o dist/monitor/pivot-monitor.tmp src/runtime/monitor/monitor.c

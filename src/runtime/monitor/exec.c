@@ -41,6 +41,10 @@
  * -n 0|1 no_new_privs instead of PID 1's, -l RES:SOFT:HARD (repeatable) an rlimit, -o ADJ the
  * oom_score_adj, -m MASK (octal) the umask, -s PATH a console socket: with -t the pty master is
  * sent there (SCM_RIGHTS, as runc's --console-socket) instead of relayed, -w ROWS:COLS its size.
+ *
+ * -f OFF:LEN (`pivot exec`): fd 3 is the container's config.json, and the program is the base64
+ * text of its seccompFilter, LEN bytes at byte OFF (found and checked there by lifecycle/exec.ts),
+ * instead of fd 3's whole content: no pipe to write it into, which cost the caller (node) ~1.5 ms.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -137,6 +141,43 @@ static int read_walls(const char *pid, struct walls *w) {
   }
   fclose(f);
   return seen == 511 ? 0 : -1;
+}
+
+/* Standard base64 (with its `=` padding) of IN (N bytes) into OUT; the decoded length, or -1 when
+   IN is not that or does not fit. */
+static ssize_t base64_decode(const char *in, size_t n, unsigned char *out, size_t cap) {
+  static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  if (n % 4 != 0) return -1;
+  size_t len = 0;
+  for (size_t i = 0; i < n; i += 4) {
+    uint32_t v = 0;
+    int pad = 0;
+    for (int j = 0; j < 4; j++) {
+      const char c = in[i + j];
+      const char *at = c ? strchr(alphabet, c) : NULL;
+      if (c == '=' && i + 4 == n && j >= 2 && (j == 3 || in[i + 3] == '=')) pad++;
+      else if (at == NULL || pad) return -1;
+      v = v << 6 | (uint32_t)(at ? at - alphabet : 0);
+    }
+    if (len + 3 - (size_t)pad > cap) return -1;
+    out[len++] = (unsigned char)(v >> 16);
+    if (pad < 2) out[len++] = (unsigned char)(v >> 8);
+    if (pad < 1) out[len++] = (unsigned char)v;
+  }
+  return (ssize_t)len;
+}
+
+/* The -f program: LEN bytes of base64 at OFF of fd 3, decoded into PROG (CAP bytes). */
+static size_t read_filter_at(const char *at, unsigned char *prog, size_t cap) {
+  unsigned long long off, len;
+  int used = 0;
+  if (sscanf(at, "%llu:%llu%n", &off, &len, &used) != 2 || at[used] != '\0' || len == 0 || len > 4 * (cap / 3) + 4) return 0;
+  char *text = malloc(len);
+  if (!text) return 0;
+  ssize_t got = pread(3, text, len, (off_t)off);
+  ssize_t n = got == (ssize_t)len ? base64_decode(text, len, prog, cap) : -1;
+  free(text);
+  return n > 0 ? (size_t)n : 0;
 }
 
 static int capset_all(uint64_t eff, uint64_t prm, uint64_t inh) {
@@ -323,7 +364,7 @@ int main(int argc, char **argv) {
       break;
     }
   int first = 1, privileged = 0, tty = 0, interactive = 0, nnp = -1, nrlimits = 0;
-  const char *user = NULL, *caps = NULL, *oom = NULL, *umask_text = NULL, *console = NULL, *size = NULL;
+  const char *user = NULL, *caps = NULL, *oom = NULL, *umask_text = NULL, *console = NULL, *size = NULL, *filter_at = NULL;
   const char *rlimits[MAX_RLIMITS];
   while (first < sep && argv[first][0] == '-') {
     if (!strcmp(argv[first], "-u") && first + 1 < sep) user = argv[++first];
@@ -334,6 +375,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(argv[first], "-m") && first + 1 < sep) umask_text = argv[++first];
     else if (!strcmp(argv[first], "-s") && first + 1 < sep) console = argv[++first];
     else if (!strcmp(argv[first], "-w") && first + 1 < sep) size = argv[++first];
+    else if (!strcmp(argv[first], "-f") && first + 1 < sep) filter_at = argv[++first];
     else if (!strcmp(argv[first], "-P")) privileged = 1;
     else if (!strcmp(argv[first], "-t")) tty = 1;
     else if (!strcmp(argv[first], "-i")) interactive = 1;
@@ -391,7 +433,14 @@ int main(int argc, char **argv) {
 
   static struct sock_filter prog[65536];
   struct sock_fprog fprog = {0, prog};
-  if (with_filter) {
+  if (with_filter && filter_at) {
+    size_t got = read_filter_at(filter_at, (unsigned char *)prog, sizeof prog);
+    if (got == 0 || got % sizeof prog[0] != 0) {
+      errno = EINVAL;
+      die(125, "the seccomp filter");
+    }
+    fprog.len = (unsigned short)(got / sizeof prog[0]);
+  } else if (with_filter) {
     size_t got = 0;
     for (;;) {
       ssize_t n = read(3, (char *)prog + got, sizeof prog - got);

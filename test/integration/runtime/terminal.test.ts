@@ -125,7 +125,8 @@ test('run -it: the terminal is restored when pivot is SIGTERMed and when the con
     `stty -g > ${before}; ${PIVOT_BIN} run --cache-dir ${cache} --name ttykill -it ${B} sh -c 'echo ready; exec sleep 600'; echo "status=$?"; stty -g > ${afterFile}`,
     'Enter',
   )
-  await waitFor(s, 'ready')
+  // The line the container prints, not the typed command that contains it (a race under load).
+  await waitFor(s, /^ready$/m)
   assert.equal(pivot(['kill', 'ttykill'], {cacheDir: cache}).status, 0)
   await waitFor(s, 'status=137')
   await settingsWritten(afterFile)
@@ -140,7 +141,7 @@ test('run -it: the terminal is restored when pivot is SIGTERMed and when the con
     `clear; ${PIVOT_BIN} run --cache-dir ${cache} --rm -it ${B} sh -c 'trap "exit 7" TERM; echo ready2; while :; do sleep 1; done'; echo "status=$?"; stty -g > ${afterFile}`,
     'Enter',
   )
-  await waitFor(s, 'ready2')
+  await waitFor(s, /^ready2$/m)
   const ps = spawnSync('pgrep', ['-f', `${PIVOT_BIN} run --cache-dir ${cache} --rm -it`], {encoding: 'utf8'})
   const pid = Number(ps.stdout.trim().split('\n')[0])
   assert.ok(pid > 0, ps.stdout)

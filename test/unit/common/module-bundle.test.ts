@@ -4,7 +4,7 @@ import {execFileSync} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
-import {bundleFile, bundledModules, codeCacheFile, earlyModules, freshBundle, writeBundle} from '../../../src/common/module-bundle'
+import {bundleFile, bundledModules, codeCacheFile, earlyModules, freshBundle, writeBundle, writeCodeCache} from '../../../src/common/module-bundle'
 
 const REPO = path.resolve(__dirname, '..', '..', '..', '..')
 
@@ -30,10 +30,18 @@ exports.cold = () => Promise.resolve().then(() => __importStar(require('./cold')
 exports.shared = shared;
 `,
   )
-  write('lib/a.js', `"use strict";\nexports.value = 'a+' + require("./sub").value;\n`)
+  // tsc's \`import * as path from 'node:path'\` (esModuleInterop's helper, as tsc emits it).
+  const star = `var __importStar = function (mod) { var r = {}; for (const k of Object.getOwnPropertyNames(mod)) if (k !== "default") Object.defineProperty(r, k, {enumerable: true, get: () => mod[k]}); r.default = mod; return r; };\n`
+  write(
+    'lib/a.js',
+    `"use strict";\n${star}const path = __importStar(require("node:path"));\nexports.path = path;\nexports.value = 'a+' + require("./sub").value;\n`,
+  )
   write('lib/sub/index.js', `"use strict";\nexports.value = 'sub';\n`)
   write('lib/lazy.js', `"use strict";\nexports.value = 'lazy';\n`)
-  write('shared.js', `"use strict";\nclass SharedError extends Error {}\nexports.SharedError = SharedError;\n`)
+  write(
+    'shared.js',
+    `"use strict";\n${star}const path = __importStar(require("node:path"));\nclass SharedError extends Error {}\nexports.SharedError = SharedError;\nexports.path = path;\n`,
+  )
   write('lib/cold.js', `"use strict";\nconst {SharedError} = require("../shared");\nexports.make = () => new SharedError('x');\n`)
   return dir
 }
@@ -111,6 +119,12 @@ test('a bundle behaves as its entry: exports, __dirname, strict mode, one instan
       })`
     const out = JSON.parse(execFileSync(process.execPath, ['-e', script], {encoding: 'utf8'}))
     assert.deepEqual(out.run, {a: 'a+sub', lazy: 'lazy', dir: path.join(dir, 'lib'), file: entry, strict: true})
+    // Each \`import * as path\` of the bundle: one namespace, node:path's as tsc's helper makes it.
+    const stars = `
+      require(${JSON.stringify(file)})
+      const a = require(${JSON.stringify(path.join(dir, 'lib', 'a.js'))}).path, shared = require(${JSON.stringify(path.join(dir, 'shared.js'))}).path
+      console.log(JSON.stringify([a === shared, a.join('x', 'y'), a.default === require('node:path'), Object.keys(a).length > 10]))`
+    assert.deepEqual(JSON.parse(execFileSync(process.execPath, ['-e', stars], {encoding: 'utf8'})), [true, 'x/y', true, true])
     assert.equal(out.sameClass, true, 'cold.js got the bundled shared.js, not a second copy')
     assert.deepEqual(out.cached, ['lib/a.js', 'lib/cold.js', 'lib/entry.bundle.js', 'lib/entry.js', 'lib/lazy.js', 'lib/sub/index.js', 'shared.js'])
   } finally {
@@ -133,50 +147,39 @@ test('freshBundle: none, fresh, then stale once the entry is rewritten (as tsc r
   }
 })
 
-test('useBundle: the first process writes a code cache of what it compiled, the next ones use it; a rebuilt bundle or a bad cache gets a new one', () => {
+/** Whether V8 in a fresh node takes `entry`'s code cache for its bundle (the cache's own first line is pivot's). */
+function cacheAccepted(entry: string): boolean {
+  const script = `
+    const fs = require('node:fs'), vm = require('node:vm'), Module = require('node:module')
+    const data = fs.readFileSync(${JSON.stringify(codeCacheFile(entry))})
+    const source = Module.wrap(fs.readFileSync(${JSON.stringify(bundleFile(entry))}, 'utf8'))
+    const s = new vm.Script(source, {filename: ${JSON.stringify(bundleFile(entry))}, cachedData: data.subarray(data.indexOf(10) + 1)})
+    console.log(JSON.stringify(!s.cachedDataRejected))`
+  return JSON.parse(execFileSync(process.execPath, ['-e', script], {encoding: 'utf8'})) as boolean
+}
+
+test('writeCodeCache: V8 takes it; useBundle runs the bundle from it as from the file, and leaves it once the bundle is rewritten', async () => {
   const dir = makeGraph()
   try {
     const entry = path.join(dir, 'lib', 'entry.js')
-    const {file} = writeBundle(entry)
-    const cache = codeCacheFile(file)
-    assert.equal(cache, path.join(dir, 'lib', 'entry.bundle.cache'))
-    const lib = JSON.stringify(path.join(REPO, 'dist', 'src', 'common', 'module-bundle.js'))
-    // As `pivot run` does: the entry's module first, then its bundle; what runs must not change.
-    const use = () =>
-      JSON.parse(
-        execFileSync(
-          process.execPath,
-          [
-            '-e',
-            `const used = require(${lib}).useBundle(${JSON.stringify(entry)}); console.log(JSON.stringify({used, run: require(${JSON.stringify(entry)}).run().a}))`,
-          ],
-          {encoding: 'utf8'},
-        ),
-      )
-    const header = () => fs.readFileSync(cache).subarray(0, 200).toString('latin1').split('\n')[0]
-    const st = () => fs.statSync(file)
-    assert.deepEqual(use(), {used: true, run: 'a+sub'})
-    assert.equal(header(), `pivot code cache ${st().ino} ${st().size} ${st().mtimeMs}`)
-    assert.ok(fs.statSync(cache).size > 200, 'bytecode after the key line')
-    const made = fs.statSync(cache).ino
-    assert.deepEqual(use(), {used: true, run: 'a+sub'})
-    assert.equal(fs.statSync(cache).ino, made, 'a usable cache is not written again')
-    // Rebuilt: a new file with the same length (V8 alone would take the old cache for it).
-    const a = path.join(dir, 'lib', 'a.js')
-    fs.writeFileSync(a, fs.readFileSync(a, 'utf8').replace("value = 'a+'", "value = 'b+'"))
     writeBundle(entry)
-    assert.deepEqual(use(), {used: true, run: 'b+sub'})
-    assert.equal(header(), `pivot code cache ${st().ino} ${st().size} ${st().mtimeMs}`)
-    // The right key over data V8 refuses: compiled from source, and the cache made again.
-    const key = header() + '\n'
-    fs.writeFileSync(cache, Buffer.concat([Buffer.from(key, 'latin1'), Buffer.alloc(4096, 7)]))
-    assert.deepEqual(use(), {used: true, run: 'b+sub'})
-    assert.ok(fs.statSync(cache).size > 200 && !fs.readFileSync(cache).subarray(key.length).equals(Buffer.alloc(4096, 7)))
-    // No leftover temp file.
-    assert.deepEqual(
-      fs.readdirSync(path.join(dir, 'lib')).filter(f => f.endsWith('.tmp')),
-      [],
-    )
+    const {file} = await writeCodeCache(entry)
+    assert.equal(file, path.join(dir, 'lib', 'entry.bundle.cache'))
+    assert.equal(cacheAccepted(entry), true)
+    const moduleBundle = path.join(REPO, 'dist', 'src', 'common', 'module-bundle.js')
+    const script = `
+      const used = require(${JSON.stringify(moduleBundle)}).useBundle(${JSON.stringify(entry)})
+      const b = require(${JSON.stringify(entry)})
+      console.log(JSON.stringify({used, run: b.run(), bundled: require.cache[${JSON.stringify(bundleFile(entry))}] !== undefined}))`
+    const run = () => JSON.parse(execFileSync(process.execPath, ['-e', script], {encoding: 'utf8'}))
+    assert.deepEqual(run(), {used: true, run: {a: 'a+sub', lazy: 'lazy', dir: path.join(dir, 'lib'), file: entry, strict: true}, bundled: true})
+    // The danger: V8 checks the source's length only, and this rewrite keeps it. The cache names
+    // the bundle it was made from, so the rewritten bundle's own code runs.
+    const bundle = bundleFile(entry)
+    const text = fs.readFileSync(bundle, 'utf8')
+    fs.writeFileSync(bundle, text.replace("exports.value = 'lazy'", "exports.value = 'LAZY'"))
+    assert.equal(fs.statSync(bundle).size, Buffer.byteLength(text))
+    assert.equal(run().run.lazy, 'LAZY')
   } finally {
     fs.rmSync(dir, {recursive: true, force: true})
   }
@@ -188,9 +191,9 @@ test('useBundle: the first process writes a code cache of what it compiled, the 
  */
 function buildBundles(): Map<string, string[]> {
   const script = fs.readFileSync(path.join(REPO, 'src', 'runtime', 'monitor', 'build.sh'), 'utf8').replace(/\\\n/g, ' ')
-  const line = script.split('\n').find(l => l.startsWith('node $L/common/module-bundle.js '))
-  assert.ok(line, 'build.sh has its module-bundle step')
-  const args = line.replace(/>.*$/, '').trim().split(/\s+/).slice(2)
+  const lines = script.split('\n').filter(l => l.startsWith('node $L/common/module-bundle.js '))
+  assert.ok(lines.length > 0, 'build.sh has its module-bundle steps')
+  const args = lines.flatMap(l => l.replace(/>.*$/, '').trim().split(/\s+/).slice(2)).filter(a => a !== '--code-cache')
   const dist = path.join(REPO, 'dist')
   const real = (f: string) => path.join(dist, f.replace('$L/', 'src/'))
   const rel = (files: string[]) => files.map(f => path.relative(dist, f))
