@@ -37,22 +37,11 @@ export function containerStatus(store: Store, id: string): ContainerStatus | und
   // Between PID 1's exit (exit.json) and the cleanup's decision, a container its policy will
   // start again is restarting already, as docker shows it: `rm` without -f must not take it then.
   const restarting = record.status === 'exited' ? record.restarting : exit !== undefined && shouldRestart({...record, exitCode: exit.exitCode})
-  if (restarting && ownerAlive) {
-    return {
-      id,
-      record,
-      state: 'restarting',
-      exitCode: exit?.exitCode ?? record.exitCode,
-      started: record.started,
-      finished: exit?.finished ?? record.finished,
-      ownerAlive,
-    }
-  }
   if (record.status === 'exited' || exit) {
     return {
       id,
       record,
-      state: 'exited',
+      state: restarting && ownerAlive ? 'restarting' : 'exited',
       exitCode: exit?.exitCode ?? record.exitCode,
       started: record.started,
       finished: exit?.finished ?? record.finished,
