@@ -19,6 +19,8 @@ export interface LockOptions {
   timeoutMs?: number
   /** Milliseconds between attempts while waiting. */
   pollMs?: number
+  /** No wait notice: for a lock whose holders are quick and whose waiter's stderr is a command's output. */
+  quiet?: boolean
   /**
    * Unlink the lock file on release, while still holding it. Safe only because every taker checks,
    * once it holds the flock, that its fd is still the file at that path (see lockFile).
@@ -56,7 +58,7 @@ export async function lockFile(file: string, options: LockOptions = {}): Promise
     await new Promise(resolve => setTimeout(resolve, options.pollMs ?? 50))
     const again = tryLockFile(file, options)
     if (again) return again
-    if (!noticed && Date.now() - started >= NOTICE_AFTER_MS) {
+    if (!noticed && options.quiet !== true && Date.now() - started >= NOTICE_AFTER_MS) {
       noticed = true
       notice(`pivot: waiting for ${options.what ?? describeLock(file)} (${describeHolders(file)})`)
     }

@@ -179,20 +179,19 @@ export function signalPid1(status: ContainerStatus, signal: number): void {
  * write loses the other's. Without a directory (the container is gone) `fn` runs unlocked.
  */
 export async function withContainerLock<T>(store: Store, id: string, fn: () => Promise<T> | T): Promise<T> {
-  const {tryLockFile} = require('../../store/file-lock') as typeof import('../../store/file-lock')
+  const {lockFile} = require('../../store/file-lock') as typeof import('../../store/file-lock')
   const dir = containerDir(store, id)
-  let lock: {release(): void} | undefined
-  // Polled, and silent (lockFile's notice would land in stop's output): the holders are quick,
-  // a start of the container at the longest.
-  for (const deadline = Date.now() + 120_000; ; await sleep(20)) {
-    try {
-      lock = tryLockFile(dir, {directory: true})
-    } catch (error) {
-      if (!fs.existsSync(dir)) return fn()
-      throw error
+  let lock: {release(): void}
+  try {
+    // Quiet (a notice would land in stop's output), polled often: the holders are quick, a start
+    // of the container at the longest.
+    lock = await lockFile(dir, {directory: true, quiet: true, pollMs: 20, timeoutMs: 120_000})
+  } catch (error) {
+    if (!fs.existsSync(dir)) return fn()
+    if ((error as {code?: string}).code === 'STORE_LOCKED') {
+      throw new RuntimeError('CONTAINER_LOCKED', `timed out waiting for container ${id.slice(0, 12)}: another pivot command holds it`)
     }
-    if (lock) break
-    if (Date.now() > deadline) throw new RuntimeError('CONTAINER_LOCKED', `timed out waiting for container ${id.slice(0, 12)}: another pivot command holds it`)
+    throw error
   }
   try {
     return await fn()
