@@ -94,17 +94,10 @@ export function killContainer(store: Store, ref: string, signal: string): void {
  */
 export async function removeContainerByRef(store: Store, ref: string, force: boolean, volumes = false): Promise<void> {
   let status = statusOf(store, ref)
-  if ((status.state === 'running' || status.state === 'created') && !force) {
+  if ((status.state === 'running' || status.state === 'created' || status.state === 'restarting') && !force) {
     throw new RuntimeError(
       'CONTAINER_RUNNING',
-      `you cannot remove a running container ${status.id}. Stop the container before attempting removal or force remove`,
-      {exitCode: 1},
-    )
-  }
-  if (status.state === 'restarting' && !force) {
-    throw new RuntimeError(
-      'CONTAINER_RUNNING',
-      `you cannot remove a restarting container ${status.id}. Stop the container before attempting removal or force remove`,
+      `you cannot remove a ${status.state === 'restarting' ? 'restarting' : 'running'} container ${status.id}. Stop the container before attempting removal or force remove`,
       {exitCode: 1},
     )
   }
