@@ -15,15 +15,14 @@
 // the 0.5x goal is checked here against each mode docker can run on this daemon, and is printed
 // as not measured for bridge. pivot has no bridge mode: its default is host.
 // Not part of the suite: `npx tsc -p . && node dist/test/bench/run.bench.js [runs]` (as root,
-// after test/env/setup.sh; it makes the one-file bundles of `pivot run`'s processes first, as the
-// build does; NODE_EXTRA_CA_CERTS is removed from the environment of every command).
+// after test/env/setup.sh; it runs the build's bundle step first, src/runtime/monitor/build.sh,
+// for the one-file bundles of `pivot run`'s processes and their code caches; NODE_EXTRA_CA_CERTS is removed from the environment of every command).
 // The commands take turns, round by round (see measure()).
 import {execFileSync, spawn, spawnSync} from 'node:child_process'
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import {BUSYBOX_IMAGE, DEBIAN_IMAGE, DOCKER_BIN, PIVOT_BIN, REPO_ROOT} from '../helpers/fixtures'
-import {writeBundle} from '../../src/common/module-bundle'
 import {seedImage} from '../helpers/seed-image'
 import {benchEnv} from './bench-env'
 
@@ -82,10 +81,10 @@ async function peakRss(cache: string): Promise<{hwmKb: number; rssKb: number}> {
 }
 
 async function main(): Promise<void> {
-  // What the build installs (src/runtime/monitor/build.sh): `tsc` alone leaves no fresh bundle,
-  // and pivot would run its plain modules.
-  for (const entry of ['cli/run.js', 'runtime/init.js']) writeBundle(path.join(REPO_ROOT, 'dist', 'src', entry))
-  writeBundle(path.join(REPO_ROOT, 'dist', 'src', 'cli', 'run.js'), [], [path.join(REPO_ROOT, 'dist', 'src', 'runtime', 'start-init.js')])
+  // What the build installs, by the build's own step: `tsc` alone leaves no fresh bundle, and
+  // pivot would run its plain modules; bundles written here without their code caches would make
+  // the build's caches stale (they name the bundle they were made from) and be measured without.
+  execFileSync('sh', [path.join(REPO_ROOT, 'src', 'runtime', 'monitor', 'build.sh')], {stdio: 'ignore'})
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pivot-bench-run-'))
   try {
     const cache = path.join(dir, 'cache')
