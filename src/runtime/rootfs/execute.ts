@@ -506,7 +506,14 @@ export function lookPath(name: string, env: readonly string[], fs: Pick<SetupFs,
       ?.slice(5) ?? ''
   for (const dir of pathVar.split(':')) {
     const candidate = (dir === '' ? '.' : dir) + '/' + name
-    const st = fs.stat(candidate)
+    let st: ReturnType<typeof fs.stat>
+    try {
+      st = fs.stat(candidate)
+    } catch {
+      // As Go's LookPath (and so docker): an entry that cannot be looked in (a file, a symlink
+      // loop: ENOTDIR, ELOOP) is skipped, not a failure of the container's start.
+      continue
+    }
     if (st && st.isFile && (st.mode & 0o111) !== 0) return candidate
   }
   throw new RuntimeError('RUN_COMMAND_NOT_FOUND', `exec: ${JSON.stringify(name)}: executable file not found in $PATH`, {exitCode: EXIT_NOT_FOUND})
