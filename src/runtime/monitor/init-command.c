@@ -877,6 +877,33 @@ static int elf_interpreter(int fd, const struct str *head, char **out, struct fa
   return found;
 }
 
+/*
+ * The TypeScript guard sees an interpreter's name decoded as UTF-8 (anything else becomes U+FFFD,
+ * so it checked another file than the kernel runs) and refuses such names; so does this one, for
+ * one behaviour in both inits: a name that is not valid UTF-8, or holds U+FFFD itself.
+ */
+static int refuse_unreadable_name(const char *name, const char *shown, struct failure *f) {
+  const unsigned char *p = (const unsigned char *)name;
+  int ok = 1;
+  while (*p && ok) {
+    unsigned c = *p;
+    size_t n = c < 0x80 ? 1 : (c >= 0xc2 && c <= 0xdf) ? 2 : (c >= 0xe0 && c <= 0xef) ? 3 : (c >= 0xf0 && c <= 0xf4) ? 4 : 0;
+    if (n == 0) {
+      ok = 0;
+      break;
+    }
+    for (size_t i = 1; i < n; i++)
+      if ((p[i] & 0xc0) != 0x80) ok = 0;
+    if (!ok) break;
+    /* No overlong 3- or 4-byte forms, no surrogates, nothing past U+10FFFF. */
+    if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f) || (c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] > 0x8f)) ok = 0;
+    if (n == 3 && c == 0xef && p[1] == 0xbf && p[2] == 0xbd) ok = 0; /* U+FFFD */
+    p += n;
+  }
+  if (ok) return 0;
+  return fail_with(f, "RUN_CANNOT_INVOKE", EXIT_CANNOT_INVOKE, "exec: %s: refusing an interpreter whose name is not valid UTF-8", quoted(shown));
+}
+
 /* An ELF interpreter is opened by the kernel by path: it must be inside, not the init, and on the root filesystem (no one may swap it). */
 static int check_elf_interpreter(struct guard *g, const char *interpreter, const char *shown, struct failure *f) {
   int fd = open_checked(g, interpreter, interpreter, f);
@@ -920,6 +947,7 @@ static int inspect(struct guard *g, const char *file, char **argv, size_t argc, 
       exec_error(f, shown, ENOEXEC);
       goto fail;
     }
+    if (refuse_unreadable_name(interp, shown, f) < 0) goto fail;
     if (depth + 1 > MAX_INTERPRETERS) {
       exec_error(f, shown, ELOOP);
       goto fail;
@@ -953,7 +981,7 @@ static int inspect(struct guard *g, const char *file, char **argv, size_t argc, 
   }
   int has = elf_interpreter(fd, &head, &interp, f);
   if (has < 0) goto fail;
-  if (has && check_elf_interpreter(g, interp, shown, f) < 0) goto fail;
+  if (has && (refuse_unreadable_name(interp, shown, f) < 0 || check_elf_interpreter(g, interp, shown, f) < 0)) goto fail;
   free(interp);
   free(head.p);
   *out = (struct exec_target){!stable, fd, xstrndup(file, strlen(file)), copy_argv(argv, argc)};

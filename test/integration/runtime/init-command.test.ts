@@ -48,7 +48,7 @@ function elfWithInterpreter(file: string, interp: string): void {
 }
 
 /** A hand-made ELF header whose program headers (and PT_INTERP string) sit where the cases say. */
-function craftedElf(opts: {is64: boolean; le: boolean; phoff: number; phentsize: number; interpAt: number; interp: string}): Buffer {
+function craftedElf(opts: {is64: boolean; le: boolean; phoff: number; phentsize: number; interpAt: number; interp: string | Buffer}): Buffer {
   const size = Math.max(opts.phoff + 2 * opts.phentsize, opts.interpAt + opts.interp.length + 1, 64) + 16
   const b = Buffer.alloc(size)
   b.writeUInt32BE(0x7f454c46, 0)
@@ -69,7 +69,7 @@ function craftedElf(opts: {is64: boolean; le: boolean; phoff: number; phentsize:
   u32(3, interp)
   word(opts.interpAt, interp + (opts.is64 ? 0x08 : 0x04))
   word(opts.interp.length + 1, interp + (opts.is64 ? 0x20 : 0x10))
-  b.write(opts.interp, opts.interpAt)
+  Buffer.from(opts.interp).copy(b, opts.interpAt)
   return b
 }
 
@@ -140,6 +140,12 @@ function plant(root: string): void {
   write(t('elf-c'), craftedElf({is64: true, le: true, phoff: 64, phentsize: 32, interpAt: 300, interp: '/proc/self/exe'}))
   write(t('elf-d'), craftedElf({is64: true, le: false, phoff: 64, phentsize: 56, interpAt: 4090, interp: '/nonexistent/ld.so'}))
   fs.symlinkSync('/proc/self/root/bin/cat', t('proc-root-link'))
+  // Interpreter names that are not UTF-8: the TypeScript sees /t/\u{fffd} (a harmless echo), the kernel /t/\xff (the init).
+  fs.symlinkSync('/proc/self/exe', Buffer.from(t('\xff'), 'latin1'))
+  fs.copyFileSync(path.join(root, 'bin/echo'), t('\u{fffd}'))
+  write(t('badutf-shebang'), Buffer.from('#!/t/\xff\n', 'latin1'))
+  write(t('fffd-shebang'), '#!/t/\u{fffd}\n')
+  write(t('badutf-elf'), craftedElf({is64: true, le: true, phoff: 64, phentsize: 56, interpAt: 300, interp: Buffer.from('/t/\xff', 'latin1')}))
 }
 
 before(() => {
@@ -313,6 +319,12 @@ const commandCases: [string, Case][] = [
   ['ELF32 big-endian', {command: ['/t/elf-b'], expect: 'refusing to run', status: 126}],
   ['ELF: program header entries too small', {command: ['/t/elf-c'], status: 126}],
   ['ELF64 big-endian, PT_INTERP across the 4 KiB head', {command: ['/t/elf-d'], status: 126}],
+  ['a #! interpreter name that is not UTF-8', {command: ['/t/badutf-shebang'], expect: 'refusing an interpreter whose name is not valid UTF-8', status: 126}],
+  ['a #! interpreter name holding U+FFFD', {command: ['/t/fffd-shebang'], expect: 'refusing an interpreter whose name is not valid UTF-8', status: 126}],
+  [
+    'an ELF interpreter name that is not UTF-8',
+    {command: ['/t/badutf-elf'], expect: 'exec: \\"/t/badutf-elf\\": refusing an interpreter whose name is not valid UTF-8', status: 126},
+  ],
   ['busybox: a name through PATH (an applet)', {root: 'busybox', command: ['cat', '/proc/self/comm'], expect: 'cat', status: 0}],
   ['busybox: a script', {root: 'busybox', command: ['/t/echo.sh', '1'], expect: '0=/t/echo.sh args=1 comm=echo.sh', status: 0}],
   ['busybox: /proc/self/exe', {root: 'busybox', command: ['/proc/self/exe'], expect: 'refusing', status: 126}],
