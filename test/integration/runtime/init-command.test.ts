@@ -165,7 +165,10 @@ before(() => {
   // On another filesystem than the rootfs (the guard compares devices, as a container's overlay root has its own).
   outside = fs.mkdtempSync('/dev/shm/pivot-cinitcmd-')
   write(path.join(outside, 'prog.sh'), ECHO)
+  write(path.join(outside, 'cat-me'), '#!/mnt/outside/cat\nthe script itself\n')
   fs.copyFileSync(path.join(roots.debian, 'usr/bin/cat'), path.join(outside, 'cat'))
+  fs.copyFileSync(path.join(roots.debian, 'usr/bin/cat'), path.join(outside, 'xonly-cat'))
+  fs.chmodSync(path.join(outside, 'xonly-cat'), 0o111)
   write(path.join(outside, 'ld.so'), 'not a loader\n')
   const t = (p: string) => path.join(roots.debian, 't', p)
   elfWithInterpreter(t('elf-self'), '/proc/self/exe')
@@ -294,6 +297,11 @@ const commandCases: [string, Case][] = [
     'a relative name from a bind-mounted working directory',
     {cwd: '/mnt/outside', command: ['./prog.sh'], binds: [['OUTSIDE', '/mnt/outside']], expect: 'args= comm=sh', status: 0},
   ],
+  [
+    'a script and its interpreter both on a bind mount (both by descriptor)',
+    {command: ['/mnt/outside/cat-me'], binds: [['OUTSIDE', '/mnt/outside']], expect: 'the script itself', status: 0},
+  ],
+  ['.. past the root, // and . in the name', {command: ['/../..//t/./echo.sh'], expect: '0=/../..//t/./echo.sh', status: 0}],
   ['a relative name from the root filesystem', {cwd: '/t', command: ['./echo.sh'], expect: '0=./echo.sh', status: 0}],
   ['.. from a directory reached through a symlink', {cwd: '/bin', command: ['../../t/echo.sh'], expect: '0=../../t/echo.sh', status: 0}],
   [
@@ -377,6 +385,10 @@ const userCases: [string, Case][] = [
   ['HOME from the environment wins', {user: 'alice', command: ID, env: [PATH_ENV, 'HOME=/elsewhere'], expect: 'HOME=/elsewhere', status: 0}],
   ['an execute-only script as a user (sh cannot read it)', {user: 'alice', command: ['/t/xonly.sh'], status: 2}],
   ['an execute-only binary as a user', {user: 'alice', command: ['/t/xonly-cat', '/proc/self/comm'], expect: 'xonly-cat', status: 0}],
+  [
+    'an execute-only binary on a bind mount as a user (by descriptor)',
+    {user: 'alice', command: ['/mnt/outside/xonly-cat', '/proc/self/comm'], binds: [['OUTSIDE', '/mnt/outside']], expect: 'xonly-cat', status: 0},
+  ],
   [
     'a root-only script as a user: the exec is refused',
     {user: 'alice', command: ['/t/rootonly.sh'], expect: 'exec: \\"/t/rootonly.sh\\": permission denied', status: 126},
