@@ -25,6 +25,7 @@
 #include "init-common.h"
 
 #define MAX_ID 2147483647.0
+#define ID_RANGE "uids and gids must be in range 0-2147483647"
 /* binfmt_script's and binfmt_elf's nesting limit: more interpreters than this is ELOOP. */
 #define MAX_INTERPRETERS 4
 #define HEAD_BYTES 256 /* BINPRM_BUF_SIZE: all of a #! line the kernel reads */
@@ -448,12 +449,6 @@ int resolve_user(const char *spec, char *const *group_add, size_t n_group_add, s
     }
   }
 
-  /* The --group-add entries, before anything is kept: an unknown one fails the step. */
-  double *extra = calloc(n_group_add + 1, sizeof *extra);
-  if (!extra) abort();
-  for (size_t i = 0; i < n_group_add; i++)
-    if (group_id(group_add[i], &group_text, &extra[i], f) < 0) return -1;
-
   size_t n_lines = 1;
   for (const char *q = group_text.p; q < gend; q++) n_lines += *q == '\n';
   size_t cap = 1 + n_lines + n_group_add;
@@ -469,6 +464,21 @@ int resolve_user(const char *spec, char *const *group_add, size_t n_group_add, s
     while (next_group(&at, gend, &g))
       if (group_lists(&g, entry.name, name_n)) add_group(out, g.gid, seen, 1);
   }
+  /* runc's range check, in docker's words: a uid of -1 from passwd would otherwise reach
+   * setresuid(-1, -1, -1), which changes nothing, and the command would run as root. */
+  if (uid < 0 || uid > MAX_ID) return fail_with(f, "RUN_BAD_USER", EXIT_SETUP, ID_RANGE);
+  for (size_t i = 0; i < out->n_groups; i++)
+    if (seen[i] < 0 || seen[i] > MAX_ID) return fail_with(f, "RUN_BAD_USER", EXIT_SETUP, ID_RANGE);
+
+  /* The --group-add entries: an unknown one fails the step; setgroups takes 32-bit gids
+   * (4294967296 would become 0, the root group). */
+  double *extra = calloc(n_group_add + 1, sizeof *extra);
+  if (!extra) abort();
+  for (size_t i = 0; i < n_group_add; i++)
+    if (group_id(group_add[i], &group_text, &extra[i], f) < 0) return -1;
+  for (size_t i = 0; i < n_group_add; i++)
+    if (extra[i] > MAX_ID) return fail_with(f, "RUN_BAD_USER", EXIT_SETUP, ID_RANGE);
+
   /* Then --group-add: those not already among the user's groups (execute.ts filters against
    * the user's list only, so a gid given twice to --group-add is passed twice, as there). */
   size_t user_n = out->n_groups;

@@ -87,6 +87,10 @@ const PASSWD = [
   'dup:x:1007:1007::/dup1:/bin/sh',
   'dup:x:1008:1008::/dup2:/bin/sh',
   'minus:x:-0:2::/m:/bin/sh',
+  'negu:x:-1:0::/:/bin/sh',
+  'negg:x:1010:-1::/:/bin/sh',
+  'bigu:x:4294967296:0::/:/bin/sh',
+  'negmember:x:1011:1011::/:/bin/sh',
 ].join('\n')
 const GROUP = [
   'pstaff:x:60:alice, bob',
@@ -98,6 +102,7 @@ const GROUP = [
   'dupg:x:60:alice',
   'notalice:x:66:alicex,xalice',
   'dup:x:67:dup',
+  'gneg:x:-7:negmember',
 ].join('\n')
 
 function plant(root: string): void {
@@ -381,6 +386,13 @@ const userCases: [string, Case][] = [
     '--group-add of an unknown group',
     {user: 'alice', groupAdd: ['nosuchgroup'], command: ID, expect: 'Unable to find group nosuchgroup: no matching entries in group file', status: 125},
   ],
+  ['a passwd uid of -1 (setresuid would change nothing)', {user: 'negu', command: ID, expect: 'uids and gids must be in range 0-2147483647', status: 125}],
+  ['a passwd gid of -1', {user: 'negg', command: ID, expect: 'uids and gids must be in range 0-2147483647', status: 125}],
+  ['a passwd uid past 32 bits', {user: 'bigu', command: ID, expect: 'uids and gids must be in range 0-2147483647', status: 125}],
+  ['a group of gid -7 listing the user', {user: 'negmember', command: ID, expect: 'uids and gids must be in range 0-2147483647', status: 125}],
+  ['the same user with a group named: the listing does not count', {user: 'negmember:1011', command: ID, status: 0}],
+  ['--group-add past 2^31-1', {groupAdd: ['2147483648'], command: ID, expect: 'uids and gids must be in range 0-2147483647', status: 125}],
+  ['--group-add 2^32 (would be gid 0)', {groupAdd: ['4294967296'], command: ID, expect: 'uids and gids must be in range 0-2147483647', status: 125}],
   ['--group-add without -u', {groupAdd: ['66', 'dup'], command: ID, status: 0}],
   ['HOME from the environment wins', {user: 'alice', command: ID, env: [PATH_ENV, 'HOME=/elsewhere'], expect: 'HOME=/elsewhere', status: 0}],
   ['an execute-only script as a user (sh cannot read it)', {user: 'alice', command: ['/t/xonly.sh'], status: 2}],
