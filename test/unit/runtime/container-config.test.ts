@@ -99,7 +99,7 @@ test('users: names and numbers against the container passwd and group', () => {
   for (const user of ['neg', 'negg', 'big', 'm']) {
     assert.throws(
       () => resolveUser(user, odd, 'g:x:-7:m\n'),
-      /^RuntimeError: uids and gids must be in range 0-2147483647$|uids and gids must be in range 0-2147483647/,
+      (e: Error & {code: string}) => e.code === 'RUN_BAD_USER' && e.message === 'uids and gids must be in range 0-2147483647',
       user,
     )
   }
