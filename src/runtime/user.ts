@@ -56,6 +56,8 @@ function parseGroup(text: string | undefined): GroupEntry[] {
 
 const NUMERIC = /^\d+$/
 const MAX_ID = 2 ** 31 - 1
+/** runc's and docker's message for an id past what the kernel takes as a uid or gid. */
+export const ID_RANGE = 'uids and gids must be in range 0-2147483647'
 
 /**
  * `-u` as runc reads it (GetExecUser): `uid`, `uid:gid`, `name`, `name:group`, looked up in the
@@ -94,5 +96,8 @@ export function resolveUser(spec: string | undefined, passwdText: string | undef
   // Docker (runc's GetExecUser, then the daemon adds the gid): the memberships count only when
   // -u gave no group, and the primary gid is always in the list, so `id` shows groups=GID.
   const memberships = entry && (groupPart === undefined || groupPart === '') ? groups.filter(g => g.members.includes(entry!.name)).map(g => g.gid) : []
+  // runc's range check, in docker's words: a uid of -1 from passwd would otherwise reach
+  // setresuid(-1, -1, -1), which changes nothing, and the command would run as root.
+  if ([uid, gid, ...memberships].some(id => id < 0 || id > MAX_ID)) throw new RuntimeError('RUN_BAD_USER', ID_RANGE)
   return {uid, gid, groups: [...new Set([gid, ...memberships])], home: entry?.home || '/'}
 }

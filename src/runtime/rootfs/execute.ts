@@ -35,7 +35,7 @@ import {mountOverlayHardened} from '../../unpack/overlay-mount'
 import {EXIT_NOT_FOUND, RuntimeError} from '../runtime-error'
 import {execError, resolveExecTarget, type ExecTarget, type GuardFs} from '../security/exec-guard'
 import {capabilityNames} from '../security/capabilities'
-import {resolveUser} from '../user'
+import {ID_RANGE, resolveUser} from '../user'
 import type {Step} from './steps'
 
 /** The few file operations the setup makes besides syscalls; synchronous only (see init.ts). */
@@ -291,6 +291,8 @@ export function runStep(step: Step, sys: Syscalls, fs: SetupFs, progress: Progre
       const groupFile = fs.readFile('/etc/group')
       const user = resolveUser(step.user, fs.readFile('/etc/passwd'), groupFile)
       const extra = (step.groupAdd ?? []).map(g => groupId(g, groupFile))
+      // setgroups takes 32-bit gids: 4294967296 would become 0, the root group.
+      if (extra.some(g => g > 2 ** 31 - 1)) throw new RuntimeError('RUN_BAD_USER', ID_RANGE)
       sys.setgroups([...user.groups, ...extra.filter(g => !user.groups.includes(g))])
       // gid before uid: once the uid is not 0, the thread may no longer change its gid.
       sys.setresgid(user.gid)
@@ -506,7 +508,14 @@ export function lookPath(name: string, env: readonly string[], fs: Pick<SetupFs,
       ?.slice(5) ?? ''
   for (const dir of pathVar.split(':')) {
     const candidate = (dir === '' ? '.' : dir) + '/' + name
-    const st = fs.stat(candidate)
+    let st: ReturnType<typeof fs.stat>
+    try {
+      st = fs.stat(candidate)
+    } catch {
+      // As Go's LookPath (and so docker): an entry that cannot be looked in (a file, a symlink
+      // loop: ENOTDIR, ELOOP) is skipped, not a failure of the container's start.
+      continue
+    }
     if (st && st.isFile && (st.mode & 0o111) !== 0) return candidate
   }
   throw new RuntimeError('RUN_COMMAND_NOT_FOUND', `exec: ${JSON.stringify(name)}: executable file not found in $PATH`, {exitCode: EXIT_NOT_FOUND})

@@ -91,6 +91,7 @@ function inspect(ctx: Context, file: string, argv: string[], depth: number): Exe
     if (head[0] === 0x23 && head[1] === 0x21) {
       const line = shebang(head)
       if (!line) throw execFailure(argv[0] ?? file, 'ENOEXEC')
+      refuseUnreadableName(line.interpreter, argv[0] ?? file)
       if (depth + 1 > MAX_INTERPRETERS) throw execFailure(argv[0] ?? file, 'ELOOP')
       const interpArgv = [line.interpreter, ...(line.arg === undefined ? [] : [line.arg]), file, ...argv.slice(1)]
       const inner = inspect(ctx, line.interpreter, interpArgv, depth + 1)
@@ -103,12 +104,27 @@ function inspect(ctx: Context, file: string, argv: string[], depth: number): Exe
       return inner
     }
     const interpreter = elfInterpreter(ctx.sys, fd, head)
-    if (interpreter !== undefined) checkElfInterpreter(ctx, interpreter, argv[0] ?? file)
+    if (interpreter !== undefined) {
+      refuseUnreadableName(interpreter, argv[0] ?? file)
+      checkElfInterpreter(ctx, interpreter, argv[0] ?? file)
+    }
     return {how: stable ? 'path' : 'fd', path: file, fd, argv}
   } catch (error) {
     closeQuietly(ctx.sys, fd)
     throw error
   }
+}
+
+/**
+ * An interpreter's name is bytes the kernel uses as they are, but it reaches these checks decoded
+ * as UTF-8: bytes that are not UTF-8 become U+FFFD, and the checks would open another file than
+ * the one the kernel runs (`#!/x/\xff` checked as `/x/\u{fffd}`). Such a name is refused.
+ */
+function refuseUnreadableName(interpreter: string, shown: string): void {
+  if (!interpreter.includes('\uFFFD')) return
+  throw new RuntimeError('RUN_CANNOT_INVOKE', `exec: ${JSON.stringify(shown)}: refusing an interpreter whose name is not valid UTF-8`, {
+    exitCode: EXIT_CANNOT_INVOKE,
+  })
 }
 
 /** open(O_PATH), then the checks that do not need the content: a regular file, not the init. */

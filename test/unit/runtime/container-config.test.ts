@@ -94,4 +94,14 @@ test('users: names and numbers against the container passwd and group', () => {
   assert.throws(() => resolveUser('nobody', passwd, group), /unable to find user nobody: no matching entries in passwd file/)
   assert.throws(() => resolveUser('app:nogroup', passwd, group), /unable to find group nogroup/)
   assert.deepEqual(resolveUser('5', undefined, undefined), {uid: 5, gid: 0, groups: [0], home: '/'})
+  // An id out of the kernel's range from the files fails as in docker (a uid of -1 would leave the command root).
+  const odd = 'neg:x:-1:0::/:/bin/sh\nnegg:x:7:-1::/:/bin/sh\nbig:x:4294967296:0::/:/bin/sh\nm:x:8:8::/:/bin/sh\n'
+  for (const user of ['neg', 'negg', 'big', 'm']) {
+    assert.throws(
+      () => resolveUser(user, odd, 'g:x:-7:m\n'),
+      (e: Error & {code: string}) => e.code === 'RUN_BAD_USER' && e.message === 'uids and gids must be in range 0-2147483647',
+      user,
+    )
+  }
+  assert.deepEqual(resolveUser('m:8', odd, 'g:x:-7:m\n').groups, [8])
 })

@@ -385,6 +385,15 @@ test('lookPath: the container PATH, regular executable files only, names with / 
   assert.equal(lookPath('./x', ['PATH=/a'], fs), './x')
   assert.throws(() => lookPath('y', ['PATH=/c'], fs), /executable file not found/)
   assert.throws(() => lookPath('x', [], fs), /executable file not found/)
+  // An entry stat cannot look in (a file: ENOTDIR; a symlink loop: ELOOP) is skipped, as by Go's
+  // LookPath and so by docker (`-e PATH=/etc/passwd:/bin ... ls` runs /bin/ls).
+  const failing = {
+    stat: (p: string) => {
+      if (p.startsWith('/f/')) throw Object.assign(new Error(`ENOTDIR: not a directory, stat '${p}'`), {code: 'ENOTDIR'})
+      return fs.stat(p)
+    },
+  }
+  assert.equal(lookPath('x', ['PATH=/f:/b'], failing), '/b/x')
 })
 
 test('a missing working directory is created, then entered', () => {
