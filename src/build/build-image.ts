@@ -110,6 +110,7 @@ async function build(store: Store, recipe: Recipe, options: BuildOptions): Promi
     let key = baseCacheKey(base?.id)
     const total = recipe.steps.length
     const results: BuildStepResult[] = []
+    const sound = new Set<string>()
 
     for (const step of recipe.steps) {
       if (options.signal?.aborted) throw interrupted()
@@ -130,7 +131,7 @@ async function build(store: Store, recipe: Recipe, options: BuildOptions): Promi
         emit({type: 'step-end', step, total, cached, seconds: result.seconds, layer})
       }
 
-      const cached = options.noCache ? undefined : await lease.pin(() => readPinned(store, key, lease))
+      const cached = options.noCache ? undefined : await lease.pin(() => readPinned(store, key, lease, sound))
       if (cached) {
         emit({type: 'step-start', step, total, cached: true})
         finishStep(cached.layers, true)
@@ -149,7 +150,7 @@ async function build(store: Store, recipe: Recipe, options: BuildOptions): Promi
           lockFile,
           async () => {
             // Another build may have made this very step while we waited for the lock.
-            const made = options.noCache ? undefined : await lease.pin(() => readPinned(store, stepKey, lease))
+            const made = options.noCache ? undefined : await lease.pin(() => readPinned(store, stepKey, lease, sound))
             if (made) return {layer: made.layers.length > layers.length ? made.layers[made.layers.length - 1] : undefined, ran: false}
             const added = await runStep(store, recipe, step, total, {layers, state, plan, buildTmp, emit, signal: options.signal, lease})
             writeBuildCache(store, {
@@ -190,10 +191,16 @@ async function build(store: Store, recipe: Recipe, options: BuildOptions): Promi
   }
 }
 
-/** The build-cache record for `key` (call under lease.pin): its layers are pinned for the build. */
-function readPinned(store: Store, key: string, lease: Lease): ReturnType<typeof readBuildCache> {
-  const record = readBuildCache(store, key)
-  if (record) lease.keepLayers(record.layers)
+/**
+ * The build-cache record for `key` (call under lease.pin): its layers are pinned for the build,
+ * and join `sound`, the layers of the records it used, which readBuildCache need not check again.
+ */
+function readPinned(store: Store, key: string, lease: Lease, sound: Set<string>): ReturnType<typeof readBuildCache> {
+  const record = readBuildCache(store, key, sound)
+  if (record) {
+    lease.keepLayers(record.layers)
+    for (const l of record.layers) sound.add(l)
+  }
   return record
 }
 
