@@ -95,8 +95,10 @@ async function build(store: Store, recipe: Recipe, options: BuildOptions): Promi
     lease.release()
     throw error
   })
-  // One staging directory for the whole build, so a failure (or a kill: sweepTmp) leaves nothing.
-  const buildTmp = store.stage('build')
+  // One staging directory for the whole build, so a failure (or a kill: sweepTmp) leaves nothing;
+  // made when a step first runs (an unchanged rebuild runs none).
+  let buildTmp: string | undefined
+  const staging = () => (buildTmp ??= store.stage('build'))
   try {
     let layers = base ? [...base.layers] : []
     const baseConfig: ImageConfig = base?.config ?? {}
@@ -152,7 +154,7 @@ async function build(store: Store, recipe: Recipe, options: BuildOptions): Promi
             // Another build may have made this very step while we waited for the lock.
             const made = options.noCache ? undefined : await lease.pin(() => readPinned(store, stepKey, lease, sound))
             if (made) return {layer: made.layers.length > layers.length ? made.layers[made.layers.length - 1] : undefined, ran: false}
-            const added = await runStep(store, recipe, step, total, {layers, state, plan, buildTmp, emit, signal: options.signal, lease})
+            const added = await runStep(store, recipe, step, total, {layers, state, plan, buildTmp: staging(), emit, signal: options.signal, lease})
             writeBuildCache(store, {
               key: stepKey,
               layers: added ? [...layers, added] : layers,
@@ -186,7 +188,7 @@ async function build(store: Store, recipe: Recipe, options: BuildOptions): Promi
     }
     return {name: options.name, id: image.id, layers, image, steps: results}
   } finally {
-    fs.rmSync(buildTmp, {recursive: true, force: true})
+    if (buildTmp !== undefined) fs.rmSync(buildTmp, {recursive: true, force: true})
     lease.release()
   }
 }

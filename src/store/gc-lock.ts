@@ -3,6 +3,7 @@ import * as path from 'node:path'
 import {type HeldLock, lockFile, tryLockFile} from './file-lock'
 import {currentProcess, isAlive, isRunning, type ProcessIdentity} from '../common/process-identity'
 import type {Store} from './store'
+import {unlinkIfPresent} from '../common/fs-util'
 
 /**
  * How garbage collection and every reader of layers agree (docs/DESIGN.md, "Garbage collection").
@@ -128,7 +129,7 @@ export class Lease {
     if (this.fd === undefined) return
     fs.closeSync(this.fd)
     this.fd = undefined
-    fs.rmSync(this.file, {force: true})
+    unlinkIfPresent(this.file)
   }
 
   /**
