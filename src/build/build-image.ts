@@ -184,7 +184,10 @@ async function build(store: Store, recipe: Recipe, options: BuildOptions): Promi
     })
     if (options.name !== undefined) {
       const name = options.name
-      await store.withLock(`ref-${name}`, async () => store.setRef(name, image.id))
+      // An unchanged rebuild finds its name on the image already: no lock file, no ref rewritten
+      // (on ext4 a rename over a file starts its writeback). Read without the ref's lock, this is
+      // still one order of events: a tag, rmi or build of the name meanwhile comes after it.
+      if (store.getRef(name) !== image.id) await store.withLock(`ref-${name}`, async () => store.setRef(name, image.id))
     }
     return {name: options.name, id: image.id, layers, image, steps: results}
   } finally {
