@@ -19,15 +19,21 @@ function recordPath(store: Store, key: string): string {
   return store.path('build-cache', `${digestHex(key)}.json`)
 }
 
-/** The record for `key`, when there is one and every layer it lists is still in the store. */
-export function readBuildCache(store: Store, key: string): BuildCacheRecord | undefined {
+/**
+ * The record for `key`, when there is one and every layer it lists is still in the store.
+ * `sound`: layers the caller found sound earlier and has pinned since (a build's lease), not
+ * checked again: each step's record lists the whole chain, so an unchanged rebuild checked its
+ * lower layers once per step (a stat, a read and a parse each).
+ */
+export function readBuildCache(store: Store, key: string, sound?: ReadonlySet<string>): BuildCacheRecord | undefined {
   let record: BuildCacheRecord
   try {
     record = JSON.parse(fs.readFileSync(recordPath(store, key), 'utf8')) as BuildCacheRecord
   } catch {
     return undefined // missing, or damaged: rebuild the step and rewrite it
   }
-  if (record.key !== key || !Array.isArray(record.layers) || !record.layers.every(l => typeof l === 'string' && store.hasLayer(l))) return undefined
+  if (record.key !== key || !Array.isArray(record.layers) || !record.layers.every(l => typeof l === 'string' && (sound?.has(l) || store.hasLayer(l))))
+    return undefined
   return record
 }
 

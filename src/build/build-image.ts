@@ -95,8 +95,10 @@ async function build(store: Store, recipe: Recipe, options: BuildOptions): Promi
     lease.release()
     throw error
   })
-  // One staging directory for the whole build, so a failure (or a kill: sweepTmp) leaves nothing.
-  const buildTmp = store.stage('build')
+  // One staging directory for the whole build, so a failure (or a kill: sweepTmp) leaves nothing;
+  // made when a step first runs (an unchanged rebuild runs none).
+  let buildTmp: string | undefined
+  const staging = () => (buildTmp ??= store.stage('build'))
   try {
     let layers = base ? [...base.layers] : []
     const baseConfig: ImageConfig = base?.config ?? {}
@@ -110,6 +112,7 @@ async function build(store: Store, recipe: Recipe, options: BuildOptions): Promi
     let key = baseCacheKey(base?.id)
     const total = recipe.steps.length
     const results: BuildStepResult[] = []
+    const sound = new Set<string>()
 
     for (const step of recipe.steps) {
       if (options.signal?.aborted) throw interrupted()
@@ -130,7 +133,7 @@ async function build(store: Store, recipe: Recipe, options: BuildOptions): Promi
         emit({type: 'step-end', step, total, cached, seconds: result.seconds, layer})
       }
 
-      const cached = options.noCache ? undefined : await lease.pin(() => readPinned(store, key, lease))
+      const cached = options.noCache ? undefined : await lease.pin(() => readPinned(store, key, lease, sound))
       if (cached) {
         emit({type: 'step-start', step, total, cached: true})
         finishStep(cached.layers, true)
@@ -149,9 +152,9 @@ async function build(store: Store, recipe: Recipe, options: BuildOptions): Promi
           lockFile,
           async () => {
             // Another build may have made this very step while we waited for the lock.
-            const made = options.noCache ? undefined : await lease.pin(() => readPinned(store, stepKey, lease))
+            const made = options.noCache ? undefined : await lease.pin(() => readPinned(store, stepKey, lease, sound))
             if (made) return {layer: made.layers.length > layers.length ? made.layers[made.layers.length - 1] : undefined, ran: false}
-            const added = await runStep(store, recipe, step, total, {layers, state, plan, buildTmp, emit, signal: options.signal, lease})
+            const added = await runStep(store, recipe, step, total, {layers, state, plan, buildTmp: staging(), emit, signal: options.signal, lease})
             writeBuildCache(store, {
               key: stepKey,
               layers: added ? [...layers, added] : layers,
@@ -181,19 +184,28 @@ async function build(store: Store, recipe: Recipe, options: BuildOptions): Promi
     })
     if (options.name !== undefined) {
       const name = options.name
-      await store.withLock(`ref-${name}`, async () => store.setRef(name, image.id))
+      // An unchanged rebuild finds its name on the image already: no lock file, no ref rewritten
+      // (on ext4 a rename over a file starts its writeback). Read without the ref's lock, this is
+      // still one order of events: a tag, rmi or build of the name meanwhile comes after it.
+      if (store.getRef(name) !== image.id) await store.withLock(`ref-${name}`, async () => store.setRef(name, image.id))
     }
     return {name: options.name, id: image.id, layers, image, steps: results}
   } finally {
-    fs.rmSync(buildTmp, {recursive: true, force: true})
+    if (buildTmp !== undefined) fs.rmSync(buildTmp, {recursive: true, force: true})
     lease.release()
   }
 }
 
-/** The build-cache record for `key` (call under lease.pin): its layers are pinned for the build. */
-function readPinned(store: Store, key: string, lease: Lease): ReturnType<typeof readBuildCache> {
-  const record = readBuildCache(store, key)
-  if (record) lease.keepLayers(record.layers)
+/**
+ * The build-cache record for `key` (call under lease.pin): its layers are pinned for the build,
+ * and join `sound`, the layers of the records it used, which readBuildCache need not check again.
+ */
+function readPinned(store: Store, key: string, lease: Lease, sound: Set<string>): ReturnType<typeof readBuildCache> {
+  const record = readBuildCache(store, key, sound)
+  if (record) {
+    lease.keepLayers(record.layers)
+    for (const l of record.layers) sound.add(l)
+  }
   return record
 }
 

@@ -3,7 +3,7 @@ import * as path from 'node:path'
 
 /**
  * One file for the module graph of a compiled entry point (dist/src/cli/run.js, the container's
- * init, dist/src/cli/exec.js): `pivot run` starts two node processes, and each of them loaded ~20-60 small modules one
+ * init, dist/src/cli/exec.js, dist/src/cli/dispatch.js for `pivot build`): `pivot run` starts two node processes, and each of them loaded ~20-60 small modules one
  * by one (a resolution, a read and a compile each: ~0.3 ms a module on a quiet machine, more under
  * load), which was a large part of both critical paths (src/runtime/README.md, "Facts found here").
  *

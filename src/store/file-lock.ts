@@ -2,6 +2,7 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import type {KoffiSyscalls} from '../sys/koffi-syscalls'
 import {processCommand} from '../common/process-identity'
+import {unlinkIfPresent} from '../common/fs-util'
 import {StoreError, describeFsError, shellQuote} from './store-error'
 
 // Loaded on the first lock: commands that only read the store (`exec`, `ps`) skip the syscall
@@ -102,7 +103,7 @@ function held(fd: number, file: string, remove: boolean): HeldLock {
       if (!open) return
       open = false
       // Unlinked before the close: nobody can take this inode's lock between the two.
-      if (remove) fs.rmSync(file, {force: true})
+      if (remove) unlinkIfPresent(file)
       fs.closeSync(fd) // releases the lock
     },
   }

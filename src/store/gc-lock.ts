@@ -3,6 +3,7 @@ import * as path from 'node:path'
 import {type HeldLock, lockFile, tryLockFile} from './file-lock'
 import {currentProcess, isAlive, isRunning, type ProcessIdentity} from '../common/process-identity'
 import type {Store} from './store'
+import {unlinkIfPresent} from '../common/fs-util'
 
 /**
  * How garbage collection and every reader of layers agree (docs/DESIGN.md, "Garbage collection").
@@ -86,7 +87,8 @@ export class Lease {
   private readonly layers = new Set<string>()
   private readonly images = new Set<string>()
   private dirty = false
-  private written = false
+  /** The lease file, open from its first write until release(). */
+  private fd: number | undefined
   private readonly onExit = () => this.release()
 
   constructor(
@@ -124,20 +126,31 @@ export class Lease {
 
   release(): void {
     process.removeListener('exit', this.onExit)
-    if (!this.written) return
-    this.written = false
-    fs.rmSync(this.file, {force: true})
+    if (this.fd === undefined) return
+    fs.closeSync(this.fd)
+    this.fd = undefined
+    unlinkIfPresent(this.file)
   }
 
+  /**
+   * Rewrites the lease in place, in the file kept open: only prune reads leases, under the
+   * exclusive lock, and every write is made under the shared one (in pin), so no reader sees one
+   * half done, and an owner killed in the middle of one is dead, which its lease says anyway. A
+   * temp file renamed over the lease at each pin (a build pins once a step) cost ~0.3 ms of CPU
+   * each, and ext4 starts writing a file's data back when a rename replaces it.
+   */
   private flush(): void {
     if (!this.dirty) return
-    fs.mkdirSync(path.dirname(this.file), {recursive: true, mode: 0o700})
     const lease: LeaseFile = {owner: currentProcess(), purpose: this.purpose, layers: [...this.layers], images: [...this.images]}
-    const temp = `${this.file}.tmp`
-    fs.writeFileSync(temp, JSON.stringify(lease) + '\n', {mode: 0o600})
-    fs.renameSync(temp, this.file)
-    if (!this.written) process.on('exit', this.onExit)
-    this.written = true
+    const data = Buffer.from(JSON.stringify(lease) + '\n')
+    if (this.fd === undefined) {
+      fs.mkdirSync(path.dirname(this.file), {recursive: true, mode: 0o700})
+      this.fd = fs.openSync(this.file, 'w', 0o600)
+      process.on('exit', this.onExit)
+    }
+    for (let done = 0; done < data.length;) done += fs.writeSync(this.fd, data, done, data.length - done, done)
+    // The lease only grows; cut anyway, so that what is read is exactly this document.
+    fs.ftruncateSync(this.fd, data.length)
     this.dirty = false
   }
 }

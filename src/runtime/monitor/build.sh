@@ -19,6 +19,8 @@ node $L/common/module-bundle.js --code-cache $L/cli/run.js >/dev/null
 # the filter and cgroups, the store's layer walks): each costs every exec its parse when bundled.
 node $L/common/module-bundle.js --code-cache \
   $L/cli/exec.js,$L/runtime/user.js,$L/runtime/security/security-options.js,$L/runtime/cgroups/index.js,$L/store/layer-tree.js,$L/store/file-lock.js >/dev/null
+# `pivot build`'s (bin/pivot): the lean dispatcher with build's graph, without the other lean commands and the rare paths.
+node $L/common/module-bundle.js --code-cache $L/cli/dispatch.js,$L/cli/root-help.js,$L/cli/images.js,$L/cli/ps.js,$L/cli/pull.js,$L/cli/push.js,$L/store/layer-tree.js,$L/sys/libseccomp.js,$L/store/container-record.js >/dev/null
 mkdir -p dist/monitor
 ${CC:-cc} -O2 -Wall -Wextra -o dist/monitor/pivot-monitor.tmp src/runtime/monitor/monitor.c
 mv dist/monitor/pivot-monitor.tmp dist/monitor/pivot-monitor

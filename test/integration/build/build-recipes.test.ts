@@ -59,10 +59,25 @@ test('debian-ci builds; an unchanged rebuild runs no step; the image runs with i
   assert.deepEqual(cachedFlags(first), [false, false, false, false, false, false, false])
   assert.ok(first.layers.length >= 2)
 
+  const ref = path.join(cache, 'refs', encodeURIComponent('docker.io/pivot-test/debian-ci:latest'))
+  const refBefore = fs.statSync(ref)
   const again = build(['images/debian-ci.yaml', '-t', 'pivot-test/debian-ci'])
   assert.deepEqual(cachedFlags(again), [true, true, true, true, true, true, true])
   assert.equal(again.id, first.id)
   assert.deepEqual(again.layers, first.layers)
+  // The name already on the image: the ref is not rewritten; the build leaves no lease, lock or staging.
+  const refAfter = fs.statSync(ref)
+  assert.deepEqual([refAfter.ino, refAfter.mtimeMs], [refBefore.ino, refBefore.mtimeMs])
+  for (const dir of ['leases', 'tmp']) assert.deepEqual(fs.existsSync(path.join(cache, dir)) ? fs.readdirSync(path.join(cache, dir)) : [], [], dir)
+  assert.deepEqual(
+    fs.readdirSync(path.join(cache, 'locks')).filter(f => f.startsWith('ref-')),
+    [],
+  )
+  // The name moved to another image: an unchanged rebuild moves it back.
+  ok(pivot(['tag', DEBIAN_IMAGE, 'pivot-test/debian-ci'], {cacheDir: cache}))
+  assert.notEqual(fs.readFileSync(ref, 'utf8').trim(), first.id)
+  assert.equal(build(['images/debian-ci.yaml', '-t', 'pivot-test/debian-ci']).id, first.id)
+  assert.equal(fs.readFileSync(ref, 'utf8').trim(), first.id)
 
   // The config the recipe set: user, workdir, env, cmd.
   const info = ok(pivot(['run', '--rm', 'pivot-test/debian-ci', 'ci-info'], {cacheDir: cache}))
