@@ -33,6 +33,8 @@ import {rlimitNumber} from './ulimits'
 import {hostId, type IdMaps} from '../userns/id-maps'
 import {USERNS_STAGING, type UsernsSpec} from '../userns/spawn-in-userns'
 import {isRoot} from '../common/user-dirs'
+import {planContainer} from './rootfs/plan'
+import {encodeInitMessage} from './rootfs/step-wire'
 
 export {removeContainer} from '../store/container-record'
 
@@ -498,7 +500,8 @@ async function waitInit(
   control.setEncoding('utf8')
   control.on('data', (chunk: string) => (reply += chunk))
   control.on('error', () => undefined)
-  control.write(JSON.stringify({...config, parentPid: process.pid}) + '\n')
+  // "go": the setup, planned here, for the C init to carry out (its first step joins the cgroup on v1).
+  control.write(encodeInitMessage(planContainer(config), process.pid))
   state.status = 'running'
   state.pid = pid
   state.started = new Date().toISOString()
@@ -604,7 +607,7 @@ export async function runDetached(
   }
   // From "go" on the monitor records the end and cleans up, whatever happens here.
   handover.done = true
-  control.write(JSON.stringify({...config, parentPid: monitor.pid, ...(joins ? {joinCgroup: joins} : {})}) + '\n')
+  control.write(encodeInitMessage(planContainer({...config, ...(joins ? {joinCgroup: joins} : {})}), monitor.pid))
   await closed
   const failure = parseFailure(text.slice(text.indexOf('\n') + 1))
   if (failure) throw new RuntimeError(failure.code, failure.message, {exitCode: failure.exitCode})
