@@ -844,8 +844,8 @@ static int load_seccomp(struct failure *f, const char *program) {
     return sys_failed(f, EINVAL, "seccomp");
   }
   struct sock_fprog prog = {(unsigned short)(len / 8), (struct sock_filter *)bytes};
-  /* For this thread, the only one: no TSYNC needed, and every later call must pass it. */
-  if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog) != 0) {
+  /* Every later call of the init must pass it (capset, prctl, execve: all allowed). */
+  if (load_seccomp_filter(&prog) != 0) {
     int err = errno;
     free(bytes);
     args_reset();

@@ -490,7 +490,7 @@ int main(int argc, char **argv) {
     /* --privileged keeps CAP_SYS_ADMIN, which loading the filter needs: its sets can come first
        (the container's filter refuses a capset that raises capabilities it does not hold). */
     if (privileged && capset_all(w.eff, w.prm, w.inh) != 0) die(125, "capset");
-    if (with_filter && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog, 0, 0) != 0) die(125, "seccomp");
+    if (with_filter && load_seccomp_filter(&fprog) != 0) die(125, "seccomp");
     if (!privileged && capset_all(w.eff, w.prm, w.inh) != 0) die(125, "capset");
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) die(125, "ambient");
     for (int cap = 0; cap <= 63; cap++) {

@@ -9,6 +9,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -104,5 +106,9 @@ static inline int capget_sets(uint64_t *prm, uint64_t *inh) {
   *inh = (uint64_t)d[1].inheritable << 32 | d[0].inheritable;
   return 0;
 }
+
+/* Loads a seccomp filter (struct sock_filter[]) for this thread, the only one: no TSYNC needed.
+   Needs no_new_privs or CAP_SYS_ADMIN in the effective set. */
+static inline int load_seccomp_filter(const struct sock_fprog *prog) { return (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, prog); }
 
 #endif
