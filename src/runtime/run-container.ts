@@ -22,7 +22,7 @@ import type {RunOptions, RunResult} from './run-options'
 import {RuntimeError} from './runtime-error'
 import {catchesSignal, exitStatus, forwardSignals} from './signals'
 import {createCgroup, type CgroupManager} from './cgroups'
-import {startInit, type PendingInit} from './start-init'
+import {INIT_BIN, startInit, type PendingInit} from './start-init'
 import {startMonitor} from './monitor/start-monitor'
 import {securityConfig, type SecurityOptions} from './security/security-options'
 import {lockGcShared} from '../store/gc-lock'
@@ -435,6 +435,12 @@ async function runInit(
   let pid = child.pid
   if (pid === undefined) {
     const {error} = await exited
+    if ((error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
+      throw new RuntimeError(
+        'RUN_INIT_FAILED',
+        `the container's init ${INIT_BIN} is not built: run \`npm run build\` (it needs a C compiler: apt-get install gcc libc6-dev)`,
+      )
+    }
     throw new RuntimeError('RUN_INIT_FAILED', `cannot start the container's init: ${error?.message ?? 'unknown error'}`)
   }
   // In a user namespace the child is the starter: the container's PID 1 is its child.
