@@ -1,8 +1,7 @@
 /**
  * The container's init in the OCI runtime mode: `node dist/src/oci/oci-init.js CONTROL_FD`,
  * spawned by `pivot-runtime create` as the container's PID 1 (or joined into its pid namespace).
- * Like runtime/init.ts: everything synchronous, on the main thread (unshare and setns move only
- * the calling thread). It reads its config (one JSON line) from CONTROL_FD, sets the container up
+ * Everything synchronous, on the main thread (unshare and setns move only the calling thread). It reads its config (one JSON line) from CONTROL_FD, sets the container up
  * to the point just before exec, says `{"ready":true}` and blocks on the start fifo; `start`
  * releases it and it execs the process in place, so its pid (the one create wrote in --pid-file)
  * is the process's. create exits meanwhile: the init is re-parented to the caller's subreaper
@@ -32,7 +31,8 @@ function readLine(fd: number): string | undefined {
 
 function main(): void {
   const controlFd = Number(process.argv[2])
-  // Node would open its inspector on SIGUSR1; see runtime/init.ts.
+  // `kill` forwards SIGUSR1 before the exec too; by default node would answer it by opening its
+  // inspector on 127.0.0.1:9229, a debugger into a root process. A listener replaces that handler.
   process.on('SIGUSR1', () => undefined)
   const sys = new KoffiSyscalls()
   // Non-dumpable until exec: the container must not reach the host's node binary (CVE-2019-5736).

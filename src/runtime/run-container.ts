@@ -22,7 +22,7 @@ import type {RunOptions, RunResult} from './run-options'
 import {RuntimeError} from './runtime-error'
 import {catchesSignal, exitStatus, forwardSignals} from './signals'
 import {createCgroup, type CgroupManager} from './cgroups'
-import {startInit, type PendingInit} from './start-init'
+import {INIT_BIN, startInit, type PendingInit} from './start-init'
 import {startMonitor} from './monitor/start-monitor'
 import {securityConfig, type SecurityOptions} from './security/security-options'
 import {lockGcShared} from '../store/gc-lock'
@@ -33,6 +33,8 @@ import {rlimitNumber} from './ulimits'
 import {hostId, type IdMaps} from '../userns/id-maps'
 import {USERNS_STAGING, type UsernsSpec} from '../userns/spawn-in-userns'
 import {isRoot} from '../common/user-dirs'
+import {planContainer} from './rootfs/plan'
+import {encodeInitMessage} from './rootfs/step-wire'
 
 export {removeContainer} from '../store/container-record'
 
@@ -433,6 +435,12 @@ async function runInit(
   let pid = child.pid
   if (pid === undefined) {
     const {error} = await exited
+    if ((error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') {
+      throw new RuntimeError(
+        'RUN_INIT_FAILED',
+        `the container's init ${INIT_BIN} is not built: run \`npm run build\` (it needs a C compiler: apt-get install gcc libc6-dev)`,
+      )
+    }
     throw new RuntimeError('RUN_INIT_FAILED', `cannot start the container's init: ${error?.message ?? 'unknown error'}`)
   }
   // In a user namespace the child is the starter: the container's PID 1 is its child.
@@ -498,7 +506,8 @@ async function waitInit(
   control.setEncoding('utf8')
   control.on('data', (chunk: string) => (reply += chunk))
   control.on('error', () => undefined)
-  control.write(JSON.stringify({...config, parentPid: process.pid}) + '\n')
+  // "go": the setup, planned here, for the C init to carry out (its first step joins the cgroup on v1).
+  control.write(encodeInitMessage(planContainer(config), process.pid))
   state.status = 'running'
   state.pid = pid
   state.started = new Date().toISOString()
@@ -604,7 +613,7 @@ export async function runDetached(
   }
   // From "go" on the monitor records the end and cleans up, whatever happens here.
   handover.done = true
-  control.write(JSON.stringify({...config, parentPid: monitor.pid, ...(joins ? {joinCgroup: joins} : {})}) + '\n')
+  control.write(encodeInitMessage(planContainer({...config, ...(joins ? {joinCgroup: joins} : {})}), monitor.pid))
   await closed
   const failure = parseFailure(text.slice(text.indexOf('\n') + 1))
   if (failure) throw new RuntimeError(failure.code, failure.message, {exitCode: failure.exitCode})

@@ -4,7 +4,6 @@ import * as path from 'node:path'
 import {CLONE_NEWNET, CLONE_NEWPID} from '../sys/constants'
 import {RuntimeError} from './runtime-error'
 import {setns, unshare} from '../sys/namespace-calls'
-import {freshBundle} from '../common/module-bundle'
 import type {UsernsSpec} from '../userns/spawn-in-userns'
 import {isRoot} from '../common/user-dirs'
 
@@ -14,8 +13,12 @@ import {isRoot} from '../common/user-dirs'
  * anything more: the init's node start then overlaps all of the parent's own work.
  */
 
-/** dist/src/runtime/init.js, next to this file once compiled. */
-export const INIT_SCRIPT = path.join(__dirname, 'init.js')
+/**
+ * The container's init (src/runtime/monitor/container-init.c), dist/monitor/pivot-init, built by
+ * `npm run build`. Its one argument is the control socket's descriptor number.
+ */
+export const INIT_BIN = path.resolve(__dirname, '..', '..', 'monitor', 'pivot-init')
+export const INIT_ARGS: readonly string[] = ['3']
 
 // Only unshare and setns, not all of KoffiSyscalls: this module is on the way to the spawn.
 const sys = {unshare, setns}
@@ -57,11 +60,8 @@ export function startInit(stdio: 'inherit' | 'pipe', stdin = false, netns?: Netn
     sys.unshare(CLONE_NEWPID)
     try {
       child = spawnInNetns(netns, () =>
-        // init.js's modules in one file when the build made it: the init loads them on the
-        // critical path of every run (src/common/module-bundle.ts).
-        spawn(process.execPath, [freshBundle(INIT_SCRIPT) ?? INIT_SCRIPT], {
-          // A clean environment: NODE_OPTIONS could load code into the init, and
-          // NODE_EXTRA_CA_CERTS alone costs ~40 ms per node start.
+        spawn(INIT_BIN, INIT_ARGS, {
+          // A clean environment: the command's comes from the plan.
           env: {},
           stdio: initStdio(stdio, stdin, tty),
         }),
@@ -99,7 +99,7 @@ function startInitInUserns(stdio: 'inherit' | 'pipe', stdin: boolean, netns: Net
   // would belong to the host's user namespace, where the container's root has no capability.
   const spec = netns === 'new' ? {...userns, newNetwork: true} : userns
   const child = spawnInNetns(netns === 'new' ? undefined : netns, () => {
-    started = spawnInUserns(process.execPath, [INIT_SCRIPT], {env: {}, stdio: initStdio(stdio, stdin, tty)}, spec)
+    started = spawnInUserns(INIT_BIN, INIT_ARGS, {env: {}, stdio: initStdio(stdio, stdin, tty)}, spec)
     return started.child
   })
   return {child, exited: waitClose(child), abandon: () => abandonChild(child), containerPid: started!.ready}

@@ -5,7 +5,7 @@
 //   - runc run of the same rootfs (a bundle made with `runc spec`; its default spec has its own
 //     network namespace, as --net none)
 //   - unshare --fork --pid --mount-proc ... chroot ROOTFS /bin/true (the floor: no node at all)
-//   - node -e 0 (one node start; pivot run needs two: the CLI and the container's init)
+//   - node -e 0 (one node start: pivot run's CLI; the container's init is C, pivot-init)
 // then the Debian image against the busybox one, and the peak RSS of the `pivot run` process
 // while its container runs. Medians, with ratios, and the goals beside them: pivot run at most
 // 0.5x docker's default-mode median, at most 3x runc.
@@ -122,7 +122,7 @@ async function main(): Promise<void> {
     goal('pivot --net none / docker default (own netns, lo)', ms('pivot run --net none') / ms('docker run (default)'), 0.5)
     goal('pivot --net none / runc run (own netns)', ms('pivot run --net none') / ms('runc run'), 3)
     goal('pivot --net host / runc run', ms('pivot run --net host') / ms('runc run'), 3)
-    console.log(`\npivot run (host) - 2 x node start = ${(ms('pivot run --net host') - 2 * ms('node -e 0')).toFixed(1)} ms of pivot's own work`)
+    console.log(`\npivot run (host) - node start = ${(ms('pivot run --net host') - ms('node -e 0')).toFixed(1)} ms of pivot's own work`)
     console.log(`debian / busybox (pivot run, host) = ${(ms('pivot run debian') / ms('pivot run --net host')).toFixed(2)}`)
     const rss = await peakRss(cache)
     console.log(`pivot run process while its container runs: peak RSS ${(rss.hwmKb / 1024).toFixed(1)} MiB, RSS ${(rss.rssKb / 1024).toFixed(1)} MiB`)

@@ -1,7 +1,7 @@
 /**
  * Walls: the ways out of the container's root. /proc's magic links (/proc/1/root, /proc/self/cwd,
  * /proc/1/exe) lead only into the container; the host's root is not in its mount table; `cd ..`
- * stops at /; no host descriptor crosses exec; and the init (the host's node binary) cannot be
+ * stops at /; no host descriptor crosses exec; and the init (the host's pivot-init binary) cannot be
  * run in the container, directly, as a script's interpreter, or through a working directory
  * (CVE-2019-5736, CVE-2024-21626). A marker file on the host shows what "reaching the host" is.
  */
@@ -12,6 +12,7 @@ import * as path from 'node:path'
 import {before, describe, it} from 'node:test'
 import {BUSYBOX_IMAGE, tempDir} from '../helpers/fixtures'
 import {hostMarker, markerState, containerCache} from '../helpers/security'
+import {INIT_BIN} from '../../src/runtime/start-init'
 
 const B = BUSYBOX_IMAGE
 const {run, ok, clean} = containerCache('pivot-walls-escape', [B])
@@ -26,8 +27,8 @@ function sh(script: string, flags: string[] = []): string {
   return ok(run([...flags, B, 'sh', '-c', script]))
 }
 
-function nodeDigest(): string {
-  return createHash('sha256').update(fs.readFileSync(process.execPath)).digest('hex')
+function initDigest(): string {
+  return createHash('sha256').update(fs.readFileSync(INIT_BIN)).digest('hex')
 }
 
 describe('magic links and the mount table', {timeout: 300_000}, () => {
@@ -95,15 +96,15 @@ describe('magic links and the mount table', {timeout: 300_000}, () => {
   })
 })
 
-describe("the init binary (the host's node) cannot be run in the container (CVE-2019-5736)", {timeout: 300_000}, () => {
+describe('the init binary (pivot-init) cannot be run in the container (CVE-2019-5736)', {timeout: 300_000}, () => {
   it('pivot run IMG /proc/self/exe (or /proc/1/exe) is refused, exit 126, and the host binary is untouched', () => {
-    const before = nodeDigest()
+    const before = initDigest()
     for (const cmd of ['/proc/self/exe', '/proc/1/exe', '/proc/thread-self/exe']) {
       const r = run([B, cmd, '-e', 'require("fs").writeFileSync("/pwned", "x")'])
       assert.equal(r.status, 126, `${cmd}: ${r.stderr}`)
-      assert.equal(r.stderr, `pivot: exec: ${JSON.stringify(cmd)}: refusing to run pivot's own init binary (the host's node) in the container\n`)
+      assert.equal(r.stderr, `pivot: exec: ${JSON.stringify(cmd)}: refusing to run pivot's own init binary in the container\n`)
     }
-    assert.equal(nodeDigest(), before)
+    assert.equal(initDigest(), before)
     clean()
   })
 

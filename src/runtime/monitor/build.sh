@@ -1,15 +1,13 @@
 #!/bin/sh
-# Compiles the container monitor (monitor.c) to dist/monitor/pivot-monitor and the exec helper
-# (exec.c) to dist/monitor/pivot-exec and the --init process (init.c) to dist/monitor/docker-init with the system's C
-# compiler (Debian: apt-get install gcc libc6-dev). Part of `npm run build` and test/run-all.sh.
-# First, after tsc: the one-file bundles of `pivot run`'s two node processes (the CLI's run path
-# and the container's init) and of `pivot exec` (src/common/module-bundle.ts), which need no compiler.
+# Compiles the container monitor (monitor.c) to dist/monitor/pivot-monitor, the container's init
+# (container-init.c and init-command.c) to dist/monitor/pivot-init, the exec helper (exec.c) to
+# dist/monitor/pivot-exec and the --init process (init.c) to dist/monitor/docker-init with the
+# system's C compiler (Debian: apt-get install gcc libc6-dev). Part of `npm run build` and
+# test/run-all.sh. First, after tsc: the one-file bundles of `pivot run`'s CLI run path and of
+# `pivot exec` (src/common/module-bundle.ts), which need no compiler.
 set -eu
 cd "$(dirname "$0")/../../.."
 L=dist/src
-# The container's init: no code cache (a build could not run it, and one made by a warm-up
-# measured no gain: src/runtime/README.md).
-node $L/common/module-bundle.js $L/runtime/init.js >/dev/null
 # With their V8 code caches, made here, never at run time (dist may be read-only or shared); one
 # process each, as making a cache loads the bundle's modules into the process that makes it.
 # `pivot run` loads its early bundle (what it needs to spawn the init) first, the full one after the spawn.
@@ -24,6 +22,9 @@ node $L/common/module-bundle.js --code-cache $L/cli/dispatch.js,$L/cli/root-help
 mkdir -p dist/monitor
 ${CC:-cc} -O2 -Wall -Wextra -o dist/monitor/pivot-monitor.tmp src/runtime/monitor/monitor.c
 mv dist/monitor/pivot-monitor.tmp dist/monitor/pivot-monitor
+# The container's init: dynamic like pivot-exec (it runs on the host's libc until its exec).
+${CC:-cc} -O2 -Wall -Wextra -o dist/monitor/pivot-init.tmp src/runtime/monitor/container-init.c src/runtime/monitor/init-command.c
+mv dist/monitor/pivot-init.tmp dist/monitor/pivot-init
 ${CC:-cc} -O2 -Wall -Wextra -o dist/monitor/pivot-exec.tmp src/runtime/monitor/exec.c
 mv dist/monitor/pivot-exec.tmp dist/monitor/pivot-exec
 # Static: `run --init` binds it into images that may have no libc at all (busybox). Named as

@@ -73,6 +73,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "process-common.h"
+
 #define MAX_GROUPS 256
 
 struct walls {
@@ -143,30 +145,6 @@ static int read_walls(const char *pid, struct walls *w) {
   return seen == 511 ? 0 : -1;
 }
 
-/* Standard base64 (with its `=` padding) of IN (N bytes) into OUT; the decoded length, or -1 when
-   IN is not that or does not fit. */
-static ssize_t base64_decode(const char *in, size_t n, unsigned char *out, size_t cap) {
-  static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  if (n % 4 != 0) return -1;
-  size_t len = 0;
-  for (size_t i = 0; i < n; i += 4) {
-    uint32_t v = 0;
-    int pad = 0;
-    for (int j = 0; j < 4; j++) {
-      const char c = in[i + j];
-      const char *at = c ? strchr(alphabet, c) : NULL;
-      if (c == '=' && i + 4 == n && j >= 2 && (j == 3 || in[i + 3] == '=')) pad++;
-      else if (at == NULL || pad) return -1;
-      v = v << 6 | (uint32_t)(at ? at - alphabet : 0);
-    }
-    if (len + 3 - (size_t)pad > cap) return -1;
-    out[len++] = (unsigned char)(v >> 16);
-    if (pad < 2) out[len++] = (unsigned char)(v >> 8);
-    if (pad < 1) out[len++] = (unsigned char)v;
-  }
-  return (ssize_t)len;
-}
-
 /* The -f program: LEN bytes of base64 at OFF of fd 3, decoded into PROG (CAP bytes). */
 static size_t read_filter_at(const char *at, unsigned char *prog, size_t cap) {
   unsigned long long off, len;
@@ -178,50 +156,6 @@ static size_t read_filter_at(const char *at, unsigned char *prog, size_t cap) {
   ssize_t n = got == (ssize_t)len ? base64_decode(text, len, prog, cap) : -1;
   free(text);
   return n > 0 ? (size_t)n : 0;
-}
-
-static int capset_all(uint64_t eff, uint64_t prm, uint64_t inh) {
-  struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
-  struct __user_cap_data_struct d[2] = {
-      {(uint32_t)eff, (uint32_t)prm, (uint32_t)inh},
-      {(uint32_t)(eff >> 32), (uint32_t)(prm >> 32), (uint32_t)(inh >> 32)},
-  };
-  return (int)syscall(SYS_capset, &h, d);
-}
-
-/*
- * Runs this program again from a sealed in-memory copy, unless it already is one (runc's fix for
- * CVE-2019-5736): the command is exec'd by a process of this binary inside the container, and a
- * hostile image can make that command resolve to /proc/self/exe (`#!/proc/self/exe` as /bin/sh).
- * The process then shows this binary as its /proc/PID/exe to the container, which could reopen it
- * for writing once it exits. A sealed memfd cannot be written, and the host file is never there.
- */
-static void run_from_sealed_copy(char **argv) {
-  int self = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
-  if (self < 0) die(125, "/proc/self/exe");
-  int seals = fcntl(self, F_GET_SEALS);
-  if (seals >= 0 && (seals & F_SEAL_WRITE)) {
-    close(self);
-    return;
-  }
-  int mem = memfd_create("pivot-exec", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (mem < 0) die(125, "memfd_create");
-  char buf[65536];
-  for (;;) {
-    ssize_t n = read(self, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) die(125, "/proc/self/exe");
-    if (n == 0) break;
-    for (ssize_t off = 0; off < n;) {
-      ssize_t w = write(mem, buf + off, (size_t)(n - off));
-      if (w < 0) die(125, "memfd");
-      off += w;
-    }
-  }
-  close(self);
-  if (fcntl(mem, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) != 0) die(125, "memfd seals");
-  fexecve(mem, argv, environ);
-  die(125, "fexecve");
 }
 
 /*
@@ -391,7 +325,7 @@ int main(int argc, char **argv) {
      the container's namespaces; its /proc entries (exe, mem) must not be reachable from there
      (CVE-2019-5736's shape). execve of the command makes it dumpable again. */
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  run_from_sealed_copy(argv);
+  if (run_from_sealed_copy(argv, "pivot-exec") != 0) die(125, "cannot run from a sealed copy of /proc/self/exe");
   const char *pid = argv[first], *cwd = argv[first + 1];
   /* FILTER_FLAG: 1 or 0, with a `d` after it for the OCI runtime's exec --detach. */
   int with_filter = argv[first + 2][0] == '1';
@@ -556,7 +490,7 @@ int main(int argc, char **argv) {
     /* --privileged keeps CAP_SYS_ADMIN, which loading the filter needs: its sets can come first
        (the container's filter refuses a capset that raises capabilities it does not hold). */
     if (privileged && capset_all(w.eff, w.prm, w.inh) != 0) die(125, "capset");
-    if (with_filter && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog, 0, 0) != 0) die(125, "seccomp");
+    if (with_filter && load_seccomp_filter(&fprog) != 0) die(125, "seccomp");
     if (!privileged && capset_all(w.eff, w.prm, w.inh) != 0) die(125, "capset");
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) die(125, "ambient");
     for (int cap = 0; cap <= 63; cap++) {

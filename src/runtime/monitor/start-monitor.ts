@@ -4,10 +4,9 @@ import * as path from 'node:path'
 import type {Store} from '../../store/store'
 import {exitPath, logPath} from '../../store/container-record'
 import {RuntimeError} from '../runtime-error'
-import {freshBundle} from '../../common/module-bundle'
 import {runtimeDir, isRoot} from '../../common/user-dirs'
 import {isAlive} from '../../common/process-identity'
-import {INIT_SCRIPT, abandonChild, spawnInNetns, type NetnsChoice, type PendingInit} from '../start-init'
+import {INIT_ARGS, INIT_BIN, abandonChild, spawnInNetns, type NetnsChoice, type PendingInit} from '../start-init'
 import type {UsernsSpec} from '../../userns/spawn-in-userns'
 
 /** dist/monitor/pivot-monitor, compiled from monitor.c by `npm run build`. */
@@ -83,8 +82,8 @@ export function startMonitor(
         ...(logRotation ? ['-s', String(logRotation.maxSize), '-n', String(logRotation.maxFile)] : []),
         logPath(store, id),
         exitPath(store, id),
-        process.execPath,
-        freshBundle(INIT_SCRIPT) ?? INIT_SCRIPT,
+        INIT_BIN,
+        ...INIT_ARGS,
         process.execPath,
         CLEANUP_SCRIPT,
         path.resolve(store.root),

@@ -223,6 +223,6 @@ test("pivot run's bundle has the run path and leaves the puller (an import()) to
   const early = built.get('src/cli/run.early.bundle.js')!
   assert.ok(early.includes('src/runtime/start-init.js') && early.includes('src/sys/namespace-calls.js'))
   assert.ok(!early.includes('src/sys/koffi-syscalls.js') && !early.includes('src/store/store.js'))
-  const init = bundledModules(path.join(REPO, 'dist', 'src', 'runtime', 'init.js')).map(f => path.relative(path.join(REPO, 'dist'), f))
-  assert.ok(init.includes('src/runtime/rootfs/execute.js') && init.includes('src/sys/koffi-syscalls.js'))
+  // The plan is made at "go", after the spawn, by the full bundle.
+  assert.ok(!early.includes('src/runtime/rootfs/plan.js') && built.get('src/cli/run.bundle.js')!.includes('src/runtime/rootfs/plan.js'))
 })
