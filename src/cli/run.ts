@@ -166,8 +166,8 @@ export async function run(argv: string[]): Promise<number> {
  * needs no root and makes nothing outside a temporary directory: argv and every flag check, the
  * cache's checks and the image lookup (up to --pull never's error: -d spawns no init), then
  * runContainer up to its record (signal handlers, the GC lock, the container's directory, its
- * removal), an init layer, the seccomp filter's cache. Each run compiled them on its way
- * (src/runtime/README.md).
+ * removal), an init layer, the seccomp filter's cache, a cgroup. Each run compiled them on its
+ * way (src/runtime/README.md).
  */
 export async function warmCodeCache(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir() as string, 'pivot-warm-'))
@@ -188,6 +188,21 @@ export async function warmCodeCache(): Promise<void> {
     const {securityConfig} = require('../runtime/security/security-options') as typeof import('../runtime/security/security-options')
     const libseccomp = {seccompCompile: () => Buffer.alloc(8)} as unknown as import('../sys').Syscalls
     for (let i = 0; i < 2; i++) securityConfig({seccomp: 'default'}, libseccomp, path.join(dir, 'seccomp'))
+    // A v1 cgroup (this machine's kind) made and removed on plain directories that stand for the
+    // hierarchies, and for the kernel's mkdir and rmdir there (the unit tests' way).
+    const {createCgroup} = require('../runtime/cgroups') as typeof import('../runtime/cgroups')
+    const hierarchies = ['pids', 'memory', 'cpu', 'freezer'].map(c => ({c, dir: path.join(dir, 'cgroup', c)}))
+    for (const h of hierarchies) fs.mkdirSync(h.dir, {recursive: true})
+    const mountinfo = path.join(dir, 'mountinfo')
+    fs.writeFileSync(mountinfo, hierarchies.map((h, i) => `${30 + i} 1 0:${30 + i} / ${h.dir} rw - cgroup cgroup rw,${h.c}\n`).join(''))
+    const dirOps = {
+      mkdir: (d: string) => {
+        fs.mkdirSync(d)
+        for (const file of ['pids.max', 'cgroup.procs']) fs.writeFileSync(path.join(d, file), '')
+      },
+      rmdir: (d: string) => fs.rmSync(d, {recursive: true}),
+    }
+    await createCgroup('warm-up', {}, {root: path.join(dir, 'cgroup'), mountinfo, rootless: false, dirOps}).remove()
   } finally {
     fs.rmSync(dir, {recursive: true, force: true})
   }
