@@ -160,6 +160,54 @@ export async function run(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * The build's warm-up of run's code cache (src/common/module-bundle.ts, writeCodeCache), as exec's:
+ * the functions a run calls compiled at build time, so that the cache holds them, as far as that
+ * needs no root and makes nothing outside a temporary directory: argv and every flag check, the
+ * cache's checks and the image lookup (up to --pull never's error: -d spawns no init), then
+ * runContainer up to its record (signal handlers, the GC lock, the container's directory, its
+ * removal), an init layer, the seccomp filter's cache, a cgroup. Each run compiled them on its
+ * way (src/runtime/README.md).
+ */
+export async function warmCodeCache(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir() as string, 'pivot-warm-'))
+  try {
+    const cache = path.join(dir, 'cache')
+    await run(['--cache-dir', cache, '--pull', 'never', '-d', '-e', 'A=1', 'pivot-warm-up', 'true']).catch(() => undefined)
+    // An image without layers, and a --cidfile in a directory that does not exist: runContainer
+    // takes its way up to the record and fails before the cgroup, then removes what it made.
+    const store = lazy.store().Store.open(cache)
+    const image = {id: `sha256:${'0'.repeat(64)}`, layers: [], config: {}} as unknown as RunOptions['image']
+    const {runContainer} = require('../runtime/run-container') as typeof import('../runtime/run-container')
+    const options = {store, image, command: ['true'], env: [], workdir: '/', net: 'host', limits: {}, volumes: [], readOnlyRootfs: false, remove: true}
+    await runContainer({...options, stdio: 'inherit', seccomp: 'unconfined', cidFile: path.join(dir, 'missing', 'cid')}).catch(() => undefined)
+    const {prepareInitLayer} = require('../runtime/init-layer') as typeof import('../runtime/init-layer')
+    prepareInitLayer(path.join(dir, 'init'), {hostname: 'warm-up', net: 'host', mountTargets: [], imageLayers: [dir]})
+    // The default seccomp filter, made (by a stand-in for libseccomp) and then read from a cache
+    // directory of its own, as a run reads /run/pivot/seccomp.
+    const {securityConfig} = require('../runtime/security/security-options') as typeof import('../runtime/security/security-options')
+    const libseccomp = {seccompCompile: () => Buffer.alloc(8)} as unknown as import('../sys').Syscalls
+    for (let i = 0; i < 2; i++) securityConfig({seccomp: 'default'}, libseccomp, path.join(dir, 'seccomp'))
+    // A v1 cgroup (this machine's kind) made and removed on plain directories that stand for the
+    // hierarchies, and for the kernel's mkdir and rmdir there (the unit tests' way).
+    const {createCgroup} = require('../runtime/cgroups') as typeof import('../runtime/cgroups')
+    const hierarchies = ['pids', 'memory', 'cpu', 'freezer'].map(c => ({c, dir: path.join(dir, 'cgroup', c)}))
+    for (const h of hierarchies) fs.mkdirSync(h.dir, {recursive: true})
+    const mountinfo = path.join(dir, 'mountinfo')
+    fs.writeFileSync(mountinfo, hierarchies.map((h, i) => `${30 + i} 1 0:${30 + i} / ${h.dir} rw - cgroup cgroup rw,${h.c}\n`).join(''))
+    const dirOps = {
+      mkdir: (d: string) => {
+        fs.mkdirSync(d)
+        for (const file of ['pids.max', 'cgroup.procs']) fs.writeFileSync(path.join(d, file), '')
+      },
+      rmdir: (d: string) => fs.rmSync(d, {recursive: true}),
+    }
+    await createCgroup('warm-up', {}, {root: path.join(dir, 'cgroup'), mountinfo, rootless: false, dirOps}).remove()
+  } finally {
+    fs.rmSync(dir, {recursive: true, force: true})
+  }
+}
+
 /** --userns remap: pivot's range (src/userns/remap-range.ts); root only, being root's remapping. */
 function remapUserns(): {mode: string; maps: import('../userns/id-maps').IdMaps} {
   if (!isRoot()) throw new RuntimeError('RUN_BAD_FLAG', '--userns remap needs root (it maps the container to host ids pivot owns)')

@@ -176,6 +176,9 @@ function resolveRelative(dir: string, request: string, exists: (file: string) =>
  * it (the `.js` handler), so a process can load its bundle late: modules loaded before stay as
  * they are (require.cache has them), and their later requires come from the bundle. `pivot run`
  * does that, once the init is spawned, so that the bundle's parse is not on the way to the spawn.
+ * Such a module's require of a bundled module still goes through node's resolution, whose
+ * answer is the build's (`_resolveFilename` below): a lookup instead of ~4 stat calls and
+ * package.json reads each, ~1 ms for the ~10 modules `pivot run` requires after its early bundle.
  */
 const LOADER = `
 const Module = require('node:module')
@@ -224,6 +227,11 @@ const plain = Module._extensions['.js']
 Module._extensions['.js'] = function (module, filename) {
   if (!byFile.has(filename)) return plain.call(this, module, filename)
   run(module, filename)
+}
+const resolveFilename = Module._resolveFilename
+Module._resolveFilename = function (request, parent, ...rest) {
+  const entry = parent && parent.filename !== undefined ? byFile.get(parent.filename) : undefined
+  return entry !== undefined && Object.hasOwn(entry.deps, request) ? prefix + entry.deps[request] : resolveFilename.call(this, request, parent, ...rest)
 }
 module.exports = load(prefix + ENTRY, module)
 `

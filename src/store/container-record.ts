@@ -3,6 +3,7 @@ import * as path from 'node:path'
 import {type Store, removeStaging} from './store'
 import {currentProcess, isRunning, processStartTime} from '../common/process-identity'
 import {writeJsonAtomic} from '../common/fs-util'
+import {randomHex} from '../common/random'
 
 /**
  * `containers/<id>/state.json`: one container's record. The container's other files sit beside
@@ -192,10 +193,7 @@ export function containerOfCgroup(store: Store, cgroupId: string): string | unde
 }
 
 export function newContainerId(): string {
-  // node:crypto loads here, not with the module: `pivot exec`, `ps` and `logs` read records and
-  // never make an id, and loading crypto costs them ~3 ms.
-  const {randomBytes} = require('node:crypto') as typeof import('node:crypto')
-  return randomBytes(32).toString('hex')
+  return randomHex(32)
 }
 
 export function containerDir(store: Store, id: string): string {

@@ -643,10 +643,37 @@ function removeEntry(file: string): void {
  */
 export function removeStaging(dir: string): void {
   try {
+    if (removeByTypes(dir)) return
+  } catch {
+    // Whatever stopped it (a permission, an entry that changed meanwhile), rmSync meets it again
+    // below, and says it, or hands it to the user namespace, as it always did.
+  }
+  try {
     fs.rmSync(dir, {recursive: true, force: true})
   } catch (error) {
     if (!isErrno(error, 'EACCES', 'EPERM') || isRoot() || !removeInUserns(dir)) throw error
   }
+}
+
+/**
+ * rm -r of a real directory (true; false for anything else, left to rmSync), children first, by
+ * the type readdir reports for each entry (a symlink is unlinked, never followed). Node's rmSync
+ * lstat()s every entry and tries rmdir on each directory before it reads it: twice the syscalls
+ * on `pivot run --rm`'s way out (its container directory has ~20 entries; 1.9 -> 1.5 ms there,
+ * src/runtime/README.md). Throws at the first error.
+ */
+function removeByTypes(dir: string): boolean {
+  if (!fs.lstatSync(dir, {throwIfNoEntry: false})?.isDirectory()) return false
+  const walk = (at: string) => {
+    for (const entry of fs.readdirSync(at, {withFileTypes: true})) {
+      const file = at + '/' + entry.name
+      if (entry.isDirectory()) walk(file)
+      else fs.unlinkSync(file)
+    }
+    fs.rmdirSync(at)
+  }
+  walk(path.resolve(dir))
+  return true
 }
 
 /**

@@ -142,6 +142,10 @@ export abstract class BaseCgroupManager implements CgroupManager {
 
   async remove(): Promise<void> {
     if (this.removed) return
+    if (this.removeEmpty()) {
+      this.removed = true
+      return
+    }
     // Kill before rmdir: the kernel refuses to remove a cgroup that holds a process (EBUSY).
     if (this.processes().length > 0) await this.killAll()
     // Leaves first: a cgroup with child cgroups cannot be removed either.
@@ -149,6 +153,24 @@ export abstract class BaseCgroupManager implements CgroupManager {
       for (const cgroup of cgroupTree(dir).reverse()) await this.removeDir(cgroup)
     }
     this.removed = true
+  }
+
+  /**
+   * The usual end of a container (its PID namespace died with its PID 1): nothing is left in the
+   * cgroup, and one rmdir per hierarchy removes it, without listing each directory and reading its
+   * cgroup.procs first (twice). The kernel refuses the rmdir of a cgroup that holds a process or a
+   * child cgroup (EBUSY), so trying is safe; at the first refusal remove() takes its careful path
+   * (kill, leaves first), which skips the directories already gone.
+   */
+  private removeEmpty(): boolean {
+    for (const dir of this.paths) {
+      try {
+        this.ops.rmdir(dir)
+      } catch (error) {
+        if (!isCode(error, 'ENOENT')) return false
+      }
+    }
+    return true
   }
 
   private async removeDir(dir: string): Promise<void> {

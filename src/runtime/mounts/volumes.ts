@@ -1,9 +1,9 @@
-import {randomBytes} from 'node:crypto'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import type {Store} from '../../store/store'
 import {removeTree} from '../../store/store'
 import {writeJsonAtomic} from '../../common/fs-util'
+import {randomHex} from '../../common/random'
 import {listContainerIds, readState, type MountRecord} from '../../store/container-record'
 import {RuntimeError} from '../runtime-error'
 import {VOLUME_NAME, badVolumeName} from './mount-spec'
@@ -70,7 +70,7 @@ export function ensureVolume(store: Store, name: string | undefined, labels: Rec
   if (name !== undefined && !VOLUME_NAME.test(name)) throw badVolumeName(name)
   const existing = name === undefined ? undefined : readVolume(store, name)
   if (existing) return {info: existing, created: false}
-  const volName = name ?? randomBytes(32).toString('hex')
+  const volName = name ?? randomHex(32)
   const root = volumesDir(store)
   fs.mkdirSync(root, {recursive: true, mode: 0o700})
   const staging = fs.mkdtempSync(path.join(root, '.new-'))
@@ -121,7 +121,7 @@ export function removeVolume(store: Store, name: string, force = false): void {
   const users = volumeUsers(store, name)
   if (users.length > 0) throw new RuntimeError('VOLUME_IN_USE', `remove ${name}: volume is in use - [${users.join(', ')}]`, {exitCode: 1})
   // Renamed out of the way first: a run that looks the volume up now finds nothing, not half of it.
-  const doomed = path.join(volumesDir(store), `.rm-${name}-${randomBytes(4).toString('hex')}`)
+  const doomed = path.join(volumesDir(store), `.rm-${name}-${randomHex(4)}`)
   fs.renameSync(volumeDir(store, name), doomed)
   removeTree(doomed, `volume ${name}`)
 }

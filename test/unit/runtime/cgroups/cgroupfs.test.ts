@@ -445,6 +445,17 @@ describe('createCgroup on v1', () => {
     await again.remove()
   })
 
+  it('removes a cgroup whose later hierarchy has a cgroup inside it (the first rmdirs succeed, then the careful way)', async () => {
+    const fake = fakeV1()
+    const cgroup = createCgroup('c17', {}, fake.options)
+    const nested = path.join(cgroup.paths[1], 'nested')
+    fake.kernel.mkdir(nested)
+    await cgroup.remove()
+    for (const d of cgroup.paths) assert.ok(!fs.existsSync(d), d)
+    // pids went at once; memory's refusal led to its leaves first, then the rest.
+    assert.deepEqual(fake.kernel.rmdirs.slice(-5), [cgroup.paths[0], nested, cgroup.paths[1], cgroup.paths[2], cgroup.paths[3]])
+  })
+
   it('lists pivot cgroups and removes the stale ones', async () => {
     const fake = fakeV1({cpuWithCpuacct: true})
     for (const id of ['a', 'b', 'c']) createCgroup(id, {}, fake.options)
