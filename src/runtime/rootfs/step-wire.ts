@@ -1,4 +1,5 @@
 import type {Step} from './steps'
+import {RuntimeError} from '../runtime-error'
 
 /**
  * The container's setup as the C init (src/runtime/monitor/container-init.c) reads it on fd 3:
@@ -138,7 +139,8 @@ function encodeField(out: string[], op: string, kind: Kind, value: unknown): voi
     case 'i':
     case 'u': {
       const n = BigInt(value as number | bigint)
-      if (kind === 'u' ? n < 0n || n >= 1n << 64n : n < -(1n << 63n) || n >= 1n << 63n) throw new Error(`step-wire: ${op}: ${n} does not fit its field`)
+      if (kind === 'u' ? n < 0n || n >= 1n << 64n : n < -(1n << 63n) || n >= 1n << 63n)
+        throw new RuntimeError('RUN_SETUP_FAILED', `container setup: ${op}: ${n} does not fit its field`)
       out.push(n.toString())
       break
     }
@@ -155,6 +157,6 @@ function encodeField(out: string[], op: string, kind: Kind, value: unknown): voi
 
 /** A string field: a NUL would end it early, and the init would read the rest as other fields. */
 function text(op: string, value: string): string {
-  if (value.includes('\0')) throw new Error(`step-wire: ${op}: a field contains a NUL byte`)
+  if (value.includes('\0')) throw new RuntimeError('RUN_SETUP_FAILED', `container setup: ${op}: a field contains a NUL byte`)
   return value
 }
