@@ -23,7 +23,7 @@ import {isRoot} from '../common/user-dirs'
 
 // Only the modules above (small, no node:crypto or child_process) and start-init load before the
 // init is spawned, from run.early.bundle.js when the build made it (bin/pivot loads it); the rest
-// are required after, while the init's node starts on the other core.
+// are required after, while the init starts on the other core.
 const lazy = {
   store: () => require('../store/store') as typeof import('../store/store'),
   cacheRoot: () => require('../store/cache-root') as typeof import('../store/cache-root'),
@@ -98,7 +98,7 @@ export async function run(argv: string[]): Promise<number> {
   const remap = str(f.userns) === 'remap'
   let init: PendingInit | undefined = policy === 'always' || detach || netns === 'later' || remap ? undefined : startInit('inherit', interactive, netns, tty)
   // The rest of the run path's modules from one file (src/common/module-bundle.ts), loaded now
-  // that the init's node starts on the other core: its parse is not on the way to the spawn.
+  // that the init starts on the other core: its parse is not on the way to the spawn.
   useBundle(__filename)
   try {
     const settings = checkFlags(f)

@@ -10,7 +10,8 @@ import {isRoot} from '../common/user-dirs'
 /**
  * Spawning the container's init, kept apart from the rest of the runtime so that `pivot run` can
  * load it (node:child_process and koffi's unshare and setns, nothing else) and start the init before it loads
- * anything more: the init's node start then overlaps all of the parent's own work.
+ * anything more: the init's start (the fork of node, the exec, its run from a sealed copy: ~2-3 ms)
+ * then overlaps the parent's own work.
  */
 
 /**
@@ -25,7 +26,8 @@ const sys = {unshare, setns}
 
 /**
  * A container init spawned and waiting for its config on fd 3. `pivot run` starts it as early as
- * it can, so that node's start in the init (~20 ms) overlaps the parent's own work.
+ * it can, so that the init's start overlaps the parent's own work (it was a node start, ~20 ms,
+ * before the init was C).
  */
 export interface PendingInit {
   readonly child: ChildProcess
