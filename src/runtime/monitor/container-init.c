@@ -561,7 +561,8 @@ static int restrict_mount(struct failure *f, const char *path, uint64_t attrs, i
     arg_str(path);
     return sys_failed(f, err, "statfs");
   }
-  unsigned long keep = sv.f_flag & (ST_RDONLY | ST_NOSUID | ST_NOEXEC | ST_NOATIME | ST_NODIRATIME | ST_RELATIME);
+  /* nodev kept too: a remount without it clears it (readonlyPath's /proc/sys, proc's own nodev). */
+  unsigned long keep = sv.f_flag & (ST_RDONLY | ST_NOSUID | ST_NODEV | ST_NOEXEC | ST_NOATIME | ST_NODIRATIME | ST_RELATIME);
   unsigned long add = (attrs & MOUNT_ATTR_NODEV ? MS_NODEV : 0) | (attrs & MOUNT_ATTR_RDONLY ? MS_RDONLY : 0);
   return do_mount(f, NULL, path, NULL, (int64_t)(MS_BIND | MS_REMOUNT | keep | add), NULL);
 }
