@@ -6,7 +6,7 @@
 import {test} from 'node:test'
 import assert from 'node:assert/strict'
 import {spawn, spawnSync} from 'node:child_process'
-import {existsSync, mkdtempSync} from 'node:fs'
+import {closeSync, existsSync, mkdtempSync, openSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {INIT_ARGS, INIT_BIN} from '../../src/runtime/start-init'
@@ -144,5 +144,28 @@ test('mountInRoot walks every component of a path deeper than 4096 levels', asyn
   } finally {
     // rm(1): node's recursive rmSync overflows its stack on a tree this deep.
     spawnSync('rm', ['-rf', root])
+  }
+})
+
+// The node init ignored SIGPIPE (node does): a failure line written to a control socket nobody
+// reads any more failed with EPIPE and the init still exited with the step's status. The C init
+// must not die of the signal instead.
+test('a failure reported to a parent that closed its socket: the status, not SIGPIPE', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pivot-cinitreview-'))
+  try {
+    const fifo = join(dir, 'tasks')
+    spawnSync('mkfifo', [fifo])
+    // joinCgroup opens the fifo and blocks until it has a reader: the socket is closed by then.
+    const steps: Step[] = [{op: 'joinCgroup', tasks: fifo}, ...FAILING]
+    const child = spawn(INIT_BIN, INIT_ARGS, {env: {}, stdio: ['ignore', 'ignore', 'ignore', 'pipe']})
+    const control = child.stdio[3] as import('node:net').Socket
+    control.on('error', () => undefined)
+    const closed = new Promise<{code: number | null; signal: NodeJS.Signals | null}>(resolve => child.on('close', (code, signal) => resolve({code, signal})))
+    await new Promise<void>(resolve => control.write(encodeInitMessage(steps, process.pid), () => resolve()))
+    control.destroy()
+    closeSync(openSync(fifo, 'r'))
+    assert.deepEqual(await closed, {code: 125, signal: null})
+  } finally {
+    spawnSync('rm', ['-rf', dir])
   }
 })

@@ -1169,6 +1169,10 @@ int main(int argc, char **argv) {
   prctl(PR_SET_DUMPABLE, 0UL, 0UL, 0UL, 0UL);
   /* Die with `pivot run`: a SIGKILLed parent cannot clean up, so the container must not outlive it. */
   prctl(PR_SET_PDEATHSIG, (unsigned long)SIGKILL, 0UL, 0UL, 0UL);
+  /* A write to a closed fd 3 or 4 (the console holder gone) must fail with EPIPE and be reported,
+     as it was in the node init (node ignores SIGPIPE), not kill the init with no word. The
+     resetSignals step gives the command the default back. */
+  signal(SIGPIPE, SIG_IGN);
   size_t len = 0;
   int malformed;
   char *payload = read_message(&len, &malformed);
