@@ -287,8 +287,19 @@ static char *next_field(struct cursor *c) {
   return s;
 }
 
+/* Only what the encoder writes: an optional '-' then digits. strtoll alone would also take
+   leading blanks and a '+' (and strtoull a " -1", which it negates into all ones). */
+static int plain_decimal(const char *s, int sign_ok) {
+  if (!s) return 0;
+  if (sign_ok && *s == '-') s++;
+  if (!*s) return 0;
+  for (; *s; s++)
+    if (*s < '0' || *s > '9') return 0;
+  return 1;
+}
+
 static int parse_int(const char *s, int64_t *out) {
-  if (!s || !*s) return -1;
+  if (!plain_decimal(s, 1)) return -1;
   char *end;
   errno = 0;
   long long v = strtoll(s, &end, 10);
@@ -298,7 +309,7 @@ static int parse_int(const char *s, int64_t *out) {
 }
 
 static int parse_uint(const char *s, uint64_t *out) {
-  if (!s || !*s || *s == '-') return -1;
+  if (!plain_decimal(s, 0)) return -1;
   char *end;
   errno = 0;
   unsigned long long v = strtoull(s, &end, 10);
@@ -352,7 +363,9 @@ static int parse_message(char *payload, size_t len, pid_t *parent, struct step *
   struct cursor c = {payload, payload + len};
   const char *magic = next_field(&c), *parent_key = next_field(&c);
   int64_t pid;
-  if (!magic || strcmp(magic, "pivot-init 1") || !parent_key || strcmp(parent_key, "parent") || parse_int(next_field(&c), &pid) != 0) return -1;
+  if (!magic || strcmp(magic, "pivot-init 1") || !parent_key || strcmp(parent_key, "parent") || parse_int(next_field(&c), &pid) != 0 ||
+      pid < 0 || pid > INT32_MAX)
+    return -1; /* a pid_t: a bigger one would be cut to another process's */
   *parent = (pid_t)pid;
   size_t cap = 64, n = 0;
   struct step *steps = malloc(cap * sizeof *steps);
@@ -360,7 +373,11 @@ static int parse_message(char *payload, size_t len, pid_t *parent, struct step *
   for (;;) {
     const char *name = next_field(&c);
     if (!name) return -1;
-    if (!strcmp(name, "end")) break;
+    if (!strcmp(name, "end")) {
+      /* Nothing after it: bytes there mean the parent and this init disagree on the format. */
+      if (c.p != c.end) return -1;
+      break;
+    }
     if (n == cap) {
       cap *= 2;
       struct step *more = realloc(steps, cap * sizeof *steps);
@@ -544,7 +561,8 @@ static int restrict_mount(struct failure *f, const char *path, uint64_t attrs, i
     arg_str(path);
     return sys_failed(f, err, "statfs");
   }
-  unsigned long keep = sv.f_flag & (ST_RDONLY | ST_NOSUID | ST_NOEXEC | ST_NOATIME | ST_NODIRATIME | ST_RELATIME);
+  /* nodev kept too: a remount without it clears it (readonlyPath's /proc/sys, proc's own nodev). */
+  unsigned long keep = sv.f_flag & (ST_RDONLY | ST_NOSUID | ST_NODEV | ST_NOEXEC | ST_NOATIME | ST_NODIRATIME | ST_RELATIME);
   unsigned long add = (attrs & MOUNT_ATTR_NODEV ? MS_NODEV : 0) | (attrs & MOUNT_ATTR_RDONLY ? MS_RDONLY : 0);
   return do_mount(f, NULL, path, NULL, (int64_t)(MS_BIND | MS_REMOUNT | keep | add), NULL);
 }
@@ -563,14 +581,27 @@ static int open_in_root(struct failure *f, const char *root, const char *inside,
     close(fd);
     return setup_failed(f, "out of memory");
   }
-  char *parts[4096];
+  /* Every component, as execute.ts walks them: a fixed array cut a deeper path short, and the
+     mount landed on one of its parents. At most one part per two bytes, plus one. */
+  char **parts = malloc((strlen(inside) / 2 + 1) * sizeof *parts);
+  if (!parts) {
+    free(copy);
+    close(fd);
+    return setup_failed(f, "out of memory");
+  }
   size_t n = 0;
-  for (char *part = strtok_r(copy, "/", &save); part && n < sizeof parts / sizeof parts[0]; part = strtok_r(NULL, "/", &save)) parts[n++] = part;
+  for (char *part = strtok_r(copy, "/", &save); part; part = strtok_r(NULL, "/", &save)) parts[n++] = part;
   for (size_t i = 0; i < n; i++) {
     int last = i == n - 1, want_file = last && !strcmp(kind, "file");
-    char at[4200];
-    snprintf(at, sizeof at, "/proc/self/fd/%d/%s", fd, parts[i]);
     int flags = O_PATH | O_NOFOLLOW | O_CLOEXEC | (want_file ? 0 : O_DIRECTORY);
+    char at[4200];
+    /* A component that does not fit is far over NAME_MAX: the kernel's answer, never a cut name. */
+    if ((size_t)snprintf(at, sizeof at, "/proc/self/fd/%d/%s", fd, parts[i]) >= sizeof at) {
+      args_reset();
+      arg_str(at), arg_num(flags);
+      sys_failed(f, ENAMETOOLONG, "open");
+      goto fail;
+    }
     int next = open(at, flags);
     if (next < 0 && errno == ENOENT) {
       if (want_file) {
@@ -597,10 +628,12 @@ static int open_in_root(struct failure *f, const char *root, const char *inside,
     close(fd);
     fd = next;
   }
+  free(parts);
   free(copy);
   *fd_out = fd;
   return 0;
 fail:
+  free(parts);
   free(copy);
   close(fd);
   return -1;
@@ -1122,15 +1155,24 @@ static int run_step(struct failure *f, const struct step *st, struct progress *p
 }
 
 int main(int argc, char **argv) {
-  /* First, so that the process never runs the host's file while it is in the container. */
-  if (run_from_sealed_copy(argv, "pivot-init") != 0) _exit(EXIT_SETUP);
+  struct failure f;
+  if (argc > 1) control_fd = atoi(argv[1]);
+  /* First, so that the process never runs the host's file while it is in the container. When it
+     cannot (a host with vm.memfd_noexec=2 refuses an executable memfd), say why on fd 3: a silent
+     125 left `pivot run` with nothing to tell the user. */
+  if (run_from_sealed_copy(argv, "pivot-init") != 0) {
+    fail_with(&f, "RUN_INIT_FAILED", EXIT_SETUP, "container init: cannot run from a sealed copy of its binary: %s", errno_name(errno));
+    report(&f);
+  }
   /* Non-dumpable until exec: a container process must not reach this process through
      /proc/1/exe, /proc/1/mem or ptrace (CVE-2019-5736's shape). exec resets it. */
   prctl(PR_SET_DUMPABLE, 0UL, 0UL, 0UL, 0UL);
   /* Die with `pivot run`: a SIGKILLed parent cannot clean up, so the container must not outlive it. */
   prctl(PR_SET_PDEATHSIG, (unsigned long)SIGKILL, 0UL, 0UL, 0UL);
-  if (argc > 1) control_fd = atoi(argv[1]);
-  struct failure f;
+  /* A write to a closed fd 3 or 4 (the console holder gone) must fail with EPIPE and be reported,
+     as it was in the node init (node ignores SIGPIPE), not kill the init with no word. The
+     resetSignals step gives the command the default back. */
+  signal(SIGPIPE, SIG_IGN);
   size_t len = 0;
   int malformed;
   char *payload = read_message(&len, &malformed);

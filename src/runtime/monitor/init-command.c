@@ -30,6 +30,7 @@
 #define MAX_INTERPRETERS 4
 #define HEAD_BYTES 256 /* BINPRM_BUF_SIZE: all of a #! line the kernel reads */
 #define PT_INTERP 3
+#define MAX_FILE (64u << 20) /* the most read_file takes of /etc/passwd, /etc/group, /proc files */
 
 /* ---------- small strings ---------- */
 
@@ -265,6 +266,15 @@ static int read_file(const char *path, struct str *out, struct failure *f) {
       return node_fs_failed(f, "read", NULL, err);
     }
     if (n == 0) break;
+    /* An image's /etc/passwd can be a link to /dev/zero: read without end, the init (root, in the
+       container's cgroup, often without a memory limit) would take the host's memory, then abort
+       with no word. node's readFileSync stopped at 2 GiB; no real passwd or group file is near this. */
+    if (out->n + (size_t)n > MAX_FILE) {
+      close(fd);
+      free(out->p);
+      *out = (struct str){0};
+      return node_fs_failed(f, "read", path, EFBIG);
+    }
     str_add(out, buf, (size_t)n);
   }
   close(fd);

@@ -20,6 +20,13 @@
 
 extern char **environ;
 
+/* linux/memfd.h's MFD_EXEC (Linux 6.3), absent from older headers. */
+#ifdef MFD_EXEC
+#define PIVOT_MFD_EXEC MFD_EXEC
+#else
+#define PIVOT_MFD_EXEC 0x0010U
+#endif
+
 /*
  * Runs this program again from a sealed in-memory copy, unless it already is one (runc's fix for
  * CVE-2019-5736): the command is exec'd by a process of this binary inside the container, and a
@@ -37,7 +44,11 @@ static inline int run_from_sealed_copy(char **argv, const char *name) {
     close(self);
     return 0;
   }
-  int mem = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  /* MFD_EXEC: with vm.memfd_noexec=1 (Linux 6.3+, per PID namespace) a memfd made without it is
+     sealed non-executable and the fexecve below fails (EACCES). A kernel before 6.3 does not know
+     the flag (EINVAL) and makes every memfd executable: ask again without it. */
+  int mem = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING | PIVOT_MFD_EXEC);
+  if (mem < 0 && errno == EINVAL) mem = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
   if (mem < 0) goto fail;
   char buf[65536];
   for (;;) {

@@ -26,6 +26,7 @@ import {
   ST_NOATIME,
   ST_NODIRATIME,
   ST_NOEXEC,
+  ST_NODEV,
   ST_NOSUID,
   ST_RDONLY,
   ST_RELATIME,
@@ -447,7 +448,8 @@ function restrictMount(sys: Syscalls, path: string, attrs: number, recursive: bo
   } catch (error) {
     if (!(error instanceof SysError) || error.errnoName !== 'ENOSYS') throw error
   }
-  const keep = sys.statfsFlags(path) & (ST_RDONLY | ST_NOSUID | ST_NOEXEC | ST_NOATIME | ST_NODIRATIME | ST_RELATIME)
+  // nodev kept too: a remount without it clears it (readonlyPath's /proc/sys, proc's own nodev).
+  const keep = sys.statfsFlags(path) & (ST_RDONLY | ST_NOSUID | ST_NODEV | ST_NOEXEC | ST_NOATIME | ST_NODIRATIME | ST_RELATIME)
   const add = (attrs & MOUNT_ATTR_NODEV ? MS_NODEV : 0) | (attrs & MOUNT_ATTR_RDONLY ? MS_RDONLY : 0)
   sys.mount(null, path, null, MS_BIND | MS_REMOUNT | keep | add, null)
 }

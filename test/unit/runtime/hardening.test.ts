@@ -106,6 +106,13 @@ test("restrictMount: mount_setattr recursive; before Linux 5.12 a remount keepin
   assert.equal(old.lines().at(-1), `mount(null, /r/data, null, ${MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NOEXEC | MS_NODEV}, null)`)
 })
 
+test('readonlyPath before Linux 5.12: the remount keeps a nodev the path had (it asks only read-only)', () => {
+  const old = new RecordingSyscalls().failOn('mount_setattr', 'ENOSYS')
+  old.statfsFlags = () => MS_NOSUID | MS_NODEV | MS_NOEXEC
+  run([{op: 'readonlyPath', path: '/proc/sys'}], old, new FakeFs({'/proc/sys': {dir: true}}))
+  assert.equal(old.lines().at(-1), `mount(null, /proc/sys, null, ${MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY}, null)`)
+})
+
 test('bindDevice: the host node checked, an empty file made, the checked node bound; a wrong node fails', () => {
   const sys = devices(new RecordingSyscalls())
   const fs = new FakeFs()
