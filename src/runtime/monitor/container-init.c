@@ -399,6 +399,19 @@ static int parse_message(char *payload, size_t len, pid_t *parent, struct step *
   return (int)n;
 }
 
+/* read(2) on the control socket, again after EINTR, and after EAGAIN once it is readable (it is
+   blocking in the child; be safe if it ever is not). */
+static ssize_t read_control(void *buf, size_t n) {
+  for (;;) {
+    ssize_t r = read(control_fd, buf, n);
+    if (r >= 0 || (errno != EINTR && errno != EAGAIN)) return r;
+    if (errno == EAGAIN) {
+      struct pollfd p = {control_fd, POLLIN, 0};
+      poll(&p, 1, -1);
+    }
+  }
+}
+
 /* Reads the "LENGTH\n" header and the payload from fd 3. NULL on EOF before the whole message. */
 static char *read_message(size_t *len_out, int *malformed) {
   char head[24];
@@ -410,15 +423,7 @@ static char *read_message(size_t *len_out, int *malformed) {
       *malformed = 1;
       return NULL;
     }
-    ssize_t n = read(control_fd, head + used, 1);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) {
-      /* The socket is blocking in the child; be safe if it ever is not. */
-      struct pollfd p = {control_fd, POLLIN, 0};
-      poll(&p, 1, -1);
-      continue;
-    }
-    if (n <= 0) return NULL;
+    if (read_control(head + used, 1) <= 0) return NULL;
     if (head[used] == '\n') break;
     used++;
   }
@@ -434,14 +439,11 @@ static char *read_message(size_t *len_out, int *malformed) {
     return NULL;
   }
   for (size_t got = 0; got < (size_t)len;) {
-    ssize_t n = read(control_fd, payload + got, (size_t)len - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && errno == EAGAIN) {
-      struct pollfd p = {control_fd, POLLIN, 0};
-      poll(&p, 1, -1);
-      continue;
+    ssize_t n = read_control(payload + got, (size_t)len - got);
+    if (n <= 0) {
+      free(payload);
+      return NULL;
     }
-    if (n <= 0) return NULL;
     got += (size_t)n;
   }
   payload[len] = '\0';
