@@ -1,6 +1,6 @@
 #!/bin/sh
 # Compiles the container monitor (monitor.c) to dist/monitor/pivot-monitor, the container's init
-# (container-init.c and init-command.c) to dist/monitor/pivot-init, the exec helper (exec.c) to
+# (container-init.c, init-command.c, init-failure.c) to dist/monitor/pivot-init, the exec helper (exec.c) to
 # dist/monitor/pivot-exec and the --init process (init.c) to dist/monitor/docker-init with the
 # system's C compiler (Debian: apt-get install gcc libc6-dev). Part of `npm run build` and
 # test/run-all.sh. First, after tsc: the one-file bundles of `pivot run`'s CLI run path and of
@@ -23,7 +23,7 @@ mkdir -p dist/monitor
 ${CC:-cc} -O2 -Wall -Wextra -o dist/monitor/pivot-monitor.tmp src/runtime/monitor/monitor.c
 mv dist/monitor/pivot-monitor.tmp dist/monitor/pivot-monitor
 # The container's init: dynamic like pivot-exec (it runs on the host's libc until its exec).
-${CC:-cc} -O2 -Wall -Wextra -o dist/monitor/pivot-init.tmp src/runtime/monitor/container-init.c src/runtime/monitor/init-command.c
+${CC:-cc} -O2 -Wall -Wextra -o dist/monitor/pivot-init.tmp src/runtime/monitor/container-init.c src/runtime/monitor/init-command.c src/runtime/monitor/init-failure.c
 mv dist/monitor/pivot-init.tmp dist/monitor/pivot-init
 ${CC:-cc} -O2 -Wall -Wextra -o dist/monitor/pivot-exec.tmp src/runtime/monitor/exec.c
 mv dist/monitor/pivot-exec.tmp dist/monitor/pivot-exec

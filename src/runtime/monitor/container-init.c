@@ -29,7 +29,6 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,124 +54,10 @@
 
 static int control_fd = 3;
 
-/* ---- Failures ---------------------------------------------------------------------------- */
-
-int fail_with(struct failure *f, const char *code, int exit_code, const char *fmt, ...) {
-  va_list ap;
-  f->code = code;
-  f->exit_code = exit_code;
-  va_start(ap, fmt);
-  vsnprintf(f->message, sizeof f->message, fmt, ap);
-  va_end(ap);
-  return -1;
-}
-
-const char *errno_name(int err) {
-  static char unknown[32];
-  /* node's os.constants.errno, which the messages always used, names 95 ENOTSUP (its first name). */
-  if (err == ENOTSUP) return "ENOTSUP";
-  const char *name = strerrorname_np(err);
-  if (name) return name;
-  snprintf(unknown, sizeof unknown, "errno %d", err);
-  return unknown;
-}
-
-/*
- * The arguments of a failed call, as src/sys/sys-error.ts formatArg shows them (strings JSON-quoted,
- * numbers above 255 in hex, null as null, 64-bit sets in hex always), so that
- * `container setup failed: mount("overlay", "/x", ...) failed: EINVAL` reads as it did.
- */
-static char args_text[3072];
-static size_t args_len;
-
-static void args_reset(void) {
-  args_len = 0;
-  args_text[0] = '\0';
-}
-
-static void args_add(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void args_add(const char *fmt, ...) {
-  if (args_len >= sizeof args_text - 1) return;
-  if (args_len > 0) args_len += (size_t)snprintf(args_text + args_len, sizeof args_text - args_len, ", ");
-  if (args_len >= sizeof args_text - 1) return;
-  va_list ap;
-  va_start(ap, fmt);
-  int n = vsnprintf(args_text + args_len, sizeof args_text - args_len, fmt, ap);
-  va_end(ap);
-  args_len = n < 0 ? args_len : args_len + (size_t)n;
-  if (args_len > sizeof args_text - 1) args_len = sizeof args_text - 1;
-}
-
-/* JSON.stringify of a string into OUT (CAP bytes). */
-static void json_quote(char *out, size_t cap, const char *s) {
-  size_t n = 0;
-  if (cap < 3) return;
-  out[n++] = '"';
-  for (; *s && n + 8 < cap; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\') n += (size_t)snprintf(out + n, cap - n, "\\%c", c);
-    else if (c == '\n') n += (size_t)snprintf(out + n, cap - n, "\\n");
-    else if (c == '\t') n += (size_t)snprintf(out + n, cap - n, "\\t");
-    else if (c == '\r') n += (size_t)snprintf(out + n, cap - n, "\\r");
-    else if (c == '\b') n += (size_t)snprintf(out + n, cap - n, "\\b");
-    else if (c == '\f') n += (size_t)snprintf(out + n, cap - n, "\\f");
-    else if (c < 0x20) n += (size_t)snprintf(out + n, cap - n, "\\u%04x", c);
-    else out[n++] = (char)c;
-  }
-  out[n++] = '"';
-  out[n] = '\0';
-}
-
-static void arg_str(const char *s) {
-  if (!s) {
-    args_add("null");
-    return;
-  }
-  char quoted[2048];
-  json_quote(quoted, sizeof quoted, s);
-  args_add("%s", quoted);
-}
-
-static void arg_num(int64_t v) {
-  if (v > 255) args_add("0x%" PRIx64, (uint64_t)v);
-  else args_add("%" PRId64, v);
-}
-
-/* A bigint argument: `0x${v.toString(16)}`, a minus sign after the 0x when negative. */
-static void arg_big(int64_t v) {
-  if (v < 0) args_add("0x-%" PRIx64, (uint64_t)0 - (uint64_t)v);
-  else args_add("0x%" PRIx64, (uint64_t)v);
-}
-
-static void arg_ubig(uint64_t v) { args_add("0x%" PRIx64, v); }
-
-/* A failed syscall (SysError): `container setup failed: CALL(ARGS) failed: ERRNO`, args from args_*. */
-static int sys_failed(struct failure *f, int err, const char *call) {
-  return fail_with(f, "RUN_SETUP_FAILED", EXIT_SETUP, "container setup failed: %s(%s) failed: %s", call, args_text, errno_name(err));
-}
-
-/* A failed node:fs call as execute.ts's describe() showed it: `SYSCALL PATH: CODE`. */
-static int fs_failed(struct failure *f, int err, const char *call, const char *path) {
-  if (path) return fail_with(f, "RUN_SETUP_FAILED", EXIT_SETUP, "container setup failed: %s %s: %s", call, path, errno_name(err));
-  return fail_with(f, "RUN_SETUP_FAILED", EXIT_SETUP, "container setup failed: %s: %s", call, errno_name(err));
-}
-
-static int setup_failed(struct failure *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int setup_failed(struct failure *f, const char *fmt, ...) {
-  char text[3500];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(text, sizeof text, fmt, ap);
-  va_end(ap);
-  return fail_with(f, "RUN_SETUP_FAILED", EXIT_SETUP, "container setup failed: %s", text);
-}
-
 /* The failure line on fd 3, then the exit. Nobody to tell when the parent is gone. */
 static void report(const struct failure *f) {
   static char line[sizeof f->message * 6 + 256];
-  char quoted[sizeof f->message * 6 + 8];
-  json_quote(quoted, sizeof quoted, f->message);
-  int n = snprintf(line, sizeof line, "{\"code\":\"%s\",\"message\":%s,\"exitCode\":%d}\n", f->code, quoted, f->exit_code);
+  int n = failure_line(f, line, sizeof line);
   for (int off = 0; n > 0 && off < n;) {
     ssize_t w = write(control_fd, line + off, (size_t)(n - off));
     if (w < 0 && errno == EINTR) continue;
@@ -552,7 +437,7 @@ static int restrict_mount(struct failure *f, const char *path, uint64_t attrs, i
   if (err != ENOSYS) {
     args_reset();
     arg_str(path), arg_num((int64_t)attrs), arg_num(0);
-    if (recursive) args_add("\"AT_RECURSIVE\"");
+    if (recursive) arg_text("\"AT_RECURSIVE\"");
     else arg_num(0);
     return sys_failed(f, err, "mount_setattr");
   }
@@ -814,7 +699,7 @@ static int switch_user(struct failure *f, const struct step *st, struct progress
       snprintf(list + strlen(list), sizeof list - strlen(list), i ? (u.groups[i] > 255 ? ", 0x%x" : ", %u") : (u.groups[i] > 255 ? "0x%x" : "%u"), u.groups[i]);
     strcat(list, "]");
     args_reset();
-    args_add("%s", list);
+    arg_text("%s", list);
     return sys_failed(f, err, "setgroups");
   }
   if (syscall(SYS_setresgid, u.gid, u.gid, u.gid) != 0) {
@@ -875,7 +760,7 @@ static int load_seccomp(struct failure *f, const char *program) {
     free(bytes);
     args_reset();
     arg_str("SECCOMP_SET_MODE_FILTER");
-    args_add("\"%zd bytes\"", len < 0 ? (ssize_t)0 : len);
+    arg_text("\"%zd bytes\"", len < 0 ? (ssize_t)0 : len);
     return sys_failed(f, EINVAL, "seccomp");
   }
   struct sock_fprog prog = {(unsigned short)(len / 8), (struct sock_filter *)bytes};

@@ -64,29 +64,12 @@ static char *xstrndup(const char *p, size_t n) {
   return s;
 }
 
-/* JSON.stringify of a string, as the TypeScript's messages quote names (into a static buffer: one per message). */
+/* JSON.stringify of a string, as the TypeScript's messages quote names (into one of two static buffers: a message may quote two). */
 static const char *quoted(const char *text) {
   static char out[2][2048];
   static int which;
   char *o = out[which ^= 1];
-  size_t k = 0;
-  o[k++] = '"';
-  for (const unsigned char *p = (const unsigned char *)text; *p && k < sizeof out[0] - 8; p++) {
-    switch (*p) {
-    case '"': k += (size_t)sprintf(o + k, "\\\""); break;
-    case '\\': k += (size_t)sprintf(o + k, "\\\\"); break;
-    case '\b': k += (size_t)sprintf(o + k, "\\b"); break;
-    case '\f': k += (size_t)sprintf(o + k, "\\f"); break;
-    case '\n': k += (size_t)sprintf(o + k, "\\n"); break;
-    case '\r': k += (size_t)sprintf(o + k, "\\r"); break;
-    case '\t': k += (size_t)sprintf(o + k, "\\t"); break;
-    default:
-      if (*p < 0x20) k += (size_t)sprintf(o + k, "\\u%04x", *p);
-      else o[k++] = (char)*p;
-    }
-  }
-  o[k++] = '"';
-  o[k] = 0;
+  json_quote(o, sizeof out[0], text);
   return o;
 }
 
@@ -210,25 +193,6 @@ static uint32_t id_of(double v) {
 
 /* ---------- the failures the TypeScript raises ---------- */
 
-/* A non-RuntimeError turned into a RuntimeError by executeSteps: `container setup failed: <describe>`. */
-#define setup_failed(f, ...) fail_with(f, "RUN_SETUP_FAILED", EXIT_SETUP, "container setup failed: " __VA_ARGS__)
-
-/* A node:fs error as describe() gives it: `syscall path: CODE` (`syscall: CODE` without a path). */
-static int node_fs_failed(struct failure *f, const char *syscall, const char *path, int err) {
-  if (path) return setup_failed(f, "%s %s: %s", syscall, path, errno_name(err));
-  return setup_failed(f, "%s: %s", syscall, errno_name(err));
-}
-
-/* A number as SysError's formatArg shows it: 0x-hex above 255. */
-static const char *arg_number(long long v) {
-  static char out[2][32];
-  static int which;
-  which ^= 1;
-  if (v > 255) snprintf(out[which], sizeof out[which], "0x%llx", v);
-  else snprintf(out[which], sizeof out[which], "%lld", v);
-  return out[which];
-}
-
 /* execError: an exec failure as docker reports it, 127 for a missing file, 126 for one that cannot run. */
 static int exec_error(struct failure *f, const char *name, int err) {
   const char *q = quoted(name);
@@ -254,7 +218,7 @@ static int read_file(const char *path, struct str *out, struct failure *f) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return 0;
-    return node_fs_failed(f, "open", path, errno);
+    return fs_failed(f, errno, "open", path);
   }
   char buf[8192];
   for (;;) {
@@ -263,7 +227,7 @@ static int read_file(const char *path, struct str *out, struct failure *f) {
     if (n < 0) {
       int err = errno;
       close(fd);
-      return node_fs_failed(f, "read", NULL, err);
+      return fs_failed(f, err, "read", NULL);
     }
     if (n == 0) break;
     /* An image's /etc/passwd can be a link to /dev/zero: read without end, the init (root, in the
@@ -273,7 +237,7 @@ static int read_file(const char *path, struct str *out, struct failure *f) {
       close(fd);
       free(out->p);
       *out = (struct str){0};
-      return node_fs_failed(f, "read", path, EFBIG);
+      return fs_failed(f, EFBIG, "read", path);
     }
     str_add(out, buf, (size_t)n);
   }
@@ -584,7 +548,7 @@ static void args_free(struct args *a) {
 static int guard_lstat(const char *path, struct stat *st, struct failure *f) {
   if (lstat(path, st) == 0) return 1;
   if (errno == ENOENT) return 0;
-  return node_fs_failed(f, "lstat", path, errno);
+  return fs_failed(f, errno, "lstat", path);
 }
 
 /* readlink as GuardFs gives it: the target (malloc'd), or NULL with f filled. */
@@ -594,7 +558,7 @@ static char *guard_readlink(const char *path, struct failure *f) {
     if (!buf) abort();
     ssize_t n = readlink(path, buf, size);
     if (n < 0) {
-      node_fs_failed(f, "readlink", path, errno);
+      fs_failed(f, errno, "readlink", path);
       free(buf);
       return NULL;
     }
@@ -701,7 +665,13 @@ static int read_at(int fd, unsigned long long position, size_t length, struct st
   char proc[64];
   snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
   int rfd = open(proc, O_RDONLY | O_CLOEXEC);
-  if (rfd < 0) return setup_failed(f, "open(%s, %s) failed: %s", quoted(proc), arg_number(O_RDONLY | O_CLOEXEC), errno_name(errno));
+  if (rfd < 0) {
+    int err = errno;
+    args_reset();
+    arg_str(proc);
+    arg_num(O_RDONLY | O_CLOEXEC);
+    return sys_failed(f, err, "open");
+  }
   char *buf = malloc(length + 1);
   if (!buf) abort();
   ssize_t n = pread(rfd, buf, length, (off_t)position);
@@ -709,9 +679,11 @@ static int read_at(int fd, unsigned long long position, size_t length, struct st
     int err = errno;
     free(buf);
     close(rfd);
-    char pos[32];
-    snprintf(pos, sizeof pos, "%s", arg_number((long long)position));
-    return setup_failed(f, "pread(%s, %s, %s) failed: %s", arg_number(rfd), arg_number((long long)length), pos, errno_name(err));
+    args_reset();
+    arg_num(rfd);
+    arg_num((int64_t)length);
+    arg_num((int64_t)position);
+    return sys_failed(f, err, "pread");
   }
   close(rfd);
   str_add(out, buf, (size_t)n);
@@ -789,7 +761,9 @@ static int open_checked(struct guard *g, const char *file, const char *shown, st
   if (fstat(fd, &st) < 0) {
     int err = errno;
     close(fd);
-    return setup_failed(f, "fstat(%s) failed: %s", arg_number(fd), errno_name(err));
+    args_reset();
+    arg_num(fd);
+    return sys_failed(f, err, "fstat");
   }
   if (S_ISDIR(st.st_mode)) {
     close(fd);
@@ -1022,15 +996,21 @@ int resolve_command(char *const *command, size_t n_command, char *const *env, si
   struct guard g = {0};
   int self = open("/proc/self/exe", O_PATH | O_CLOEXEC);
   if (self < 0) {
+    int err = errno;
     free(file);
-    return setup_failed(f, "open(\"/proc/self/exe\", %s) failed: %s", arg_number(O_PATH | O_CLOEXEC), errno_name(errno));
+    args_reset();
+    arg_str("/proc/self/exe");
+    arg_num(O_PATH | O_CLOEXEC);
+    return sys_failed(f, err, "open");
   }
   struct stat st;
   if (fstat(self, &st) < 0) {
     int err = errno;
     close(self);
     free(file);
-    return setup_failed(f, "fstat(%s) failed: %s", arg_number(self), errno_name(err));
+    args_reset();
+    arg_num(self);
+    return sys_failed(f, err, "fstat");
   }
   close(self);
   g.self_dev = st.st_dev;

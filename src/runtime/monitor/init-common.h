@@ -1,5 +1,5 @@
 /*
- * What the parts of the container's init (pivot-init: container-init.c, init-command.c) share.
+ * What the parts of the container's init (pivot-init: container-init.c, init-command.c, init-failure.c) share.
  * The init is C, not node: a second node start (~20 ms) and its modules sat on the critical path
  * of every `pivot run` (src/runtime/README.md). The parent still decides everything
  * (src/runtime/rootfs/plan.ts); the init only carries the steps out, in order.
@@ -8,6 +8,7 @@
 #define PIVOT_INIT_COMMON_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* docker's exit statuses: pivot's own failure, cannot invoke, not found. */
@@ -27,11 +28,37 @@ struct failure {
   char message[4096];
 };
 
+/*
+ * init-failure.c: the failures in the node init's words, shared by both parts (and by
+ * init-command.c's test driver).
+ */
+
 /* Fills f (code, exit status, printf-style message) and returns -1. */
 int fail_with(struct failure *f, const char *code, int exit_code, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
+/* RUN_SETUP_FAILED, 125, `container setup failed: ` and the printf-style rest (executeSteps' wrap). Returns -1. */
+int setup_failed(struct failure *f, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* A failed syscall as SysError shows it, `CALL(ARGS) failed: ERRNO`, with the arguments given since args_reset. Returns -1. */
+void args_reset(void);
+void arg_str(const char *s); /* JSON-quoted; NULL as null */
+void arg_num(int64_t v);     /* hex above 255 */
+void arg_big(int64_t v);     /* a bigint: hex always */
+void arg_ubig(uint64_t v);
+void arg_text(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* written as given */
+int sys_failed(struct failure *f, int err, const char *call);
+
+/* A failed node:fs call as describe() shows it: `CALL PATH: ERRNO` (`CALL: ERRNO` without a path). Returns -1. */
+int fs_failed(struct failure *f, int err, const char *call, const char *path);
+
 /* errno's name as node's os.constants.errno gives it ("ENOENT"), or "errno N". */
 const char *errno_name(int err);
+
+/* JSON.stringify of a string into OUT (CAP bytes; cut short when it does not fit). */
+void json_quote(char *out, size_t cap, const char *s);
+
+/* The failure as its line for the parent, {"code","message","exitCode"} and "\n", into OUT; its length. */
+int failure_line(const struct failure *f, char *out, size_t cap);
 
 /*
  * init-command.c: the container's side of -u and of the command (ports of src/runtime/user.ts,

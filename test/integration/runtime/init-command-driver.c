@@ -9,13 +9,12 @@
  * ROOTFS is bound on itself, a fresh proc on its /proc, each SRC (a host path) on ROOTFS/DST;
  * then pivot_root into it, chdir CWD, resolveCommand, switchUser, exec (HOME added as the exec
  * step does). A failure prints the init's failure line, {"code":...,"message":...,"exitCode":N},
- * on stdout and exits with N. fail_with and errno_name are defined as container-init.c does.
+ * on stdout and exits with N. The failures are made by pivot-init's own init-failure.c.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,56 +24,10 @@
 
 #include "init-common.h"
 
-int fail_with(struct failure *f, const char *code, int exit_code, const char *fmt, ...) {
-  f->code = code;
-  f->exit_code = exit_code;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(f->message, sizeof f->message, fmt, ap);
-  va_end(ap);
-  return -1;
-}
-
-const char *errno_name(int err) {
-  static const struct {
-    int n;
-    const char *name;
-  } names[] = {
-      {EPERM, "EPERM"}, {ENOENT, "ENOENT"}, {ESRCH, "ESRCH"}, {EINTR, "EINTR"}, {EIO, "EIO"}, {ENXIO, "ENXIO"}, {E2BIG, "E2BIG"},
-      {ENOEXEC, "ENOEXEC"}, {EBADF, "EBADF"}, {EAGAIN, "EAGAIN"}, {ENOMEM, "ENOMEM"}, {EACCES, "EACCES"}, {EFAULT, "EFAULT"},
-      {EBUSY, "EBUSY"}, {EEXIST, "EEXIST"}, {EXDEV, "EXDEV"}, {ENODEV, "ENODEV"}, {ENOTDIR, "ENOTDIR"}, {EISDIR, "EISDIR"},
-      {EINVAL, "EINVAL"}, {ENFILE, "ENFILE"}, {EMFILE, "EMFILE"}, {ETXTBSY, "ETXTBSY"}, {EFBIG, "EFBIG"}, {ENOSPC, "ENOSPC"},
-      {EROFS, "EROFS"}, {EMLINK, "EMLINK"}, {ENAMETOOLONG, "ENAMETOOLONG"}, {ENOSYS, "ENOSYS"}, {ELOOP, "ELOOP"},
-      {EOVERFLOW, "EOVERFLOW"}, {ELIBBAD, "ELIBBAD"},
-  };
-  static char other[32];
-  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-    if (names[i].n == err) return names[i].name;
-  snprintf(other, sizeof other, "errno %d", err);
-  return other;
-}
-
-static void json_string(const char *s) {
-  putchar('"');
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (*p == '"' || *p == '\\') printf("\\%c", *p);
-    else if (*p == '\n') printf("\\n");
-    else if (*p == '\t') printf("\\t");
-    else if (*p == '\r') printf("\\r");
-    else if (*p == '\b') printf("\\b");
-    else if (*p == '\f') printf("\\f");
-    else if (*p < 0x20) printf("\\u%04x", *p);
-    else putchar(*p);
-  }
-  putchar('"');
-}
-
+/* The failure line, as pivot-init sends it on fd 3 (init-failure.c), on stdout; then its status. */
 static void report(const struct failure *f) {
-  printf("{\"code\":");
-  json_string(f->code);
-  printf(",\"message\":");
-  json_string(f->message);
-  printf(",\"exitCode\":%d}\n", f->exit_code);
+  static char line[sizeof f->message * 6 + 256];
+  fputs(failure_line(f, line, sizeof line) > 0 ? line : "", stdout);
   fflush(stdout);
   exit(f->exit_code);
 }

@@ -156,7 +156,18 @@ function plant(root: string): void {
 before(() => {
   work = tempDir('pivot-cinitcmd')
   driver = path.join(work, 'driver')
-  execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-I', MONITOR, '-o', driver, DRIVER_C, path.join(MONITOR, 'init-command.c')])
+  execFileSync('cc', [
+    '-O2',
+    '-Wall',
+    '-Wextra',
+    '-I',
+    MONITOR,
+    '-o',
+    driver,
+    DRIVER_C,
+    path.join(MONITOR, 'init-command.c'),
+    path.join(MONITOR, 'init-failure.c'),
+  ])
   for (const [key, image] of [
     ['busybox', BUSYBOX_IMAGE],
     ['debian', DEBIAN_IMAGE],
