@@ -643,7 +643,12 @@ function removeEntry(file: string): void {
  */
 export function removeStaging(dir: string): void {
   try {
-    if (removeByTypes(dir)) return
+    if (fs.lstatSync(dir, {throwIfNoEntry: false})?.isDirectory()) {
+      removeWalk(dir, true, error => {
+        throw error
+      })
+      return
+    }
   } catch {
     // Whatever stopped it (a permission, an entry that changed meanwhile), rmSync meets it again
     // below, and says it, or hands it to the user namespace, as it always did.
@@ -656,24 +661,20 @@ export function removeStaging(dir: string): void {
 }
 
 /**
- * rm -r of a real directory (true; false for anything else, left to rmSync), children first, by
- * the type readdir reports for each entry (a symlink is unlinked, never followed). Node's rmSync
- * lstat()s every entry and tries rmdir on each directory before it reads it: twice the syscalls
- * on `pivot run --rm`'s way out (its container directory has ~20 entries; 1.9 -> 1.5 ms there,
- * src/runtime/README.md). Throws at the first error.
+ * rm -r, children first, by the type readdir reports for each entry: a symlink is unlinked, never
+ * followed, and no entry is lstat()ed (node's rmSync lstat()s every entry and tries rmdir on each
+ * directory before it reads it: twice the syscalls on `pivot run --rm`'s way out, 1.9 -> 1.5 ms,
+ * src/runtime/README.md). `failed` gets each error but ENOENT; the walk goes on when it returns.
  */
-function removeByTypes(dir: string): boolean {
-  if (!fs.lstatSync(dir, {throwIfNoEntry: false})?.isDirectory()) return false
-  const walk = (at: string) => {
-    for (const entry of fs.readdirSync(at, {withFileTypes: true})) {
-      const file = at + '/' + entry.name
-      if (entry.isDirectory()) walk(file)
-      else fs.unlinkSync(file)
-    }
-    fs.rmdirSync(at)
+function removeWalk(file: string, isDirectory: boolean, failed: (error: unknown) => void): void {
+  try {
+    if (isDirectory) {
+      for (const entry of fs.readdirSync(file, {withFileTypes: true})) removeWalk(path.join(file, entry.name), entry.isDirectory(), failed)
+      fs.rmdirSync(file)
+    } else fs.unlinkSync(file)
+  } catch (error) {
+    if (!isErrno(error, 'ENOENT')) failed(error)
   }
-  walk(path.resolve(dir))
-  return true
 }
 
 /**
@@ -698,24 +699,13 @@ function removeInUserns(dir: string): boolean {
  */
 export function removeTree(dir: string, what: string): void {
   let first: unknown
-  const walk = (file: string) => {
-    let st: fs.Stats
-    try {
-      st = fs.lstatSync(file)
-    } catch (error) {
-      if (!isErrno(error, 'ENOENT')) first ??= error
-      return
-    }
-    try {
-      if (st.isDirectory()) {
-        for (const entry of fs.readdirSync(file)) walk(path.join(file, entry))
-        fs.rmdirSync(file)
-      } else fs.unlinkSync(file)
-    } catch (error) {
-      if (!isErrno(error, 'ENOENT')) first ??= error
-    }
+  let st: fs.Stats | undefined
+  try {
+    st = fs.lstatSync(dir, {throwIfNoEntry: false})
+  } catch (error) {
+    first = error
   }
-  walk(dir)
+  if (st) removeWalk(dir, st.isDirectory(), error => (first ??= error))
   if (first === undefined) return
   // A user other than root unpacks images in a user namespace: files of uid 1000 inside belong to
   // a subordinate id on the host, and a directory of theirs (0755) cannot be emptied from out here.
