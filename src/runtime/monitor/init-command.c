@@ -277,16 +277,23 @@ struct passwd_entry {
   const char *home, *home_end;
 };
 
-/* parsePasswd: the next usable line of [*at, end), or 0 at the end. */
-static int next_passwd(const char **at, const char *end, struct passwd_entry *out) {
+/* The fields of the next line of [*at, end) that has at least MIN of them and is no comment; 0 at the end. */
+static int next_record(const char **at, const char *end, size_t min, struct fields *fl) {
   while (*at && *at <= end) {
     const char *b = *at;
     const char *nl = memchr(b, '\n', (size_t)(end - b));
     const char *e = nl ? nl : end;
     *at = nl ? nl + 1 : NULL;
-    struct fields fl;
-    split_fields(b, e, &fl);
-    if (fl.n < 7 || (e > b && *b == '#')) continue;
+    split_fields(b, e, fl);
+    if (fl->n >= min && !(e > b && *b == '#')) return 1;
+  }
+  return 0;
+}
+
+/* parsePasswd: the next usable line of [*at, end), or 0 at the end. */
+static int next_passwd(const char **at, const char *end, struct passwd_entry *out) {
+  struct fields fl;
+  while (next_record(at, end, 7, &fl)) {
     double uid = js_number(fl.b[2], fl.e[2]), gid = js_number(fl.b[3], fl.e[3]);
     if (!js_is_integer(uid) || !js_is_integer(gid)) continue;
     *out = (struct passwd_entry){fl.b[0], fl.e[0], uid, gid, fl.b[5], fl.e[5]};
@@ -303,14 +310,8 @@ struct group_entry {
 
 /* parseGroup: the next usable line, or 0 at the end. */
 static int next_group(const char **at, const char *end, struct group_entry *out) {
-  while (*at && *at <= end) {
-    const char *b = *at;
-    const char *nl = memchr(b, '\n', (size_t)(end - b));
-    const char *e = nl ? nl : end;
-    *at = nl ? nl + 1 : NULL;
-    struct fields fl;
-    split_fields(b, e, &fl);
-    if (fl.n < 4 || (e > b && *b == '#')) continue;
+  struct fields fl;
+  while (next_record(at, end, 4, &fl)) {
     double gid = js_number(fl.b[2], fl.e[2]);
     if (!js_is_integer(gid)) continue;
     *out = (struct group_entry){fl.b[0], fl.e[0], gid, fl.b[3], fl.e[3]};
