@@ -166,8 +166,8 @@ export async function run(argv: string[]): Promise<number> {
  * needs no root and makes nothing outside a temporary directory: argv and every flag check, the
  * cache's checks and the image lookup (up to --pull never's error: -d spawns no init), then
  * runContainer up to its record (signal handlers, the GC lock, the container's directory, its
- * removal), an init layer, the seccomp filter's cache, a cgroup. Each run compiled them on its
- * way (src/runtime/README.md).
+ * removal), an init layer, the plan and its wire form, the seccomp filter's cache, a cgroup. Each
+ * run compiled them on its way (src/runtime/README.md).
  */
 export async function warmCodeCache(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(require('node:os').tmpdir() as string, 'pivot-warm-'))
